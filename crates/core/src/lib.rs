@@ -1,0 +1,17 @@
+//! Pure domain core of the Mangwale Exotel service.
+//!
+//! No IO, no async and no clock: everything here is a value or a pure
+//! function, so it can be tested exhaustively and reused by every layer.
+
+pub mod ids;
+pub mod mask;
+pub mod phone;
+
+pub use ids::{Language, OrderId};
+pub use mask::mask_phone_numbers;
+pub use phone::E164;
+
+/// A value that failed to parse at the edge of the system.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);

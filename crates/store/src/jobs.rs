@@ -1,0 +1,214 @@
+//! The durable job queue: the basis of every timer and side effect.
+//!
+//! A job is enqueued with a due time and a unique idempotency key, claimed by a
+//! worker under a lease, then completed, failed (retried with backoff until it
+//! is dead) or cancelled. Every claim bumps the job's fencing token, so a
+//! worker that lost its lease can no longer change the job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::Result;
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Which handler runs it (`ladder_step`, `jupiter_outbox`, ...).
+    pub kind: String,
+    /// Idempotency key: a second enqueue with the same key is a no-op.
+    pub key: String,
+    /// Jobs sharing a group can be cancelled together.
+    pub group: Option<String>,
+    pub payload: Value,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: u32,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, key: impl Into<String>, payload: Value, run_at: DateTime<Utc>) -> Self {
+        NewJob { kind: kind.into(), key: key.into(), group: None, payload, run_at, max_attempts: 10 }
+    }
+
+    pub fn in_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+}
+
+/// The outcome of an enqueue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Created(i64),
+    /// A job with the same key already existed (in any state); nothing changed.
+    Existing(i64),
+}
+
+impl Enqueued {
+    pub fn id(self) -> i64 {
+        match self {
+            Enqueued::Created(id) | Enqueued::Existing(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Dead,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => JobState::Pending,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "dead" => JobState::Dead,
+            "cancelled" => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub key: String,
+    pub group: Option<String>,
+    pub payload: Value,
+    pub state: JobState,
+    /// Claims so far, including the current one.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub run_at: DateTime<Utc>,
+    /// Fencing token of the current (or last) claim.
+    pub lease_token: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Job {
+    /// The lease a worker holds on this job after claiming it.
+    pub fn lease(&self) -> Lease {
+        Lease { job_id: self.id, token: self.lease_token }
+    }
+}
+
+/// Proof of a claim: only the holder of the current token may finish the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: i64,
+    pub token: i64,
+}
+
+/// What happened to a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Pending again, due at the given time.
+    Retrying,
+    /// Out of attempts (or permanently failed): kept and counted as dead.
+    Dead,
+    /// The lease was no longer ours (expired and reclaimed, or cancelled).
+    LeaseLost,
+}
+
+/// Queue figures for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    pub pending: u64,
+    /// Pending jobs whose due time is more than [`OVERDUE_AFTER`] in the past.
+    pub overdue: u64,
+    pub running: u64,
+    pub dead: u64,
+    /// How late the most overdue pending job is, in milliseconds.
+    pub lag_ms: u64,
+}
+
+/// A due job not started within this long counts as overdue.
+pub const OVERDUE_AFTER: Duration = Duration::from_secs(1);
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Adds a job unless one with the same key exists, and wakes workers.
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued>;
+
+    /// Claims up to `limit` due jobs of the given kinds for `lease`: pending
+    /// jobs whose time has come, and running jobs whose lease has expired
+    /// (their worker died). Each claim counts as an attempt and gets a new
+    /// fencing token. Jobs whose lease expired on their last attempt become
+    /// dead instead.
+    async fn claim(
+        &self,
+        kinds: &[String],
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Job>>;
+
+    /// Marks a claimed job done. False if the lease was lost.
+    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Records a failure: pending again at `retry_at`, or dead when `retry_at`
+    /// is `None` or the job has used all its attempts.
+    async fn fail(
+        &self,
+        lease: Lease,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<FailOutcome>;
+
+    /// Gives a claimed job back without counting the attempt (graceful
+    /// shutdown). False if the lease was lost.
+    async fn release(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Cancels the pending or running job with this key. A running job's
+    /// worker then loses its lease. True if a job was cancelled.
+    async fn cancel_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Cancels every pending or running job of a group; returns how many.
+    async fn cancel_group(&self, group: &str, now: DateTime<Utc>) -> Result<u64>;
+
+    /// The job with this key, in whatever state.
+    async fn job_by_key(&self, key: &str) -> Result<Option<Job>>;
+
+    /// When the next pending job of these kinds is due (possibly in the past).
+    async fn next_due(&self, kinds: &[String]) -> Result<Option<DateTime<Utc>>>;
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
+
+    /// Deletes done and cancelled jobs last changed before `before`; their
+    /// idempotency keys become free again.
+    async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Signalled whenever a job may have become due sooner than a sleeping
+    /// worker expects: on every enqueue in this process, and (PostgreSQL) on
+    /// every enqueue by another replica.
+    fn wakeup(&self) -> Arc<Notify>;
+}

@@ -1,0 +1,134 @@
+//! Persistence for the Mangwale Exotel service.
+//!
+//! Narrow traits ([`JobStore`], [`TimelineStore`], [`SettingsStore`]) with one
+//! SQLite and one PostgreSQL implementation each, chosen at start-up from the
+//! database URL. Both run their own migrations and pass the same conformance
+//! suite (`tests/conformance.rs`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub mod clock;
+pub mod jobs;
+mod postgres;
+mod sqlite;
+pub mod test_support;
+pub mod timeline;
+pub mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use timeline::{NewEvent, TimelineEvent, TimelineStore};
+pub use worker::{JobError, JobHandler, RetryPolicy, RunReport, Worker, WorkerConfig};
+
+/// Errors from the store. Callers treat them all as internal failures; the
+/// variants exist so that logs say which layer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database engine backs a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Durable settings the service creates for itself, such as the development
+/// API key of sandbox mode, so that they survive restarts.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// Returns the stored value of `key`, storing `value` first if there is
+    /// none. Concurrent callers all get the value that won.
+    async fn setting_get_or_insert(&self, key: &str, value: &str) -> Result<String>;
+}
+
+/// Everything the service persists, behind one handle.
+#[async_trait]
+pub trait Store: JobStore + TimelineStore + SettingsStore {
+    fn backend(&self) -> Backend;
+    /// A cheap round trip to the database, for health probes.
+    async fn ping(&self) -> Result<()>;
+    /// Applies pending migrations of this backend.
+    async fn migrate(&self) -> Result<()>;
+    /// Closes the connection pool and background listeners.
+    async fn close(&self);
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    /// Apply migrations while connecting.
+    pub migrate: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { max_connections: 10, migrate: true }
+    }
+}
+
+/// Opens the store a URL names: `sqlite:<path>` or `postgres://user@host/db`.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// The URL with any password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn to_ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(super::redact_url("sqlite:./data/x.db"), "sqlite:./data/x.db");
+    }
+}

@@ -1,0 +1,419 @@
+//! PostgreSQL implementation: the scale path, many replicas on one database.
+//! Jobs are claimed with `FOR UPDATE SKIP LOCKED`; enqueues wake the workers
+//! of every replica through `LISTEN/NOTIFY`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
+use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
+use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, from_ms, to_ms};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The channel enqueues notify on.
+const JOBS_CHANNEL: &str = "mangwale_jobs";
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    wakeup: Arc<Notify>,
+    listener: CancellationToken,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        let store = PgStore { pool, wakeup: Arc::new(Notify::new()), listener: CancellationToken::new() };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        store.spawn_listener();
+        Ok(store)
+    }
+
+    /// Forwards notifications from other replicas to this process's workers.
+    /// Reconnects on its own; while it is down, workers still poll at their
+    /// idle interval, so nothing is lost, only later.
+    fn spawn_listener(&self) {
+        let pool = self.pool.clone();
+        let wakeup = self.wakeup.clone();
+        let stop = self.listener.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            while !stop.is_cancelled() {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job listener cannot connect; retrying");
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(JOBS_CHANNEL).await {
+                    tracing::warn!(error = %e, "job listener cannot LISTEN; retrying");
+                    continue;
+                }
+                backoff = Duration::from_millis(100);
+                // A notification may have been missed while reconnecting.
+                wakeup.notify_one();
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        received = listener.recv() => match received {
+                            Ok(_) => wakeup.notify_one(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn job_from_row(row: &PgRow) -> Result<Job> {
+    let payload: Json<serde_json::Value> = row.try_get("payload")?;
+    let state: String = row.try_get("state")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        key: row.try_get("key")?,
+        group: row.try_get("group_key")?,
+        payload: payload.0,
+        state: JobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("job state {state}")))?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+        run_at: from_ms(row.try_get("run_at")?),
+        lease_token: row.try_get("lease_token")?,
+        last_error: row.try_get("last_error")?,
+        created_at: from_ms(row.try_get("created_at")?),
+    })
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
+        let now = to_ms(Utc::now());
+        // The notification is sent only if the row was inserted, and only
+        // when the transaction commits.
+        let inserted = sqlx::query(
+            "WITH ins AS (
+                 INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7)
+                 ON CONFLICT (key) DO NOTHING
+                 RETURNING id)
+             SELECT id, pg_notify($8, $6::text)::text AS notified FROM ins",
+        )
+        .bind(&job.kind)
+        .bind(&job.key)
+        .bind(&job.group)
+        .bind(Json(&job.payload))
+        .bind(i64::from(job.max_attempts))
+        .bind(to_ms(job.run_at))
+        .bind(now)
+        .bind(JOBS_CHANNEL)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get::<i64, _>("id"))
+        .transpose()?;
+        match inserted {
+            Some(id) => {
+                self.wakeup.notify_one();
+                Ok(Enqueued::Created(id))
+            }
+            None => {
+                let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE key = $1")
+                    .bind(&job.key)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(Enqueued::Existing(id))
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        kinds: &[String],
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Job>> {
+        let now_ms = to_ms(now);
+        let lease_until = now_ms + lease.as_millis() as i64;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = 'lease expired on the last attempt',
+                    lease_until = NULL, locked_by = NULL, updated_at = $1
+             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        // SKIP LOCKED: rows another replica is claiming right now are passed
+        // over instead of waited for, so replicas never claim the same job and
+        // never block each other.
+        let rows = sqlx::query(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
+                    lease_until = $2, locked_by = $3, updated_at = $1
+             WHERE id IN (
+                 SELECT id FROM jobs
+                 WHERE ((state = 'pending' AND run_at <= $1) OR (state = 'running' AND lease_until < $1))
+                   AND kind = ANY($4)
+                 ORDER BY run_at, id
+                 LIMIT $5
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
+                       last_error, created_at",
+        )
+        .bind(now_ms)
+        .bind(lease_until)
+        .bind(worker)
+        .bind(kinds)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, locked_by = NULL, updated_at = $3
+             WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        )
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn fail(
+        &self,
+        lease: Lease,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<FailOutcome> {
+        let state: Option<String> = sqlx::query_scalar(
+            "UPDATE jobs SET
+                 state = CASE WHEN $3::BIGINT IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+                 run_at = COALESCE($3::BIGINT, run_at),
+                 last_error = $4, lease_until = NULL, locked_by = NULL, updated_at = $5
+             WHERE id = $1 AND lease_token = $2 AND state = 'running'
+             RETURNING state",
+        )
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .bind(retry_at.map(to_ms))
+        .bind(error)
+        .bind(to_ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match state.as_deref() {
+            None => FailOutcome::LeaseLost,
+            Some("dead") => FailOutcome::Dead,
+            Some(_) => FailOutcome::Retrying,
+        })
+    }
+
+    async fn release(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
+        let released = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_until = NULL, locked_by = NULL,
+                    updated_at = $3
+             WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        )
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(released.rows_affected() == 1)
+    }
+
+    async fn cancel_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {
+        let cancelled = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = $2
+             WHERE key = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(key)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(cancelled.rows_affected() == 1)
+    }
+
+    async fn cancel_group(&self, group: &str, now: DateTime<Utc>) -> Result<u64> {
+        let cancelled = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = $2
+             WHERE group_key = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(group)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(cancelled.rows_affected())
+    }
+
+    async fn job_by_key(&self, key: &str) -> Result<Option<Job>> {
+        let row = sqlx::query(
+            "SELECT id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
+                    last_error, created_at
+             FROM jobs WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn next_due(&self, kinds: &[String]) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'pending' AND kind = ANY($1)")
+                .bind(kinds)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(next.map(from_ms))
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats> {
+        let now_ms = to_ms(now);
+        let overdue_before = now_ms - OVERDUE_AFTER.as_millis() as i64;
+        let row = sqlx::query(
+            "SELECT
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'pending') AS pending,
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at < $1) AS overdue,
+                 (SELECT MIN(run_at) FROM jobs WHERE state = 'pending') AS oldest,
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'running') AS running,
+                 (SELECT COUNT(*) FROM jobs WHERE state = 'dead') AS dead",
+        )
+        .bind(overdue_before)
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok(QueueStats {
+            pending: row.try_get::<i64, _>("pending")? as u64,
+            overdue: row.try_get::<i64, _>("overdue")? as u64,
+            running: row.try_get::<i64, _>("running")? as u64,
+            dead: row.try_get::<i64, _>("dead")? as u64,
+            lag_ms: oldest.map(|t| (now_ms - t).max(0) as u64).unwrap_or(0),
+        })
+    }
+
+    async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64> {
+        let pruned = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < $1")
+            .bind(to_ms(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(pruned.rows_affected())
+    }
+
+    fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
+}
+
+#[async_trait]
+impl TimelineStore for PgStore {
+    async fn record_event(&self, e: NewEvent) -> Result<i64> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&e.order_id)
+        .bind(&e.escalation_id)
+        .bind(&e.call_sid)
+        .bind(&e.party)
+        .bind(&e.channel)
+        .bind(&e.kind)
+        .bind(Json(&e.detail))
+        .bind(to_ms(e.at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn events_for_order(&self, order_id: &str) -> Result<Vec<TimelineEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, order_id, escalation_id, call_sid, party, channel, kind, detail, at
+             FROM timeline_events WHERE order_id = $1 ORDER BY at, id",
+        )
+        .bind(order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: Json<serde_json::Value> = row.try_get("detail")?;
+                Ok(TimelineEvent {
+                    id: row.try_get("id")?,
+                    order_id: row.try_get("order_id")?,
+                    escalation_id: row.try_get("escalation_id")?,
+                    call_sid: row.try_get("call_sid")?,
+                    party: row.try_get("party")?,
+                    channel: row.try_get("channel")?,
+                    kind: row.try_get("kind")?,
+                    detail: detail.0,
+                    at: from_ms(row.try_get("at")?),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SettingsStore for PgStore {
+    async fn setting_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        sqlx::query("INSERT INTO settings (key, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .bind(to_ms(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&self.pool).await?)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.listener.cancel();
+        self.pool.close().await;
+    }
+}

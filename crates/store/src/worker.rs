@@ -1,0 +1,354 @@
+//! The job worker: claims due jobs, runs their handlers, records the outcome.
+//!
+//! Production runs [`Worker::run`], which sleeps until the next job is due or
+//! an enqueue wakes it. Tests call [`Worker::run_once`] or
+//! [`Worker::run_until_idle`] and move a manual clock instead of sleeping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::Result;
+use crate::clock::Clock;
+use crate::jobs::{FailOutcome, Job, JobStore, Lease};
+
+/// Why a handler did not finish its job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying later (timeouts, 5xx, rate limits).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying cannot help (bad data, 4xx); the job goes dead at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Exponential backoff between attempts of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    /// Spread retries over [delay/2, delay] so that jobs failing together do
+    /// not retry together.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { base: Duration::from_secs(2), max: Duration::from_secs(600), jitter: true }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retrying after the given (1-based) attempt failed.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(30);
+        let delay = self.base.saturating_mul(1u32 << exp).min(self.max);
+        if self.jitter && !delay.is_zero() {
+            let half = delay / 2;
+            half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
+        } else {
+            delay
+        }
+    }
+}
+
+/// Runs jobs of one kind.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    async fn run(&self, job: &Job) -> Result<(), JobError>;
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Identifies this worker in the job table (`locked_by`).
+    pub name: String,
+    /// Jobs claimed (and run concurrently) at once.
+    pub batch_size: u32,
+    /// How long a claim lasts. A handler is cut off at 80% of it, so that a
+    /// slow handler is not still running when another worker reclaims its job.
+    pub lease: Duration,
+    /// Longest sleep between checks, which bounds how late an expired lease
+    /// is noticed.
+    pub idle_poll: Duration,
+    /// How long in-flight handlers may finish after shutdown is requested;
+    /// the leases of those still running are then released.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            name: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            batch_size: 64,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What one or more batches did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub claimed: usize,
+    pub completed: usize,
+    pub retrying: usize,
+    pub dead: usize,
+    /// Finished after the lease was lost (cancelled or reclaimed meanwhile).
+    pub lease_lost: usize,
+    /// Given back unfinished at shutdown.
+    pub released: usize,
+    /// The outcome could not be written; the lease will expire and the job
+    /// runs again.
+    pub store_errors: usize,
+}
+
+impl RunReport {
+    fn add(&mut self, other: RunReport) {
+        self.claimed += other.claimed;
+        self.completed += other.completed;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.lease_lost += other.lease_lost;
+        self.released += other.released;
+        self.store_errors += other.store_errors;
+    }
+}
+
+enum Outcome {
+    Completed,
+    Retrying,
+    Dead,
+    LeaseLost,
+    StoreError,
+}
+
+pub struct Worker {
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+    kinds: Vec<String>,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, config: WorkerConfig) -> Self {
+        Worker { store, clock, handlers: HashMap::new(), kinds: Vec::new(), config }
+    }
+
+    /// Registers the handler of a job kind. Only registered kinds are claimed,
+    /// so replicas of different versions can share one queue.
+    pub fn register(&mut self, kind: &str, handler: Arc<dyn JobHandler>) -> &mut Self {
+        if self.handlers.insert(kind.to_string(), handler).is_none() {
+            self.kinds.push(kind.to_string());
+        }
+        self
+    }
+
+    pub fn kinds(&self) -> &[String] {
+        &self.kinds
+    }
+
+    /// Claims one batch of due jobs and runs it to the end.
+    pub async fn run_once(&self) -> Result<RunReport> {
+        self.run_batch(&CancellationToken::new()).await
+    }
+
+    /// Runs batches until no job is due at the current clock time.
+    pub async fn run_until_idle(&self) -> Result<RunReport> {
+        let mut total = RunReport::default();
+        loop {
+            let report = self.run_batch(&CancellationToken::new()).await?;
+            total.add(report);
+            if report.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, sleeping until the next job is due
+    /// or an enqueue wakes it.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        if self.kinds.is_empty() {
+            return;
+        }
+        let wakeup = self.store.wakeup();
+        let mut error_backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let claimed = match self.run_batch(&shutdown).await {
+                Ok(report) => {
+                    error_backoff = Duration::from_millis(100);
+                    report.claimed
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, worker = %self.config.name, "claiming jobs failed");
+                    metrics::counter!("mangwale_job_claim_errors_total").increment(1);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(error_backoff) => {}
+                    }
+                    error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if claimed >= self.config.batch_size as usize {
+                continue;
+            }
+            let wait = match self.store.next_due(&self.kinds).await {
+                Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO).min(self.config.idle_poll),
+                Ok(None) | Err(_) => self.config.idle_poll,
+            };
+            // A due job we could not claim is held by another replica's open
+            // transaction; give it a moment instead of spinning.
+            let wait = if claimed == 0 { wait.max(Duration::from_millis(2)) } else { wait };
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn run_batch(&self, shutdown: &CancellationToken) -> Result<RunReport> {
+        let now = self.clock.now();
+        let jobs =
+            self.store.claim(&self.kinds, &self.config.name, self.config.batch_size, self.config.lease, now).await?;
+        let mut report = RunReport { claimed: jobs.len(), ..RunReport::default() };
+        if jobs.is_empty() {
+            return Ok(report);
+        }
+        let mut unfinished: HashMap<i64, Lease> = jobs.iter().map(|j| (j.id, j.lease())).collect();
+        let mut running: FuturesUnordered<_> = jobs.into_iter().map(|job| self.execute(job)).collect();
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(self.config.shutdown_grace).await;
+        };
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = running.next() => match next {
+                    Some((id, outcome)) => {
+                        unfinished.remove(&id);
+                        match outcome {
+                            Outcome::Completed => report.completed += 1,
+                            Outcome::Retrying => report.retrying += 1,
+                            Outcome::Dead => report.dead += 1,
+                            Outcome::LeaseLost => report.lease_lost += 1,
+                            Outcome::StoreError => report.store_errors += 1,
+                        }
+                    }
+                    None => break,
+                },
+                _ = &mut grace => break,
+            }
+        }
+        drop(running);
+        for lease in unfinished.into_values() {
+            match self.store.release(lease, self.clock.now()).await {
+                Ok(_) => report.released += 1,
+                Err(e) => tracing::warn!(error = %e, job_id = lease.job_id, "releasing a lease at shutdown failed"),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn execute(&self, job: Job) -> (i64, Outcome) {
+        let started = self.clock.now();
+        let kind = job.kind.clone();
+        let lateness = (started - job.run_at).to_std().unwrap_or(Duration::ZERO);
+        metrics::histogram!("mangwale_job_lateness_seconds", "kind" => kind.clone()).record(lateness.as_secs_f64());
+        let Some(handler) = self.handlers.get(&job.kind) else {
+            // Unreachable: only registered kinds are claimed.
+            return (job.id, self.record_failure(&job, "no handler for this kind", None).await);
+        };
+        let timer = Instant::now();
+        let result = match tokio::time::timeout(self.config.lease.mul_f32(0.8), handler.run(&job)).await {
+            Ok(result) => result,
+            Err(_) => Err(JobError::Transient("handler timed out".into())),
+        };
+        metrics::histogram!("mangwale_job_duration_seconds", "kind" => kind.clone())
+            .record(timer.elapsed().as_secs_f64());
+        let outcome = match result {
+            Ok(()) => match self.store.complete(job.lease(), self.clock.now()).await {
+                Ok(true) => Outcome::Completed,
+                Ok(false) => Outcome::LeaseLost,
+                Err(e) => {
+                    tracing::error!(error = %e, job_id = job.id, kind = %kind, "recording a completed job failed");
+                    Outcome::StoreError
+                }
+            },
+            Err(JobError::Transient(msg)) => {
+                let retry_at = self.clock.now()
+                    + chrono::Duration::from_std(handler.retry_policy().delay(job.attempts)).unwrap_or_default();
+                self.record_failure(&job, &msg, Some(retry_at)).await
+            }
+            Err(JobError::Permanent(msg)) => self.record_failure(&job, &msg, None).await,
+        };
+        let label = match outcome {
+            Outcome::Completed => "completed",
+            Outcome::Retrying => "retrying",
+            Outcome::Dead => "dead",
+            Outcome::LeaseLost => "lease_lost",
+            Outcome::StoreError => "store_error",
+        };
+        metrics::counter!("mangwale_jobs_finished_total", "kind" => kind, "outcome" => label).increment(1);
+        (job.id, outcome)
+    }
+
+    async fn record_failure(&self, job: &Job, error: &str, retry_at: Option<chrono::DateTime<chrono::Utc>>) -> Outcome {
+        match self.store.fail(job.lease(), error, retry_at, self.clock.now()).await {
+            Ok(FailOutcome::Retrying) => {
+                tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error, "job failed; will retry");
+                Outcome::Retrying
+            }
+            Ok(FailOutcome::Dead) => {
+                tracing::error!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error, "job is dead");
+                Outcome::Dead
+            }
+            Ok(FailOutcome::LeaseLost) => Outcome::LeaseLost,
+            Err(e) => {
+                tracing::error!(error = %e, job_id = job.id, "recording a failed job failed");
+                Outcome::StoreError
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = RetryPolicy { base: Duration::from_secs(2), max: Duration::from_secs(60), jitter: false };
+        assert_eq!(p.delay(1), Duration::from_secs(2));
+        assert_eq!(p.delay(2), Duration::from_secs(4));
+        assert_eq!(p.delay(5), Duration::from_secs(32));
+        assert_eq!(p.delay(6), Duration::from_secs(60));
+        assert_eq!(p.delay(100), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_full_delay() {
+        let p = RetryPolicy { base: Duration::from_secs(2), max: Duration::from_secs(60), jitter: true };
+        for attempt in 1..10 {
+            let full = RetryPolicy { jitter: false, ..p }.delay(attempt);
+            let d = p.delay(attempt);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+    }
+}

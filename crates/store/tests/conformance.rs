@@ -1,0 +1,416 @@
+//! One suite, two backends: every test here runs on SQLite, and on PostgreSQL
+//! whenever `TEST_DATABASE_URL` is set (CI always sets it).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mangwale_store::test_support::TestDb;
+use mangwale_store::{
+    Clock, ConnectOptions, Enqueued, FailOutcome, Job, JobError, JobHandler, JobState, ManualClock, NewEvent, NewJob,
+    RetryPolicy, SystemClock, Worker, WorkerConfig, connect,
+};
+use serde_json::json;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = mangwale_store::test_support::TestDb::sqlite().await.expect("sqlite test database");
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = mangwale_store::test_support::TestDb::postgres().await.expect("postgres test database") else {
+                        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL conformance skipped");
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    enqueue_is_idempotent_by_key,
+    claim_takes_only_due_jobs_of_known_kinds,
+    only_the_current_lease_finishes_a_job,
+    a_job_whose_worker_died_runs_again,
+    a_lease_that_expires_on_the_last_attempt_ends_dead,
+    a_failing_job_backs_off_and_ends_dead,
+    a_permanent_failure_is_dead_at_once,
+    a_cancelled_job_never_runs,
+    cancelling_a_group_cancels_only_its_pending_jobs,
+    a_running_job_cancelled_loses_its_lease,
+    two_workers_never_run_the_same_job,
+    release_gives_a_job_back_without_an_attempt,
+    queue_stats_count_pending_overdue_and_dead,
+    next_due_and_prune,
+    timeline_is_returned_in_time_order,
+    settings_keep_the_first_value,
+    enqueue_wakes_a_sleeping_worker,
+);
+
+fn t0() -> DateTime<Utc> {
+    ManualClock::fixed().now()
+}
+
+fn kinds(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn at(offset_secs: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(offset_secs)
+}
+
+/// Records every job it runs; fails while `failures` is above zero.
+#[derive(Default)]
+struct Recorder {
+    ran: Mutex<Vec<(String, i64)>>,
+    transient_failures: Mutex<u32>,
+    permanent: bool,
+}
+
+#[async_trait]
+impl JobHandler for Recorder {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        self.ran.lock().unwrap().push((job.key.clone(), job.id));
+        if self.permanent {
+            return Err(JobError::Permanent("bad payload".into()));
+        }
+        let mut failures = self.transient_failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Err(JobError::Transient("provider returned 503".into()));
+        }
+        Ok(())
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { base: secs(2), max: secs(30), jitter: false }
+    }
+}
+
+fn worker(db: &TestDb, clock: Arc<ManualClock>, handler: Arc<Recorder>) -> Worker {
+    let mut w = Worker::new(db.store.clone(), clock, WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    w.register("test", handler);
+    w
+}
+
+async fn enqueue_is_idempotent_by_key(db: &TestDb) {
+    let s = &db.store;
+    let first = s.enqueue(NewJob::new("test", "k1", json!({"n": 1}), t0())).await.unwrap();
+    let second = s.enqueue(NewJob::new("test", "k1", json!({"n": 2}), at(60))).await.unwrap();
+    assert!(matches!(first, Enqueued::Created(_)));
+    assert_eq!(second, Enqueued::Existing(first.id()));
+    let job = s.job_by_key("k1").await.unwrap().unwrap();
+    assert_eq!(job.payload, json!({"n": 1}), "the second enqueue changed nothing");
+    assert_eq!(job.run_at, t0());
+    assert_eq!(job.state, JobState::Pending);
+    assert!(s.job_by_key("missing").await.unwrap().is_none());
+}
+
+async fn claim_takes_only_due_jobs_of_known_kinds(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "due", json!({}), t0())).await.unwrap();
+    s.enqueue(NewJob::new("test", "later", json!({}), at(10))).await.unwrap();
+    s.enqueue(NewJob::new("other", "other-kind", json!({}), t0())).await.unwrap();
+    let claimed = s.claim(&kinds(&["test"]), "w1", 10, secs(30), t0()).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), vec!["due"]);
+    assert_eq!(claimed[0].attempts, 1);
+    assert_eq!(claimed[0].state, JobState::Running);
+    assert!(
+        s.claim(&kinds(&["test"]), "w1", 10, secs(30), t0()).await.unwrap().is_empty(),
+        "a leased job is not claimed twice"
+    );
+    let later = s.claim(&kinds(&["test"]), "w1", 10, secs(30), at(10)).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].key, "later");
+}
+
+async fn only_the_current_lease_finishes_a_job(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "k", json!({}), t0())).await.unwrap();
+    let job = s.claim(&kinds(&["test"]), "w1", 1, secs(30), t0()).await.unwrap().remove(0);
+    let mut stale = job.lease();
+    stale.token -= 1;
+    assert!(!s.complete(stale, t0()).await.unwrap());
+    assert_eq!(s.fail(stale, "x", None, t0()).await.unwrap(), FailOutcome::LeaseLost);
+    assert!(s.complete(job.lease(), t0()).await.unwrap());
+    assert!(!s.complete(job.lease(), t0()).await.unwrap(), "completing twice is refused");
+    assert_eq!(s.job_by_key("k").await.unwrap().unwrap().state, JobState::Done);
+}
+
+async fn a_job_whose_worker_died_runs_again(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "k", json!({}), t0())).await.unwrap();
+    // The first worker claims and then dies: it never completes.
+    let first = s.claim(&kinds(&["test"]), "dead-worker", 1, secs(30), t0()).await.unwrap().remove(0);
+    assert!(s.claim(&kinds(&["test"]), "w2", 1, secs(30), at(29)).await.unwrap().is_empty());
+    let again = s.claim(&kinds(&["test"]), "w2", 1, secs(30), at(31)).await.unwrap();
+    assert_eq!(again.len(), 1, "the expired lease is reclaimed");
+    assert_eq!(again[0].id, first.id);
+    assert_eq!(again[0].attempts, 2);
+    assert!(again[0].lease_token > first.lease_token);
+    assert!(!s.complete(first.lease(), at(32)).await.unwrap(), "the dead worker's late completion is fenced off");
+    assert!(s.complete(again[0].lease(), at(32)).await.unwrap());
+
+    // And through the worker: the job runs once more after the lease expires.
+    let clock = Arc::new(ManualClock::new(at(100)));
+    let recorder = Arc::new(Recorder::default());
+    let w = worker(db, clock.clone(), recorder.clone());
+    s.enqueue(NewJob::new("test", "k2", json!({}), at(100))).await.unwrap();
+    s.claim(&kinds(&["test"]), "crashed", 1, secs(30), at(100)).await.unwrap();
+    assert_eq!(w.run_until_idle().await.unwrap().claimed, 0);
+    clock.advance(secs(31));
+    let report = w.run_until_idle().await.unwrap();
+    assert_eq!(report.completed, 1);
+    assert_eq!(recorder.ran.lock().unwrap().len(), 1);
+}
+
+async fn a_lease_that_expires_on_the_last_attempt_ends_dead(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "k", json!({}), t0()).max_attempts(1)).await.unwrap();
+    s.claim(&kinds(&["test"]), "w1", 1, secs(30), t0()).await.unwrap();
+    assert!(s.claim(&kinds(&["test"]), "w2", 1, secs(30), at(60)).await.unwrap().is_empty());
+    let job = s.job_by_key("k").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Dead);
+    assert!(job.last_error.unwrap().contains("lease expired"));
+}
+
+async fn a_failing_job_backs_off_and_ends_dead(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let recorder = Arc::new(Recorder { transient_failures: Mutex::new(u32::MAX), ..Recorder::default() });
+    let w = worker(db, clock.clone(), recorder.clone());
+    db.store.enqueue(NewJob::new("test", "k", json!({}), t0()).max_attempts(3)).await.unwrap();
+
+    assert_eq!(w.run_until_idle().await.unwrap().retrying, 1);
+    let job = db.store.job_by_key("k").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Pending);
+    assert_eq!(job.run_at, at(2), "first retry after the base delay");
+    assert_eq!(job.last_error.as_deref(), Some("provider returned 503"));
+
+    clock.advance(secs(1));
+    assert_eq!(w.run_until_idle().await.unwrap().claimed, 0, "not before its backoff");
+    clock.advance(secs(1));
+    assert_eq!(w.run_until_idle().await.unwrap().retrying, 1);
+    assert_eq!(db.store.job_by_key("k").await.unwrap().unwrap().run_at, at(2 + 4), "the delay doubles");
+
+    clock.advance(secs(4));
+    assert_eq!(w.run_until_idle().await.unwrap().dead, 1);
+    let job = db.store.job_by_key("k").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Dead);
+    assert_eq!(job.attempts, 3);
+    assert_eq!(db.store.queue_stats(clock.now()).await.unwrap().dead, 1, "dead jobs are kept and counted");
+    clock.advance(secs(3600));
+    assert_eq!(w.run_until_idle().await.unwrap().claimed, 0, "a dead job never runs again");
+    assert_eq!(recorder.ran.lock().unwrap().len(), 3);
+}
+
+async fn a_permanent_failure_is_dead_at_once(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let recorder = Arc::new(Recorder { permanent: true, ..Recorder::default() });
+    let w = worker(db, clock, recorder);
+    db.store.enqueue(NewJob::new("test", "k", json!({}), t0())).await.unwrap();
+    assert_eq!(w.run_until_idle().await.unwrap().dead, 1);
+    let job = db.store.job_by_key("k").await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Dead, 1));
+}
+
+async fn a_cancelled_job_never_runs(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let recorder = Arc::new(Recorder::default());
+    let w = worker(db, clock.clone(), recorder.clone());
+    db.store.enqueue(NewJob::new("test", "k", json!({}), at(5))).await.unwrap();
+    assert!(db.store.cancel_key("k", t0()).await.unwrap());
+    assert!(!db.store.cancel_key("k", t0()).await.unwrap(), "cancelling twice is a no-op");
+    assert!(!db.store.cancel_key("unknown", t0()).await.unwrap());
+    clock.advance(secs(60));
+    assert_eq!(w.run_until_idle().await.unwrap().claimed, 0);
+    assert!(recorder.ran.lock().unwrap().is_empty());
+    assert_eq!(db.store.job_by_key("k").await.unwrap().unwrap().state, JobState::Cancelled);
+    // Its key stays taken: a retried start of the same step does not revive it.
+    let again = db.store.enqueue(NewJob::new("test", "k", json!({}), at(5))).await.unwrap();
+    assert!(matches!(again, Enqueued::Existing(_)));
+}
+
+async fn cancelling_a_group_cancels_only_its_pending_jobs(db: &TestDb) {
+    let s = &db.store;
+    for step in 0..3 {
+        s.enqueue(NewJob::new("test", format!("ladder-1:{step}"), json!({}), at(step * 60)).in_group("ladder-1"))
+            .await
+            .unwrap();
+    }
+    s.enqueue(NewJob::new("test", "ladder-2:0", json!({}), t0()).in_group("ladder-2")).await.unwrap();
+    let first = s.claim(&kinds(&["test"]), "w", 1, secs(30), t0()).await.unwrap().remove(0);
+    assert!(s.complete(first.lease(), t0()).await.unwrap());
+    assert_eq!(s.cancel_group("ladder-1", t0()).await.unwrap(), 2, "the done step stays done");
+    assert_eq!(s.job_by_key("ladder-1:0").await.unwrap().unwrap().state, JobState::Done);
+    assert_eq!(s.job_by_key("ladder-1:2").await.unwrap().unwrap().state, JobState::Cancelled);
+    assert_eq!(s.job_by_key("ladder-2:0").await.unwrap().unwrap().state, JobState::Pending);
+    assert_eq!(s.cancel_group("nobody", t0()).await.unwrap(), 0);
+}
+
+async fn a_running_job_cancelled_loses_its_lease(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "k", json!({}), t0())).await.unwrap();
+    let job = s.claim(&kinds(&["test"]), "w", 1, secs(30), t0()).await.unwrap().remove(0);
+    assert!(s.cancel_key("k", t0()).await.unwrap());
+    assert!(!s.complete(job.lease(), t0()).await.unwrap());
+    assert_eq!(s.job_by_key("k").await.unwrap().unwrap().state, JobState::Cancelled);
+    assert!(s.claim(&kinds(&["test"]), "w", 1, secs(30), at(3600)).await.unwrap().is_empty());
+}
+
+async fn two_workers_never_run_the_same_job(db: &TestDb) {
+    const JOBS: usize = 400;
+    let now = Utc::now();
+    for i in 0..JOBS {
+        db.store.enqueue(NewJob::new("test", format!("job-{i}"), json!({"i": i}), now)).await.unwrap();
+    }
+    // A second pool on the same database, as a second replica would have.
+    let other = connect(&db.url, &ConnectOptions { max_connections: 4, migrate: false }).await.unwrap();
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    struct Shared(Arc<Mutex<Vec<i64>>>);
+    #[async_trait]
+    impl JobHandler for Shared {
+        async fn run(&self, job: &Job) -> Result<(), JobError> {
+            tokio::task::yield_now().await;
+            self.0.lock().unwrap().push(job.id);
+            Ok(())
+        }
+    }
+    let make = |store: Arc<dyn mangwale_store::Store>, name: &str| {
+        let mut w = Worker::new(
+            store,
+            Arc::new(SystemClock),
+            WorkerConfig { name: name.into(), batch_size: 16, ..WorkerConfig::default() },
+        );
+        w.register("test", Arc::new(Shared(runs.clone())));
+        w
+    };
+    let a = make(db.store.clone(), "a");
+    let b = make(other.clone(), "b");
+    let (ra, rb) = tokio::join!(a.run_until_idle(), b.run_until_idle());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    other.close().await;
+    let runs = runs.lock().unwrap();
+    let distinct: HashSet<_> = runs.iter().copied().collect();
+    assert_eq!(runs.len(), JOBS, "every job ran exactly once (a: {}, b: {})", ra.completed, rb.completed);
+    assert_eq!(distinct.len(), JOBS);
+    assert_eq!(ra.completed + rb.completed, JOBS);
+}
+
+async fn release_gives_a_job_back_without_an_attempt(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "k", json!({}), t0())).await.unwrap();
+    let job = s.claim(&kinds(&["test"]), "w", 1, secs(30), t0()).await.unwrap().remove(0);
+    assert!(s.release(job.lease(), t0()).await.unwrap());
+    let again = s.claim(&kinds(&["test"]), "w", 1, secs(30), t0()).await.unwrap().remove(0);
+    assert_eq!(again.attempts, 1);
+    assert!(!s.release(job.lease(), t0()).await.unwrap(), "an old lease cannot release");
+}
+
+async fn queue_stats_count_pending_overdue_and_dead(db: &TestDb) {
+    let s = &db.store;
+    s.enqueue(NewJob::new("test", "overdue", json!({}), at(-10))).await.unwrap();
+    s.enqueue(NewJob::new("test", "due-now", json!({}), t0())).await.unwrap();
+    s.enqueue(NewJob::new("test", "future", json!({}), at(60))).await.unwrap();
+    s.enqueue(NewJob::new("other", "dies", json!({}), at(-1)).max_attempts(1)).await.unwrap();
+    let dying = s.claim(&kinds(&["other"]), "w", 1, secs(30), t0()).await.unwrap().remove(0);
+    assert_eq!(s.fail(dying.lease(), "boom", Some(at(5)), t0()).await.unwrap(), FailOutcome::Dead);
+    let stats = s.queue_stats(t0()).await.unwrap();
+    assert_eq!((stats.pending, stats.overdue, stats.running, stats.dead), (3, 1, 0, 1));
+    assert_eq!(stats.lag_ms, 10_000);
+}
+
+async fn next_due_and_prune(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.next_due(&kinds(&["test"])).await.unwrap(), None);
+    s.enqueue(NewJob::new("test", "a", json!({}), at(30))).await.unwrap();
+    s.enqueue(NewJob::new("test", "b", json!({}), at(10))).await.unwrap();
+    s.enqueue(NewJob::new("other", "c", json!({}), at(1))).await.unwrap();
+    assert_eq!(s.next_due(&kinds(&["test"])).await.unwrap(), Some(at(10)));
+    let job = s.claim(&kinds(&["test"]), "w", 1, secs(30), at(10)).await.unwrap().remove(0);
+    s.complete(job.lease(), at(10)).await.unwrap();
+    s.cancel_key("a", at(11)).await.unwrap();
+    assert_eq!(s.prune_finished(at(11)).await.unwrap(), 1, "only what finished before the cut-off");
+    assert_eq!(s.prune_finished(at(12)).await.unwrap(), 1);
+    assert!(s.job_by_key("b").await.unwrap().is_none());
+    assert!(s.job_by_key("c").await.unwrap().is_some(), "pending jobs are never pruned");
+}
+
+async fn timeline_is_returned_in_time_order(db: &TestDb) {
+    let s = &db.store;
+    s.record_event(NewEvent::new("step_sent", at(60)).order("MW-1").channel("whatsapp").party("vendor:V-42"))
+        .await
+        .unwrap();
+    s.record_event(
+        NewEvent::new("ladder_started", t0())
+            .order("MW-1")
+            .escalation("vendor_order_MW-1")
+            .detail(json!({"type": "vendor.new_order", "steps": 5})),
+    )
+    .await
+    .unwrap();
+    s.record_event(NewEvent::new("dtmf", at(60)).order("MW-1").call("c5797dcb").detail(json!({"digits": "1"})))
+        .await
+        .unwrap();
+    s.record_event(NewEvent::new("step_sent", t0()).order("MW-2")).await.unwrap();
+    let events = s.events_for_order("MW-1").await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["ladder_started", "step_sent", "dtmf"], "time order, ties in recording order");
+    assert_eq!(events[0].detail, json!({"type": "vendor.new_order", "steps": 5}));
+    assert_eq!(events[0].escalation_id.as_deref(), Some("vendor_order_MW-1"));
+    assert_eq!(events[1].channel.as_deref(), Some("whatsapp"));
+    assert_eq!(events[2].call_sid.as_deref(), Some("c5797dcb"));
+    assert_eq!(events[0].at, t0());
+    assert!(s.events_for_order("MW-404").await.unwrap().is_empty());
+}
+
+async fn settings_keep_the_first_value(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.setting_get_or_insert("dev_api_key", "first").await.unwrap(), "first");
+    assert_eq!(s.setting_get_or_insert("dev_api_key", "second").await.unwrap(), "first");
+}
+
+async fn enqueue_wakes_a_sleeping_worker(db: &TestDb) {
+    let recorder = Arc::new(Recorder::default());
+    let mut w = Worker::new(
+        db.store.clone(),
+        Arc::new(SystemClock),
+        // A poll interval far longer than the test: only the wake-up can make
+        // the job run in time.
+        WorkerConfig { idle_poll: secs(3600), ..WorkerConfig::default() },
+    );
+    w.register("test", recorder.clone());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let w = Arc::new(w);
+    let running = tokio::spawn({
+        let (w, shutdown) = (w.clone(), shutdown.clone());
+        async move { w.run(shutdown).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    db.store.enqueue(NewJob::new("test", "wake", json!({}), Utc::now())).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while recorder.ran.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the worker was not woken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}

@@ -1,1 +1,127 @@
+//! The Mangwale Exotel service: the communications backbone between Exotel,
+//! Jupiter, vendors, riders and customers.
+//!
+//! [`prepare`] turns a [`Config`] into the application state (store, keys,
+//! health monitor); [`serve`] runs the HTTP server, the job workers and the
+//! health probe until shutdown. The binary in `main.rs` only parses the
+//! command line.
 
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod maintenance;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use mangwale_store::{Clock, ConnectOptions, Store, StoreError, Worker, WorkerConfig};
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, ConfigError, Mode};
+pub use state::AppState;
+
+use crate::auth::Credentials;
+use crate::config::Secret;
+use crate::health::HealthMonitor;
+use crate::telemetry::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("database ({url}): {source}")]
+    Store { url: String, source: StoreError },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connects the store (applying migrations), settles credentials and builds
+/// the application state.
+pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+    let store_error = |source| StartupError::Store { url: mangwale_store::redact_url(&config.database_url), source };
+    let store = mangwale_store::connect(&config.database_url, &ConnectOptions::default()).await.map_err(store_error)?;
+    let credentials = settle_credentials(&config, store.as_ref()).await.map_err(store_error)?;
+    let health =
+        HealthMonitor::new(store.clone(), clock.clone(), config.jupiter_url.clone(), config.php_backend_url.clone());
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        clock,
+        credentials: Arc::new(credentials),
+        health: Arc::new(health),
+        metrics: Metrics::global(),
+    })
+}
+
+/// In sandbox mode, missing keys are generated once and kept in the store,
+/// so the service never runs open and the keys survive restarts.
+async fn settle_credentials(config: &Config, store: &dyn Store) -> Result<Credentials, StoreError> {
+    let api_keys = if config.api_keys.is_empty() {
+        vec![Secret::new(store.setting_get_or_insert("sandbox.api_key", &random_key("mwk_")).await?)]
+    } else {
+        config.api_keys.clone()
+    };
+    let webhook_token = match &config.exotel_webhook_token {
+        Some(token) => token.clone(),
+        None => Secret::new(store.setting_get_or_insert("sandbox.webhook_token", &random_key("mwt_")).await?),
+    };
+    Ok(Credentials { api_keys, webhook_token })
+}
+
+fn random_key(prefix: &str) -> String {
+    let bytes: [u8; 20] = rand::rng().random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// Builds the worker with every job handler of this build registered.
+pub fn build_worker(state: &AppState) -> Worker {
+    let mut worker = Worker::new(state.store.clone(), state.clock.clone(), WorkerConfig::default());
+    maintenance::register(&mut worker, state);
+    worker
+}
+
+/// Serves HTTP on `listener` and runs the workers and the health probe until
+/// `shutdown` is cancelled. In-flight requests finish; the workers finish or
+/// release their leases; then the store is closed.
+pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartupError> {
+    state.health.probe_once().await;
+    maintenance::schedule(&state).await.map_err(|source| StartupError::Store {
+        url: mangwale_store::redact_url(&state.config.database_url),
+        source,
+    })?;
+
+    let background = CancellationToken::new();
+    let worker = Arc::new(build_worker(&state));
+    let worker_task = tokio::spawn({
+        let (worker, stop) = (worker.clone(), background.clone());
+        async move { worker.run(stop).await }
+    });
+    let probe_task = tokio::spawn({
+        let (health, stop) = (state.health.clone(), background.clone());
+        async move { health.run(stop).await }
+    });
+
+    let app = app::build(state.clone());
+    tracing::info!(addr = %listener.local_addr()?, mode = state.config.mode.as_str(), "listening");
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+
+    background.cancel();
+    let _ = tokio::join!(worker_task, probe_task);
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(served?)
+}
+
+/// [`prepare`] and [`serve`] with the system clock.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartupError> {
+    let state = prepare(config, Arc::new(mangwale_store::SystemClock)).await?;
+    serve(state, listener, shutdown).await
+}

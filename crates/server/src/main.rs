@@ -1,1 +1,5 @@
-fn main() {}
+//! `mangwale-exotel`: see `mangwale_server::cli`.
+
+fn main() -> std::process::ExitCode {
+    mangwale_server::cli::main()
+}

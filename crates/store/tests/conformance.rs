@@ -60,6 +60,7 @@ conformance!(
     timeline_is_returned_in_time_order,
     settings_keep_the_first_value,
     enqueue_wakes_a_sleeping_worker,
+    shutdown_releases_the_leases_of_unfinished_jobs,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -413,4 +414,38 @@ async fn enqueue_wakes_a_sleeping_worker(db: &TestDb) {
     }
     shutdown.cancel();
     running.await.unwrap();
+}
+
+async fn shutdown_releases_the_leases_of_unfinished_jobs(db: &TestDb) {
+    struct Stuck;
+    #[async_trait]
+    impl JobHandler for Stuck {
+        async fn run(&self, _job: &Job) -> Result<(), JobError> {
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+    let mut w = Worker::new(
+        db.store.clone(),
+        Arc::new(SystemClock),
+        WorkerConfig { shutdown_grace: Duration::from_millis(50), ..WorkerConfig::default() },
+    );
+    w.register("test", Arc::new(Stuck));
+    db.store.enqueue(NewJob::new("test", "stuck", json!({}), Utc::now())).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let w = Arc::new(w);
+    let running = tokio::spawn({
+        let (w, shutdown) = (w.clone(), shutdown.clone());
+        async move { w.run(shutdown).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while db.store.job_by_key("stuck").await.unwrap().unwrap().state != JobState::Running {
+        assert!(tokio::time::Instant::now() < deadline, "the job was never claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), running).await.expect("the worker stops").unwrap();
+    let job = db.store.job_by_key("stuck").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Pending, "released for another worker");
+    assert_eq!(job.attempts, 0, "a released claim does not count as an attempt");
 }

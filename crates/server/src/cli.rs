@@ -1,0 +1,151 @@
+//! The command line: `serve` (default), `migrate`, `openapi`, `check-config`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Mode};
+use crate::{StartupError, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "mangwale-exotel", version, about = "Mangwale's Exotel communications service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default). Configuration comes from the
+    /// environment and ./.env.
+    Serve {
+        /// Overrides PORT.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Validate the configuration and print it with secrets hidden.
+    CheckConfig,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve { port: None }) {
+            Command::Openapi => {
+                println!("{}", crate::routes::system::OPENAPI.trim_end());
+                ExitCode::SUCCESS
+            }
+            Command::CheckConfig => match Config::from_env() {
+                Ok(config) => {
+                    for (name, value) in config.describe() {
+                        println!("{name:<24} {value}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&StartupError::Config(e)),
+            },
+            Command::Migrate => match migrate().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            },
+            Command::Serve { port } => match serve(port).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            },
+        }
+    })
+}
+
+fn fail(e: &StartupError) -> ExitCode {
+    eprintln!("mangwale-exotel: {e}");
+    ExitCode::FAILURE
+}
+
+async fn migrate() -> Result<(), StartupError> {
+    let config = Config::from_env()?;
+    telemetry::init_logging(config.log_format);
+    let url = mangwale_store::redact_url(&config.database_url);
+    let options = mangwale_store::ConnectOptions { max_connections: 2, migrate: true };
+    let store = mangwale_store::connect(&config.database_url, &options)
+        .await
+        .map_err(|source| StartupError::Store { url: url.clone(), source })?;
+    store.close().await;
+    tracing::info!(database = %url, "migrations applied");
+    Ok(())
+}
+
+async fn serve(port: Option<u16>) -> Result<(), StartupError> {
+    let mut config = Config::from_env()?;
+    if let Some(port) = port {
+        config.port = port;
+    }
+    telemetry::init_logging(config.log_format);
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(addr).await?;
+    let state = crate::prepare(config, std::sync::Arc::new(mangwale_store::SystemClock)).await?;
+    if state.config.mode == Mode::Sandbox {
+        tracing::warn!("SANDBOX MODE: no Exotel credentials are set; no real call or SMS will be made");
+        print_sandbox_keys(&state, listener.local_addr()?);
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    crate::serve(state, listener, shutdown).await
+}
+
+/// Sandbox mode generates its own keys instead of running open; they are
+/// printed once here (to the terminal, not the log) so a developer can use them.
+fn print_sandbox_keys(state: &crate::AppState, addr: SocketAddr) {
+    let api_key = state.credentials.api_keys.first().map(|k| k.expose()).unwrap_or("");
+    let token = state.credentials.webhook_token.expose();
+    let generated_key = state.config.api_keys.is_empty();
+    let generated_token = state.config.exotel_webhook_token.is_none();
+    if generated_key || generated_token {
+        eprintln!();
+        eprintln!("  Sandbox mode: development credentials (kept in the database across restarts)");
+        if generated_key {
+            eprintln!("    API key (X-API-Key):          {api_key}");
+        }
+        if generated_token {
+            eprintln!("    Exotel webhook token (?token=): {token}");
+        }
+        eprintln!("    Try: curl -H 'X-API-Key: {api_key}' http://{addr}/health");
+        eprintln!();
+    }
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested; finishing in-flight work");
+    shutdown.cancel();
+}

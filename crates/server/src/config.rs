@@ -1,0 +1,433 @@
+//! Configuration from the environment (and an optional `.env` file), with the
+//! seed's variable names. Every value is validated at start-up; an invalid one
+//! stops the service with a message that names the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+
+use mangwale_core::E164;
+use reqwest::Url;
+
+/// A secret value. It is never displayed or debug-printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for comparing or sending; never for logging.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Sandbox runs against the built-in simulators; live talks to Exotel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Sandbox,
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sandbox => "sandbox",
+            Mode::Live => "live",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Exotel account credentials; present in live mode only.
+#[derive(Debug, Clone)]
+pub struct ExotelCredentials {
+    pub sid: String,
+    pub api_key: Secret,
+    pub api_token: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: String,
+    /// How Exotel reaches us: the base of every callback URL we hand it.
+    pub public_base_url: Url,
+    pub exotel: Option<ExotelCredentials>,
+    pub exotel_subdomain: String,
+    pub exotel_region: Option<String>,
+    pub exotel_caller_id: Option<E164>,
+    pub did_new_order: Option<E164>,
+    pub did_reminder: Option<E164>,
+    pub did_address: Option<E164>,
+    pub jupiter_url: Option<Url>,
+    pub php_backend_url: Option<Url>,
+    pub jupiter_api_key: Option<Secret>,
+    pub jupiter_webhook_secret: Option<Secret>,
+    /// Keys internal callers present; empty in sandbox mode until generated.
+    pub api_keys: Vec<Secret>,
+    pub exotel_webhook_token: Option<Secret>,
+    pub admin_support_phone: Option<E164>,
+    pub log_format: LogFormat,
+    pub mode: Mode,
+}
+
+/// An invalid configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { var, message: message.into() }
+}
+
+/// Shortest API key or webhook token accepted: long enough not to be guessed.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Where the SQLite database lives when DATABASE_URL is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:./data/mangwale-exotel.db";
+
+/// Every variable the service reads, for `check-config` and the README.
+pub const VARIABLES: &[&str] = &[
+    "PORT",
+    "HOST",
+    "DATABASE_URL",
+    "PUBLIC_BASE_URL",
+    "EXOTEL_SID",
+    "EXOTEL_API_KEY",
+    "EXOTEL_API_TOKEN",
+    "EXOTEL_SUBDOMAIN",
+    "EXOTEL_REGION",
+    "EXOTEL_CALLER_ID",
+    "EXOTEL_DID_NEW_ORDER",
+    "EXOTEL_DID_REMINDER",
+    "EXOTEL_DID_ADDRESS",
+    "EXOTEL_WEBHOOK_TOKEN",
+    "JUPITER_URL",
+    "PHP_BACKEND_URL",
+    "JUPITER_API_KEY",
+    "JUPITER_WEBHOOK_SECRET",
+    "API_KEYS",
+    "ADMIN_SUPPORT_PHONE",
+    "LOG_FORMAT",
+];
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the working
+    /// directory if there is one (variables already set win).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        if Path::new(".env").exists() {
+            dotenvy::dotenv().map_err(|e| err("DOTENV", format!(".env could not be read: {e}")))?;
+        }
+        Config::from_vars(std::env::vars())
+    }
+
+    /// Builds a configuration from variables; empty values count as unset.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.into_iter().filter(|(k, v)| VARIABLES.contains(&k.as_str()) && !v.trim().is_empty()).collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_string());
+
+        let port = match get("PORT") {
+            None => 3100,
+            Some(p) => p.parse::<u16>().map_err(|_| err("PORT", format!("'{p}' is not a port number (0-65535)")))?,
+        };
+        let host = match get("HOST") {
+            None => IpAddr::from([0, 0, 0, 0]),
+            Some(h) => h.parse().map_err(|_| err("HOST", format!("'{h}' is not an IP address")))?,
+        };
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(err("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        let public_base_url = match get("PUBLIC_BASE_URL") {
+            None => Url::parse(&format!("http://127.0.0.1:{port}")).map_err(|e| err("PORT", e.to_string()))?,
+            Some(u) => http_url("PUBLIC_BASE_URL", &u)?,
+        };
+
+        let sid = get("EXOTEL_SID");
+        let key = get("EXOTEL_API_KEY");
+        let token = get("EXOTEL_API_TOKEN");
+        let exotel = match (sid, key, token) {
+            (None, None, None) => None,
+            (Some(sid), Some(key), Some(token)) => {
+                if !sid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    return Err(err("EXOTEL_SID", "may contain only letters, digits, '-' and '_'"));
+                }
+                Some(ExotelCredentials { sid, api_key: Secret(key), api_token: Secret(token) })
+            }
+            (sid, key, _) => {
+                let missing = if sid.is_none() {
+                    "EXOTEL_SID"
+                } else if key.is_none() {
+                    "EXOTEL_API_KEY"
+                } else {
+                    "EXOTEL_API_TOKEN"
+                };
+                return Err(err(
+                    missing,
+                    "is required when any Exotel credential is set (set EXOTEL_SID, EXOTEL_API_KEY and EXOTEL_API_TOKEN, or none for sandbox mode)",
+                ));
+            }
+        };
+        let mode = if exotel.is_some() { Mode::Live } else { Mode::Sandbox };
+
+        let exotel_subdomain = get("EXOTEL_SUBDOMAIN").unwrap_or_else(|| "api".to_string());
+        if !is_dns_label(&exotel_subdomain) {
+            return Err(err("EXOTEL_SUBDOMAIN", "must be a host label such as 'api'"));
+        }
+        let exotel_region = get("EXOTEL_REGION").map(|r| r.to_ascii_lowercase());
+        if let Some(region) = &exotel_region
+            && !is_dns_label(region)
+        {
+            return Err(err("EXOTEL_REGION", "must be a host label such as 'in' (Mumbai cluster)"));
+        }
+
+        let phone = |name: &'static str| -> Result<Option<E164>, ConfigError> {
+            get(name).map(|v| E164::parse(&v).map_err(|e| err(name, e.0))).transpose()
+        };
+        let url = |name: &'static str| -> Result<Option<Url>, ConfigError> {
+            get(name).map(|v| http_url(name, &v)).transpose()
+        };
+        let secret = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) if v.len() < MIN_SECRET_LEN && matches!(name, "EXOTEL_WEBHOOK_TOKEN") => {
+                    Err(err(name, format!("must be at least {MIN_SECRET_LEN} characters")))
+                }
+                Some(v) => Ok(Some(Secret(v))),
+            }
+        };
+
+        let api_keys = match get("API_KEYS") {
+            None => Vec::new(),
+            Some(list) => {
+                let keys: Vec<Secret> =
+                    list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect();
+                if keys.iter().any(|k| k.0.len() < MIN_SECRET_LEN) {
+                    return Err(err("API_KEYS", format!("every key must be at least {MIN_SECRET_LEN} characters")));
+                }
+                keys
+            }
+        };
+        let log_format = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
+            None | Some("text") | Some("pretty") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(err("LOG_FORMAT", format!("'{other}' is not 'json' or 'text'"))),
+        };
+
+        let config = Config {
+            host,
+            port,
+            database_url,
+            public_base_url,
+            exotel,
+            exotel_subdomain,
+            exotel_region,
+            exotel_caller_id: phone("EXOTEL_CALLER_ID")?,
+            did_new_order: phone("EXOTEL_DID_NEW_ORDER")?,
+            did_reminder: phone("EXOTEL_DID_REMINDER")?,
+            did_address: phone("EXOTEL_DID_ADDRESS")?,
+            jupiter_url: url("JUPITER_URL")?,
+            php_backend_url: url("PHP_BACKEND_URL")?,
+            jupiter_api_key: secret("JUPITER_API_KEY")?,
+            jupiter_webhook_secret: secret("JUPITER_WEBHOOK_SECRET")?,
+            api_keys,
+            exotel_webhook_token: secret("EXOTEL_WEBHOOK_TOKEN")?,
+            admin_support_phone: phone("ADMIN_SUPPORT_PHONE")?,
+            log_format,
+            mode,
+        };
+        config.check_live_requirements()?;
+        Ok(config)
+    }
+
+    /// Live mode spends money and reaches real phones: it refuses to start
+    /// open or half-configured.
+    fn check_live_requirements(&self) -> Result<(), ConfigError> {
+        if self.mode != Mode::Live {
+            return Ok(());
+        }
+        if self.api_keys.is_empty() {
+            return Err(err("API_KEYS", "is required in live mode (internal routes are never open)"));
+        }
+        if self.exotel_webhook_token.is_none() {
+            return Err(err("EXOTEL_WEBHOOK_TOKEN", "is required in live mode (Exotel callbacks are never open)"));
+        }
+        if self.exotel_caller_id.is_none() {
+            return Err(err("EXOTEL_CALLER_ID", "is required in live mode (every call needs an ExoPhone)"));
+        }
+        if self.jupiter_url.is_none() {
+            return Err(err("JUPITER_URL", "is required in live mode"));
+        }
+        let host = self.public_base_url.host_str().unwrap_or("");
+        if host == "127.0.0.1" || host == "localhost" || host == "0.0.0.0" {
+            return Err(err("PUBLIC_BASE_URL", "must be an address Exotel can reach in live mode"));
+        }
+        Ok(())
+    }
+
+    /// The Exotel API host: `<subdomain>[.<region>].exotel.com`.
+    pub fn exotel_host(&self) -> String {
+        match &self.exotel_region {
+            Some(region) => format!("{}.{region}.exotel.com", self.exotel_subdomain),
+            None => format!("{}.exotel.com", self.exotel_subdomain),
+        }
+    }
+
+    /// The effective configuration as lines of `NAME = value`, with secrets
+    /// and phone numbers masked. For `check-config`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| match s {
+            Some(s) => format!("set ({} characters)", s.0.len()),
+            None => "not set".to_string(),
+        };
+        let phone = |p: &Option<E164>| p.as_ref().map(E164::masked).unwrap_or_else(|| "not set".into());
+        let url = |u: &Option<Url>| u.as_ref().map(Url::to_string).unwrap_or_else(|| "not set".into());
+        vec![
+            ("MODE", self.mode.as_str().to_string()),
+            ("HOST", self.host.to_string()),
+            ("PORT", self.port.to_string()),
+            ("DATABASE_URL", mangwale_store::redact_url(&self.database_url)),
+            ("PUBLIC_BASE_URL", self.public_base_url.to_string()),
+            ("EXOTEL_SID", self.exotel.as_ref().map(|e| e.sid.clone()).unwrap_or_else(|| "not set".into())),
+            ("EXOTEL_API_KEY", secret(&self.exotel.as_ref().map(|e| e.api_key.clone()))),
+            ("EXOTEL_API_TOKEN", secret(&self.exotel.as_ref().map(|e| e.api_token.clone()))),
+            ("EXOTEL_HOST", self.exotel_host()),
+            ("EXOTEL_CALLER_ID", phone(&self.exotel_caller_id)),
+            ("EXOTEL_DID_NEW_ORDER", phone(&self.did_new_order)),
+            ("EXOTEL_DID_REMINDER", phone(&self.did_reminder)),
+            ("EXOTEL_DID_ADDRESS", phone(&self.did_address)),
+            ("EXOTEL_WEBHOOK_TOKEN", secret(&self.exotel_webhook_token)),
+            ("JUPITER_URL", url(&self.jupiter_url)),
+            ("PHP_BACKEND_URL", url(&self.php_backend_url)),
+            ("JUPITER_API_KEY", secret(&self.jupiter_api_key)),
+            ("JUPITER_WEBHOOK_SECRET", secret(&self.jupiter_webhook_secret)),
+            ("API_KEYS", format!("{} key(s)", self.api_keys.len())),
+            ("ADMIN_SUPPORT_PHONE", phone(&self.admin_support_phone)),
+            ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
+        ]
+    }
+}
+
+fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| err(var, format!("'{value}' is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err(var, format!("'{value}' must be an http:// or https:// URL")));
+    }
+    Ok(url)
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn live() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("EXOTEL_SID", "mangwale1"),
+            ("EXOTEL_API_KEY", "key"),
+            ("EXOTEL_API_TOKEN", "token"),
+            ("EXOTEL_CALLER_ID", "08047112233"),
+            ("API_KEYS", "0123456789abcdef0123"),
+            ("EXOTEL_WEBHOOK_TOKEN", "fedcba9876543210fedc"),
+            ("JUPITER_URL", "http://jupiter.internal:3200"),
+            ("PUBLIC_BASE_URL", "https://exotel.mangwale.ai"),
+        ]
+    }
+
+    #[test]
+    fn defaults_run_the_sandbox() {
+        let c = Config::from_vars(vec![]).unwrap();
+        assert_eq!(c.mode, Mode::Sandbox);
+        assert_eq!(c.port, 3100);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.public_base_url.as_str(), "http://127.0.0.1:3100/");
+        assert_eq!(c.exotel_host(), "api.exotel.com");
+        assert!(c.api_keys.is_empty());
+    }
+
+    #[test]
+    fn a_full_live_configuration_parses() {
+        let mut v = live();
+        v.push(("EXOTEL_REGION", "IN"));
+        v.push(("PORT", "8080"));
+        let c = Config::from_vars(vars(&v)).unwrap();
+        assert_eq!(c.mode, Mode::Live);
+        assert_eq!(c.exotel_host(), "api.in.exotel.com");
+        assert_eq!(c.exotel_caller_id.unwrap().as_str(), "+918047112233");
+        assert_eq!(c.port, 8080);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("PORT", "70000", "PORT"),
+            ("HOST", "somewhere", "HOST"),
+            ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+            ("PUBLIC_BASE_URL", "ftp://x", "PUBLIC_BASE_URL"),
+            ("EXOTEL_CALLER_ID", "12", "EXOTEL_CALLER_ID"),
+            ("EXOTEL_DID_NEW_ORDER", "abc", "EXOTEL_DID_NEW_ORDER"),
+            ("ADMIN_SUPPORT_PHONE", "+91", "ADMIN_SUPPORT_PHONE"),
+            ("JUPITER_URL", "not a url", "JUPITER_URL"),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            ("API_KEYS", "short", "API_KEYS"),
+            ("EXOTEL_WEBHOOK_TOKEN", "short", "EXOTEL_WEBHOOK_TOKEN"),
+            ("EXOTEL_REGION", "in.evil/", "EXOTEL_REGION"),
+            ("EXOTEL_SID", "only-the-sid", "EXOTEL_API_KEY"),
+        ];
+        for (name, value, expected) in cases {
+            let e = Config::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert_eq!(e.var, *expected, "{name}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn live_mode_refuses_to_run_open() {
+        for missing in ["API_KEYS", "EXOTEL_WEBHOOK_TOKEN", "EXOTEL_CALLER_ID", "JUPITER_URL", "PUBLIC_BASE_URL"] {
+            let v: Vec<_> = live().into_iter().filter(|(k, _)| *k != missing).collect();
+            let e = Config::from_vars(vars(&v)).unwrap_err();
+            assert_eq!(e.var, missing);
+        }
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let c = Config::from_vars(vars(&live())).unwrap();
+        let debug = format!("{c:?}");
+        for secret in ["0123456789abcdef0123", "fedcba9876543210fedc", "\"token\"", "\"key\""] {
+            assert!(!debug.contains(secret), "{secret} leaked into {debug}");
+        }
+        let described: String = c.describe().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        assert!(!described.contains("0123456789abcdef0123"));
+        assert!(described.contains("EXOTEL_CALLER_ID=+9180xxxxx233"));
+    }
+}

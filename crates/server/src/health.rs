@@ -1,0 +1,177 @@
+//! Dependency health, measured by a background probe so that `/health` is
+//! instant and a slow dependency cannot slow the health check itself.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use mangwale_store::{Clock, QueueStats, Store};
+use reqwest::Url;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+/// How often dependencies are probed.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// A probe that takes longer than this counts as down.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The last probe of one dependency.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DependencyStatus {
+    pub connected: bool,
+    pub latency_ms: Option<u64>,
+    /// The incumbent's name for `latency_ms`, kept for existing dashboards.
+    pub latency: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+impl DependencyStatus {
+    fn not_probed(url: Option<&Url>) -> Self {
+        DependencyStatus {
+            connected: false,
+            latency_ms: None,
+            latency: None,
+            url: url.map(Url::to_string),
+            error: Some(if url.is_some() { "not probed yet" } else { "not configured" }.to_string()),
+            checked_at: None,
+        }
+    }
+
+    fn measured(url: Option<&Url>, outcome: Result<(), String>, latency: Duration, at: DateTime<Utc>) -> Self {
+        let ms = latency.as_millis() as u64;
+        let connected = outcome.is_ok();
+        DependencyStatus {
+            connected,
+            latency_ms: connected.then_some(ms),
+            latency: connected.then_some(ms),
+            url: url.map(Url::to_string),
+            error: outcome.err(),
+            checked_at: Some(at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Connections {
+    pub jupiter: DependencyStatus,
+    pub php: DependencyStatus,
+    pub database: DependencyStatus,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthSnapshot {
+    pub connections: Connections,
+    pub queue: Option<QueueStats>,
+}
+
+pub struct HealthMonitor {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    jupiter: Option<Url>,
+    php: Option<Url>,
+    snapshot: RwLock<HealthSnapshot>,
+}
+
+impl HealthMonitor {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, jupiter: Option<Url>, php: Option<Url>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(PROBE_TIMEOUT)
+            .user_agent(concat!("mangwale-exotel/", env!("CARGO_PKG_VERSION"), " health-probe"))
+            .build()
+            .unwrap_or_default();
+        let snapshot = HealthSnapshot {
+            connections: Connections {
+                jupiter: DependencyStatus::not_probed(jupiter.as_ref()),
+                php: DependencyStatus::not_probed(php.as_ref()),
+                database: DependencyStatus::not_probed(None),
+            },
+            queue: None,
+        };
+        HealthMonitor { store, clock, http, jupiter, php, snapshot: RwLock::new(snapshot) }
+    }
+
+    pub fn snapshot(&self) -> HealthSnapshot {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Probes every dependency once, concurrently, and publishes the result
+    /// (also as metrics).
+    pub async fn probe_once(&self) {
+        let (database, queue, jupiter, php) = tokio::join!(
+            self.probe_database(),
+            self.store.queue_stats(self.clock.now()),
+            self.probe_http(self.jupiter.as_ref(), "health", true),
+            self.probe_http(self.php.as_ref(), "", false),
+        );
+        let queue = match queue {
+            Ok(stats) => {
+                metrics::gauge!("mangwale_jobs_pending").set(stats.pending as f64);
+                metrics::gauge!("mangwale_jobs_overdue").set(stats.overdue as f64);
+                metrics::gauge!("mangwale_jobs_running").set(stats.running as f64);
+                metrics::gauge!("mangwale_jobs_dead").set(stats.dead as f64);
+                metrics::gauge!("mangwale_job_queue_lag_seconds").set(stats.lag_ms as f64 / 1000.0);
+                Some(stats)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "queue statistics unavailable");
+                None
+            }
+        };
+        for (name, status) in [("database", &database), ("jupiter", &jupiter), ("php", &php)] {
+            metrics::gauge!("mangwale_dependency_up", "dependency" => name).set(if status.connected {
+                1.0
+            } else {
+                0.0
+            });
+            if let Some(ms) = status.latency_ms {
+                metrics::gauge!("mangwale_dependency_latency_seconds", "dependency" => name).set(ms as f64 / 1000.0);
+            }
+        }
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
+            HealthSnapshot { connections: Connections { jupiter, php, database }, queue };
+    }
+
+    /// Probes every [`PROBE_INTERVAL`] until shutdown.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(PROBE_INTERVAL) => self.probe_once().await,
+            }
+        }
+    }
+
+    async fn probe_database(&self) -> DependencyStatus {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_string()),
+        };
+        DependencyStatus::measured(None, outcome, started.elapsed(), self.clock.now())
+    }
+
+    /// `require_success`: Jupiter's `/health` must answer 2xx; for the PHP
+    /// site any HTTP answer below 500 proves it is reachable.
+    async fn probe_http(&self, base: Option<&Url>, path: &str, require_success: bool) -> DependencyStatus {
+        let Some(base) = base else {
+            return DependencyStatus::not_probed(None);
+        };
+        let url = base.join(path).unwrap_or_else(|_| base.clone());
+        let started = Instant::now();
+        let outcome = match self.http.get(url).send().await {
+            Ok(res) if res.status().is_success() => Ok(()),
+            Ok(res) if !require_success && res.status().as_u16() < 500 => Ok(()),
+            Ok(res) => Err(format!("HTTP {}", res.status().as_u16())),
+            Err(e) if e.is_timeout() => Err("timed out".to_string()),
+            Err(e) if e.is_connect() => Err("connection refused or unreachable".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        DependencyStatus::measured(Some(base), outcome, started.elapsed(), self.clock.now())
+    }
+}

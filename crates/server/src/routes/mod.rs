@@ -1,0 +1,4 @@
+//! HTTP routes. Each module exposes `router()`.
+
+pub mod exotel_auth;
+pub mod system;

@@ -1,0 +1,242 @@
+//! The real application on 127.0.0.1:0, driven over HTTP.
+
+use std::sync::Arc;
+
+use mangwale_server::{AppState, Config};
+use mangwale_store::test_support::TestDb;
+use mangwale_store::{NewJob, SystemClock};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const API_KEY: &str = "test-api-key-0123456789";
+const TOKEN: &str = "test-webhook-token-0123456789";
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+    state: AppState,
+    shutdown: CancellationToken,
+    served: tokio::task::JoinHandle<()>,
+    db: TestDb,
+}
+
+impl TestApp {
+    async fn start(extra: &[(&str, &str)]) -> TestApp {
+        let db = TestDb::sqlite().await.unwrap();
+        let mut vars = vec![
+            ("DATABASE_URL".to_string(), db.url.clone()),
+            ("API_KEYS".to_string(), API_KEY.to_string()),
+            ("EXOTEL_WEBHOOK_TOKEN".to_string(), TOKEN.to_string()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::start_with(db, vars).await
+    }
+
+    async fn start_with(db: TestDb, vars: Vec<(String, String)>) -> TestApp {
+        let config = Config::from_vars(vars).unwrap();
+        let state = mangwale_server::prepare(config, Arc::new(SystemClock)).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let served = tokio::spawn({
+            let (state, shutdown) = (state.clone(), shutdown.clone());
+            async move { mangwale_server::serve(state, listener, shutdown).await.unwrap() }
+        });
+        TestApp { base, http: reqwest::Client::new(), state, shutdown, served, db }
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.header("X-API-Key", key);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.served.await.unwrap();
+        self.db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn health_reports_mode_database_and_queue() {
+    let app = TestApp::start(&[]).await;
+    let (status, body) = app.get("/health", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["mode"], "sandbox");
+    assert_eq!(body["database"], "sqlite");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["connections"]["database"]["connected"], true);
+    assert!(body["connections"]["database"]["latency_ms"].is_u64());
+    assert_eq!(body["connections"]["jupiter"]["connected"], false);
+    assert_eq!(body["connections"]["jupiter"]["error"], "not configured");
+    assert_eq!(body["status"], "degraded", "Jupiter is not configured");
+    // The daily maintenance job is scheduled at start-up.
+    assert!(body["queue"]["pending"].as_u64().unwrap() + body["queue"]["running"].as_u64().unwrap() <= 1);
+    assert_eq!(body["queue"]["dead"], 0);
+    assert!(body["features"].as_array().unwrap().iter().any(|f| f == "durable-jobs"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_shows_jupiter_and_php_latency_from_the_probe() {
+    let fake =
+        axum::Router::new().route("/health", axum::routing::get(|| async { axum::Json(json!({"status": "ok"})) }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+    // The PHP site answers 404 at its root, which still proves it is up.
+    let app = TestApp::start(&[("JUPITER_URL", &url), ("PHP_BACKEND_URL", &url)]).await;
+    let (_, body) = app.get("/health", None).await;
+    assert_eq!(body["connections"]["jupiter"]["connected"], true, "{body}");
+    assert!(body["connections"]["jupiter"]["latency_ms"].is_u64());
+    assert_eq!(body["connections"]["jupiter"]["latency"], body["connections"]["jupiter"]["latency_ms"]);
+    assert_eq!(body["connections"]["php"]["connected"], true);
+    assert_eq!(body["status"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = TestApp::start(&[]).await;
+    let (status, body) = app.get("/no/such/route", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    let res = app.http.delete(format!("{}/health", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn internal_routes_need_an_api_key() {
+    let app = TestApp::start(&[]).await;
+    for key in [None, Some("wrong-key-0123456789"), Some("")] {
+        let (status, body) = app.get("/exotel/auth/check", key).await;
+        assert_eq!(status, 401, "{key:?}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(!body.to_string().contains(API_KEY));
+    }
+    // Unknown internal routes do not reveal whether they exist.
+    assert_eq!(app.get("/comms/anything", None).await.0, 401);
+    let (status, body) = app.get("/exotel/auth/check", Some(API_KEY)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "exotel_client_unavailable");
+    let res = app
+        .http
+        .get(format!("{}/exotel/auth/check", app.base))
+        .header("Authorization", format!("Bearer {API_KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn exotel_callbacks_need_the_webhook_token() {
+    let app = TestApp::start(&[]).await;
+    for query in ["", "?token=wrong-token-0123456789", "?CallSid=abc"] {
+        let res = app.http.post(format!("{}/exotel/ivr/incoming{query}", app.base)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401, "{query}");
+    }
+    // An API key is no substitute for the webhook token.
+    let res = app
+        .http
+        .post(format!("{}/exotel/webhooks/call-status", app.base))
+        .header("X-API-Key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let res = app.http.get(format!("{}/exotel/ivr/incoming?CallSid=x&token={TOKEN}", app.base)).send().await.unwrap();
+    assert_ne!(res.status().as_u16(), 401, "the token is accepted");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn request_ids_are_set_and_propagated() {
+    let app = TestApp::start(&[]).await;
+    let res = app.http.get(format!("{}/health", app.base)).send().await.unwrap();
+    let generated = res.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+    assert_eq!(generated.len(), 36);
+    let res = app.http.get(format!("{}/health", app.base)).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(res.headers().get("x-request-id").unwrap(), "abc-123");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_matched_route() {
+    let app = TestApp::start(&[]).await;
+    app.get("/health", None).await;
+    app.get("/no/such/route/12345", None).await;
+    app.state.health.probe_once().await;
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("mangwale_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/health\""));
+    assert!(!text.contains("12345"), "raw paths never become labels");
+    assert!(text.contains("mangwale_jobs_pending"));
+    assert!(text.contains("mangwale_jobs_dead"));
+    assert!(text.contains("mangwale_job_queue_lag_seconds"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sandbox_keys_are_generated_once_and_survive_restarts() {
+    let db = TestDb::sqlite().await.unwrap();
+    let url = db.url.clone();
+    let vars = || vec![("DATABASE_URL".to_string(), url.clone())];
+    let first = TestApp::start_with(db, vars()).await;
+    let key = first.state.credentials.api_keys[0].expose().to_string();
+    let token = first.state.credentials.webhook_token.expose().to_string();
+    assert!(key.starts_with("mwk_") && key.len() > 32);
+    assert!(token.starts_with("mwt_") && token.len() > 32);
+    assert_eq!(first.get("/exotel/auth/check", Some(&key)).await.0, 503, "the generated key works");
+    first.shutdown.cancel();
+    first.served.await.unwrap();
+
+    let state = mangwale_server::prepare(Config::from_vars(vars()).unwrap(), Arc::new(SystemClock)).await.unwrap();
+    assert_eq!(state.credentials.api_keys[0].expose(), key);
+    assert_eq!(state.credentials.webhook_token.expose(), token);
+    state.store.close().await;
+    first.db.cleanup().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server_and_the_workers() {
+    let app = TestApp::start(&[]).await;
+    app.state
+        .store
+        .enqueue(NewJob::new(mangwale_server::maintenance::PRUNE_JOBS, "extra-prune", json!({}), chrono::Utc::now()))
+        .await
+        .unwrap();
+    let base = app.base.clone();
+    app.shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(20), app.served).await.expect("stops promptly").unwrap();
+    assert!(reqwest::get(format!("{base}/health")).await.is_err(), "no longer listening");
+    app.db.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let app = TestApp::start(&[]).await;
+    let spec: Value = serde_json::from_str(mangwale_server::routes::system::OPENAPI).unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(!paths.is_empty());
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let concrete = path.replace("{orderId}", "MW-1").replace("{id}", "x");
+            let url = format!("{}{concrete}?token={TOKEN}", app.base);
+            let req = app.http.request(method.to_uppercase().parse().unwrap(), url).header("X-API-Key", API_KEY);
+            let status = req.send().await.unwrap().status().as_u16();
+            assert!(status != 404 && status != 405, "{method} {path} is documented but answers {status}");
+        }
+    }
+    app.stop().await;
+}

@@ -39,6 +39,16 @@ fn looks_like_phone(digits: &str, plus: bool) -> bool {
     }
 }
 
+/// Whether `before` ends with a terminal colour code (`ESC [ 0 m`), which
+/// separates words as a space would.
+fn ends_with_ansi_escape(before: &[u8]) -> bool {
+    let Some(rest) = before.strip_suffix(b"m") else {
+        return false;
+    };
+    let params = rest.iter().rev().take_while(|b| b.is_ascii_digit() || **b == b';').count();
+    rest[..rest.len() - params].ends_with(b"\x1b[")
+}
+
 /// Replaces every phone number in `text` with its masked form. Digit runs that
 /// are part of a longer word (hex ids, for instance) are left alone.
 pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
@@ -54,7 +64,8 @@ pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
         while end < bytes.len() && bytes[end].is_ascii_digit() {
             end += 1;
         }
-        let preceded_by_word = start > 0 && bytes[start - 1].is_ascii_alphanumeric();
+        let preceded_by_word =
+            start > 0 && bytes[start - 1].is_ascii_alphanumeric() && !ends_with_ansi_escape(&bytes[..start]);
         let followed_by_word = end < bytes.len() && bytes[end].is_ascii_alphanumeric();
         if end > digits_start
             && !preceded_by_word
@@ -88,6 +99,11 @@ mod tests {
             "from=+9198xxxxx210 to 099xxxxx655, 91xxxxx789."
         );
         assert_eq!(mask_phone_numbers("\"phone\":\"919876543210\""), "\"phone\":\"9198xxxxx210\"");
+    }
+
+    #[test]
+    fn masks_numbers_after_terminal_colour_codes() {
+        assert_eq!(mask_phone_numbers("phone\x1b[2m=\x1b[0m9876543210"), "phone\x1b[2m=\x1b[0m98xxxxx210");
     }
 
     #[test]

@@ -122,7 +122,8 @@ fn print_sandbox_keys(state: &crate::AppState, addr: SocketAddr) {
         if generated_token {
             eprintln!("    Exotel webhook token (?token=): {token}");
         }
-        eprintln!("    Try: curl -H 'X-API-Key: {api_key}' http://{addr}/health");
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        eprintln!("    Try: curl -H 'X-API-Key: {api_key}' http://{host}:{}/exotel/auth/check", addr.port());
         eprintln!();
     }
 }

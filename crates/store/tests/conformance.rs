@@ -449,3 +449,39 @@ async fn shutdown_releases_the_leases_of_unfinished_jobs(db: &TestDb) {
     assert_eq!(job.state, JobState::Pending, "released for another worker");
     assert_eq!(job.attempts, 0, "a released claim does not count as an attempt");
 }
+
+/// Replicas on PostgreSQL wake each other through LISTEN/NOTIFY: a job
+/// enqueued through one pool wakes a worker sleeping on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_enqueue_on_another_replica_wakes_a_sleeping_worker() {
+    let Some(db) = TestDb::postgres().await.expect("postgres test database") else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL wake-up test skipped");
+        return;
+    };
+    let replica = connect(&db.url, &ConnectOptions { max_connections: 2, migrate: false }).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let mut w = Worker::new(
+        db.store.clone(),
+        Arc::new(SystemClock),
+        WorkerConfig { idle_poll: secs(3600), ..WorkerConfig::default() },
+    );
+    w.register("test", recorder.clone());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let w = Arc::new(w);
+    let running = tokio::spawn({
+        let (w, shutdown) = (w.clone(), shutdown.clone());
+        async move { w.run(shutdown).await }
+    });
+    // Let the worker reach its long sleep and the listener subscribe.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    replica.enqueue(NewJob::new("test", "from-replica", json!({}), Utc::now())).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while recorder.ran.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the notification did not wake the worker");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    replica.close().await;
+    db.cleanup().await;
+}

@@ -46,14 +46,14 @@ pub fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve { port: None }) {
             Command::Openapi => {
-                println!("{}", crate::routes::system::OPENAPI.trim_end());
+                print_out(crate::routes::system::OPENAPI);
                 ExitCode::SUCCESS
             }
             Command::CheckConfig => match Config::from_env() {
                 Ok(config) => {
-                    for (name, value) in config.describe() {
-                        println!("{name:<24} {value}");
-                    }
+                    let lines: String =
+                        config.describe().iter().map(|(name, value)| format!("{name:<24} {value}\n")).collect();
+                    print_out(&lines);
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&StartupError::Config(e)),
@@ -68,6 +68,13 @@ pub fn main() -> ExitCode {
             },
         }
     })
+}
+
+/// Writes to stdout, quietly stopping if the reader went away (`| head`).
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.trim_end().as_bytes()).and_then(|()| out.write_all(b"\n"));
 }
 
 fn fail(e: &StartupError) -> ExitCode {

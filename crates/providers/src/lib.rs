@@ -1,1 +1,4 @@
+//! Typed clients for the services Mangwale calls out to, and the wire formats
+//! those services use when they call us.
 
+pub mod exotel;

@@ -1,0 +1,1 @@
+//! The Exotel v1 REST client.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod clock;
+pub mod inbound;
 pub mod jobs;
 mod postgres;
 mod sqlite;
@@ -18,6 +19,7 @@ pub mod timeline;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
 pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -67,7 +69,7 @@ pub trait SettingsStore: Send + Sync {
 
 /// Everything the service persists, behind one handle.
 #[async_trait]
-pub trait Store: JobStore + TimelineStore + SettingsStore {
+pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.
     async fn ping(&self) -> Result<()>;

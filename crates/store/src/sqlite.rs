@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::Notify;
 
+use crate::inbound::{InboundEvent, InboundOutcome, InboundStore};
 use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
 use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
 use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, from_ms, to_ms};
@@ -77,25 +78,50 @@ fn kinds_json(kinds: &[String]) -> String {
     serde_json::Value::from(kinds.to_vec()).to_string()
 }
 
+/// Inserts a job unless its key exists; the id if it was inserted.
+async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
+    ex: E,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
+         ON CONFLICT (key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&job.kind)
+    .bind(&job.key)
+    .bind(&job.group)
+    .bind(job.payload.to_string())
+    .bind(i64::from(job.max_attempts))
+    .bind(to_ms(job.run_at))
+    .bind(to_ms(now))
+    .fetch_optional(ex)
+    .await?)
+}
+
+async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(ex: E, e: &NewEvent) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    )
+    .bind(&e.order_id)
+    .bind(&e.escalation_id)
+    .bind(&e.call_sid)
+    .bind(&e.party)
+    .bind(&e.channel)
+    .bind(&e.kind)
+    .bind(e.detail.to_string())
+    .bind(to_ms(e.at))
+    .fetch_one(ex)
+    .await?)
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
-        let now = to_ms(Utc::now());
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
-             ON CONFLICT (key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&job.kind)
-        .bind(&job.key)
-        .bind(&job.group)
-        .bind(job.payload.to_string())
-        .bind(i64::from(job.max_attempts))
-        .bind(to_ms(job.run_at))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
+        let inserted = insert_job(&self.pool, &job, Utc::now()).await?;
         match inserted {
             Some(id) => {
                 self.wakeup.notify_one();
@@ -303,21 +329,7 @@ impl JobStore for SqliteStore {
 #[async_trait]
 impl TimelineStore for SqliteStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
-        let id = sqlx::query_scalar(
-            "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-        )
-        .bind(&e.order_id)
-        .bind(&e.escalation_id)
-        .bind(&e.call_sid)
-        .bind(&e.party)
-        .bind(&e.channel)
-        .bind(&e.kind)
-        .bind(e.detail.to_string())
-        .bind(to_ms(e.at))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        insert_event(&self.pool, &e).await
     }
 
     async fn events_for_order(&self, order_id: &str) -> Result<Vec<TimelineEvent>> {
@@ -345,6 +357,45 @@ impl TimelineStore for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl InboundStore for SqliteStore {
+    async fn record_inbound(&self, batch: &[InboundEvent], now: DateTime<Utc>) -> Result<Vec<InboundOutcome>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        // Keys are taken in sorted order so that concurrent batches (other
+        // writers, other replicas) lock them in the same order and cannot
+        // deadlock; outcomes are reported in the caller's order.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
+        let mut outcomes = vec![InboundOutcome::Duplicate; batch.len()];
+        let mut enqueued = false;
+        for index in order {
+            let inbound = &batch[index];
+            let fresh = sqlx::query("INSERT INTO inbound_events (key, source, received_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")
+                .bind(&inbound.dedup_key)
+                .bind(&inbound.source)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if !fresh {
+                continue;
+            }
+            insert_event(&mut *tx, &inbound.event).await?;
+            for job in &inbound.jobs {
+                enqueued |= insert_job(&mut *tx, job, now).await?.is_some();
+            }
+            outcomes[index] = InboundOutcome::Recorded;
+        }
+        tx.commit().await?;
+        if enqueued {
+            self.wakeup.notify_one();
+        }
+        Ok(outcomes)
     }
 }
 

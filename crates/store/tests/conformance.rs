@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mangwale_store::test_support::TestDb;
 use mangwale_store::{
-    Clock, ConnectOptions, Enqueued, FailOutcome, Job, JobError, JobHandler, JobState, ManualClock, NewEvent, NewJob,
-    RetryPolicy, SystemClock, Worker, WorkerConfig, connect,
+    Clock, ConnectOptions, Enqueued, FailOutcome, InboundEvent, InboundOutcome, InboundWriter, Job, JobError,
+    JobHandler, JobState, ManualClock, NewEvent, NewJob, RetryPolicy, SystemClock, Worker, WorkerConfig, connect,
 };
 use serde_json::json;
 
@@ -61,6 +61,8 @@ conformance!(
     settings_keep_the_first_value,
     enqueue_wakes_a_sleeping_worker,
     shutdown_releases_the_leases_of_unfinished_jobs,
+    inbound_events_are_recorded_once,
+    the_inbound_writer_groups_concurrent_events,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -484,4 +486,45 @@ async fn postgres_enqueue_on_another_replica_wakes_a_sleeping_worker() {
     running.await.unwrap();
     replica.close().await;
     db.cleanup().await;
+}
+
+fn callback(key: &str, order: &str) -> InboundEvent {
+    InboundEvent {
+        dedup_key: key.to_string(),
+        source: "exotel.call_status".to_string(),
+        event: NewEvent::new("call_status", t0()).order(order).detail(json!({"key": key})),
+        jobs: vec![NewJob::new("test", format!("follow-up:{key}"), json!({}), t0())],
+    }
+}
+
+async fn inbound_events_are_recorded_once(db: &TestDb) {
+    let s = &db.store;
+    let batch = [callback("a", "MW-1"), callback("b", "MW-1"), callback("a", "MW-1")];
+    let outcomes = s.record_inbound(&batch, t0()).await.unwrap();
+    assert_eq!(outcomes, vec![InboundOutcome::Recorded, InboundOutcome::Recorded, InboundOutcome::Duplicate]);
+    let again = s.record_inbound(&[callback("b", "MW-1"), callback("c", "MW-1")], t0()).await.unwrap();
+    assert_eq!(again, vec![InboundOutcome::Duplicate, InboundOutcome::Recorded]);
+    assert_eq!(s.events_for_order("MW-1").await.unwrap().len(), 3, "one timeline entry per distinct event");
+    assert!(s.job_by_key("follow-up:a").await.unwrap().is_some());
+    assert!(s.job_by_key("follow-up:c").await.unwrap().is_some());
+    assert_eq!(s.queue_stats(t0()).await.unwrap().pending, 3, "follow-ups only for new events");
+}
+
+async fn the_inbound_writer_groups_concurrent_events(db: &TestDb) {
+    let writer = InboundWriter::spawn(db.store.clone(), 2, 64);
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let writer = writer.clone();
+            // Every event arrives twice, as Exotel's retries would.
+            tokio::spawn(async move { writer.record(callback(&format!("k{}", i / 2), "MW-9")).await.unwrap() })
+        })
+        .collect();
+    let mut recorded = 0;
+    for task in tasks {
+        if task.await.unwrap() == InboundOutcome::Recorded {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 150);
+    assert_eq!(db.store.events_for_order("MW-9").await.unwrap().len(), 150);
 }

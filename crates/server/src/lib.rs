@@ -8,9 +8,11 @@
 
 pub mod app;
 pub mod auth;
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exotel_params;
 pub mod extract;
 pub mod health;
 pub mod maintenance;
@@ -20,7 +22,7 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use mangwale_store::{Clock, ConnectOptions, Store, StoreError, Worker, WorkerConfig};
+use mangwale_store::{Backend, Clock, ConnectOptions, InboundWriter, Store, StoreError, Worker, WorkerConfig};
 use rand::Rng;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -51,8 +53,12 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     let credentials = settle_credentials(&config, store.as_ref()).await.map_err(store_error)?;
     let health =
         HealthMonitor::new(store.clone(), clock.clone(), config.jupiter_url.clone(), config.php_backend_url.clone());
+    // SQLite serialises writes anyway: one writer groups them best.
+    let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
+    let inbound = InboundWriter::spawn(store.clone(), writers, 256);
     Ok(AppState {
         config: Arc::new(config),
+        inbound,
         store,
         clock,
         credentials: Arc::new(credentials),
@@ -85,13 +91,38 @@ fn random_key(prefix: &str) -> String {
 pub fn build_worker(state: &AppState) -> Worker {
     let mut worker = Worker::new(state.store.clone(), state.clock.clone(), WorkerConfig::default());
     maintenance::register(&mut worker, state);
+    calls::register(&mut worker, state);
     worker
+}
+
+/// What [`serve_with`] runs besides the HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Run the job workers. Tests that drive workers step by step turn this
+    /// off so that no background worker races them.
+    pub workers: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { workers: true }
+    }
 }
 
 /// Serves HTTP on `listener` and runs the workers and the health probe until
 /// `shutdown` is cancelled. In-flight requests finish; the workers finish or
 /// release their leases; then the store is closed.
 pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartupError> {
+    serve_with(state, listener, shutdown, ServeOptions::default()).await
+}
+
+/// [`serve`] with options.
+pub async fn serve_with(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    options: ServeOptions,
+) -> Result<(), StartupError> {
     state.health.probe_once().await;
     maintenance::schedule(&state).await.map_err(|source| StartupError::Store {
         url: mangwale_store::redact_url(&state.config.database_url),
@@ -102,7 +133,11 @@ pub async fn serve(state: AppState, listener: TcpListener, shutdown: Cancellatio
     let worker = Arc::new(build_worker(&state));
     let worker_task = tokio::spawn({
         let (worker, stop) = (worker.clone(), background.clone());
-        async move { worker.run(stop).await }
+        async move {
+            if options.workers {
+                worker.run(stop).await
+            }
+        }
     });
     let probe_task = tokio::spawn({
         let (health, stop) = (state.health.clone(), background.clone());

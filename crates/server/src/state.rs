@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mangwale_store::{Clock, Store};
+use mangwale_store::{Clock, InboundWriter, Store};
 
 use crate::auth::Credentials;
 use crate::config::Config;
@@ -13,6 +13,8 @@ use crate::telemetry::Metrics;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// The group-commit writer of the webhook path.
+    pub inbound: InboundWriter,
     pub clock: Arc<dyn Clock>,
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthMonitor>,

@@ -1,67 +1,15 @@
 //! The real application on 127.0.0.1:0, driven over HTTP.
 
+mod common;
+
 use std::sync::Arc;
 
-use mangwale_server::{AppState, Config};
+use common::{API_KEY, TOKEN, TestApp};
+use mangwale_server::Config;
 use mangwale_store::test_support::TestDb;
 use mangwale_store::{NewJob, SystemClock};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-const API_KEY: &str = "test-api-key-0123456789";
-const TOKEN: &str = "test-webhook-token-0123456789";
-
-struct TestApp {
-    base: String,
-    http: reqwest::Client,
-    state: AppState,
-    shutdown: CancellationToken,
-    served: tokio::task::JoinHandle<()>,
-    db: TestDb,
-}
-
-impl TestApp {
-    async fn start(extra: &[(&str, &str)]) -> TestApp {
-        let db = TestDb::sqlite().await.unwrap();
-        let mut vars = vec![
-            ("DATABASE_URL".to_string(), db.url.clone()),
-            ("API_KEYS".to_string(), API_KEY.to_string()),
-            ("EXOTEL_WEBHOOK_TOKEN".to_string(), TOKEN.to_string()),
-        ];
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Self::start_with(db, vars).await
-    }
-
-    async fn start_with(db: TestDb, vars: Vec<(String, String)>) -> TestApp {
-        let config = Config::from_vars(vars).unwrap();
-        let state = mangwale_server::prepare(config, Arc::new(SystemClock)).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let served = tokio::spawn({
-            let (state, shutdown) = (state.clone(), shutdown.clone());
-            async move { mangwale_server::serve(state, listener, shutdown).await.unwrap() }
-        });
-        TestApp { base, http: reqwest::Client::new(), state, shutdown, served, db }
-    }
-
-    async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(key) = key {
-            req = req.header("X-API-Key", key);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.served.await.unwrap();
-        self.db.cleanup().await;
-    }
-}
 
 #[tokio::test]
 async fn health_reports_mode_database_and_queue() {
@@ -210,7 +158,7 @@ async fn sandbox_keys_are_generated_once_and_survive_restarts() {
 
 #[tokio::test]
 async fn shutdown_stops_the_server_and_the_workers() {
-    let app = TestApp::start(&[]).await;
+    let app = TestApp::start_with_workers(&[]).await;
     app.state
         .store
         .enqueue(NewJob::new(mangwale_server::maintenance::PRUNE_JOBS, "extra-prune", json!({}), chrono::Utc::now()))

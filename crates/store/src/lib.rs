@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub mod calls;
 pub mod clock;
 pub mod inbound;
 pub mod jobs;
@@ -18,6 +19,7 @@ pub mod test_support;
 pub mod timeline;
 pub mod worker;
 
+pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
 pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
@@ -69,7 +71,7 @@ pub trait SettingsStore: Send + Sync {
 
 /// Everything the service persists, behind one handle.
 #[async_trait]
-pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore {
+pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore + CallStore {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.
     async fn ping(&self) -> Result<()>;

@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 use crate::inbound::{InboundEvent, InboundOutcome, InboundStore};
 use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
 use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
@@ -431,6 +432,150 @@ impl InboundStore for PgStore {
             self.wakeup.notify_one();
         }
         Ok(outcomes)
+    }
+}
+
+fn call_from_row(row: &PgRow) -> Result<CallAttempt> {
+    let state: String = row.try_get("state")?;
+    Ok(CallAttempt {
+        id: row.try_get("id")?,
+        call_sid: row.try_get("call_sid")?,
+        purpose: row.try_get("purpose")?,
+        order_id: row.try_get("order_id")?,
+        escalation_id: row.try_get("escalation_id")?,
+        party: row.try_get("party")?,
+        to_masked: row.try_get("to_masked")?,
+        state: CallState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("call state {state}")))?,
+        detail: row.try_get("detail")?,
+        created_at: from_ms(row.try_get("created_at")?),
+        updated_at: from_ms(row.try_get("updated_at")?),
+    })
+}
+
+fn request_log_from_row(row: &PgRow) -> Result<ExotelRequestLog> {
+    Ok(ExotelRequestLog {
+        endpoint: row.try_get("endpoint")?,
+        method: row.try_get("method")?,
+        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        http_status: row.try_get::<Option<i64>, _>("http_status")?.map(|s| s as u16),
+        outcome: row.try_get("outcome")?,
+        code: row.try_get("code")?,
+        message: row.try_get("message")?,
+        sid: row.try_get("sid")?,
+        custom_field: row.try_get("custom_field")?,
+        duration_ms: row.try_get::<i64, _>("duration_ms")? as u64,
+        at: from_ms(row.try_get("at")?),
+    })
+}
+
+#[async_trait]
+impl CallStore for PgStore {
+    async fn create_call(&self, call: NewCall, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $7)",
+        )
+        .bind(&call.id)
+        .bind(&call.purpose)
+        .bind(&call.order_id)
+        .bind(&call.escalation_id)
+        .bind(&call.party)
+        .bind(&call.to_masked)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_call(
+        &self,
+        id: &str,
+        state: CallState,
+        call_sid: Option<&str>,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CallAttempt>> {
+        // A final state is never left: callbacks can arrive out of order.
+        let row = sqlx::query(
+            "UPDATE exotel_calls SET
+                 state = CASE WHEN state IN ('not-placed', 'completed', 'busy', 'failed', 'no-answer', 'canceled') THEN state ELSE $2 END,
+                 call_sid = COALESCE(call_sid, $3),
+                 detail = COALESCE($4, detail),
+                 updated_at = $5
+             WHERE id = $1
+             RETURNING id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(call_sid)
+        .bind(detail)
+        .bind(to_ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn call_by_id(&self, id: &str) -> Result<Option<CallAttempt>> {
+        let row = sqlx::query("SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at FROM exotel_calls WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn call_by_sid(&self, call_sid: &str) -> Result<Option<CallAttempt>> {
+        let row = sqlx::query("SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at FROM exotel_calls WHERE call_sid = $1")
+            .bind(call_sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn unresolved_calls(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>> {
+        let rows = sqlx::query(
+            "SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at FROM exotel_calls
+             WHERE state IN ('requested', 'unknown') AND updated_at < $1
+             ORDER BY updated_at LIMIT $2",
+        )
+        .bind(to_ms(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    async fn log_exotel_request(&self, e: &ExotelRequestLog) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO exotel_requests
+                 (endpoint, method, attempt, http_status, outcome, code, message, sid, custom_field, duration_ms, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&e.endpoint)
+        .bind(&e.method)
+        .bind(i64::from(e.attempt))
+        .bind(e.http_status.map(i64::from))
+        .bind(&e.outcome)
+        .bind(e.code)
+        .bind(&e.message)
+        .bind(&e.sid)
+        .bind(&e.custom_field)
+        .bind(e.duration_ms as i64)
+        .bind(to_ms(e.at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn exotel_requests_since(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<ExotelRequestLog>> {
+        let rows = sqlx::query(
+            "SELECT endpoint, method, attempt, http_status, outcome, code, message, sid, custom_field, duration_ms, at
+             FROM exotel_requests WHERE at >= $1 ORDER BY at, id LIMIT $2",
+        )
+        .bind(to_ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(request_log_from_row).collect()
     }
 }
 

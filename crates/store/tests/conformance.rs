@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mangwale_store::test_support::TestDb;
 use mangwale_store::{
-    Clock, ConnectOptions, Enqueued, FailOutcome, InboundEvent, InboundOutcome, InboundWriter, Job, JobError,
-    JobHandler, JobState, ManualClock, NewEvent, NewJob, RetryPolicy, SystemClock, Worker, WorkerConfig, connect,
+    CallState, Clock, ConnectOptions, Enqueued, ExotelRequestLog, FailOutcome, InboundEvent, InboundOutcome,
+    InboundWriter, Job, JobError, JobHandler, JobState, ManualClock, NewCall, NewEvent, NewJob, RetryPolicy,
+    SystemClock, Worker, WorkerConfig, connect,
 };
 use serde_json::json;
 
@@ -63,6 +64,8 @@ conformance!(
     shutdown_releases_the_leases_of_unfinished_jobs,
     inbound_events_are_recorded_once,
     the_inbound_writer_groups_concurrent_events,
+    call_attempts_move_forward_and_never_leave_a_final_state,
+    exotel_requests_are_logged,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -527,4 +530,63 @@ async fn the_inbound_writer_groups_concurrent_events(db: &TestDb) {
     }
     assert_eq!(recorded, 150);
     assert_eq!(db.store.events_for_order("MW-9").await.unwrap().len(), 150);
+}
+
+async fn call_attempts_move_forward_and_never_leave_a_final_state(db: &TestDb) {
+    let s = &db.store;
+    let call = NewCall {
+        id: "att-1".into(),
+        purpose: "vendor_ivr".into(),
+        order_id: Some("MW-1".into()),
+        escalation_id: Some("vendor_order_MW-1".into()),
+        party: Some("vendor:V-42".into()),
+        to_masked: "+9198xxxxx210".into(),
+    };
+    s.create_call(call, t0()).await.unwrap();
+    assert_eq!(s.call_by_id("att-1").await.unwrap().unwrap().state, CallState::Requested);
+    assert_eq!(s.unresolved_calls(at(1), 10).await.unwrap().len(), 1);
+    let unknown =
+        s.update_call("att-1", CallState::Unknown, None, Some("connect timed out"), at(1)).await.unwrap().unwrap();
+    assert_eq!((unknown.state, unknown.detail.as_deref()), (CallState::Unknown, Some("connect timed out")));
+    // The terminal callback reconciles it and tells us its CallSid.
+    let done = s.update_call("att-1", CallState::Completed, Some("sid-1"), None, at(60)).await.unwrap().unwrap();
+    assert_eq!((done.state, done.call_sid.as_deref()), (CallState::Completed, Some("sid-1")));
+    let late = s.update_call("att-1", CallState::InProgress, Some("sid-other"), None, at(61)).await.unwrap().unwrap();
+    assert_eq!(late.state, CallState::Completed, "a late answered callback changes nothing");
+    assert_eq!(late.call_sid.as_deref(), Some("sid-1"));
+    assert_eq!(s.call_by_sid("sid-1").await.unwrap().unwrap().id, "att-1");
+    assert!(s.update_call("nope", CallState::Placed, None, None, t0()).await.unwrap().is_none());
+    assert!(s.unresolved_calls(at(3600), 10).await.unwrap().is_empty());
+}
+
+async fn exotel_requests_are_logged(db: &TestDb) {
+    let s = &db.store;
+    let entry = ExotelRequestLog {
+        endpoint: "calls.connect".into(),
+        method: "POST".into(),
+        attempt: 1,
+        http_status: Some(429),
+        outcome: "transient".into(),
+        code: None,
+        message: Some("Too many requests".into()),
+        sid: None,
+        custom_field: Some("c:att-1".into()),
+        duration_ms: 12,
+        at: t0(),
+    };
+    s.log_exotel_request(&entry).await.unwrap();
+    s.log_exotel_request(&ExotelRequestLog {
+        attempt: 2,
+        http_status: Some(200),
+        outcome: "ok".into(),
+        sid: Some("sid".into()),
+        at: at(1),
+        ..entry.clone()
+    })
+    .await
+    .unwrap();
+    let logged = s.exotel_requests_since(t0(), 10).await.unwrap();
+    assert_eq!(logged.len(), 2);
+    assert_eq!(logged[0], entry);
+    assert_eq!(logged[1].sid.as_deref(), Some("sid"));
 }

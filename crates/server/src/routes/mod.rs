@@ -1,4 +1,5 @@
 //! HTTP routes. Each module exposes `router()`.
 
 pub mod exotel_auth;
+pub mod exotel_ivr;
 pub mod system;

@@ -1,0 +1,103 @@
+//! The extractor for requests Exotel makes to us, in whatever encoding they
+//! arrive: query parameters (applet GETs, HEAD), JSON, urlencoded or
+//! multipart bodies (status callbacks), and the seed's JSON POST bodies.
+
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::Method;
+use axum::http::header::CONTENT_TYPE;
+use bytes::Bytes;
+use mangwale_providers::exotel::params::Params;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::extract::BODY_LIMIT;
+
+/// Every parameter of an Exotel request; body fields first, then query
+/// parameters that the body did not carry.
+#[derive(Debug, Clone)]
+pub struct ExotelParams(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for ExotelParams {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let query = Params::from_urlencoded(req.uri().query().unwrap_or("").as_bytes());
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            return Ok(ExotelParams(query));
+        }
+        let content_type =
+            req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let mut params = if content_type.starts_with("multipart/form-data") {
+            let mut multipart = Multipart::from_request(req, state).await.map_err(|e| AppError::BadRequest {
+                code: "malformed_body",
+                message: format!("multipart body: {}", e.body_text()),
+                field: None,
+            })?;
+            let mut pairs = Params::default();
+            while let Some(field) = multipart.next_field().await.map_err(|e| AppError::BadRequest {
+                code: "malformed_body",
+                message: format!("multipart body: {}", e.body_text()),
+                field: None,
+            })? {
+                let name = field.name().unwrap_or("").to_string();
+                let value = field.text().await.map_err(|e| AppError::BadRequest {
+                    code: "malformed_body",
+                    message: format!("multipart field {name}: {}", e.body_text()),
+                    field: Some(name.clone()),
+                })?;
+                pairs.push(name, value);
+            }
+            pairs
+        } else {
+            let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge(BODY_LIMIT)
+                } else {
+                    AppError::BadRequest { code: "unreadable_body", message: rejection.body_text(), field: None }
+                }
+            })?;
+            let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            if content_type.contains("json") || (content_type.is_empty() && looks_like_json) {
+                Params::from_json(&bytes).map_err(|message| AppError::BadRequest {
+                    code: "malformed_json",
+                    message,
+                    field: None,
+                })?
+            } else {
+                Params::from_urlencoded(&bytes)
+            }
+        };
+        params.merge_missing(query);
+        Ok(ExotelParams(params))
+    }
+}
+
+impl ExotelParams {
+    /// A stable fingerprint of the request (sorted parameters, the webhook
+    /// token left out): a provider's retry of the same request has the same
+    /// fingerprint, anything different does not.
+    pub fn fingerprint(&self) -> String {
+        let mut pairs: Vec<_> = self.0.pairs().iter().filter(|(k, _)| k != "token").collect();
+        pairs.sort();
+        let mut hasher = Sha256::new();
+        for (k, v) in pairs {
+            hasher.update(k.as_bytes());
+            hasher.update([0]);
+            hasher.update(v.as_bytes());
+            hasher.update([0]);
+        }
+        hex::encode(&hasher.finalize()[..16])
+    }
+}
+
+/// Masks every phone number inside a JSON value (timeline details are shown
+/// on dashboards and returned by APIs).
+pub fn mask_json(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(mangwale_core::mask_phone_numbers(&s).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(mask_json).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, mask_json(v))).collect()),
+        other => other,
+    }
+}

@@ -1,0 +1,196 @@
+//! The routes Exotel calls: the seed's IVR webhooks, voice and SMS status
+//! callbacks, and the applet URLs of our flows.
+//!
+//! Each request is authenticated by the webhook token (see `auth`), parsed
+//! from whichever encoding it arrived in, deduplicated, recorded on the
+//! timeline and its follow-up enqueued — in one shared commit — before we
+//! answer. The menus, ladders and ordering behind these routes build on this.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::Utc;
+use mangwale_providers::exotel::applet::{Connect, Gather, Greeting, Prompt};
+use mangwale_providers::exotel::inbound::{AppletRequest, CallStatusCallback, ParamError, SmsStatusCallback};
+use mangwale_providers::exotel::params::Params;
+use mangwale_store::{InboundEvent, InboundOutcome, NewEvent, NewJob};
+use serde_json::{Value, json};
+
+use crate::calls::CALL_STATUS_JOB;
+use crate::error::{AppError, AppResult};
+use crate::exotel_params::{ExotelParams, mask_json};
+use crate::state::AppState;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/exotel/ivr/incoming", get(incoming).post(incoming))
+        .route("/exotel/ivr/missed-call", get(missed_call).post(missed_call))
+        .route("/exotel/ivr/dtmf", get(dtmf).post(dtmf))
+        .route("/exotel/webhooks/call-status", get(call_status).post(call_status))
+        .route("/exotel/webhooks/sms-status", get(sms_status).post(sms_status))
+        .route("/exotel/applet/greeting", get(greeting))
+        .route("/exotel/applet/gather", get(gather))
+        .route("/exotel/applet/connect", get(connect))
+        .route("/exotel/applet/passthru", get(passthru))
+}
+
+/// A 400 naming the field; logged with the CallSid so the call can be found.
+fn malformed(params: &Params, route: &str, e: ParamError) -> AppError {
+    let call_sid = params.get_any(&["CallSid", "call_sid", "SmsSid"]).unwrap_or("-");
+    tracing::warn!(route, call_sid, field = e.field, error = %e.message, "malformed Exotel request");
+    metrics::counter!("mangwale_exotel_malformed_total", "route" => route.to_string()).increment(1);
+    AppError::BadRequest { code: "invalid_field", message: e.to_string(), field: Some(e.field.to_string()) }
+}
+
+/// Records an event through the group-commit writer. A store failure is a
+/// 503, which makes Exotel retry; the retry is deduplicated.
+async fn record(state: &AppState, inbound: InboundEvent) -> AppResult<InboundOutcome> {
+    let outcome = state.inbound.record(inbound).await.map_err(|e| {
+        tracing::error!(error = %e, "recording an Exotel event failed");
+        AppError::Unavailable { code: "store_unavailable", message: "the event could not be recorded; retry".into() }
+    })?;
+    if outcome == InboundOutcome::Duplicate {
+        metrics::counter!("mangwale_exotel_duplicates_total").increment(1);
+    }
+    Ok(outcome)
+}
+
+fn applet_event(kind: &str, request: &AppletRequest) -> NewEvent {
+    let detail = mask_json(serde_json::to_value(request).unwrap_or(Value::Null));
+    let mut event = NewEvent::new(kind, Utc::now()).call(&request.call_sid).channel("ivr").detail(detail);
+    if let Some(from) = &request.from {
+        event = event.party(format!("caller:{}", from.masked()));
+    }
+    event
+}
+
+/// Records an applet request (deduplicated by its exact parameters: a retry
+/// of the same request is a duplicate, a new key press is not).
+async fn record_applet(state: &AppState, route: &str, params: &ExotelParams) -> AppResult<(AppletRequest, bool)> {
+    let request = AppletRequest::from_params(&params.0).map_err(|e| malformed(&params.0, route, e))?;
+    let inbound = InboundEvent {
+        dedup_key: format!("exotel:applet:{route}:{}:{}", request.call_sid, params.fingerprint()),
+        source: format!("exotel.{route}"),
+        event: applet_event(&format!("exotel.{route}"), &request),
+        jobs: Vec::new(),
+    };
+    let duplicate = record(state, inbound).await? == InboundOutcome::Duplicate;
+    Ok((request, duplicate))
+}
+
+fn acknowledged(call_sid: &str, duplicate: bool) -> Json<Value> {
+    Json(json!({"ok": true, "callSid": call_sid, "duplicate": duplicate}))
+}
+
+/// An incoming call (Passthru at the start of the inbound flow). 200 keeps
+/// the caller on the flow's main branch.
+async fn incoming(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+    let (request, duplicate) = record_applet(&state, "incoming", &params).await?;
+    Ok(acknowledged(&request.call_sid, duplicate))
+}
+
+/// A missed call (Passthru of the never-answering missed-call flow). The
+/// seed's JSON body carries no CallSid; the caller's number is then the
+/// identity, one per minute, so a double tap does not mean two callbacks.
+async fn missed_call(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+    let mut params = params;
+    if params.0.get_any(&["CallSid", "call_sid"]).is_none() {
+        let from = params
+            .0
+            .get_any(&["CallFrom", "From", "from_phone"])
+            .and_then(|f| mangwale_core::E164::parse(f).ok())
+            .ok_or_else(|| {
+                malformed(&params.0, "missed-call", ParamError { field: "From", message: "is required".into() })
+            })?;
+        let minute = Utc::now().timestamp() / 60;
+        params.0.push("CallSid", format!("missed-{}-{minute}", from.as_str().trim_start_matches('+')));
+    }
+    let (request, duplicate) = record_applet(&state, "missed-call", &params).await?;
+    if request.from.is_none() {
+        return Err(malformed(&params.0, "missed-call", ParamError { field: "From", message: "is required".into() }));
+    }
+    Ok(acknowledged(&request.call_sid, duplicate))
+}
+
+/// Keys pressed at a Gather (delivered to the Passthru after it), or the
+/// seed's `{CallSid, digits, context, order_id}` body.
+async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+    let (request, duplicate) = record_applet(&state, "dtmf", &params).await?;
+    if request.digits.is_none() {
+        tracing::info!(call_sid = %request.call_sid, "DTMF request without digits (no input)");
+    }
+    Ok(acknowledged(&request.call_sid, duplicate))
+}
+
+/// A voice status callback: recorded, and reconciled with our call attempt
+/// by a follow-up job.
+async fn call_status(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+    let callback = CallStatusCallback::from_params(&params.0).map_err(|e| malformed(&params.0, "call-status", e))?;
+    let key = callback.dedup_key();
+    let detail = mask_json(serde_json::to_value(&callback).unwrap_or(Value::Null));
+    let inbound = InboundEvent {
+        dedup_key: key.clone(),
+        source: "exotel.call_status".into(),
+        event: NewEvent::new("exotel.call_status", Utc::now()).call(&callback.call_sid).channel("call").detail(detail),
+        jobs: vec![
+            NewJob::new(
+                CALL_STATUS_JOB,
+                format!("job:{key}"),
+                crate::calls::call_status_payload(&callback),
+                Utc::now(),
+            )
+            .max_attempts(20),
+        ],
+    };
+    let duplicate = record(&state, inbound).await? == InboundOutcome::Duplicate;
+    Ok(acknowledged(&callback.call_sid, duplicate))
+}
+
+/// An SMS delivery report.
+async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+    let report = SmsStatusCallback::from_params(&params.0).map_err(|e| malformed(&params.0, "sms-status", e))?;
+    let detail = mask_json(serde_json::to_value(&report).unwrap_or(Value::Null));
+    let inbound = InboundEvent {
+        dedup_key: report.dedup_key(),
+        source: "exotel.sms_status".into(),
+        event: NewEvent::new("exotel.sms_status", Utc::now()).channel("sms").detail(detail),
+        jobs: Vec::new(),
+    };
+    let duplicate = record(&state, inbound).await? == InboundOutcome::Duplicate;
+    Ok(Json(json!({"ok": true, "smsSid": report.sms_sid, "duplicate": duplicate})))
+}
+
+/// The welcome greeting (Greeting applet). Exotel sends HEAD first and needs
+/// the same `Content-Type: text/plain` there; axum answers HEAD from this GET
+/// handler with the headers and no body.
+async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppResult<Response> {
+    record_applet(&state, "greeting", &params).await?;
+    let text = Greeting::Text("Mangwale mein aapka swagat hai.".into());
+    Ok(([(header::CONTENT_TYPE, "text/plain")], text.body()).into_response())
+}
+
+/// The welcome menu (Gather applet): 1 food, 2 parcel, 3 local shop.
+async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Gather>> {
+    record_applet(&state, "gather", &params).await?;
+    Ok(Json(
+        Gather::menu(Prompt::Text(
+            "Khana order karne ke liye 1, parcel ke liye 2, local dukaan se saaman ke liye 3 dabayein.".into(),
+        ))
+        .repeat_with(Prompt::Text("Kripya 1, 2 ya 3 dabayein.".into())),
+    ))
+}
+
+/// Whom to connect (Connect applet). With no masking session for this call
+/// there is nobody to dial, and Exotel moves on to the next applet.
+async fn connect(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Connect>> {
+    record_applet(&state, "connect", &params).await?;
+    Ok(Json(Connect::nobody()))
+}
+
+/// A logging Passthru: 200 keeps the flow on its main branch.
+async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppResult<StatusCode> {
+    record_applet(&state, "passthru", &params).await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,257 @@
+//! Exotel's requests to us, in every encoding Exotel uses, over real HTTP.
+
+mod common;
+
+use common::TestApp;
+use mangwale_store::{CallState, NewCall};
+use serde_json::{Value, json};
+
+/// The Passthru sample of exotel-wire.md §4.1.
+const PASSTHRU: &str = "CallSid=d50e19c31e3911190a7e601f1056d69a&CallFrom=07799828555&CallTo=08039513882\
+    &CallStatus=ringing&Direction=incoming&Created=Tue%2C+16+Feb+2016+15%3A56%3A26&DialCallDuration=0\
+    &StartTime=2016-02-16+15%3A56%3A26&EndTime=0000-00-00+00%3A00%3A00&CallType=call-attempt\
+    &DialWhomNumber=&flow_id=68135&tenant_id=39&From=07799828555&To=08039513882\
+    &CurrentTime=2016-02-16+15%3A56%3A49&digits=%222%22";
+
+/// The JSON terminal callback of exotel-wire.md §3.
+const TERMINAL_JSON: &str = r#"{"CallSid":"80bfbec2d78bbbf10fb851f4fa165211","EventType":"terminal","Status":"completed",
+ "DateCreated":"2024-01-15 14:25:10","DateUpdated":"2024-01-15 14:30:45",
+ "StartTime":"2024-01-15 14:25:12","EndTime":"2024-01-15 14:30:45",
+ "From":"09876543210","To":"09123456789","PhoneNumberSid":"08047112233",
+ "ConversationDuration":320,"Direction":"outbound-api","CustomField":"c:att-42",
+ "RecordingUrl":"https://s3-ap-southeast-1.amazonaws.com/exotelrecordings/acme1/80bf.mp3",
+ "Legs":[{"OnCallDuration":335,"Status":"completed","AnsweredBy":"NA"},
+         {"OnCallDuration":320,"Status":"completed","AnsweredBy":"Human"}]}"#;
+
+async fn json_of(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn applet_gets_are_recorded_once_per_request() {
+    let app = TestApp::start(&[]).await;
+    for route in ["/exotel/ivr/incoming", "/exotel/ivr/dtmf", "/exotel/applet/passthru"] {
+        let url = app.exotel_url(&format!("{route}?{PASSTHRU}"));
+        let first = app.http.get(&url).send().await.unwrap();
+        assert_eq!(first.status().as_u16(), 200, "{route}");
+        let again = app.http.get(&url).send().await.unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+        if route != "/exotel/applet/passthru" {
+            let (_, a) = json_of(app.http.get(&url).send().await.unwrap()).await;
+            assert_eq!(a["duplicate"], true, "{route}: a retried request is a duplicate");
+        }
+    }
+    // A different key press on the same call is a new event.
+    let (_, body) = json_of(
+        app.http
+            .get(app.exotel_url(&format!("/exotel/ivr/dtmf?{}", PASSTHRU.replace("%222%22", "%221%22"))))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["duplicate"], false);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_seed_post_bodies_are_accepted() {
+    let app = TestApp::start(&[]).await;
+    let (status, body) = json_of(
+        app.http
+            .post(app.exotel_url("/exotel/ivr/incoming"))
+            .json(&json!({"CallSid": "EXO-123", "From": "+919876543210", "To": "+919999999999"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["callSid"].as_str()), (200, Some("EXO-123")));
+    let (status, _) = json_of(
+        app.http
+            .post(app.exotel_url("/exotel/ivr/missed-call"))
+            .json(&json!({"From": "+919876543210", "To": "+919999999999", "CallType": "missed"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = json_of(
+        app.http
+            .post(app.exotel_url("/exotel/ivr/missed-call"))
+            .json(&json!({"To": "+919999999999", "CallType": "missed"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("From")));
+    let (status, _) = json_of(
+        app.http
+            .post(app.exotel_url("/exotel/ivr/dtmf"))
+            .json(&json!({"CallSid": "EXO-456", "digits": "1", "context": "vendor_new_order", "order_id": "MW-2025-001234", "vendor_id": "V-42"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn status_callbacks_arrive_as_json_form_or_multipart() {
+    let app = TestApp::start(&[]).await;
+    let url = app.exotel_url("/exotel/webhooks/call-status");
+    let (status, body) = json_of(
+        app.http.post(&url).header("content-type", "application/json").body(TERMINAL_JSON).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, &body["duplicate"]), (200, &json!(false)));
+    let (_, body) = json_of(
+        app.http.post(&url).header("content-type", "application/json").body(TERMINAL_JSON).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(body["duplicate"], true, "Exotel's retry is acknowledged and ignored");
+
+    let form = "CallSid=form-1&EventType=answered&Status=in-progress&Legs%5B0%5D%5BStatus%5D=in-progress&Legs%5B1%5D%5BStatus%5D=";
+    let (status, _) = json_of(
+        app.http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let multipart = reqwest::multipart::Form::new()
+        .text("CallSid", "multi-1")
+        .text("Status", "no-answer")
+        .text("EventType", "terminal")
+        .text("Legs[0][Status]", "no-answer")
+        .text("ConversationDuration", "0");
+    let (status, body) = json_of(app.http.post(&url).multipart(multipart).send().await.unwrap()).await;
+    assert_eq!((status, body["callSid"].as_str()), (200, Some("multi-1")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_callbacks_are_a_400_naming_the_field() {
+    let app = TestApp::start(&[]).await;
+    let url = app.exotel_url("/exotel/webhooks/call-status");
+    let (status, body) = json_of(
+        app.http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(r#"{"Status":"completed"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("CallSid")));
+    let (status, body) =
+        json_of(app.http.post(&url).header("content-type", "application/json").body("{oops").send().await.unwrap())
+            .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("malformed_json")));
+    let (status, body) = json_of(
+        app.http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("CallSid=abc")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("Status")));
+    let (status, body) =
+        json_of(app.http.get(app.exotel_url("/exotel/ivr/incoming?From=09876543210")).send().await.unwrap()).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("CallSid")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_terminal_callback_reconciles_our_call_attempt() {
+    let app = TestApp::start(&[]).await;
+    let store = &app.state.store;
+    store
+        .create_call(
+            NewCall {
+                id: "att-42".into(),
+                purpose: "vendor_ivr".into(),
+                order_id: Some("MW-7".into()),
+                escalation_id: Some("vendor_order_MW-7".into()),
+                party: Some("vendor:V-42".into()),
+                to_masked: "+9191xxxxx789".into(),
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    store.update_call("att-42", CallState::Unknown, None, Some("connect timed out"), chrono::Utc::now()).await.unwrap();
+    let res = app
+        .http
+        .post(app.exotel_url("/exotel/webhooks/call-status"))
+        .header("content-type", "application/json")
+        .body(TERMINAL_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
+    let attempt = store.call_by_id("att-42").await.unwrap().unwrap();
+    assert_eq!(attempt.state, CallState::Completed);
+    assert_eq!(attempt.call_sid.as_deref(), Some("80bfbec2d78bbbf10fb851f4fa165211"));
+    let timeline = store.events_for_order("MW-7").await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].kind, "call_ended");
+    assert_eq!(timeline[0].detail["conversation_duration"], 320);
+    assert_eq!(timeline[0].escalation_id.as_deref(), Some("vendor_order_MW-7"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn applet_answers_have_exotels_shapes() {
+    let app = TestApp::start(&[]).await;
+    let url = app.exotel_url(&format!("/exotel/applet/greeting?{PASSTHRU}"));
+    let head = app.http.head(&url).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(head.headers()["content-type"], "text/plain");
+    let get = app.http.get(&url).send().await.unwrap();
+    assert_eq!(get.headers()["content-type"], "text/plain");
+    assert!(!get.text().await.unwrap().is_empty());
+    let (status, gather) =
+        json_of(app.http.get(app.exotel_url(&format!("/exotel/applet/gather?{PASSTHRU}"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(gather["gather_prompt"]["text"].is_string());
+    assert_eq!(gather["max_input_digits"], 1);
+    let (_, connect) =
+        json_of(app.http.get(app.exotel_url(&format!("/exotel/applet/connect?{PASSTHRU}"))).send().await.unwrap())
+            .await;
+    assert_eq!(connect["destination"]["numbers"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sms_delivery_reports_are_recorded_once() {
+    let app = TestApp::start(&[]).await;
+    let body = "SmsSid=6dbfdc50&To=09876543210&Status=sent&SmsUnits=1&DetailedStatus=DELIVERED_TO_HANDSET&DetailedStatusCode=20005&DateSent=2024-01-15+10%3A30%3A04";
+    let send = || {
+        app.http
+            .post(app.exotel_url("/exotel/webhooks/sms-status"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let (status, first) = json_of(send().await.unwrap()).await;
+    assert_eq!((status, &first["duplicate"]), (200, &json!(false)));
+    let (_, second) = json_of(send().await.unwrap()).await;
+    assert_eq!(second["duplicate"], true);
+    app.stop().await;
+}

@@ -1,0 +1,148 @@
+//! Our outbound call attempts and the log of requests to Exotel.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::Result;
+
+/// Where an attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallState {
+    /// About to be sent to Exotel.
+    Requested,
+    /// Exotel accepted it (we have a CallSid).
+    Placed,
+    /// The request's fate is unknown (timed out after sending); the status
+    /// callback or call details will tell.
+    Unknown,
+    /// Exotel refused it; nothing rang.
+    NotPlaced,
+    InProgress,
+    Completed,
+    Busy,
+    Failed,
+    NoAnswer,
+    Canceled,
+}
+
+impl CallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Requested => "requested",
+            CallState::Placed => "placed",
+            CallState::Unknown => "unknown",
+            CallState::NotPlaced => "not-placed",
+            CallState::InProgress => "in-progress",
+            CallState::Completed => "completed",
+            CallState::Busy => "busy",
+            CallState::Failed => "failed",
+            CallState::NoAnswer => "no-answer",
+            CallState::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CallState> {
+        Some(match s {
+            "requested" => CallState::Requested,
+            "placed" => CallState::Placed,
+            "unknown" => CallState::Unknown,
+            "not-placed" => CallState::NotPlaced,
+            "in-progress" => CallState::InProgress,
+            "completed" => CallState::Completed,
+            "busy" => CallState::Busy,
+            "failed" => CallState::Failed,
+            "no-answer" => CallState::NoAnswer,
+            "canceled" => CallState::Canceled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the call is over (nothing will change it any more).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CallState::NotPlaced
+                | CallState::Completed
+                | CallState::Busy
+                | CallState::Failed
+                | CallState::NoAnswer
+                | CallState::Canceled
+        )
+    }
+}
+
+/// A call attempt to create.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    /// Our id; sent to Exotel inside CustomField.
+    pub id: String,
+    /// `vendor_ivr`, `ring`, `bridge`, `callback`, ...
+    pub purpose: String,
+    pub order_id: Option<String>,
+    pub escalation_id: Option<String>,
+    pub party: Option<String>,
+    pub to_masked: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallAttempt {
+    pub id: String,
+    pub call_sid: Option<String>,
+    pub purpose: String,
+    pub order_id: Option<String>,
+    pub escalation_id: Option<String>,
+    pub party: Option<String>,
+    pub to_masked: String,
+    pub state: CallState,
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One request to Exotel's API and its outcome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExotelRequestLog {
+    pub endpoint: String,
+    pub method: String,
+    pub attempt: u32,
+    pub http_status: Option<u16>,
+    /// `ok`, `transient`, `permanent`, `ambiguous`, `invalid`.
+    pub outcome: String,
+    pub code: Option<i64>,
+    pub message: Option<String>,
+    pub sid: Option<String>,
+    pub custom_field: Option<String>,
+    pub duration_ms: u64,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    async fn create_call(&self, call: NewCall, now: DateTime<Utc>) -> Result<()>;
+
+    /// Moves an attempt to `state`, filling in the CallSid if given. A final
+    /// state is never left (a late `answered` callback after `completed`
+    /// changes nothing). Returns the attempt as it is afterwards.
+    async fn update_call(
+        &self,
+        id: &str,
+        state: CallState,
+        call_sid: Option<&str>,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CallAttempt>>;
+
+    async fn call_by_id(&self, id: &str) -> Result<Option<CallAttempt>>;
+
+    async fn call_by_sid(&self, call_sid: &str) -> Result<Option<CallAttempt>>;
+
+    /// Attempts still `requested` or `unknown` whose last change is older
+    /// than `before`: candidates for reconciliation.
+    async fn unresolved_calls(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>>;
+
+    async fn log_exotel_request(&self, entry: &ExotelRequestLog) -> Result<()>;
+
+    async fn exotel_requests_since(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<ExotelRequestLog>>;
+}

@@ -400,32 +400,80 @@ impl TimelineStore for PgStore {
 #[async_trait]
 impl InboundStore for PgStore {
     async fn record_inbound(&self, batch: &[InboundEvent], now: DateTime<Utc>) -> Result<Vec<InboundOutcome>> {
-        let mut tx = self.pool.begin().await?;
-        // Keys are taken in sorted order so that concurrent batches (other
-        // writers, other replicas) lock them in the same order and cannot
-        // deadlock; outcomes are reported in the caller's order.
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement per table for the whole batch, however large: the
+        // batch travels as a JSON array. Keys are inserted in sorted order so
+        // that concurrent batches (other writers, other replicas) lock them
+        // in the same order and cannot deadlock.
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
+        let keys: Vec<serde_json::Value> =
+            order.iter().map(|&i| serde_json::json!({"k": batch[i].dedup_key, "s": batch[i].source})).collect();
+        let mut tx = self.pool.begin().await?;
+        let fresh: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO inbound_events (key, source, received_at)
+             SELECT e ->> 'k', e ->> 's', $2 FROM jsonb_array_elements($1) AS e
+             ON CONFLICT (key) DO NOTHING
+             RETURNING key",
+        )
+        .bind(Json(serde_json::Value::Array(keys)))
+        .bind(to_ms(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
         let mut outcomes = vec![InboundOutcome::Duplicate; batch.len()];
-        let mut enqueued = false;
-        for index in order {
-            let inbound = &batch[index];
-            let fresh = sqlx::query("INSERT INTO inbound_events (key, source, received_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
-                .bind(&inbound.dedup_key)
-                .bind(&inbound.source)
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            if !fresh {
+        let mut claimed = std::collections::HashSet::new();
+        let mut events = Vec::new();
+        let mut jobs = Vec::new();
+        for (index, inbound) in batch.iter().enumerate() {
+            if !fresh.contains(&inbound.dedup_key) || !claimed.insert(inbound.dedup_key.as_str()) {
                 continue;
             }
-            insert_event(&mut *tx, &inbound.event).await?;
-            for job in &inbound.jobs {
-                enqueued |= insert_job(&mut *tx, job, now).await?.is_some();
-            }
             outcomes[index] = InboundOutcome::Recorded;
+            let e = &inbound.event;
+            events.push(serde_json::json!({
+                "order_id": e.order_id, "escalation_id": e.escalation_id, "call_sid": e.call_sid,
+                "party": e.party, "channel": e.channel, "kind": e.kind, "detail": e.detail, "at": to_ms(e.at),
+            }));
+            for job in &inbound.jobs {
+                jobs.push(serde_json::json!({
+                    "kind": job.kind, "key": job.key, "group": job.group, "payload": job.payload,
+                    "max_attempts": job.max_attempts, "run_at": to_ms(job.run_at),
+                }));
+            }
+        }
+        if !events.is_empty() {
+            sqlx::query(
+                "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+                 SELECT e ->> 'order_id', e ->> 'escalation_id', e ->> 'call_sid', e ->> 'party', e ->> 'channel',
+                        e ->> 'kind', e -> 'detail', (e ->> 'at')::BIGINT
+                 FROM jsonb_array_elements($1) AS e",
+            )
+            .bind(Json(serde_json::Value::Array(events)))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut enqueued = false;
+        if !jobs.is_empty() {
+            enqueued = sqlx::query(
+                "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
+                 SELECT e ->> 'kind', e ->> 'key', e ->> 'group', e -> 'payload', 'pending',
+                        (e ->> 'max_attempts')::BIGINT, (e ->> 'run_at')::BIGINT, $2, $2
+                 FROM jsonb_array_elements($1) AS e
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(Json(serde_json::Value::Array(jobs)))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if enqueued {
+                // Delivered to the other replicas' listeners on commit.
+                sqlx::query("SELECT pg_notify($1, '')").bind(JOBS_CHANNEL).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         if enqueued {

@@ -364,33 +364,79 @@ impl TimelineStore for SqliteStore {
 #[async_trait]
 impl InboundStore for SqliteStore {
     async fn record_inbound(&self, batch: &[InboundEvent], now: DateTime<Utc>) -> Result<Vec<InboundOutcome>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        // Keys are taken in sorted order so that concurrent batches (other
-        // writers, other replicas) lock them in the same order and cannot
-        // deadlock; outcomes are reported in the caller's order.
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement per table for the whole batch, however large: the
+        // batch travels as a JSON array. Keys are inserted in sorted order so
+        // that concurrent batches (other writers, other replicas) lock them
+        // in the same order and cannot deadlock.
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
+        let keys: Vec<serde_json::Value> =
+            order.iter().map(|&i| serde_json::json!({"k": batch[i].dedup_key, "s": batch[i].source})).collect();
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        // `WHERE true` lets SQLite parse ON CONFLICT after a SELECT.
+        let fresh: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO inbound_events (key, source, received_at)
+             SELECT value ->> '$.k', value ->> '$.s', ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT (key) DO NOTHING
+             RETURNING key",
+        )
+        .bind(serde_json::Value::Array(keys).to_string())
+        .bind(to_ms(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
         let mut outcomes = vec![InboundOutcome::Duplicate; batch.len()];
-        let mut enqueued = false;
-        for index in order {
-            let inbound = &batch[index];
-            let fresh = sqlx::query("INSERT INTO inbound_events (key, source, received_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")
-                .bind(&inbound.dedup_key)
-                .bind(&inbound.source)
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            if !fresh {
+        let mut claimed = std::collections::HashSet::new();
+        let mut events = Vec::new();
+        let mut jobs = Vec::new();
+        for (index, inbound) in batch.iter().enumerate() {
+            if !fresh.contains(&inbound.dedup_key) || !claimed.insert(inbound.dedup_key.as_str()) {
                 continue;
             }
-            insert_event(&mut *tx, &inbound.event).await?;
-            for job in &inbound.jobs {
-                enqueued |= insert_job(&mut *tx, job, now).await?.is_some();
-            }
             outcomes[index] = InboundOutcome::Recorded;
+            let e = &inbound.event;
+            events.push(serde_json::json!({
+                "order_id": e.order_id, "escalation_id": e.escalation_id, "call_sid": e.call_sid,
+                "party": e.party, "channel": e.channel, "kind": e.kind, "detail": e.detail, "at": to_ms(e.at),
+            }));
+            for job in &inbound.jobs {
+                jobs.push(serde_json::json!({
+                    "kind": job.kind, "key": job.key, "group": job.group, "payload": job.payload,
+                    "max_attempts": job.max_attempts, "run_at": to_ms(job.run_at),
+                }));
+            }
+        }
+        if !events.is_empty() {
+            sqlx::query(
+                "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+                 SELECT value ->> '$.order_id', value ->> '$.escalation_id', value ->> '$.call_sid',
+                        value ->> '$.party', value ->> '$.channel', value ->> '$.kind', value -> '$.detail',
+                        value ->> '$.at'
+                 FROM json_each(?1)",
+            )
+            .bind(serde_json::Value::Array(events).to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut enqueued = false;
+        if !jobs.is_empty() {
+            enqueued = sqlx::query(
+                "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
+                 SELECT value ->> '$.kind', value ->> '$.key', value ->> '$.group', value -> '$.payload', 'pending',
+                        value ->> '$.max_attempts', value ->> '$.run_at', ?2, ?2
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(serde_json::Value::Array(jobs).to_string())
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
         }
         tx.commit().await?;
         if enqueued {

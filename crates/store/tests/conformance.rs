@@ -507,7 +507,12 @@ async fn inbound_events_are_recorded_once(db: &TestDb) {
     assert_eq!(outcomes, vec![InboundOutcome::Recorded, InboundOutcome::Recorded, InboundOutcome::Duplicate]);
     let again = s.record_inbound(&[callback("b", "MW-1"), callback("c", "MW-1")], t0()).await.unwrap();
     assert_eq!(again, vec![InboundOutcome::Duplicate, InboundOutcome::Recorded]);
-    assert_eq!(s.events_for_order("MW-1").await.unwrap().len(), 3, "one timeline entry per distinct event");
+    let events = s.events_for_order("MW-1").await.unwrap();
+    assert_eq!(events.len(), 3, "one timeline entry per distinct event");
+    assert_eq!(events[0].detail, json!({"key": "a"}));
+    assert_eq!((events[0].kind.as_str(), events[0].at), ("call_status", t0()));
+    let job = s.job_by_key("follow-up:a").await.unwrap().unwrap();
+    assert_eq!((job.kind.as_str(), job.payload.clone(), job.max_attempts, job.run_at), ("test", json!({}), 10, t0()));
     assert!(s.job_by_key("follow-up:a").await.unwrap().is_some());
     assert!(s.job_by_key("follow-up:c").await.unwrap().is_some());
     assert_eq!(s.queue_stats(t0()).await.unwrap().pending, 3, "follow-ups only for new events");

@@ -199,17 +199,25 @@ impl JobStore for PgStore {
         .await?;
         // SKIP LOCKED: rows another replica is claiming right now are passed
         // over instead of waited for, so replicas never claim the same job and
-        // never block each other.
+        // never block each other. Due and expired jobs are two index-ordered
+        // branches cut at the limit, rather than one OR that would gather and
+        // sort every due row first.
         let rows = sqlx::query(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
+            "WITH due AS (
+                 SELECT id, run_at FROM jobs
+                 WHERE state = 'pending' AND run_at <= $1 AND kind = ANY($4)
+                 ORDER BY run_at, id LIMIT $5
+                 FOR UPDATE SKIP LOCKED),
+             expired AS (
+                 SELECT id, run_at FROM jobs
+                 WHERE state = 'running' AND lease_until < $1 AND kind = ANY($4)
+                 ORDER BY run_at, id LIMIT $5
+                 FOR UPDATE SKIP LOCKED)
+             UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
                     lease_until = $2, locked_by = $3, updated_at = $1
              WHERE id IN (
-                 SELECT id FROM jobs
-                 WHERE ((state = 'pending' AND run_at <= $1) OR (state = 'running' AND lease_until < $1))
-                   AND kind = ANY($4)
-                 ORDER BY run_at, id
-                 LIMIT $5
-                 FOR UPDATE SKIP LOCKED)
+                 SELECT id FROM (SELECT id, run_at FROM due UNION ALL SELECT id, run_at FROM expired) AS claimable
+                 ORDER BY run_at, id LIMIT $5)
              RETURNING id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
                        last_error, created_at",
         )

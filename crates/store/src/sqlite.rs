@@ -25,6 +25,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     wakeup: Arc<Notify>,
+    /// SQLite has one writer at a time. Writers of this process queue here,
+    /// in order, instead of in SQLite's busy handler, which sleeps 1, 2, 5,
+    /// 10, ... ms between tries and so turns contention into latency. (Other
+    /// processes on the same file still meet the busy timeout.)
+    write: Arc<tokio::sync::Mutex<()>>,
 }
 
 const JOB_COLUMNS: &str =
@@ -48,7 +53,7 @@ impl SqliteStore {
             .max_connections(options.max_connections.clamp(1, 16))
             .connect_with(connect)
             .await?;
-        let store = SqliteStore { pool, wakeup: Arc::new(Notify::new()) };
+        let store = SqliteStore { pool, wakeup: Arc::new(Notify::new()), write: Arc::new(tokio::sync::Mutex::new(())) };
         if options.migrate {
             store.migrate().await?;
         }
@@ -98,12 +103,18 @@ async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
     .bind(i64::from(job.max_attempts))
     .bind(to_ms(job.run_at))
     .bind(to_ms(now))
-    .fetch_optional(ex)
-    .await?)
+    // fetch_all, not fetch_optional: the statement must be stepped to its end
+    // so that SQLite commits inside sqlite3_step and runs its WAL
+    // auto-checkpoint; a commit done by sqlite3_reset skips it and the WAL
+    // grows without bound.
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .next())
 }
 
 async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(ex: E, e: &NewEvent) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    sqlx::query_scalar(
         "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
     )
@@ -115,13 +126,18 @@ async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(ex: E,
     .bind(&e.kind)
     .bind(e.detail.to_string())
     .bind(to_ms(e.at))
-    .fetch_one(ex)
-    .await?)
+    // Stepped to the end for the WAL checkpoint, as in insert_job.
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .next()
+    .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
+        let _write = self.write.lock().await;
         let inserted = insert_job(&self.pool, &job, Utc::now()).await?;
         match inserted {
             Some(id) => {
@@ -152,6 +168,7 @@ impl JobStore for SqliteStore {
         // BEGIN IMMEDIATE takes the write lock up front, so two workers (or two
         // processes on the same file) serialise here instead of both reading
         // the same due rows.
+        let _write = self.write.lock().await;
         let mut conn = self.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         // A job whose lease expired on its last attempt will not be retried.
@@ -167,11 +184,20 @@ impl JobStore for SqliteStore {
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
                     lease_until = ?2, locked_by = ?3, updated_at = ?1
              WHERE id IN (
-                 SELECT id FROM jobs
-                 WHERE ((state = 'pending' AND run_at <= ?1) OR (state = 'running' AND lease_until < ?1))
-                   AND kind IN (SELECT value FROM json_each(?4))
-                 ORDER BY run_at, id
-                 LIMIT ?5)
+                 -- Two branches, each read in index order and cut at the limit,
+                 -- rather than one OR that makes SQLite gather and sort every
+                 -- due row before taking a handful.
+                 SELECT id FROM (
+                     SELECT id, run_at FROM (
+                         SELECT id, run_at FROM jobs
+                         WHERE state = 'pending' AND run_at <= ?1 AND kind IN (SELECT value FROM json_each(?4))
+                         ORDER BY run_at, id LIMIT ?5)
+                     UNION ALL
+                     SELECT id, run_at FROM (
+                         SELECT id, run_at FROM jobs
+                         WHERE state = 'running' AND lease_until < ?1 AND kind IN (SELECT value FROM json_each(?4))
+                         ORDER BY run_at, id LIMIT ?5)
+                     ORDER BY run_at, id LIMIT ?5))
              RETURNING id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
                        last_error, created_at",
         )
@@ -189,6 +215,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
+        let _write = self.write.lock().await;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'done', lease_until = NULL, locked_by = NULL, updated_at = ?3
              WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
@@ -208,6 +235,7 @@ impl JobStore for SqliteStore {
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<FailOutcome> {
+        let _write = self.write.lock().await;
         let state: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET
                  state = CASE WHEN ?3 IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
@@ -221,8 +249,10 @@ impl JobStore for SqliteStore {
         .bind(retry_at.map(to_ms))
         .bind(error)
         .bind(to_ms(now))
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next();
         Ok(match state.as_deref() {
             None => FailOutcome::LeaseLost,
             Some("dead") => FailOutcome::Dead,
@@ -231,6 +261,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn release(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
+        let _write = self.write.lock().await;
         let released = sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_until = NULL, locked_by = NULL,
                     updated_at = ?3
@@ -248,6 +279,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn cancel_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {
+        let _write = self.write.lock().await;
         let cancelled = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = ?2
              WHERE key = ?1 AND state IN ('pending', 'running')",
@@ -260,6 +292,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn cancel_group(&self, group: &str, now: DateTime<Utc>) -> Result<u64> {
+        let _write = self.write.lock().await;
         let cancelled = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = ?2
              WHERE group_key = ?1 AND state IN ('pending', 'running')",
@@ -315,6 +348,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64> {
+        let _write = self.write.lock().await;
         let pruned = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?1")
             .bind(to_ms(before))
             .execute(&self.pool)
@@ -330,6 +364,7 @@ impl JobStore for SqliteStore {
 #[async_trait]
 impl TimelineStore for SqliteStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
+        let _write = self.write.lock().await;
         insert_event(&self.pool, &e).await
     }
 
@@ -375,6 +410,7 @@ impl InboundStore for SqliteStore {
         order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
         let keys: Vec<serde_json::Value> =
             order.iter().map(|&i| serde_json::json!({"k": batch[i].dedup_key, "s": batch[i].source})).collect();
+        let _write = self.write.lock().await;
         let mut conn = self.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         // `WHERE true` lets SQLite parse ON CONFLICT after a SELECT.
@@ -482,6 +518,7 @@ fn request_log_from_row(row: &SqliteRow) -> Result<ExotelRequestLog> {
 #[async_trait]
 impl CallStore for SqliteStore {
     async fn create_call(&self, call: NewCall, now: DateTime<Utc>) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query(
             "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?7)",
@@ -506,6 +543,7 @@ impl CallStore for SqliteStore {
         detail: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<CallAttempt>> {
+        let _write = self.write.lock().await;
         // A final state is never left: callbacks can arrive out of order.
         let row = sqlx::query(
             "UPDATE exotel_calls SET
@@ -521,9 +559,9 @@ impl CallStore for SqliteStore {
         .bind(call_sid)
         .bind(detail)
         .bind(to_ms(now))
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        row.as_ref().map(call_from_row).transpose()
+        row.first().map(call_from_row).transpose()
     }
 
     async fn call_by_id(&self, id: &str) -> Result<Option<CallAttempt>> {
@@ -556,6 +594,7 @@ impl CallStore for SqliteStore {
     }
 
     async fn log_exotel_request(&self, e: &ExotelRequestLog) -> Result<()> {
+        let _write = self.write.lock().await;
         sqlx::query(
             "INSERT INTO exotel_requests
                  (endpoint, method, attempt, http_status, outcome, code, message, sid, custom_field, duration_ms, at)
@@ -593,6 +632,7 @@ impl CallStore for SqliteStore {
 #[async_trait]
 impl SettingsStore for SqliteStore {
     async fn setting_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let _write = self.write.lock().await;
         sqlx::query("INSERT INTO settings (key, value, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)

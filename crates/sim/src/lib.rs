@@ -1,1 +1,15 @@
+//! Protocol-faithful simulators of the services Mangwale talks to, for tests
+//! and sandbox mode. Each runs as a real HTTP server on loopback, so the
+//! production clients are exercised over the wire.
+//!
+//! - [`exotel`]: Exotel's v1 voice and SMS API and its callbacks.
+//!
+//! Time comes from a [`SimClock`]: the system clock for the sandbox, or a
+//! manual clock that tests advance, firing every due event in order.
 
+pub mod clock;
+pub mod exotel;
+pub mod ids;
+
+pub use clock::SimClock;
+pub use exotel::{CalleeScript, ExotelSim, SimConfig, SimError, SimHandle, run_standalone};

@@ -1,0 +1,122 @@
+//! The `/_sim/` control endpoints (documented in the module doc of
+//! [`crate::exotel`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Response};
+use http_body_util::Full;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::script::CalleeScript;
+use super::server::json_response;
+use super::{Endpoint, Fault, Inner, SimHandle};
+
+#[derive(Deserialize)]
+struct ScriptBody {
+    number: String,
+    script: CalleeScript,
+}
+
+#[derive(Deserialize)]
+struct DefaultScriptBody {
+    script: CalleeScript,
+}
+
+#[derive(Deserialize)]
+struct FaultBody {
+    endpoint: Endpoint,
+    fault: Fault,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+struct AdvanceBody {
+    seconds: f64,
+}
+
+type Answer = (u16, serde_json::Value);
+
+fn ok() -> Answer {
+    (200, json!({"ok": true}))
+}
+
+fn error(status: u16, message: &str) -> Answer {
+    (status, json!({"error": message}))
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Answer> {
+    serde_json::from_slice(bytes).map_err(|e| error(400, &format!("invalid JSON body: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Answer {
+    (200, serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
+}
+
+pub(crate) async fn handle(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Response<Full<Bytes>> {
+    let (status, body) = answer(inner, method, path, bytes).await;
+    json_response(status, body.to_string())
+}
+
+async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Answer {
+    let handle = SimHandle { inner: inner.clone() };
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
+    let result = match (method.as_str(), segments.as_slice()) {
+        ("GET", []) => Ok(to_json(&json!({
+            "account_sid": handle.account_sid(),
+            "api_key": handle.api_key(),
+            "base_url": handle.base_url(),
+            "account_url": handle.account_url(),
+            "now": handle.now(),
+            "manual_clock": inner.clock.is_manual(),
+            "pending_events": handle.pending_events(),
+            "exophones": inner.config.exophones,
+        }))),
+        ("POST", ["script"]) => parse::<ScriptBody>(bytes).map(|body| match handle.script(&body.number, body.script) {
+            Ok(()) => ok(),
+            Err(e) => error(400, &e.to_string()),
+        }),
+        ("POST", ["default_script"]) => parse::<DefaultScriptBody>(bytes).map(|body| {
+            handle.set_default_script(body.script);
+            ok()
+        }),
+        ("POST", ["faults"]) => parse::<FaultBody>(bytes).map(|body| {
+            handle.inject_fault(body.endpoint, body.fault, body.times);
+            ok()
+        }),
+        ("DELETE", ["faults"]) => {
+            handle.clear_faults();
+            Ok(ok())
+        }
+        ("GET", ["log"]) => Ok(to_json(&json!({"received": handle.received(), "callbacks": handle.callbacks_sent()}))),
+        ("DELETE", ["log"]) => {
+            handle.clear_log();
+            Ok(ok())
+        }
+        ("GET", ["calls"]) => Ok(to_json(&handle.calls())),
+        ("GET", ["calls", sid]) => Ok(handle.call(sid).map_or_else(|| error(404, "no such call"), |c| to_json(&c))),
+        ("GET", ["sms"]) => Ok(to_json(&handle.sms_messages())),
+        ("GET", ["sms", sid]) => Ok(handle.sms(sid).map_or_else(|| error(404, "no such SMS"), |m| to_json(&m))),
+        ("POST", ["advance"]) => match parse::<AdvanceBody>(bytes) {
+            Err(e) => Err(e),
+            Ok(_) if !inner.clock.is_manual() => Ok(error(409, "the simulator runs on the system clock")),
+            Ok(body) => match Duration::try_from_secs_f64(body.seconds) {
+                Ok(d) => {
+                    handle.advance(d).await;
+                    Ok(to_json(&json!({"now": handle.now(), "pending_events": handle.pending_events()})))
+                }
+                Err(e) => Ok(error(400, &format!("invalid seconds: {e}"))),
+            },
+        },
+        _ => Ok(error(404, "unknown control endpoint")),
+    };
+    result.unwrap_or_else(|e| e)
+}

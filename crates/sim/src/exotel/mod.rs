@@ -1,0 +1,636 @@
+//! A protocol-faithful simulator of Exotel's v1 API (the server side of
+//! `/v1/Accounts/{sid}/…`) and of the callbacks Exotel sends, following
+//! `shared/docs/exotel-wire.md`.
+//!
+//! Start it in-process with [`ExotelSim::start`] (tests) or run it on its own
+//! with [`run_standalone`] (sandbox mode, CLI `mangwale-exotel sim exotel`).
+//!
+//! # REST API (as Exotel)
+//!
+//! HTTP Basic auth `api_key:api_token`; JSON when the path ends in `.json`,
+//! XML (`<TwilioResponse>`) otherwise; form-urlencoded or multipart bodies.
+//!
+//! | method | path under `/v1/Accounts/{sid}` | |
+//! |---|---|---|
+//! | GET | `` (the account itself) | `{"Account": {…}}` |
+//! | POST | `/Calls/connect` | bridge (`To`), flow (`Url`) or voicebot (`StreamUrl`) call |
+//! | GET | `/Calls/{CallSid}` | `?details=true` adds `Details` |
+//! | POST | `/Sms/send` | one or several `To` |
+//! | POST | `/Sms/bulksend` | `Messages[i][…]` or `Message[i][…]` |
+//! | GET | `/SMS/Messages/{SmsSid}` (or `/Sms/Messages/…`) | |
+//! | GET | `/Numbers/{number}` | circle, operator, DND flag |
+//!
+//! # Control endpoints (`/_sim/`, JSON, no auth — bind to loopback only)
+//!
+//! | method | path | body / answer |
+//! |---|---|---|
+//! | GET | `/_sim` | account sid, API key, base URL, simulated time, pending events |
+//! | POST | `/_sim/script` | `{"number": "+9198…", "script": CalleeScript}` — see below |
+//! | POST | `/_sim/default_script` | `{"script": CalleeScript}` for unscripted numbers |
+//! | POST | `/_sim/faults` | `{"endpoint": "calls_connect", "fault": {"kind": "status", "status": 503}, "times": 2}` |
+//! | DELETE | `/_sim/faults` | removes every fault |
+//! | GET | `/_sim/log` | `{"received": [ReceivedRequest], "callbacks": [SentCallback]}` |
+//! | DELETE | `/_sim/log` | clears both logs |
+//! | GET | `/_sim/calls`, `/_sim/calls/{sid}` | call state with legs |
+//! | GET | `/_sim/sms`, `/_sim/sms/{sid}` | SMS state |
+//! | POST | `/_sim/advance` | `{"seconds": 30}` — manual clock only (409 otherwise) |
+//!
+//! A `CalleeScript` in JSON (durations in seconds):
+//! `{"pickup": {"kind": "answer", "after": 2}, "hang_up_after": 20}`;
+//! other pickups: `{"kind": "no_answer"}`, `{"kind": "busy", "after": 3}`,
+//! `{"kind": "fail", "after": 1}`. Optional `answered_by`
+//! (`Human`/`Machine`/`NotSure`), `keypresses: [{"prompt", "digits"}]`,
+//! `utterances: [{"prompt", "text"}]`. Fault kinds: `status` (`status`),
+//! `delay` (`secs`), `drop`, `drop_after_processing`; endpoints:
+//! `calls_connect`, `call_details`, `sms_send`, `sms_bulk_send`,
+//! `sms_details`, `account`, `numbers`, `any`.
+//!
+//! # Assumptions where Exotel's behaviour is not established
+//!
+//! - A bridge call whose leg 1 hangs up while leg 2 still rings ends
+//!   `no-answer` with leg 2 `canceled`.
+//! - Flow-mode calls echo the ExoPhone as `To` and carry a single leg.
+//! - Unknown Call/SMS sids answer 404; bulk SMS answers 207 when an item failed.
+//! - Callbacks are sent once (no retries); the receiver's answer is logged.
+
+mod calls;
+mod control;
+mod faults;
+mod form;
+mod log;
+mod payload;
+mod rest;
+mod script;
+mod server;
+mod sms;
+mod state;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use mangwale_core::E164;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use calls::{Call, CallMode, CallStatus, CallbackEncoding, CallbackEvent, DEFAULT_TIME_OUT, Leg, MAX_TIME_LIMIT};
+pub use faults::{Endpoint, Fault};
+pub use log::{CallbackKind, LoggedResponse, ReceivedRequest, SentCallback};
+pub use script::{
+    AnsweredBy, CalleeScript, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress, Pickup,
+    Utterance,
+};
+pub use sms::{SmsMessage, SmsStatus, SmsType, detailed_status, matches_template, sms_units};
+
+use crate::clock::{SimClock, lock};
+use faults::FaultRule;
+use payload::{multipart_body, urlencoded_body};
+use state::{Action, Encoding, Event, FlowHook, Outgoing, State};
+
+/// The default API key of a sandbox simulator.
+pub const DEFAULT_API_KEY: &str = "sim-api-key";
+/// The default API token of a sandbox simulator (not a secret: it only
+/// opens the local simulator).
+pub const DEFAULT_API_TOKEN: &str = "sim-api-token";
+/// The default account sid.
+pub const DEFAULT_ACCOUNT_SID: &str = "mangwalesim1";
+/// The default ExoPhone.
+pub const DEFAULT_EXOPHONE: &str = "+918047112233";
+
+/// Configuration of an [`ExotelSim`]. `Default` is a sandbox account with
+/// one ExoPhone on the system clock.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub account_sid: String,
+    pub api_key: String,
+    pub api_token: String,
+    pub friendly_name: String,
+    /// The account's ExoPhones: valid `CallerId`s and SMS senders.
+    pub exophones: Vec<E164>,
+    /// The DLT header echoed after the ExoPhone in `SMSMessage.From`.
+    pub sms_sender_id: String,
+    /// Numbers on the NCPR/DND registry.
+    pub dnd_numbers: Vec<E164>,
+    /// The account's DLT principal entity id; `None` (the default) accepts any.
+    pub dlt_entity_id: Option<String>,
+    /// Registered DLT templates: id → body with `{#var#}` placeholders.
+    pub dlt_templates: BTreeMap<String, String>,
+    /// Voice API requests per minute before 429 (Exotel: 200).
+    pub voice_rate_limit_per_minute: u32,
+    /// SMS send requests per minute before 503; `None`: unlimited.
+    pub sms_rate_limit_per_minute: Option<u32>,
+    /// How long after a call ends its `Duration`, `Price` and `EndTime` appear.
+    pub details_delay: Duration,
+    /// How long an SMS takes to reach its final status.
+    pub sms_delivery_delay: Duration,
+    /// The promotional SMS window, IST (TRAI: 09:00–21:00).
+    pub promo_window_ist: (NaiveTime, NaiveTime),
+    /// The behaviour of numbers that have no script.
+    pub default_script: CalleeScript,
+    /// How long a callback receiver may take to answer.
+    pub callback_timeout: Duration,
+    /// How many received requests and sent callbacks the logs keep (oldest dropped first).
+    pub max_log_entries: usize,
+    /// Seed of the sid generator.
+    pub seed: u64,
+    pub clock: SimClock,
+    pub bind_ip: IpAddr,
+    /// 0: any free port.
+    pub port: u16,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            account_sid: DEFAULT_ACCOUNT_SID.to_string(),
+            api_key: DEFAULT_API_KEY.to_string(),
+            api_token: DEFAULT_API_TOKEN.to_string(),
+            friendly_name: "Mangwale sandbox".to_string(),
+            exophones: E164::parse(DEFAULT_EXOPHONE).into_iter().collect(),
+            sms_sender_id: "MNGWLE".to_string(),
+            dnd_numbers: Vec::new(),
+            dlt_entity_id: None,
+            dlt_templates: BTreeMap::new(),
+            voice_rate_limit_per_minute: 200,
+            sms_rate_limit_per_minute: None,
+            details_delay: Duration::from_secs(120),
+            sms_delivery_delay: Duration::from_secs(3),
+            promo_window_ist: (
+                NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+                NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+            ),
+            default_script: CalleeScript::default(),
+            callback_timeout: Duration::from_secs(10),
+            max_log_entries: 10_000,
+            seed: 0x5EED_E807,
+            clock: SimClock::system(),
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The default configuration on a manual clock starting at `start`.
+    pub fn manual(start: DateTime<Utc>) -> Self {
+        SimConfig { clock: SimClock::manual(start), ..SimConfig::default() }
+    }
+
+    pub fn with_template(mut self, id: &str, body: &str) -> Self {
+        self.dlt_templates.insert(id.to_string(), body.to_string());
+        self
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("account_sid", &self.account_sid)
+            .field("api_key", &self.api_key)
+            .field("api_token", &"***")
+            .field("exophones", &self.exophones)
+            .field("sms_sender_id", &self.sms_sender_id)
+            .field("dnd_numbers", &self.dnd_numbers.len())
+            .field("dlt_entity_id", &self.dlt_entity_id)
+            .field("dlt_templates", &self.dlt_templates.len())
+            .field("voice_rate_limit_per_minute", &self.voice_rate_limit_per_minute)
+            .field("details_delay", &self.details_delay)
+            .field("seed", &self.seed)
+            .field("clock", &self.clock)
+            .field("bind", &SocketAddr::new(self.bind_ip, self.port))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot build the callback HTTP client: {0}")]
+    Client(String),
+    #[error("not a phone number: {0}")]
+    InvalidNumber(String),
+}
+
+/// Something that names a phone number: an [`E164`] or text in any shape
+/// [`E164::parse`] accepts.
+pub trait IntoNumber {
+    fn into_number(self) -> Result<E164, SimError>;
+}
+
+impl IntoNumber for E164 {
+    fn into_number(self) -> Result<E164, SimError> {
+        Ok(self)
+    }
+}
+
+impl IntoNumber for &E164 {
+    fn into_number(self) -> Result<E164, SimError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoNumber for &str {
+    fn into_number(self) -> Result<E164, SimError> {
+        E164::parse(self).map_err(|e| SimError::InvalidNumber(e.0))
+    }
+}
+
+impl IntoNumber for String {
+    fn into_number(self) -> Result<E164, SimError> {
+        self.as_str().into_number()
+    }
+}
+
+impl IntoNumber for &String {
+    fn into_number(self) -> Result<E164, SimError> {
+        self.as_str().into_number()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: SimConfig,
+    pub(crate) clock: SimClock,
+    pub(crate) base_url: String,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) state: Mutex<State>,
+    /// One event loop turn at a time (the ticker or `advance`).
+    processing: tokio::sync::Mutex<()>,
+    pub(crate) wake: Notify,
+    http: reqwest::Client,
+    flow_runner: Mutex<Option<Arc<dyn FlowRunner>>>,
+}
+
+impl Inner {
+    /// Fires every event due at or before `until`, in time order, moving a
+    /// manual clock along and awaiting each callback's delivery.
+    async fn run_until(&self, until: DateTime<Utc>) {
+        let _turn = self.processing.lock().await;
+        loop {
+            let next = lock(&self.state).pop_due(until);
+            let Some((at, event)) = next else { break };
+            self.clock.advance_to(at);
+            let actions = self.apply(event, at);
+            self.perform(actions, at).await;
+        }
+        self.clock.advance_to(until);
+    }
+
+    fn apply(&self, event: Event, at: DateTime<Utc>) -> Vec<Action> {
+        let cfg = &self.config;
+        let mut st = lock(&self.state);
+        match event {
+            Event::LegOutcome { sid, leg, outcome } => st.on_leg_outcome(cfg, &sid, leg, outcome, at),
+            Event::LegHangUp { sid, leg } => st.on_leg_hang_up(cfg, &sid, leg, at),
+            Event::TimeLimit { sid } => st.on_time_limit(cfg, &sid, at),
+            Event::FlowResume { sid } => st.on_flow_resume(cfg, &sid, at),
+            Event::SmsProgress { sid } => st.on_sms_progress(cfg, &sid, at),
+        }
+    }
+
+    async fn perform(&self, actions: Vec<Action>, at: DateTime<Utc>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Deliver(out) => self.deliver(out, at).await,
+                Action::Flow(hook, call) => {
+                    let Some(runner) = lock(&self.flow_runner).clone() else { continue };
+                    let sid = call.call_sid.clone();
+                    let step = match hook {
+                        FlowHook::Start => runner.start(*call).await,
+                        FlowHook::Resume => runner.resume(*call).await,
+                        FlowHook::Ended => {
+                            runner.ended(*call).await;
+                            continue;
+                        }
+                    };
+                    let more = lock(&self.state).apply_flow_step(&self.config, &sid, step, at);
+                    queue.extend(more);
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, out: Outgoing, at: DateTime<Utc>) {
+        let fields = out.payload.flatten();
+        let (content_type, body, json) = match out.encoding {
+            Encoding::Json => {
+                ("application/json".to_string(), out.payload.to_json_string(), Some(out.payload.to_json_value()))
+            }
+            Encoding::Multipart => {
+                let boundary = lock(&self.state).next_boundary();
+                (format!("multipart/form-data; boundary={boundary}"), multipart_body(&fields, &boundary), None)
+            }
+            Encoding::UrlEncoded => ("application/x-www-form-urlencoded".to_string(), urlencoded_body(&fields), None),
+        };
+        let sent = self
+            .http
+            .post(&out.url)
+            .header(http::header::CONTENT_TYPE, content_type.as_str())
+            .body(body.clone())
+            .send()
+            .await;
+        let (response_status, error) = match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let _ = response.bytes().await;
+                (Some(status), None)
+            }
+            Err(e) => (None, Some(error_chain(&e))),
+        };
+        tracing::debug!(sid = %out.sid, kind = ?out.kind, status = ?response_status, error = ?error, "exotel sim callback");
+        lock(&self.state).push_callback(SentCallback {
+            at,
+            kind: out.kind,
+            sid: out.sid,
+            url: out.url,
+            content_type,
+            body,
+            fields,
+            json,
+            response_status,
+            error,
+        });
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Scripts and inspects a running simulator; cheap to clone.
+#[derive(Clone)]
+pub struct SimHandle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle").field("base_url", &self.inner.base_url).finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// `http://127.0.0.1:<port>/v1/Accounts/<sid>`.
+    pub fn account_url(&self) -> String {
+        format!("{}/v1/Accounts/{}", self.inner.base_url, self.inner.config.account_sid)
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.inner.config.account_sid
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.inner.config.api_key
+    }
+
+    pub fn api_token(&self) -> &str {
+        &self.inner.config.api_token
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// The simulator's time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
+    }
+
+    /// Makes the person behind `number` behave as `script` on later calls.
+    pub fn script(&self, number: impl IntoNumber, script: CalleeScript) -> Result<(), SimError> {
+        let number = number.into_number()?;
+        lock(&self.inner.state).scripts.insert(number.as_str().to_string(), script);
+        Ok(())
+    }
+
+    /// The behaviour of numbers without a script.
+    pub fn set_default_script(&self, script: CalleeScript) {
+        lock(&self.inner.state).default_script = script;
+    }
+
+    pub fn clear_scripts(&self) {
+        lock(&self.inner.state).scripts.clear();
+    }
+
+    /// Installs the engine that plays flow (Url) and voicebot (StreamUrl) calls.
+    pub fn set_flow_runner(&self, runner: Arc<dyn FlowRunner>) {
+        *lock(&self.inner.flow_runner) = Some(runner);
+    }
+
+    /// Applies `fault` to the next `times` requests of `endpoint`.
+    pub fn inject_fault(&self, endpoint: Endpoint, fault: Fault, times: u32) {
+        if times > 0 {
+            lock(&self.inner.state).faults.push(FaultRule { endpoint, fault, remaining: times });
+        }
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.inner.state).faults.clear();
+    }
+
+    /// Moves a manual clock forward by `by`, firing every event that becomes
+    /// due (call progress, callbacks — each delivery awaited) in time order.
+    /// On the system clock this only fires what is already due.
+    pub async fn advance(&self, by: Duration) {
+        let until = crate::clock::add(self.now(), by);
+        let until = if self.inner.clock.is_manual() { until } else { Utc::now() };
+        self.inner.run_until(until).await;
+    }
+
+    /// Moves a manual clock to `at` (if later), firing due events.
+    pub async fn advance_to(&self, at: DateTime<Utc>) {
+        let until = if self.inner.clock.is_manual() { at.max(self.now()) } else { Utc::now() };
+        self.inner.run_until(until).await;
+    }
+
+    /// Fires the events due now.
+    pub async fn run_due(&self) {
+        self.inner.run_until(self.now()).await;
+    }
+
+    pub fn pending_events(&self) -> usize {
+        lock(&self.inner.state).pending_events()
+    }
+
+    pub fn next_event_at(&self) -> Option<DateTime<Utc>> {
+        lock(&self.inner.state).next_due()
+    }
+
+    /// Every request received on the Exotel API, oldest first.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        lock(&self.inner.state).received.iter().cloned().collect()
+    }
+
+    /// Every callback sent, oldest first.
+    pub fn callbacks_sent(&self) -> Vec<SentCallback> {
+        lock(&self.inner.state).callbacks.iter().cloned().collect()
+    }
+
+    /// The callbacks sent about one call or SMS.
+    pub fn callbacks_for(&self, sid: &str) -> Vec<SentCallback> {
+        lock(&self.inner.state).callbacks.iter().filter(|c| c.sid == sid).cloned().collect()
+    }
+
+    pub fn clear_log(&self) {
+        let mut st = lock(&self.inner.state);
+        st.received.clear();
+        st.callbacks.clear();
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.inner.state).calls.clone()
+    }
+
+    pub fn call(&self, sid: &str) -> Option<Call> {
+        lock(&self.inner.state).call(sid).cloned()
+    }
+
+    pub fn sms_messages(&self) -> Vec<SmsMessage> {
+        lock(&self.inner.state).sms.clone()
+    }
+
+    pub fn sms(&self, sid: &str) -> Option<SmsMessage> {
+        lock(&self.inner.state).sms_message(sid).cloned()
+    }
+}
+
+/// A running simulator. Dereferences to its [`SimHandle`]; dropping it
+/// stops the server.
+pub struct ExotelSim {
+    handle: SimHandle,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for ExotelSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExotelSim").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl ExotelSim {
+    /// Binds `config.bind_ip:config.port` (loopback and a free port by
+    /// default) and starts serving.
+    pub async fn start(config: SimConfig) -> Result<ExotelSim, SimError> {
+        let addr = SocketAddr::new(config.bind_ip, config.port);
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+        let http = reqwest::Client::builder()
+            .timeout(config.callback_timeout)
+            .no_proxy()
+            .build()
+            .map_err(|e| SimError::Client(error_chain(&e)))?;
+        let clock = config.clock.clone();
+        let inner = Arc::new(Inner {
+            started_at: clock.now(),
+            state: Mutex::new(State::new(config.seed, config.default_script.clone(), config.max_log_entries)),
+            base_url: format!("http://{addr}"),
+            clock,
+            config,
+            processing: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            http,
+            flow_runner: Mutex::new(None),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(server::serve(inner.clone(), listener, shutdown_rx.clone()))];
+        if !inner.clock.is_manual() {
+            tasks.push(tokio::spawn(ticker(inner.clone(), shutdown_rx)));
+        }
+        Ok(ExotelSim { handle: SimHandle { inner }, addr, shutdown, tasks })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn handle(&self) -> SimHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting requests and firing events.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Deref for ExotelSim {
+    type Target = SimHandle;
+
+    fn deref(&self) -> &SimHandle {
+        &self.handle
+    }
+}
+
+impl Drop for ExotelSim {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Fires due events as real time passes (system clock only).
+async fn ticker(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let wait = lock(&inner.state)
+            .next_due()
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = inner.wake.notified() => {}
+            _ = shutdown.changed() => break,
+        }
+        inner.run_until(Utc::now()).await;
+    }
+}
+
+/// Runs a sandbox simulator (default [`SimConfig`], system clock) on
+/// `127.0.0.1:<port>` until `shutdown` completes. Entry point of
+/// `mangwale-exotel sim exotel --port <port>`.
+pub async fn run_standalone(port: u16, shutdown: impl Future<Output = ()> + Send) -> Result<(), SimError> {
+    run_standalone_with(SimConfig { port, ..SimConfig::default() }, shutdown).await
+}
+
+/// [`run_standalone`] with a given configuration.
+pub async fn run_standalone_with(config: SimConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), SimError> {
+    let sim = ExotelSim::start(config).await?;
+    tracing::info!(
+        base_url = %sim.base_url(),
+        account_sid = %sim.account_sid(),
+        api_key = %sim.api_key(),
+        "Exotel simulator listening (API token: the configured one; control endpoints under /_sim/)"
+    );
+    shutdown.await;
+    sim.shutdown().await;
+    Ok(())
+}

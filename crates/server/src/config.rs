@@ -83,6 +83,12 @@ pub struct Config {
     pub api_keys: Vec<Secret>,
     pub exotel_webhook_token: Option<Secret>,
     pub admin_support_phone: Option<E164>,
+    /// Exotel app (flow) id of each of our flows (`flows/exotel-flows.toml`),
+    /// for IVR calls. In sandbox mode the simulator knows every flow by its
+    /// own id.
+    pub exotel_app_ids: std::collections::BTreeMap<String, String>,
+    /// Our budget of Exotel voice API requests per minute (Exotel allows 200).
+    pub exotel_voice_per_minute: u32,
     pub log_format: LogFormat,
     pub mode: Mode,
 }
@@ -127,6 +133,8 @@ pub const VARIABLES: &[&str] = &[
     "JUPITER_WEBHOOK_SECRET",
     "API_KEYS",
     "ADMIN_SUPPORT_PHONE",
+    "EXOTEL_APP_IDS",
+    "EXOTEL_VOICE_PER_MINUTE",
     "LOG_FORMAT",
 ];
 
@@ -231,6 +239,31 @@ impl Config {
                 keys
             }
         };
+        let mut exotel_app_ids = std::collections::BTreeMap::new();
+        if let Some(list) = get("EXOTEL_APP_IDS") {
+            for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (flow, app) = pair
+                    .split_once('=')
+                    .map(|(f, a)| (f.trim(), a.trim()))
+                    .filter(|(f, a)| !f.is_empty() && !a.is_empty())
+                    .ok_or_else(|| err("EXOTEL_APP_IDS", format!("'{pair}' is not flow=app_id")))?;
+                if !app.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    return Err(err(
+                        "EXOTEL_APP_IDS",
+                        format!("app id '{app}' may contain only letters, digits, '-', '_'"),
+                    ));
+                }
+                exotel_app_ids.insert(flow.to_string(), app.to_string());
+            }
+        }
+        let exotel_voice_per_minute = match get("EXOTEL_VOICE_PER_MINUTE") {
+            None => 200,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| err("EXOTEL_VOICE_PER_MINUTE", format!("'{v}' is not a number from 1 to 10000")))?,
+        };
         let log_format = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("text") | Some("pretty") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -256,6 +289,8 @@ impl Config {
             api_keys,
             exotel_webhook_token: secret("EXOTEL_WEBHOOK_TOKEN")?,
             admin_support_phone: phone("ADMIN_SUPPORT_PHONE")?,
+            exotel_app_ids,
+            exotel_voice_per_minute,
             log_format,
             mode,
         };
@@ -326,6 +361,11 @@ impl Config {
             ("JUPITER_WEBHOOK_SECRET", secret(&self.jupiter_webhook_secret)),
             ("API_KEYS", format!("{} key(s)", self.api_keys.len())),
             ("ADMIN_SUPPORT_PHONE", phone(&self.admin_support_phone)),
+            (
+                "EXOTEL_APP_IDS",
+                self.exotel_app_ids.iter().map(|(f, a)| format!("{f}={a}")).collect::<Vec<_>>().join(","),
+            ),
+            ("EXOTEL_VOICE_PER_MINUTE", self.exotel_voice_per_minute.to_string()),
             ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
         ]
     }
@@ -402,6 +442,9 @@ mod tests {
             ("API_KEYS", "short", "API_KEYS"),
             ("EXOTEL_WEBHOOK_TOKEN", "short", "EXOTEL_WEBHOOK_TOKEN"),
             ("EXOTEL_REGION", "in.evil/", "EXOTEL_REGION"),
+            ("EXOTEL_APP_IDS", "vendor_new_order", "EXOTEL_APP_IDS"),
+            ("EXOTEL_APP_IDS", "vendor_new_order=9 26", "EXOTEL_APP_IDS"),
+            ("EXOTEL_VOICE_PER_MINUTE", "0", "EXOTEL_VOICE_PER_MINUTE"),
             ("EXOTEL_SID", "only-the-sid", "EXOTEL_API_KEY"),
         ];
         for (name, value, expected) in cases {

@@ -12,6 +12,7 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exotel;
 pub mod exotel_params;
 pub mod extract;
 pub mod health;
@@ -43,11 +44,30 @@ pub enum StartupError {
     Store { url: String, source: StoreError },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Exotel(#[from] crate::exotel::ExotelSetupError),
+}
+
+/// What tests (and demos) may change about how the service is assembled.
+#[derive(Default)]
+pub struct PrepareOptions {
+    /// The sandbox Exotel simulator's configuration (a manual clock, scripts,
+    /// templates); the default runs on the system clock.
+    pub exotel_sim: Option<mangwale_sim::exotel::SimConfig>,
 }
 
 /// Connects the store (applying migrations), settles credentials and builds
 /// the application state.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+    prepare_with(config, clock, PrepareOptions::default()).await
+}
+
+/// [`prepare`] with options.
+pub async fn prepare_with(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    options: PrepareOptions,
+) -> Result<AppState, StartupError> {
     let store_error = |source| StartupError::Store { url: mangwale_store::redact_url(&config.database_url), source };
     let store = mangwale_store::connect(&config.database_url, &ConnectOptions::default()).await.map_err(store_error)?;
     let credentials = settle_credentials(&config, store.as_ref()).await.map_err(store_error)?;
@@ -56,9 +76,11 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     // SQLite serialises writes anyway: one writer groups them best.
     let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
+    let exotel = crate::exotel::Exotel::start(&config, store.clone(), options.exotel_sim).await?;
     Ok(AppState {
         config: Arc::new(config),
         inbound,
+        exotel,
         store,
         clock,
         credentials: Arc::new(credentials),

@@ -6,6 +6,7 @@ use mangwale_store::{Clock, InboundWriter, Store};
 
 use crate::auth::Credentials;
 use crate::config::Config;
+use crate::exotel::Exotel;
 use crate::health::HealthMonitor;
 use crate::telemetry::Metrics;
 
@@ -15,6 +16,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The group-commit writer of the webhook path.
     pub inbound: InboundWriter,
+    pub exotel: Exotel,
     pub clock: Arc<dyn Clock>,
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthMonitor>,

@@ -2,12 +2,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{API_KEY, TOKEN, TestApp};
-use mangwale_server::Config;
-use mangwale_store::test_support::TestDb;
-use mangwale_store::{NewJob, SystemClock};
+use common::{API_KEY, Setup, TOKEN, TestApp};
+use mangwale_store::NewJob;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -74,8 +70,9 @@ async fn internal_routes_need_an_api_key() {
     // Unknown internal routes do not reveal whether they exist.
     assert_eq!(app.get("/comms/anything", None).await.0, 401);
     let (status, body) = app.get("/exotel/auth/check", Some(API_KEY)).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "exotel_client_unavailable");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["accountSid"], mangwale_sim::exotel::DEFAULT_ACCOUNT_SID, "the sandbox simulator's account");
     let res = app
         .http
         .get(format!("{}/exotel/auth/check", app.base))
@@ -83,7 +80,7 @@ async fn internal_routes_need_an_api_key() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.status().as_u16(), 200);
     app.stop().await;
 }
 
@@ -137,23 +134,18 @@ async fn metrics_count_requests_by_matched_route() {
 
 #[tokio::test]
 async fn sandbox_keys_are_generated_once_and_survive_restarts() {
-    let db = TestDb::sqlite().await.unwrap();
-    let url = db.url.clone();
-    let vars = || vec![("DATABASE_URL".to_string(), url.clone())];
-    let first = TestApp::start_with(db, vars()).await;
+    let first = TestApp::start_setup(Setup { generated_credentials: true, ..Setup::default() }).await;
     let key = first.state.credentials.api_keys[0].expose().to_string();
     let token = first.state.credentials.webhook_token.expose().to_string();
     assert!(key.starts_with("mwk_") && key.len() > 32);
     assert!(token.starts_with("mwt_") && token.len() > 32);
-    assert_eq!(first.get("/exotel/auth/check", Some(&key)).await.0, 503, "the generated key works");
-    first.shutdown.cancel();
-    first.served.await.unwrap();
+    assert_eq!(first.get("/exotel/auth/check", Some(&key)).await.0, 200, "the generated key works");
+    let db = first.stop_keeping_db().await;
 
-    let state = mangwale_server::prepare(Config::from_vars(vars()).unwrap(), Arc::new(SystemClock)).await.unwrap();
-    assert_eq!(state.credentials.api_keys[0].expose(), key);
-    assert_eq!(state.credentials.webhook_token.expose(), token);
-    state.store.close().await;
-    first.db.cleanup().await;
+    let again = TestApp::start_setup(Setup { generated_credentials: true, db: Some(db), ..Setup::default() }).await;
+    assert_eq!(again.state.credentials.api_keys[0].expose(), key);
+    assert_eq!(again.state.credentials.webhook_token.expose(), token);
+    again.stop().await;
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
 use mangwale_providers::exotel::applet::{Connect, Gather, Greeting, Prompt};
 use mangwale_providers::exotel::inbound::{AppletRequest, CallStatusCallback, ParamError, SmsStatusCallback};
 use mangwale_providers::exotel::params::Params;
@@ -57,9 +56,9 @@ async fn record(state: &AppState, inbound: InboundEvent) -> AppResult<InboundOut
     Ok(outcome)
 }
 
-fn applet_event(kind: &str, request: &AppletRequest) -> NewEvent {
+fn applet_event(kind: &str, request: &AppletRequest, at: chrono::DateTime<chrono::Utc>) -> NewEvent {
     let detail = mask_json(serde_json::to_value(request).unwrap_or(Value::Null));
-    let mut event = NewEvent::new(kind, Utc::now()).call(&request.call_sid).channel("ivr").detail(detail);
+    let mut event = NewEvent::new(kind, at).call(&request.call_sid).channel("ivr").detail(detail);
     if let Some(from) = &request.from {
         event = event.party(format!("caller:{}", from.masked()));
     }
@@ -73,7 +72,7 @@ async fn record_applet(state: &AppState, route: &str, params: &ExotelParams) -> 
     let inbound = InboundEvent {
         dedup_key: format!("exotel:applet:{route}:{}:{}", request.call_sid, params.fingerprint()),
         source: format!("exotel.{route}"),
-        event: applet_event(&format!("exotel.{route}"), &request),
+        event: applet_event(&format!("exotel.{route}"), &request, state.clock.now()),
         jobs: Vec::new(),
     };
     let duplicate = record(state, inbound).await? == InboundOutcome::Duplicate;
@@ -104,7 +103,7 @@ async fn missed_call(State(state): State<AppState>, params: ExotelParams) -> App
             .ok_or_else(|| {
                 malformed(&params.0, "missed-call", ParamError { field: "From", message: "is required".into() })
             })?;
-        let minute = Utc::now().timestamp() / 60;
+        let minute = state.clock.now().timestamp() / 60;
         params.0.push("CallSid", format!("missed-{}-{minute}", from.as_str().trim_start_matches('+')));
     }
     let (request, duplicate) = record_applet(&state, "missed-call", &params).await?;
@@ -133,13 +132,16 @@ async fn call_status(State(state): State<AppState>, params: ExotelParams) -> App
     let inbound = InboundEvent {
         dedup_key: key.clone(),
         source: "exotel.call_status".into(),
-        event: NewEvent::new("exotel.call_status", Utc::now()).call(&callback.call_sid).channel("call").detail(detail),
+        event: NewEvent::new("exotel.call_status", state.clock.now())
+            .call(&callback.call_sid)
+            .channel("call")
+            .detail(detail),
         jobs: vec![
             NewJob::new(
                 CALL_STATUS_JOB,
                 format!("job:{key}"),
-                crate::calls::call_status_payload(&callback),
-                Utc::now(),
+                crate::calls::call_status_payload(&callback, state.clock.now()),
+                state.clock.now(),
             )
             .max_attempts(20),
         ],
@@ -155,7 +157,7 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
     let inbound = InboundEvent {
         dedup_key: report.dedup_key(),
         source: "exotel.sms_status".into(),
-        event: NewEvent::new("exotel.sms_status", Utc::now()).channel("sms").detail(detail),
+        event: NewEvent::new("exotel.sms_status", state.clock.now()).channel("sms").detail(detail),
         jobs: Vec::new(),
     };
     let duplicate = record(&state, inbound).await? == InboundOutcome::Duplicate;

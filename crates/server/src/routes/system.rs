@@ -17,7 +17,8 @@ pub fn router() -> axum::Router<AppState> {
 }
 
 /// What this build can do, for `/health`.
-pub const FEATURES: &[&str] = &["durable-jobs", "timeline", "metrics"];
+pub const FEATURES: &[&str] =
+    &["durable-jobs", "timeline", "metrics", "exotel-client", "exotel-webhooks", "exotel-simulator"];
 
 /// `status` is `ok` when everything answers, `degraded` when a dependency
 /// other than the database is down or jobs are overdue, and `down` (HTTP 503,

@@ -1,0 +1,182 @@
+//! The service's Exotel: the production client, pointed at Exotel in live
+//! mode and at the built-in simulator (started in-process) in sandbox mode,
+//! with every request recorded in the store.
+
+use std::sync::Arc;
+
+use mangwale_core::E164;
+use mangwale_providers::exotel::client::{
+    ExotelClient, ExotelClientConfig, ExotelError, ExotelRecorder, RateLimit, RequestRecord,
+};
+use mangwale_sim::exotel::{ExotelSim, SimConfig};
+use mangwale_store::{ExotelRequestLog, Store};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Mode};
+
+/// Exotel as the service sees it.
+#[derive(Clone)]
+pub struct Exotel {
+    pub client: ExotelClient,
+    /// The in-process simulator in sandbox mode; kept here so it lives as
+    /// long as the service.
+    pub sim: Option<Arc<ExotelSim>>,
+    default_caller_id: E164,
+    did_new_order: Option<E164>,
+    did_reminder: Option<E164>,
+    did_address: Option<E164>,
+    app_ids: std::collections::BTreeMap<String, String>,
+}
+
+/// Why a call goes out: picks the caller id the callee sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerPurpose {
+    /// New orders and rider assignments: "New Order - Mangwale".
+    NewOrder,
+    /// "Order Reminder - Mangwale".
+    Reminder,
+    /// "Address Update - Mangwale".
+    Address,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExotelSetupError {
+    #[error("the Exotel client: {0}")]
+    Client(#[from] ExotelError),
+    #[error("the sandbox Exotel simulator: {0}")]
+    Sim(String),
+}
+
+impl Exotel {
+    /// Live: the client for the configured account. Sandbox: starts the
+    /// simulator (with `sim_config`, or the default on the system clock) and
+    /// points the client at it.
+    pub async fn start(
+        config: &Config,
+        store: Arc<dyn Store>,
+        sim_config: Option<SimConfig>,
+    ) -> Result<Exotel, ExotelSetupError> {
+        let recorder: Arc<dyn ExotelRecorder> = Arc::new(StoreRecorder::spawn(store));
+        let (client_config, sim, default_caller_id) = match (&config.exotel, config.mode) {
+            (Some(creds), Mode::Live) => {
+                let base = format!("https://{}", config.exotel_host());
+                let caller_id = config
+                    .exotel_caller_id
+                    .clone()
+                    .ok_or_else(|| ExotelSetupError::Sim("EXOTEL_CALLER_ID is required in live mode".to_string()))?;
+                (
+                    ExotelClientConfig::new(base, &creds.sid, creds.api_key.expose(), creds.api_token.expose()),
+                    None,
+                    caller_id,
+                )
+            }
+            _ => {
+                let mut sim_config = sim_config.unwrap_or_default();
+                for number in
+                    [&config.exotel_caller_id, &config.did_new_order, &config.did_reminder, &config.did_address]
+                        .into_iter()
+                        .flatten()
+                {
+                    if !sim_config.exophones.contains(number) {
+                        sim_config.exophones.push(number.clone());
+                    }
+                }
+                let sim = ExotelSim::start(sim_config).await.map_err(|e| ExotelSetupError::Sim(e.to_string()))?;
+                let caller_id = config
+                    .exotel_caller_id
+                    .clone()
+                    .or_else(|| sim.config().exophones.first().cloned())
+                    .ok_or_else(|| ExotelSetupError::Sim("the simulator has no ExoPhone".to_string()))?;
+                let client_config =
+                    ExotelClientConfig::new(sim.base_url(), sim.account_sid(), sim.api_key(), sim.api_token());
+                (client_config, Some(Arc::new(sim)), caller_id)
+            }
+        };
+        let client_config =
+            ExotelClientConfig { voice_rate: RateLimit::per_minute(config.exotel_voice_per_minute), ..client_config };
+        let client = ExotelClient::new(client_config, recorder)?;
+        Ok(Exotel {
+            client,
+            sim,
+            default_caller_id,
+            did_new_order: config.did_new_order.clone(),
+            did_reminder: config.did_reminder.clone(),
+            did_address: config.did_address.clone(),
+            app_ids: config.exotel_app_ids.clone(),
+        })
+    }
+
+    /// The ExoPhone a call for `purpose` shows, so the callee knows what it is
+    /// about before answering.
+    pub fn caller_id(&self, purpose: CallerPurpose) -> E164 {
+        let dedicated = match purpose {
+            CallerPurpose::NewOrder => self.did_new_order.as_ref(),
+            CallerPurpose::Reminder => self.did_reminder.as_ref(),
+            CallerPurpose::Address => self.did_address.as_ref(),
+            CallerPurpose::Other => None,
+        };
+        dedicated.unwrap_or(&self.default_caller_id).clone()
+    }
+
+    /// The Exotel app id of one of our flows. In sandbox mode the simulator
+    /// knows each flow by its own id.
+    pub fn app_id(&self, flow: &str) -> Option<String> {
+        match (self.app_ids.get(flow), &self.sim) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(_)) => Some(flow.to_string()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Writes every request record to the store from a background task, so the
+/// client never waits on the database. A record that cannot be queued is
+/// counted, not silently lost.
+pub struct StoreRecorder {
+    sender: mpsc::Sender<ExotelRequestLog>,
+}
+
+impl StoreRecorder {
+    pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let (sender, mut receiver) = mpsc::channel::<ExotelRequestLog>(4096);
+        tokio::spawn(async move {
+            while let Some(entry) = receiver.recv().await {
+                if let Err(e) = store.log_exotel_request(&entry).await {
+                    tracing::warn!(error = %e, endpoint = %entry.endpoint, "logging an Exotel request failed");
+                    metrics::counter!("mangwale_exotel_request_log_failures_total").increment(1);
+                }
+            }
+        });
+        StoreRecorder { sender }
+    }
+}
+
+impl ExotelRecorder for StoreRecorder {
+    fn record(&self, r: RequestRecord) {
+        metrics::counter!(
+            "mangwale_exotel_requests_total",
+            "endpoint" => r.endpoint,
+            "outcome" => r.outcome.as_str(),
+        )
+        .increment(1);
+        metrics::histogram!("mangwale_exotel_request_duration_seconds", "endpoint" => r.endpoint)
+            .record(r.duration.as_secs_f64());
+        let entry = ExotelRequestLog {
+            endpoint: r.endpoint.to_string(),
+            method: r.method.to_string(),
+            attempt: r.attempt,
+            http_status: r.status,
+            outcome: r.outcome.as_str().to_string(),
+            code: r.error_code.as_deref().and_then(|c| c.parse().ok()),
+            message: r.message,
+            sid: r.sid,
+            custom_field: r.custom_field,
+            duration_ms: r.duration.as_millis() as u64,
+            at: r.started_at,
+        };
+        if self.sender.try_send(entry).is_err() {
+            metrics::counter!("mangwale_exotel_request_log_dropped_total").increment(1);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Placing calls through the production client against the in-process
+//! Exotel simulator, on clocks the test moves.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Setup, TestApp};
+use mangwale_core::E164;
+use mangwale_server::PrepareOptions;
+use mangwale_server::calls::{CallTarget, PlaceCall, place_call};
+use mangwale_server::exotel::CallerPurpose;
+use mangwale_sim::exotel::{CalleeScript, Endpoint, Fault, SimConfig};
+use mangwale_store::{CallState, Clock, ManualClock};
+
+const VENDOR: &str = "+919876543210";
+const RIDER: &str = "+919988776655";
+
+async fn app() -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::start_setup(Setup {
+        clock: clock.clone(),
+        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())) },
+        ..Setup::default()
+    })
+    .await;
+    (app, clock)
+}
+
+fn bridge(order: &str) -> PlaceCall {
+    PlaceCall {
+        purpose: "bridge".into(),
+        caller: CallerPurpose::Other,
+        from: E164::parse(VENDOR).unwrap(),
+        target: CallTarget::Bridge(E164::parse(RIDER).unwrap()),
+        order_id: Some(order.into()),
+        escalation_id: None,
+        party: Some("vendor:V-42".into()),
+        time_limit: Some(300),
+        ring_timeout: Some(30),
+    }
+}
+
+#[tokio::test]
+async fn a_bridge_call_is_placed_and_its_callbacks_complete_the_attempt() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    sim.script(VENDOR, CalleeScript::answers_after(Duration::from_secs(2)).stays_for(Duration::from_secs(30))).unwrap();
+    sim.script(RIDER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20))).unwrap();
+
+    let attempt = place_call(&app.state, bridge("MW-1")).await.unwrap();
+    assert_eq!(attempt.state, CallState::Placed);
+    let sid = attempt.call_sid.clone().unwrap();
+    assert_eq!(sim.calls().len(), 1, "Exotel got one request");
+    let received = &sim.received()[0];
+    assert_eq!(received.field("CustomField"), Some(format!("c:{}", attempt.id).as_str()));
+
+    // The simulated call plays out; its callbacks reach our route.
+    sim.advance(Duration::from_secs(120)).await;
+    mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
+    let done = app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap();
+    assert_eq!(done.state, CallState::Completed);
+    assert_eq!(done.call_sid.as_deref(), Some(sid.as_str()));
+    let kinds: Vec<String> =
+        app.state.store.events_for_order("MW-1").await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("call_placed"));
+    assert_eq!(kinds.last().map(String::as_str), Some("call_ended"));
+    assert!(kinds.iter().any(|k| k == "call_answered"));
+    let logged =
+        app.state.store.exotel_requests_since(chrono::Utc::now() - chrono::Duration::hours(1), 10).await.unwrap();
+    assert!(logged.iter().any(|r| r.endpoint == "calls.connect" && r.outcome == "ok"), "the request is recorded");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_ambiguous_request_is_not_retried_and_is_reconciled_by_its_callback() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    // Exotel places the call but the connection drops before it answers us.
+    sim.inject_fault(Endpoint::CallsConnect, Fault::DropAfterProcessing, 1);
+    let attempt = place_call(&app.state, bridge("MW-2")).await.unwrap();
+    assert_eq!(attempt.state, CallState::Unknown);
+    assert_eq!(sim.calls().len(), 1, "never retried: a retry could ring the vendor twice");
+
+    sim.advance(Duration::from_secs(120)).await;
+    mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
+    let reconciled = app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap();
+    assert_eq!(reconciled.state, CallState::Completed, "the terminal callback's CustomField found the attempt");
+    assert!(reconciled.call_sid.is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_whose_fate_never_arrives_counts_as_not_reached() {
+    let (app, clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    // The connection drops before Exotel did anything: no callback will come.
+    sim.inject_fault(Endpoint::CallsConnect, Fault::Drop, 1);
+    let attempt = place_call(&app.state, bridge("MW-3")).await.unwrap();
+    assert_eq!(attempt.state, CallState::Unknown);
+    let worker = mangwale_server::build_worker(&app.state);
+    worker.run_until_idle().await.unwrap();
+    assert_eq!(app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap().state, CallState::Unknown);
+    clock.advance(mangwale_server::calls::RECONCILE_AFTER + Duration::from_secs(1));
+    assert_eq!(worker.run_until_idle().await.unwrap().completed, 1);
+    let failed = app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap();
+    assert_eq!(failed.state, CallState::Failed);
+    let events = app.state.store.events_for_order("MW-3").await.unwrap();
+    assert_eq!(events.last().unwrap().kind, "call_ended");
+    assert_eq!(events.last().unwrap().detail["status"], "failed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_flow_call_uses_the_purposes_caller_id_and_the_flows_app_id() {
+    let did = "+918047110001";
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::start_setup(Setup {
+        vars: vec![("EXOTEL_DID_NEW_ORDER".into(), did.into())],
+        clock: clock.clone(),
+        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())) },
+        ..Setup::default()
+    })
+    .await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    let call = PlaceCall {
+        purpose: "vendor_ivr".into(),
+        caller: CallerPurpose::NewOrder,
+        target: CallTarget::Flow("vendor_new_order".into()),
+        ..bridge("MW-4")
+    };
+    let attempt = place_call(&app.state, call).await.unwrap();
+    assert_eq!(attempt.state, CallState::Placed);
+    let request = &sim.received()[0];
+    assert_eq!(request.field("CallerId"), Some("08047110001"), "the New Order DID, in Exotel's national form");
+    assert!(request.field("Url").unwrap().ends_with("/exoml/start_voice/vendor_new_order"));
+    assert_eq!(request.field("To"), None);
+    app.stop().await;
+}

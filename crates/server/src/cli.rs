@@ -32,6 +32,21 @@ enum Command {
     Openapi,
     /// Validate the configuration and print it with secrets hidden.
     CheckConfig,
+    /// Run a simulator on its own.
+    Sim {
+        #[command(subcommand)]
+        which: Simulator,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Simulator {
+    /// The Exotel simulator (v1 REST API, calls, SMS, callbacks) on
+    /// 127.0.0.1:<port>; credentials and control endpoints are logged.
+    Exotel {
+        #[arg(long, default_value_t = 4100)]
+        port: u16,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +73,18 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => fail(&StartupError::Config(e)),
             },
+            Command::Sim { which: Simulator::Exotel { port } } => {
+                telemetry::init_logging(crate::config::LogFormat::Text);
+                let shutdown = CancellationToken::new();
+                tokio::spawn(wait_for_signal(shutdown.clone()));
+                match mangwale_sim::exotel::run_standalone(port, shutdown.cancelled_owned()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("mangwale-exotel sim exotel: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
             Command::Migrate => match migrate().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),

@@ -402,77 +402,70 @@ impl InboundStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // One statement per table for the whole batch, however large: the
-        // batch travels as a JSON array. Keys are inserted in sorted order so
-        // that concurrent batches (other writers, other replicas) lock them
-        // in the same order and cannot deadlock.
+        // Multi-row INSERTs, a few statements per batch rather than a few per
+        // event. Keys are inserted in sorted order so that concurrent batches
+        // (another process on the file) lock them in the same order.
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
-        let keys: Vec<serde_json::Value> =
-            order.iter().map(|&i| serde_json::json!({"k": batch[i].dedup_key, "s": batch[i].source})).collect();
+        let received = to_ms(now);
         let _write = self.write.lock().await;
         let mut conn = self.pool.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        // `WHERE true` lets SQLite parse ON CONFLICT after a SELECT.
-        let fresh: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO inbound_events (key, source, received_at)
-             SELECT value ->> '$.k', value ->> '$.s', ?2 FROM json_each(?1) WHERE true
-             ON CONFLICT (key) DO NOTHING
-             RETURNING key",
-        )
-        .bind(serde_json::Value::Array(keys).to_string())
-        .bind(to_ms(now))
-        .fetch_all(&mut *tx)
-        .await?;
-        let fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
+        let mut fresh = std::collections::HashSet::new();
+        for rows in row_chunks(&order) {
+            let mut insert =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO inbound_events (key, source, received_at) ");
+            insert.push_values(rows, |mut row, &i| {
+                row.push_bind(batch[i].dedup_key.clone()).push_bind(batch[i].source.clone()).push_bind(received);
+            });
+            insert.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
+            fresh.extend(insert.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
+        }
         let mut outcomes = vec![InboundOutcome::Duplicate; batch.len()];
+        let mut recorded = Vec::new();
         let mut claimed = std::collections::HashSet::new();
-        let mut events = Vec::new();
-        let mut jobs = Vec::new();
         for (index, inbound) in batch.iter().enumerate() {
-            if !fresh.contains(&inbound.dedup_key) || !claimed.insert(inbound.dedup_key.as_str()) {
-                continue;
-            }
-            outcomes[index] = InboundOutcome::Recorded;
-            let e = &inbound.event;
-            events.push(serde_json::json!({
-                "order_id": e.order_id, "escalation_id": e.escalation_id, "call_sid": e.call_sid,
-                "party": e.party, "channel": e.channel, "kind": e.kind, "detail": e.detail, "at": to_ms(e.at),
-            }));
-            for job in &inbound.jobs {
-                jobs.push(serde_json::json!({
-                    "kind": job.kind, "key": job.key, "group": job.group, "payload": job.payload,
-                    "max_attempts": job.max_attempts, "run_at": to_ms(job.run_at),
-                }));
+            if fresh.contains(&inbound.dedup_key) && claimed.insert(inbound.dedup_key.as_str()) {
+                outcomes[index] = InboundOutcome::Recorded;
+                recorded.push(index);
             }
         }
-        if !events.is_empty() {
-            sqlx::query(
-                "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-                 SELECT value ->> '$.order_id', value ->> '$.escalation_id', value ->> '$.call_sid',
-                        value ->> '$.party', value ->> '$.channel', value ->> '$.kind', value -> '$.detail',
-                        value ->> '$.at'
-                 FROM json_each(?1)",
-            )
-            .bind(serde_json::Value::Array(events).to_string())
-            .execute(&mut *tx)
-            .await?;
+        for rows in row_chunks(&recorded) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at) ",
+            );
+            insert.push_values(rows, |mut row, &i| {
+                let e = &batch[i].event;
+                row.push_bind(e.order_id.clone())
+                    .push_bind(e.escalation_id.clone())
+                    .push_bind(e.call_sid.clone())
+                    .push_bind(e.party.clone())
+                    .push_bind(e.channel.clone())
+                    .push_bind(e.kind.clone())
+                    .push_bind(e.detail.to_string())
+                    .push_bind(to_ms(e.at));
+            });
+            insert.build().execute(&mut *tx).await?;
         }
+        let jobs: Vec<&NewJob> = recorded.iter().flat_map(|&i| batch[i].jobs.iter()).collect();
         let mut enqueued = false;
-        if !jobs.is_empty() {
-            enqueued = sqlx::query(
-                "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-                 SELECT value ->> '$.kind', value ->> '$.key', value ->> '$.group', value -> '$.payload', 'pending',
-                        value ->> '$.max_attempts', value ->> '$.run_at', ?2, ?2
-                 FROM json_each(?1) WHERE true
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(serde_json::Value::Array(jobs).to_string())
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
+        for rows in row_chunks(&jobs) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at) ",
+            );
+            insert.push_values(rows, |mut row, job| {
+                row.push_bind(job.kind.clone())
+                    .push_bind(job.key.clone())
+                    .push_bind(job.group.clone())
+                    .push_bind(job.payload.to_string())
+                    .push_bind("pending")
+                    .push_bind(i64::from(job.max_attempts))
+                    .push_bind(to_ms(job.run_at))
+                    .push_bind(received)
+                    .push_bind(received);
+            });
+            insert.push(" ON CONFLICT (key) DO NOTHING");
+            enqueued |= insert.build().execute(&mut *tx).await?.rows_affected() > 0;
         }
         tx.commit().await?;
         if enqueued {
@@ -480,6 +473,21 @@ impl InboundStore for SqliteStore {
         }
         Ok(outcomes)
     }
+}
+
+/// Splits rows into chunks of 64, 16, 4 and 1, so that multi-row statements
+/// come in a handful of shapes that stay in the prepared-statement cache.
+fn row_chunks<T>(rows: &[T]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = rows;
+    for size in [64, 16, 4, 1] {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            chunks.push(chunk);
+            rest = tail;
+        }
+    }
+    chunks
 }
 
 fn call_from_row(row: &SqliteRow) -> Result<CallAttempt> {

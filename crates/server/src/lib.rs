@@ -77,7 +77,7 @@ pub async fn prepare_with(
     let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
     let exotel = crate::exotel::Exotel::start(&config, store.clone(), options.exotel_sim).await?;
-    Ok(AppState {
+    Ok(AppState::new(state::Services {
         config: Arc::new(config),
         inbound,
         exotel,
@@ -86,7 +86,7 @@ pub async fn prepare_with(
         credentials: Arc::new(credentials),
         health: Arc::new(health),
         metrics: Metrics::global(),
-    })
+    }))
 }
 
 /// In sandbox mode, missing keys are generated once and kept in the store,

@@ -10,8 +10,25 @@ use crate::exotel::Exotel;
 use crate::health::HealthMonitor;
 use crate::telemetry::Metrics;
 
+/// Shared by every request; cloning it is one reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     /// The group-commit writer of the webhook path.

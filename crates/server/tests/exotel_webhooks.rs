@@ -255,3 +255,39 @@ async fn sms_delivery_reports_are_recorded_once() {
     assert_eq!(second["duplicate"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_voicebot_socket_speaks_exotels_protocol_and_records_the_stream() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = TestApp::start(&[]).await;
+    let ws_base = app.base.replace("http://", "ws://");
+    // Without the token the upgrade is refused.
+    assert!(tokio_tungstenite::connect_async(format!("{ws_base}/exotel/voicebot")).await.is_err());
+
+    let url = format!("{ws_base}/exotel/voicebot?flow=customer_voice_order&token={}", common::TOKEN);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket.send(Message::text(r#"{"event":"connected"}"#)).await.unwrap();
+    socket
+        .send(Message::text(
+            r#"{"event":"start","sequence_number":1,"stream_sid":"st1","start":{"stream_sid":"st1","call_sid":"vb-call-1","account_sid":"acme1","from":"09876543210","to":"08047112233","custom_parameters":{"flow":"customer_voice_order"},"media_format":{"encoding":"raw","sample_rate":"8000","bit_rate":"128kbps"}}}"#,
+        ))
+        .await
+        .unwrap();
+    // With no dialog attached the bot ends the stream so the flow moves on.
+    let mut closed = false;
+    while let Some(message) = socket.next().await {
+        match message {
+            Ok(Message::Close(frame)) => {
+                closed = true;
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000));
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert!(closed, "the bot closed the stream");
+    app.stop().await;
+}

@@ -7,3 +7,4 @@ pub mod client;
 pub mod inbound;
 pub mod params;
 pub mod time;
+pub mod voicebot;

@@ -2,4 +2,5 @@
 
 pub mod exotel_auth;
 pub mod exotel_ivr;
+pub mod exotel_voicebot;
 pub mod system;

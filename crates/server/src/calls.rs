@@ -106,7 +106,7 @@ impl JobHandler for ApplyCallStatus {
             .await
             .map_err(store_error)?
             .ok_or_else(|| JobError::Transient("attempt vanished".into()))?;
-        let mut timeline = NewEvent::new(if state.is_final() { "call_ended" } else { "call_answered" }, happened)
+        let timeline = NewEvent::new(if state.is_final() { "call_ended" } else { "call_answered" }, happened)
             .call(call_sid)
             .channel("call")
             .detail(json!({
@@ -116,16 +116,8 @@ impl JobHandler for ApplyCallStatus {
                 "exotel_status": status.as_str(),
                 "conversation_duration": p.get("conversation_duration"),
                 "recording_url": p.get("recording_url"),
-            }));
-        if let Some(order) = &attempt.order_id {
-            timeline = timeline.order(order);
-        }
-        if let Some(escalation) = &attempt.escalation_id {
-            timeline = timeline.escalation(escalation);
-        }
-        if let Some(party) = &attempt.party {
-            timeline = timeline.party(party);
-        }
+            }))
+            .context(attempt.order_id.as_deref(), attempt.escalation_id.as_deref(), attempt.party.as_deref());
         self.store.record_event(timeline).await.map_err(store_error)?;
         Ok(())
     }
@@ -285,17 +277,11 @@ pub async fn place_call(state: &AppState, call: PlaceCall) -> Result<mangwale_st
 
     let now = state.clock.now();
     let event = |kind: &str, detail: Value| {
-        let mut e = NewEvent::new(kind, now).channel("call").detail(detail);
-        if let Some(order) = &call.order_id {
-            e = e.order(order);
-        }
-        if let Some(escalation) = &call.escalation_id {
-            e = e.escalation(escalation);
-        }
-        if let Some(party) = &call.party {
-            e = e.party(party);
-        }
-        e
+        NewEvent::new(kind, now).channel("call").detail(detail).context(
+            call.order_id.as_deref(),
+            call.escalation_id.as_deref(),
+            call.party.as_deref(),
+        )
     };
     match result {
         Ok(placed) => {
@@ -369,15 +355,10 @@ impl JobHandler for ReconcileCall {
         let now = self.clock.now();
         let detail = "no status callback arrived; counted as not reached";
         self.store.update_call(id, CallState::Failed, None, Some(detail), now).await.map_err(store_error)?;
-        let mut event = NewEvent::new("call_ended", now)
+        let event = NewEvent::new("call_ended", now)
             .channel("call")
-            .detail(json!({"attempt": id, "purpose": attempt.purpose, "status": "failed", "reason": detail}));
-        if let Some(order) = &attempt.order_id {
-            event = event.order(order);
-        }
-        if let Some(escalation) = &attempt.escalation_id {
-            event = event.escalation(escalation);
-        }
+            .detail(json!({"attempt": id, "purpose": attempt.purpose, "status": "failed", "reason": detail}))
+            .context(attempt.order_id.as_deref(), attempt.escalation_id.as_deref(), attempt.party.as_deref());
         self.store.record_event(event).await.map_err(store_error)?;
         metrics::counter!("mangwale_exotel_calls_unreconciled_total").increment(1);
         Ok(())

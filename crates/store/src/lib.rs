@@ -14,6 +14,7 @@ pub mod clock;
 pub mod inbound;
 pub mod jobs;
 mod postgres;
+mod rows;
 mod sqlite;
 pub mod test_support;
 pub mod timeline;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 use crate::inbound::{InboundEvent, InboundOutcome, InboundStore};
 use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
+use crate::rows::{call_from_row, request_log_from_row};
 use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
 use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, from_ms, to_ms};
 
@@ -489,39 +490,6 @@ impl InboundStore for PgStore {
         }
         Ok(outcomes)
     }
-}
-
-fn call_from_row(row: &PgRow) -> Result<CallAttempt> {
-    let state: String = row.try_get("state")?;
-    Ok(CallAttempt {
-        id: row.try_get("id")?,
-        call_sid: row.try_get("call_sid")?,
-        purpose: row.try_get("purpose")?,
-        order_id: row.try_get("order_id")?,
-        escalation_id: row.try_get("escalation_id")?,
-        party: row.try_get("party")?,
-        to_masked: row.try_get("to_masked")?,
-        state: CallState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("call state {state}")))?,
-        detail: row.try_get("detail")?,
-        created_at: from_ms(row.try_get("created_at")?),
-        updated_at: from_ms(row.try_get("updated_at")?),
-    })
-}
-
-fn request_log_from_row(row: &PgRow) -> Result<ExotelRequestLog> {
-    Ok(ExotelRequestLog {
-        endpoint: row.try_get("endpoint")?,
-        method: row.try_get("method")?,
-        attempt: row.try_get::<i64, _>("attempt")? as u32,
-        http_status: row.try_get::<Option<i64>, _>("http_status")?.map(|s| s as u16),
-        outcome: row.try_get("outcome")?,
-        code: row.try_get("code")?,
-        message: row.try_get("message")?,
-        sid: row.try_get("sid")?,
-        custom_field: row.try_get("custom_field")?,
-        duration_ms: row.try_get::<i64, _>("duration_ms")? as u64,
-        at: from_ms(row.try_get("at")?),
-    })
 }
 
 #[async_trait]

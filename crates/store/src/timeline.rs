@@ -55,6 +55,14 @@ impl NewEvent {
         self
     }
 
+    /// Sets whichever of order, escalation and party are known.
+    pub fn context(mut self, order: Option<&str>, escalation: Option<&str>, party: Option<&str>) -> Self {
+        self.order_id = order.map(str::to_string).or(self.order_id);
+        self.escalation_id = escalation.map(str::to_string).or(self.escalation_id);
+        self.party = party.map(str::to_string).or(self.party);
+        self
+    }
+
     pub fn detail(mut self, detail: Value) -> Self {
         self.detail = detail;
         self

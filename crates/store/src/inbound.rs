@@ -65,42 +65,26 @@ impl InboundWriter {
     pub fn spawn(store: Arc<dyn Store>, writers: usize, max_batch: usize) -> Self {
         let (sender, receiver) = mpsc::channel::<(InboundEvent, Reply)>(max_batch * 8);
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        for _ in 0..writers.max(1) {
-            let (store, receiver) = (store.clone(), receiver.clone());
-            tokio::spawn(async move {
-                loop {
-                    let mut batch = Vec::with_capacity(max_batch);
-                    {
-                        let mut rx = receiver.lock().await;
-                        match rx.recv().await {
-                            Some(item) => batch.push(item),
-                            None => return,
-                        }
-                        while batch.len() < max_batch {
-                            match rx.try_recv() {
-                                Ok(item) => batch.push(item),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    metrics::histogram!("mangwale_inbound_batch_size").record(events.len() as f64);
-                    match store.record_inbound(&events, Utc::now()).await {
-                        Ok(outcomes) => {
-                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                                let _ = reply.send(Ok(outcome));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, events = events.len(), "recording inbound events failed");
-                            let e = Arc::new(e);
-                            for reply in replies {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
-                    }
+        // SQLite: the writer runs on a thread of its own, so that the dozen
+        // round trips of a batch to SQLite's thread are not each queued
+        // behind every request task on the shared runtime. (PostgreSQL
+        // connections belong to the runtime that opened them, so there the
+        // writers stay on it.)
+        if store.backend() == crate::Backend::Sqlite {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new().name("inbound-writer".into()).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime.block_on(write_batches(store, receiver, max_batch)),
+                    Err(e) => tracing::error!(error = %e, "the inbound writer could not start"),
                 }
             });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "the inbound writer thread could not start");
+            }
+            return InboundWriter { sender };
+        }
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_batches(store.clone(), receiver.clone(), max_batch));
         }
         InboundWriter { sender }
     }
@@ -111,5 +95,46 @@ impl InboundWriter {
         let (reply, answer) = oneshot::channel();
         self.sender.send((event, reply)).await.map_err(|_| WriteError::Stopped)?;
         answer.await.map_err(|_| WriteError::Stopped)?.map_err(WriteError::Store)
+    }
+}
+
+/// One writer: takes whatever is queued (up to `max_batch`), commits it as
+/// one transaction, answers each caller; until every sender is gone.
+async fn write_batches(
+    store: Arc<dyn Store>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<(InboundEvent, Reply)>>>,
+    max_batch: usize,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(max_batch);
+        {
+            let mut rx = receiver.lock().await;
+            match rx.recv().await {
+                Some(item) => batch.push(item),
+                None => return,
+            }
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        metrics::histogram!("mangwale_inbound_batch_size").record(events.len() as f64);
+        match store.record_inbound(&events, Utc::now()).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "recording inbound events failed");
+                let e = Arc::new(e);
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 }

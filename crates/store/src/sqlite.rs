@@ -12,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 use crate::inbound::{InboundEvent, InboundOutcome, InboundStore};
@@ -24,13 +25,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers.
     pool: SqlitePool,
+    /// The one connection that writes. SQLite admits one writer at a time
+    /// anyway, and a connection drops its whole page cache whenever another
+    /// connection has written; writing through one connection keeps its
+    /// cache of the indexes warm from one batch to the next.
+    writer: SqlitePool,
     wakeup: Arc<Notify>,
     /// SQLite has one writer at a time. Writers of this process queue here,
     /// in order, instead of in SQLite's busy handler, which sleeps 1, 2, 5,
     /// 10, ... ms between tries and so turns contention into latency. (Other
     /// processes on the same file still meet the busy timeout.)
     write: Arc<tokio::sync::Mutex<()>>,
+    /// Stops the background checkpointer.
+    background: CancellationToken,
 }
 
 const JOB_COLUMNS: &str =
@@ -45,22 +54,63 @@ impl SqliteStore {
             // OS crash can lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 64 MiB of page cache and memory-mapped reads per connection:
+            // the indexes of a busy day stay in memory instead of being
+            // copied in from the OS on every lookup.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
         if let Some(parent) = connect.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::UnsupportedUrl(format!("cannot create {}: {e}", parent.display())))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.clamp(1, 16))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
-        let store = SqliteStore { pool, wakeup: Arc::new(Notify::new()), write: Arc::new(tokio::sync::Mutex::new(())) };
+        // The writer never checkpoints the WAL itself (a checkpoint copies
+        // pages into the database file and syncs it, which would stall the
+        // commit that triggered it); a background task does, see below.
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(connect.pragma("wal_autocheckpoint", "0")).await?;
+        let store = SqliteStore {
+            pool,
+            writer,
+            wakeup: Arc::new(Notify::new()),
+            write: Arc::new(tokio::sync::Mutex::new(())),
+            background: CancellationToken::new(),
+        };
+        store.spawn_checkpointer();
         if options.migrate {
             store.migrate().await?;
         }
         Ok(store)
     }
 }
+
+impl SqliteStore {
+    /// Moves committed WAL pages into the database file every
+    /// [`CHECKPOINT_EVERY`], off the write path. PASSIVE never waits for
+    /// readers or the writer; what it cannot copy now it copies next time.
+    fn spawn_checkpointer(&self) {
+        let (pool, stop) = (self.pool.clone(), self.background.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                    metrics::counter!("mangwale_sqlite_checkpoint_failures_total").increment(1);
+                }
+            }
+        });
+    }
+}
+
+/// How often the WAL is checkpointed in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 fn job_from_row(row: &SqliteRow) -> Result<Job> {
     let payload: String = row.try_get("payload")?;
@@ -139,7 +189,7 @@ async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(ex: E,
 impl JobStore for SqliteStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
         let _write = self.write.lock().await;
-        let inserted = insert_job(&self.pool, &job, Utc::now()).await?;
+        let inserted = insert_job(&self.writer, &job, Utc::now()).await?;
         match inserted {
             Some(id) => {
                 self.wakeup.notify_one();
@@ -148,7 +198,7 @@ impl JobStore for SqliteStore {
             None => {
                 let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE key = ?1")
                     .bind(&job.key)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.writer)
                     .await?;
                 Ok(Enqueued::Existing(id))
             }
@@ -170,7 +220,7 @@ impl JobStore for SqliteStore {
         // processes on the same file) serialise here instead of both reading
         // the same due rows.
         let _write = self.write.lock().await;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         // A job whose lease expired on its last attempt will not be retried.
         sqlx::query(
@@ -224,7 +274,7 @@ impl JobStore for SqliteStore {
         .bind(lease.job_id)
         .bind(lease.token)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -250,7 +300,7 @@ impl JobStore for SqliteStore {
         .bind(retry_at.map(to_ms))
         .bind(error)
         .bind(to_ms(now))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?
         .into_iter()
         .next();
@@ -271,7 +321,7 @@ impl JobStore for SqliteStore {
         .bind(lease.job_id)
         .bind(lease.token)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if released.rows_affected() == 1 {
             self.wakeup.notify_one();
@@ -287,7 +337,7 @@ impl JobStore for SqliteStore {
         )
         .bind(key)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(cancelled.rows_affected() == 1)
     }
@@ -300,7 +350,7 @@ impl JobStore for SqliteStore {
         )
         .bind(group)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(cancelled.rows_affected())
     }
@@ -352,7 +402,7 @@ impl JobStore for SqliteStore {
         let _write = self.write.lock().await;
         let pruned = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?1")
             .bind(to_ms(before))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(pruned.rows_affected())
     }
@@ -366,7 +416,7 @@ impl JobStore for SqliteStore {
 impl TimelineStore for SqliteStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
         let _write = self.write.lock().await;
-        insert_event(&self.pool, &e).await
+        insert_event(&self.writer, &e).await
     }
 
     async fn events_for_order(&self, order_id: &str) -> Result<Vec<TimelineEvent>> {
@@ -410,7 +460,7 @@ impl InboundStore for SqliteStore {
         order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
         let received = to_ms(now);
         let _write = self.write.lock().await;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         let mut fresh = std::collections::HashSet::new();
         for rows in row_chunks(&order) {
@@ -506,7 +556,7 @@ impl CallStore for SqliteStore {
         .bind(&call.party)
         .bind(&call.to_masked)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -535,7 +585,7 @@ impl CallStore for SqliteStore {
         .bind(call_sid)
         .bind(detail)
         .bind(to_ms(now))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         row.first().map(call_from_row).transpose()
     }
@@ -587,7 +637,7 @@ impl CallStore for SqliteStore {
         .bind(&e.custom_field)
         .bind(e.duration_ms as i64)
         .bind(to_ms(e.at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -613,9 +663,9 @@ impl SettingsStore for SqliteStore {
             .bind(key)
             .bind(value)
             .bind(to_ms(Utc::now()))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1").bind(key).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1").bind(key).fetch_one(&self.writer).await?)
     }
 }
 
@@ -631,11 +681,13 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
     async fn close(&self) {
+        self.background.cancel();
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

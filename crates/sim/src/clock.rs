@@ -81,6 +81,12 @@ pub fn format_ist(at: DateTime<Utc>) -> String {
     at.with_timezone(&ist()).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// Formats a time as Exotel's applet `Created` parameter: IST wall clock,
+/// RFC-1123-like without a zone, `Tue, 16 Feb 2016 15:56:26`.
+pub fn format_rfc1123_ist(at: DateTime<Utc>) -> String {
+    at.with_timezone(&ist()).format("%a, %d %b %Y %H:%M:%S").to_string()
+}
+
 /// Parses an IST wall-clock time `YYYY-MM-DD HH:mm:ss`.
 pub fn parse_ist(text: &str) -> Option<DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
@@ -100,5 +106,6 @@ mod tests {
         clock.advance_to(start);
         assert_eq!(format_ist(clock.now()), "2025-01-15 10:00:05");
         assert!(clock.is_manual() && !SimClock::system().is_manual());
+        assert_eq!(format_rfc1123_ist(parse_ist("2016-02-16 15:56:26").unwrap()), "Tue, 16 Feb 2016 15:56:26");
     }
 }

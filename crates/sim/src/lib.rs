@@ -2,7 +2,8 @@
 //! and sandbox mode. Each runs as a real HTTP server on loopback, so the
 //! production clients are exercised over the wire.
 //!
-//! - [`exotel`]: Exotel's v1 voice and SMS API and its callbacks.
+//! - [`exotel`]: Exotel's v1 voice and SMS API and its callbacks, and the
+//!   call flows (applet requests, Voicebot WebSocket) Exotel runs against us.
 //!
 //! Time comes from a [`SimClock`]: the system clock for the sandbox, or a
 //! manual clock that tests advance, firing every due event in order.
@@ -12,4 +13,7 @@ pub mod exotel;
 pub mod ids;
 
 pub use clock::SimClock;
-pub use exotel::{CalleeScript, ExotelSim, SimConfig, SimError, SimHandle, run_standalone};
+pub use exotel::{
+    CalleeScript, ExotelSim, FlowConfig, FlowDefinitions, SimConfig, SimError, SimHandle, run_standalone,
+    run_standalone_with,
+};

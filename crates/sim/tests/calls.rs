@@ -321,6 +321,7 @@ impl FlowRunner for RecordingRunner {
         let flow_id = match &call.mode {
             FlowMode::Flow { flow_id, .. } => flow_id.clone().unwrap_or_default(),
             FlowMode::Voicebot { stream_url, .. } => stream_url.clone(),
+            FlowMode::Incoming { flow_id } => flow_id.clone(),
         };
         self.seen.lock().unwrap().push(format!("start {flow_id} at {}", mangwale_sim::clock::format_ist(call.now)));
         Box::pin(async { FlowStep::Wait(Duration::from_secs(5)) })

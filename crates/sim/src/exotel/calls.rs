@@ -70,6 +70,9 @@ pub enum CallMode {
     Flow { url: String, flow_id: Option<String> },
     /// `StreamUrl` + `StreamType=bidirectional`: `From` talks to a voicebot.
     Voicebot { stream_url: String, stream_name: Option<String> },
+    /// Someone called one of our ExoPhones (`caller_id`), which runs flow
+    /// `flow_id`; `from` is the caller.
+    Incoming { flow_id: String },
 }
 
 /// `StatusCallbackEvents` values.
@@ -178,6 +181,14 @@ impl Call {
         self.to.as_ref().unwrap_or(&self.caller_id).national()
     }
 
+    /// `Direction` in call details and status callbacks.
+    pub fn direction(&self) -> &'static str {
+        match self.mode {
+            CallMode::Incoming { .. } => "inbound",
+            _ => "outbound-api",
+        }
+    }
+
     /// Call duration in seconds (creation to end).
     pub fn duration(&self) -> Option<u32> {
         self.ended_at.map(|e| seconds(e - self.created_at))
@@ -282,7 +293,7 @@ fn parse_connect(form: &Form, cfg: &SimConfig) -> Result<ConnectRequest, ApiErro
             .split(['?', '#'])
             .next()
             .and_then(|p| p.trim_end_matches('/').rsplit('/').next())
-            .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+            .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
             .map(str::to_string);
         (CallMode::Flow { url: url.to_string(), flow_id }, None)
     } else {
@@ -380,7 +391,7 @@ fn parse_connect(form: &Form, cfg: &SimConfig) -> Result<ConnectRequest, ApiErro
 }
 
 /// When and how a ringing leg resolves.
-fn plan(pickup: &Pickup, time_out: Duration) -> (Duration, LegOutcome) {
+pub(crate) fn plan(pickup: &Pickup, time_out: Duration) -> (Duration, LegOutcome) {
     match *pickup {
         Pickup::Answer { after } if after < time_out => (after, LegOutcome::Answer),
         Pickup::Busy { after } if after < time_out => (after, LegOutcome::Busy),
@@ -485,7 +496,7 @@ impl State {
             self.schedule(now + time_limit, Event::TimeLimit { sid: sid.to_string() });
             match mode {
                 CallMode::Bridge => self.dial(index, 1, now),
-                CallMode::Flow { .. } | CallMode::Voicebot { .. } => {
+                CallMode::Flow { .. } | CallMode::Voicebot { .. } | CallMode::Incoming { .. } => {
                     actions.push(Action::Flow(FlowHook::Start, Box::new(flow_call(&self.calls[index], cfg, now))));
                 }
             }
@@ -496,10 +507,108 @@ impl State {
     pub(crate) fn on_leg_hang_up(&mut self, cfg: &SimConfig, sid: &str, leg: usize, now: DateTime<Utc>) -> Vec<Action> {
         let Some(index) = self.call_index(sid) else { return Vec::new() };
         let call = &self.calls[index];
-        if call.is_ended() || call.legs.get(leg).and_then(|l| l.status) != Some(CallStatus::InProgress) {
+        let status = call.legs.get(leg).and_then(|l| l.status);
+        // A caller may also give up while an incoming flow has not answered yet.
+        let ringing_caller =
+            leg == 0 && status == Some(CallStatus::Ringing) && matches!(call.mode, CallMode::Incoming { .. });
+        if call.is_ended() || (status != Some(CallStatus::InProgress) && !ringing_caller) {
             return Vec::new();
         }
         self.end_call(cfg, index, now)
+    }
+
+    /// Someone calls `exophone` from `from`: the call comes in now and flow
+    /// `flow_id` starts at once (the flow runner answers it when it plays
+    /// audio, see [`State::answer_incoming`]).
+    pub(crate) fn incoming(&mut self, from: E164, exophone: E164, flow_id: &str, now: DateTime<Utc>) -> String {
+        let sid = self.ids.next_sid();
+        let script = self.script_for(&from);
+        let mut leg = Leg::new(from.clone());
+        leg.status = Some(CallStatus::Ringing);
+        leg.dialled_at = Some(now);
+        leg.script = Some(script.clone());
+        self.calls.push(Call {
+            sid: sid.clone(),
+            mode: CallMode::Incoming { flow_id: flow_id.to_string() },
+            from,
+            to: None,
+            caller_id: exophone,
+            status: CallStatus::InProgress,
+            legs: vec![leg],
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            conversation_duration: 0,
+            custom_field: None,
+            status_callback: None,
+            callback_events: Vec::new(),
+            callback_encoding: CallbackEncoding::Multipart,
+            time_limit: MAX_TIME_LIMIT,
+            time_out: DEFAULT_TIME_OUT,
+            record: false,
+            recording_url: None,
+        });
+        if let Some(talk) = script.hang_up_after {
+            self.schedule(after(now, talk), Event::LegHangUp { sid: sid.clone(), leg: 0 });
+        }
+        self.schedule(now + whole_seconds(MAX_TIME_LIMIT), Event::TimeLimit { sid: sid.clone() });
+        self.schedule(now, Event::FlowStart { sid: sid.clone() });
+        sid
+    }
+
+    pub(crate) fn on_flow_start(&mut self, cfg: &SimConfig, sid: &str, now: DateTime<Utc>) -> Vec<Action> {
+        match self.call(sid) {
+            Some(call) if !call.is_ended() => vec![Action::Flow(FlowHook::Start, Box::new(flow_call(call, cfg, now)))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// An incoming flow played audio: Exotel has answered the caller.
+    pub(crate) fn answer_incoming(&mut self, sid: &str, now: DateTime<Utc>) {
+        let Some(index) = self.call_index(sid) else { return };
+        let call = &mut self.calls[index];
+        if call.is_ended() || call.legs[0].status != Some(CallStatus::Ringing) {
+            return;
+        }
+        call.legs[0].status = Some(CallStatus::InProgress);
+        call.legs[0].answered_at = Some(now);
+        call.updated_at = now;
+    }
+
+    /// A flow's Connect applet dials `number`: a new leg, ringing from now.
+    /// Returns its index.
+    pub(crate) fn add_flow_leg(&mut self, sid: &str, number: E164, now: DateTime<Utc>) -> Option<usize> {
+        let script = self.script_for(&number);
+        let index = self.call_index(sid)?;
+        let call = &mut self.calls[index];
+        if call.is_ended() {
+            return None;
+        }
+        let mut leg = Leg::new(number);
+        leg.status = Some(CallStatus::Ringing);
+        leg.dialled_at = Some(now);
+        leg.script = Some(script);
+        call.legs.push(leg);
+        call.updated_at = now;
+        Some(call.legs.len() - 1)
+    }
+
+    /// A flow leg answers (`in-progress`) or ends (any final status).
+    pub(crate) fn set_flow_leg(&mut self, sid: &str, leg: usize, status: CallStatus, now: DateTime<Utc>) {
+        let Some(index) = self.call_index(sid) else { return };
+        let call = &mut self.calls[index];
+        let Some(l) = call.legs.get_mut(leg) else { return };
+        if call.ended_at.is_some() || l.status.is_some_and(|s| s.is_final()) {
+            return;
+        }
+        l.status = Some(status);
+        if status == CallStatus::InProgress {
+            l.answered_at = Some(now);
+        } else if status.is_final() {
+            l.ended_at = Some(now);
+            l.on_call_duration = l.answered_at.map(|a| seconds(now - a)).unwrap_or(0);
+        }
+        call.updated_at = now;
     }
 
     pub(crate) fn on_time_limit(&mut self, cfg: &SimConfig, sid: &str, now: DateTime<Utc>) -> Vec<Action> {
@@ -545,6 +654,12 @@ impl State {
         let sid = self.calls[index].sid.clone();
         self.cancel_events(&sid);
         let call = &mut self.calls[index];
+        let incoming = matches!(call.mode, CallMode::Incoming { .. });
+        if incoming && call.legs[0].status == Some(CallStatus::Ringing) {
+            // Never answered (a missed call, or the caller gave up first).
+            call.legs[0].status = Some(CallStatus::NoAnswer);
+            call.legs[0].ended_at = Some(now);
+        }
         for leg in &mut call.legs {
             match leg.status {
                 Some(CallStatus::InProgress) => {
@@ -582,7 +697,7 @@ impl State {
             ));
         }
         let mut actions: Vec<Action> = status_callback(call, Some(CallbackEvent::Terminal), now).into_iter().collect();
-        if !matches!(call.mode, CallMode::Bridge) && call.legs[0].answered_at.is_some() {
+        if !matches!(call.mode, CallMode::Bridge) && (call.legs[0].answered_at.is_some() || incoming) {
             actions.push(Action::Flow(FlowHook::Ended, Box::new(flow_call(call, cfg, now))));
         }
         actions
@@ -595,6 +710,7 @@ fn flow_call(call: &Call, cfg: &SimConfig, now: DateTime<Utc>) -> FlowCall {
         CallMode::Voicebot { stream_url, stream_name } => {
             FlowMode::Voicebot { stream_url: stream_url.clone(), stream_name: stream_name.clone() }
         }
+        CallMode::Incoming { flow_id } => FlowMode::Incoming { flow_id: flow_id.clone() },
         CallMode::Bridge => FlowMode::Flow { url: String::new(), flow_id: None },
     };
     FlowCall {
@@ -605,7 +721,8 @@ fn flow_call(call: &Call, cfg: &SimConfig, now: DateTime<Utc>) -> FlowCall {
         exophone: call.caller_id.clone(),
         custom_field: call.custom_field.clone(),
         script: call.legs[0].script.clone().unwrap_or_default(),
-        answered_at: call.legs[0].answered_at.unwrap_or(now),
+        created_at: call.created_at,
+        answered_at: call.legs[0].answered_at.or(call.legs[0].dialled_at).unwrap_or(now),
         now,
     }
 }
@@ -672,7 +789,7 @@ fn event_payload(call: &Call, event: CallbackEvent, now: DateTime<Utc>) -> Paylo
         .str("To", call.to_echo())
         .str("PhoneNumberSid", call.caller_id.national())
         .int("ConversationDuration", i64::from(call.conversation_duration))
-        .str("Direction", "outbound-api");
+        .str("Direction", call.direction());
     if terminal && let Some(cf) = &call.custom_field {
         p = p.str("CustomField", cf.clone());
     }
@@ -698,7 +815,7 @@ pub(crate) fn call_document(call: &Call, cfg: &SimConfig, now: DateTime<Utc>, js
         .opt("EndTime", call.ended_at.filter(|_| settled).map(format_ist))
         .opt("Duration", call.duration().filter(|_| settled).map(|d| d.to_string()))
         .opt("Price", call.price().filter(|_| settled))
-        .str("Direction", "outbound-api")
+        .str("Direction", call.direction())
         .null("AnsweredBy")
         .null("ForwardedFrom")
         .null("CallerName")

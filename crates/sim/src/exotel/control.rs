@@ -43,6 +43,13 @@ struct AdvanceBody {
     seconds: f64,
 }
 
+#[derive(Deserialize)]
+struct IncomingBody {
+    from: String,
+    exophone: String,
+    flow_id: String,
+}
+
 type Answer = (u16, serde_json::Value);
 
 fn ok() -> Answer {
@@ -103,6 +110,19 @@ async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -
         }
         ("GET", ["calls"]) => Ok(to_json(&handle.calls())),
         ("GET", ["calls", sid]) => Ok(handle.call(sid).map_or_else(|| error(404, "no such call"), |c| to_json(&c))),
+        ("POST", ["incoming"]) => parse::<IncomingBody>(bytes).map(|body| {
+            match handle.incoming_call(&body.from, &body.exophone, &body.flow_id) {
+                Ok(sid) => to_json(&json!({"call_sid": sid})),
+                Err(e) => error(400, &e.to_string()),
+            }
+        }),
+        ("GET", ["flows"]) => Ok(to_json(&handle.flow_runs())),
+        ("GET", ["flows", sid]) => {
+            Ok(handle.flow_run(sid).map_or_else(|| error(404, "no flow run for this call"), |r| to_json(&r)))
+        }
+        ("GET", ["streams", sid]) => {
+            Ok(handle.stream_log(sid).map_or_else(|| error(404, "no such stream"), |s| to_json(&s)))
+        }
         ("GET", ["sms"]) => Ok(to_json(&handle.sms_messages())),
         ("GET", ["sms", sid]) => Ok(handle.sms(sid).map_or_else(|| error(404, "no such SMS"), |m| to_json(&m))),
         ("POST", ["advance"]) => match parse::<AdvanceBody>(bytes) {

@@ -5,6 +5,14 @@
 //! Start it in-process with [`ExotelSim::start`] (tests) or run it on its own
 //! with [`run_standalone`] (sandbox mode, CLI `mangwale-exotel sim exotel`).
 //!
+//! With [`SimConfig::flows`] set, it also plays our call flows
+//! (`flows/exotel-flows.toml`, see [`FlowDefinitions`]) against our
+//! service the way Exotel does: the [`FlowEngine`] calls each applet URL
+//! with Exotel's parameters, branches on our answers, and opens Voicebot
+//! WebSockets; [`SimHandle::flow_run`] and [`SimHandle::voicebot_streams`]
+//! show what happened. Flows start when a `Url` call is answered, when a
+//! `StreamUrl` call is answered, or on [`SimHandle::incoming_call`].
+//!
 //! # REST API (as Exotel)
 //!
 //! HTTP Basic auth `api_key:api_token`; JSON when the path ends in `.json`,
@@ -34,6 +42,10 @@
 //! | GET | `/_sim/calls`, `/_sim/calls/{sid}` | call state with legs |
 //! | GET | `/_sim/sms`, `/_sim/sms/{sid}` | SMS state |
 //! | POST | `/_sim/advance` | `{"seconds": 30}` — manual clock only (409 otherwise) |
+//! | POST | `/_sim/incoming` | `{"from": "+9198…", "exophone": "+9180…", "flow_id": "missed_call"}` → `{"call_sid"}` |
+//! | GET | `/_sim/flows`, `/_sim/flows/{call_sid}` | [`FlowRun`]s: applets visited, requests, answers, branches |
+//! | GET | `/_sim/streams/{stream_sid}` | a Voicebot [`StreamLog`] |
+//! | GET | `/_sim/recordings/{stream_sid}.wav` | the caller's side of a Voicebot stream (WAV, 8 kHz mono 16-bit) |
 //!
 //! A `CalleeScript` in JSON (durations in seconds):
 //! `{"pickup": {"kind": "answer", "after": 2}, "hang_up_after": 20}`;
@@ -49,13 +61,23 @@
 //!
 //! - A bridge call whose leg 1 hangs up while leg 2 still rings ends
 //!   `no-answer` with leg 2 `canceled`.
-//! - Flow-mode calls echo the ExoPhone as `To` and carry a single leg.
+//! - Flow-mode calls echo the ExoPhone as `To` and carry a single leg, plus
+//!   one leg per number a Connect applet dials.
+//! - Incoming calls have `Direction` `inbound` in call details, send no
+//!   status callback, and end `no-answer` when the flow never played audio
+//!   (a missed call).
+//! - Flow assumptions (applet parameters, timing, failures) are listed in
+//!   the [`FlowEngine`] documentation.
 //! - Unknown Call/SMS sids answer 404; bulk SMS answers 207 when an item failed.
 //! - Callbacks are sent once (no retries); the receiver's answer is logged.
 
+mod audio;
 mod calls;
 mod control;
+mod engine;
 mod faults;
+mod flow_log;
+mod flows;
 mod form;
 mod log;
 mod payload;
@@ -64,6 +86,7 @@ mod script;
 mod server;
 mod sms;
 mod state;
+mod voicebot;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -78,17 +101,28 @@ use mangwale_core::E164;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use audio::wav;
 pub use calls::{Call, CallMode, CallStatus, CallbackEncoding, CallbackEvent, DEFAULT_TIME_OUT, Leg, MAX_TIME_LIMIT};
+pub use engine::{END_TIME_PLACEHOLDER, FlowConfig, FlowEngine};
 pub use faults::{Endpoint, Fault};
+pub use flow_log::{
+    AppletExchange, AppletResponse, FlowLogEntry, FlowOutcome, FlowRun, ProtocolViolation, StreamDirection,
+    StreamEvent, StreamLog,
+};
+pub use flows::{
+    Applet, AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection, FlowsError, REPOSITORY_FLOWS_TOML,
+};
 pub use log::{CallbackKind, LoggedResponse, ReceivedRequest, SentCallback};
 pub use script::{
     AnsweredBy, CalleeScript, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress, Pickup,
-    Utterance,
+    PromptContext, Utterance,
 };
 pub use sms::{SmsMessage, SmsStatus, SmsType, detailed_status, matches_template, sms_units};
+pub use voicebot::VoicebotConfig;
 
 use crate::clock::{SimClock, lock};
 use faults::FaultRule;
+use flow_log::FlowRecords;
 use payload::{multipart_body, urlencoded_body};
 use state::{Action, Encoding, Event, FlowHook, Outgoing, State};
 
@@ -138,6 +172,10 @@ pub struct SimConfig {
     pub max_log_entries: usize,
     /// Seed of the sid generator.
     pub seed: u64,
+    /// Runs our flows (Url calls, incoming calls, StreamUrl calls) against
+    /// our service; `None`: flow calls just stay connected (or a runner
+    /// installed with [`SimHandle::set_flow_runner`] plays them).
+    pub flows: Option<FlowConfig>,
     pub clock: SimClock,
     pub bind_ip: IpAddr,
     /// 0: any free port.
@@ -168,6 +206,7 @@ impl Default for SimConfig {
             callback_timeout: Duration::from_secs(10),
             max_log_entries: 10_000,
             seed: 0x5EED_E807,
+            flows: None,
             clock: SimClock::system(),
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
@@ -183,6 +222,12 @@ impl SimConfig {
 
     pub fn with_template(mut self, id: &str, body: &str) -> Self {
         self.dlt_templates.insert(id.to_string(), body.to_string());
+        self
+    }
+
+    /// Runs flows against our service (see [`FlowConfig`]).
+    pub fn with_flows(mut self, flows: FlowConfig) -> Self {
+        self.flows = Some(flows);
         self
     }
 }
@@ -201,6 +246,7 @@ impl fmt::Debug for SimConfig {
             .field("voice_rate_limit_per_minute", &self.voice_rate_limit_per_minute)
             .field("details_delay", &self.details_delay)
             .field("seed", &self.seed)
+            .field("flows", &self.flows)
             .field("clock", &self.clock)
             .field("bind", &SocketAddr::new(self.bind_ip, self.port))
             .finish_non_exhaustive()
@@ -215,6 +261,12 @@ pub enum SimError {
     Client(String),
     #[error("not a phone number: {0}")]
     InvalidNumber(String),
+    #[error("the simulator runs no flows (SimConfig::flows is not set)")]
+    FlowsNotConfigured,
+    #[error("no flow '{0}'")]
+    UnknownFlow(String),
+    #[error("{0} is not an ExoPhone of this account")]
+    NotAnExoPhone(String),
 }
 
 /// Something that names a phone number: an [`E164`] or text in any shape
@@ -264,6 +316,8 @@ pub(crate) struct Inner {
     pub(crate) wake: Notify,
     http: reqwest::Client,
     flow_runner: Mutex<Option<Arc<dyn FlowRunner>>>,
+    /// What the flow engine did (flow runs, streams, recordings).
+    pub(crate) flow_records: Mutex<FlowRecords>,
 }
 
 impl Inner {
@@ -289,6 +343,7 @@ impl Inner {
             Event::LegHangUp { sid, leg } => st.on_leg_hang_up(cfg, &sid, leg, at),
             Event::TimeLimit { sid } => st.on_time_limit(cfg, &sid, at),
             Event::FlowResume { sid } => st.on_flow_resume(cfg, &sid, at),
+            Event::FlowStart { sid } => st.on_flow_start(cfg, &sid, at),
             Event::SmsProgress { sid } => st.on_sms_progress(cfg, &sid, at),
         }
     }
@@ -359,7 +414,7 @@ impl Inner {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -494,9 +549,71 @@ impl SimHandle {
     }
 
     pub fn clear_log(&self) {
-        let mut st = lock(&self.inner.state);
-        st.received.clear();
-        st.callbacks.clear();
+        {
+            let mut st = lock(&self.inner.state);
+            st.received.clear();
+            st.callbacks.clear();
+        }
+        lock(&self.inner.flow_records).clear();
+    }
+
+    /// Someone calls `exophone` (one of the account's) from `from`, and
+    /// flow `flow_id` answers: the call comes in now, and its flow starts at
+    /// the next turn of the event loop (`advance` / `run_due` on a manual
+    /// clock, at once on the system clock). The caller's script (see
+    /// [`SimHandle::script`]) supplies keys, speech and when they hang up
+    /// (`hang_up_after` counts from the call coming in). Returns the CallSid.
+    pub fn incoming_call(
+        &self,
+        from: impl IntoNumber,
+        exophone: impl IntoNumber,
+        flow_id: &str,
+    ) -> Result<String, SimError> {
+        let from = from.into_number()?;
+        let exophone = exophone.into_number()?;
+        let cfg = &self.inner.config;
+        let flows = cfg.flows.as_ref().ok_or(SimError::FlowsNotConfigured)?;
+        if flows.definitions.flow(flow_id).is_none() {
+            return Err(SimError::UnknownFlow(flow_id.to_string()));
+        }
+        if !cfg.exophones.contains(&exophone) {
+            return Err(SimError::NotAnExoPhone(exophone.masked()));
+        }
+        let sid = lock(&self.inner.state).incoming(from, exophone, flow_id, self.now());
+        self.inner.wake.notify_one();
+        Ok(sid)
+    }
+
+    /// What the flow engine did on a call: every applet visited, the
+    /// requests and our answers, the branches, how the flow ended.
+    pub fn flow_run(&self, call_sid: &str) -> Option<FlowRun> {
+        lock(&self.inner.flow_records).run(call_sid).cloned()
+    }
+
+    /// The applets a call's flow visited, in order (empty for an unknown call).
+    pub fn flow_log(&self, call_sid: &str) -> Vec<FlowLogEntry> {
+        self.flow_run(call_sid).map(|r| r.entries).unwrap_or_default()
+    }
+
+    /// Every flow run kept, oldest first.
+    pub fn flow_runs(&self) -> Vec<FlowRun> {
+        lock(&self.inner.flow_records).runs()
+    }
+
+    /// The Voicebot streams of a call, oldest first.
+    pub fn voicebot_streams(&self, call_sid: &str) -> Vec<StreamLog> {
+        lock(&self.inner.flow_records).streams().into_iter().filter(|s| s.call_sid == call_sid).collect()
+    }
+
+    /// One Voicebot stream by its `stream_sid`.
+    pub fn stream_log(&self, stream_sid: &str) -> Option<StreamLog> {
+        lock(&self.inner.flow_records).streams().into_iter().find(|s| s.stream_sid == stream_sid)
+    }
+
+    /// The caller's side of a stream as a WAV file (also served at
+    /// `/_sim/recordings/{stream_sid}.wav`).
+    pub fn recording(&self, stream_sid: &str) -> Option<Vec<u8>> {
+        lock(&self.inner.flow_records).recording(stream_sid).map(|wav| wav.as_ref().clone())
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -544,6 +661,7 @@ impl ExotelSim {
             .build()
             .map_err(|e| SimError::Client(error_chain(&e)))?;
         let clock = config.clock.clone();
+        let max_log = config.max_log_entries;
         let inner = Arc::new(Inner {
             started_at: clock.now(),
             state: Mutex::new(State::new(config.seed, config.default_script.clone(), config.max_log_entries)),
@@ -554,7 +672,12 @@ impl ExotelSim {
             wake: Notify::new(),
             http,
             flow_runner: Mutex::new(None),
+            flow_records: Mutex::new(FlowRecords::new(max_log)),
         });
+        if let Some(flows) = inner.config.flows.clone() {
+            let engine = engine::FlowEngine::new(Arc::downgrade(&inner), flows)?;
+            *lock(&inner.flow_runner) = Some(Arc::new(engine));
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(server::serve(inner.clone(), listener, shutdown_rx.clone()))];
         if !inner.clock.is_manual() {
@@ -630,6 +753,14 @@ pub async fn run_standalone_with(config: SimConfig, shutdown: impl Future<Output
         api_key = %sim.api_key(),
         "Exotel simulator listening (API token: the configured one; control endpoints under /_sim/)"
     );
+    if let Some(flows) = &sim.config().flows {
+        tracing::info!(
+            service = %engine::strip_userinfo(&flows.service_base_url),
+            flows = flows.definitions.flows().len(),
+            app_ids = ?flows.app_ids,
+            "Exotel simulator runs flows against the service"
+        );
+    }
     shutdown.await;
     sim.shutdown().await;
     Ok(())

@@ -52,14 +52,18 @@ impl AnsweredBy {
 }
 
 /// Keys the callee presses when a prompt containing `prompt` plays (an
-/// empty `prompt` matches every prompt).
+/// empty `prompt` matches every prompt). The flow engine matches `prompt`
+/// by the rule of [`PromptContext`] (applet id, n-th Gather, or text) and
+/// uses each entry once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keypress {
     pub prompt: String,
     pub digits: String,
 }
 
-/// Words the callee speaks when a prompt containing `prompt` plays.
+/// Words the callee speaks when a prompt containing `prompt` plays. The
+/// flow engine matches `prompt` by the rule of [`PromptContext`] (usually
+/// the Voicebot applet's id) and uses each entry once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Utterance {
     pub prompt: String,
@@ -167,13 +171,15 @@ impl CalleeScript {
         self
     }
 
-    /// Presses `digits` when a prompt containing `prompt` plays.
+    /// Presses `digits` when a prompt containing `prompt` plays (in flows:
+    /// see [`PromptContext`] for how `prompt` is matched).
     pub fn presses(mut self, prompt: &str, digits: &str) -> Self {
         self.keypresses.push(Keypress { prompt: prompt.to_string(), digits: digits.to_string() });
         self
     }
 
-    /// Says `text` when a prompt containing `prompt` plays.
+    /// Says `text` when a prompt containing `prompt` plays (in flows: see
+    /// [`PromptContext`]; a Voicebot stream carries it as audio).
     pub fn says(mut self, prompt: &str, text: &str) -> Self {
         self.utterances.push(Utterance { prompt: prompt.to_string(), text: text.to_string() });
         self
@@ -188,16 +194,73 @@ impl CalleeScript {
     pub fn speech_for(&self, prompt_text: &str) -> Option<&str> {
         self.utterances.iter().find(|u| prompt_text.contains(&u.prompt)).map(|u| u.text.as_str())
     }
+
+    /// The first keypress not in `used` that matches `at` (see [`PromptContext`]).
+    pub fn next_keypress(&self, at: &PromptContext<'_>, used: &[usize]) -> Option<usize> {
+        (0..self.keypresses.len()).find(|i| !used.contains(i) && at.matches(&self.keypresses[*i].prompt))
+    }
+
+    /// The first utterance not in `used` that matches `at` (see [`PromptContext`]).
+    pub fn next_utterance(&self, at: &PromptContext<'_>, used: &[usize]) -> Option<usize> {
+        (0..self.utterances.len()).find(|i| !used.contains(i) && at.matches(&self.utterances[*i].prompt))
+    }
+}
+
+/// Where the callee is when the flow engine asks for keys or speech: a
+/// Gather prompt playing, or a Voicebot stream.
+///
+/// The flow engine's matching rule for the `prompt` of a scripted
+/// [`Keypress`] or [`Utterance`]:
+///
+/// 1. `""` matches every prompt;
+/// 2. `"#n"` matches the n-th Gather visit of the call (1-based; repeats of
+///    the same visit count once; a Voicebot is never `#n`);
+/// 3. a prompt equal to the id of an applet of the flow matches that applet
+///    only (`"menu"` does not match `prep_menu`);
+/// 4. anything else matches when it is contained in the text being played
+///    (a Gather's `text`, or its `audio_url`).
+///
+/// Each entry is used once, in script order: successive visits take
+/// successive entries, so `.presses("menu", "9").presses("menu", "1")`
+/// presses 9 at the first visit of `menu` and 1 at the second. An entry
+/// with empty digits stays silent for that play (the menu repeats).
+#[derive(Debug, Clone, Copy)]
+pub struct PromptContext<'a> {
+    pub applet_id: &'a str,
+    /// The n-th Gather visit of the call; 0 outside a Gather.
+    pub gather_visit: u32,
+    pub text: &'a str,
+    /// The ids of every applet of the flow.
+    pub applet_ids: &'a [&'a str],
+}
+
+impl PromptContext<'_> {
+    /// Whether a scripted `prompt` applies here.
+    pub fn matches(&self, prompt: &str) -> bool {
+        if prompt.is_empty() {
+            return true;
+        }
+        if let Some(n) = prompt.strip_prefix('#').and_then(|n| n.parse::<u32>().ok()) {
+            return self.gather_visit == n;
+        }
+        if self.applet_ids.contains(&prompt) {
+            return prompt == self.applet_id;
+        }
+        self.text.contains(prompt)
+    }
 }
 
 /// What the answered leg of a flow or voicebot call is connected to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FlowMode {
-    /// `Url=http://my.exotel.com/<sid>/exoml/start_voice/<flow_id>`.
+    /// `Url=http://my.exotel.com/<sid>/exoml/start_voice/<app_id>`; `flow_id`
+    /// is the app id at the end of the URL.
     Flow { url: String, flow_id: Option<String> },
     /// `StreamUrl=wss://…` with `StreamType=bidirectional`.
     Voicebot { stream_url: String, stream_name: Option<String> },
+    /// Someone called one of our ExoPhones, which runs flow `flow_id`.
+    Incoming { flow_id: String },
 }
 
 /// A flow or voicebot call as the flow engine sees it.
@@ -213,6 +276,10 @@ pub struct FlowCall {
     pub custom_field: Option<String>,
     /// The callee's script: keypresses and utterances to play back.
     pub script: CalleeScript,
+    /// When the call was placed (or came in).
+    pub created_at: DateTime<Utc>,
+    /// When the callee answered; for an incoming call not yet answered by
+    /// the flow, when it came in.
     pub answered_at: DateTime<Utc>,
     /// The simulator's time now.
     pub now: DateTime<Utc>,
@@ -303,5 +370,31 @@ mod tests {
         assert_eq!(busy.hang_up_after, Some(DEFAULT_TALK));
         assert_eq!(script.digits_for("main menu: press 2"), Some("2"));
         assert_eq!(script.speech_for("your name?"), Some("Ravi"));
+    }
+
+    #[test]
+    fn prompts_match_by_applet_visit_or_text_and_are_used_once() {
+        let ids = ["menu", "prep_menu", "bot"];
+        let at = |applet_id, gather_visit, text| PromptContext { applet_id, gather_visit, text, applet_ids: &ids };
+        let script = CalleeScript::default()
+            .presses("menu", "9")
+            .presses("menu", "3")
+            .presses("prep_menu", "2")
+            .presses("#4", "7")
+            .presses("dabayein", "1")
+            .says("bot", "do dosa");
+        let mut used = Vec::new();
+        let first = script.next_keypress(&at("menu", 1, "Press 1"), &used).unwrap();
+        used.push(first);
+        let second = script.next_keypress(&at("menu", 2, "Press 1"), &used).unwrap();
+        used.push(second);
+        assert_eq!((script.keypresses[first].digits.as_str(), script.keypresses[second].digits.as_str()), ("9", "3"));
+        assert_eq!(script.next_keypress(&at("prep_menu", 3, "Minutes?"), &used), Some(2), "not taken by 'menu'");
+        assert_eq!(script.next_keypress(&at("menu", 4, "again"), &used), Some(3), "#4");
+        assert_eq!(script.next_keypress(&at("other", 5, "2 dabayein"), &used), Some(4), "by text");
+        assert_eq!(script.next_keypress(&at("other", 5, "nothing"), &used), None);
+        assert_eq!(script.next_utterance(&at("bot", 0, ""), &[]), Some(0));
+        assert_eq!(script.next_utterance(&at("bot", 0, ""), &[0]), None);
+        assert!(at("x", 0, "").matches(""));
     }
 }

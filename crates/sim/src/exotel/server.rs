@@ -86,6 +86,9 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
     let path = parts.uri.path().to_string();
     let query: Vec<(String, String)> =
         parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    if let Some(sid) = path.strip_prefix("/_sim/recordings/").and_then(|p| p.strip_suffix(".wav")) {
+        return Ok(recording(&inner, &parts.method, sid));
+    }
     if path == "/_sim" || path.starts_with("/_sim/") {
         return Ok(control::handle(&inner, &parts.method, &path, &bytes).await);
     }
@@ -136,6 +139,19 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
         return Err(DropConnection);
     }
     Ok(answer)
+}
+
+/// `GET /_sim/recordings/{stream_sid}.wav`: the caller's side of a Voicebot stream.
+fn recording(inner: &Inner, method: &http::Method, sid: &str) -> HttpResponse {
+    if *method != http::Method::GET && *method != http::Method::HEAD {
+        return json_response(405, r#"{"error":"GET only"}"#.to_string());
+    }
+    let Some(wav) = lock(&inner.flow_records).recording(sid) else {
+        return json_response(404, r#"{"error":"no such recording"}"#.to_string());
+    };
+    let mut r = Response::new(Full::new(Bytes::from(wav.as_ref().clone())));
+    r.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("audio/wav"));
+    r
 }
 
 fn mark_dropped(inner: &Inner, seq: u64) {

@@ -23,6 +23,8 @@ pub(crate) enum Event {
     TimeLimit { sid: String },
     /// A flow runner's `Wait` ran out.
     FlowResume { sid: String },
+    /// An incoming call's flow starts.
+    FlowStart { sid: String },
     /// An SMS moves on (delivery decision, or the promotional window opened).
     SmsProgress { sid: String },
 }
@@ -34,6 +36,7 @@ impl Event {
             | Event::LegHangUp { sid, .. }
             | Event::TimeLimit { sid }
             | Event::FlowResume { sid }
+            | Event::FlowStart { sid }
             | Event::SmsProgress { sid } => sid,
         }
     }

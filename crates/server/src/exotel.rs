@@ -8,7 +8,7 @@ use mangwale_core::E164;
 use mangwale_providers::exotel::client::{
     ExotelClient, ExotelClientConfig, ExotelError, ExotelRecorder, RateLimit, RequestRecord,
 };
-use mangwale_sim::exotel::{ExotelSim, SimConfig};
+use mangwale_sim::exotel::{ExotelSim, FlowConfig, FlowDefinitions, SimConfig};
 use mangwale_store::{ExotelRequestLog, Store};
 use tokio::sync::mpsc;
 
@@ -52,9 +52,13 @@ impl Exotel {
     /// Live: the client for the configured account. Sandbox: starts the
     /// simulator (with `sim_config`, or the default on the system clock) and
     /// points the client at it.
+    /// In sandbox mode the simulator also runs our flows
+    /// (`flows/exotel-flows.toml`) against this service's applet URLs at
+    /// PUBLIC_BASE_URL, presenting `webhook_token` as Exotel would.
     pub async fn start(
         config: &Config,
         store: Arc<dyn Store>,
+        webhook_token: &crate::config::Secret,
         sim_config: Option<SimConfig>,
     ) -> Result<Exotel, ExotelSetupError> {
         let recorder: Arc<dyn ExotelRecorder> = Arc::new(StoreRecorder::spawn(store));
@@ -73,6 +77,13 @@ impl Exotel {
             }
             _ => {
                 let mut sim_config = sim_config.unwrap_or_default();
+                if sim_config.flows.is_none() {
+                    sim_config.flows = Some(FlowConfig::new(
+                        config.public_base_url.as_str().trim_end_matches('/'),
+                        Some(webhook_token.expose().to_string()),
+                        FlowDefinitions::repository().map_err(|e| ExotelSetupError::Sim(e.to_string()))?,
+                    ));
+                }
                 for number in
                     [&config.exotel_caller_id, &config.did_new_order, &config.did_reminder, &config.did_address]
                         .into_iter()

@@ -76,7 +76,8 @@ pub async fn prepare_with(
     // SQLite serialises writes anyway: one writer groups them best.
     let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
-    let exotel = crate::exotel::Exotel::start(&config, store.clone(), options.exotel_sim).await?;
+    let exotel =
+        crate::exotel::Exotel::start(&config, store.clone(), &credentials.webhook_token, options.exotel_sim).await?;
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
         inbound,

@@ -138,3 +138,40 @@ async fn a_flow_call_uses_the_purposes_caller_id_and_the_flows_app_id() {
     assert_eq!(request.field("To"), None);
     app.stop().await;
 }
+
+/// The whole loop in sandbox: our client places an IVR call, the simulator
+/// runs the vendor new-order flow against our applet URLs with Exotel's GET
+/// parameters, the vendor presses 1, and the call's callbacks complete the
+/// attempt.
+#[tokio::test]
+async fn the_simulator_runs_our_vendor_flow_against_our_applet_urls() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    sim.script(
+        VENDOR,
+        CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(120)).presses("menu", "1"),
+    )
+    .unwrap();
+    let call = PlaceCall {
+        purpose: "vendor_ivr".into(),
+        caller: CallerPurpose::NewOrder,
+        target: CallTarget::Flow("vendor_new_order".into()),
+        ..bridge("MW-5")
+    };
+    let attempt = place_call(&app.state, call).await.unwrap();
+    sim.advance(Duration::from_secs(300)).await;
+
+    let sid = attempt.call_sid.clone().unwrap();
+    let log = sim.flow_log(&sid);
+    let applets: Vec<&str> = log.iter().map(|e| e.applet_id.as_str()).collect();
+    assert_eq!(applets, vec!["announce", "menu", "answer", "route", "goodbye", "end"], "{log:#?}");
+    let answer = log.iter().find(|e| e.applet_id == "answer").unwrap();
+    assert_eq!(answer.param("digits"), Some("\"1\""), "Exotel quotes the digits");
+    assert_eq!(answer.param("CustomField"), Some(format!("c:{}", attempt.id).as_str()));
+    assert!(log.iter().all(|e| e.error.is_none()), "every applet URL answered: {log:#?}");
+
+    mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
+    let done = app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap();
+    assert_eq!(done.state, CallState::Completed);
+    app.stop().await;
+}

@@ -38,6 +38,10 @@ pub trait InboundStore: Send + Sync {
     /// Records a batch in one transaction, in order; an event whose key was
     /// seen before (or earlier in the same batch) is a duplicate.
     async fn record_inbound(&self, batch: &[InboundEvent], now: DateTime<Utc>) -> Result<Vec<InboundOutcome>>;
+
+    /// Forgets deduplication keys received before `before` (providers retry
+    /// within minutes, not weeks); returns how many.
+    async fn prune_inbound(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 type Reply = oneshot::Sender<Result<InboundOutcome, Arc<StoreError>>>;

@@ -490,6 +490,14 @@ impl InboundStore for PgStore {
         }
         Ok(outcomes)
     }
+
+    async fn prune_inbound(&self, before: DateTime<Utc>) -> Result<u64> {
+        let pruned = sqlx::query("DELETE FROM inbound_events WHERE received_at < $1")
+            .bind(to_ms(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(pruned.rows_affected())
+    }
 }
 
 #[async_trait]

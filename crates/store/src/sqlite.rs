@@ -524,6 +524,15 @@ impl InboundStore for SqliteStore {
         }
         Ok(outcomes)
     }
+
+    async fn prune_inbound(&self, before: DateTime<Utc>) -> Result<u64> {
+        let _write = self.write.lock().await;
+        let pruned = sqlx::query("DELETE FROM inbound_events WHERE received_at < ?1")
+            .bind(to_ms(before))
+            .execute(&self.writer)
+            .await?;
+        Ok(pruned.rows_affected())
+    }
 }
 
 /// Splits rows into chunks of 64, 16, 4 and 1, so that multi-row statements

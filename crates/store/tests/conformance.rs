@@ -516,6 +516,11 @@ async fn inbound_events_are_recorded_once(db: &TestDb) {
     assert!(s.job_by_key("follow-up:a").await.unwrap().is_some());
     assert!(s.job_by_key("follow-up:c").await.unwrap().is_some());
     assert_eq!(s.queue_stats(t0()).await.unwrap().pending, 3, "follow-ups only for new events");
+    // Keys are forgotten once old enough; then the same event is new again.
+    assert_eq!(s.prune_inbound(t0()).await.unwrap(), 0, "only keys received before the cut-off");
+    assert_eq!(s.prune_inbound(at(1)).await.unwrap(), 3);
+    let later = s.record_inbound(&[callback("a", "MW-1")], at(2)).await.unwrap();
+    assert_eq!(later, vec![InboundOutcome::Recorded]);
 }
 
 async fn the_inbound_writer_groups_concurrent_events(db: &TestDb) {

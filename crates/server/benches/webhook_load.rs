@@ -5,7 +5,12 @@
 //!
 //!     cargo bench -p mangwale-server --bench webhook_load
 //!
-//! Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64),
+//! Each run sweeps the load generator's concurrency (keep-alive connections;
+//! the service commits whatever concurrent requests are waiting together, so
+//! its throughput and latency both depend on it) and says which setting, if
+//! any, meets the target.
+//!
+//! Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 16,32,64),
 //! BENCH_WORKERS=1 to run the job workers during the load as production does.
 
 use std::process::Stdio;
@@ -18,6 +23,10 @@ use mangwale_store::test_support::TestDb;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The allocator of the production binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOKEN: &str = "bench-webhook-token-0123456789";
 const LOADGEN_ENV: &str = "MANGWALE_BENCH_LOADGEN";
@@ -47,7 +56,11 @@ struct Figures {
 
 async fn coordinate() {
     let seconds = env_u64("BENCH_SECONDS", 10);
-    let connections = env_u64("BENCH_CONNECTIONS", 64);
+    let sweep: Vec<u64> = std::env::var("BENCH_CONNECTIONS")
+        .unwrap_or_else(|_| "16,32,64".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
     let workers = std::env::var("BENCH_WORKERS").is_ok_and(|v| v == "1");
 
     // The bare handler: what axum and the load generator cost on their own.
@@ -82,9 +95,13 @@ async fn coordinate() {
         async move { mangwale_server::serve_with(state, listener, stop, ServeOptions { workers }).await.unwrap() }
     });
 
-    println!("webhook write path: {seconds} s per target, {connections} connections, workers during load: {workers}");
-    let bare_figures = run_loadgen(&bare_url, seconds, connections).await;
-    let service_figures = run_loadgen(&service_url, seconds, connections).await;
+    println!("webhook write path: {seconds} s per target, connections {sweep:?}, workers during load: {workers}");
+    let mut rows = Vec::new();
+    for &connections in &sweep {
+        let bare_figures = run_loadgen(&bare_url, seconds, connections).await;
+        let service_figures = run_loadgen(&service_url, seconds, connections).await;
+        rows.push((connections, bare_figures, service_figures));
+    }
 
     let stats = state.store.queue_stats(chrono::Utc::now()).await.unwrap();
     stop_service.cancel();
@@ -93,19 +110,43 @@ async fn coordinate() {
     db.cleanup().await;
 
     println!();
-    println!("{:<28} {:>10} {:>8} {:>12} {:>9} {:>9}", "target", "requests", "errors", "req/s", "p50 ms", "p99 ms");
-    for (name, f) in [("bare axum handler", bare_figures), ("POST call-status (SQLite)", service_figures)] {
-        println!("{:<28} {:>10} {:>8} {:>12.0} {:>9.2} {:>9.2}", name, f.requests, f.errors, f.rps, f.p50_ms, f.p99_ms);
-    }
-    let ratio = service_figures.rps / bare_figures.rps.max(1.0);
-    println!();
-    println!("ratio to bare handler: {ratio:.3} (target >= 0.15)");
     println!(
-        "target 20,000 req/s at p99 <= 10 ms: {} ({:.0} req/s, p99 {:.2} ms)",
-        if service_figures.rps >= 20_000.0 && service_figures.p99_ms <= 10.0 { "PASS" } else { "MISS" },
-        service_figures.rps,
-        service_figures.p99_ms
+        "{:>5} {:<28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>7}",
+        "conns", "target", "requests", "errors", "req/s", "p50 ms", "p99 ms", "ratio"
     );
+    let mut best: Option<(u64, Figures, f64)> = None;
+    for (connections, bare, service) in &rows {
+        let ratio = service.rps / bare.rps.max(1.0);
+        for (name, f, r) in [("bare axum handler", bare, None), ("POST call-status (SQLite)", service, Some(ratio))] {
+            println!(
+                "{:>5} {:<28} {:>10} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>7}",
+                connections,
+                name,
+                f.requests,
+                f.errors,
+                f.rps,
+                f.p50_ms,
+                f.p99_ms,
+                r.map(|r| format!("{r:.3}")).unwrap_or_default()
+            );
+        }
+        let meets_latency = service.p99_ms <= 10.0 && service.errors == 0;
+        if meets_latency && best.is_none_or(|(_, b, _)| service.rps > b.rps) {
+            best = Some((*connections, *service, ratio));
+        }
+    }
+    println!();
+    match best {
+        Some((connections, f, ratio)) => println!(
+            "best with p99 <= 10 ms: {connections} connections, {:.0} req/s, p99 {:.2} ms, ratio to bare {ratio:.3} \
+             (targets: ratio >= 0.15 {}; 20,000 req/s {})",
+            f.rps,
+            f.p99_ms,
+            if ratio >= 0.15 { "PASS" } else { "MISS" },
+            if f.rps >= 20_000.0 { "PASS" } else { "MISS" }
+        ),
+        None => println!("no concurrency kept p99 <= 10 ms: MISS"),
+    }
     println!("follow-up jobs enqueued and still pending: {}", stats.pending + stats.running);
 }
 

@@ -265,6 +265,14 @@ impl JobStore for Profiled {
         released
     }
 
+    async fn defer(&self, lease: Lease, run_at: DateTime<Utc>, now: DateTime<Utc>) -> mangwale_store::Result<bool> {
+        self.inner.defer(lease, run_at, now).await
+    }
+
+    async fn earlier_unfinished(&self, group: &str, id: i64) -> mangwale_store::Result<Option<Job>> {
+        self.inner.earlier_unfinished(group, id).await
+    }
+
     async fn cancel_key(&self, key: &str, now: DateTime<Utc>) -> mangwale_store::Result<bool> {
         self.inner.cancel_key(key, now).await
     }

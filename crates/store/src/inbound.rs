@@ -42,15 +42,30 @@ pub trait InboundStore: Send + Sync {
     /// Forgets deduplication keys received before `before` (providers retry
     /// within minutes, not weeks); returns how many.
     async fn prune_inbound(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// A group-commit writer of the backend's own, if it has one (SQLite's
+    /// runs on a thread with its own connection); otherwise
+    /// [`InboundWriter::spawn`] batches over [`InboundStore::record_inbound`].
+    fn dedicated_writer(&self) -> Option<InboundWriter> {
+        None
+    }
 }
 
-type Reply = oneshot::Sender<Result<InboundOutcome, Arc<StoreError>>>;
+pub(crate) type Reply = oneshot::Sender<Result<InboundOutcome, Arc<StoreError>>>;
 
 /// Groups concurrent [`InboundStore::record_inbound`] calls into shared
 /// transactions. While one batch commits, the next one gathers.
 #[derive(Clone)]
 pub struct InboundWriter {
-    sender: mpsc::Sender<(InboundEvent, Reply)>,
+    sender: Sender,
+}
+
+#[derive(Clone)]
+enum Sender {
+    /// To the writer tasks of [`InboundWriter::spawn`].
+    Tasks(mpsc::Sender<(InboundEvent, Reply)>),
+    /// To SQLite's writer thread.
+    Sqlite(mpsc::Sender<crate::sqlite_inbound::Request>),
 }
 
 /// Why an event could not be recorded.
@@ -63,41 +78,39 @@ pub enum WriteError {
 }
 
 impl InboundWriter {
-    /// Starts `writers` writer tasks (1 suits SQLite, whose writes are serial
-    /// anyway; a few suit PostgreSQL), each committing up to `max_batch`
+    /// The store's own writer if it has one (see
+    /// [`InboundStore::dedicated_writer`]); otherwise starts `writers` writer
+    /// tasks (a few suit PostgreSQL), each committing up to `max_batch`
     /// events at a time. They stop when every handle is dropped.
     pub fn spawn(store: Arc<dyn Store>, writers: usize, max_batch: usize) -> Self {
+        if let Some(writer) = store.dedicated_writer() {
+            return writer;
+        }
         let (sender, receiver) = mpsc::channel::<(InboundEvent, Reply)>(max_batch * 8);
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        // SQLite: the writer runs on a thread of its own, so that the dozen
-        // round trips of a batch to SQLite's thread are not each queued
-        // behind every request task on the shared runtime. (PostgreSQL
-        // connections belong to the runtime that opened them, so there the
-        // writers stay on it.)
-        if store.backend() == crate::Backend::Sqlite {
-            let receiver = receiver.clone();
-            let spawned = std::thread::Builder::new().name("inbound-writer".into()).spawn(move || {
-                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => runtime.block_on(write_batches(store, receiver, max_batch)),
-                    Err(e) => tracing::error!(error = %e, "the inbound writer could not start"),
-                }
-            });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "the inbound writer thread could not start");
-            }
-            return InboundWriter { sender };
-        }
         for _ in 0..writers.max(1) {
             tokio::spawn(write_batches(store.clone(), receiver.clone(), max_batch));
         }
-        InboundWriter { sender }
+        InboundWriter { sender: Sender::Tasks(sender) }
+    }
+
+    pub(crate) fn sqlite(sender: mpsc::Sender<crate::sqlite_inbound::Request>) -> Self {
+        InboundWriter { sender: Sender::Sqlite(sender) }
     }
 
     /// Records one event; resolves once it is committed (or found to be a
     /// duplicate).
     pub async fn record(&self, event: InboundEvent) -> Result<InboundOutcome, WriteError> {
         let (reply, answer) = oneshot::channel();
-        self.sender.send((event, reply)).await.map_err(|_| WriteError::Stopped)?;
+        let sent = match &self.sender {
+            Sender::Tasks(sender) => sender.send((event, reply)).await.is_ok(),
+            Sender::Sqlite(sender) => {
+                sender.send(crate::sqlite_inbound::Request::Event(Box::new(event), reply)).await.is_ok()
+            }
+        };
+        if !sent {
+            return Err(WriteError::Stopped);
+        }
         answer.await.map_err(|_| WriteError::Stopped)?.map_err(WriteError::Store)
     }
 }

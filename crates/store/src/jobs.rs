@@ -20,8 +20,10 @@ use crate::Result;
 pub struct NewJob {
     /// Which handler runs it (`ladder_step`, `jupiter_outbox`, ...).
     pub kind: String,
-    /// Idempotency key: a second enqueue with the same key is a no-op.
-    pub key: String,
+    /// Idempotency key: a second enqueue with the same key is a no-op. None
+    /// only for a follow-up that an enclosing once-only write (an inbound
+    /// event's deduplication) already guards.
+    pub key: Option<String>,
     /// Jobs sharing a group can be cancelled together.
     pub group: Option<String>,
     pub payload: Value,
@@ -31,7 +33,14 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: impl Into<String>, key: impl Into<String>, payload: Value, run_at: DateTime<Utc>) -> Self {
-        NewJob { kind: kind.into(), key: key.into(), group: None, payload, run_at, max_attempts: 10 }
+        NewJob { kind: kind.into(), key: Some(key.into()), group: None, payload, run_at, max_attempts: 10 }
+    }
+
+    /// A job without an idempotency key, for [`crate::InboundEvent::jobs`]:
+    /// the event's deduplication key already makes it once-only, and a key of
+    /// its own would cost a randomly placed index page per event.
+    pub fn follow_up(kind: impl Into<String>, payload: Value, run_at: DateTime<Utc>) -> Self {
+        NewJob { kind: kind.into(), key: None, group: None, payload, run_at, max_attempts: 10 }
     }
 
     pub fn in_group(mut self, group: impl Into<String>) -> Self {
@@ -98,7 +107,7 @@ impl JobState {
 pub struct Job {
     pub id: i64,
     pub kind: String,
-    pub key: String,
+    pub key: Option<String>,
     pub group: Option<String>,
     pub payload: Value,
     pub state: JobState,
@@ -194,6 +203,15 @@ pub trait JobStore: Send + Sync {
 
     /// Cancels every pending or running job of a group; returns how many.
     async fn cancel_group(&self, group: &str, now: DateTime<Utc>) -> Result<u64>;
+
+    /// Gives a claimed job back, due again at `run_at`, without counting the
+    /// attempt: the job could not run yet (an earlier job of its group is
+    /// unfinished), which is not a failure. False if the lease was lost.
+    async fn defer(&self, lease: Lease, run_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool>;
+
+    /// The earliest pending or running job of `group` enqueued before job
+    /// `id`, if any: what a job that must run in its group's order waits for.
+    async fn earlier_unfinished(&self, group: &str, id: i64) -> Result<Option<Job>>;
 
     /// The job with this key, in whatever state.
     async fn job_by_key(&self, key: &str) -> Result<Option<Job>>;

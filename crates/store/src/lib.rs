@@ -16,6 +16,7 @@ pub mod jobs;
 mod postgres;
 mod rows;
 mod sqlite;
+mod sqlite_inbound;
 pub mod test_support;
 pub mod timeline;
 pub mod worker;
@@ -41,6 +42,11 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// From the SQLite connection of the webhook write path.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

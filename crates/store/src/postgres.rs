@@ -170,10 +170,10 @@ impl JobStore for PgStore {
                 Ok(Enqueued::Created(id))
             }
             None => {
-                let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE key = $1")
-                    .bind(&job.key)
-                    .fetch_one(&self.pool)
-                    .await?;
+                let key =
+                    job.key.as_deref().ok_or_else(|| StoreError::Corrupt("an unkeyed job was not inserted".into()))?;
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM jobs WHERE key = $1").bind(key).fetch_one(&self.pool).await?;
                 Ok(Enqueued::Existing(id))
             }
         }
@@ -289,6 +289,35 @@ impl JobStore for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(released.rows_affected() == 1)
+    }
+
+    async fn defer(&self, lease: Lease, run_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+        let deferred = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, run_at = $3, lease_until = NULL,
+                    locked_by = NULL, updated_at = $4
+             WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+        )
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .bind(to_ms(run_at))
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(deferred.rows_affected() == 1)
+    }
+
+    async fn earlier_unfinished(&self, group: &str, id: i64) -> Result<Option<Job>> {
+        let row = sqlx::query(
+            "SELECT id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
+                    last_error, created_at
+             FROM jobs
+             WHERE group_key = $1 AND id < $2 AND state IN ('pending', 'running') ORDER BY id LIMIT 1",
+        )
+        .bind(group)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
     }
 
     async fn cancel_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {

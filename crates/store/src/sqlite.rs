@@ -15,9 +15,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
-use crate::inbound::{InboundEvent, InboundOutcome, InboundStore};
+use crate::inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter};
 use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
 use crate::rows::{call_from_row, request_log_from_row};
+use crate::sqlite_inbound::InboundThread;
 use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
 use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, from_ms, to_ms};
 
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     write: Arc<tokio::sync::Mutex<()>>,
     /// Stops the background checkpointer.
     background: CancellationToken,
+    /// The webhook write path's own connection and thread.
+    inbound: InboundThread,
 }
 
 const JOB_COLUMNS: &str =
@@ -59,8 +62,15 @@ impl SqliteStore {
             // the indexes of a busy day stay in memory instead of being
             // copied in from the OS on every lookup.
             .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456");
-        if let Some(parent) = connect.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory");
+        let path = connect.get_filename().to_path_buf();
+        if path.as_os_str() == ":memory:" || url.contains("mode=memory") {
+            // The webhook writer opens the file a second time; an in-memory
+            // database would be a different one for it.
+            return Err(StoreError::UnsupportedUrl(format!("{url}: SQLite must be a file")));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::UnsupportedUrl(format!("cannot create {}: {e}", parent.display())))?;
         }
@@ -73,13 +83,9 @@ impl SqliteStore {
         // commit that triggered it); a background task does, see below.
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(connect.pragma("wal_autocheckpoint", "0")).await?;
-        let store = SqliteStore {
-            pool,
-            writer,
-            wakeup: Arc::new(Notify::new()),
-            write: Arc::new(tokio::sync::Mutex::new(())),
-            background: CancellationToken::new(),
-        };
+        let (wakeup, write) = (Arc::new(Notify::new()), Arc::new(tokio::sync::Mutex::new(())));
+        let inbound = InboundThread::spawn(path, write.clone(), wakeup.clone())?;
+        let store = SqliteStore { pool, writer, wakeup, write, background: CancellationToken::new(), inbound };
         store.spawn_checkpointer();
         if options.migrate {
             store.migrate().await?;
@@ -92,22 +98,52 @@ impl SqliteStore {
     /// Moves committed WAL pages into the database file every
     /// [`CHECKPOINT_EVERY`], off the write path. PASSIVE never waits for
     /// readers or the writer; what it cannot copy now it copies next time.
+    ///
+    /// Under steady writes a concurrent checkpoint never catches up with the
+    /// last frame, so SQLite never starts the WAL over and the file grows
+    /// (every commit then extends it, which costs the kernel block
+    /// allocation and zeroing). So once the WAL passes [`WAL_RESTART_FRAMES`]
+    /// the checkpointer pauses this process's writers briefly and copies the
+    /// few frames written since its first pass; the next commit then writes
+    /// from the start of the WAL again.
     fn spawn_checkpointer(&self) {
-        let (pool, stop) = (self.pool.clone(), self.background.clone());
+        let (pool, writer, write, stop) =
+            (self.pool.clone(), self.writer.clone(), self.write.clone(), self.background.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
                 }
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
-                    metrics::counter!("mangwale_sqlite_checkpoint_failures_total").increment(1);
+                let frames = match checkpoint(&pool).await {
+                    Ok(frames) => frames,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                        metrics::counter!("mangwale_sqlite_checkpoint_failures_total").increment(1);
+                        continue;
+                    }
+                };
+                if frames >= WAL_RESTART_FRAMES {
+                    let _paused = write.lock().await;
+                    if let Err(e) = checkpoint(&writer).await {
+                        tracing::warn!(error = %e, "WAL catch-up checkpoint failed");
+                        metrics::counter!("mangwale_sqlite_checkpoint_failures_total").increment(1);
+                    }
                 }
             }
         });
     }
 }
+
+/// A PASSIVE checkpoint; the WAL's length in frames.
+async fn checkpoint(pool: &SqlitePool) -> Result<i64> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+    Ok(row.try_get::<i64, _>(1)?)
+}
+
+/// The WAL length (4 KiB frames, so 16 MiB) past which the checkpointer
+/// makes SQLite start the WAL over.
+const WAL_RESTART_FRAMES: i64 = 4096;
 
 /// How often the WAL is checkpointed in the background.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -196,10 +232,10 @@ impl JobStore for SqliteStore {
                 Ok(Enqueued::Created(id))
             }
             None => {
-                let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE key = ?1")
-                    .bind(&job.key)
-                    .fetch_one(&self.writer)
-                    .await?;
+                let key =
+                    job.key.as_deref().ok_or_else(|| StoreError::Corrupt("an unkeyed job was not inserted".into()))?;
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM jobs WHERE key = ?1").bind(key).fetch_one(&self.writer).await?;
                 Ok(Enqueued::Existing(id))
             }
         }
@@ -329,6 +365,34 @@ impl JobStore for SqliteStore {
         Ok(released.rows_affected() == 1)
     }
 
+    async fn defer(&self, lease: Lease, run_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+        let _write = self.write.lock().await;
+        let deferred = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, run_at = ?3, lease_until = NULL,
+                    locked_by = NULL, updated_at = ?4
+             WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+        )
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .bind(to_ms(run_at))
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await?;
+        if deferred.rows_affected() == 1 {
+            self.wakeup.notify_one();
+        }
+        Ok(deferred.rows_affected() == 1)
+    }
+
+    async fn earlier_unfinished(&self, group: &str, id: i64) -> Result<Option<Job>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE group_key = ?1 AND id < ?2 AND state IN ('pending', 'running') ORDER BY id LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(group).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
     async fn cancel_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {
         let _write = self.write.lock().await;
         let cancelled = sqlx::query(
@@ -453,76 +517,7 @@ impl InboundStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // Multi-row INSERTs, a few statements per batch rather than a few per
-        // event. Keys are inserted in sorted order so that concurrent batches
-        // (another process on the file) lock them in the same order.
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by(|a, b| batch[*a].dedup_key.cmp(&batch[*b].dedup_key).then(a.cmp(b)));
-        let received = to_ms(now);
-        let _write = self.write.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let mut fresh = std::collections::HashSet::new();
-        for rows in row_chunks(&order) {
-            let mut insert =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO inbound_events (key, source, received_at) ");
-            insert.push_values(rows, |mut row, &i| {
-                row.push_bind(batch[i].dedup_key.clone()).push_bind(batch[i].source.clone()).push_bind(received);
-            });
-            insert.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
-            fresh.extend(insert.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
-        }
-        let mut outcomes = vec![InboundOutcome::Duplicate; batch.len()];
-        let mut recorded = Vec::new();
-        let mut claimed = std::collections::HashSet::new();
-        for (index, inbound) in batch.iter().enumerate() {
-            if fresh.contains(&inbound.dedup_key) && claimed.insert(inbound.dedup_key.as_str()) {
-                outcomes[index] = InboundOutcome::Recorded;
-                recorded.push(index);
-            }
-        }
-        for rows in row_chunks(&recorded) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at) ",
-            );
-            insert.push_values(rows, |mut row, &i| {
-                let e = &batch[i].event;
-                row.push_bind(e.order_id.clone())
-                    .push_bind(e.escalation_id.clone())
-                    .push_bind(e.call_sid.clone())
-                    .push_bind(e.party.clone())
-                    .push_bind(e.channel.clone())
-                    .push_bind(e.kind.clone())
-                    .push_bind(e.detail.to_string())
-                    .push_bind(to_ms(e.at));
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        let jobs: Vec<&NewJob> = recorded.iter().flat_map(|&i| batch[i].jobs.iter()).collect();
-        let mut enqueued = false;
-        for rows in row_chunks(&jobs) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at) ",
-            );
-            insert.push_values(rows, |mut row, job| {
-                row.push_bind(job.kind.clone())
-                    .push_bind(job.key.clone())
-                    .push_bind(job.group.clone())
-                    .push_bind(job.payload.to_string())
-                    .push_bind("pending")
-                    .push_bind(i64::from(job.max_attempts))
-                    .push_bind(to_ms(job.run_at))
-                    .push_bind(received)
-                    .push_bind(received);
-            });
-            insert.push(" ON CONFLICT (key) DO NOTHING");
-            enqueued |= insert.build().execute(&mut *tx).await?.rows_affected() > 0;
-        }
-        tx.commit().await?;
-        if enqueued {
-            self.wakeup.notify_one();
-        }
-        Ok(outcomes)
+        self.inbound.record(batch.to_vec(), now).await
     }
 
     async fn prune_inbound(&self, before: DateTime<Utc>) -> Result<u64> {
@@ -533,21 +528,10 @@ impl InboundStore for SqliteStore {
             .await?;
         Ok(pruned.rows_affected())
     }
-}
 
-/// Splits rows into chunks of 64, 16, 4 and 1, so that multi-row statements
-/// come in a handful of shapes that stay in the prepared-statement cache.
-fn row_chunks<T>(rows: &[T]) -> Vec<&[T]> {
-    let mut chunks = Vec::new();
-    let mut rest = rows;
-    for size in [64, 16, 4, 1] {
-        while rest.len() >= size {
-            let (chunk, tail) = rest.split_at(size);
-            chunks.push(chunk);
-            rest = tail;
-        }
+    fn dedicated_writer(&self) -> Option<InboundWriter> {
+        Some(InboundWriter::sqlite(self.inbound.sender()))
     }
-    chunks
 }
 
 #[async_trait]

@@ -27,6 +27,10 @@ pub enum JobError {
     /// Retrying cannot help (bad data, 4xx); the job goes dead at once.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Not a failure: the job cannot run before this time (an earlier job of
+    /// its group is unfinished). It is given back without using an attempt.
+    #[error("deferred until {0}")]
+    Defer(chrono::DateTime<chrono::Utc>),
 }
 
 /// Exponential backoff between attempts of one job.
@@ -104,6 +108,8 @@ pub struct RunReport {
     pub claimed: usize,
     pub completed: usize,
     pub retrying: usize,
+    /// Given back to wait for an earlier job of their group.
+    pub deferred: usize,
     pub dead: usize,
     /// Finished after the lease was lost (cancelled or reclaimed meanwhile).
     pub lease_lost: usize,
@@ -119,6 +125,7 @@ impl RunReport {
         self.claimed += other.claimed;
         self.completed += other.completed;
         self.retrying += other.retrying;
+        self.deferred += other.deferred;
         self.dead += other.dead;
         self.lease_lost += other.lease_lost;
         self.released += other.released;
@@ -129,6 +136,7 @@ impl RunReport {
 enum Outcome {
     Completed,
     Retrying,
+    Deferred,
     Dead,
     LeaseLost,
     StoreError,
@@ -246,6 +254,7 @@ impl Worker {
                         match outcome {
                             Outcome::Completed => report.completed += 1,
                             Outcome::Retrying => report.retrying += 1,
+                            Outcome::Deferred => report.deferred += 1,
                             Outcome::Dead => report.dead += 1,
                             Outcome::LeaseLost => report.lease_lost += 1,
                             Outcome::StoreError => report.store_errors += 1,
@@ -297,10 +306,19 @@ impl Worker {
                 self.record_failure(&job, &msg, Some(retry_at)).await
             }
             Err(JobError::Permanent(msg)) => self.record_failure(&job, &msg, None).await,
+            Err(JobError::Defer(until)) => match self.store.defer(job.lease(), until, self.clock.now()).await {
+                Ok(true) => Outcome::Deferred,
+                Ok(false) => Outcome::LeaseLost,
+                Err(e) => {
+                    tracing::error!(error = %e, job_id = job.id, kind = %kind, "deferring a job failed");
+                    Outcome::StoreError
+                }
+            },
         };
         let label = match outcome {
             Outcome::Completed => "completed",
             Outcome::Retrying => "retrying",
+            Outcome::Deferred => "deferred",
             Outcome::Dead => "dead",
             Outcome::LeaseLost => "lease_lost",
             Outcome::StoreError => "store_error",

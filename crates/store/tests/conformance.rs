@@ -63,9 +63,11 @@ conformance!(
     enqueue_wakes_a_sleeping_worker,
     shutdown_releases_the_leases_of_unfinished_jobs,
     inbound_events_are_recorded_once,
+    unkeyed_follow_ups_are_enqueued_once_per_event,
     the_inbound_writer_groups_concurrent_events,
     call_attempts_move_forward_and_never_leave_a_final_state,
     exotel_requests_are_logged,
+    a_group_runs_in_order_when_its_jobs_wait_for_earlier_ones,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -95,7 +97,7 @@ struct Recorder {
 #[async_trait]
 impl JobHandler for Recorder {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
-        self.ran.lock().unwrap().push((job.key.clone(), job.id));
+        self.ran.lock().unwrap().push((job.key.clone().unwrap_or_default(), job.id));
         if self.permanent {
             return Err(JobError::Permanent("bad payload".into()));
         }
@@ -137,7 +139,7 @@ async fn claim_takes_only_due_jobs_of_known_kinds(db: &TestDb) {
     s.enqueue(NewJob::new("test", "later", json!({}), at(10))).await.unwrap();
     s.enqueue(NewJob::new("other", "other-kind", json!({}), t0())).await.unwrap();
     let claimed = s.claim(&kinds(&["test"]), "w1", 10, secs(30), t0()).await.unwrap();
-    assert_eq!(claimed.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), vec!["due"]);
+    assert_eq!(claimed.iter().map(|j| j.key.as_deref().unwrap_or_default()).collect::<Vec<_>>(), vec!["due"]);
     assert_eq!(claimed[0].attempts, 1);
     assert_eq!(claimed[0].state, JobState::Running);
     assert!(
@@ -146,7 +148,7 @@ async fn claim_takes_only_due_jobs_of_known_kinds(db: &TestDb) {
     );
     let later = s.claim(&kinds(&["test"]), "w1", 10, secs(30), at(10)).await.unwrap();
     assert_eq!(later.len(), 1);
-    assert_eq!(later[0].key, "later");
+    assert_eq!(later[0].key.as_deref(), Some("later"));
 }
 
 async fn only_the_current_lease_finishes_a_job(db: &TestDb) {
@@ -523,6 +525,23 @@ async fn inbound_events_are_recorded_once(db: &TestDb) {
     assert_eq!(later, vec![InboundOutcome::Recorded]);
 }
 
+/// A follow-up without an idempotency key of its own is guarded by the
+/// event's key: one job per distinct event, and it runs like any other.
+async fn unkeyed_follow_ups_are_enqueued_once_per_event(db: &TestDb) {
+    let s = &db.store;
+    let event = |key: &str| InboundEvent {
+        jobs: vec![NewJob::follow_up("test", json!({"event": key}), t0())],
+        ..callback(key, "MW-2")
+    };
+    let outcomes = s.record_inbound(&[event("x"), event("x"), event("y")], t0()).await.unwrap();
+    assert_eq!(outcomes, vec![InboundOutcome::Recorded, InboundOutcome::Duplicate, InboundOutcome::Recorded]);
+    s.record_inbound(&[event("y")], t0()).await.unwrap();
+    let claimed = s.claim(&["test".to_string()], "w", 10, Duration::from_secs(30), t0()).await.unwrap();
+    let mut payloads: Vec<_> = claimed.iter().map(|j| (j.key.clone(), j.payload["event"].clone())).collect();
+    payloads.sort_by_key(|(_, event)| event.to_string());
+    assert_eq!(payloads, vec![(None, json!("x")), (None, json!("y"))]);
+}
+
 async fn the_inbound_writer_groups_concurrent_events(db: &TestDb) {
     let writer = InboundWriter::spawn(db.store.clone(), 2, 64);
     let tasks: Vec<_> = (0..300)
@@ -599,4 +618,67 @@ async fn exotel_requests_are_logged(db: &TestDb) {
     assert_eq!(logged.len(), 2);
     assert_eq!(logged[0], entry);
     assert_eq!(logged[1].sid.as_deref(), Some("sid"));
+}
+
+/// Runs a job only when no earlier job of its group is unfinished; otherwise
+/// defers it (without using an attempt) until one second later. The first
+/// job of the group fails once.
+struct InOrder {
+    store: Arc<dyn mangwale_store::Store>,
+    clock: Arc<ManualClock>,
+    ran: Mutex<Vec<String>>,
+    fail_first: Mutex<bool>,
+}
+
+#[async_trait]
+impl JobHandler for InOrder {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let group = job.group.as_deref().unwrap_or_default();
+        if self.store.earlier_unfinished(group, job.id).await.map_err(|e| JobError::Transient(e.to_string()))?.is_some()
+        {
+            return Err(JobError::Defer(self.clock.now() + chrono::Duration::seconds(1)));
+        }
+        let key = job.key.clone().unwrap_or_default();
+        if key == "o1-a" && std::mem::take(&mut *self.fail_first.lock().unwrap()) {
+            return Err(JobError::Transient("upstream down".into()));
+        }
+        self.ran.lock().unwrap().push(key);
+        Ok(())
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { base: secs(5), max: secs(5), jitter: false }
+    }
+}
+
+async fn a_group_runs_in_order_when_its_jobs_wait_for_earlier_ones(db: &TestDb) {
+    let s = &db.store;
+    let clock = Arc::new(ManualClock::fixed());
+    for key in ["o1-a", "o1-b", "o1-c"] {
+        s.enqueue(NewJob::new("ordered", key, json!({}), t0()).in_group("order:1")).await.unwrap();
+    }
+    s.enqueue(NewJob::new("ordered", "o2-a", json!({}), t0()).in_group("order:2")).await.unwrap();
+    let handler = Arc::new(InOrder {
+        store: s.clone(),
+        clock: clock.clone(),
+        ran: Mutex::new(Vec::new()),
+        fail_first: Mutex::new(true),
+    });
+    let mut w = Worker::new(s.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    w.register("ordered", handler.clone());
+
+    let report = w.run_until_idle().await.unwrap();
+    assert_eq!(handler.ran.lock().unwrap().clone(), vec!["o2-a"], "order 1 waits for its failed first job");
+    assert_eq!((report.retrying, report.deferred), (1, 2));
+    let waiting = s.job_by_key("o1-b").await.unwrap().unwrap();
+    assert_eq!((waiting.state, waiting.attempts), (JobState::Pending, 0), "deferring used no attempt");
+
+    // Past the first job's retry, the group drains in order (a job claimed in
+    // the same batch as its predecessor waits one more second).
+    for _ in 0..8 {
+        clock.advance(secs(1));
+        w.run_until_idle().await.unwrap();
+    }
+    assert_eq!(handler.ran.lock().unwrap().clone(), vec!["o2-a", "o1-a", "o1-b", "o1-c"]);
+    assert!(s.earlier_unfinished("order:1", i64::MAX).await.unwrap().is_none());
 }

@@ -137,9 +137,8 @@ async fn call_status(State(state): State<AppState>, params: ExotelParams) -> App
             .channel("call")
             .detail(detail),
         jobs: vec![
-            NewJob::new(
+            NewJob::follow_up(
                 CALL_STATUS_JOB,
-                format!("job:{key}"),
                 crate::calls::call_status_payload(&callback, state.clock.now()),
                 state.clock.now(),
             )

@@ -48,7 +48,9 @@ pub enum Fault {
     /// Answer with this HTTP status (500, 503, 504, …) and a `RestException`
     /// body; the request has no effect.
     Status { status: u16 },
-    /// Wait this long (real time) before handling the request normally.
+    /// A slow answer: the request is handled at once (a call is placed, an
+    /// SMS queued), and the answer sent this long (real time) later. A
+    /// client that gives up sooner has no way to know what happened.
     Delay {
         #[serde(with = "secs")]
         secs: Duration,

@@ -116,12 +116,13 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
     };
 
     let mut drop_after = false;
+    let mut slow_by = None;
     match fault {
         Some(Fault::Status { status }) => {
             let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
             return Ok(finish(&inner, seq, &Reply::error(&ApiError::new(status, reason)), route.json));
         }
-        Some(Fault::Delay { secs }) => tokio::time::sleep(secs).await,
+        Some(Fault::Delay { secs }) => slow_by = Some(secs),
         Some(Fault::Drop) => {
             mark_dropped(&inner, seq);
             return Err(DropConnection);
@@ -134,6 +135,11 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
     let reply = rest::dispatch(&inner, &request, inner.clock.now());
     inner.wake.notify_one();
     let answer = finish(&inner, seq, &reply, route.json);
+    if let Some(slow_by) = slow_by {
+        // The effect is already done: a client that hangs up meanwhile
+        // cancels only the answer.
+        tokio::time::sleep(slow_by).await;
+    }
     if drop_after {
         mark_dropped(&inner, seq);
         return Err(DropConnection);

@@ -1,0 +1,226 @@
+//! SQLite's webhook write path: one thread that owns a connection of its own
+//! and commits inbound events in groups.
+//!
+//! Through the async driver a batch costs a handful of hand-offs between the
+//! caller, the driver's connection thread and back, each a wake-up that waits
+//! behind the request tasks for a core; and every row its share of query
+//! building and boxing. Here a batch is a loop over cached prepared statements
+//! on the thread that received it: the events a webhook burst brings in
+//! between two commits go to disk together, and the thread wakes once per
+//! batch. It takes the store's write lock for each transaction, so it never
+//! meets the other writer of this process in SQLite's busy handler.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::inbound::{InboundEvent, InboundOutcome, Reply};
+use crate::{Result, StoreError, to_ms};
+
+/// What the writer thread is asked to do.
+pub(crate) enum Request {
+    /// One event from the group-commit writer, received now; it may share a
+    /// commit with others.
+    Event(Box<InboundEvent>, Reply),
+    /// A caller's whole batch, received at the given time, committed with
+    /// whatever else is waiting.
+    Batch(Vec<InboundEvent>, DateTime<Utc>, oneshot::Sender<Result<Vec<InboundOutcome>, Arc<StoreError>>>),
+}
+
+/// The handle of the writer thread; the thread stops when every handle is
+/// dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct InboundThread {
+    sender: mpsc::Sender<Request>,
+}
+
+/// Requests queued for the thread, at most.
+const QUEUE: usize = 4096;
+/// Events committed together, at most.
+const MAX_BATCH: usize = 256;
+
+impl InboundThread {
+    pub(crate) fn spawn(path: PathBuf, write: Arc<tokio::sync::Mutex<()>>, wakeup: Arc<Notify>) -> Result<Self> {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("sqlite-inbound".into())
+            .spawn(move || run(path, receiver, write, wakeup))
+            .map_err(|e| StoreError::Unavailable(format!("the inbound writer thread could not start: {e}")))?;
+        Ok(InboundThread { sender })
+    }
+
+    pub(crate) fn sender(&self) -> mpsc::Sender<Request> {
+        self.sender.clone()
+    }
+
+    /// Commits `batch` (with whatever else is waiting) and answers in order.
+    pub(crate) async fn record(&self, batch: Vec<InboundEvent>, now: DateTime<Utc>) -> Result<Vec<InboundOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the SQLite inbound writer has stopped".into());
+        self.sender.send(Request::Batch(batch, now, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // As the store's other connections (see SqliteStore::connect); the
+    // background checkpointer, not this writer, checkpoints the WAL.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = 0;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn run(path: PathBuf, mut receiver: mpsc::Receiver<Request>, write: Arc<tokio::sync::Mutex<()>>, wakeup: Arc<Notify>) {
+    let mut conn = match open(&path) {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            tracing::error!(error = %e, "the SQLite inbound writer could not open the database");
+            None
+        }
+    };
+    while let Some(first) = receiver.blocking_recv() {
+        let mut requests = vec![first];
+        let mut events = requests.iter().map(Request::len).sum::<usize>();
+        while events < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(request) => {
+                    events += request.len();
+                    requests.push(request);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = to_ms(Utc::now());
+        let batch: Vec<(&InboundEvent, i64)> = requests.iter().flat_map(|r| r.events(now)).collect();
+        metrics::histogram!("mangwale_inbound_batch_size").record(batch.len() as f64);
+        let outcome = match conn.as_mut() {
+            Some(conn) => {
+                let _write = write.blocking_lock();
+                write_batch(conn, &batch)
+            }
+            None => Err(StoreError::Unavailable("the SQLite inbound writer could not open the database".into())),
+        };
+        match outcome {
+            Ok((outcomes, enqueued)) => {
+                if enqueued {
+                    wakeup.notify_one();
+                }
+                answer(requests, Ok(outcomes));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = batch.len(), "recording inbound events failed");
+                answer(requests, Err(Arc::new(e)));
+            }
+        }
+    }
+}
+
+impl Request {
+    fn len(&self) -> usize {
+        match self {
+            Request::Event(..) => 1,
+            Request::Batch(events, ..) => events.len(),
+        }
+    }
+
+    /// The events with their reception times (ms); `now` for single events.
+    fn events(&self, now: i64) -> Vec<(&InboundEvent, i64)> {
+        match self {
+            Request::Event(event, _) => vec![(&**event, now)],
+            Request::Batch(events, at, _) => events.iter().map(|e| (e, to_ms(*at))).collect(),
+        }
+    }
+}
+
+/// Hands each requester its outcomes (in the order its events came).
+fn answer(requests: Vec<Request>, outcomes: Result<Vec<InboundOutcome>, Arc<StoreError>>) {
+    let mut next = 0;
+    for request in requests {
+        let n = request.len();
+        let mine = outcomes.as_ref().map(|all| all[next..next + n].to_vec()).map_err(Arc::clone);
+        next += n;
+        match request {
+            Request::Event(_, reply) => {
+                let _ = reply.send(mine.map(|o| o[0]));
+            }
+            Request::Batch(.., reply) => {
+                let _ = reply.send(mine);
+            }
+        }
+    }
+}
+
+/// One transaction: each event whose key is new (and not earlier in the
+/// batch) is recorded with its follow-up jobs; the rest are duplicates.
+/// Also says whether any job was enqueued.
+fn write_batch(conn: &mut Connection, batch: &[(&InboundEvent, i64)]) -> Result<(Vec<InboundOutcome>, bool)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut enqueued = false;
+    {
+        let mut insert_key = tx.prepare_cached(
+            "INSERT INTO inbound_events (key, source, received_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO NOTHING",
+        )?;
+        let mut insert_event = tx.prepare_cached(
+            "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut insert_job = tx.prepare_cached(
+            "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
+                 ON CONFLICT (key) DO NOTHING",
+        )?;
+        let mut seen = HashSet::with_capacity(batch.len());
+        for &(inbound, received) in batch {
+            let fresh = seen.insert(inbound.dedup_key.as_str())
+                && insert_key.execute(params![inbound.dedup_key, inbound.source, received])? == 1;
+            if !fresh {
+                outcomes.push(InboundOutcome::Duplicate);
+                continue;
+            }
+            let e = &inbound.event;
+            insert_event.execute(params![
+                e.order_id,
+                e.escalation_id,
+                e.call_sid,
+                e.party,
+                e.channel,
+                e.kind,
+                e.detail.to_string(),
+                to_ms(e.at)
+            ])?;
+            for job in &inbound.jobs {
+                enqueued |= insert_job.execute(params![
+                    job.kind,
+                    job.key,
+                    job.group,
+                    job.payload.to_string(),
+                    i64::from(job.max_attempts),
+                    to_ms(job.run_at),
+                    received
+                ])? == 1;
+            }
+            outcomes.push(InboundOutcome::Recorded);
+        }
+    }
+    tx.commit()?;
+    Ok((outcomes, enqueued))
+}

@@ -2,3 +2,4 @@
 //! those services use when they call us.
 
 pub mod exotel;
+pub mod jupiter;

@@ -4,6 +4,8 @@
 //!
 //! - [`exotel`]: Exotel's v1 voice and SMS API and its callbacks, and the
 //!   call flows (applet requests, Voicebot WebSocket) Exotel runs against us.
+//! - [`jupiter`]: Jupiter, the order backend, and the PHP backend behind it,
+//!   with the Nashik demo data; and the webhooks Jupiter sends us.
 //!
 //! Time comes from a [`SimClock`]: the system clock for the sandbox, or a
 //! manual clock that tests advance, firing every due event in order.
@@ -11,9 +13,11 @@
 pub mod clock;
 pub mod exotel;
 pub mod ids;
+pub mod jupiter;
 
 pub use clock::SimClock;
 pub use exotel::{
     CalleeScript, ExotelSim, FlowConfig, FlowDefinitions, SimConfig, SimError, SimHandle, run_standalone,
     run_standalone_with,
 };
+pub use jupiter::{JupiterSim, JupiterSimConfig};

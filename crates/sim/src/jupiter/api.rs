@@ -1,0 +1,207 @@
+//! Jupiter's API: `X-API-Key` on every request, camelCase JSON, errors as
+//! `{"error": message}` (plus `"field"` when one field is at fault).
+
+use chrono::{SecondsFormat, Utc};
+use http::Method;
+use serde_json::{Value, json};
+
+use super::data::{DemoData, DemoItem, DemoOrder, DemoStore, national_digits};
+use super::server::{ApiRequest, Reply};
+use super::{Inner, orders, search};
+use crate::clock::lock;
+
+/// Catalog results when the request names no `limit`, and the most it may ask for.
+const DEFAULT_SEARCH_LIMIT: usize = 25;
+const MAX_SEARCH_LIMIT: usize = 100;
+
+/// A client error.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), field: None }
+    }
+
+    pub fn field(status: u16, field: &str, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), field: Some(field.to_string()) }
+    }
+
+    fn reply(&self) -> Reply {
+        let mut body = json!({"error": self.message});
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        Reply::json(self.status, &body)
+    }
+}
+
+pub(crate) fn handle(inner: &Inner, req: &ApiRequest<'_>) -> Reply {
+    if req.header("x-api-key") != Some(inner.api_key.as_str()) {
+        return ApiError::new(401, "invalid api key").reply();
+    }
+    let answer = match req.segments().as_slice() {
+        ["health"] => only(req, Method::GET, || Ok(json!({"status": "ok"}))),
+        ["api", "order", "status"] => only(req, Method::POST, || {
+            let body = json_body(req)?;
+            orders::update_status(&mut lock(&inner.state), body)
+        }),
+        ["api", "order", "create"] => only(req, Method::POST, || {
+            let body = json_body(req)?;
+            orders::create(&mut lock(&inner.state), body, Utc::now())
+        }),
+        ["api", "order", id] => only(req, Method::GET, || order(&lock(&inner.state).data, id)),
+        ["api", "notifications", "ivr-event"] => only(req, Method::POST, || {
+            let body = json_body(req)?;
+            orders::notify(&mut lock(&inner.state), body)
+        }),
+        ["api", "customer", "lookup"] => only(req, Method::GET, || customer(&lock(&inner.state).data, req)),
+        ["api", "rider", "lookup"] => only(req, Method::GET, || rider(&lock(&inner.state).data, req)),
+        ["api", "catalog", "search"] => only(req, Method::GET, || catalog_search(&lock(&inner.state).data, req)),
+        _ => Err(ApiError::new(404, format!("no endpoint {}", req.path))),
+    };
+    match answer {
+        Ok(body) => Reply::ok(&body),
+        Err(e) => e.reply(),
+    }
+}
+
+fn only(
+    req: &ApiRequest<'_>,
+    method: Method,
+    handler: impl FnOnce() -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    if *req.method == method { handler() } else { Err(ApiError::new(405, format!("{method} only"))) }
+}
+
+fn json_body<'a>(req: &'a ApiRequest<'_>) -> Result<&'a Value, ApiError> {
+    match req.body {
+        Ok(Some(body)) => Ok(body),
+        Ok(None) => Err(ApiError::new(400, "a JSON body is required")),
+        Err(e) => Err(ApiError::new(400, format!("invalid JSON: {e}"))),
+    }
+}
+
+/// `GET /api/order/{id}`.
+fn order(data: &DemoData, id: &str) -> Result<Value, ApiError> {
+    let order = id.parse().ok().and_then(|id| data.order(id));
+    order.map(|o| jupiter_order(data, o)).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))
+}
+
+/// `GET /api/customer/lookup?phone=`.
+fn customer(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError> {
+    let phone = phone_param(req)?;
+    let customer = data.customer_by_phone(phone).ok_or_else(|| ApiError::new(404, "customer not found"))?;
+    let addresses: Vec<Value> = customer
+        .addresses
+        .iter()
+        .map(|a| {
+            json!({"id": a.id, "label": a.label, "address": a.address, "landmark": a.landmark,
+                   "latitude": a.latitude, "longitude": a.longitude})
+        })
+        .collect();
+    Ok(json!({
+        "id": customer.id, "name": customer.name(), "phone": customer.phone, "language": customer.language,
+        "addresses": addresses, "isRegistered": true,
+    }))
+}
+
+/// `GET /api/rider/lookup?phone=`.
+fn rider(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError> {
+    let phone = phone_param(req)?;
+    let rider = data.rider_by_phone(phone).ok_or_else(|| ApiError::new(404, "rider not found"))?;
+    Ok(json!({"id": rider.id, "name": rider.name(), "phone": rider.phone}))
+}
+
+fn phone_param<'a>(req: &'a ApiRequest<'_>) -> Result<&'a str, ApiError> {
+    let phone = req.param("phone").ok_or_else(|| ApiError::field(400, "phone", "phone is required"))?;
+    match national_digits(phone) {
+        Some(_) => Ok(phone),
+        None => Err(ApiError::field(400, "phone", format!("phone: not an Indian phone number: {phone}"))),
+    }
+}
+
+/// `GET /api/catalog/search?store_id=&q=&limit=`.
+fn catalog_search(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError> {
+    let store_id = req.param("store_id").ok_or_else(|| ApiError::field(400, "store_id", "store_id is required"))?;
+    let store = store_id
+        .parse()
+        .ok()
+        .and_then(|id| data.store(id))
+        .ok_or_else(|| ApiError::new(404, format!("store {store_id} not found")))?;
+    let limit = match req.param("limit") {
+        None => DEFAULT_SEARCH_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| ApiError::field(400, "limit", "limit: a positive number"))?
+            .min(MAX_SEARCH_LIMIT),
+    };
+    let items = search::search(data.catalog(store.id), req.param("q").unwrap_or(""), limit);
+    Ok(json!({"items": items.into_iter().map(catalog_item).collect::<Vec<_>>()}))
+}
+
+fn catalog_item(item: &DemoItem) -> Value {
+    json!({
+        "id": item.id, "storeId": item.store_id, "name": item.name, "aliases": item.aliases,
+        "price": item.price, "unit": item.unit, "packSize": item.pack_size,
+        "available": item.available, "category": item.category,
+    })
+}
+
+/// An order in Jupiter's shape (what the incumbent's `transformPhpOrder` produced).
+pub(crate) fn jupiter_order(data: &DemoData, order: &DemoOrder) -> Value {
+    let store = data.store(order.store_id);
+    let customer = data.customer(order.customer_id).map(|c| json!({"id": c.id, "name": c.name(), "phone": c.phone}));
+    let rider =
+        order.rider_id.and_then(|id| data.rider(id)).map(|r| json!({"id": r.id, "name": r.name(), "phone": r.phone}));
+    let address = &order.delivery_address;
+    let items: Vec<Value> = order
+        .items
+        .iter()
+        .map(|l| json!({"itemId": l.item_id, "name": l.name, "quantity": l.quantity, "price": l.price}))
+        .collect();
+    json!({
+        "id": order.id,
+        "orderId": order.id,
+        "status": order.status,
+        "amount": order.order_amount,
+        "deliveryCharge": order.delivery_charge,
+        "paymentMethod": order.payment_method,
+        "paymentStatus": order.payment_status,
+        "orderNote": order.order_note,
+        "createdAt": order.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "customer": customer,
+        "store": store.map(|s| json!({"id": s.id, "name": s.name, "phone": s.phone, "address": s.address})),
+        "deliveryMan": rider,
+        "pickupAddress": store.map(pickup_address),
+        "deliveryAddress": {
+            "contact_person_name": address.contact_person_name,
+            "contact_person_number": address.contact_person_number,
+            "address_type": address.address_type,
+            "address": address.address,
+            "latitude": address.latitude.map(|l| l.to_string()),
+            "longitude": address.longitude.map(|l| l.to_string()),
+            "landmark": address.landmark,
+        },
+        "items": items,
+    })
+}
+
+/// Where the rider collects an order: the store, in the same shape as the
+/// delivery address (coordinates as strings, as 6amMart stores them).
+pub(crate) fn pickup_address(store: &DemoStore) -> Value {
+    json!({
+        "contact_person_name": store.name,
+        "contact_person_number": store.phone,
+        "address": store.address,
+        "latitude": store.latitude.to_string(),
+        "longitude": store.longitude.to_string(),
+        "landmark": store.area,
+    })
+}

@@ -47,6 +47,17 @@ enum Simulator {
         #[arg(long, default_value_t = 4100)]
         port: u16,
     },
+    /// The Jupiter and PHP-backend simulator with the Nashik demo data:
+    /// Jupiter on 127.0.0.1:<port>, PHP on 127.0.0.1:<php-port>.
+    Jupiter {
+        #[arg(long, default_value_t = 3200)]
+        port: u16,
+        #[arg(long, default_value_t = 3201)]
+        php_port: u16,
+        /// The X-API-Key the simulated Jupiter expects (JUPITER_API_KEY).
+        #[arg(long, default_value = "exotel-service-key")]
+        api_key: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -81,6 +92,18 @@ pub fn main() -> ExitCode {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("mangwale-exotel sim exotel: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Sim { which: Simulator::Jupiter { port, php_port, api_key } } => {
+                telemetry::init_logging(crate::config::LogFormat::Text);
+                let shutdown = CancellationToken::new();
+                tokio::spawn(wait_for_signal(shutdown.clone()));
+                match mangwale_sim::jupiter::run_standalone(port, php_port, api_key, shutdown.cancelled_owned()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("mangwale-exotel sim jupiter: {e}");
                         ExitCode::FAILURE
                     }
                 }

@@ -316,6 +316,12 @@ impl Config {
         if self.jupiter_url.is_none() {
             return Err(err("JUPITER_URL", "is required in live mode"));
         }
+        if self.jupiter_webhook_secret.is_none() {
+            return Err(err(
+                "JUPITER_WEBHOOK_SECRET",
+                "is required in live mode (Jupiter webhooks are never unsigned)",
+            ));
+        }
         let host = self.public_base_url.host_str().unwrap_or("");
         if host == "127.0.0.1" || host == "localhost" || host == "0.0.0.0" {
             return Err(err("PUBLIC_BASE_URL", "must be an address Exotel can reach in live mode"));
@@ -400,6 +406,7 @@ mod tests {
             ("API_KEYS", "0123456789abcdef0123"),
             ("EXOTEL_WEBHOOK_TOKEN", "fedcba9876543210fedc"),
             ("JUPITER_URL", "http://jupiter.internal:3200"),
+            ("JUPITER_WEBHOOK_SECRET", "a-long-webhook-secret-0001"),
             ("PUBLIC_BASE_URL", "https://exotel.mangwale.ai"),
         ]
     }
@@ -455,7 +462,14 @@ mod tests {
 
     #[test]
     fn live_mode_refuses_to_run_open() {
-        for missing in ["API_KEYS", "EXOTEL_WEBHOOK_TOKEN", "EXOTEL_CALLER_ID", "JUPITER_URL", "PUBLIC_BASE_URL"] {
+        for missing in [
+            "API_KEYS",
+            "EXOTEL_WEBHOOK_TOKEN",
+            "EXOTEL_CALLER_ID",
+            "JUPITER_URL",
+            "JUPITER_WEBHOOK_SECRET",
+            "PUBLIC_BASE_URL",
+        ] {
             let v: Vec<_> = live().into_iter().filter(|(k, _)| *k != missing).collect();
             let e = Config::from_vars(vars(&v)).unwrap_err();
             assert_eq!(e.var, missing);

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mangwale_providers::jupiter::JupiterClient;
 use mangwale_store::{Clock, QueueStats, Store};
 use reqwest::Url;
 use serde::Serialize;
@@ -71,28 +72,29 @@ pub struct HealthSnapshot {
 pub struct HealthMonitor {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    http: reqwest::Client,
-    jupiter: Option<Url>,
+    client: JupiterClient,
+    jupiter: Url,
     php: Option<Url>,
     snapshot: RwLock<HealthSnapshot>,
 }
 
 impl HealthMonitor {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, jupiter: Option<Url>, php: Option<Url>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(PROBE_TIMEOUT)
-            .user_agent(concat!("mangwale-exotel/", env!("CARGO_PKG_VERSION"), " health-probe"))
-            .build()
-            .unwrap_or_default();
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        client: JupiterClient,
+        jupiter: Url,
+        php: Option<Url>,
+    ) -> Self {
         let snapshot = HealthSnapshot {
             connections: Connections {
-                jupiter: DependencyStatus::not_probed(jupiter.as_ref()),
+                jupiter: DependencyStatus::not_probed(Some(&jupiter)),
                 php: DependencyStatus::not_probed(php.as_ref()),
                 database: DependencyStatus::not_probed(None),
             },
             queue: None,
         };
-        HealthMonitor { store, clock, http, jupiter, php, snapshot: RwLock::new(snapshot) }
+        HealthMonitor { store, clock, client, jupiter, php, snapshot: RwLock::new(snapshot) }
     }
 
     pub fn snapshot(&self) -> HealthSnapshot {
@@ -105,8 +107,8 @@ impl HealthMonitor {
         let (database, queue, jupiter, php) = tokio::join!(
             self.probe_database(),
             self.store.queue_stats(self.clock.now()),
-            self.probe_http(self.jupiter.as_ref(), "health", true),
-            self.probe_http(self.php.as_ref(), "", false),
+            self.probe_jupiter(),
+            self.probe_php(),
         );
         let queue = match queue {
             Ok(stats) => {
@@ -156,22 +158,29 @@ impl HealthMonitor {
         DependencyStatus::measured(None, outcome, started.elapsed(), self.clock.now())
     }
 
-    /// `require_success`: Jupiter's `/health` must answer 2xx; for the PHP
-    /// site any HTTP answer below 500 proves it is reachable.
-    async fn probe_http(&self, base: Option<&Url>, path: &str, require_success: bool) -> DependencyStatus {
-        let Some(base) = base else {
+    /// Jupiter's `/health` through the production client (its headers, its
+    /// timeout), bounded by [`PROBE_TIMEOUT`].
+    async fn probe_jupiter(&self) -> DependencyStatus {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, self.client.health_jupiter()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.message()),
+            Err(_) => Err("timed out".to_string()),
+        };
+        DependencyStatus::measured(Some(&self.jupiter), outcome, started.elapsed(), self.clock.now())
+    }
+
+    /// The PHP site: any HTTP answer proves it is reachable.
+    async fn probe_php(&self) -> DependencyStatus {
+        let Some(php) = &self.php else {
             return DependencyStatus::not_probed(None);
         };
-        let url = base.join(path).unwrap_or_else(|_| base.clone());
         let started = Instant::now();
-        let outcome = match self.http.get(url).send().await {
-            Ok(res) if res.status().is_success() => Ok(()),
-            Ok(res) if !require_success && res.status().as_u16() < 500 => Ok(()),
-            Ok(res) => Err(format!("HTTP {}", res.status().as_u16())),
-            Err(e) if e.is_timeout() => Err("timed out".to_string()),
-            Err(e) if e.is_connect() => Err("connection refused or unreachable".to_string()),
-            Err(e) => Err(e.to_string()),
+        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, self.client.health_php()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.message()),
+            Err(_) => Err("timed out".to_string()),
         };
-        DependencyStatus::measured(Some(base), outcome, started.elapsed(), self.clock.now())
+        DependencyStatus::measured(Some(php), outcome, started.elapsed(), self.clock.now())
     }
 }

@@ -16,6 +16,7 @@ pub mod exotel;
 pub mod exotel_params;
 pub mod extract;
 pub mod health;
+pub mod jupiter;
 pub mod maintenance;
 pub mod routes;
 pub mod state;
@@ -46,6 +47,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Exotel(#[from] crate::exotel::ExotelSetupError),
+    #[error("{0}")]
+    Jupiter(#[from] crate::jupiter::JupiterSetupError),
 }
 
 /// What tests (and demos) may change about how the service is assembled.
@@ -71,8 +74,14 @@ pub async fn prepare_with(
     let store_error = |source| StartupError::Store { url: mangwale_store::redact_url(&config.database_url), source };
     let store = mangwale_store::connect(&config.database_url, &ConnectOptions::default()).await.map_err(store_error)?;
     let credentials = settle_credentials(&config, store.as_ref()).await.map_err(store_error)?;
-    let health =
-        HealthMonitor::new(store.clone(), clock.clone(), config.jupiter_url.clone(), config.php_backend_url.clone());
+    let jupiter = Arc::new(crate::jupiter::Jupiter::start(&config).await?);
+    let health = HealthMonitor::new(
+        store.clone(),
+        clock.clone(),
+        jupiter.client.clone(),
+        jupiter.jupiter_url.clone(),
+        jupiter.php_url.clone(),
+    );
     // SQLite serialises writes anyway: one writer groups them best.
     let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
@@ -82,6 +91,7 @@ pub async fn prepare_with(
         config: Arc::new(config),
         inbound,
         exotel,
+        jupiter,
         store,
         clock,
         credentials: Arc::new(credentials),
@@ -115,6 +125,8 @@ pub fn build_worker(state: &AppState) -> Worker {
     let mut worker = Worker::new(state.store.clone(), state.clock.clone(), WorkerConfig::default());
     maintenance::register(&mut worker, state);
     calls::register(&mut worker, state);
+    jupiter::outbox::register(&mut worker, state);
+    jupiter::resolve::register(&mut worker, state);
     worker
 }
 
@@ -146,11 +158,11 @@ pub async fn serve_with(
     shutdown: CancellationToken,
     options: ServeOptions,
 ) -> Result<(), StartupError> {
-    state.health.probe_once().await;
     maintenance::schedule(&state).await.map_err(|source| StartupError::Store {
         url: mangwale_store::redact_url(&state.config.database_url),
         source,
     })?;
+    state.health.probe_once().await;
 
     let background = CancellationToken::new();
     let worker = Arc::new(build_worker(&state));

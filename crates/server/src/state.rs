@@ -34,6 +34,7 @@ pub struct Services {
     /// The group-commit writer of the webhook path.
     pub inbound: InboundWriter,
     pub exotel: Exotel,
+    pub jupiter: Arc<crate::jupiter::Jupiter>,
     pub clock: Arc<dyn Clock>,
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthMonitor>,

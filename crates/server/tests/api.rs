@@ -17,9 +17,12 @@ async fn health_reports_mode_database_and_queue() {
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["connections"]["database"]["connected"], true);
     assert!(body["connections"]["database"]["latency_ms"].is_u64());
-    assert_eq!(body["connections"]["jupiter"]["connected"], false);
-    assert_eq!(body["connections"]["jupiter"]["error"], "not configured");
-    assert_eq!(body["status"], "degraded", "Jupiter is not configured");
+    // Sandbox mode without JUPITER_URL runs the Jupiter and PHP simulator,
+    // probed like the real thing.
+    assert_eq!(body["connections"]["jupiter"]["connected"], true, "{body}");
+    assert!(body["connections"]["jupiter"]["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert_eq!(body["connections"]["php"]["connected"], true);
+    assert_eq!(body["status"], "ok");
     // The daily maintenance job is scheduled at start-up.
     assert!(body["queue"]["pending"].as_u64().unwrap() + body["queue"]["running"].as_u64().unwrap() <= 1);
     assert_eq!(body["queue"]["dead"], 0);

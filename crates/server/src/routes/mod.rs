@@ -3,4 +3,5 @@
 pub mod exotel_auth;
 pub mod exotel_ivr;
 pub mod exotel_voicebot;
+pub mod jupiter_webhooks;
 pub mod system;

@@ -1,0 +1,258 @@
+//! Jupiter's webhooks end to end: signed by the Jupiter simulator, received
+//! by the service, acted on by the job workers against the same simulator.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Setup, TestApp};
+use mangwale_server::jupiter::events::{LADDER_START_JOB, LADDER_STOP_JOB, WebhookEvent};
+use mangwale_server::jupiter::outbox::{self, OutboxMessage};
+use mangwale_sim::jupiter::{JupiterFault, JupiterSim, Signing, Target};
+use mangwale_store::{Clock, JobState, ManualClock, TimelineEvent};
+use serde_json::{Value, json};
+
+const SECRET: &str = "mangwale-exotel-webhook-secret";
+
+async fn app(secret: Option<&str>) -> (TestApp, Arc<ManualClock>, JupiterSim) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let vars = secret.map(|s| vec![("JUPITER_WEBHOOK_SECRET".to_string(), s.to_string())]).unwrap_or_default();
+    let app = TestApp::start_setup(Setup { vars, clock: clock.clone(), ..Setup::default() }).await;
+    let sim = app.state.jupiter.sim.clone().expect("sandbox runs the Jupiter simulator");
+    // Start-up schedules the daily maintenance job concurrently with the
+    // test; scheduling it here (idempotent) makes job counts deterministic.
+    mangwale_server::maintenance::schedule(&app.state).await.unwrap();
+    (app, clock, sim)
+}
+
+/// An order of the demo data, as Jupiter would name it in a webhook.
+fn demo_order(sim: &JupiterSim) -> String {
+    sim.data().orders[0].id.to_string()
+}
+
+async fn timeline(app: &TestApp, order: &str) -> Vec<TimelineEvent> {
+    app.state.store.events_for_order(order).await.unwrap()
+}
+
+fn kinds(events: &[TimelineEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+/// Pending jobs, of which the daily maintenance job scheduled at start-up
+/// is one.
+async fn pending(app: &TestApp, at: chrono::DateTime<chrono::Utc>) -> u64 {
+    app.state.store.queue_stats(at).await.unwrap().pending
+}
+
+async fn run_jobs(app: &TestApp) {
+    mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
+}
+
+async fn send(app: &TestApp, sim: &JupiterSim, event: &str, body: &Value, signing: Signing) -> (u16, Value) {
+    let res = sim.send_webhook(&app.base, event, body, signing).await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_event_with_a_valid_signature_is_recorded_with_its_actions() {
+    let (app, _clock, sim) = app(Some(SECRET)).await;
+    let order = demo_order(&sim);
+    for event in WebhookEvent::ALL {
+        let body = json!({"order_id": order.parse::<u64>().unwrap(), "event": event.path()});
+        let (status, answer) = send(&app, &sim, event.path(), &body, Signing::Secret(SECRET.into())).await;
+        assert_eq!(status, 202, "{}: {answer}", event.path());
+        assert_eq!(answer["duplicate"], false);
+        assert_eq!(answer["orderId"], order.as_str());
+        assert!(!answer["actions"].as_array().unwrap().is_empty());
+    }
+    let events = timeline(&app, &order).await;
+    for event in WebhookEvent::ALL {
+        assert!(kinds(&events).contains(&event.timeline_kind().as_str()), "{}", event.timeline_kind());
+    }
+    // Stops are enqueued at once; starts wait for Jupiter to confirm the order.
+    let stats = app.state.store.queue_stats(chrono::Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    assert!(stats.pending >= 10, "{stats:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn missing_wrong_and_replayed_signatures() {
+    let (app, clock, sim) = app(Some(SECRET)).await;
+    let order = demo_order(&sim);
+    let body = json!({"order_id": order, "store_id": 1, "amount": 325});
+    let baseline = pending(&app, clock.now()).await;
+
+    let (status, answer) = send(&app, &sim, "order/new", &body, Signing::None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _) = send(&app, &sim, "order/new", &body, Signing::Secret("not-the-secret-at-all".into())).await;
+    assert_eq!(status, 401);
+    // A signature over other bytes (the same JSON, re-serialised) fails too.
+    let res = app
+        .http
+        .post(format!("{}/webhooks/jupiter/order/new", app.base))
+        .header("content-type", "application/json")
+        .header(
+            "x-jupiter-signature",
+            mangwale_server::jupiter::signature::sign(SECRET, None, body.to_string().as_bytes()),
+        )
+        .body(serde_json::to_string_pretty(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(timeline(&app, &order).await.is_empty(), "nothing happened");
+    assert_eq!(pending(&app, clock.now()).await, baseline);
+
+    let (status, first) = send(&app, &sim, "order/new", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!((status, &first["duplicate"]), (202, &json!(false)));
+    let (status, again) = send(&app, &sim, "order/new", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!((status, &again["duplicate"]), (202, &json!(true)), "a redelivery is acknowledged");
+    assert_eq!(again["actions"], json!([]));
+    assert_eq!(timeline(&app, &order).await.len(), 1);
+
+    // With a timestamp the signature covers it, and an old one is refused.
+    let fresh = clock.now().timestamp();
+    let body2 = json!({"order_id": order, "reason": "closed"});
+    let (status, _) =
+        send(&app, &sim, "order/rejected", &body2, Signing::SecretWithTimestamp(SECRET.into(), fresh)).await;
+    assert_eq!(status, 202);
+    let stale = clock.now().timestamp() - 600;
+    let body3 = json!({"order_id": order, "rider_id": 3});
+    let (status, _) =
+        send(&app, &sim, "rider/assigned", &body3, Signing::SecretWithTimestamp(SECRET.into(), stale)).await;
+    assert_eq!(status, 401);
+    assert_eq!(timeline(&app, &order).await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_name_the_field_and_change_nothing() {
+    let (app, clock, sim) = app(None).await;
+    let baseline = pending(&app, clock.now()).await;
+    let post = |body: &'static str| {
+        app.http
+            .post(format!("{}/webhooks/jupiter/order/new", app.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let res = post("{not json").await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let res = post(r#"{"store_id": 5}"#).await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "order_id");
+    let res = post(r#"{"order_id": "no spaces allowed"}"#).await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let res = app.http.post(format!("{}/webhooks/jupiter/order/teleported", app.base)).body("{}").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    assert_eq!(pending(&app, clock.now()).await, baseline, "nothing was enqueued");
+    // Without a secret (sandbox) an unsigned event is accepted, and the
+    // health route says signatures are not required.
+    let (status, _) = send(&app, &sim, "order/accepted", &json!({"order_id": 5}), Signing::None).await;
+    assert_eq!(status, 202);
+    let (status, health) = app.get("/webhooks/jupiter/health", None).await;
+    assert_eq!((status, &health["signatureRequired"]), (200, &json!(false)));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_order_is_accepted_and_the_timeline_says_why_nothing_started() {
+    let (app, _clock, sim) = app(Some(SECRET)).await;
+    let body = json!({"order_id": 987_654_321, "store_id": 1});
+    let (status, _) = send(&app, &sim, "order/new", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(status, 202);
+    run_jobs(&app).await;
+    let events = timeline(&app, "987654321").await;
+    assert_eq!(kinds(&events), ["jupiter.order_new", "jupiter.order_unknown"]);
+    assert!(events[1].detail["reason"].as_str().unwrap().contains("does not know order 987654321"));
+    let start_key = format!("{}:start:vendor_new_order", events[0].detail["dedup"].as_str().unwrap());
+    assert!(app.state.store.job_by_key(&start_key).await.unwrap().is_none(), "no ladder for an unknown order");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jupiter_down_during_a_webhook_delays_its_effects_and_loses_nothing() {
+    let (app, clock, sim) = app(Some(SECRET)).await;
+    let order = demo_order(&sim);
+    sim.set_down(Target::Jupiter, true);
+    sim.set_down(Target::Php, true);
+    let (status, _) =
+        send(&app, &sim, "order/new", &json!({"order_id": order, "store_id": 1}), Signing::Secret(SECRET.into())).await;
+    assert_eq!(status, 202, "accepted while Jupiter is down");
+    run_jobs(&app).await;
+    assert_eq!(kinds(&timeline(&app, &order).await), ["jupiter.order_new", "jupiter.lookup_failed"]);
+    let ladder_starts = |app: &TestApp| {
+        let store = app.state.store.clone();
+        async move { store.queue_stats(chrono::Utc::now() + chrono::Duration::days(1)).await.unwrap() }
+    };
+    let before = ladder_starts(&app).await;
+
+    sim.set_down(Target::Jupiter, false);
+    sim.set_down(Target::Php, false);
+    clock.advance(Duration::from_secs(10));
+    run_jobs(&app).await;
+    let events = timeline(&app, &order).await;
+    assert_eq!(kinds(&events).last(), Some(&"jupiter.event_applied"));
+    let after = ladder_starts(&app).await;
+    assert_eq!(after.pending, before.pending, "the lookup job finished and the ladder start took its place");
+    let start_key = format!("{}:start:vendor_new_order", events[0].detail["dedup"].as_str().unwrap());
+    let start = app.state.store.job_by_key(&start_key).await.unwrap().expect("the ladder start, once Jupiter is back");
+    assert_eq!((start.kind.as_str(), start.state), (LADDER_START_JOB, JobState::Pending));
+    assert_eq!(start.payload["escalationId"], format!("vendor_order_{order}"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejection_stops_the_ladder_and_asks_jupiter_to_reassign() {
+    let (app, _clock, sim) = app(Some(SECRET)).await;
+    let order = demo_order(&sim);
+    let baseline = pending(&app, chrono::Utc::now()).await;
+    let body = json!({"order_id": order, "reason": "shop closed"});
+    let (status, answer) = send(&app, &sim, "order/rejected", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(status, 202);
+    assert_eq!(answer["actions"], json!(["stop:vendor_new_order", "jupiter:reassign_vendor"]));
+    run_jobs(&app).await;
+    let notifications = sim.notifications();
+    let reassign = notifications.iter().find(|n| n["type"] == "reassign_vendor").expect("Jupiter was told");
+    assert_eq!(reassign["data"]["orderId"], order.as_str());
+    assert_eq!(reassign["data"]["reason"], "shop closed");
+    assert_eq!(reassign["source"], "exotel-service");
+    assert!(kinds(&timeline(&app, &order).await).contains(&"jupiter.outbox_delivered"));
+    assert_eq!(
+        pending(&app, chrono::Utc::now()).await,
+        baseline + 1,
+        "the ladder stop waits for the orchestrator's handler"
+    );
+    let _ = LADDER_STOP_JOB;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn messages_to_jupiter_are_retried_until_delivered_in_order_for_each_order() {
+    let (app, clock, sim) = app(None).await;
+    let order = demo_order(&sim);
+    sim.inject_fault(Target::Jupiter, "/api/order/status", JupiterFault::Status(503), 2);
+    let first = OutboxMessage::OrderStatus { status: "processing".into(), metadata: json!({"prepTimeMinutes": 20}) };
+    let second = OutboxMessage::OrderStatus { status: "confirmed".into(), metadata: json!({}) };
+    for (key, message) in [("m1", &first), ("m2", &second)] {
+        app.state.store.enqueue(outbox::job(&order, message, key.into(), clock.now())).await.unwrap();
+    }
+    run_jobs(&app).await;
+    assert!(sim.status_updates().is_empty(), "the first failed; the second waits behind it");
+    for _ in 0..30 {
+        clock.advance(Duration::from_secs(5));
+        run_jobs(&app).await;
+    }
+    let statuses: Vec<Value> = sim.status_updates().iter().map(|u| u["status"].clone()).collect();
+    assert_eq!(statuses, [json!("processing"), json!("confirmed")], "delivered, in order");
+    assert_eq!(sim.status_updates()[0]["source"], "exotel-ivr");
+    let events = timeline(&app, &order).await;
+    assert!(kinds(&events).contains(&"jupiter.outbox_failed"), "failures are on the timeline");
+    assert_eq!(kinds(&events).iter().filter(|k| **k == "jupiter.outbox_delivered").count(), 2);
+    let job = app.state.store.job_by_key("m2").await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Done);
+    app.stop().await;
+}

@@ -4,6 +4,8 @@
 //! function, so it can be tested exhaustively and reused by every layer.
 
 pub mod ids;
+pub mod ivr;
+pub mod ladder;
 pub mod mask;
 pub mod phone;
 

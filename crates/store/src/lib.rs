@@ -13,10 +13,13 @@ pub mod calls;
 pub mod clock;
 pub mod inbound;
 pub mod jobs;
+pub mod ladders;
 mod postgres;
+mod postgres_ladders;
 mod rows;
 mod sqlite;
 mod sqlite_inbound;
+mod sqlite_ladders;
 pub mod test_support;
 pub mod timeline;
 pub mod worker;
@@ -25,6 +28,10 @@ pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
 pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
+pub use ladders::{
+    CommsStats, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder, NewLadderStep, OnExhausted,
+    StepClaim, StepResult,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use timeline::{NewEvent, TimelineEvent, TimelineStore};
@@ -78,7 +85,7 @@ pub trait SettingsStore: Send + Sync {
 
 /// Everything the service persists, behind one handle.
 #[async_trait]
-pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore + CallStore {
+pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore + CallStore + LadderStore {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.
     async fn ping(&self) -> Result<()>;

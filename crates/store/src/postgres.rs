@@ -27,8 +27,8 @@ const JOBS_CHANNEL: &str = "mangwale_jobs";
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
-    wakeup: Arc<Notify>,
+    pub(crate) pool: PgPool,
+    pub(crate) wakeup: Arc<Notify>,
     listener: CancellationToken,
 }
 
@@ -114,7 +114,7 @@ fn job_from_row(row: &PgRow) -> Result<Job> {
 
 /// Inserts a job unless its key exists (notifying other replicas when it
 /// commits); the id if it was inserted.
-async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
+pub(crate) async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
     ex: E,
     job: &NewJob,
     now: DateTime<Utc>,
@@ -143,7 +143,10 @@ async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
     .transpose()?)
 }
 
-async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(ex: E, e: &NewEvent) -> Result<i64> {
+pub(crate) async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
+    ex: E,
+    e: &NewEvent,
+) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",

@@ -27,18 +27,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers.
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// The one connection that writes. SQLite admits one writer at a time
     /// anyway, and a connection drops its whole page cache whenever another
     /// connection has written; writing through one connection keeps its
     /// cache of the indexes warm from one batch to the next.
-    writer: SqlitePool,
-    wakeup: Arc<Notify>,
+    pub(crate) writer: SqlitePool,
+    pub(crate) wakeup: Arc<Notify>,
     /// SQLite has one writer at a time. Writers of this process queue here,
     /// in order, instead of in SQLite's busy handler, which sleeps 1, 2, 5,
     /// 10, ... ms between tries and so turns contention into latency. (Other
     /// processes on the same file still meet the busy timeout.)
-    write: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) write: Arc<tokio::sync::Mutex<()>>,
     /// Stops the background checkpointer.
     background: CancellationToken,
     /// The webhook write path's own connection and thread.
@@ -172,7 +172,7 @@ fn kinds_json(kinds: &[String]) -> String {
 }
 
 /// Inserts a job unless its key exists; the id if it was inserted.
-async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
+pub(crate) async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
     ex: E,
     job: &NewJob,
     now: DateTime<Utc>,
@@ -200,7 +200,10 @@ async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
     .next())
 }
 
-async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(ex: E, e: &NewEvent) -> Result<i64> {
+pub(crate) async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
+    ex: E,
+    e: &NewEvent,
+) -> Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",

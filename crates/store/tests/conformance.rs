@@ -68,6 +68,12 @@ conformance!(
     call_attempts_move_forward_and_never_leave_a_final_state,
     exotel_requests_are_logged,
     a_group_runs_in_order_when_its_jobs_wait_for_earlier_ones,
+    a_ladder_starts_once_with_its_steps_jobs_and_event,
+    a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim,
+    a_step_is_claimed_once_and_a_retry_claims_it_again,
+    the_last_final_step_exhausts_the_ladder,
+    wrong_ivr_keys_are_counted_per_call_and_menu,
+    comms_stats_count_ladders_calls_and_steps,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -681,4 +687,266 @@ async fn a_group_runs_in_order_when_its_jobs_wait_for_earlier_ones(db: &TestDb) 
     }
     assert_eq!(handler.ran.lock().unwrap().clone(), vec!["o2-a", "o1-a", "o1-b", "o1-c"]);
     assert!(s.earlier_unfinished("order:1", i64::MAX).await.unwrap().is_none());
+}
+
+fn new_ladder(id: &str, order: &str, steps: &[(&str, i64)]) -> (mangwale_store::NewLadder, Vec<NewJob>) {
+    let ladder = mangwale_store::NewLadder {
+        escalation_id: id.to_string(),
+        kind: "vendor_new_order".into(),
+        order_id: Some(order.to_string()),
+        party: "vendor:V-42".into(),
+        phone: Some("+919876543210".into()),
+        language: "hi".into(),
+        context: json!({"amount": 325, "items": "Poha x1"}),
+        definition: json!({"steps": steps.len()}),
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(i, (channel, after))| mangwale_store::NewLadderStep {
+                index: i as u32,
+                channel: channel.to_string(),
+                due_at: at(*after),
+            })
+            .collect(),
+        started_at: t0(),
+    };
+    let jobs = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (_, after))| {
+            NewJob::new("ladder.step", format!("ladder:{id}:{i}"), json!({"escalation": id, "step": i}), at(*after))
+                .in_group(format!("ladder:{id}"))
+        })
+        .collect();
+    (ladder, jobs)
+}
+
+fn step_result(state: mangwale_core::ladder::StepState, provider_id: Option<&str>) -> mangwale_store::StepResult {
+    mangwale_store::StepResult { state, provider_id: provider_id.map(str::to_string), detail: None }
+}
+
+async fn a_ladder_starts_once_with_its_steps_jobs_and_event(db: &TestDb) {
+    use mangwale_core::ladder::{LadderState, StepState};
+    use mangwale_store::LadderStart;
+    let (ladder, jobs) = new_ladder("vendor_order_MW-1", "MW-1", &[("app_push", 0), ("whatsapp", 60), ("ivr", 180)]);
+    let started = db
+        .store
+        .start_ladder(ladder.clone(), jobs.clone(), NewEvent::new("ladder.started", t0()).order("MW-1"))
+        .await
+        .unwrap();
+    let LadderStart::Started(started) = started else { panic!("{started:?}") };
+    assert_eq!(started.state, LadderState::Active);
+    assert_eq!(started.phone.as_deref(), Some("+919876543210"));
+    assert_eq!(started.context["amount"], 325);
+    let steps: Vec<(u32, &str, StepState)> =
+        started.steps.iter().map(|s| (s.index, s.channel.as_str(), s.state)).collect();
+    assert_eq!(
+        steps,
+        [(0, "app_push", StepState::Pending), (1, "whatsapp", StepState::Pending), (2, "ivr", StepState::Pending)]
+    );
+    assert_eq!(started.steps[2].due_at, at(180));
+    let job = db.store.job_by_key("ladder:vendor_order_MW-1:2").await.unwrap().unwrap();
+    assert_eq!((job.run_at, job.group.as_deref()), (at(180), Some("ladder:vendor_order_MW-1")));
+
+    let again = db.store.start_ladder(ladder, jobs, NewEvent::new("ladder.started", t0()).order("MW-1")).await.unwrap();
+    assert_eq!(again, LadderStart::Existing(started.clone()), "a duplicate start returns the running ladder");
+    assert_eq!(db.store.events_for_order("MW-1").await.unwrap().len(), 1, "and writes nothing");
+    assert_eq!(db.store.ladder("vendor_order_MW-1").await.unwrap(), Some(started));
+    assert_eq!(db.store.ladders_for_order("MW-1").await.unwrap().len(), 1);
+    assert_eq!(db.store.ladder("nope").await.unwrap(), None);
+}
+
+async fn a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim(db: &TestDb) {
+    use mangwale_core::ladder::{LadderState, StepState};
+    use mangwale_store::{LadderStop, StepClaim};
+    let id = "vendor_order_MW-2";
+    let (ladder, jobs) = new_ladder(id, "MW-2", &[("app_push", 0), ("whatsapp", 60)]);
+    db.store.start_ladder(ladder, jobs, NewEvent::new("ladder.started", t0()).order("MW-2")).await.unwrap();
+    let StepClaim::Claimed(_) = db.store.claim_step(id, 0, t0()).await.unwrap() else { panic!("step 0") };
+    db.store
+        .finish_step(
+            id,
+            0,
+            step_result(StepState::Sent, Some("push-1")),
+            NewEvent::new("ladder.step_sent", t0()).order("MW-2"),
+            vec![],
+            Default::default(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let stop = NewEvent::new("ladder.stopped", at(30)).order("MW-2");
+    let stopped =
+        db.store.stop_ladder(id, "accept", "vendor:V-42", &format!("ladder:{id}"), stop.clone(), at(30)).await.unwrap();
+    let LadderStop::Stopped(stopped) = stopped else { panic!("{stopped:?}") };
+    assert_eq!(
+        (stopped.state, stopped.stop_action.as_deref(), stopped.stop_actor.as_deref()),
+        (LadderState::Stopped, Some("accept"), Some("vendor:V-42"))
+    );
+    assert_eq!(stopped.finished_at, Some(at(30)));
+    assert_eq!(stopped.steps[0].state, StepState::Sent, "a sent step stays sent");
+    assert_eq!(stopped.steps[0].provider_id.as_deref(), Some("push-1"));
+    assert_eq!(stopped.steps[1].state, StepState::Canceled);
+    assert_eq!(db.store.job_by_key(&format!("ladder:{id}:1")).await.unwrap().unwrap().state, JobState::Cancelled);
+    assert!(
+        matches!(db.store.claim_step(id, 1, at(60)).await.unwrap(), StepClaim::LadderFinished(_)),
+        "no step after a stop"
+    );
+    assert!(matches!(
+        db.store.stop_ladder(id, "reject", "x", "g", stop.clone(), at(40)).await.unwrap(),
+        LadderStop::AlreadyFinished(l) if l.stop_action.as_deref() == Some("accept")
+    ));
+    assert_eq!(db.store.stop_ladder("unknown", "accept", "x", "g", stop, at(40)).await.unwrap(), LadderStop::NotFound);
+    let kinds: Vec<String> = db.store.events_for_order("MW-2").await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["ladder.started", "ladder.step_sent", "ladder.stopped"]);
+}
+
+async fn a_step_is_claimed_once_and_a_retry_claims_it_again(db: &TestDb) {
+    use mangwale_core::ladder::StepState;
+    use mangwale_store::StepClaim;
+    let id = "rider_assign_MW-3";
+    let (ladder, jobs) = new_ladder(id, "MW-3", &[("whatsapp", 0), ("ring", 30)]);
+    db.store.start_ladder(ladder, jobs, NewEvent::new("ladder.started", t0())).await.unwrap();
+    let StepClaim::Claimed(claimed) = db.store.claim_step(id, 0, t0()).await.unwrap() else { panic!() };
+    assert_eq!((claimed.steps[0].state, claimed.steps[0].attempts), (StepState::Sending, 1));
+    assert_eq!(
+        db.store.claim_step(id, 0, t0()).await.unwrap(),
+        StepClaim::NotPending(StepState::Sending),
+        "never twice"
+    );
+    let retry = mangwale_store::StepResult { state: StepState::Pending, provider_id: None, detail: Some("503".into()) };
+    db.store
+        .finish_step(id, 0, retry, NewEvent::new("ladder.step_failed", t0()), vec![], Default::default(), t0())
+        .await
+        .unwrap();
+    let StepClaim::Claimed(again) = db.store.claim_step(id, 0, at(5)).await.unwrap() else { panic!() };
+    assert_eq!(again.steps[0].attempts, 2);
+    assert_eq!(db.store.claim_step(id, 9, t0()).await.unwrap(), StepClaim::NotFound);
+    assert_eq!(db.store.claim_step("nope", 0, t0()).await.unwrap(), StepClaim::NotFound);
+}
+
+async fn the_last_final_step_exhausts_the_ladder(db: &TestDb) {
+    use mangwale_core::ladder::{LadderState, StepState};
+    let id = "rider_assign_MW-4";
+    let (ladder, jobs) = new_ladder(id, "MW-4", &[("whatsapp", 0), ("ivr", 30)]);
+    db.store.start_ladder(ladder, jobs, NewEvent::new("ladder.started", t0()).order("MW-4")).await.unwrap();
+    let exhausted = || mangwale_store::OnExhausted {
+        event: Some(NewEvent::new("ladder.exhausted", at(30)).order("MW-4")),
+        jobs: vec![NewJob::new("jupiter.outbox", "exhausted:MW-4".to_string(), json!({}), at(30))],
+    };
+    db.store.claim_step(id, 0, t0()).await.unwrap();
+    let after = db
+        .store
+        .finish_step(
+            id,
+            0,
+            step_result(StepState::Failed, None),
+            NewEvent::new("ladder.step_failed", t0()).order("MW-4"),
+            vec![],
+            exhausted(),
+            t0(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.state, LadderState::Active);
+    db.store.claim_step(id, 1, at(30)).await.unwrap();
+    let after = db
+        .store
+        .finish_step(
+            id,
+            1,
+            step_result(StepState::Sent, Some("call-1")),
+            NewEvent::new("ladder.step_sent", at(30)).order("MW-4"),
+            vec![],
+            exhausted(),
+            at(30),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((after.state, after.finished_at), (LadderState::Exhausted, Some(at(30))));
+    assert!(db.store.job_by_key("exhausted:MW-4").await.unwrap().is_some());
+    let kinds: Vec<String> = db.store.events_for_order("MW-4").await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("ladder.exhausted"));
+}
+
+async fn wrong_ivr_keys_are_counted_per_call_and_menu(db: &TestDb) {
+    assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_new_order", t0()).await.unwrap(), 1);
+    assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_new_order", t0()).await.unwrap(), 2);
+    assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_prep_time", t0()).await.unwrap(), 1);
+    assert_eq!(db.store.ivr_invalid_key("CA2", "vendor_new_order", t0()).await.unwrap(), 1);
+    assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_new_order", t0()).await.unwrap(), 3);
+}
+
+async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
+    use mangwale_core::ladder::StepState;
+    for (n, action) in [(1, Some("accept")), (2, Some("reject")), (3, None)] {
+        let id = format!("vendor_order_S-{n}");
+        let (ladder, jobs) = new_ladder(&id, &format!("S-{n}"), &[("app_push", 0)]);
+        db.store.start_ladder(ladder, jobs, NewEvent::new("ladder.started", t0())).await.unwrap();
+        db.store.claim_step(&id, 0, t0()).await.unwrap();
+        if let Some(action) = action {
+            db.store
+                .stop_ladder(
+                    &id,
+                    action,
+                    "vendor:V-42",
+                    &format!("ladder:{id}"),
+                    NewEvent::new("ladder.stopped", at(40)),
+                    at(40),
+                )
+                .await
+                .unwrap();
+        }
+        db.store
+            .finish_step(
+                &id,
+                0,
+                step_result(StepState::Sent, Some("p")),
+                NewEvent::new("ladder.step_sent", t0()),
+                vec![],
+                Default::default(),
+                at(1),
+            )
+            .await
+            .unwrap();
+    }
+    db.store
+        .create_call(
+            NewCall {
+                id: "c1".into(),
+                purpose: "ivr".into(),
+                order_id: None,
+                escalation_id: None,
+                party: None,
+                to_masked: "+9198xxxxx210".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    db.store.update_call("c1", CallState::Completed, Some("sid1"), None, t0()).await.unwrap();
+    db.store
+        .create_call(
+            NewCall {
+                id: "c2".into(),
+                purpose: "admin_bridge".into(),
+                order_id: None,
+                escalation_id: None,
+                party: None,
+                to_masked: "x".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let stats = db.store.comms_stats(at(-10), at(100)).await.unwrap();
+    assert_eq!((stats.ladders, stats.vendors_notified, stats.accepted, stats.rejected), (3, 3, 1, 1));
+    assert_eq!(stats.no_response, 1, "the third ran out: its only step was final");
+    assert_eq!(stats.avg_response_secs, Some(40.0));
+    assert_eq!((stats.calls, stats.calls_answered, stats.ivr_calls, stats.bridges), (2, 1, 1, 1));
+    assert_eq!(stats.steps_sent.get("app_push"), Some(&3));
+    let empty = db.store.comms_stats(at(1000), at(2000)).await.unwrap();
+    assert_eq!((empty.ladders, empty.calls, empty.avg_response_secs), (0, 0, None));
 }

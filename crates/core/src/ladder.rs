@@ -1,0 +1,430 @@
+//! Escalation ladders as data: which channel reaches a party how long after
+//! the ladder started, and the rules that decide what a ladder does next.
+//!
+//! The definitions come from `config/ladders.toml` (built in) or a file named
+//! by `LADDERS_FILE`. A running ladder keeps the copy it started with.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidValue;
+
+/// The built-in definitions: the seed's timings.
+pub const DEFAULT_LADDERS_TOML: &str = include_str!("../../../config/ladders.toml");
+
+/// What a ladder is for. Its name is the ladder type of the API and of the
+/// configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LadderKind {
+    VendorNewOrder,
+    VendorReminder,
+    RiderAssign,
+    RiderAddressUpdate,
+    CustomerStatus,
+    CustomerDelay,
+}
+
+impl LadderKind {
+    pub const ALL: [LadderKind; 6] = [
+        LadderKind::VendorNewOrder,
+        LadderKind::VendorReminder,
+        LadderKind::RiderAssign,
+        LadderKind::RiderAddressUpdate,
+        LadderKind::CustomerStatus,
+        LadderKind::CustomerDelay,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LadderKind::VendorNewOrder => "vendor_new_order",
+            LadderKind::VendorReminder => "vendor_reminder",
+            LadderKind::RiderAssign => "rider_assign",
+            LadderKind::RiderAddressUpdate => "rider_address_update",
+            LadderKind::CustomerStatus => "customer_status",
+            LadderKind::CustomerDelay => "customer_delay",
+        }
+    }
+
+    /// The incumbent's deterministic escalation ids. Customer notices are
+    /// many per order, so theirs carry the start time (unix milliseconds).
+    pub fn escalation_id(self, order_id: &str, started_ms: i64) -> String {
+        match self {
+            LadderKind::VendorNewOrder => format!("vendor_order_{order_id}"),
+            LadderKind::VendorReminder => format!("vendor_reminder_{order_id}"),
+            LadderKind::RiderAssign => format!("rider_assign_{order_id}"),
+            LadderKind::RiderAddressUpdate => format!("rider_address_{order_id}"),
+            LadderKind::CustomerStatus => format!("customer_status_{order_id}_{started_ms}"),
+            LadderKind::CustomerDelay => format!("customer_delay_{order_id}_{started_ms}"),
+        }
+    }
+}
+
+impl fmt::Display for LadderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for LadderKind {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LadderKind::ALL.into_iter().find(|k| k.name() == s.trim()).ok_or_else(|| {
+            let names: Vec<&str> = LadderKind::ALL.iter().map(|k| k.name()).collect();
+            InvalidValue(format!("unknown ladder type '{s}': one of {}", names.join(", ")))
+        })
+    }
+}
+
+/// Who a ladder reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartyRole {
+    Vendor,
+    Rider,
+    Customer,
+}
+
+impl PartyRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            PartyRole::Vendor => "vendor",
+            PartyRole::Rider => "rider",
+            PartyRole::Customer => "customer",
+        }
+    }
+}
+
+/// A way of reaching a party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    AppPush,
+    #[serde(rename = "whatsapp")]
+    WhatsApp,
+    Ring,
+    Ivr,
+    Admin,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::AppPush => "app_push",
+            Channel::WhatsApp => "whatsapp",
+            Channel::Ring => "ring",
+            Channel::Ivr => "ivr",
+            Channel::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [Channel::AppPush, Channel::WhatsApp, Channel::Ring, Channel::Ivr, Channel::Admin]
+            .into_iter()
+            .find(|c| c.name() == s)
+    }
+}
+
+/// Which dedicated caller id a ladder's calls show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerKind {
+    /// EXOTEL_DID_NEW_ORDER: "New Order - Mangwale".
+    NewOrder,
+    /// EXOTEL_DID_REMINDER.
+    Reminder,
+    /// EXOTEL_DID_ADDRESS.
+    Address,
+    /// EXOTEL_CALLER_ID.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    pub channel: Channel,
+    /// Seconds after the ladder's start.
+    pub after: u32,
+}
+
+/// One ladder's definition; a running ladder keeps a copy of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LadderDef {
+    pub party: PartyRole,
+    pub whatsapp_template: Option<String>,
+    /// The Exotel flow of the `ring` and `ivr` steps.
+    pub ivr_flow: Option<String>,
+    pub caller: CallerKind,
+    pub steps: Vec<StepDef>,
+}
+
+/// Every ladder's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LadderBook {
+    ladders: BTreeMap<LadderKind, LadderDef>,
+}
+
+/// The longest wait a step may have: a ladder is about minutes, not days.
+pub const MAX_STEP_AFTER_SECS: u32 = 24 * 3600;
+
+impl LadderBook {
+    /// The built-in definitions.
+    pub fn defaults() -> LadderBook {
+        // The built-in file is checked by a test, so this cannot fail.
+        LadderBook::from_toml(DEFAULT_LADDERS_TOML).unwrap_or_else(|e| panic!("config/ladders.toml: {e}"))
+    }
+
+    /// Parses and checks a definitions file: every ladder type present,
+    /// steps in time order, IVR and ring steps with a flow, WhatsApp steps
+    /// with a template.
+    pub fn from_toml(text: &str) -> Result<LadderBook, InvalidValue> {
+        let ladders: BTreeMap<LadderKind, LadderDef> =
+            toml::from_str(text).map_err(|e| InvalidValue(format!("ladder definitions: {e}")))?;
+        for kind in LadderKind::ALL {
+            let def = ladders.get(&kind).ok_or_else(|| InvalidValue(format!("ladder {kind} is not defined")))?;
+            if def.steps.is_empty() {
+                return Err(InvalidValue(format!("ladder {kind} has no steps")));
+            }
+            let mut last = 0;
+            for (i, step) in def.steps.iter().enumerate() {
+                if step.after < last {
+                    return Err(InvalidValue(format!("ladder {kind} step {i}: steps must be in time order")));
+                }
+                if step.after > MAX_STEP_AFTER_SECS {
+                    return Err(InvalidValue(format!("ladder {kind} step {i}: at most {MAX_STEP_AFTER_SECS} s")));
+                }
+                last = step.after;
+                let missing = match step.channel {
+                    Channel::Ring | Channel::Ivr if def.ivr_flow.is_none() => Some("ivr_flow"),
+                    Channel::WhatsApp if def.whatsapp_template.is_none() => Some("whatsapp_template"),
+                    _ => None,
+                };
+                if let Some(field) = missing {
+                    return Err(InvalidValue(format!(
+                        "ladder {kind} step {i} ({}) needs {field}",
+                        step.channel.name()
+                    )));
+                }
+            }
+        }
+        Ok(LadderBook { ladders })
+    }
+
+    pub fn get(&self, kind: LadderKind) -> &LadderDef {
+        // from_toml guarantees every kind is present.
+        &self.ladders[&kind]
+    }
+}
+
+/// Where a ladder stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LadderState {
+    /// Steps are still due.
+    Active,
+    /// Someone answered, or it was stopped by API or event.
+    Stopped,
+    /// Every step was tried and nobody answered.
+    Exhausted,
+}
+
+impl LadderState {
+    pub fn name(self) -> &'static str {
+        match self {
+            LadderState::Active => "active",
+            LadderState::Stopped => "stopped",
+            LadderState::Exhausted => "exhausted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LadderState> {
+        [LadderState::Active, LadderState::Stopped, LadderState::Exhausted].into_iter().find(|l| l.name() == s)
+    }
+}
+
+/// Where one step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Waiting for its time (or for a retry).
+    Pending,
+    /// A worker took it and is sending. Seen by another worker, it means the
+    /// first died mid-send: the step is then never sent again (it may have
+    /// gone out), and counted unknown.
+    Sending,
+    Sent,
+    /// The channel refused it or ran out of retries.
+    Failed,
+    /// Not sendable for this party (no WhatsApp template, no phone, ...).
+    Skipped,
+    /// A worker died while sending it.
+    Unknown,
+    /// The ladder stopped first.
+    Canceled,
+}
+
+impl StepState {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Sending => "sending",
+            StepState::Sent => "sent",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Unknown => "unknown",
+            StepState::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StepState> {
+        [
+            StepState::Pending,
+            StepState::Sending,
+            StepState::Sent,
+            StepState::Failed,
+            StepState::Skipped,
+            StepState::Unknown,
+            StepState::Canceled,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
+    }
+
+    /// Done with, one way or another.
+    pub fn is_final(self) -> bool {
+        !matches!(self, StepState::Pending | StepState::Sending)
+    }
+}
+
+/// Why a ladder stopped, as the API and the IVR say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopAction {
+    Accept,
+    Reject,
+    Ready,
+    Extend,
+    Confirm,
+    Problem,
+    /// Jupiter said the order moved on (delivered, reassigned).
+    Superseded,
+    /// Stopped by an operator or API caller without a party's answer.
+    Cancel,
+}
+
+impl StopAction {
+    pub const ALL: [StopAction; 8] = [
+        StopAction::Accept,
+        StopAction::Reject,
+        StopAction::Ready,
+        StopAction::Extend,
+        StopAction::Confirm,
+        StopAction::Problem,
+        StopAction::Superseded,
+        StopAction::Cancel,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StopAction::Accept => "accept",
+            StopAction::Reject => "reject",
+            StopAction::Ready => "ready",
+            StopAction::Extend => "extend",
+            StopAction::Confirm => "confirm",
+            StopAction::Problem => "problem",
+            StopAction::Superseded => "superseded",
+            StopAction::Cancel => "cancel",
+        }
+    }
+
+    /// A response from the party itself (counts for response times).
+    pub fn is_response(self) -> bool {
+        !matches!(self, StopAction::Superseded | StopAction::Cancel)
+    }
+}
+
+impl FromStr for StopAction {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        let alias = match s.as_str() {
+            "accepted" => "accept",
+            "rejected" => "reject",
+            "confirmed" => "confirm",
+            "canceled" | "cancelled" | "stop" | "stopped" => "cancel",
+            other => other,
+        };
+        StopAction::ALL.into_iter().find(|a| a.name() == alias).ok_or_else(|| {
+            let names: Vec<&str> = StopAction::ALL.iter().map(|a| a.name()).collect();
+            InvalidValue(format!("unknown action '{s}': one of {}", names.join(", ")))
+        })
+    }
+}
+
+/// The step times of a ladder started at `started_ms` (unix milliseconds).
+pub fn schedule(def: &LadderDef, started_ms: i64) -> Vec<(u32, Channel, i64)> {
+    def.steps.iter().enumerate().map(|(i, s)| (i as u32, s.channel, started_ms + i64::from(s.after) * 1000)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_ladders_are_the_seeds() {
+        let book = LadderBook::defaults();
+        let vendor = book.get(LadderKind::VendorNewOrder);
+        let steps: Vec<(&str, u32)> = vendor.steps.iter().map(|s| (s.channel.name(), s.after)).collect();
+        assert_eq!(steps, [("app_push", 0), ("whatsapp", 60), ("ring", 120), ("ivr", 180), ("admin", 300)]);
+        assert_eq!(vendor.whatsapp_template.as_deref(), Some("Vendor_New_Order"));
+        let address = book.get(LadderKind::RiderAddressUpdate);
+        let steps: Vec<(&str, u32)> = address.steps.iter().map(|s| (s.channel.name(), s.after)).collect();
+        assert_eq!(steps, [("whatsapp", 0), ("ring", 30), ("ivr", 90), ("admin", 150)]);
+        assert_eq!(address.caller, CallerKind::Address);
+        assert_eq!(book.get(LadderKind::CustomerDelay).steps.len(), 1);
+    }
+
+    #[test]
+    fn bad_definitions_are_refused_with_the_reason() {
+        let mut text = DEFAULT_LADDERS_TOML.replace(
+            "{ channel = \"ivr\", after = 180 },\n  { channel = \"admin\", after = 300 },",
+            "{ channel = \"ivr\", after = 400 },\n  { channel = \"admin\", after = 300 },",
+        );
+        assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("time order"));
+        text = DEFAULT_LADDERS_TOML.replace("[customer_delay]", "[customer_delayed]");
+        assert!(LadderBook::from_toml(&text).is_err());
+        text = DEFAULT_LADDERS_TOML.replace("ivr_flow = \"vendor_reminder\"\n", "");
+        assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("needs ivr_flow"));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for kind in LadderKind::ALL {
+            assert_eq!(kind.name().parse::<LadderKind>().unwrap(), kind);
+        }
+        assert!("vendor_teleport".parse::<LadderKind>().unwrap_err().0.contains("vendor_new_order"));
+        assert_eq!(LadderKind::VendorNewOrder.escalation_id("MW-1", 5), "vendor_order_MW-1");
+        assert_eq!(LadderKind::CustomerStatus.escalation_id("MW-1", 5), "customer_status_MW-1_5");
+        assert_eq!("Accepted".parse::<StopAction>().unwrap(), StopAction::Accept);
+        assert!("maybe".parse::<StopAction>().is_err());
+        for state in [StepState::Pending, StepState::Sent, StepState::Canceled] {
+            assert_eq!(StepState::parse(state.name()), Some(state));
+        }
+        assert_eq!(Channel::parse("whatsapp"), Some(Channel::WhatsApp));
+    }
+
+    #[test]
+    fn a_schedule_counts_from_the_start() {
+        let def = LadderBook::defaults().get(LadderKind::VendorReminder).clone();
+        assert_eq!(
+            schedule(&def, 1_000),
+            [(0, Channel::AppPush, 1_000), (1, Channel::Ring, 61_000), (2, Channel::Ivr, 121_000)]
+        );
+    }
+}

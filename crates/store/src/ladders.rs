@@ -1,0 +1,209 @@
+//! Escalation ladders: each ladder and its steps, durable, changed only in
+//! transactions that also write the timeline event and the jobs that follow.
+//!
+//! The step jobs themselves live in the job table (one per step, in the
+//! ladder's job group); this table is what a step job checks before it sends
+//! (the fencing): a step is sent only if its ladder is active and the step
+//! is still pending, and that check and the mark "sending" are one
+//! statement, so a stop that commits first always wins.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mangwale_core::ladder::{LadderState, StepState};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::jobs::NewJob;
+use crate::timeline::NewEvent;
+use crate::{Result, StoreError};
+
+/// A ladder to start.
+#[derive(Debug, Clone)]
+pub struct NewLadder {
+    pub escalation_id: String,
+    /// `vendor_new_order`, ...
+    pub kind: String,
+    pub order_id: Option<String>,
+    /// `vendor:V-42`.
+    pub party: String,
+    /// The party's number in E.164. Stored because later steps call it; it
+    /// never appears in the timeline or logs (those get the masked form).
+    pub phone: Option<String>,
+    pub language: String,
+    /// What the steps say: amount, items, addresses, names.
+    pub context: Value,
+    /// The ladder definition as it was when the ladder started.
+    pub definition: Value,
+    pub steps: Vec<NewLadderStep>,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewLadderStep {
+    pub index: u32,
+    pub channel: String,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ladder {
+    pub escalation_id: String,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub party: String,
+    #[serde(skip)]
+    pub phone: Option<String>,
+    pub language: String,
+    pub context: Value,
+    pub definition: Value,
+    pub state: LadderState,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub stop_action: Option<String>,
+    pub stop_actor: Option<String>,
+    pub steps: Vec<LadderStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LadderStep {
+    pub index: u32,
+    pub channel: String,
+    pub due_at: DateTime<Utc>,
+    pub state: StepState,
+    pub attempts: u32,
+    /// The provider's message or call id.
+    pub provider_id: Option<String>,
+    pub detail: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LadderStart {
+    Started(Ladder),
+    /// A ladder with this escalation id exists (running or finished): it is
+    /// returned and nothing was written.
+    Existing(Ladder),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LadderStop {
+    Stopped(Ladder),
+    /// It had stopped or run out already; nothing was written.
+    AlreadyFinished(Ladder),
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepClaim {
+    /// The step is now `sending` for this caller.
+    Claimed(Ladder),
+    /// The ladder stopped or ran out: the step must not be sent.
+    LadderFinished(Ladder),
+    /// The step is not pending (`sending` means an earlier worker died
+    /// mid-send).
+    NotPending(StepState),
+    NotFound,
+}
+
+/// How a step ended (or `Pending` again, for a retry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    pub state: StepState,
+    pub provider_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// What happens if a finished step was the ladder's last and nobody
+/// answered: the ladder becomes exhausted, with this event and these jobs.
+#[derive(Debug, Clone, Default)]
+pub struct OnExhausted {
+    pub event: Option<NewEvent>,
+    pub jobs: Vec<NewJob>,
+}
+
+/// Counts for the analytics of a time range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommsStats {
+    pub calls: u64,
+    pub calls_answered: u64,
+    pub ivr_calls: u64,
+    pub bridges: u64,
+    pub ladders: u64,
+    pub vendors_notified: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Ladders that ran out without an answer.
+    pub no_response: u64,
+    pub active: u64,
+    /// From start to the party's answer, over ladders stopped by one.
+    pub avg_response_secs: Option<f64>,
+    /// Steps sent, by channel.
+    pub steps_sent: BTreeMap<String, u64>,
+    pub steps_failed: u64,
+}
+
+#[async_trait]
+pub trait LadderStore: Send + Sync {
+    /// Starts a ladder: the ladder, its steps, `jobs` (its step jobs) and
+    /// `event`, in one transaction — or returns the existing one.
+    async fn start_ladder(&self, ladder: NewLadder, jobs: Vec<NewJob>, event: NewEvent) -> Result<LadderStart>;
+
+    /// Stops an active ladder: its state, its pending steps (canceled), the
+    /// pending and running jobs of `job_group`, and `event`, in one
+    /// transaction.
+    async fn stop_ladder(
+        &self,
+        escalation_id: &str,
+        action: &str,
+        actor: &str,
+        job_group: &str,
+        event: NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<LadderStop>;
+
+    /// Marks a step `sending` if its ladder is active and it is pending.
+    async fn claim_step(&self, escalation_id: &str, index: u32, now: DateTime<Utc>) -> Result<StepClaim>;
+
+    /// Records a step's outcome with `event` and `jobs`; when that leaves
+    /// every step final on an active ladder, the ladder is exhausted (with
+    /// `on_exhausted`). Returns the ladder as it is after.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_step(
+        &self,
+        escalation_id: &str,
+        index: u32,
+        result: StepResult,
+        event: NewEvent,
+        jobs: Vec<NewJob>,
+        on_exhausted: OnExhausted,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ladder>>;
+
+    async fn ladder(&self, escalation_id: &str) -> Result<Option<Ladder>>;
+
+    /// Every ladder of an order, oldest first.
+    async fn ladders_for_order(&self, order_id: &str) -> Result<Vec<Ladder>>;
+
+    /// Counts a wrong key at `menu` on a call; returns the count so far.
+    async fn ivr_invalid_key(&self, call_sid: &str, menu: &str, now: DateTime<Utc>) -> Result<u32>;
+
+    /// Calls, ladders and steps of `[from, to)`.
+    async fn comms_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<CommsStats>;
+}
+
+pub(crate) fn ladder_state(s: &str) -> Result<LadderState> {
+    LadderState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("ladder state {s}")))
+}
+
+pub(crate) fn step_state(s: &str) -> Result<StepState> {
+    StepState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("step state {s}")))
+}
+
+/// Purposes of call attempts that are IVR or ring calls, and bridges.
+pub(crate) const IVR_PURPOSES: &str = "('ivr', 'ring')";
+pub(crate) const BRIDGE_PURPOSES: &str = "('bridge', 'admin_bridge', 'masked_bridge')";

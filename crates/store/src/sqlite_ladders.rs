@@ -1,0 +1,381 @@
+//! [`LadderStore`] on SQLite. Every change is one `BEGIN IMMEDIATE`
+//! transaction on the writer connection, behind the store's write lock.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use crate::jobs::NewJob;
+use crate::ladders::{
+    BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder,
+    OnExhausted, StepClaim, StepResult, ladder_state, step_state,
+};
+use crate::sqlite::{SqliteStore, insert_event, insert_job};
+use crate::timeline::NewEvent;
+use crate::{Result, StoreError, from_ms, to_ms};
+use mangwale_core::ladder::{LadderState, StepState};
+
+const LADDER_COLUMNS: &str = "escalation_id, kind, order_id, party, phone, language, context, definition, state, \
+     started_at, finished_at, stop_action, stop_actor";
+
+fn json(text: String, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("ladder {what}: {e}")))
+}
+
+fn ladder_from_row(row: &SqliteRow, steps: Vec<LadderStep>) -> Result<Ladder> {
+    let state: String = row.try_get("state")?;
+    Ok(Ladder {
+        escalation_id: row.try_get("escalation_id")?,
+        kind: row.try_get("kind")?,
+        order_id: row.try_get("order_id")?,
+        party: row.try_get("party")?,
+        phone: row.try_get("phone")?,
+        language: row.try_get("language")?,
+        context: json(row.try_get("context")?, "context")?,
+        definition: json(row.try_get("definition")?, "definition")?,
+        state: ladder_state(&state)?,
+        started_at: from_ms(row.try_get("started_at")?),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_ms),
+        stop_action: row.try_get("stop_action")?,
+        stop_actor: row.try_get("stop_actor")?,
+        steps,
+    })
+}
+
+fn step_from_row(row: &SqliteRow) -> Result<LadderStep> {
+    let state: String = row.try_get("state")?;
+    Ok(LadderStep {
+        index: row.try_get::<i64, _>("step_index")? as u32,
+        channel: row.try_get("channel")?,
+        due_at: from_ms(row.try_get("due_at")?),
+        state: step_state(&state)?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        provider_id: row.try_get("provider_id")?,
+        detail: row.try_get("detail")?,
+        updated_at: from_ms(row.try_get("updated_at")?),
+    })
+}
+
+async fn load(conn: &mut SqliteConnection, escalation_id: &str) -> Result<Option<Ladder>> {
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LADDER_COLUMNS} FROM ladders WHERE escalation_id = ?1")))
+            .bind(escalation_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let steps = sqlx::query(
+        "SELECT step_index, channel, due_at, state, attempts, provider_id, detail, updated_at
+         FROM ladder_steps WHERE escalation_id = ?1 ORDER BY step_index",
+    )
+    .bind(escalation_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(step_from_row)
+    .collect::<Result<Vec<_>>>()?;
+    Ok(Some(ladder_from_row(&row, steps)?))
+}
+
+async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[NewJob], now: DateTime<Utc>) -> Result<()> {
+    for job in jobs {
+        insert_job(&mut *conn, job, now).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl LadderStore for SqliteStore {
+    async fn start_ladder(&self, ladder: NewLadder, jobs: Vec<NewJob>, event: NewEvent) -> Result<LadderStart> {
+        let now = ladder.started_at;
+        let _write = self.write.lock().await;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        if let Some(existing) = load(&mut tx, &ladder.escalation_id).await? {
+            tx.rollback().await?;
+            return Ok(LadderStart::Existing(existing));
+        }
+        sqlx::query(
+            "INSERT INTO ladders (escalation_id, kind, order_id, party, phone, language, context, definition, state,
+                                  started_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'active', ?9, ?9)",
+        )
+        .bind(&ladder.escalation_id)
+        .bind(&ladder.kind)
+        .bind(&ladder.order_id)
+        .bind(&ladder.party)
+        .bind(&ladder.phone)
+        .bind(&ladder.language)
+        .bind(ladder.context.to_string())
+        .bind(ladder.definition.to_string())
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        for step in &ladder.steps {
+            sqlx::query(
+                "INSERT INTO ladder_steps (escalation_id, step_index, channel, due_at, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+            )
+            .bind(&ladder.escalation_id)
+            .bind(i64::from(step.index))
+            .bind(&step.channel)
+            .bind(to_ms(step.due_at))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_jobs(&mut tx, &jobs, now).await?;
+        insert_event(&mut *tx, &event).await?;
+        let started =
+            load(&mut tx, &ladder.escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
+        tx.commit().await?;
+        self.wakeup.notify_one();
+        Ok(LadderStart::Started(started))
+    }
+
+    async fn stop_ladder(
+        &self,
+        escalation_id: &str,
+        action: &str,
+        actor: &str,
+        job_group: &str,
+        event: NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<LadderStop> {
+        let _write = self.write.lock().await;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let Some(ladder) = load(&mut tx, escalation_id).await? else {
+            tx.rollback().await?;
+            return Ok(LadderStop::NotFound);
+        };
+        if ladder.state != LadderState::Active {
+            tx.rollback().await?;
+            return Ok(LadderStop::AlreadyFinished(ladder));
+        }
+        sqlx::query(
+            "UPDATE ladders SET state = 'stopped', finished_at = ?2, stop_action = ?3, stop_actor = ?4, updated_at = ?2
+             WHERE escalation_id = ?1",
+        )
+        .bind(escalation_id)
+        .bind(to_ms(now))
+        .bind(action)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE ladder_steps SET state = 'canceled', updated_at = ?2 WHERE escalation_id = ?1 AND state = 'pending'",
+        )
+        .bind(escalation_id)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = ?2
+             WHERE group_key = ?1 AND state IN ('pending', 'running')",
+        )
+        .bind(job_group)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut *tx, &event).await?;
+        let stopped =
+            load(&mut tx, escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
+        tx.commit().await?;
+        Ok(LadderStop::Stopped(stopped))
+    }
+
+    async fn claim_step(&self, escalation_id: &str, index: u32, now: DateTime<Utc>) -> Result<StepClaim> {
+        let _write = self.write.lock().await;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let Some(ladder) = load(&mut tx, escalation_id).await? else {
+            tx.rollback().await?;
+            return Ok(StepClaim::NotFound);
+        };
+        if ladder.state != LadderState::Active {
+            tx.rollback().await?;
+            return Ok(StepClaim::LadderFinished(ladder));
+        }
+        let Some(step) = ladder.steps.iter().find(|s| s.index == index) else {
+            tx.rollback().await?;
+            return Ok(StepClaim::NotFound);
+        };
+        if step.state != StepState::Pending {
+            let state = step.state;
+            tx.rollback().await?;
+            return Ok(StepClaim::NotPending(state));
+        }
+        sqlx::query(
+            "UPDATE ladder_steps SET state = 'sending', attempts = attempts + 1, updated_at = ?3
+             WHERE escalation_id = ?1 AND step_index = ?2 AND state = 'pending'",
+        )
+        .bind(escalation_id)
+        .bind(i64::from(index))
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let claimed =
+            load(&mut tx, escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
+        tx.commit().await?;
+        Ok(StepClaim::Claimed(claimed))
+    }
+
+    async fn finish_step(
+        &self,
+        escalation_id: &str,
+        index: u32,
+        result: StepResult,
+        event: NewEvent,
+        jobs: Vec<NewJob>,
+        on_exhausted: OnExhausted,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ladder>> {
+        let _write = self.write.lock().await;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE ladder_steps SET state = ?3, provider_id = COALESCE(?4, provider_id), detail = ?5, updated_at = ?6
+             WHERE escalation_id = ?1 AND step_index = ?2",
+        )
+        .bind(escalation_id)
+        .bind(i64::from(index))
+        .bind(result.state.name())
+        .bind(&result.provider_id)
+        .bind(&result.detail)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut *tx, &event).await?;
+        insert_jobs(&mut tx, &jobs, now).await?;
+        let Some(ladder) = load(&mut tx, escalation_id).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let ladder = if ladder.state == LadderState::Active && ladder.steps.iter().all(|s| s.state.is_final()) {
+            sqlx::query(
+                "UPDATE ladders SET state = 'exhausted', finished_at = ?2, updated_at = ?2
+                 WHERE escalation_id = ?1 AND state = 'active'",
+            )
+            .bind(escalation_id)
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(event) = &on_exhausted.event {
+                insert_event(&mut *tx, event).await?;
+            }
+            insert_jobs(&mut tx, &on_exhausted.jobs, now).await?;
+            load(&mut tx, escalation_id).await?
+        } else {
+            Some(ladder)
+        };
+        tx.commit().await?;
+        self.wakeup.notify_one();
+        Ok(ladder)
+    }
+
+    async fn ladder(&self, escalation_id: &str) -> Result<Option<Ladder>> {
+        let mut conn = self.pool.acquire().await?;
+        load(&mut conn, escalation_id).await
+    }
+
+    async fn ladders_for_order(&self, order_id: &str) -> Result<Vec<Ladder>> {
+        let mut conn = self.pool.acquire().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT escalation_id FROM ladders WHERE order_id = ?1 ORDER BY started_at, escalation_id",
+        )
+        .bind(order_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut ladders = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(ladder) = load(&mut conn, &id).await? {
+                ladders.push(ladder);
+            }
+        }
+        Ok(ladders)
+    }
+
+    async fn ivr_invalid_key(&self, call_sid: &str, menu: &str, now: DateTime<Utc>) -> Result<u32> {
+        let _write = self.write.lock().await;
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO ivr_invalid_keys (call_sid, menu, count, updated_at) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (call_sid, menu) DO UPDATE SET count = count + 1, updated_at = excluded.updated_at
+             RETURNING count",
+        )
+        .bind(call_sid)
+        .bind(menu)
+        .bind(to_ms(now))
+        .fetch_all(&self.writer)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or(1);
+        Ok(count as u32)
+    }
+
+    async fn comms_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<CommsStats> {
+        let (from, to) = (to_ms(from), to_ms(to));
+        let calls = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS calls,
+                    COALESCE(SUM(state IN ('completed', 'in-progress')), 0) AS answered,
+                    COALESCE(SUM(purpose IN {IVR_PURPOSES}), 0) AS ivr,
+                    COALESCE(SUM(purpose IN {BRIDGE_PURPOSES}), 0) AS bridges
+             FROM exotel_calls WHERE created_at >= ?1 AND created_at < ?2"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        let ladders = sqlx::query(
+            "SELECT COUNT(*) AS ladders,
+                    COALESCE(SUM(kind = 'vendor_new_order'), 0) AS vendors,
+                    COALESCE(SUM(stop_action = 'accept'), 0) AS accepted,
+                    COALESCE(SUM(stop_action = 'reject'), 0) AS rejected,
+                    COALESCE(SUM(state = 'exhausted'), 0) AS exhausted,
+                    COALESCE(SUM(state = 'active'), 0) AS active,
+                    AVG(CASE WHEN stop_action IN ('accept', 'reject', 'ready', 'extend', 'confirm', 'problem')
+                             THEN (finished_at - started_at) / 1000.0 END) AS avg_response
+             FROM ladders WHERE started_at >= ?1 AND started_at < ?2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        let steps = sqlx::query(
+            "SELECT s.channel, SUM(s.state = 'sent') AS sent, SUM(s.state = 'failed') AS failed
+             FROM ladder_steps s JOIN ladders l ON l.escalation_id = s.escalation_id
+             WHERE l.started_at >= ?1 AND l.started_at < ?2 GROUP BY s.channel",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |row: &SqliteRow, name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name)? as u64) };
+        let mut steps_sent = BTreeMap::new();
+        let mut steps_failed = 0;
+        for row in &steps {
+            let channel: String = row.try_get("channel")?;
+            steps_sent.insert(channel, count(row, "sent")?);
+            steps_failed += count(row, "failed")?;
+        }
+        Ok(CommsStats {
+            calls: count(&calls, "calls")?,
+            calls_answered: count(&calls, "answered")?,
+            ivr_calls: count(&calls, "ivr")?,
+            bridges: count(&calls, "bridges")?,
+            ladders: count(&ladders, "ladders")?,
+            vendors_notified: count(&ladders, "vendors")?,
+            accepted: count(&ladders, "accepted")?,
+            rejected: count(&ladders, "rejected")?,
+            no_response: count(&ladders, "exhausted")?,
+            active: count(&ladders, "active")?,
+            avg_response_secs: ladders.try_get("avg_response")?,
+            steps_sent,
+            steps_failed,
+        })
+    }
+}

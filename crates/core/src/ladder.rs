@@ -109,6 +109,9 @@ pub enum Channel {
     Ring,
     Ivr,
     Admin,
+    /// Not a channel: the time by which a ladder whose last step was a call
+    /// counts as unanswered (see [`with_deadline`]).
+    Deadline,
 }
 
 impl Channel {
@@ -119,11 +122,12 @@ impl Channel {
             Channel::Ring => "ring",
             Channel::Ivr => "ivr",
             Channel::Admin => "admin",
+            Channel::Deadline => "deadline",
         }
     }
 
     pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::AppPush, Channel::WhatsApp, Channel::Ring, Channel::Ivr, Channel::Admin]
+        [Channel::AppPush, Channel::WhatsApp, Channel::Ring, Channel::Ivr, Channel::Admin, Channel::Deadline]
             .into_iter()
             .find(|c| c.name() == s)
     }
@@ -367,6 +371,23 @@ impl FromStr for StopAction {
     }
 }
 
+/// How long after a ladder's last step, when that step is a call, the party
+/// may still answer it: the call rings up to 40 s and lasts up to 5 min.
+pub const CALL_ANSWER_WINDOW_SECS: u32 = 360;
+
+/// A ladder whose last step is a call (ring, IVR) is answered on that call,
+/// minutes after it was placed; so it gets a final `deadline` step, and
+/// runs out only when that passes unanswered.
+pub fn with_deadline(mut def: LadderDef) -> LadderDef {
+    if let Some(last) = def.steps.last()
+        && matches!(last.channel, Channel::Ring | Channel::Ivr)
+    {
+        let after = last.after + CALL_ANSWER_WINDOW_SECS;
+        def.steps.push(StepDef { channel: Channel::Deadline, after });
+    }
+    def
+}
+
 /// The step times of a ladder started at `started_ms` (unix milliseconds).
 pub fn schedule(def: &LadderDef, started_ms: i64) -> Vec<(u32, Channel, i64)> {
     def.steps.iter().enumerate().map(|(i, s)| (i as u32, s.channel, started_ms + i64::from(s.after) * 1000)).collect()
@@ -417,6 +438,16 @@ mod tests {
             assert_eq!(StepState::parse(state.name()), Some(state));
         }
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::WhatsApp));
+    }
+
+    #[test]
+    fn a_ladder_that_ends_in_a_call_waits_for_its_answer() {
+        let book = LadderBook::defaults();
+        let rider = with_deadline(book.get(LadderKind::RiderAssign).clone());
+        let last = rider.steps.last().unwrap();
+        assert_eq!((last.channel, last.after), (Channel::Deadline, 180 + CALL_ANSWER_WINDOW_SECS));
+        let vendor = with_deadline(book.get(LadderKind::VendorNewOrder).clone());
+        assert_eq!(vendor.steps.last().unwrap().channel, Channel::Admin, "admin is the end");
     }
 
     #[test]

@@ -154,8 +154,10 @@ pub trait LadderStore: Send + Sync {
     async fn start_ladder(&self, ladder: NewLadder, jobs: Vec<NewJob>, event: NewEvent) -> Result<LadderStart>;
 
     /// Stops an active ladder: its state, its pending steps (canceled), the
-    /// pending and running jobs of `job_group`, and `event`, in one
-    /// transaction.
+    /// pending and running jobs of `job_group`, `event` and `jobs` (what the
+    /// answer sets in motion), in one transaction. A ladder that has finished
+    /// already gets none of it.
+    #[allow(clippy::too_many_arguments)]
     async fn stop_ladder(
         &self,
         escalation_id: &str,
@@ -163,6 +165,7 @@ pub trait LadderStore: Send + Sync {
         actor: &str,
         job_group: &str,
         event: NewEvent,
+        jobs: Vec<NewJob>,
         now: DateTime<Utc>,
     ) -> Result<LadderStop>;
 

@@ -144,6 +144,7 @@ impl LadderStore for PgStore {
         Ok(LadderStart::Started(started))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn stop_ladder(
         &self,
         escalation_id: &str,
@@ -151,6 +152,7 @@ impl LadderStore for PgStore {
         actor: &str,
         job_group: &str,
         event: NewEvent,
+        jobs: Vec<NewJob>,
         now: DateTime<Utc>,
     ) -> Result<LadderStop> {
         let mut tx = self.pool.begin().await?;
@@ -188,6 +190,7 @@ impl LadderStore for PgStore {
         .execute(&mut *tx)
         .await?;
         insert_event(&mut *tx, &event).await?;
+        insert_jobs(&mut tx, &jobs, now).await?;
         let stopped = load(&mut tx, escalation_id, false).await?.ok_or_else(vanished)?;
         tx.commit().await?;
         Ok(LadderStop::Stopped(stopped))

@@ -136,6 +136,7 @@ impl LadderStore for SqliteStore {
         Ok(LadderStart::Started(started))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn stop_ladder(
         &self,
         escalation_id: &str,
@@ -143,6 +144,7 @@ impl LadderStore for SqliteStore {
         actor: &str,
         job_group: &str,
         event: NewEvent,
+        jobs: Vec<NewJob>,
         now: DateTime<Utc>,
     ) -> Result<LadderStop> {
         let _write = self.write.lock().await;
@@ -182,6 +184,7 @@ impl LadderStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         insert_event(&mut *tx, &event).await?;
+        insert_jobs(&mut tx, &jobs, now).await?;
         let stopped =
             load(&mut tx, escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
         tx.commit().await?;

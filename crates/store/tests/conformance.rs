@@ -776,8 +776,19 @@ async fn a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim(db: &Test
         .await
         .unwrap();
     let stop = NewEvent::new("ladder.stopped", at(30)).order("MW-2");
-    let stopped =
-        db.store.stop_ladder(id, "accept", "vendor:V-42", &format!("ladder:{id}"), stop.clone(), at(30)).await.unwrap();
+    let stopped = db
+        .store
+        .stop_ladder(
+            id,
+            "accept",
+            "vendor:V-42",
+            &format!("ladder:{id}"),
+            stop.clone(),
+            vec![NewJob::new("jupiter.outbox", "answer:MW-2".to_string(), json!({}), at(30))],
+            at(30),
+        )
+        .await
+        .unwrap();
     let LadderStop::Stopped(stopped) = stopped else { panic!("{stopped:?}") };
     assert_eq!(
         (stopped.state, stopped.stop_action.as_deref(), stopped.stop_actor.as_deref()),
@@ -788,15 +799,20 @@ async fn a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim(db: &Test
     assert_eq!(stopped.steps[0].provider_id.as_deref(), Some("push-1"));
     assert_eq!(stopped.steps[1].state, StepState::Canceled);
     assert_eq!(db.store.job_by_key(&format!("ladder:{id}:1")).await.unwrap().unwrap().state, JobState::Cancelled);
+    assert!(db.store.job_by_key("answer:MW-2").await.unwrap().is_some(), "the answer's jobs commit with the stop");
     assert!(
         matches!(db.store.claim_step(id, 1, at(60)).await.unwrap(), StepClaim::LadderFinished(_)),
         "no step after a stop"
     );
     assert!(matches!(
-        db.store.stop_ladder(id, "reject", "x", "g", stop.clone(), at(40)).await.unwrap(),
+        db.store.stop_ladder(id, "reject", "x", "g", stop.clone(), vec![NewJob::new("jupiter.outbox", "answer:again".to_string(), json!({}), at(40))], at(40)).await.unwrap(),
         LadderStop::AlreadyFinished(l) if l.stop_action.as_deref() == Some("accept")
     ));
-    assert_eq!(db.store.stop_ladder("unknown", "accept", "x", "g", stop, at(40)).await.unwrap(), LadderStop::NotFound);
+    assert!(db.store.job_by_key("answer:again").await.unwrap().is_none(), "a second answer sets nothing in motion");
+    assert_eq!(
+        db.store.stop_ladder("unknown", "accept", "x", "g", stop, vec![], at(40)).await.unwrap(),
+        LadderStop::NotFound
+    );
     let kinds: Vec<String> = db.store.events_for_order("MW-2").await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["ladder.started", "ladder.step_sent", "ladder.stopped"]);
 }
@@ -894,6 +910,7 @@ async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
                     "vendor:V-42",
                     &format!("ladder:{id}"),
                     NewEvent::new("ladder.stopped", at(40)),
+                    vec![],
                     at(40),
                 )
                 .await

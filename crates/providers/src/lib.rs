@@ -3,3 +3,5 @@
 
 pub mod exotel;
 pub mod jupiter;
+pub mod push;
+pub mod whatsapp;

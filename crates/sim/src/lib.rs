@@ -14,6 +14,8 @@ pub mod clock;
 pub mod exotel;
 pub mod ids;
 pub mod jupiter;
+pub mod push;
+pub mod whatsapp;
 
 pub use clock::SimClock;
 pub use exotel::{
@@ -21,3 +23,5 @@ pub use exotel::{
     run_standalone_with,
 };
 pub use jupiter::{JupiterSim, JupiterSimConfig};
+pub use push::{PushSim, PushSimConfig};
+pub use whatsapp::{RecipientScript, WhatsAppSim, WhatsAppSimConfig};

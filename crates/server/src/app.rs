@@ -32,6 +32,8 @@ pub fn build(state: AppState) -> Router {
         .merge(routes::exotel_ivr::router())
         .merge(routes::exotel_voicebot::router())
         .merge(routes::jupiter_webhooks::router())
+        .merge(routes::comms::router())
+        .merge(routes::whatsapp::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))

@@ -32,6 +32,10 @@ pub enum Access {
     /// The Jupiter HMAC signature, checked by the webhook handlers over the
     /// exact body bytes.
     JupiterSigned,
+    /// Meta's `X-Hub-Signature-256`, checked by the WhatsApp webhook handler
+    /// over the exact body bytes (the subscription handshake checks the
+    /// verify token).
+    WhatsAppSigned,
 }
 
 const INTERNAL_PREFIXES: &[&str] = &[
@@ -57,6 +61,8 @@ pub fn access_for(path: &str) -> Access {
         Access::Public
     } else if under("/webhooks/jupiter/") {
         Access::JupiterSigned
+    } else if under("/webhooks/whatsapp") {
+        Access::WhatsAppSigned
     } else if under("/exotel/") {
         Access::ExotelCallback
     } else {
@@ -120,7 +126,7 @@ impl FromRequestParts<AppState> for ExotelCallback {
 pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let verdict = match access_for(parts.uri.path()) {
-        Access::Public | Access::JupiterSigned => Ok(()),
+        Access::Public | Access::JupiterSigned | Access::WhatsAppSigned => Ok(()),
         Access::Internal => InternalCaller::from_request_parts(&mut parts, &state).await.map(|_| ()),
         Access::ExotelCallback => ExotelCallback::from_request_parts(&mut parts, &state).await.map(|_| ()),
     };
@@ -161,6 +167,7 @@ mod tests {
             assert_eq!(access_for(p), Access::ExotelCallback, "{p}");
         }
         assert_eq!(access_for("/webhooks/jupiter/order/new"), Access::JupiterSigned);
+        assert_eq!(access_for("/webhooks/whatsapp"), Access::WhatsAppSigned);
         for p in ["/health", "/metrics", "/webhooks/jupiter/health", "/", "/campaignsx"] {
             assert_eq!(access_for(p), Access::Public, "{p}");
         }

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use mangwale_core::E164;
+use mangwale_core::ladder::LadderBook;
 use reqwest::Url;
 
 /// A secret value. It is never displayed or debug-printed.
@@ -89,8 +90,35 @@ pub struct Config {
     pub exotel_app_ids: std::collections::BTreeMap<String, String>,
     /// Our budget of Exotel voice API requests per minute (Exotel allows 200).
     pub exotel_voice_per_minute: u32,
+    /// The sender of our SMS (DLT header or ExoPhone); the default caller id
+    /// when unset.
+    pub exotel_sms_sender: Option<String>,
+    /// DLT principal entity id and the admin-alert template id of our SMS.
+    pub exotel_dlt_entity_id: Option<String>,
+    pub exotel_dlt_template_admin_alert: Option<String>,
+    /// The escalation ladders (LADDERS_FILE, else `config/ladders.toml`).
+    pub ladders: LadderBook,
+    /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
+    /// mode, no WhatsApp steps in live mode.
+    pub whatsapp: Option<WhatsAppSettings>,
+    /// App push (PUSH_PROVIDER=fcm|app); `None`: the simulator in sandbox
+    /// mode, no push steps in live mode.
+    pub push: Option<mangwale_providers::push::PushConfig>,
     pub log_format: LogFormat,
     pub mode: Mode,
+}
+
+/// The WhatsApp Cloud API account.
+#[derive(Debug, Clone)]
+pub struct WhatsAppSettings {
+    pub phone_number_id: String,
+    pub access_token: Secret,
+    /// Signs the webhooks Meta sends us (`X-Hub-Signature-256`).
+    pub app_secret: Option<Secret>,
+    /// What Meta presents when the webhook is subscribed.
+    pub verify_token: Option<Secret>,
+    /// The Graph API base; Meta's by default.
+    pub api_url: Option<Url>,
 }
 
 /// An invalid configuration value.
@@ -135,6 +163,21 @@ pub const VARIABLES: &[&str] = &[
     "ADMIN_SUPPORT_PHONE",
     "EXOTEL_APP_IDS",
     "EXOTEL_VOICE_PER_MINUTE",
+    "EXOTEL_SMS_SENDER",
+    "EXOTEL_DLT_ENTITY_ID",
+    "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
+    "LADDERS_FILE",
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+    "WHATSAPP_API_URL",
+    "PUSH_PROVIDER",
+    "FCM_PROJECT_ID",
+    "FCM_SERVICE_ACCOUNT_JSON",
+    "FCM_BASE_URL",
+    "APP_PUSH_URL",
+    "APP_PUSH_API_KEY",
     "LOG_FORMAT",
 ];
 
@@ -270,6 +313,36 @@ impl Config {
             Some(other) => return Err(err("LOG_FORMAT", format!("'{other}' is not 'json' or 'text'"))),
         };
 
+        let ladders = match get("LADDERS_FILE") {
+            None => LadderBook::defaults(),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| err("LADDERS_FILE", format!("{path} could not be read: {e}")))?;
+                LadderBook::from_toml(&text).map_err(|e| err("LADDERS_FILE", format!("{path}: {e}")))?
+            }
+        };
+        let whatsapp = match (get("WHATSAPP_PHONE_NUMBER_ID"), get("WHATSAPP_ACCESS_TOKEN")) {
+            (None, None) => None,
+            (Some(phone_number_id), Some(token)) => Some(WhatsAppSettings {
+                phone_number_id,
+                access_token: Secret(token),
+                app_secret: secret("WHATSAPP_APP_SECRET")?,
+                verify_token: secret("WHATSAPP_VERIFY_TOKEN")?,
+                api_url: url("WHATSAPP_API_URL")?,
+            }),
+            (None, Some(_)) => return Err(err("WHATSAPP_PHONE_NUMBER_ID", "is required with WHATSAPP_ACCESS_TOKEN")),
+            (Some(_), None) => return Err(err("WHATSAPP_ACCESS_TOKEN", "is required with WHATSAPP_PHONE_NUMBER_ID")),
+        };
+        let push = match get("PUSH_PROVIDER") {
+            None => None,
+            Some(_) => {
+                let env = mangwale_providers::push::PushEnv::from_lookup(|name| get(name));
+                let config = mangwale_providers::push::PushConfig::from_env(&env)
+                    .map_err(|e| err(e.variable, e.message.clone()))?;
+                Some(config)
+            }
+        };
+
         let config = Config {
             host,
             port,
@@ -291,6 +364,12 @@ impl Config {
             admin_support_phone: phone("ADMIN_SUPPORT_PHONE")?,
             exotel_app_ids,
             exotel_voice_per_minute,
+            exotel_sms_sender: get("EXOTEL_SMS_SENDER"),
+            exotel_dlt_entity_id: get("EXOTEL_DLT_ENTITY_ID"),
+            exotel_dlt_template_admin_alert: get("EXOTEL_DLT_TEMPLATE_ADMIN_ALERT"),
+            ladders,
+            whatsapp,
+            push,
             log_format,
             mode,
         };
@@ -320,6 +399,12 @@ impl Config {
             return Err(err(
                 "JUPITER_WEBHOOK_SECRET",
                 "is required in live mode (Jupiter webhooks are never unsigned)",
+            ));
+        }
+        if self.whatsapp.as_ref().is_some_and(|w| w.app_secret.is_none()) {
+            return Err(err(
+                "WHATSAPP_APP_SECRET",
+                "is required in live mode with WhatsApp (its webhooks are verified by it)",
             ));
         }
         let host = self.public_base_url.host_str().unwrap_or("");
@@ -372,6 +457,32 @@ impl Config {
                 self.exotel_app_ids.iter().map(|(f, a)| format!("{f}={a}")).collect::<Vec<_>>().join(","),
             ),
             ("EXOTEL_VOICE_PER_MINUTE", self.exotel_voice_per_minute.to_string()),
+            ("EXOTEL_SMS_SENDER", self.exotel_sms_sender.clone().unwrap_or_else(|| "the caller id".into())),
+            ("EXOTEL_DLT_ENTITY_ID", self.exotel_dlt_entity_id.clone().unwrap_or_else(|| "not set".into())),
+            (
+                "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
+                self.exotel_dlt_template_admin_alert.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            (
+                "WHATSAPP",
+                match &self.whatsapp {
+                    Some(w) => format!(
+                        "phone number id {}, token {}, app secret {}",
+                        w.phone_number_id,
+                        secret(&Some(w.access_token.clone())),
+                        secret(&w.app_secret)
+                    ),
+                    None => "not set (sandbox: simulator)".into(),
+                },
+            ),
+            (
+                "PUSH_PROVIDER",
+                match &self.push {
+                    Some(mangwale_providers::push::PushConfig::Fcm(_)) => "fcm".into(),
+                    Some(_) => "app".into(),
+                    None => "not set (sandbox: simulator)".into(),
+                },
+            ),
             ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
         ]
     }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod calls;
 pub mod cli;
+pub mod comms;
 pub mod config;
 pub mod error;
 pub mod exotel;
@@ -49,6 +50,8 @@ pub enum StartupError {
     Exotel(#[from] crate::exotel::ExotelSetupError),
     #[error("{0}")]
     Jupiter(#[from] crate::jupiter::JupiterSetupError),
+    #[error("{0}")]
+    Channels(#[from] crate::comms::channels::ChannelSetupError),
 }
 
 /// What tests (and demos) may change about how the service is assembled.
@@ -57,6 +60,10 @@ pub struct PrepareOptions {
     /// The sandbox Exotel simulator's configuration (a manual clock, scripts,
     /// templates); the default runs on the system clock.
     pub exotel_sim: Option<mangwale_sim::exotel::SimConfig>,
+    /// The sandbox WhatsApp simulator's configuration.
+    pub whatsapp_sim: Option<mangwale_sim::whatsapp::WhatsAppSimConfig>,
+    /// The sandbox push (FCM) simulator's configuration.
+    pub push_sim: Option<mangwale_sim::push::PushSimConfig>,
 }
 
 /// Connects the store (applying migrations), settles credentials and builds
@@ -87,8 +94,10 @@ pub async fn prepare_with(
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
     let exotel =
         crate::exotel::Exotel::start(&config, store.clone(), &credentials.webhook_token, options.exotel_sim).await?;
+    let channels = crate::comms::channels::Channels::start(&config, options.whatsapp_sim, options.push_sim).await?;
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
+        channels,
         inbound,
         exotel,
         jupiter,
@@ -127,6 +136,8 @@ pub fn build_worker(state: &AppState) -> Worker {
     calls::register(&mut worker, state);
     jupiter::outbox::register(&mut worker, state);
     jupiter::resolve::register(&mut worker, state);
+    comms::steps::register(&mut worker, state);
+    comms::jobs::register(&mut worker, state);
     worker
 }
 

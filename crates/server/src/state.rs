@@ -35,6 +35,8 @@ pub struct Services {
     pub inbound: InboundWriter,
     pub exotel: Exotel,
     pub jupiter: Arc<crate::jupiter::Jupiter>,
+    /// App push and WhatsApp (clients, and the simulators in sandbox mode).
+    pub channels: crate::comms::channels::Channels,
     pub clock: Arc<dyn Clock>,
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthMonitor>,

@@ -21,7 +21,7 @@ async fn app() -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let app = TestApp::start_setup(Setup {
         clock: clock.clone(),
-        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())) },
+        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())), ..PrepareOptions::default() },
         ..Setup::default()
     })
     .await;
@@ -119,7 +119,7 @@ async fn a_flow_call_uses_the_purposes_caller_id_and_the_flows_app_id() {
     let app = TestApp::start_setup(Setup {
         vars: vec![("EXOTEL_DID_NEW_ORDER".into(), did.into())],
         clock: clock.clone(),
-        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())) },
+        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())), ..PrepareOptions::default() },
         ..Setup::default()
     })
     .await;

@@ -41,34 +41,7 @@ pub enum WebhookEvent {
 }
 
 /// Which ladder an action starts or stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ladder {
-    VendorNewOrder,
-    VendorReminder,
-    RiderAssign,
-    RiderAddressUpdate,
-}
-
-impl Ladder {
-    pub fn name(self) -> &'static str {
-        match self {
-            Ladder::VendorNewOrder => "vendor_new_order",
-            Ladder::VendorReminder => "vendor_reminder",
-            Ladder::RiderAssign => "rider_assign",
-            Ladder::RiderAddressUpdate => "rider_address_update",
-        }
-    }
-
-    /// The incumbent's deterministic escalation ids.
-    pub fn escalation_id(self, order_id: &str) -> String {
-        match self {
-            Ladder::VendorNewOrder => format!("vendor_order_{order_id}"),
-            Ladder::VendorReminder => format!("vendor_reminder_{order_id}"),
-            Ladder::RiderAssign => format!("rider_assign_{order_id}"),
-            Ladder::RiderAddressUpdate => format!("rider_address_{order_id}"),
-        }
-    }
-}
+pub use mangwale_core::ladder::LadderKind as Ladder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -114,13 +87,13 @@ impl Action {
         match self {
             Action::StartLadder(ladder) => (
                 LADDER_START_JOB,
-                json!({"ladder": ladder.name(), "orderId": order_id, "escalationId": ladder.escalation_id(order_id),
+                json!({"ladder": ladder.name(), "orderId": order_id, "escalationId": ladder.escalation_id(order_id, 0),
                        "source": source, "context": body}),
             ),
             Action::StopLadders(ladders) => (
                 LADDER_STOP_JOB,
                 json!({"orderId": order_id,
-                       "escalationIds": ladders.iter().map(|l| l.escalation_id(order_id)).collect::<Vec<_>>(),
+                       "escalationIds": ladders.iter().map(|l| l.escalation_id(order_id, 0)).collect::<Vec<_>>(),
                        "actor": source, "outcome": event.outcome()}),
             ),
             Action::StopAllLadders => (

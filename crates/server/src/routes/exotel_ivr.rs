@@ -120,7 +120,28 @@ async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<
     if request.digits.is_none() {
         tracing::info!(call_sid = %request.call_sid, "DTMF request without digits (no input)");
     }
-    Ok(acknowledged(&request.call_sid, duplicate))
+    // Our flows name the menu in the URL; the seed's body names it `context`.
+    let (flow, step) = flow_step(&params);
+    let outcome = crate::comms::ivr::key_pressed(&state, &request, &flow, &step, duplicate).await?;
+    Ok(Json(json!({
+        "ok": true, "callSid": request.call_sid, "duplicate": duplicate,
+        "select": outcome.next.name(),
+        "answer": outcome.answer,
+        "note": outcome.note,
+    })))
+}
+
+/// The flow and step an applet request is for: `flow`/`step` of our URLs,
+/// or the seed's `context` (`vendor_new_order` → its main menu).
+fn flow_step(params: &ExotelParams) -> (String, String) {
+    let flow = params.0.get_any(&["flow", "context"]).unwrap_or("").to_string();
+    let flow = match flow.as_str() {
+        "rider_assign" => "rider_assignment".to_string(),
+        "address_update" | "rider_address_update" => "address_update".to_string(),
+        _ => flow,
+    };
+    let step = params.0.get("step").unwrap_or("menu").to_string();
+    (flow, step)
 }
 
 /// A voice status callback: recorded, and reconciled with our call attempt
@@ -167,14 +188,21 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
 /// the same `Content-Type: text/plain` there; axum answers HEAD from this GET
 /// handler with the headers and no body.
 async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppResult<Response> {
-    record_applet(&state, "greeting", &params).await?;
-    let text = Greeting::Text("Mangwale mein aapka swagat hai.".into());
+    let (request, _) = record_applet(&state, "greeting", &params).await?;
+    let (flow, step) = flow_step(&params);
+    let step = params.0.get("step").map(str::to_string).unwrap_or(step);
+    let text = Greeting::Text(crate::comms::ivr::greeting(&state, &request, &flow, &step).await);
     Ok(([(header::CONTENT_TYPE, "text/plain")], text.body()).into_response())
 }
 
-/// The welcome menu (Gather applet): 1 food, 2 parcel, 3 local shop.
+/// The menu of a ladder call's step, in the party's language; for any other
+/// call the welcome menu: 1 food, 2 parcel, 3 local shop.
 async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Gather>> {
-    record_applet(&state, "gather", &params).await?;
+    let (request, _) = record_applet(&state, "gather", &params).await?;
+    let (flow, step) = flow_step(&params);
+    if let Some(menu) = crate::comms::ivr::gather(&state, &request, &flow, &step).await {
+        return Ok(Json(menu));
+    }
     Ok(Json(
         Gather::menu(Prompt::Text(
             "Khana order karne ke liye 1, parcel ke liye 2, local dukaan se saaman ke liye 3 dabayein.".into(),
@@ -183,11 +211,12 @@ async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResul
     ))
 }
 
-/// Whom to connect (Connect applet). With no masking session for this call
-/// there is nobody to dial, and Exotel moves on to the next applet.
+/// Whom to connect (Connect applet): admin support at the `admin` steps of
+/// our flows; otherwise nobody, and Exotel moves on to the next applet.
 async fn connect(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Connect>> {
     record_applet(&state, "connect", &params).await?;
-    Ok(Json(Connect::nobody()))
+    let (_, step) = flow_step(&params);
+    Ok(Json(crate::comms::ivr::connect(&state, &step)))
 }
 
 /// A logging Passthru: 200 keeps the flow on its main branch.

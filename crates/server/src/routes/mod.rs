@@ -1,7 +1,9 @@
 //! HTTP routes. Each module exposes `router()`.
 
+pub mod comms;
 pub mod exotel_auth;
 pub mod exotel_ivr;
 pub mod exotel_voicebot;
 pub mod jupiter_webhooks;
 pub mod system;
+pub mod whatsapp;

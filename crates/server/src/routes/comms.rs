@@ -1,0 +1,550 @@
+//! The orchestrator's API: the seed's `/comms/*` routes, the single IVR
+//! calls of `/exotel/ivr/notify/*`, and `/exotel/ivr/analytics`. All need
+//! an API key (see `auth`).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use mangwale_core::ladder::{LadderKind, StopAction};
+use mangwale_core::{E164, Language, OrderId};
+use mangwale_store::{Ladder, LadderStart, LadderStop};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::calls::{CallTarget, PlaceCall, place_call};
+use crate::comms::{self, LadderRequest};
+use crate::error::{AppError, AppResult};
+use crate::exotel::CallerPurpose;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/comms/notify/vendor/order", post(vendor_order))
+        .route("/comms/notify/vendor/reminder", post(vendor_reminder))
+        .route("/comms/notify/rider/assign", post(rider_assign))
+        .route("/comms/notify/rider/address-update", post(rider_address))
+        .route("/comms/notify/customer/status", post(customer_status))
+        .route("/comms/notify/customer/delay", post(customer_delay))
+        .route("/comms/escalations", post(generic_start))
+        .route("/comms/escalations/{id}", get(escalation))
+        .route("/comms/stop", post(stop))
+        .route("/comms/bridge", post(bridge))
+        .route("/comms/timeline/{order_id}", get(timeline))
+        .route("/exotel/ivr/notify/vendor/order", post(ivr_vendor_order))
+        .route("/exotel/ivr/notify/vendor/reminder", post(ivr_vendor_reminder))
+        .route("/exotel/ivr/notify/rider/assign", post(ivr_rider_assign))
+        .route("/exotel/ivr/analytics", get(analytics))
+}
+
+/// A field that is a string or a number (`"V-42"`, `42`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Id {
+    Text(String),
+    Number(u64),
+}
+
+impl Id {
+    fn text(&self) -> String {
+        match self {
+            Id::Text(s) => s.trim().to_string(),
+            Id::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// Every field any notify route takes; each route uses its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NotifyBody {
+    order_id: Option<Id>,
+    vendor_id: Option<Id>,
+    vendor_phone: Option<String>,
+    vendor_name: Option<String>,
+    rider_id: Option<Id>,
+    rider_phone: Option<String>,
+    rider_name: Option<String>,
+    customer_phone: Option<String>,
+    customer_name: Option<String>,
+    amount: Option<Value>,
+    items: Option<Value>,
+    payment_mode: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+    pickup_name: Option<String>,
+    pickup_address: Option<String>,
+    drop_address: Option<String>,
+    new_address: Option<String>,
+    map_link: Option<String>,
+    minutes_remaining: Option<Value>,
+    status: Option<String>,
+    eta_minutes: Option<Value>,
+    delay_minutes: Option<Value>,
+    reason: Option<String>,
+}
+
+fn order_id(raw: &Option<Id>) -> AppResult<OrderId> {
+    let raw = raw.as_ref().ok_or_else(|| AppError::invalid("order_id", "order_id is required"))?;
+    OrderId::parse(&raw.text()).map_err(|e| AppError::invalid("order_id", format!("order_id: {e}")))
+}
+
+fn phone(field: &str, raw: &Option<String>) -> AppResult<Option<E164>> {
+    match raw.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(None),
+        Some(p) => E164::parse(p).map(Some).map_err(|e| AppError::invalid(field, format!("{field}: {e}"))),
+    }
+}
+
+fn language(raw: &Option<String>) -> AppResult<Language> {
+    match raw.as_deref() {
+        None => Ok(Language::Hi),
+        Some(l) => {
+            l.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("language", format!("language: {e}")))
+        }
+    }
+}
+
+/// `items` as text: a string as given, or a list of `{name, quantity}`.
+fn items_text(items: &Option<Value>) -> AppResult<Option<String>> {
+    match items {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.trim().is_empty())),
+        Some(Value::Array(list)) => {
+            let mut parts = Vec::new();
+            for (i, item) in list.iter().enumerate() {
+                match item {
+                    Value::String(s) => parts.push(s.clone()),
+                    Value::Object(o) => {
+                        let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
+                            AppError::invalid(format!("items[{i}].name"), format!("items[{i}].name is required"))
+                        })?;
+                        let quantity = o.get("quantity").and_then(Value::as_u64).unwrap_or(1);
+                        parts.push(format!("{name} x{quantity}"));
+                    }
+                    _ => {
+                        return Err(AppError::invalid(
+                            format!("items[{i}]"),
+                            format!("items[{i}]: a name or {{name, quantity}}"),
+                        ));
+                    }
+                }
+            }
+            Ok(Some(parts.join(", ")).filter(|s| !s.is_empty()))
+        }
+        Some(_) => Err(AppError::invalid("items", "items: a string or a list")),
+    }
+}
+
+/// A number given as a number or numeric text.
+fn number(field: &str, raw: &Option<Value>) -> AppResult<Option<Value>> {
+    match raw {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f >= 0.0) => Ok(Some(Value::Number(n.clone()))),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(f) if f >= 0.0 && f.is_finite() => Ok(Some(json!(f))),
+            _ => Err(AppError::invalid(field, format!("{field}: not a number: {s}"))),
+        },
+        Some(other) => Err(AppError::invalid(field, format!("{field}: not a number: {other}"))),
+    }
+}
+
+fn put(context: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value.filter(|v| !v.is_null() && v.as_str() != Some("")) {
+        context.insert(key.to_string(), v);
+    }
+}
+
+/// Builds the ladder request of a notify route from its body.
+fn request_from(kind: LadderKind, body: &NotifyBody) -> AppResult<LadderRequest> {
+    let mut request = LadderRequest::new(kind, order_id(&body.order_id)?, "api");
+    request.language = language(&body.language)?;
+    let c = &mut request.context;
+    put(c, "amount", number("amount", &body.amount)?);
+    put(c, "items", items_text(&body.items)?.map(Value::from));
+    put(c, "paymentMode", body.payment_mode.clone().map(Value::from));
+    put(c, "city", body.city.clone().map(Value::from));
+    put(c, "pickupName", body.pickup_name.clone().map(Value::from));
+    put(c, "pickupAddress", body.pickup_address.clone().map(Value::from));
+    put(c, "dropAddress", body.drop_address.clone().map(Value::from));
+    put(c, "newAddress", body.new_address.clone().map(Value::from));
+    put(c, "mapLink", body.map_link.clone().map(Value::from));
+    put(c, "minutesRemaining", number("minutes_remaining", &body.minutes_remaining)?);
+    put(c, "status", body.status.clone().map(Value::from));
+    put(c, "etaMinutes", number("eta_minutes", &body.eta_minutes)?);
+    put(c, "delayMinutes", number("delay_minutes", &body.delay_minutes)?);
+    put(c, "reason", body.reason.clone().map(Value::from));
+    match kind {
+        LadderKind::VendorNewOrder | LadderKind::VendorReminder => {
+            request.party_id = body.vendor_id.as_ref().map(Id::text);
+            request.phone = phone("vendor_phone", &body.vendor_phone)?;
+            put(&mut request.context, "name", body.vendor_name.clone().map(Value::from));
+        }
+        LadderKind::RiderAssign | LadderKind::RiderAddressUpdate => {
+            request.party_id = body.rider_id.as_ref().map(Id::text);
+            request.phone = phone("rider_phone", &body.rider_phone)?;
+            put(&mut request.context, "name", body.rider_name.clone().map(Value::from));
+        }
+        LadderKind::CustomerStatus | LadderKind::CustomerDelay => {
+            request.phone = phone("customer_phone", &body.customer_phone)?;
+            put(&mut request.context, "name", body.customer_name.clone().map(Value::from));
+            put(&mut request.context, "riderName", body.rider_name.clone().map(Value::from));
+        }
+    }
+    Ok(request)
+}
+
+/// The field that names the party's phone, for errors.
+fn phone_field(kind: LadderKind) -> &'static str {
+    match kind {
+        LadderKind::VendorNewOrder | LadderKind::VendorReminder => "vendor_phone",
+        LadderKind::RiderAssign | LadderKind::RiderAddressUpdate => "rider_phone",
+        LadderKind::CustomerStatus | LadderKind::CustomerDelay => "customer_phone",
+    }
+}
+
+/// Fills the request from Jupiter where needed; a 404 if Jupiter does not
+/// know the order, a 503 if it cannot be asked, a 400 if there is still
+/// no phone.
+async fn complete(state: &AppState, request: &mut LadderRequest) -> AppResult<()> {
+    if comms::needs_jupiter(request) {
+        match comms::fill_from_jupiter(state, request).await {
+            Ok(true) => {}
+            Ok(false) if request.phone.is_some() => {}
+            Ok(false) => return Err(AppError::NotFound(format!("order {} not found in Jupiter", request.order_id))),
+            Err(e) if request.phone.is_some() => {
+                tracing::warn!(order_id = %request.order_id, error = %e.message(), "Jupiter lookup failed; starting with what was given");
+            }
+            Err(e) if e.is_transient() => {
+                return Err(AppError::Unavailable { code: "jupiter_unavailable", message: e.message() });
+            }
+            Err(e) => return Err(AppError::BadGateway { code: "jupiter_refused", message: e.message() }),
+        }
+    }
+    if request.phone.is_none() {
+        let field = phone_field(request.kind);
+        return Err(AppError::invalid(
+            field,
+            format!("{field} not found: give it, or make sure Jupiter's order has it"),
+        ));
+    }
+    Ok(())
+}
+
+fn ladder_json(ladder: &Ladder) -> Value {
+    serde_json::to_value(ladder).unwrap_or(Value::Null)
+}
+
+fn started_answer(outcome: LadderStart, message: &str) -> (StatusCode, Json<Value>) {
+    let (ladder, duplicate) = match &outcome {
+        LadderStart::Started(l) => (l, false),
+        LadderStart::Existing(l) => (l, true),
+    };
+    // 200 either way, as the incumbent answered; `duplicate` tells them apart.
+    let status = StatusCode::OK;
+    (
+        status,
+        Json(json!({
+            "success": true,
+            "escalationId": ladder.escalation_id,
+            "message": if duplicate { "already running; this is the running escalation" } else { message },
+            "duplicate": duplicate,
+            "state": ladder.state.name(),
+            "name": ladder.context.get("name"),
+            "amount": ladder.context.get("amount"),
+            "steps": ladder.steps.iter().map(|s| json!({"channel": s.channel, "dueAt": s.due_at, "state": s.state.name()})).collect::<Vec<_>>(),
+        })),
+    )
+}
+
+async fn notify(
+    state: &AppState,
+    kind: LadderKind,
+    body: NotifyBody,
+    message: &str,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let mut request = request_from(kind, &body)?;
+    complete(state, &mut request).await?;
+    let outcome = comms::start(state, request).await?;
+    Ok(started_answer(outcome, message))
+}
+
+async fn vendor_order(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    notify(&state, LadderKind::VendorNewOrder, body, "Vendor notification escalation started").await
+}
+
+async fn vendor_reminder(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    notify(&state, LadderKind::VendorReminder, body, "Vendor reminder escalation started").await
+}
+
+async fn rider_assign(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    notify(&state, LadderKind::RiderAssign, body, "Rider assignment escalation started").await
+}
+
+async fn rider_address(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    notify(&state, LadderKind::RiderAddressUpdate, body, "Address update escalation started").await
+}
+
+async fn customer_status(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    notify(&state, LadderKind::CustomerStatus, body, "Customer status notification started").await
+}
+
+async fn customer_delay(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    notify(&state, LadderKind::CustomerDelay, body, "Customer delay notification started").await
+}
+
+/// `POST /comms/escalations`: any ladder type by name, with the notify
+/// routes' fields.
+#[derive(Debug, Deserialize)]
+struct GenericStart {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(flatten)]
+    body: NotifyBody,
+}
+
+async fn generic_start(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<GenericStart>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let raw = body.kind.as_deref().ok_or_else(|| AppError::invalid("type", "type is required"))?;
+    let kind: LadderKind =
+        raw.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("type", format!("type: {e}")))?;
+    notify(&state, kind, body.body, "Escalation started").await
+}
+
+async fn escalation(State(state): State<AppState>, Path(id): Path<String>) -> AppResult<Json<Value>> {
+    let ladder = state.store.ladder(&id).await?.ok_or_else(|| AppError::NotFound(format!("no escalation {id}")))?;
+    Ok(Json(ladder_json(&ladder)))
+}
+
+#[derive(Debug, Deserialize)]
+struct StopBody {
+    escalation_id: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+}
+
+async fn stop(State(state): State<AppState>, ApiJson(body): ApiJson<StopBody>) -> AppResult<Json<Value>> {
+    let id = body
+        .escalation_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AppError::invalid("escalation_id", "escalation_id is required"))?;
+    let action = match body.action.as_deref() {
+        None => StopAction::Cancel,
+        Some(a) => {
+            a.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("action", format!("action: {e}")))?
+        }
+    };
+    let actor = body.actor.clone().unwrap_or_else(|| "api".into());
+    match comms::stop(&state, id, action, &actor, "api", Vec::new()).await? {
+        LadderStop::Stopped(ladder) => Ok(Json(json!({
+            "success": true, "message": "Escalation stopped", "escalationId": id, "stopped": true,
+            "state": ladder.state.name(), "action": action.name(), "actor": actor,
+            "responseSecs": comms::response_secs(&ladder),
+        }))),
+        LadderStop::AlreadyFinished(ladder) => Ok(Json(json!({
+            "success": true, "message": "Escalation had already finished", "escalationId": id, "stopped": false,
+            "state": ladder.state.name(), "action": ladder.stop_action, "actor": ladder.stop_actor,
+        }))),
+        LadderStop::NotFound => Err(AppError::NotFound(format!("no escalation {id}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BridgeParty {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BridgeBody {
+    order_id: Option<Id>,
+    party_a: Option<BridgeParty>,
+    party_b: Option<BridgeParty>,
+    reason: Option<String>,
+    time_limit: Option<u32>,
+}
+
+/// `POST /comms/bridge`: a call that connects two parties, each seeing our
+/// number (party A is dialled first). `party_b.type = "admin"` without a
+/// phone dials ADMIN_SUPPORT_PHONE.
+async fn bridge(State(state): State<AppState>, ApiJson(body): ApiJson<BridgeBody>) -> AppResult<Json<Value>> {
+    let order = match &body.order_id {
+        Some(_) => Some(order_id(&body.order_id)?),
+        None => None,
+    };
+    let a = body.party_a.as_ref().ok_or_else(|| AppError::invalid("party_a", "party_a is required"))?;
+    let b = body.party_b.as_ref().ok_or_else(|| AppError::invalid("party_b", "party_b is required"))?;
+    let from = phone("party_a.phone", &a.phone)?
+        .ok_or_else(|| AppError::invalid("party_a.phone", "party_a.phone is required"))?;
+    let to =
+        match (phone("party_b.phone", &b.phone)?, b.kind.as_deref()) {
+            (Some(p), _) => p,
+            (None, Some("admin")) => state.config.admin_support_phone.clone().ok_or_else(|| {
+                AppError::invalid("party_b.phone", "ADMIN_SUPPORT_PHONE is not set; give party_b.phone")
+            })?,
+            (None, _) => return Err(AppError::invalid("party_b.phone", "party_b.phone is required")),
+        };
+    let limit = body.time_limit.unwrap_or(1800);
+    if !(30..=14_400).contains(&limit) {
+        return Err(AppError::invalid("time_limit", "time_limit: 30 to 14400 seconds"));
+    }
+    let kind = |p: &BridgeParty| p.kind.clone().unwrap_or_else(|| "party".into());
+    let purpose = if b.kind.as_deref() == Some("admin") { "admin_bridge" } else { "bridge" };
+    let call = PlaceCall {
+        purpose: purpose.into(),
+        caller: CallerPurpose::Other,
+        from,
+        target: CallTarget::Bridge(to),
+        order_id: order.as_ref().map(|o| o.as_str().to_string()),
+        escalation_id: None,
+        party: Some(format!("{}_{}", kind(a), kind(b))),
+        time_limit: Some(limit),
+        ring_timeout: Some(45),
+    };
+    let attempt = place_call(&state, call).await.map_err(|e| match e {
+        crate::calls::PlaceCallError::Permanent(m) => AppError::BadGateway { code: "exotel_refused", message: m },
+        crate::calls::PlaceCallError::Transient(m) => AppError::Unavailable { code: "exotel_unavailable", message: m },
+        crate::calls::PlaceCallError::Store(e) => AppError::from(e),
+    })?;
+    Ok(Json(json!({
+        "success": true, "callSid": attempt.call_sid, "attemptId": attempt.id, "state": attempt.state.as_str(),
+        "reason": body.reason,
+    })))
+}
+
+/// `GET /comms/timeline/:orderId`: every event of the order in order, its
+/// ladders, and a summary.
+async fn timeline(State(state): State<AppState>, Path(order): Path<String>) -> AppResult<Json<Value>> {
+    let order = OrderId::parse(&order).map_err(|e| AppError::invalid("orderId", format!("orderId: {e}")))?;
+    let events = state.store.events_for_order(order.as_str()).await?;
+    let ladders = state.store.ladders_for_order(order.as_str()).await?;
+    let sent = events.iter().filter(|e| e.kind == "ladder.step_sent").count();
+    let failed = events.iter().filter(|e| e.kind == "ladder.step_failed").count();
+    let bridges = events
+        .iter()
+        .filter(|e| e.kind == "call_placed" && e.detail["purpose"].as_str().is_some_and(|p| p.contains("bridge")))
+        .count();
+    let responses: Vec<f64> = ladders.iter().filter_map(comms::response_secs).collect();
+    let avg = (!responses.is_empty()).then(|| responses.iter().sum::<f64>() / responses.len() as f64);
+    let mut channels: Vec<String> = events.iter().filter_map(|e| e.channel.clone()).collect();
+    channels.sort();
+    channels.dedup();
+    Ok(Json(json!({
+        "orderId": order.as_str(),
+        "events": events,
+        "ladders": ladders.iter().map(ladder_json).collect::<Vec<_>>(),
+        "channels": channels,
+        "summary": {
+            "totalNotifications": sent,
+            "failedNotifications": failed,
+            "escalationsTriggered": ladders.len(),
+            "activeEscalations": ladders.iter().filter(|l| l.state == mangwale_core::ladder::LadderState::Active).count(),
+            "bridgeCalls": bridges,
+            "avgResponseTime": avg,
+            "responses": ladders.iter().filter_map(|l| l.stop_action.as_ref().map(|a| json!({
+                "escalationId": l.escalation_id, "action": a, "actor": l.stop_actor, "seconds": comms::response_secs(l),
+            }))).collect::<Vec<_>>(),
+        },
+    })))
+}
+
+async fn ivr_only(state: &AppState, kind: LadderKind, body: NotifyBody) -> AppResult<(StatusCode, Json<Value>)> {
+    let mut request = request_from(kind, &body)?;
+    complete(state, &mut request).await?;
+    let outcome = comms::start_ivr_only(state, request).await?;
+    Ok(started_answer(outcome, "IVR call queued"))
+}
+
+async fn ivr_vendor_order(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    ivr_only(&state, LadderKind::VendorNewOrder, body).await
+}
+
+async fn ivr_vendor_reminder(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    ivr_only(&state, LadderKind::VendorReminder, body).await
+}
+
+async fn ivr_rider_assign(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NotifyBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    ivr_only(&state, LadderKind::RiderAssign, body).await
+}
+
+#[derive(Debug, Deserialize)]
+struct Range {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn time(field: &str, raw: &Option<String>) -> AppResult<Option<DateTime<Utc>>> {
+    match raw.as_deref() {
+        None => Ok(None),
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
+            })
+            .map_err(|_| AppError::invalid(field, format!("{field}: an RFC 3339 time or a date (YYYY-MM-DD)"))),
+    }
+}
+
+/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls and ladders
+/// of the range (default: the last 24 hours).
+async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) -> AppResult<Json<Value>> {
+    let now = state.clock.now();
+    let to = time("to", &range.to)?.unwrap_or(now);
+    let from = time("from", &range.from)?.unwrap_or(to - chrono::Duration::hours(24));
+    if from >= to {
+        return Err(AppError::invalid("from", "from must be before to"));
+    }
+    let mut stats = state.store.comms_stats(from, to).await?;
+    // A deadline is a timer, not a notification.
+    stats.steps_sent.remove(mangwale_core::ladder::Channel::Deadline.name());
+    Ok(Json(json!({
+        "from": from, "to": to,
+        "calls": stats.calls,
+        "answered": stats.calls_answered,
+        "ivrCalls": stats.ivr_calls,
+        "vendorsNotified": stats.vendors_notified,
+        "accepted": stats.accepted,
+        "rejected": stats.rejected,
+        "noResponse": stats.no_response,
+        "activeEscalations": stats.active,
+        "escalations": stats.ladders,
+        "avgResponseTime": stats.avg_response_secs,
+        "bridges": stats.bridges,
+        "notificationsSent": stats.steps_sent,
+        "notificationsFailed": stats.steps_failed,
+    })))
+}

@@ -1,0 +1,145 @@
+//! WhatsApp Cloud API webhooks: the subscription handshake, and the
+//! messages Meta sends us — a tap on a template's quick reply stops the
+//! ladder with that answer, exactly like a key on the IVR.
+//!
+//! Meta signs every webhook with the app secret (`X-Hub-Signature-256`,
+//! over the exact body bytes); an unsigned or wrongly signed one is a 401
+//! and changes nothing. Meta retries, so everything is idempotent: the
+//! answer by its ladder's state and the reply's message id, the timeline
+//! entry by the message id.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use mangwale_providers::whatsapp::{
+    InboundEvent as WhatsAppEvent, parse_webhook, verify_signature, verify_subscription,
+};
+use mangwale_store::{InboundEvent, InboundOutcome, NewEvent};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::comms::answers::{self, Applied};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/webhooks/whatsapp", get(subscribe).post(receive))
+}
+
+#[derive(Debug, Deserialize)]
+struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// Meta's `GET` when the webhook is subscribed: echo the challenge if the
+/// verify token is ours.
+async fn subscribe(State(state): State<AppState>, Query(q): Query<Handshake>) -> Response {
+    let expected = state.channels.whatsapp_verify_token.as_ref().map(|t| t.expose().to_string()).unwrap_or_default();
+    match verify_subscription(q.mode.as_deref(), q.token.as_deref(), q.challenge.as_deref(), &expected) {
+        Some(challenge) => ([(header::CONTENT_TYPE, "text/plain")], challenge).into_response(),
+        None => AppError::Unauthorized.into_response(),
+    }
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let Some(secret) = &state.channels.whatsapp_app_secret else {
+        return Err(AppError::Unavailable {
+            code: "whatsapp_not_configured",
+            message: "WHATSAPP_APP_SECRET is not set, so webhooks cannot be verified".into(),
+        });
+    };
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    if !verify_signature(secret.expose(), &body, signature) {
+        metrics::counter!("mangwale_whatsapp_webhooks_rejected_total").increment(1);
+        return Err(AppError::Unauthorized);
+    }
+    let events = parse_webhook(&body).map_err(|e| AppError::BadRequest {
+        code: "malformed_webhook",
+        message: e.to_string(),
+        field: None,
+    })?;
+    let mut handled = Vec::new();
+    for event in events {
+        handled.push(handle(&state, event).await?);
+    }
+    Ok((StatusCode::OK, Json(json!({"success": true, "events": handled}))))
+}
+
+async fn handle(state: &AppState, event: WhatsAppEvent) -> AppResult<Value> {
+    let now = state.clock.now();
+    match event {
+        WhatsAppEvent::ButtonReply { from, message_id, context_message_id, payload, text, .. } => {
+            let parsed = answers::parse_button(&payload);
+            let ladder = match parsed {
+                Some((id, _)) => state.store.ladder(id).await?,
+                None => None,
+            };
+            let (outcome, order, escalation, party) = match (parsed, &ladder) {
+                (Some((_, answer)), Some(ladder)) if ladder.phone.as_deref() == Some(from.as_str()) => {
+                    let applied =
+                        answers::apply(state, ladder, answer, "whatsapp", &format!("wa:{message_id}")).await?;
+                    let outcome = match applied {
+                        Applied::Stopped(action) => format!("stopped:{}", action.name()),
+                        Applied::AlreadyFinished => "already_finished".to_string(),
+                        Applied::NotAnAnswer => "not_an_answer".to_string(),
+                    };
+                    (outcome, ladder.order_id.clone(), Some(ladder.escalation_id.clone()), Some(ladder.party.clone()))
+                }
+                // A tap from another number than the ladder's party is not
+                // their answer (a forwarded message).
+                (Some(_), Some(ladder)) => {
+                    ("not_the_party".to_string(), ladder.order_id.clone(), Some(ladder.escalation_id.clone()), None)
+                }
+                (Some(_), None) => ("unknown_escalation".to_string(), None, None, None),
+                (None, _) => ("unknown_payload".to_string(), None, None, None),
+            };
+            let event = NewEvent::new("whatsapp.reply", now)
+                .channel("whatsapp")
+                .context(order.as_deref(), escalation.as_deref(), party.as_deref())
+                .detail(json!({"messageId": message_id, "context": context_message_id, "button": text,
+                               "from": from.masked(), "outcome": outcome}));
+            record(state, format!("whatsapp:msg:{message_id}"), event).await?;
+            metrics::counter!("mangwale_whatsapp_replies_total", "outcome" => outcome.split(':').next().unwrap_or("").to_string())
+                .increment(1);
+            Ok(json!({"type": "button", "outcome": outcome}))
+        }
+        WhatsAppEvent::Text { from, message_id, body, .. } => {
+            let event = NewEvent::new("whatsapp.text", now)
+                .channel("whatsapp")
+                .detail(json!({"messageId": message_id, "from": from.masked(), "chars": body.chars().count()}));
+            record(state, format!("whatsapp:msg:{message_id}"), event).await?;
+            Ok(json!({"type": "text"}))
+        }
+        WhatsAppEvent::Status { message_id, recipient, status, errors, .. } => {
+            metrics::counter!("mangwale_whatsapp_statuses_total", "status" => status.as_str()).increment(1);
+            let event = NewEvent::new("whatsapp.status", now).channel("whatsapp").detail(json!({
+                "messageId": message_id, "status": status.as_str(), "to": recipient.as_ref().map(|r| r.masked()),
+                "errors": errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect::<Vec<_>>(),
+            }));
+            record(state, format!("whatsapp:status:{message_id}:{}", status.as_str()), event).await?;
+            Ok(json!({"type": "status", "status": status.as_str()}))
+        }
+    }
+}
+
+/// Records an event once per key through the webhook writer.
+async fn record(state: &AppState, key: String, event: NewEvent) -> AppResult<bool> {
+    let inbound = InboundEvent { dedup_key: key, source: "whatsapp.webhook".into(), event, jobs: Vec::new() };
+    let outcome = state.inbound.record(inbound).await.map_err(|e| {
+        tracing::error!(error = %e, "recording a WhatsApp webhook failed");
+        AppError::Unavailable { code: "store_unavailable", message: "the event could not be recorded; retry".into() }
+    })?;
+    Ok(outcome == InboundOutcome::Recorded)
+}

@@ -137,7 +137,8 @@ pub struct CommsStats {
     pub vendors_notified: u64,
     pub accepted: u64,
     pub rejected: u64,
-    /// Ladders that ran out without an answer.
+    /// Ladders that ran out without an answer (customer notices, which
+    /// have none to give, are not counted).
     pub no_response: u64,
     pub active: u64,
     /// From start to the party's answer, over ladders stopped by one.
@@ -174,7 +175,8 @@ pub trait LadderStore: Send + Sync {
 
     /// Records a step's outcome with `event` and `jobs`; when that leaves
     /// every step final on an active ladder, the ladder is exhausted (with
-    /// `on_exhausted`). Returns the ladder as it is after.
+    /// `on_exhausted`). Returns the ladder's state after, `None` if there is
+    /// no such ladder.
     #[allow(clippy::too_many_arguments)]
     async fn finish_step(
         &self,
@@ -185,7 +187,7 @@ pub trait LadderStore: Send + Sync {
         jobs: Vec<NewJob>,
         on_exhausted: OnExhausted,
         now: DateTime<Utc>,
-    ) -> Result<Option<Ladder>>;
+    ) -> Result<Option<LadderState>>;
 
     async fn ladder(&self, escalation_id: &str) -> Result<Option<Ladder>>;
 

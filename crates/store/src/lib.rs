@@ -18,6 +18,7 @@ mod postgres;
 mod postgres_ladders;
 mod rows;
 mod sqlite;
+mod sqlite_exec;
 mod sqlite_inbound;
 mod sqlite_ladders;
 pub mod test_support;

@@ -238,7 +238,7 @@ impl LadderStore for PgStore {
         jobs: Vec<NewJob>,
         on_exhausted: OnExhausted,
         now: DateTime<Utc>,
-    ) -> Result<Option<Ladder>> {
+    ) -> Result<Option<LadderState>> {
         let mut tx = self.pool.begin().await?;
         if load(&mut tx, escalation_id, true).await?.is_none() {
             tx.rollback().await?;
@@ -259,7 +259,7 @@ impl LadderStore for PgStore {
         insert_event(&mut *tx, &event).await?;
         insert_jobs(&mut tx, &jobs, now).await?;
         let ladder = load(&mut tx, escalation_id, false).await?.ok_or_else(vanished)?;
-        let ladder = if ladder.state == LadderState::Active && ladder.steps.iter().all(|s| s.state.is_final()) {
+        let state = if ladder.state == LadderState::Active && ladder.steps.iter().all(|s| s.state.is_final()) {
             sqlx::query(
                 "UPDATE ladders SET state = 'exhausted', finished_at = $2, updated_at = $2
                  WHERE escalation_id = $1 AND state = 'active'",
@@ -272,13 +272,13 @@ impl LadderStore for PgStore {
                 insert_event(&mut *tx, event).await?;
             }
             insert_jobs(&mut tx, &on_exhausted.jobs, now).await?;
-            load(&mut tx, escalation_id, false).await?.ok_or_else(vanished)?
+            LadderState::Exhausted
         } else {
-            ladder
+            ladder.state
         };
         tx.commit().await?;
         self.wakeup.notify_one();
-        Ok(Some(ladder))
+        Ok(Some(state))
     }
 
     async fn ladder(&self, escalation_id: &str) -> Result<Option<Ladder>> {
@@ -336,7 +336,7 @@ impl LadderStore for PgStore {
                     COUNT(*) FILTER (WHERE kind = 'vendor_new_order') AS vendors,
                     COUNT(*) FILTER (WHERE stop_action = 'accept') AS accepted,
                     COUNT(*) FILTER (WHERE stop_action = 'reject') AS rejected,
-                    COUNT(*) FILTER (WHERE state = 'exhausted') AS exhausted,
+                    COUNT(*) FILTER (WHERE state = 'exhausted' AND kind NOT LIKE 'customer%') AS exhausted,
                     COUNT(*) FILTER (WHERE state = 'active') AS active,
                     AVG((finished_at - started_at) / 1000.0) FILTER (
                         WHERE stop_action IN ('accept', 'reject', 'ready', 'extend', 'confirm', 'problem'))::float8

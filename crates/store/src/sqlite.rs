@@ -43,6 +43,8 @@ pub struct SqliteStore {
     background: CancellationToken,
     /// The webhook write path's own connection and thread.
     inbound: InboundThread,
+    /// The ladders' writes: their own connection and thread.
+    pub(crate) exec: crate::sqlite_exec::SqliteExec,
 }
 
 const JOB_COLUMNS: &str =
@@ -84,8 +86,9 @@ impl SqliteStore {
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(connect.pragma("wal_autocheckpoint", "0")).await?;
         let (wakeup, write) = (Arc::new(Notify::new()), Arc::new(tokio::sync::Mutex::new(())));
+        let exec = crate::sqlite_exec::SqliteExec::spawn(&path, "sqlite-ladders", write.clone())?;
         let inbound = InboundThread::spawn(path, write.clone(), wakeup.clone())?;
-        let store = SqliteStore { pool, writer, wakeup, write, background: CancellationToken::new(), inbound };
+        let store = SqliteStore { pool, writer, wakeup, write, background: CancellationToken::new(), inbound, exec };
         store.spawn_checkpointer();
         if options.migrate {
             store.migrate().await?;

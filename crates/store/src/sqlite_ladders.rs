@@ -2,6 +2,7 @@
 //! transaction on the writer connection, behind the store's write lock.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use crate::ladders::{
     BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder,
     OnExhausted, StepClaim, StepResult, ladder_state, step_state,
 };
-use crate::sqlite::{SqliteStore, insert_event, insert_job};
+use crate::sqlite::SqliteStore;
 use crate::timeline::NewEvent;
 use crate::{Result, StoreError, from_ms, to_ms};
 use mangwale_core::ladder::{LadderState, StepState};
@@ -80,63 +81,60 @@ async fn load(conn: &mut SqliteConnection, escalation_id: &str) -> Result<Option
     Ok(Some(ladder_from_row(&row, steps)?))
 }
 
-async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[NewJob], now: DateTime<Utc>) -> Result<()> {
-    for job in jobs {
-        insert_job(&mut *conn, job, now).await?;
+/// The ladder just inserted, as `load` would read it back.
+fn started(ladder: NewLadder) -> Ladder {
+    let steps = ladder
+        .steps
+        .iter()
+        .map(|s| LadderStep {
+            index: s.index,
+            channel: s.channel.clone(),
+            due_at: s.due_at,
+            state: StepState::Pending,
+            attempts: 0,
+            provider_id: None,
+            detail: None,
+            updated_at: ladder.started_at,
+        })
+        .collect();
+    Ladder {
+        escalation_id: ladder.escalation_id,
+        kind: ladder.kind,
+        order_id: ladder.order_id,
+        party: ladder.party,
+        phone: ladder.phone,
+        language: ladder.language,
+        context: ladder.context,
+        definition: ladder.definition,
+        state: LadderState::Active,
+        started_at: ladder.started_at,
+        finished_at: None,
+        stop_action: None,
+        stop_actor: None,
+        steps,
     }
-    Ok(())
 }
 
 #[async_trait]
 impl LadderStore for SqliteStore {
     async fn start_ladder(&self, ladder: NewLadder, jobs: Vec<NewJob>, event: NewEvent) -> Result<LadderStart> {
-        let now = ladder.started_at;
-        let _write = self.write.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        if let Some(existing) = load(&mut tx, &ladder.escalation_id).await? {
-            tx.rollback().await?;
+        let ladder = Arc::new(ladder);
+        let inserted = {
+            let ladder = ladder.clone();
+            self.exec.run(move |conn| rs::start(conn, &ladder, &jobs, &event)).await?
+        };
+        if !inserted {
+            let existing = self
+                .ladder(&ladder.escalation_id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
             return Ok(LadderStart::Existing(existing));
         }
-        sqlx::query(
-            "INSERT INTO ladders (escalation_id, kind, order_id, party, phone, language, context, definition, state,
-                                  started_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'active', ?9, ?9)",
-        )
-        .bind(&ladder.escalation_id)
-        .bind(&ladder.kind)
-        .bind(&ladder.order_id)
-        .bind(&ladder.party)
-        .bind(&ladder.phone)
-        .bind(&ladder.language)
-        .bind(ladder.context.to_string())
-        .bind(ladder.definition.to_string())
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        for step in &ladder.steps {
-            sqlx::query(
-                "INSERT INTO ladder_steps (escalation_id, step_index, channel, due_at, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
-            )
-            .bind(&ladder.escalation_id)
-            .bind(i64::from(step.index))
-            .bind(&step.channel)
-            .bind(to_ms(step.due_at))
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_jobs(&mut tx, &jobs, now).await?;
-        insert_event(&mut *tx, &event).await?;
-        let started =
-            load(&mut tx, &ladder.escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
-        tx.commit().await?;
         self.wakeup.notify_one();
-        Ok(LadderStart::Started(started))
+        let ladder = Arc::try_unwrap(ladder).unwrap_or_else(|shared| (*shared).clone());
+        Ok(LadderStart::Started(started(ladder)))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn stop_ladder(
         &self,
         escalation_id: &str,
@@ -147,84 +145,19 @@ impl LadderStore for SqliteStore {
         jobs: Vec<NewJob>,
         now: DateTime<Utc>,
     ) -> Result<LadderStop> {
-        let _write = self.write.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let Some(ladder) = load(&mut tx, escalation_id).await? else {
-            tx.rollback().await?;
-            return Ok(LadderStop::NotFound);
-        };
-        if ladder.state != LadderState::Active {
-            tx.rollback().await?;
-            return Ok(LadderStop::AlreadyFinished(ladder));
+        let (id, action, actor, group) =
+            (escalation_id.to_string(), action.to_string(), actor.to_string(), job_group.to_string());
+        let outcome =
+            self.exec.run(move |conn| rs::stop(conn, &id, &action, &actor, &group, &event, &jobs, now)).await?;
+        if matches!(outcome, LadderStop::Stopped(_)) {
+            self.wakeup.notify_one();
         }
-        sqlx::query(
-            "UPDATE ladders SET state = 'stopped', finished_at = ?2, stop_action = ?3, stop_actor = ?4, updated_at = ?2
-             WHERE escalation_id = ?1",
-        )
-        .bind(escalation_id)
-        .bind(to_ms(now))
-        .bind(action)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE ladder_steps SET state = 'canceled', updated_at = ?2 WHERE escalation_id = ?1 AND state = 'pending'",
-        )
-        .bind(escalation_id)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = ?2
-             WHERE group_key = ?1 AND state IN ('pending', 'running')",
-        )
-        .bind(job_group)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        insert_event(&mut *tx, &event).await?;
-        insert_jobs(&mut tx, &jobs, now).await?;
-        let stopped =
-            load(&mut tx, escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
-        tx.commit().await?;
-        Ok(LadderStop::Stopped(stopped))
+        Ok(outcome)
     }
 
     async fn claim_step(&self, escalation_id: &str, index: u32, now: DateTime<Utc>) -> Result<StepClaim> {
-        let _write = self.write.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let Some(ladder) = load(&mut tx, escalation_id).await? else {
-            tx.rollback().await?;
-            return Ok(StepClaim::NotFound);
-        };
-        if ladder.state != LadderState::Active {
-            tx.rollback().await?;
-            return Ok(StepClaim::LadderFinished(ladder));
-        }
-        let Some(step) = ladder.steps.iter().find(|s| s.index == index) else {
-            tx.rollback().await?;
-            return Ok(StepClaim::NotFound);
-        };
-        if step.state != StepState::Pending {
-            let state = step.state;
-            tx.rollback().await?;
-            return Ok(StepClaim::NotPending(state));
-        }
-        sqlx::query(
-            "UPDATE ladder_steps SET state = 'sending', attempts = attempts + 1, updated_at = ?3
-             WHERE escalation_id = ?1 AND step_index = ?2 AND state = 'pending'",
-        )
-        .bind(escalation_id)
-        .bind(i64::from(index))
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        let claimed =
-            load(&mut tx, escalation_id).await?.ok_or_else(|| StoreError::Corrupt("ladder vanished".into()))?;
-        tx.commit().await?;
-        Ok(StepClaim::Claimed(claimed))
+        let id = escalation_id.to_string();
+        self.exec.run(move |conn| rs::claim(conn, &id, index, now)).await
     }
 
     async fn finish_step(
@@ -236,48 +169,15 @@ impl LadderStore for SqliteStore {
         jobs: Vec<NewJob>,
         on_exhausted: OnExhausted,
         now: DateTime<Utc>,
-    ) -> Result<Option<Ladder>> {
-        let _write = self.write.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "UPDATE ladder_steps SET state = ?3, provider_id = COALESCE(?4, provider_id), detail = ?5, updated_at = ?6
-             WHERE escalation_id = ?1 AND step_index = ?2",
-        )
-        .bind(escalation_id)
-        .bind(i64::from(index))
-        .bind(result.state.name())
-        .bind(&result.provider_id)
-        .bind(&result.detail)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        insert_event(&mut *tx, &event).await?;
-        insert_jobs(&mut tx, &jobs, now).await?;
-        let Some(ladder) = load(&mut tx, escalation_id).await? else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let ladder = if ladder.state == LadderState::Active && ladder.steps.iter().all(|s| s.state.is_final()) {
-            sqlx::query(
-                "UPDATE ladders SET state = 'exhausted', finished_at = ?2, updated_at = ?2
-                 WHERE escalation_id = ?1 AND state = 'active'",
-            )
-            .bind(escalation_id)
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?;
-            if let Some(event) = &on_exhausted.event {
-                insert_event(&mut *tx, event).await?;
-            }
-            insert_jobs(&mut tx, &on_exhausted.jobs, now).await?;
-            load(&mut tx, escalation_id).await?
-        } else {
-            Some(ladder)
-        };
-        tx.commit().await?;
-        self.wakeup.notify_one();
-        Ok(ladder)
+    ) -> Result<Option<LadderState>> {
+        let id = escalation_id.to_string();
+        let enqueues = !jobs.is_empty();
+        let state =
+            self.exec.run(move |conn| rs::finish(conn, &id, index, &result, &event, &jobs, &on_exhausted, now)).await?;
+        if enqueues || state == Some(LadderState::Exhausted) {
+            self.wakeup.notify_one();
+        }
+        Ok(state)
     }
 
     async fn ladder(&self, escalation_id: &str) -> Result<Option<Ladder>> {
@@ -338,7 +238,7 @@ impl LadderStore for SqliteStore {
                     COALESCE(SUM(kind = 'vendor_new_order'), 0) AS vendors,
                     COALESCE(SUM(stop_action = 'accept'), 0) AS accepted,
                     COALESCE(SUM(stop_action = 'reject'), 0) AS rejected,
-                    COALESCE(SUM(state = 'exhausted'), 0) AS exhausted,
+                    COALESCE(SUM(state = 'exhausted' AND kind NOT LIKE 'customer%'), 0) AS exhausted,
                     COALESCE(SUM(state = 'active'), 0) AS active,
                     AVG(CASE WHEN stop_action IN ('accept', 'reject', 'ready', 'extend', 'confirm', 'problem')
                              THEN (finished_at - started_at) / 1000.0 END) AS avg_response
@@ -380,5 +280,313 @@ impl LadderStore for SqliteStore {
             steps_sent,
             steps_failed,
         })
+    }
+}
+
+/// The ladder writes as rusqlite statements, run on the store's writer
+/// thread ([`crate::sqlite_exec`]).
+mod rs {
+    use chrono::{DateTime, Utc};
+    use mangwale_core::ladder::{LadderState, StepState};
+    use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+    use super::{LADDER_COLUMNS, json};
+    use crate::jobs::NewJob;
+    use crate::ladders::{
+        Ladder, LadderStep, LadderStop, NewLadder, OnExhausted, StepClaim, StepResult, ladder_state, step_state,
+    };
+    use crate::timeline::NewEvent;
+    use crate::{Result, from_ms, to_ms};
+
+    fn insert_event(conn: &Connection, e: &NewEvent) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            e.order_id,
+            e.escalation_id,
+            e.call_sid,
+            e.party,
+            e.channel,
+            e.kind,
+            e.detail.to_string(),
+            to_ms(e.at)
+        ])?;
+        Ok(())
+    }
+
+    fn insert_jobs(conn: &Connection, jobs: &[NewJob], now: DateTime<Utc>) -> Result<()> {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
+             ON CONFLICT (key) DO NOTHING",
+        )?;
+        for job in jobs {
+            insert.execute(params![
+                job.kind,
+                job.key,
+                job.group,
+                job.payload.to_string(),
+                i64::from(job.max_attempts),
+                to_ms(job.run_at),
+                to_ms(now)
+            ])?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn load(conn: &Connection, escalation_id: &str) -> Result<Option<Ladder>> {
+        let mut steps = conn.prepare_cached(
+            "SELECT step_index, channel, due_at, state, attempts, provider_id, detail, updated_at
+             FROM ladder_steps WHERE escalation_id = ?1 ORDER BY step_index",
+        )?;
+        let steps = steps
+            .query_map(params![escalation_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })?
+            .map(|row| {
+                let (index, channel, due, state, attempts, provider_id, detail, updated) = row?;
+                Ok(LadderStep {
+                    index: index as u32,
+                    channel,
+                    due_at: from_ms(due),
+                    state: step_state(&state)?,
+                    attempts: attempts as u32,
+                    provider_id,
+                    detail,
+                    updated_at: from_ms(updated),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut ladder =
+            conn.prepare_cached(&format!("SELECT {LADDER_COLUMNS} FROM ladders WHERE escalation_id = ?1"))?;
+        let row = ladder
+            .query_row(params![escalation_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, Option<i64>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, Option<String>>(12)?,
+                ))
+            })
+            .optional()?;
+        let Some((
+            escalation_id,
+            kind,
+            order_id,
+            party,
+            phone,
+            language,
+            context,
+            definition,
+            state,
+            started,
+            finished,
+            stop_action,
+            stop_actor,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Ladder {
+            escalation_id,
+            kind,
+            order_id,
+            party,
+            phone,
+            language,
+            context: json(context, "context")?,
+            definition: json(definition, "definition")?,
+            state: ladder_state(&state)?,
+            started_at: from_ms(started),
+            finished_at: finished.map(from_ms),
+            stop_action,
+            stop_actor,
+            steps,
+        }))
+    }
+
+    /// False: a ladder with this id exists; nothing was written.
+    pub(super) fn start(conn: &mut Connection, ladder: &NewLadder, jobs: &[NewJob], event: &NewEvent) -> Result<bool> {
+        let now = ladder.started_at;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO ladders (escalation_id, kind, order_id, party, phone, language, context, definition, state,
+                                      started_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'active', ?9, ?9)
+                 ON CONFLICT (escalation_id) DO NOTHING",
+            )?
+            .execute(params![
+                ladder.escalation_id,
+                ladder.kind,
+                ladder.order_id,
+                ladder.party,
+                ladder.phone,
+                ladder.language,
+                ladder.context.to_string(),
+                ladder.definition.to_string(),
+                to_ms(now)
+            ])?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        {
+            let mut step = tx.prepare_cached(
+                "INSERT INTO ladder_steps (escalation_id, step_index, channel, due_at, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+            )?;
+            for s in &ladder.steps {
+                step.execute(params![
+                    ladder.escalation_id,
+                    i64::from(s.index),
+                    s.channel,
+                    to_ms(s.due_at),
+                    to_ms(now)
+                ])?;
+            }
+        }
+        insert_jobs(&tx, jobs, now)?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stop(
+        conn: &mut Connection,
+        escalation_id: &str,
+        action: &str,
+        actor: &str,
+        job_group: &str,
+        event: &NewEvent,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> Result<LadderStop> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(ladder) = load(&tx, escalation_id)? else { return Ok(LadderStop::NotFound) };
+        if ladder.state != LadderState::Active {
+            return Ok(LadderStop::AlreadyFinished(ladder));
+        }
+        let at = to_ms(now);
+        tx.prepare_cached(
+            "UPDATE ladders SET state = 'stopped', finished_at = ?2, stop_action = ?3, stop_actor = ?4, updated_at = ?2
+             WHERE escalation_id = ?1",
+        )?
+        .execute(params![escalation_id, at, action, actor])?;
+        tx.prepare_cached(
+            "UPDATE ladder_steps SET state = 'canceled', updated_at = ?2 WHERE escalation_id = ?1 AND state = 'pending'",
+        )?
+        .execute(params![escalation_id, at])?;
+        tx.prepare_cached(
+            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, locked_by = NULL, updated_at = ?2
+             WHERE group_key = ?1 AND state IN ('pending', 'running')",
+        )?
+        .execute(params![job_group, at])?;
+        insert_event(&tx, event)?;
+        insert_jobs(&tx, jobs, now)?;
+        let stopped = load(&tx, escalation_id)?;
+        tx.commit()?;
+        Ok(stopped.map(LadderStop::Stopped).unwrap_or(LadderStop::NotFound))
+    }
+
+    /// The fencing in one statement: the step becomes `sending` only while
+    /// it is pending and its ladder active; a stop commits either before it
+    /// (no row changes) or after (the step is already taken).
+    pub(super) fn claim(
+        conn: &mut Connection,
+        escalation_id: &str,
+        index: u32,
+        now: DateTime<Utc>,
+    ) -> Result<StepClaim> {
+        let claimed = conn
+            .prepare_cached(
+                "UPDATE ladder_steps SET state = 'sending', attempts = attempts + 1, updated_at = ?3
+                 WHERE escalation_id = ?1 AND step_index = ?2 AND state = 'pending'
+                   AND (SELECT state FROM ladders WHERE escalation_id = ?1) = 'active'",
+            )?
+            .execute(params![escalation_id, i64::from(index), to_ms(now)])?
+            == 1;
+        let Some(ladder) = load(conn, escalation_id)? else { return Ok(StepClaim::NotFound) };
+        if claimed {
+            return Ok(StepClaim::Claimed(ladder));
+        }
+        if ladder.state != LadderState::Active {
+            return Ok(StepClaim::LadderFinished(ladder));
+        }
+        Ok(match ladder.steps.iter().find(|s| s.index == index) {
+            Some(step) => StepClaim::NotPending(step.state),
+            None => StepClaim::NotFound,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish(
+        conn: &mut Connection,
+        escalation_id: &str,
+        index: u32,
+        result: &StepResult,
+        event: &NewEvent,
+        jobs: &[NewJob],
+        on_exhausted: &OnExhausted,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LadderState>> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let at = to_ms(now);
+        let updated = tx
+            .prepare_cached(
+                "UPDATE ladder_steps SET state = ?3, provider_id = COALESCE(?4, provider_id), detail = ?5, updated_at = ?6
+                 WHERE escalation_id = ?1 AND step_index = ?2",
+            )?
+            .execute(params![escalation_id, i64::from(index), result.state.name(), result.provider_id, result.detail, at])?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        insert_event(&tx, event)?;
+        insert_jobs(&tx, jobs, now)?;
+        // Exhausted: active, and no step left to send.
+        let exhausted = result.state != StepState::Pending
+            && tx
+                .prepare_cached(
+                    "UPDATE ladders SET state = 'exhausted', finished_at = ?2, updated_at = ?2
+                     WHERE escalation_id = ?1 AND state = 'active'
+                       AND NOT EXISTS (SELECT 1 FROM ladder_steps
+                                       WHERE escalation_id = ?1 AND state IN ('pending', 'sending'))",
+                )?
+                .execute(params![escalation_id, at])?
+                == 1;
+        let state = if exhausted {
+            if let Some(event) = &on_exhausted.event {
+                insert_event(&tx, event)?;
+            }
+            insert_jobs(&tx, &on_exhausted.jobs, now)?;
+            LadderState::Exhausted
+        } else {
+            let state: String = tx
+                .prepare_cached("SELECT state FROM ladders WHERE escalation_id = ?1")?
+                .query_row(params![escalation_id], |r| r.get(0))?;
+            ladder_state(&state)?
+        };
+        tx.commit()?;
+        Ok(Some(state))
     }
 }

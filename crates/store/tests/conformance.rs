@@ -863,9 +863,8 @@ async fn the_last_final_step_exhausts_the_ladder(db: &TestDb) {
             t0(),
         )
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(after.state, LadderState::Active);
+    assert_eq!(after, Some(LadderState::Active));
     db.store.claim_step(id, 1, at(30)).await.unwrap();
     let after = db
         .store
@@ -879,9 +878,16 @@ async fn the_last_final_step_exhausts_the_ladder(db: &TestDb) {
             at(30),
         )
         .await
-        .unwrap()
         .unwrap();
+    assert_eq!(after, Some(LadderState::Exhausted));
+    let after = db.store.ladder(id).await.unwrap().unwrap();
     assert_eq!((after.state, after.finished_at), (LadderState::Exhausted, Some(at(30))));
+    let missing = db
+        .store
+        .finish_step("nope", 0, step_result(StepState::Sent, None), NewEvent::new("x", t0()), vec![], exhausted(), t0())
+        .await
+        .unwrap();
+    assert_eq!(missing, None);
     assert!(db.store.job_by_key("exhausted:MW-4").await.unwrap().is_some());
     let kinds: Vec<String> = db.store.events_for_order("MW-4").await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds.last().map(String::as_str), Some("ladder.exhausted"));

@@ -375,15 +375,18 @@ impl FromStr for StopAction {
 /// may still answer it: the call rings up to 40 s and lasts up to 5 min.
 pub const CALL_ANSWER_WINDOW_SECS: u32 = 360;
 
-/// A ladder whose last step is a call (ring, IVR) is answered on that call,
-/// minutes after it was placed; so it gets a final `deadline` step, and
-/// runs out only when that passes unanswered.
+/// A call (ring, IVR) is answered on the call, minutes after it was placed.
+/// A ladder whose answer window outlasts its last step (the IVR at 180 s
+/// can still be answered after the admin step at 300 s) gets a final
+/// `deadline` step, and runs out only when that passes unanswered.
 pub fn with_deadline(mut def: LadderDef) -> LadderDef {
-    if let Some(last) = def.steps.last()
-        && matches!(last.channel, Channel::Ring | Channel::Ivr)
+    let last_call =
+        def.steps.iter().filter(|s| matches!(s.channel, Channel::Ring | Channel::Ivr)).map(|s| s.after).max();
+    let last = def.steps.last().map(|s| s.after).unwrap_or(0);
+    if let Some(call) = last_call
+        && call + CALL_ANSWER_WINDOW_SECS > last
     {
-        let after = last.after + CALL_ANSWER_WINDOW_SECS;
-        def.steps.push(StepDef { channel: Channel::Deadline, after });
+        def.steps.push(StepDef { channel: Channel::Deadline, after: call + CALL_ANSWER_WINDOW_SECS });
     }
     def
 }
@@ -447,7 +450,14 @@ mod tests {
         let last = rider.steps.last().unwrap();
         assert_eq!((last.channel, last.after), (Channel::Deadline, 180 + CALL_ANSWER_WINDOW_SECS));
         let vendor = with_deadline(book.get(LadderKind::VendorNewOrder).clone());
-        assert_eq!(vendor.steps.last().unwrap().channel, Channel::Admin, "admin is the end");
+        let last = vendor.steps.last().unwrap();
+        assert_eq!(
+            (last.channel, last.after),
+            (Channel::Deadline, 540),
+            "the IVR at 180 s may be answered after admin"
+        );
+        let notice = with_deadline(book.get(LadderKind::CustomerStatus).clone());
+        assert_eq!(notice.steps.last().unwrap().channel, Channel::WhatsApp, "no call, no deadline");
     }
 
     #[test]

@@ -163,6 +163,7 @@ async fn the_vendor_presses_1_at_the_ivr_step_and_the_order_is_confirmed_in_jupi
             ("ring", StepState::Sent),
             ("ivr", StepState::Sent),
             ("admin", StepState::Canceled),
+            ("deadline", StepState::Canceled),
         ]
     );
     let updates = env.jupiter.status_updates();
@@ -210,8 +211,11 @@ async fn a_vendor_who_never_answers_reaches_admin_at_5_minutes() {
     env.tick(10).await;
     let id = format!("vendor_order_{order}");
     let ladder = env.ladder(&id).await;
-    assert_eq!(ladder.state, LadderState::Exhausted);
     assert_eq!(step_states(&ladder)[4], ("admin", StepState::Sent));
+    assert_eq!(ladder.state, LadderState::Active, "the IVR call may still be answered");
+    env.tick(240).await;
+    let ladder = env.ladder(&id).await;
+    assert_eq!(ladder.state, LadderState::Exhausted, "no answer by the deadline (IVR at 180 s + 6 min)");
     let sms = env.exotel.sms_messages();
     assert_eq!(sms.len(), 1);
     assert_eq!(sms[0].to.as_str(), ADMIN);
@@ -298,7 +302,7 @@ async fn a_restart_mid_ladder_carries_on_and_sends_no_step_twice() {
 
     let env = env_with(clock, Some(db)).await;
     env.exotel.script(VENDOR, CalleeScript::no_answer()).unwrap();
-    env.tick(250).await;
+    env.tick(480).await;
     let ladder = env.ladder(&format!("vendor_order_{order}")).await;
     assert_eq!(ladder.state, LadderState::Exhausted, "{:?}", step_states(&ladder));
     assert!(ladder.steps.iter().all(|s| s.state == StepState::Sent && s.attempts == 1), "{:?}", ladder.steps);
@@ -419,5 +423,67 @@ async fn missing_fields_are_filled_from_jupiter() {
     assert_eq!(ladder.context["amount"].as_f64(), Some(demo.order_amount));
     let (status, e) = env.post("/comms/notify/vendor/order", json!({"order_id": "999999999"})).await;
     assert_eq!(status, 404, "{e}");
+    env.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reassigned_order_gets_a_new_run_of_a_finished_ladder() {
+    let env = env().await;
+    let order = env.order();
+    let body = json!({"order_id": order, "rider_id": "R-15", "rider_phone": "+919988776655", "pickup_address": "Shop 12, College Road",
+                      "drop_address": "Flat 4B, Shivaji Nagar", "amount": 325});
+    let (_, first) = env.post("/comms/notify/rider/assign", body.clone()).await;
+    let id = first["escalationId"].as_str().unwrap().to_string();
+    assert_eq!(id, format!("rider_assign_{order}"));
+    env.post("/comms/stop", json!({"escalation_id": id, "action": "reject", "actor": "rider:R-15"})).await;
+    let mut second_rider = body.clone();
+    second_rider["rider_id"] = json!("R-16");
+    second_rider["rider_phone"] = json!("+919988776656");
+    let (status, second) = env.post("/comms/notify/rider/assign", second_rider).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["escalationId"], format!("rider_assign_{order}-2"));
+    assert_eq!((second["duplicate"].as_bool(), second["state"].as_str()), (Some(false), Some("active")));
+    let ladder = env.ladder(&format!("rider_assign_{order}-2")).await;
+    assert_eq!(ladder.party, "rider:R-16");
+    // Jupiter's rider/accepted stops the running one, whatever its id.
+    let sim = env.jupiter.clone();
+    let res = sim
+        .send_webhook(
+            &env.app.base,
+            "rider/accepted",
+            &json!({"order_id": order}),
+            mangwale_sim::jupiter::Signing::None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 202);
+    env.run_jobs().await;
+    let ladder = env.ladder(&format!("rider_assign_{order}-2")).await;
+    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("accept")));
+    env.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_whatsapp_problem_on_an_address_change_brings_in_admin() {
+    let env = env().await;
+    let order = env.order();
+    let rider = "+919988776655";
+    env.whatsapp
+        .script(&E164::parse(rider).unwrap(), RecipientScript::ReplyButton { index: 1, after: Duration::from_secs(5) });
+    env.exotel
+        .script(ADMIN, CalleeScript::answers_after(Duration::from_secs(2)).stays_for(Duration::from_secs(30)))
+        .unwrap();
+    let body =
+        json!({"order_id": order, "rider_id": "R-15", "rider_phone": rider, "new_address": "Flat 7C, Mumbai Naka"});
+    let (status, answer) = env.post("/comms/notify/rider/address-update", body).await;
+    assert_eq!(status, 200, "{answer}");
+    env.run_jobs().await;
+    env.tick(20).await;
+    let ladder = env.ladder(answer["escalationId"].as_str().unwrap()).await;
+    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("problem")));
+    assert!(env.exotel.sms_messages().iter().any(|m| m.to.as_str() == ADMIN), "admin got the SMS");
+    assert!(env.exotel.calls().iter().any(|c| c.from.as_str() == ADMIN), "and a bridge to the rider");
+    assert!(env.jupiter.notifications().iter().any(|n| n["type"] == "address_problem"));
+    assert!(env.kinds(&order).await.iter().any(|k| k == "admin.alerted"));
     env.app.stop().await;
 }

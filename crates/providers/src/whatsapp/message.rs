@@ -24,7 +24,7 @@ pub struct TemplateMessage {
     pub body_params: Vec<String>,
     /// Payloads of the template's quick-reply buttons, by button index. The
     /// person's tap comes back in the webhook with this payload, so it is
-    /// where the context goes (`accept:MW-2025-001234`).
+    /// where the context goes (the orchestrator sends `<escalation id>|<action>`).
     pub quick_reply_payloads: Vec<String>,
 }
 

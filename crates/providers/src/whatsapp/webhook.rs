@@ -254,7 +254,7 @@ pub fn signature_header(app_secret: &str, body: &[u8]) -> String {
 /// The GET handshake Meta makes when the callback URL is set:
 /// `?hub.mode=subscribe&hub.verify_token=<ours>&hub.challenge=<n>`. Returns
 /// the challenge to answer with (as `text/plain`, status 200) when the mode
-/// and token are right; `None` means answer 403. The token is compared in
+/// and token are right; `None` means refuse it (any non-200; our route answers 401). The token is compared in
 /// constant time, an empty expected token matches nothing, and a challenge
 /// that is not a short alphanumeric string is not echoed.
 pub fn verify_subscription(

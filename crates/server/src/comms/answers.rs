@@ -92,7 +92,7 @@ pub async fn apply(
         return Ok(Applied::NotAnAnswer);
     };
     let now = state.clock.now();
-    let jobs: Vec<NewJob> = if order_id.is_empty() {
+    let mut jobs: Vec<NewJob> = if order_id.is_empty() {
         Vec::new()
     } else {
         messages
@@ -101,6 +101,16 @@ pub async fn apply(
             .map(|(i, message)| outbox::job(&order_id, message, format!("answer:{key}:{i}"), now))
             .collect()
     };
+    // "Problem" on the IVR is connected to admin within the call; from
+    // anywhere else admin is alerted and bridged to the party.
+    if answer == Answer::Problem && via != "ivr" {
+        jobs.push(NewJob::new(
+            super::steps::ADMIN_JOB,
+            format!("{}:{key}", super::steps::ADMIN_JOB),
+            serde_json::json!({"escalationId": ladder.escalation_id, "reason": "problem"}),
+            now,
+        ));
+    }
     let outcome = super::stop(state, &ladder.escalation_id, action, &ladder.party, via, jobs).await?;
     Ok(match outcome {
         LadderStop::Stopped(_) => Applied::Stopped(action),

@@ -27,6 +27,9 @@ pub enum Sent {
         message: String,
         transient: bool,
     },
+    /// It may or may not have gone out (the request timed out after it was
+    /// sent): never retried.
+    Unknown(String),
 }
 
 /// The push and WhatsApp clients, when configured.
@@ -59,7 +62,11 @@ fn party_id(ladder: &Ladder) -> Option<&str> {
 fn text(ladder: &Ladder, key: &str) -> Option<String> {
     match ladder.context.get(key)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        // 325, not 325.0; 325.5 as it is.
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", f as i64)),
+            _ => Some(n.to_string()),
+        },
         _ => None,
     }
 }
@@ -180,6 +187,7 @@ pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
             provider_id: sent.message_id,
             detail: json!({"template": template, "language": ladder.language, "to": to.masked()}),
         },
+        Err(e) if e.is_ambiguous() => Sent::Unknown(e.message()),
         Err(e) => Sent::Failed { message: e.message(), transient: e.is_transient() },
     }
 }

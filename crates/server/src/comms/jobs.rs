@@ -119,15 +119,24 @@ impl JobHandler for EventJobs {
                     Some("rejected") => StopAction::Reject,
                     _ => StopAction::Superseded,
                 };
-                let ids: Vec<String> = if p["all"].as_bool() == Some(true) {
-                    let ladders = self.state.store.ladders_for_order(order_id.as_str()).await.map_err(transient)?;
-                    ladders.into_iter().filter(|l| l.state == LadderState::Active).map(|l| l.escalation_id).collect()
-                } else {
-                    p["escalationIds"]
+                // Every active ladder of the order of the named kinds: reruns
+                // (`rider_assign_<order>-2`) and single IVR calls included.
+                let kinds: Option<Vec<String>> =
+                    p["ladders"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
+                let all = p["all"].as_bool() == Some(true);
+                let ladders = self.state.store.ladders_for_order(order_id.as_str()).await.map_err(transient)?;
+                let mut ids: Vec<String> = ladders
+                    .into_iter()
+                    .filter(|l| l.state == LadderState::Active)
+                    .filter(|l| all || kinds.as_ref().is_some_and(|k| k.contains(&l.kind)))
+                    .map(|l| l.escalation_id)
+                    .collect();
+                if !all && kinds.is_none() {
+                    ids = p["escalationIds"]
                         .as_array()
                         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                        .unwrap_or_default()
-                };
+                        .unwrap_or_default();
+                }
                 for id in ids {
                     super::stop(&self.state, &id, action, &source, "jupiter", Vec::new()).await.map_err(transient)?;
                 }
@@ -208,7 +217,9 @@ impl EventJobs {
                     super::channels::Sent::Sent { provider_id, .. } => NewEvent::new("notify.rider_ready", now)
                         .detail(json!({"providerId": provider_id, "rider": rider_id, "to": phone.map(E164::masked), "source": source})),
                     super::channels::Sent::Failed { message, transient: true } => return Err(JobError::Transient(message)),
-                    super::channels::Sent::Failed { message, .. } | super::channels::Sent::Skipped(message) => {
+                    super::channels::Sent::Failed { message, .. }
+                    | super::channels::Sent::Skipped(message)
+                    | super::channels::Sent::Unknown(message) => {
                         NewEvent::new("notify.rider_ready_failed", now).detail(json!({"error": message, "rider": rider_id}))
                     }
                 }

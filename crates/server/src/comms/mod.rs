@@ -112,11 +112,34 @@ async fn start_with(
     state: &AppState,
     request: LadderRequest,
     def: mangwale_core::ladder::LadderDef,
-    escalation_id: String,
+    base_id: String,
 ) -> Result<LadderStart, mangwale_store::StoreError> {
+    // A running ladder with this id is returned as it is. A finished one
+    // (answered, stopped, run out) does not block a new run: the order may
+    // have been reassigned, or the caller asks again; the new run gets the
+    // next free id, `<id>-2`, `<id>-3`, ...
+    let mut escalation_id = base_id.clone();
+    for run in 2..=20 {
+        match start_once(state, &request, &def, &escalation_id).await? {
+            LadderStart::Existing(existing) if existing.state != mangwale_core::ladder::LadderState::Active => {
+                escalation_id = format!("{base_id}-{run}");
+            }
+            outcome => return Ok(outcome),
+        }
+    }
+    start_once(state, &request, &def, &escalation_id).await
+}
+
+async fn start_once(
+    state: &AppState,
+    request: &LadderRequest,
+    def: &mangwale_core::ladder::LadderDef,
+    escalation_id: &str,
+) -> Result<LadderStart, mangwale_store::StoreError> {
+    let escalation_id = escalation_id.to_string();
     let now = state.clock.now();
     let started_ms = now.timestamp_millis();
-    let def = mangwale_core::ladder::with_deadline(def);
+    let def = mangwale_core::ladder::with_deadline(def.clone());
     let party = party_of(def.party.name(), request.party_id.as_deref());
     let schedule = mangwale_core::ladder::schedule(&def, started_ms);
     let steps: Vec<NewLadderStep> = schedule
@@ -148,7 +171,7 @@ async fn start_with(
         .channel("comms")
         .detail(json!({
             "ladder": request.kind.name(),
-            "source": request.source,
+            "source": request.source.clone(),
             "to": request.phone.as_ref().map(E164::masked),
             "language": request.language.code(),
             "steps": plan,
@@ -160,7 +183,7 @@ async fn start_with(
         party,
         phone: request.phone.as_ref().map(|p| p.as_str().to_string()),
         language: request.language.code().to_string(),
-        context: Value::Object(request.context),
+        context: Value::Object(request.context.clone()),
         definition: serde_json::to_value(&def).unwrap_or(Value::Null),
         steps,
         started_at: now,

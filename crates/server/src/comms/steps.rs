@@ -39,8 +39,47 @@ pub struct StepHandler {
     state: AppState,
 }
 
+/// Alerts admin about a ladder outside its schedule (a party reported a
+/// problem): SMS, bridge call and Jupiter event, as the `admin` step does.
+pub const ADMIN_JOB: &str = "ladder.admin";
+
 pub fn register(worker: &mut mangwale_store::Worker, state: &AppState) {
     worker.register(super::STEP_JOB, Arc::new(StepHandler { state: state.clone() }));
+    worker.register(ADMIN_JOB, Arc::new(AdminHandler { state: state.clone() }));
+}
+
+struct AdminHandler {
+    state: AppState,
+}
+
+#[async_trait]
+impl JobHandler for AdminHandler {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let bad = || JobError::Permanent(format!("not an admin alert: {}", job.payload));
+        let escalation_id = job.payload["escalationId"].as_str().ok_or_else(bad)?;
+        let state = &self.state;
+        let Some(ladder) = state.store.ladder(escalation_id).await.map_err(store_error)? else { return Ok(()) };
+        let sent = admin(state, &ladder).await;
+        let now = state.clock.now();
+        let (kind, detail) = match &sent {
+            Sent::Sent { provider_id, detail } => {
+                ("admin.alerted", merge(detail.clone(), json!({"providerId": provider_id})))
+            }
+            Sent::Failed { message, transient: true } if job.attempts < job.max_attempts => {
+                return Err(JobError::Transient(message.clone()));
+            }
+            Sent::Failed { message, .. } | Sent::Skipped(message) | Sent::Unknown(message) => {
+                ("admin.alert_failed", json!({"error": message}))
+            }
+        };
+        let event = NewEvent::new(kind, now)
+            .escalation(&ladder.escalation_id)
+            .channel("admin")
+            .context(ladder.order_id.as_deref(), None, Some(&ladder.party))
+            .detail(merge(json!({"reason": job.payload["reason"]}), detail));
+        state.store.record_event(event).await.map_err(store_error)?;
+        Ok(())
+    }
 }
 
 fn store_error(e: mangwale_store::StoreError) -> JobError {
@@ -91,6 +130,13 @@ impl JobHandler for StepHandler {
                 json!({"reason": reason}),
                 None,
             ),
+            // It may have gone out: never sent again, counted unknown.
+            Sent::Unknown(reason) => (
+                StepResult { state: StepState::Unknown, provider_id: None, detail: Some(reason.clone()) },
+                "ladder.step_unknown",
+                json!({"reason": reason}),
+                None,
+            ),
             Sent::Failed { message, transient } => {
                 let will_retry = transient && job.attempts < job.max_attempts;
                 let state_after = if will_retry { StepState::Pending } else { StepState::Failed };
@@ -105,6 +151,7 @@ impl JobHandler for StepHandler {
         let outcome = match result.state {
             StepState::Sent => "sent",
             StepState::Skipped => "skipped",
+            StepState::Unknown => "unknown",
             StepState::Pending => "retry",
             _ => "failed",
         };
@@ -164,7 +211,10 @@ async fn finish(
         .context(ladder.order_id.as_deref(), None, Some(&ladder.party))
         .detail(json!({"ladder": ladder.kind, "reason": "every step was tried and nobody answered"}));
     let mut on_exhausted = OnExhausted { event: Some(exhausted), jobs: Vec::new() };
-    if let Some(order) = &ladder.order_id {
+    // Notices (customer ladders) have nothing to answer: running out is
+    // their normal end, and Jupiter is not told.
+    let answerable = super::kind(ladder).is_some_and(|k| !super::answers::buttons(k).is_empty());
+    if let Some(order) = ladder.order_id.as_ref().filter(|_| answerable) {
         let message = outbox::event(
             "ladder_exhausted",
             order,
@@ -177,7 +227,7 @@ async fn finish(
         .finish_step(&ladder.escalation_id, index, result, event, Vec::new(), on_exhausted, now)
         .await
         .map_err(store_error)?;
-    if after.is_some_and(|l| l.state == mangwale_core::ladder::LadderState::Exhausted) {
+    if after == Some(mangwale_core::ladder::LadderState::Exhausted) {
         metrics::counter!("mangwale_ladders_exhausted_total", "ladder" => ladder.kind.clone()).increment(1);
     }
     Ok(())

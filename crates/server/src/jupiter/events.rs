@@ -94,6 +94,7 @@ impl Action {
                 LADDER_STOP_JOB,
                 json!({"orderId": order_id,
                        "escalationIds": ladders.iter().map(|l| l.escalation_id(order_id, 0)).collect::<Vec<_>>(),
+                       "ladders": ladders.iter().map(|l| l.name()).collect::<Vec<_>>(),
                        "actor": source, "outcome": event.outcome()}),
             ),
             Action::StopAllLadders => (

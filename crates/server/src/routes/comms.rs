@@ -67,6 +67,7 @@ pub struct NotifyBody {
     rider_id: Option<Id>,
     rider_phone: Option<String>,
     rider_name: Option<String>,
+    customer_id: Option<Id>,
     customer_phone: Option<String>,
     customer_name: Option<String>,
     amount: Option<Value>,
@@ -188,6 +189,7 @@ fn request_from(kind: LadderKind, body: &NotifyBody) -> AppResult<LadderRequest>
             put(&mut request.context, "name", body.rider_name.clone().map(Value::from));
         }
         LadderKind::CustomerStatus | LadderKind::CustomerDelay => {
+            request.party_id = body.customer_id.as_ref().map(Id::text);
             request.phone = phone("customer_phone", &body.customer_phone)?;
             put(&mut request.context, "name", body.customer_name.clone().map(Value::from));
             put(&mut request.context, "riderName", body.rider_name.clone().map(Value::from));
@@ -444,7 +446,11 @@ async fn timeline(State(state): State<AppState>, Path(order): Path<String>) -> A
     let events = state.store.events_for_order(order.as_str()).await?;
     let ladders = state.store.ladders_for_order(order.as_str()).await?;
     let sent = events.iter().filter(|e| e.kind == "ladder.step_sent").count();
-    let failed = events.iter().filter(|e| e.kind == "ladder.step_failed").count();
+    let failed_attempts = events.iter().filter(|e| e.kind == "ladder.step_failed").count();
+    // Steps that ended failed (a failed attempt that was retried and sent
+    // is not one).
+    let failed =
+        ladders.iter().flat_map(|l| &l.steps).filter(|s| s.state == mangwale_core::ladder::StepState::Failed).count();
     let bridges = events
         .iter()
         .filter(|e| e.kind == "call_placed" && e.detail["purpose"].as_str().is_some_and(|p| p.contains("bridge")))
@@ -462,6 +468,7 @@ async fn timeline(State(state): State<AppState>, Path(order): Path<String>) -> A
         "summary": {
             "totalNotifications": sent,
             "failedNotifications": failed,
+            "failedAttempts": failed_attempts,
             "escalationsTriggered": ladders.len(),
             "activeEscalations": ladders.iter().filter(|l| l.state == mangwale_core::ladder::LadderState::Active).count(),
             "bridgeCalls": bridges,

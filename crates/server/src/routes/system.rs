@@ -17,8 +17,21 @@ pub fn router() -> axum::Router<AppState> {
 }
 
 /// What this build can do, for `/health`.
-pub const FEATURES: &[&str] =
-    &["durable-jobs", "timeline", "metrics", "exotel-client", "exotel-webhooks", "exotel-simulator"];
+pub const FEATURES: &[&str] = &[
+    "durable-jobs",
+    "timeline",
+    "metrics",
+    "exotel-client",
+    "exotel-webhooks",
+    "exotel-simulator",
+    "jupiter-client",
+    "jupiter-webhooks",
+    "escalation-ladders",
+    "ivr-menus",
+    "whatsapp",
+    "app-push",
+    "analytics",
+];
 
 /// `status` is `ok` when everything answers, `degraded` when a dependency
 /// other than the database is down or jobs are overdue, and `down` (HTTP 503,

@@ -32,13 +32,18 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    // As the store's other connections; the background checkpointer, not
-    // this writer, checkpoints the WAL.
+    // As the store's other connections, but with a small page cache: each
+    // write by another connection of the process empties it (SQLite cannot
+    // tell which pages changed), and emptying a large cache costs time on
+    // every switch of writer. Reads of pages not cached come from the
+    // memory map instead. The background checkpointer, not this writer,
+    // checkpoints the WAL.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -8192;
+         PRAGMA mmap_size = 268435456;
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 0;",
     )?;

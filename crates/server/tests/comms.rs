@@ -227,6 +227,14 @@ async fn a_vendor_who_never_answers_reaches_admin_at_5_minutes() {
     assert!(notes.iter().any(|n| n["type"] == "escalation_admin"), "{notes:?}");
     assert!(notes.iter().any(|n| n["type"] == "ladder_exhausted"));
     assert!(env.kinds(&order).await.iter().any(|k| k == "ladder.exhausted"));
+    // The admin alert is on the live event feed.
+    let (status, feed) = env.get("/comms/events?after=0&limit=1000").await;
+    assert_eq!(status, 200);
+    let alert =
+        feed["events"].as_array().unwrap().iter().find(|e| e["kind"] == "ladder.step_sent" && e["channel"] == "admin");
+    assert!(alert.is_some_and(|a| a["detail"]["sms"]["sent"] == true), "{feed}");
+    let (status, e) = env.get("/comms/events?limit=0").await;
+    assert_eq!((status, e["error"]["field"].as_str()), (400, Some("limit")));
     let (_, analytics) = env.get("/exotel/ivr/analytics").await;
     assert_eq!(analytics["vendorsNotified"], 1);
     assert_eq!(analytics["noResponse"], 1);

@@ -405,6 +405,21 @@ impl JobStore for PgStore {
     }
 }
 
+fn event_from_row(row: &PgRow) -> Result<TimelineEvent> {
+    let detail: Json<serde_json::Value> = row.try_get("detail")?;
+    Ok(TimelineEvent {
+        id: row.try_get("id")?,
+        order_id: row.try_get("order_id")?,
+        escalation_id: row.try_get("escalation_id")?,
+        call_sid: row.try_get("call_sid")?,
+        party: row.try_get("party")?,
+        channel: row.try_get("channel")?,
+        kind: row.try_get("kind")?,
+        detail: detail.0,
+        at: from_ms(row.try_get("at")?),
+    })
+}
+
 #[async_trait]
 impl TimelineStore for PgStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
@@ -419,22 +434,19 @@ impl TimelineStore for PgStore {
         .bind(order_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let detail: Json<serde_json::Value> = row.try_get("detail")?;
-                Ok(TimelineEvent {
-                    id: row.try_get("id")?,
-                    order_id: row.try_get("order_id")?,
-                    escalation_id: row.try_get("escalation_id")?,
-                    call_sid: row.try_get("call_sid")?,
-                    party: row.try_get("party")?,
-                    channel: row.try_get("channel")?,
-                    kind: row.try_get("kind")?,
-                    detail: detail.0,
-                    at: from_ms(row.try_get("at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<TimelineEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, order_id, escalation_id, call_sid, party, channel, kind, detail, at
+             FROM timeline_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
     }
 }
 

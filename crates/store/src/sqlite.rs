@@ -482,6 +482,21 @@ impl JobStore for SqliteStore {
     }
 }
 
+fn event_from_row(row: &SqliteRow) -> Result<TimelineEvent> {
+    let detail: String = row.try_get("detail")?;
+    Ok(TimelineEvent {
+        id: row.try_get("id")?,
+        order_id: row.try_get("order_id")?,
+        escalation_id: row.try_get("escalation_id")?,
+        call_sid: row.try_get("call_sid")?,
+        party: row.try_get("party")?,
+        channel: row.try_get("channel")?,
+        kind: row.try_get("kind")?,
+        detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
+        at: from_ms(row.try_get("at")?),
+    })
+}
+
 #[async_trait]
 impl TimelineStore for SqliteStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
@@ -497,23 +512,19 @@ impl TimelineStore for SqliteStore {
         .bind(order_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let detail: String = row.try_get("detail")?;
-                Ok(TimelineEvent {
-                    id: row.try_get("id")?,
-                    order_id: row.try_get("order_id")?,
-                    escalation_id: row.try_get("escalation_id")?,
-                    call_sid: row.try_get("call_sid")?,
-                    party: row.try_get("party")?,
-                    channel: row.try_get("channel")?,
-                    kind: row.try_get("kind")?,
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
-                    at: from_ms(row.try_get("at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<TimelineEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, order_id, escalation_id, call_sid, party, channel, kind, detail, at
+             FROM timeline_events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
     }
 }
 

@@ -90,4 +90,10 @@ pub trait TimelineStore: Send + Sync {
 
     /// Every event of an order, oldest first (ties in recording order).
     async fn events_for_order(&self, order_id: &str) -> Result<Vec<TimelineEvent>>;
+
+    /// Events recorded after event `after_id` (any order), oldest first, at
+    /// most `limit`: the live event feed. Ids grow with recording order; on
+    /// PostgreSQL two concurrent transactions may commit their ids out of
+    /// order, so a reader should re-read a few ids back.
+    async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<TimelineEvent>>;
 }

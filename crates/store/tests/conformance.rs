@@ -74,6 +74,7 @@ conformance!(
     the_last_final_step_exhausts_the_ladder,
     wrong_ivr_keys_are_counted_per_call_and_menu,
     comms_stats_count_ladders_calls_and_steps,
+    the_live_feed_pages_through_every_event,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -972,4 +973,19 @@ async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
     assert_eq!(stats.steps_sent.get("app_push"), Some(&3));
     let empty = db.store.comms_stats(at(1000), at(2000)).await.unwrap();
     assert_eq!((empty.ladders, empty.calls, empty.avg_response_secs), (0, 0, None));
+}
+
+async fn the_live_feed_pages_through_every_event(db: &TestDb) {
+    for i in 0..5 {
+        let mut event = NewEvent::new(format!("kind.{i}"), at(i));
+        if i % 2 == 0 {
+            event = event.order(format!("F-{i}"));
+        }
+        db.store.record_event(event).await.unwrap();
+    }
+    let first = db.store.events_after(0, 3).await.unwrap();
+    assert_eq!(first.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["kind.0", "kind.1", "kind.2"]);
+    let rest = db.store.events_after(first[2].id, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["kind.3", "kind.4"]);
+    assert!(db.store.events_after(rest[1].id, 10).await.unwrap().is_empty());
 }

@@ -36,6 +36,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/exotel/ivr/notify/vendor/order", post(ivr_vendor_order))
         .route("/exotel/ivr/notify/vendor/reminder", post(ivr_vendor_reminder))
         .route("/exotel/ivr/notify/rider/assign", post(ivr_rider_assign))
+        .route("/comms/events", get(events))
         .route("/exotel/ivr/analytics", get(analytics))
 }
 
@@ -554,4 +555,28 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
         "notificationsSent": stats.steps_sent,
         "notificationsFailed": stats.steps_failed,
     })))
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /comms/events?after=<id>&limit=`: the live event feed, every
+/// timeline event of every order (ladder steps, answers, admin alerts,
+/// calls) after the cursor, oldest first. Poll with `after` set to the
+/// last `next`.
+async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>) -> AppResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::invalid("limit", "limit: 1 to 1000"));
+    }
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(AppError::invalid("after", "after: an event id, 0 or more"));
+    }
+    let events = state.store.events_after(after, limit).await?;
+    let next = events.last().map(|e| e.id).unwrap_or(after);
+    Ok(Json(json!({"events": events, "next": next})))
 }

@@ -201,6 +201,43 @@ pub trait LadderStore: Send + Sync {
     async fn comms_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<CommsStats>;
 }
 
+/// The counts of [`LadderStore::comms_stats`] from its three queries, the
+/// same on both backends: calls (`calls`, `answered`, `ivr`, `bridges`),
+/// ladders (`ladders`, `vendors`, `accepted`, `rejected`, `exhausted`,
+/// `active`, `avg_response`), and steps by channel (`channel`, `sent`,
+/// `failed`).
+pub(crate) fn stats_from_rows<R: sqlx::Row>(calls: &R, ladders: &R, steps: &[R]) -> Result<CommsStats>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'n> &'n str: sqlx::ColumnIndex<R>,
+{
+    let count = |row: &R, name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name)? as u64) };
+    let mut steps_sent = BTreeMap::new();
+    let mut steps_failed = 0;
+    for row in steps {
+        let channel: String = row.try_get("channel")?;
+        steps_sent.insert(channel, count(row, "sent")?);
+        steps_failed += count(row, "failed")?;
+    }
+    Ok(CommsStats {
+        calls: count(calls, "calls")?,
+        calls_answered: count(calls, "answered")?,
+        ivr_calls: count(calls, "ivr")?,
+        bridges: count(calls, "bridges")?,
+        ladders: count(ladders, "ladders")?,
+        vendors_notified: count(ladders, "vendors")?,
+        accepted: count(ladders, "accepted")?,
+        rejected: count(ladders, "rejected")?,
+        no_response: count(ladders, "exhausted")?,
+        active: count(ladders, "active")?,
+        avg_response_secs: ladders.try_get::<Option<f64>, _>("avg_response")?,
+        steps_sent,
+        steps_failed,
+    })
+}
+
 pub(crate) fn ladder_state(s: &str) -> Result<LadderState> {
     LadderState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("ladder state {s}")))
 }

@@ -2,8 +2,6 @@
 //! (`SELECT … FOR UPDATE`), so a stop and a step claim on two replicas
 //! serialise: whichever commits first wins and the other sees its result.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -13,7 +11,7 @@ use sqlx::{PgConnection, Row};
 use crate::jobs::NewJob;
 use crate::ladders::{
     BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder,
-    OnExhausted, StepClaim, StepResult, ladder_state, step_state,
+    OnExhausted, StepClaim, StepResult, ladder_state, stats_from_rows, step_state,
 };
 use crate::postgres::{PgStore, insert_event, insert_job};
 use crate::timeline::NewEvent;
@@ -357,28 +355,6 @@ impl LadderStore for PgStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        let count = |row: &PgRow, name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name)? as u64) };
-        let mut steps_sent = BTreeMap::new();
-        let mut steps_failed = 0;
-        for row in &steps {
-            let channel: String = row.try_get("channel")?;
-            steps_sent.insert(channel, count(row, "sent")?);
-            steps_failed += count(row, "failed")?;
-        }
-        Ok(CommsStats {
-            calls: count(&calls, "calls")?,
-            calls_answered: count(&calls, "answered")?,
-            ivr_calls: count(&calls, "ivr")?,
-            bridges: count(&calls, "bridges")?,
-            ladders: count(&ladders, "ladders")?,
-            vendors_notified: count(&ladders, "vendors")?,
-            accepted: count(&ladders, "accepted")?,
-            rejected: count(&ladders, "rejected")?,
-            no_response: count(&ladders, "exhausted")?,
-            active: count(&ladders, "active")?,
-            avg_response_secs: ladders.try_get("avg_response")?,
-            steps_sent,
-            steps_failed,
-        })
+        stats_from_rows(&calls, &ladders, &steps)
     }
 }

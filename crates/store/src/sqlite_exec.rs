@@ -26,34 +26,36 @@ pub(crate) struct SqliteExec {
     sender: mpsc::UnboundedSender<Task>,
 }
 
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+/// A rusqlite connection to the store's file set up as the store's own
+/// connections are (WAL, NORMAL sync, foreign keys), for a writer thread.
+/// It never checkpoints the WAL itself: the background checkpointer does.
+/// `cache_kib` sizes its page cache (see [`SqliteExec::spawn`]).
+pub(crate) fn open_writer(path: &Path, cache_kib: u32) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    // As the store's other connections, but with a small page cache: each
-    // write by another connection of the process empties it (SQLite cannot
-    // tell which pages changed), and emptying a large cache costs time on
-    // every switch of writer. Reads of pages not cached come from the
-    // memory map instead. The background checkpointer, not this writer,
-    // checkpoints the WAL.
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -8192;
+         PRAGMA cache_size = -{cache_kib};
          PRAGMA mmap_size = 268435456;
          PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = 0;",
-    )?;
+         PRAGMA wal_autocheckpoint = 0;"
+    ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
 impl SqliteExec {
+    /// The connection gets a small page cache: each write by another
+    /// connection of the process empties it (SQLite cannot tell which pages
+    /// changed), and emptying a large cache costs time on every switch of
+    /// writer; pages not cached are read from the memory map.
     pub(crate) fn spawn(path: &Path, name: &str, write: Arc<tokio::sync::Mutex<()>>) -> Result<Self> {
-        let mut conn = open(path)?;
+        let mut conn = open_writer(path, 8 * 1024)?;
         let (sender, mut receiver) = mpsc::unbounded_channel::<Task>();
         std::thread::Builder::new()
             .name(name.into())

@@ -13,10 +13,9 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::inbound::{InboundEvent, InboundOutcome, Reply};
@@ -68,23 +67,9 @@ impl InboundThread {
 }
 
 fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    // As the store's other connections (see SqliteStore::connect); the
-    // background checkpointer, not this writer, checkpoints the WAL.
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -65536;
-         PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = 0;",
-    )?;
-    conn.set_prepared_statement_cache_capacity(16);
-    Ok(conn)
+    // A large page cache: during a webhook burst this thread is the only
+    // writer, so it stays warm from one batch to the next.
+    crate::sqlite_exec::open_writer(path, 64 * 1024)
 }
 
 fn run(path: PathBuf, mut receiver: mpsc::Receiver<Request>, write: Arc<tokio::sync::Mutex<()>>, wakeup: Arc<Notify>) {

@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod exotel;
+mod http;
 pub mod ids;
 pub mod jupiter;
 pub mod push;

@@ -10,12 +10,9 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::{Inner, JupiterFault, ReceivedRequest, Target, api, php};
 use crate::clock::lock;
@@ -25,16 +22,7 @@ const MAX_BODY: usize = 1 << 20;
 type HttpResponse = Response<Full<Bytes>>;
 
 /// Returned by the service to make hyper close the connection unanswered.
-#[derive(Debug)]
-struct DropConnection;
-
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for DropConnection {}
+use crate::http::DropConnection;
 
 /// A request as the handlers see it.
 pub(crate) struct ApiRequest<'a> {
@@ -90,34 +78,8 @@ impl Reply {
     }
 }
 
-pub(crate) async fn serve(
-    inner: Arc<Inner>,
-    target: Target,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let inner = inner.clone();
-                    connections.spawn(async move {
-                        let service = service_fn(move |req| handle(inner.clone(), target, req));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, target = target.name(), "jupiter sim: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
+pub(crate) async fn serve(inner: Arc<Inner>, target: Target, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::http::serve(target.name(), listener, shutdown, move |req| handle(inner.clone(), target, req)).await
 }
 
 async fn handle(inner: Arc<Inner>, target: Target, req: Request<Incoming>) -> Result<HttpResponse, DropConnection> {

@@ -11,12 +11,9 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::{AuthUsed, Inner, PushEndpoint, PushFault, PushRequest, app, control, fcm, oauth};
 use crate::clock::lock;
@@ -25,17 +22,7 @@ const MAX_BODY: usize = 1 << 20;
 
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
-/// Returned by the service to make hyper close the connection unanswered.
-#[derive(Debug)]
-struct DropConnection;
-
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for DropConnection {}
+pub(crate) use crate::http::DropConnection;
 
 /// An answer, with what the log should say about it.
 pub(crate) struct Reply {
@@ -63,29 +50,8 @@ pub(crate) fn json_response(status: u16, body: &Value) -> HttpResponse {
     r
 }
 
-pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let inner = inner.clone();
-                    connections.spawn(async move {
-                        let service = service_fn(move |req| handle(inner.clone(), req));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "push sim: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
+pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::http::serve("push sim", listener, shutdown, move |req| handle(inner.clone(), req)).await
 }
 
 /// Which endpoint a request is for, with the project of an FCM send.

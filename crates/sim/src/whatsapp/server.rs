@@ -10,12 +10,9 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::api::{GraphError, error_title, validate};
 use super::log::{LoggedResponse, ReceivedRequest};
@@ -27,41 +24,10 @@ const MAX_BODY: usize = 1 << 20;
 
 type HttpResponse = Response<Full<Bytes>>;
 
-/// Returned by the service to make hyper close the connection unanswered.
-#[derive(Debug)]
-pub(crate) struct DropConnection;
+pub(crate) use crate::http::DropConnection;
 
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for DropConnection {}
-
-pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let inner = inner.clone();
-                    connections.spawn(async move {
-                        let service = service_fn(move |req| handle(inner.clone(), req));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "whatsapp sim: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
+pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::http::serve("whatsapp sim", listener, shutdown, move |req| handle(inner.clone(), req)).await
 }
 
 pub(crate) fn response(status: u16, content_type: &str, body: String) -> HttpResponse {

@@ -203,6 +203,11 @@ impl LadderBook {
                     return Err(InvalidValue(format!("ladder {kind} step {i}: at most {MAX_STEP_AFTER_SECS} s")));
                 }
                 last = step.after;
+                if step.channel == Channel::Deadline {
+                    return Err(InvalidValue(format!(
+                        "ladder {kind} step {i}: `deadline` is added by the service, not configured"
+                    )));
+                }
                 let missing = match step.channel {
                     Channel::Ring | Channel::Ivr if def.ivr_flow.is_none() => Some("ivr_flow"),
                     Channel::WhatsApp if def.whatsapp_template.is_none() => Some("whatsapp_template"),

@@ -58,6 +58,39 @@ enum Simulator {
         #[arg(long, default_value = "exotel-service-key")]
         api_key: String,
     },
+    /// The WhatsApp Cloud API simulator on 127.0.0.1:<port>; its webhooks
+    /// (signed with its app secret) go to --webhook-url.
+    Whatsapp {
+        #[arg(long, default_value_t = 4200)]
+        port: u16,
+        /// Where replies and statuses are POSTed, e.g.
+        /// http://127.0.0.1:3100/webhooks/whatsapp.
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+    /// The push simulator (FCM HTTP v1 with its OAuth token endpoint, and
+    /// the app backend's push endpoint) on 127.0.0.1:<port>.
+    Push {
+        #[arg(long, default_value_t = 4300)]
+        port: u16,
+    },
+}
+
+/// Runs a simulator until Ctrl-C or SIGTERM.
+async fn run_sim<E: std::fmt::Display, F: std::future::Future<Output = Result<(), E>>>(
+    name: &str,
+    run: impl FnOnce(tokio_util::sync::WaitForCancellationFutureOwned) -> F,
+) -> ExitCode {
+    telemetry::init_logging(crate::config::LogFormat::Text);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    match run(shutdown.cancelled_owned()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mangwale-exotel sim {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -85,28 +118,19 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&StartupError::Config(e)),
             },
             Command::Sim { which: Simulator::Exotel { port } } => {
-                telemetry::init_logging(crate::config::LogFormat::Text);
-                let shutdown = CancellationToken::new();
-                tokio::spawn(wait_for_signal(shutdown.clone()));
-                match mangwale_sim::exotel::run_standalone(port, shutdown.cancelled_owned()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("mangwale-exotel sim exotel: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
+                run_sim("exotel", |stop| mangwale_sim::exotel::run_standalone(port, stop)).await
             }
             Command::Sim { which: Simulator::Jupiter { port, php_port, api_key } } => {
-                telemetry::init_logging(crate::config::LogFormat::Text);
-                let shutdown = CancellationToken::new();
-                tokio::spawn(wait_for_signal(shutdown.clone()));
-                match mangwale_sim::jupiter::run_standalone(port, php_port, api_key, shutdown.cancelled_owned()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("mangwale-exotel sim jupiter: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
+                run_sim("jupiter", |stop| mangwale_sim::jupiter::run_standalone(port, php_port, api_key, stop)).await
+            }
+            Command::Sim { which: Simulator::Whatsapp { port, webhook_url } } => {
+                run_sim("whatsapp", |stop| mangwale_sim::whatsapp::run_standalone(port, webhook_url, stop)).await
+            }
+            Command::Sim { which: Simulator::Push { port } } => {
+                run_sim("push", |stop| {
+                    mangwale_sim::push::run_standalone(port, mangwale_sim::push::PushSimConfig::default(), stop)
+                })
+                .await
             }
             Command::Migrate => match migrate().await {
                 Ok(()) => ExitCode::SUCCESS,

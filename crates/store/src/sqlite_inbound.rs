@@ -66,7 +66,7 @@ impl InboundThread {
     }
 }
 
-fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
+fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     // A large page cache: during a webhook burst this thread is the only
     // writer, so it stays warm from one batch to the next.
     crate::sqlite_exec::open_writer(path, 64 * 1024)

@@ -59,7 +59,7 @@ impl JobHandler for AdminHandler {
         let escalation_id = job.payload["escalationId"].as_str().ok_or_else(bad)?;
         let state = &self.state;
         let Some(ladder) = state.store.ladder(escalation_id).await.map_err(store_error)? else { return Ok(()) };
-        let sent = admin(state, &ladder).await;
+        let sent = admin(state, &ladder, Some("reported a problem")).await;
         let now = state.clock.now();
         let (kind, detail) = match &sent {
             Sent::Sent { provider_id, detail } => {
@@ -240,7 +240,7 @@ async fn send(state: &AppState, ladder: &Ladder, channel: Channel) -> Sent {
         Channel::WhatsApp => channels::send_whatsapp(state, ladder).await,
         Channel::Ring => call(state, ladder, "ring", RING_SECONDS, 120).await,
         Channel::Ivr => call(state, ladder, "ivr", IVR_RING_SECONDS, IVR_TIME_LIMIT).await,
-        Channel::Admin => admin(state, ladder).await,
+        Channel::Admin => admin(state, ladder, None).await,
         Channel::Deadline => Sent::Sent {
             provider_id: "deadline".into(),
             detail: json!({"reason": "the last call was not answered in time"}),
@@ -301,7 +301,7 @@ async fn call(state: &AppState, ladder: &Ladder, purpose: &str, ring: u32, limit
 /// The admin step: an SMS to admin support, a bridge call between admin and
 /// the party, and an event to Jupiter. Sent if either the SMS or the bridge
 /// went out; retried while both failed transiently.
-async fn admin(state: &AppState, ladder: &Ladder) -> Sent {
+async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>) -> Sent {
     let order = ladder.order_id.clone().unwrap_or_default();
     let now = state.clock.now();
     if !order.is_empty() {
@@ -322,8 +322,9 @@ async fn admin(state: &AppState, ladder: &Ladder) -> Sent {
     };
     let kind = super::kind(ladder).map(LadderKind::name).unwrap_or("ladder");
     let body = format!(
-        "Mangwale alert: {} has not responded to order {} ({kind}). Connecting you now.",
+        "Mangwale alert: {} {} on order {} ({kind}). Connecting you now.",
         ladder.party,
+        reason.unwrap_or("has not responded"),
         if order.is_empty() { "-" } else { &order }
     );
     let sms = channels::send_sms(state, &admin, &body, ladder).await;

@@ -557,10 +557,11 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
     })))
 }
 
+/// Text, parsed by the handler so that a bad value is a 400 naming it.
 #[derive(Debug, Deserialize)]
 struct FeedQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
+    after: Option<String>,
+    limit: Option<String>,
 }
 
 /// `GET /comms/events?after=<id>&limit=`: the live event feed, every
@@ -568,14 +569,24 @@ struct FeedQuery {
 /// calls) after the cursor, oldest first. Poll with `after` set to the
 /// last `next`.
 async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>) -> AppResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::invalid("limit", "limit: 1 to 1000"));
-    }
-    let after = q.after.unwrap_or(0);
-    if after < 0 {
-        return Err(AppError::invalid("after", "after: an event id, 0 or more"));
-    }
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(l) => l
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| AppError::invalid("limit", "limit: 1 to 1000"))?,
+    };
+    let after = match q.after.as_deref() {
+        None => 0,
+        Some(a) => a
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|a| *a >= 0)
+            .ok_or_else(|| AppError::invalid("after", "after: an event id, 0 or more"))?,
+    };
     let events = state.store.events_after(after, limit).await?;
     let next = events.last().map(|e| e.id).unwrap_or(after);
     Ok(Json(json!({"events": events, "next": next})))

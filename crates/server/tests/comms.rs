@@ -495,3 +495,31 @@ async fn a_whatsapp_problem_on_an_address_change_brings_in_admin() {
     assert!(env.kinds(&order).await.iter().any(|k| k == "admin.alerted"));
     env.app.stop().await;
 }
+
+#[tokio::test]
+async fn ten_more_minutes_brings_the_reminder_back_ten_minutes_later() {
+    let env = env().await;
+    let order = env.order();
+    env.exotel
+        .script(
+            VENDOR,
+            CalleeScript::answers_after(Duration::from_secs(2)).stays_for(Duration::from_secs(60)).presses("menu", "2"),
+        )
+        .unwrap();
+    let body = json!({"order_id": order, "vendor_id": "V-42", "vendor_phone": VENDOR, "minutes_remaining": 5});
+    let (status, answer) = env.post("/exotel/ivr/notify/vendor/reminder", body).await;
+    assert_eq!(status, 200, "{answer}");
+    env.run_jobs().await;
+    env.tick(60).await;
+    let first = env.ladder(answer["escalationId"].as_str().unwrap()).await;
+    assert_eq!(first.stop_action.as_deref(), Some("extend"));
+    assert!(env.jupiter.notifications().iter().any(|n| n["type"] == "prep_time_extended"));
+    let again = format!("vendor_reminder_{order}");
+    assert!(env.app.state.store.ladder(&again).await.unwrap().is_none(), "not before ten minutes");
+    env.tick(560).await;
+    let ladder = env.ladder(&again).await;
+    assert_eq!((ladder.state, ladder.party.as_str()), (LadderState::Active, "vendor:V-42"));
+    assert_eq!(ladder.phone.as_deref(), Some(VENDOR));
+    assert_eq!(step_states(&ladder)[0], ("app_push", StepState::Sent));
+    env.app.stop().await;
+}

@@ -101,6 +101,22 @@ pub async fn apply(
             .map(|(i, message)| outbox::job(&order_id, message, format!("answer:{key}:{i}"), now))
             .collect()
     };
+    // "Ten more minutes": the reminder comes back then, as a new run.
+    if let Answer::Extend(minutes) = answer
+        && !order_id.is_empty()
+    {
+        let vendor = ladder.party.split_once(':').map(|(_, id)| id.to_string());
+        jobs.push(NewJob::new(
+            crate::jupiter::events::LADDER_START_JOB,
+            format!("extend:{key}"),
+            serde_json::json!({
+                "ladder": LadderKind::VendorReminder.name(), "orderId": order_id, "source": format!("{via}:extend"),
+                "phone": ladder.phone, "language": ladder.language,
+                "context": {"vendor_id": vendor, "minutes_remaining": minutes},
+            }),
+            now + chrono::Duration::minutes(i64::from(minutes)),
+        ));
+    }
     // "Problem" on the IVR is connected to admin within the call; from
     // anywhere else admin is alerted and bridged to the party.
     if answer == Answer::Problem && via != "ivr" {

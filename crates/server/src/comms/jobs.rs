@@ -111,6 +111,12 @@ impl JobHandler for EventJobs {
                     }
                     _ => party_id(body, &["rider_id", "delivery_man_id"]),
                 };
+                // A start we scheduled ourselves (a reminder extended) knows
+                // the party's phone and language already.
+                request.phone = p["phone"].as_str().and_then(|ph| E164::parse(ph).ok());
+                if let Some(language) = p["language"].as_str().and_then(|l| l.parse().ok()) {
+                    request.language = language;
+                }
                 self.start(request, job).await
             }
             LADDER_STOP_JOB => {

@@ -523,3 +523,35 @@ async fn ten_more_minutes_brings_the_reminder_back_ten_minutes_later() {
     assert_eq!(step_states(&ladder)[0], ("app_push", StepState::Sent));
     env.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_wrong_key_is_answered_with_the_menu_again_then_the_right_key_counts() {
+    let env = env().await;
+    let order = env.order();
+    env.exotel
+        .script(
+            VENDOR,
+            CalleeScript::answers_after(Duration::from_secs(2))
+                .stays_for(Duration::from_secs(120))
+                .presses("menu", "9")
+                .presses("menu", "1"),
+        )
+        .unwrap();
+    let (_, answer) = env.post("/exotel/ivr/notify/vendor/order", vendor_order(&order)).await;
+    env.run_jobs().await;
+    env.tick(60).await;
+    let ladder = env.ladder(answer["escalationId"].as_str().unwrap()).await;
+    assert_eq!(ladder.stop_action.as_deref(), Some("accept"));
+    let call = &env.exotel.calls()[0];
+    let menus: Vec<String> = env
+        .exotel
+        .flow_log(&call.sid)
+        .iter()
+        .filter(|e| e.applet_id == "menu")
+        .map(|e| e.requests.last().and_then(|r| r.response.as_ref()).map(|r| r.body.clone()).unwrap_or_default())
+        .collect();
+    assert_eq!(menus.len(), 2, "the menu twice");
+    assert!(!menus[0].contains("Galat button"));
+    assert!(menus[1].starts_with("{\"gather_prompt\":{\"text\":\"Galat button."), "{}", menus[1]);
+    env.app.stop().await;
+}

@@ -197,6 +197,9 @@ pub trait LadderStore: Send + Sync {
     /// Counts a wrong key at `menu` on a call; returns the count so far.
     async fn ivr_invalid_key(&self, call_sid: &str, menu: &str, now: DateTime<Utc>) -> Result<u32>;
 
+    /// Wrong keys at `menu` on a call so far (0 if none).
+    async fn ivr_wrong_keys(&self, call_sid: &str, menu: &str) -> Result<u32>;
+
     /// Calls, ladders and steps of `[from, to)`.
     async fn comms_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<CommsStats>;
 }

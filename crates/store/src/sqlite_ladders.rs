@@ -219,6 +219,16 @@ impl LadderStore for SqliteStore {
         Ok(count as u32)
     }
 
+    async fn ivr_wrong_keys(&self, call_sid: &str, menu: &str) -> Result<u32> {
+        let count: Option<i64> =
+            sqlx::query_scalar("SELECT count FROM ivr_invalid_keys WHERE call_sid = ?1 AND menu = ?2")
+                .bind(call_sid)
+                .bind(menu)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(count.unwrap_or(0) as u32)
+    }
+
     async fn comms_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<CommsStats> {
         let (from, to) = (to_ms(from), to_ms(to));
         let calls = sqlx::query(sqlx::AssertSqlSafe(format!(

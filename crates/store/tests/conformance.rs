@@ -895,11 +895,14 @@ async fn the_last_final_step_exhausts_the_ladder(db: &TestDb) {
 }
 
 async fn wrong_ivr_keys_are_counted_per_call_and_menu(db: &TestDb) {
+    assert_eq!(db.store.ivr_wrong_keys("CA1", "vendor_new_order").await.unwrap(), 0);
     assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_new_order", t0()).await.unwrap(), 1);
     assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_new_order", t0()).await.unwrap(), 2);
     assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_prep_time", t0()).await.unwrap(), 1);
     assert_eq!(db.store.ivr_invalid_key("CA2", "vendor_new_order", t0()).await.unwrap(), 1);
     assert_eq!(db.store.ivr_invalid_key("CA1", "vendor_new_order", t0()).await.unwrap(), 3);
+    assert_eq!(db.store.ivr_wrong_keys("CA1", "vendor_new_order").await.unwrap(), 3);
+    assert_eq!(db.store.ivr_wrong_keys("CA2", "vendor_prep_time").await.unwrap(), 0);
 }
 
 async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {

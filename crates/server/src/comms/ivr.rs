@@ -78,10 +78,10 @@ pub async fn gather(state: &AppState, request: &AppletRequest, flow: &str, step:
     let call = our_call(state, request).await.ok().flatten();
     let lang = language_of(call.as_ref());
     let prompt = ivr::menu_prompt(menu, lang);
-    Some(
-        Gather::menu(Prompt::Text(prompt.clone()))
-            .repeat_with(Prompt::Text(format!("{} {prompt}", ivr::invalid_key_prompt(lang)))),
-    )
+    // Back at the menu after a wrong key: say so first.
+    let wrong = state.store.ivr_wrong_keys(&request.call_sid, menu.name()).await.unwrap_or(0);
+    let first = if wrong > 0 { format!("{} {prompt}", ivr::invalid_key_prompt(lang)) } else { prompt.clone() };
+    Some(Gather::menu(Prompt::Text(first)).repeat_with(Prompt::Text(prompt)))
 }
 
 /// What a key press at a menu did.

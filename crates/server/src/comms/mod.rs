@@ -311,7 +311,11 @@ pub async fn fill_from_jupiter(
         request.phone = phone;
     }
     request.fill("name", name.map(Value::from));
-    request.fill("amount", Some(json!(order.amount_paise as f64 / 100.0)));
+    let rupees = match order.amount_paise % 100 {
+        0 => json!(order.amount_paise / 100),
+        _ => json!(order.amount_paise as f64 / 100.0),
+    };
+    request.fill("amount", Some(rupees));
     if !order.items.is_empty() {
         request.fill("items", Some(json!(order.items_summary())));
     }

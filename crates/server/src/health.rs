@@ -67,6 +67,17 @@ pub struct Connections {
 pub struct HealthSnapshot {
     pub connections: Connections,
     pub queue: Option<QueueStats>,
+    /// Overdue jobs of kinds this build has no handler for yet (they wait
+    /// for the feature that handles them); not counted as late.
+    pub awaiting_handler: std::collections::BTreeMap<String, u64>,
+}
+
+impl HealthSnapshot {
+    /// Overdue jobs that a handler of this build should have run.
+    pub fn late_jobs(&self) -> u64 {
+        let waiting: u64 = self.awaiting_handler.values().sum();
+        self.queue.map(|q| q.overdue.saturating_sub(waiting)).unwrap_or(0)
+    }
 }
 
 pub struct HealthMonitor {
@@ -76,6 +87,8 @@ pub struct HealthMonitor {
     jupiter: Url,
     php: Option<Url>,
     snapshot: RwLock<HealthSnapshot>,
+    /// The job kinds the workers of this build run.
+    handled: RwLock<Vec<String>>,
 }
 
 impl HealthMonitor {
@@ -93,8 +106,23 @@ impl HealthMonitor {
                 database: DependencyStatus::not_probed(None),
             },
             queue: None,
+            awaiting_handler: Default::default(),
         };
-        HealthMonitor { store, clock, client, jupiter, php, snapshot: RwLock::new(snapshot) }
+        HealthMonitor {
+            store,
+            clock,
+            client,
+            jupiter,
+            php,
+            snapshot: RwLock::new(snapshot),
+            handled: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The job kinds the workers run; overdue jobs of other kinds are
+    /// reported as awaiting a handler, not as late.
+    pub fn set_handled_kinds(&self, kinds: &[String]) {
+        *self.handled.write().unwrap_or_else(|e| e.into_inner()) = kinds.to_vec();
     }
 
     pub fn snapshot(&self) -> HealthSnapshot {
@@ -104,12 +132,21 @@ impl HealthMonitor {
     /// Probes every dependency once, concurrently, and publishes the result
     /// (also as metrics).
     pub async fn probe_once(&self) {
-        let (database, queue, jupiter, php) = tokio::join!(
+        let (database, queue, by_kind, jupiter, php) = tokio::join!(
             self.probe_database(),
             self.store.queue_stats(self.clock.now()),
+            self.store.overdue_by_kind(self.clock.now()),
             self.probe_jupiter(),
             self.probe_php(),
         );
+        let awaiting_handler = {
+            let handled = self.handled.read().unwrap_or_else(|e| e.into_inner());
+            by_kind
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(kind, _)| !handled.is_empty() && !handled.contains(kind))
+                .collect()
+        };
         let queue = match queue {
             Ok(stats) => {
                 metrics::gauge!("mangwale_jobs_pending").set(stats.pending as f64);
@@ -135,7 +172,7 @@ impl HealthMonitor {
             }
         }
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
-            HealthSnapshot { connections: Connections { jupiter, php, database }, queue };
+            HealthSnapshot { connections: Connections { jupiter, php, database }, queue, awaiting_handler };
     }
 
     /// Probes every [`PROBE_INTERVAL`] until shutdown.

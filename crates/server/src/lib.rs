@@ -173,10 +173,11 @@ pub async fn serve_with(
         url: mangwale_store::redact_url(&state.config.database_url),
         source,
     })?;
+    let worker = Arc::new(build_worker(&state));
+    state.health.set_handled_kinds(worker.kinds());
     state.health.probe_once().await;
 
     let background = CancellationToken::new();
-    let worker = Arc::new(build_worker(&state));
     let worker_task = tokio::spawn({
         let (worker, stop) = (worker.clone(), background.clone());
         async move {

@@ -90,6 +90,10 @@ pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore + CallS
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.
     async fn ping(&self) -> Result<()>;
+    /// Overdue pending jobs (see [`jobs::OVERDUE_AFTER`]) counted by kind,
+    /// so that health can tell jobs late for a handler from jobs this build
+    /// has no handler for yet.
+    async fn overdue_by_kind(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<(String, u64)>>;
     /// Applies pending migrations of this backend.
     async fn migrate(&self) -> Result<()>;
     /// Closes the connection pool and background listeners.

@@ -674,6 +674,17 @@ impl Store for PgStore {
         Backend::Postgres
     }
 
+    async fn overdue_by_kind(&self, now: DateTime<Utc>) -> Result<Vec<(String, u64)>> {
+        let before = to_ms(now) - OVERDUE_AFTER.as_millis() as i64;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM jobs WHERE state = 'pending' AND run_at < $1 GROUP BY kind ORDER BY kind",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(kind, n)| (kind, n as u64)).collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -34,12 +34,14 @@ pub const FEATURES: &[&str] = &[
 ];
 
 /// `status` is `ok` when everything answers, `degraded` when a dependency
-/// other than the database is down or jobs are overdue, and `down` (HTTP 503,
+/// other than the database is down or jobs a handler of this build runs are
+/// overdue (jobs of a kind no handler runs yet are listed under
+/// `queue.awaitingHandler` instead), and `down` (HTTP 503,
 /// so a load balancer takes the replica out) when the database is unreachable.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let snapshot = state.health.snapshot();
     let c = &snapshot.connections;
-    let overdue = snapshot.queue.map(|q| q.overdue).unwrap_or(0);
+    let overdue = snapshot.late_jobs();
     let (status, code) = if !c.database.connected {
         ("down", StatusCode::SERVICE_UNAVAILABLE)
     } else if !c.jupiter.connected || !c.php.connected || overdue > 0 {
@@ -49,7 +51,8 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     };
     let queue = match snapshot.queue {
         Some(q) => {
-            json!({"pending": q.pending, "overdue": q.overdue, "running": q.running, "dead": q.dead, "lag_ms": q.lag_ms})
+            json!({"pending": q.pending, "overdue": q.overdue, "running": q.running, "dead": q.dead, "lag_ms": q.lag_ms,
+                   "awaitingHandler": snapshot.awaiting_handler})
         }
         None => Value::Null,
     };

@@ -5,18 +5,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use crate::jobs::NewJob;
 use crate::ladders::{
     BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder,
-    OnExhausted, StepClaim, StepResult, ladder_state, stats_from_rows, step_state,
+    OnExhausted, StepClaim, StepResult, stats_from_rows,
 };
 use crate::sqlite::SqliteStore;
 use crate::timeline::NewEvent;
-use crate::{Result, StoreError, from_ms, to_ms};
+use crate::{Result, StoreError, to_ms};
 use mangwale_core::ladder::{LadderState, StepState};
 
 const LADDER_COLUMNS: &str = "escalation_id, kind, order_id, party, phone, language, context, definition, state, \
@@ -24,60 +21,6 @@ const LADDER_COLUMNS: &str = "escalation_id, kind, order_id, party, phone, langu
 
 fn json(text: String, what: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("ladder {what}: {e}")))
-}
-
-fn ladder_from_row(row: &SqliteRow, steps: Vec<LadderStep>) -> Result<Ladder> {
-    let state: String = row.try_get("state")?;
-    Ok(Ladder {
-        escalation_id: row.try_get("escalation_id")?,
-        kind: row.try_get("kind")?,
-        order_id: row.try_get("order_id")?,
-        party: row.try_get("party")?,
-        phone: row.try_get("phone")?,
-        language: row.try_get("language")?,
-        context: json(row.try_get("context")?, "context")?,
-        definition: json(row.try_get("definition")?, "definition")?,
-        state: ladder_state(&state)?,
-        started_at: from_ms(row.try_get("started_at")?),
-        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_ms),
-        stop_action: row.try_get("stop_action")?,
-        stop_actor: row.try_get("stop_actor")?,
-        steps,
-    })
-}
-
-fn step_from_row(row: &SqliteRow) -> Result<LadderStep> {
-    let state: String = row.try_get("state")?;
-    Ok(LadderStep {
-        index: row.try_get::<i64, _>("step_index")? as u32,
-        channel: row.try_get("channel")?,
-        due_at: from_ms(row.try_get("due_at")?),
-        state: step_state(&state)?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        provider_id: row.try_get("provider_id")?,
-        detail: row.try_get("detail")?,
-        updated_at: from_ms(row.try_get("updated_at")?),
-    })
-}
-
-async fn load(conn: &mut SqliteConnection, escalation_id: &str) -> Result<Option<Ladder>> {
-    let row =
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LADDER_COLUMNS} FROM ladders WHERE escalation_id = ?1")))
-            .bind(escalation_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let steps = sqlx::query(
-        "SELECT step_index, channel, due_at, state, attempts, provider_id, detail, updated_at
-         FROM ladder_steps WHERE escalation_id = ?1 ORDER BY step_index",
-    )
-    .bind(escalation_id)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(step_from_row)
-    .collect::<Result<Vec<_>>>()?;
-    Ok(Some(ladder_from_row(&row, steps)?))
 }
 
 /// The ladder just inserted, as `load` would read it back.
@@ -179,26 +122,16 @@ impl LadderStore for SqliteStore {
         Ok(state)
     }
 
+    // Reads go through the writer thread too: one way of reading a ladder,
+    // and it sees every write the moment it is made.
     async fn ladder(&self, escalation_id: &str) -> Result<Option<Ladder>> {
-        let mut conn = self.pool.acquire().await?;
-        load(&mut conn, escalation_id).await
+        let id = escalation_id.to_string();
+        self.exec.run(move |conn| rs::load(conn, &id)).await
     }
 
     async fn ladders_for_order(&self, order_id: &str) -> Result<Vec<Ladder>> {
-        let mut conn = self.pool.acquire().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT escalation_id FROM ladders WHERE order_id = ?1 ORDER BY started_at, escalation_id",
-        )
-        .bind(order_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut ladders = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(ladder) = load(&mut conn, &id).await? {
-                ladders.push(ladder);
-            }
-        }
-        Ok(ladders)
+        let order = order_id.to_string();
+        self.exec.run(move |conn| rs::for_order(conn, &order)).await
     }
 
     async fn ivr_invalid_key(&self, call_sid: &str, menu: &str, now: DateTime<Utc>) -> Result<u32> {
@@ -410,6 +343,21 @@ mod rs {
             stop_actor,
             steps,
         }))
+    }
+
+    /// Every ladder of an order, oldest first.
+    pub(super) fn for_order(conn: &Connection, order_id: &str) -> Result<Vec<Ladder>> {
+        let ids: Vec<String> = conn
+            .prepare_cached("SELECT escalation_id FROM ladders WHERE order_id = ?1 ORDER BY started_at, escalation_id")?
+            .query_map(params![order_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut ladders = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(ladder) = load(conn, &id)? {
+                ladders.push(ladder);
+            }
+        }
+        Ok(ladders)
     }
 
     /// False: a ladder with this id exists; nothing was written.

@@ -258,21 +258,32 @@ impl Tap {
 // Account and number look-ups.
 
 #[tokio::test]
-async fn account_returns_the_simulators_account() {
+async fn exophones_lists_the_simulators_numbers_at_the_documented_endpoint() {
     let sim = start_sim(sim_config()).await;
     let (client, recorder) = client_for(&sim);
 
-    let account = client.account().await.unwrap();
-    assert_eq!(account.sid, sim.account_sid());
-    assert_eq!(account.friendly_name.as_deref(), Some(sim.config().friendly_name.as_str()));
-    assert_eq!(account.status.as_deref(), Some("active"));
+    let list = client.exophones().await.unwrap();
+    let numbers: Vec<E164> = list.numbers.iter().filter_map(|e| e.phone_number.clone()).collect();
+    assert_eq!(numbers, sim.config().exophones);
+    assert!(!list.more);
 
-    let seen = received(&sim, Endpoint::Account);
+    let seen = received(&sim, Endpoint::ExoPhones);
     assert_eq!(seen.len(), 1);
-    assert_eq!((seen[0].method.as_str(), seen[0].path.as_str()), ("GET", "/v1/Accounts/mangwalesim1.json"));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("GET", "/v2_beta/Accounts/mangwalesim1/IncomingPhoneNumbers")
+    );
     assert_eq!(seen[0].auth_user.as_deref(), Some(sim.api_key()), "Basic auth with the API key");
-    assert_eq!(attempts(&recorder), [("account", 1, Some(200), Outcome::Ok, false)]);
-    assert_eq!(last_record(&recorder).sid.as_deref(), Some(sim.account_sid()));
+    assert_eq!(attempts(&recorder), [("exophones", 1, Some(200), Outcome::Ok, false)]);
+
+    // The undocumented account resource is not served.
+    let raw = reqwest::Client::new()
+        .get(format!("{}/v1/Accounts/{}.json", sim.base_url(), sim.account_sid()))
+        .basic_auth(sim.api_key(), Some(sim.api_token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 404);
 }
 
 #[tokio::test]
@@ -493,7 +504,9 @@ async fn connect_to_a_flow_by_app_id_and_by_url() {
     let seen = received(&sim, Endpoint::CallsConnect);
     assert_eq!(seen[0].field("Url"), Some(flow_url));
     assert_eq!(seen[0].field("To"), None);
-    assert_eq!(seen[0].field("StatusCallbackEvents[0]"), Some("terminal"));
+    assert!(seen[0].field("StatusCallback").is_some());
+    assert_eq!(seen[0].field("StatusCallbackEvents[0]"), None, "Exotel documents no events with Url");
+    assert_eq!(seen[0].field("StatusCallbackContentType"), None);
     assert_eq!(
         sim.call(&call.sid).unwrap().mode,
         CallMode::Flow { url: flow_url.to_string(), flow_id: Some("926".to_string()) }
@@ -512,12 +525,67 @@ async fn connect_to_a_flow_by_app_id_and_by_url() {
     sim.advance(secs(60)).await;
     let captured = receiver.captured();
     assert_eq!(captured.len(), 1, "only the first call has a StatusCallback");
-    let terminal = captured[0].call_callback();
-    assert_eq!((terminal.call_sid.as_str(), terminal.event.clone()), (call.sid.as_str(), CallbackEvent::Terminal));
-    assert_eq!((terminal.status, terminal.conversation_duration), (CallStatus::Completed, Some(25)));
-    assert_eq!(terminal.custom_field.as_deref(), Some("lead_42"));
+    // A flow call's callback: the four documented default fields, multipart.
+    assert!(captured[0].content_type.starts_with("multipart/form-data"), "{}", captured[0].content_type);
+    let text = captured[0].text();
+    for field in ["CallSid", "Status", "DateUpdated"] {
+        assert!(text.contains(&format!("name=\"{field}\"")), "{field}: {text}");
+    }
+    assert!(text.contains(&call.sid) && text.contains("completed"), "{text}");
+    for absent in ["EventType", "CustomField", "Legs", "ConversationDuration"] {
+        assert!(!text.contains(absent), "{absent}: {text}");
+    }
     assert_eq!(attempts(&recorder), [("calls.connect", 1, Some(200), Outcome::Ok, false); 2]);
     assert_eq!(recorder.records()[0].to_masked, None, "flow calls have no second party");
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_status_callback_events_with_a_flow_url() {
+    let sim = start_sim(sim_config()).await;
+    let url = "http://my.exotel.com/mangwalesim1/exoml/start_voice/926";
+    let form = [
+        ("From", CUSTOMER),
+        ("CallerId", EXOPHONE),
+        ("Url", url),
+        ("StatusCallback", "https://app.example.in/cb"),
+        ("StatusCallbackEvents[0]", "terminal"),
+    ];
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/Accounts/{}/Calls/connect.json", sim.base_url(), sim.account_sid()))
+        .basic_auth(sim.api_key(), Some(sim.api_token()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    assert!(answer.text().await.unwrap().contains("Invalid 'StatusCallbackEvents' specified"));
+    assert!(sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn every_sms_names_the_configured_status_callback_and_its_report_arrives() {
+    let mut config = sim_config();
+    config.dnd_numbers.push(e164(CUSTOMER));
+    let sim = start_sim(config).await;
+    let receiver = Receiver::start().await;
+    let mut client_config = client_config(&sim, sim.base_url());
+    client_config.sms_status_callback = Some(receiver.at("/exotel/webhooks/sms-status?token=T"));
+    let (client, _) = build(client_config);
+
+    let promo =
+        SendSms { sms_type: Some(SmsType::Promotional), ..SendSms::new(EXOPHONE, e164(CUSTOMER), "Sale today") };
+    let sms = client.send_sms(&promo).await.unwrap();
+    assert_eq!(
+        received(&sim, Endpoint::SmsSend)[0].field("StatusCallback"),
+        Some(receiver.at("/exotel/webhooks/sms-status?token=T").as_str())
+    );
+    sim.advance(secs(5)).await;
+    let captured = receiver.captured();
+    assert_eq!(captured.len(), 1);
+    assert_eq!(captured[0].uri, "/exotel/webhooks/sms-status?token=T");
+    let report = captured[0].sms_callback();
+    assert_eq!((report.sms_sid.as_str(), report.status), (sms.sid.as_str(), SmsStatus::FailedDnd));
+    assert_eq!(report.detailed_status.as_deref(), Some("FAILED_REJECTED_DND"));
 }
 
 #[tokio::test]
@@ -727,7 +795,7 @@ async fn wrong_credentials_are_permanent_401_code_34010() {
     config.api_token = "not-the-token".to_string();
     let (client, recorder) = build(config);
 
-    let error = client.account().await.unwrap_err();
+    let error = client.exophones().await.unwrap_err();
     assert!(error.is_permanent(), "{error:?}");
     assert_eq!(error.status(), Some(401));
     assert_eq!(error.code(), Some("34010"));
@@ -743,7 +811,7 @@ async fn wrong_credentials_are_permanent_401_code_34010() {
     assert_eq!(
         attempts(&recorder),
         [
-            ("account", 1, Some(401), Outcome::Permanent, false),
+            ("exophones", 1, Some(401), Outcome::Permanent, false),
             ("calls.connect", 1, Some(401), Outcome::Permanent, false)
         ]
     );

@@ -72,6 +72,8 @@ pub struct Config {
     pub exotel: Option<ExotelCredentials>,
     pub exotel_subdomain: String,
     pub exotel_region: Option<String>,
+    /// Host of flow URLs (`EXOTEL_FLOW_HOST`); unset: `my[.<region>].exotel.com`.
+    pub exotel_flow_host: Option<String>,
     pub exotel_caller_id: Option<E164>,
     pub did_new_order: Option<E164>,
     pub did_reminder: Option<E164>,
@@ -150,6 +152,7 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_API_TOKEN",
     "EXOTEL_SUBDOMAIN",
     "EXOTEL_REGION",
+    "EXOTEL_FLOW_HOST",
     "EXOTEL_CALLER_ID",
     "EXOTEL_DID_NEW_ORDER",
     "EXOTEL_DID_REMINDER",
@@ -254,6 +257,12 @@ impl Config {
         {
             return Err(err("EXOTEL_REGION", "must be a host label such as 'in' (Mumbai cluster)"));
         }
+        let exotel_flow_host = get("EXOTEL_FLOW_HOST").map(|h| h.to_ascii_lowercase());
+        if let Some(host) = &exotel_flow_host
+            && !host.split('.').all(is_dns_label)
+        {
+            return Err(err("EXOTEL_FLOW_HOST", "must be a host name such as 'my.in.exotel.com'"));
+        }
 
         let phone = |name: &'static str| -> Result<Option<E164>, ConfigError> {
             get(name).map(|v| E164::parse(&v).map_err(|e| err(name, e.0))).transpose()
@@ -351,6 +360,7 @@ impl Config {
             exotel,
             exotel_subdomain,
             exotel_region,
+            exotel_flow_host,
             exotel_caller_id: phone("EXOTEL_CALLER_ID")?,
             did_new_order: phone("EXOTEL_DID_NEW_ORDER")?,
             did_reminder: phone("EXOTEL_DID_REMINDER")?,
@@ -441,6 +451,7 @@ impl Config {
             ("EXOTEL_API_KEY", secret(&self.exotel.as_ref().map(|e| e.api_key.clone()))),
             ("EXOTEL_API_TOKEN", secret(&self.exotel.as_ref().map(|e| e.api_token.clone()))),
             ("EXOTEL_HOST", self.exotel_host()),
+            ("EXOTEL_FLOW_HOST", crate::exotel::flow_base_url(self)),
             ("EXOTEL_CALLER_ID", phone(&self.exotel_caller_id)),
             ("EXOTEL_DID_NEW_ORDER", phone(&self.did_new_order)),
             ("EXOTEL_DID_REMINDER", phone(&self.did_reminder)),
@@ -530,6 +541,9 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.public_base_url.as_str(), "http://127.0.0.1:3100/");
         assert_eq!(c.exotel_host(), "api.exotel.com");
+        assert_eq!(crate::exotel::flow_base_url(&c), "http://my.exotel.com");
+        let own = Config::from_vars(vars(&[("EXOTEL_REGION", "in"), ("EXOTEL_FLOW_HOST", "My.Exotel.com")])).unwrap();
+        assert_eq!(crate::exotel::flow_base_url(&own), "http://my.exotel.com", "EXOTEL_FLOW_HOST wins");
         assert!(c.api_keys.is_empty());
     }
 
@@ -541,6 +555,7 @@ mod tests {
         let c = Config::from_vars(vars(&v)).unwrap();
         assert_eq!(c.mode, Mode::Live);
         assert_eq!(c.exotel_host(), "api.in.exotel.com");
+        assert_eq!(crate::exotel::flow_base_url(&c), "http://my.in.exotel.com", "flows follow the region");
         assert_eq!(c.exotel_caller_id.unwrap().as_str(), "+918047112233");
         assert_eq!(c.port, 8080);
     }
@@ -560,6 +575,7 @@ mod tests {
             ("API_KEYS", "short", "API_KEYS"),
             ("EXOTEL_WEBHOOK_TOKEN", "short", "EXOTEL_WEBHOOK_TOKEN"),
             ("EXOTEL_REGION", "in.evil/", "EXOTEL_REGION"),
+            ("EXOTEL_FLOW_HOST", "my.exotel.com/x", "EXOTEL_FLOW_HOST"),
             ("EXOTEL_APP_IDS", "vendor_new_order", "EXOTEL_APP_IDS"),
             ("EXOTEL_APP_IDS", "vendor_new_order=9 26", "EXOTEL_APP_IDS"),
             ("EXOTEL_VOICE_PER_MINUTE", "0", "EXOTEL_VOICE_PER_MINUTE"),

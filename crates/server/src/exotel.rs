@@ -104,8 +104,18 @@ impl Exotel {
                 (client_config, Some(Arc::new(sim)), caller_id)
             }
         };
-        let client_config =
-            ExotelClientConfig { voice_rate: RateLimit::per_minute(config.exotel_voice_per_minute), ..client_config };
+        // Every SMS names our delivery-report route, so that DLT and DND
+        // rejections reach the timeline and the metrics.
+        let sms_status_callback = config
+            .public_base_url
+            .join(&format!("exotel/webhooks/sms-status?token={}", webhook_token.expose()))
+            .map_err(|e| ExotelSetupError::Sim(format!("the SMS status callback URL: {e}")))?;
+        let client_config = ExotelClientConfig {
+            voice_rate: RateLimit::per_minute(config.exotel_voice_per_minute),
+            flow_base_url: flow_base_url(config),
+            sms_status_callback: Some(sms_status_callback),
+            ..client_config
+        };
         let client = ExotelClient::new(client_config, recorder)?;
         Ok(Exotel {
             client,
@@ -139,6 +149,13 @@ impl Exotel {
             (None, None) => None,
         }
     }
+}
+
+/// The host of our flows' URLs (`Calls/connect` `Url`): `EXOTEL_FLOW_HOST`
+/// when set, else the account's cluster (`my.in.exotel.com` with
+/// `EXOTEL_REGION=in`, `my.exotel.com` without).
+pub fn flow_base_url(config: &Config) -> String {
+    ExotelClientConfig::flow_host_for(config.exotel_region.as_deref(), config.exotel_flow_host.as_deref())
 }
 
 /// Writes every request record to the store from a background task, so the

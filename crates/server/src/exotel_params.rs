@@ -74,11 +74,12 @@ impl<S: Send + Sync> FromRequest<S> for ExotelParams {
 }
 
 impl ExotelParams {
-    /// A stable fingerprint of the request (sorted parameters, the webhook
-    /// token left out): a provider's retry of the same request has the same
-    /// fingerprint, anything different does not.
+    /// A stable fingerprint of the request (sorted parameters, without the
+    /// webhook token and without `CurrentTime`, Exotel's server time when it
+    /// sent the request): a re-sent request has the same fingerprint,
+    /// anything else that differs does not.
     pub fn fingerprint(&self) -> String {
-        let mut pairs: Vec<_> = self.0.pairs().iter().filter(|(k, _)| k != "token").collect();
+        let mut pairs: Vec<_> = self.0.pairs().iter().filter(|(k, _)| !VOLATILE.contains(&k.as_str())).collect();
         pairs.sort();
         let mut hasher = Sha256::new();
         for (k, v) in pairs {
@@ -88,6 +89,27 @@ impl ExotelParams {
             hasher.update([0]);
         }
         hex::encode(&hasher.finalize()[..16])
+    }
+}
+
+/// Parameters that differ between two sendings of the same request.
+const VOLATILE: &[&str] = &["token", "CurrentTime"];
+
+/// `value` with every occurrence of `secret` (raw or percent-encoded)
+/// replaced by `***`: the webhook token never reaches a stored event, even
+/// when Exotel echoes it in a field we did not expect.
+pub fn without_secret(value: Value, secret: &str) -> Value {
+    if secret.is_empty() {
+        return value;
+    }
+    let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    match value {
+        Value::String(s) if s.contains(secret) || s.contains(&encoded) => {
+            Value::String(s.replace(secret, "***").replace(&encoded, "***"))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| without_secret(v, secret)).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, without_secret(v, secret))).collect()),
+        other => other,
     }
 }
 

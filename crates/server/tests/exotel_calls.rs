@@ -66,7 +66,11 @@ async fn a_bridge_call_is_placed_and_its_callbacks_complete_the_attempt() {
         app.state.store.events_for_order("MW-1").await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds.first().map(String::as_str), Some("call_placed"));
     assert_eq!(kinds.last().map(String::as_str), Some("call_ended"));
-    assert!(kinds.iter().any(|k| k == "call_answered"));
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "call_answered").count(),
+        2,
+        "each leg's answered callback is kept: {kinds:?}"
+    );
     let logged =
         app.state.store.exotel_requests_since(chrono::Utc::now() - chrono::Duration::hours(1), 10).await.unwrap();
     assert!(logged.iter().any(|r| r.endpoint == "calls.connect" && r.outcome == "ok"), "the request is recorded");
@@ -117,7 +121,7 @@ async fn a_flow_call_uses_the_purposes_caller_id_and_the_flows_app_id() {
     let did = "+918047110001";
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let app = TestApp::start_setup(Setup {
-        vars: vec![("EXOTEL_DID_NEW_ORDER".into(), did.into())],
+        vars: vec![("EXOTEL_DID_NEW_ORDER".into(), did.into()), ("EXOTEL_REGION".into(), "in".into())],
         clock: clock.clone(),
         prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())), ..PrepareOptions::default() },
         ..Setup::default()
@@ -134,8 +138,13 @@ async fn a_flow_call_uses_the_purposes_caller_id_and_the_flows_app_id() {
     assert_eq!(attempt.state, CallState::Placed);
     let request = &sim.received()[0];
     assert_eq!(request.field("CallerId"), Some("08047110001"), "the New Order DID, in Exotel's national form");
-    assert!(request.field("Url").unwrap().ends_with("/exoml/start_voice/vendor_new_order"));
+    let url = request.field("Url").unwrap();
+    assert!(url.starts_with("http://my.in.exotel.com/"), "the flow host follows EXOTEL_REGION: {url}");
+    assert!(url.ends_with("/exoml/start_voice/vendor_new_order"));
     assert_eq!(request.field("To"), None);
+    // Exotel documents only StatusCallback for flow calls.
+    assert!(request.field("StatusCallback").is_some_and(|u| u.contains("/exotel/webhooks/call-status")));
+    assert!(request.form.iter().all(|(k, _)| !k.starts_with("StatusCallbackEvents")), "{:?}", request.form);
     app.stop().await;
 }
 
@@ -169,9 +178,69 @@ async fn the_simulator_runs_our_vendor_flow_against_our_applet_urls() {
     assert_eq!(answer.param("digits"), Some("\"1\""), "Exotel quotes the digits");
     assert_eq!(answer.param("CustomField"), Some(format!("c:{}", attempt.id).as_str()));
     assert!(log.iter().all(|e| e.error.is_none()), "every applet URL answered: {log:#?}");
+    let announce = &log[0];
+    assert_eq!(announce.requests[0].method, "HEAD", "Exotel probes a Greeting URL with HEAD first");
+    assert!(announce.requests[0].params.is_empty());
+    let route = log.iter().find(|e| e.applet_id == "route").unwrap();
+    assert_eq!(route.detail["select"], "done");
 
     mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
     let done = app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap();
     assert_eq!(done.state, CallState::Completed);
+    app.stop().await;
+}
+
+/// An SMS we send names our delivery-report route; Exotel's DND rejection
+/// comes back there and lands on the timeline of the ladder's order.
+#[tokio::test]
+async fn a_dnd_rejected_sms_reaches_the_orders_timeline() {
+    use mangwale_providers::exotel::client::{SendSms, SmsType};
+
+    let admin = "+919822000111";
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut sim_config = SimConfig::manual(clock.now());
+    sim_config.dnd_numbers.push(E164::parse(admin).unwrap());
+    let app = TestApp::start_setup(Setup {
+        clock: clock.clone(),
+        prepare: PrepareOptions { exotel_sim: Some(sim_config), ..PrepareOptions::default() },
+        ..Setup::default()
+    })
+    .await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    let body = serde_json::json!({
+        "order_id": "MW-2025-001234", "vendor_id": "V-42", "vendor_phone": VENDOR, "vendor_name": "Krishna Kirana",
+        "amount": 325, "items": "Poha x1", "payment_mode": "cod", "city": "Nashik", "language": "hi"
+    });
+    let started: serde_json::Value = app
+        .http
+        .post(format!("{}/comms/notify/vendor/order", app.base))
+        .header("X-API-Key", common::API_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let escalation = started["escalationId"].as_str().unwrap().to_string();
+
+    // DND scrubbing applies to promotional SMS, so this one is sent as such.
+    let sms = SendSms {
+        sms_type: Some(SmsType::Promotional),
+        custom_field: Some(format!("l:{escalation}")),
+        ..SendSms::new(sim.config().exophones[0].national(), E164::parse(admin).unwrap(), "Mangwale alert")
+    };
+    let sent = app.state.exotel.client.send_sms(&sms).await.unwrap();
+    let request = sim.received().into_iter().find(|r| r.path.ends_with("/Sms/send.json")).unwrap();
+    let callback = request.field("StatusCallback").unwrap();
+    assert!(callback.contains("/exotel/webhooks/sms-status?token="), "{callback}");
+    sim.advance(Duration::from_secs(30)).await;
+
+    let timeline = app.state.store.events_for_order("MW-2025-001234").await.unwrap();
+    let report = timeline.iter().find(|e| e.kind == "exotel.sms_status").expect("the report is on the timeline");
+    assert_eq!(report.escalation_id.as_deref(), Some(escalation.as_str()));
+    assert_eq!(report.detail["sms_sid"], sent.sid);
+    assert_eq!(report.detail["status"], "failed_dnd");
+    assert_eq!(report.detail["detailed_status"], "FAILED_REJECTED_DND");
     app.stop().await;
 }

@@ -28,6 +28,10 @@ async fn json_of(res: reqwest::Response) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+async fn events_of(app: &TestApp, kind: &str) -> Vec<mangwale_store::TimelineEvent> {
+    app.state.store.events_after(0, 10_000).await.unwrap().into_iter().filter(|e| e.kind == kind).collect()
+}
+
 #[tokio::test]
 async fn applet_gets_are_recorded_once_per_request() {
     let app = TestApp::start(&[]).await;
@@ -37,21 +41,106 @@ async fn applet_gets_are_recorded_once_per_request() {
         assert_eq!(first.status().as_u16(), 200, "{route}");
         let again = app.http.get(&url).send().await.unwrap();
         assert_eq!(again.status().as_u16(), 200);
-        if route != "/exotel/applet/passthru" {
-            let (_, a) = json_of(app.http.get(&url).send().await.unwrap()).await;
-            assert_eq!(a["duplicate"], true, "{route}: a retried request is a duplicate");
-        }
+    }
+    let (_, a) =
+        json_of(app.http.get(app.exotel_url(&format!("/exotel/ivr/incoming?{PASSTHRU}"))).send().await.unwrap()).await;
+    assert_eq!(a["duplicate"], true, "a retried request is a duplicate");
+    for kind in ["exotel.incoming", "exotel.dtmf", "exotel.passthru"] {
+        assert_eq!(events_of(&app, kind).await.len(), 1, "{kind}: recorded once");
     }
     // A different key press on the same call is a new event.
-    let (_, body) = json_of(
-        app.http
-            .get(app.exotel_url(&format!("/exotel/ivr/dtmf?{}", PASSTHRU.replace("%222%22", "%221%22"))))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(body["duplicate"], false);
+    let url = app.exotel_url(&format!("/exotel/ivr/dtmf?{}", PASSTHRU.replace("%222%22", "%221%22")));
+    assert_eq!(app.http.get(&url).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(events_of(&app, "exotel.dtmf").await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_re_sent_applet_request_counts_once_though_its_current_time_differs() {
+    let app = TestApp::start(&[]).await;
+    let resent = PASSTHRU.replace("CurrentTime=2016-02-16+15%3A56%3A49", "CurrentTime=2016-02-16+15%3A56%3A55");
+    assert_ne!(resent, PASSTHRU);
+    for query in [PASSTHRU, resent.as_str()] {
+        let (status, body) =
+            json_of(app.http.get(app.exotel_url(&format!("/exotel/ivr/incoming?{query}"))).send().await.unwrap()).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["duplicate"], query != PASSTHRU, "{query}");
+    }
+    assert_eq!(events_of(&app, "exotel.incoming").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_passthru_before_a_switch_answers_exactly_select_in_text_plain() {
+    let app = TestApp::start(&[]).await;
+    let url = app.exotel_url(&format!("/exotel/ivr/dtmf?flow=vendor_new_order&step=menu&{PASSTHRU}"));
+    let res = app.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain");
+    assert_eq!(res.text().await.unwrap(), r#"{"select":"done"}"#);
+    // What the answer no longer carries is on the timeline.
+    let ignored = events_of(&app, "ivr.key_ignored").await;
+    assert_eq!(ignored.len(), 1);
+    assert_eq!(ignored[0].call_sid.as_deref(), Some("d50e19c31e3911190a7e601f1056d69a"));
+    assert_eq!(ignored[0].detail["select"], "done");
+    assert_eq!(ignored[0].detail["note"], "a call we did not place");
+    assert_eq!(ignored[0].detail["digits"], "2");
+    // The seed's JSON POST gets the same answer.
+    let res = app
+        .http
+        .post(app.exotel_url("/exotel/ivr/dtmf"))
+        .json(&json!({"CallSid": "EXO-456", "digits": "1", "context": "vendor_new_order"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/plain");
+    assert_eq!(res.text().await.unwrap(), r#"{"select":"done"}"#);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_applet_url_answers_head_like_get_even_without_parameters() {
+    let app = TestApp::start(&[]).await;
+    let routes = [
+        "/exotel/ivr/incoming",
+        "/exotel/ivr/missed-call",
+        "/exotel/ivr/dtmf",
+        "/exotel/applet/greeting",
+        "/exotel/applet/gather",
+        "/exotel/applet/connect",
+        "/exotel/applet/passthru",
+    ];
+    for route in routes {
+        let get = app.http.get(app.exotel_url(&format!("{route}?{PASSTHRU}"))).send().await.unwrap();
+        for query in ["", "?flow=vendor_new_order&step=announce", &format!("?{PASSTHRU}")] {
+            let head = app.http.head(app.exotel_url(&format!("{route}{query}"))).send().await.unwrap();
+            assert_eq!(head.status(), get.status(), "{route}{query}");
+            assert_eq!(head.headers().get("content-type"), get.headers().get("content-type"), "{route}{query}");
+        }
+        // Without the token it is still refused.
+        assert_eq!(app.http.head(format!("{}{route}", app.base)).send().await.unwrap().status().as_u16(), 401);
+    }
+    // A HEAD does nothing: only the GETs were recorded.
+    let recorded = app.state.store.events_after(0, 10_000).await.unwrap();
+    assert_eq!(recorded.iter().filter(|e| e.kind.starts_with("exotel.")).count(), routes.len());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_webhook_token_echoed_by_exotel_is_never_stored() {
+    let app = TestApp::start(&[]).await;
+    let stream_url =
+        format!("wss://exotel.mangwale.ai/exotel/voicebot?flow=customer_voice_order&token={}", common::TOKEN);
+    let query = format!(
+        "CallSid=vb-call-9&From=09876543210&Stream%5BStreamSID%5D=st9&Stream%5BStatus%5D=completed&Stream%5BStreamUrl%5D={}&flow=customer_voice_order&step=after_bot",
+        form_urlencoded::byte_serialize(stream_url.as_bytes()).collect::<String>()
+    );
+    let res = app.http.get(app.exotel_url(&format!("/exotel/applet/passthru?{query}"))).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let events = app.state.store.events_after(0, 10_000).await.unwrap();
+    let stored = serde_json::to_string(&events.iter().map(|e| &e.detail).collect::<Vec<_>>()).unwrap();
+    assert!(stored.contains("customer_voice_order"), "{stored}");
+    assert!(!stored.contains(common::TOKEN), "{stored}");
     app.stop().await;
 }
 
@@ -116,18 +205,22 @@ async fn status_callbacks_arrive_as_json_form_or_multipart() {
     .await;
     assert_eq!(body["duplicate"], true, "Exotel's retry is acknowledged and ignored");
 
-    let form = "CallSid=form-1&EventType=answered&Status=in-progress&Legs%5B0%5D%5BStatus%5D=in-progress&Legs%5B1%5D%5BStatus%5D=";
-    let (status, _) = json_of(
-        app.http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    // A bridge reports `answered` for each leg; both are kept, a retry is not.
+    let leg1 = "CallSid=form-1&EventType=answered&Status=in-progress&Legs%5B0%5D%5BStatus%5D=in-progress&Legs%5B1%5D%5BStatus%5D=";
+    let leg2 = "CallSid=form-1&EventType=answered&Status=in-progress&Legs%5B0%5D%5BStatus%5D=in-progress&Legs%5B1%5D%5BStatus%5D=in-progress";
+    for (form, duplicate) in [(leg1, false), (leg2, false), (leg2, true), (leg1, true)] {
+        let (status, body) = json_of(
+            app.http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((status, &body["duplicate"]), (200, &json!(duplicate)), "{form}");
+    }
 
     let multipart = reqwest::multipart::Form::new()
         .text("CallSid", "multi-1")
@@ -271,7 +364,7 @@ async fn the_voicebot_socket_speaks_exotels_protocol_and_records_the_stream() {
     socket.send(Message::text(r#"{"event":"connected"}"#)).await.unwrap();
     socket
         .send(Message::text(
-            r#"{"event":"start","sequence_number":1,"stream_sid":"st1","start":{"stream_sid":"st1","call_sid":"vb-call-1","account_sid":"acme1","from":"09876543210","to":"08047112233","custom_parameters":{"flow":"customer_voice_order"},"media_format":{"encoding":"raw","sample_rate":"8000","bit_rate":"128kbps"}}}"#,
+            r#"{"event":"start","sequence_number":1,"stream_sid":"st1","start":{"stream_sid":"st1","call_sid":"vb-call-1","account_sid":"acme1","from":"09876543210","to":"08047112233","custom_parameters":{"flow":"customer_voice_order","token":"test-webhook-token-0123456789"},"media_format":{"encoding":"raw","sample_rate":"8000","bit_rate":"128kbps"}}}"#,
         ))
         .await
         .unwrap();
@@ -289,5 +382,10 @@ async fn the_voicebot_socket_speaks_exotels_protocol_and_records_the_stream() {
         }
     }
     assert!(closed, "the bot closed the stream");
+    let events = app.state.store.events_after(0, 10_000).await.unwrap();
+    let started: Vec<_> = events.iter().filter(|e| e.kind == "voicebot.stream_started").collect();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].detail["custom_parameters"], json!({"flow": "customer_voice_order"}));
+    assert!(!serde_json::to_string(&started[0].detail).unwrap().contains(common::TOKEN));
     app.stop().await;
 }

@@ -194,11 +194,16 @@ async fn account_and_number_lookups() {
     let mut config = config_at(START);
     config.dnd_numbers.push(mangwale_core::E164::parse(CUSTOMER).unwrap());
     let sim = sim_with(config).await;
-    let (status, body) = json(get(&sim, ".json").await).await;
+    // Only documented endpoints: there is no `GET /v1/Accounts/{sid}`.
+    let (status, _) = json(get(&sim, ".json").await).await;
+    assert_eq!(status, 404);
+    let (status, body) = json(get_exophones(&sim).await).await;
     assert_eq!(status, 200);
-    assert_eq!(body["Account"]["Sid"], sim.account_sid());
-    assert_eq!(body["Account"]["Status"], "active");
-    assert!(body["Account"]["FriendlyName"].is_string());
+    let numbers = body["incoming_phone_numbers"].as_array().unwrap();
+    assert_eq!(numbers.len(), sim.config().exophones.len());
+    assert_eq!(numbers[0]["phone_number"], sim.config().exophones[0].as_str());
+    assert!(numbers[0]["sid"].is_string());
+    assert_eq!((body["page"].as_i64(), body["next_page_uri"].is_null()), (Some(0), true));
 
     let (status, body) = json(get(&sim, "/Numbers/%2B919800000002.json").await).await;
     assert_eq!(status, 200);
@@ -234,7 +239,7 @@ async fn more_than_200_voice_requests_a_minute_get_429() {
     assert_eq!(status, 429);
     assert_eq!(body["RestException"]["Status"], 429);
     // Non-voice endpoints are not limited by it.
-    assert_eq!(get(&sim, ".json").await.status(), 200);
+    assert_eq!(get_exophones(&sim).await.status(), 200);
     sim.advance(Duration::from_secs(60)).await;
     assert_eq!(get(&sim, &format!("/Calls/{sid}.json")).await.status(), 200);
 }
@@ -262,9 +267,9 @@ async fn status_faults_answer_with_a_rest_exception_and_do_nothing() {
 #[tokio::test]
 async fn slow_answers_are_delayed() {
     let sim = sim().await;
-    sim.inject_fault(Endpoint::Account, Fault::delay(Duration::from_secs(5)), 1);
+    sim.inject_fault(Endpoint::ExoPhones, Fault::delay(Duration::from_secs(5)), 1);
     let timed_out = client()
-        .get(format!("{}.json", sim.account_url()))
+        .get(format!("{}/v2_beta/Accounts/{}/IncomingPhoneNumbers", sim.base_url(), sim.account_sid()))
         .basic_auth(sim.api_key(), Some(sim.api_token()))
         .timeout(Duration::from_millis(50))
         .send()
@@ -274,7 +279,7 @@ async fn slow_answers_are_delayed() {
 
     sim.inject_fault(Endpoint::Any, Fault::delay(Duration::from_millis(30)), 1);
     let started = Instant::now();
-    assert_eq!(get(&sim, ".json").await.status(), 200);
+    assert_eq!(get_exophones(&sim).await.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(30));
 }
 

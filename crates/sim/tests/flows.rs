@@ -378,7 +378,6 @@ async fn exotel_sends_exactly_its_parameters_and_headers() {
         &[
             ("CustomField", "order_4711"),
             ("StatusCallback", callback.as_str()),
-            ("StatusCallbackEvents[0]", "terminal"),
             ("StatusCallbackContentType", "application/json"),
         ],
     )
@@ -397,8 +396,9 @@ async fn exotel_sends_exactly_its_parameters_and_headers() {
         ]
     );
     let seen = service.seen();
-    // Greeting: HEAD, then GET with the same few parameters; no Exotel-Version.
-    assert_eq!(seen[0].query, seen[1].query);
+    // Greeting: a HEAD to the configured URL without Exotel's parameters,
+    // then the GET with a few; no Exotel-Version.
+    assert_eq!(seen[0].keys(), ["flow", "step", "token"]);
     assert_eq!(seen[1].keys(), ["flow", "step", "token", "CallSid", "From", "To", "DialWhomNumber", "CustomField"]);
     assert_eq!(
         (seen[1].param("CallSid"), seen[1].param("From"), seen[1].param("To")),
@@ -499,7 +499,8 @@ async fn exotel_sends_exactly_its_parameters_and_headers() {
     assert_eq!((call.status, call.ended_at), (CallStatus::Completed, Some(t(end))));
     let terminal = receiver.captured().last().unwrap().json();
     assert_eq!(terminal["Status"], "completed");
-    assert_eq!(terminal["CustomField"], "order_4711");
+    assert_eq!(terminal["CallSid"], sid.as_str(), "a flow call's callback has the four default fields");
+    assert!(terminal.get("CustomField").is_none());
 }
 
 #[tokio::test]
@@ -751,6 +752,44 @@ async fn our_url_timing_out_or_failing_drops_the_call() {
     assert_eq!(sim.call(&sid).unwrap().ended_at, Some(t(2000)));
 }
 
+/// Exotel's Switch Case reads exactly `{"select":"<case>"}` in `text/plain`
+/// (support 3000052018), and a Greeting's HEAD must carry its GET's headers
+/// (support 48285): the simulator drops the call on anything else.
+#[tokio::test]
+async fn a_switch_answer_or_greeting_head_that_strays_from_the_docs_drops_the_call() {
+    let service = Service::start().await;
+    let sim = service.sim().await;
+    sim.script(VENDOR, CalleeScript::answers_after(secs(2)).never_hangs_up().presses("menu", "1")).unwrap();
+    let dtmf = "/exotel/ivr/dtmf?flow=vendor_new_order&step=menu";
+    let wrong = [
+        (Answer { content_type: "application/json", ..Answer::text(200, r#"{"select":"done"}"#) }, "not text/plain"),
+        (Answer::text(200, r#"{"ok":true,"select":"done","note":null}"#), "not {\"select\""),
+        (Answer::text(200, "done"), "not {\"select\""),
+    ];
+    for (answer, expected) in wrong {
+        service.answer(dtmf, vec![answer]);
+        let sid = flow_call(&sim, VENDOR, &[]).await;
+        sim.advance(secs(60)).await;
+        let run = sim.flow_run(&sid).unwrap();
+        let Some(FlowOutcome::Dropped { applet_id, reason }) = &run.outcome else { panic!("{:?}", run.outcome) };
+        assert_eq!(applet_id, "answer");
+        assert!(reason.contains(expected), "{reason}");
+    }
+
+    service.answer(dtmf, vec![Answer::text(200, r#"{"select":"done"}"#)]);
+    let head_then_get = vec![
+        Answer::text(200, ""),
+        Answer { content_type: "text/plain; charset=utf-8", ..Answer::text(200, "Namaste") },
+    ];
+    service.answer("/exotel/applet/greeting?flow=vendor_new_order&step=announce", head_then_get);
+    let sid = flow_call(&sim, VENDOR, &[]).await;
+    sim.advance(secs(60)).await;
+    let run = sim.flow_run(&sid).unwrap();
+    let Some(FlowOutcome::Dropped { applet_id, reason }) = &run.outcome else { panic!("{:?}", run.outcome) };
+    assert_eq!(applet_id, "announce");
+    assert!(reason.contains("HEAD answered Content-Type"), "{reason}");
+}
+
 #[tokio::test]
 async fn connect_dials_scripted_numbers_in_order() {
     let service = Service::start().await;
@@ -965,6 +1004,9 @@ async fn the_voicebot_stream_follows_exotels_protocol() {
     let after = run.entry("after_bot").unwrap();
     assert_eq!(after.at, t(end_at));
     let recording_url = format!("{}/_sim/recordings/{stream_sid}.wav", sim.base_url());
+    // Exotel echoes the applet's URL, token included; the flow log hides the token.
+    let stream_url_logged = after.param("Stream[StreamUrl]").unwrap().to_string();
+    assert!(stream_url_logged.starts_with("ws://") && stream_url_logged.ends_with("token=***"), "{stream_url_logged}");
     let stream_params: Vec<(&str, &str)> = after
         .params()
         .iter()
@@ -978,6 +1020,7 @@ async fn the_voicebot_stream_follows_exotels_protocol() {
             ("Stream[Status]", "completed"),
             ("Stream[Duration]", "2"),
             ("Stream[DisconnectedBy]", "bot"),
+            ("Stream[StreamUrl]", stream_url_logged.as_str()),
             ("Stream[RecordingUrl]", recording_url.as_str()),
         ]
     );

@@ -180,11 +180,30 @@ impl Passthru {
     }
 }
 
-/// A Passthru answer read by a following Switch Case applet
-/// (`text/plain` body `{"select":"<case>"}`).
+/// `Content-Type` of a Greeting answer, and of the Passthru answer read by a
+/// Switch Case: Exotel accepts `text/plain` "and nothing else" (support
+/// articles 48285 "Greeting using text from URL" and 3000052018
+/// "Switchcase").
+pub const TEXT_PLAIN: &str = "text/plain";
+
+/// A Passthru answer read by a following Switch Case applet. Exotel's
+/// Switch Case article (support 3000052018) specifies HTTP 200,
+/// `Content-Type: text/plain` and exactly the body `{"select":"<case>"}`:
+/// nothing else goes into it (our own details go to the timeline).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SwitchCase {
     pub select: String,
+}
+
+impl SwitchCase {
+    pub fn new(select: impl Into<String>) -> Self {
+        SwitchCase { select: select.into() }
+    }
+
+    /// The exact body: `{"select":"<case>"}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({ "select": self.select }).to_string()
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +241,8 @@ mod tests {
     #[test]
     fn greeting_and_switch_bodies() {
         assert_eq!(Greeting::Audio(vec!["a.wav".into(), "b.wav".into()]).body(), "a.wav\nb.wav");
-        assert_eq!(serde_json::to_string(&SwitchCase { select: "vendor".into() }).unwrap(), r#"{"select":"vendor"}"#);
+        assert_eq!(SwitchCase::new("vendor").body(), r#"{"select":"vendor"}"#);
+        assert_eq!(SwitchCase::new("a\"b").body(), r#"{"select":"a\"b"}"#);
         assert_eq!((Passthru::Continue.status(), Passthru::Alternate.status()), (200, 302));
     }
 }

@@ -205,7 +205,37 @@ fn stream_info(params: &Params) -> Option<StreamInfo> {
             disconnected_by: flat.get_any(&["DisconnectedBy", "disconnected_by"]).map(str::to_string),
         };
     }
+    info.stream_url = info.stream_url.as_deref().map(without_token);
     (info != StreamInfo::default()).then_some(info)
+}
+
+/// A URL without its `token` query parameter. Exotel echoes the Voicebot
+/// applet's URL, our webhook token included, as `Stream[StreamUrl]`; the
+/// token must never be stored or logged, so it is dropped at parsing.
+pub fn without_token(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else { return url.to_string() };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let name = form_urlencoded::parse(name.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
+            !pair.is_empty() && !name.eq_ignore_ascii_case("token")
+        })
+        .collect();
+    let mut out = base.to_string();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 impl AppletRequest {
@@ -333,9 +363,23 @@ impl CallStatusCallback {
     }
 
     /// The key that identifies this event for deduplication: Exotel retries
-    /// callbacks, and a retry carries the same call and event.
+    /// callbacks, and a retry carries the same call and event. A bridge call
+    /// reports `answered` once per leg (leg 1 answered while leg 2 still
+    /// rings: `Legs[1][Status]` empty; then leg 2 answered), both with
+    /// `Status=in-progress`, so the key of an intermediate event names the
+    /// leg it is about: each leg's answer is kept, a retry of either is not.
     pub fn dedup_key(&self) -> String {
-        format!("exotel:call:{}:{}:{}", self.call_sid, self.event.as_str(), self.status.as_str())
+        let base = format!("exotel:call:{}:{}:{}", self.call_sid, self.event.as_str(), self.status.as_str());
+        match (&self.event, self.leg()) {
+            (CallbackEvent::Terminal, _) | (_, None) => base,
+            (_, Some(leg)) => format!("{base}:leg{leg}"),
+        }
+    }
+
+    /// The leg (1-based) an intermediate event is about: the last leg that
+    /// has a status. `None` when the callback lists no leg with a status.
+    pub fn leg(&self) -> Option<usize> {
+        self.legs.iter().rposition(|l| l.status.is_some()).map(|i| i + 1)
     }
 }
 
@@ -470,6 +514,24 @@ mod tests {
         assert_eq!((s.stream_sid.as_deref(), s.duration), (Some("s2"), Some(7)));
     }
 
+    #[test]
+    fn the_webhook_token_in_the_stream_url_is_dropped() {
+        let p = Params::from_urlencoded(
+            b"CallSid=a&Stream[StreamSID]=s1&Stream[StreamUrl]=wss%3A%2F%2Fh%2Fexotel%2Fvoicebot%3Fflow%3Dx%26token%3DS3CR3T-token-0001",
+        );
+        let s = AppletRequest::from_params(&p).unwrap().stream.unwrap();
+        assert_eq!(s.stream_url.as_deref(), Some("wss://h/exotel/voicebot?flow=x"));
+        assert_eq!(without_token("wss://h/v?token=x"), "wss://h/v");
+        assert_eq!(without_token("wss://h/v?Token=x&a=1#f"), "wss://h/v?a=1#f");
+        assert_eq!(without_token("wss://h/v?to%6Ben=x"), "wss://h/v");
+        assert_eq!(without_token("wss://h/v"), "wss://h/v");
+        let json = Params::from_urlencoded(
+            b"CallSid=a&Stream=%7B%22StreamUrl%22%3A%22wss%3A%2F%2Fh%2Fv%3Ftoken%3Dsecret%22%7D",
+        );
+        let s = AppletRequest::from_params(&json).unwrap().stream.unwrap();
+        assert_eq!(s.stream_url.as_deref(), Some("wss://h/v"));
+    }
+
     /// The JSON terminal callback of exotel-wire.md §3.
     const TERMINAL_JSON: &str = r#"{"CallSid":"80bfbec2d78bbbf10fb851f4fa165211","EventType":"terminal","Status":"completed",
  "DateCreated":"2024-01-15 14:25:10","DateUpdated":"2024-01-15 14:30:45",
@@ -504,6 +566,20 @@ mod tests {
         assert_eq!(c.status, CallStatus::InProgress);
         assert_eq!(c.legs[0].status, Some(CallStatus::InProgress));
         assert_eq!(c.custom_field, None);
+        assert_eq!(c.dedup_key(), "exotel:call:abc:answered:in-progress:leg1");
+    }
+
+    #[test]
+    fn each_legs_answer_of_a_bridge_has_its_own_key() {
+        let leg1 = b"CallSid=abc&EventType=answered&Status=in-progress&Legs[0][Status]=in-progress&Legs[1][Status]=";
+        let leg2 = b"CallSid=abc&EventType=answered&Status=in-progress&Legs[0][Status]=in-progress&Legs[1][Status]=in-progress";
+        let key = |form: &[u8]| CallStatusCallback::from_params(&Params::from_urlencoded(form)).unwrap().dedup_key();
+        assert_ne!(key(leg1), key(leg2));
+        assert_eq!(key(leg2), "exotel:call:abc:answered:in-progress:leg2");
+        assert_eq!(key(leg1), key(leg1), "a retry of one leg's answer is the same event");
+        let terminal =
+            b"CallSid=abc&EventType=terminal&Status=completed&Legs[0][Status]=completed&Legs[1][Status]=completed";
+        assert_eq!(key(terminal), "exotel:call:abc:terminal:completed");
     }
 
     #[test]

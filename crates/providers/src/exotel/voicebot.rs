@@ -57,10 +57,21 @@ pub struct StartInfo {
     pub from: Option<String>,
     #[serde(default)]
     pub to: Option<String>,
-    #[serde(default)]
+    /// The query parameters of the applet's URL, without `token`: Exotel
+    /// echoes our webhook token here, and it must never be stored or logged.
+    #[serde(default, deserialize_with = "parameters_without_token")]
     pub custom_parameters: serde_json::Map<String, Value>,
     #[serde(default)]
     pub media_format: Option<Value>,
+}
+
+fn parameters_without_token<'de, D>(deserializer: D) -> Result<serde_json::Map<String, Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let mut parameters = Option::<serde_json::Map<String, Value>>::deserialize(deserializer)?.unwrap_or_default();
+    parameters.retain(|name, _| !name.eq_ignore_ascii_case("token"));
+    Ok(parameters)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -136,6 +147,23 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(dtmf, InboundEvent::Dtmf { dtmf: DtmfInfo { ref digit, .. }, .. } if digit == "5"));
+    }
+
+    #[test]
+    fn the_webhook_token_never_reaches_the_custom_parameters() {
+        let start: InboundEvent = serde_json::from_str(
+            r#"{"event":"start","stream_sid":"s","start":{"stream_sid":"s","call_sid":"c","custom_parameters":{"flow":"customer_voice_order","token":"S3CR3T-token-0001","Token":"x"}}}"#,
+        )
+        .unwrap();
+        let InboundEvent::Start { start, .. } = start else { panic!("not a start") };
+        assert_eq!(start.custom_parameters.keys().collect::<Vec<_>>(), ["flow"]);
+        let bare: InboundEvent = serde_json::from_str(
+            r#"{"event":"start","start":{"stream_sid":"s","call_sid":"c","custom_parameters":null}}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(bare, InboundEvent::Start { start: StartInfo { ref custom_parameters, .. }, .. } if custom_parameters.is_empty())
+        );
     }
 
     #[test]

@@ -11,28 +11,47 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use mangwale_providers::exotel::applet::{Connect, Gather, Greeting, Prompt};
-use mangwale_providers::exotel::inbound::{AppletRequest, CallStatusCallback, ParamError, SmsStatusCallback};
+use mangwale_providers::exotel::applet::{Connect, Gather, Greeting, Prompt, SwitchCase, TEXT_PLAIN};
+use mangwale_providers::exotel::inbound::{
+    AppletRequest, CallStatusCallback, ParamError, SmsStatus, SmsStatusCallback,
+};
 use mangwale_providers::exotel::params::Params;
 use mangwale_store::{InboundEvent, InboundOutcome, NewEvent, NewJob};
 use serde_json::{Value, json};
 
 use crate::calls::CALL_STATUS_JOB;
 use crate::error::{AppError, AppResult};
-use crate::exotel_params::{ExotelParams, mask_json};
+use crate::exotel_params::{ExotelParams, mask_json, without_secret};
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/exotel/ivr/incoming", get(incoming).post(incoming))
-        .route("/exotel/ivr/missed-call", get(missed_call).post(missed_call))
-        .route("/exotel/ivr/dtmf", get(dtmf).post(dtmf))
+        .route("/exotel/ivr/incoming", get(incoming).head(head_json).post(incoming))
+        .route("/exotel/ivr/missed-call", get(missed_call).head(head_json).post(missed_call))
+        .route("/exotel/ivr/dtmf", get(dtmf).head(head_text).post(dtmf))
         .route("/exotel/webhooks/call-status", get(call_status).post(call_status))
         .route("/exotel/webhooks/sms-status", get(sms_status).post(sms_status))
-        .route("/exotel/applet/greeting", get(greeting))
-        .route("/exotel/applet/gather", get(gather))
-        .route("/exotel/applet/connect", get(connect))
-        .route("/exotel/applet/passthru", get(passthru))
+        .route("/exotel/applet/greeting", get(greeting).head(head_text))
+        .route("/exotel/applet/gather", get(gather).head(head_json))
+        .route("/exotel/applet/connect", get(connect).head(head_json))
+        .route("/exotel/applet/passthru", get(passthru).head(head_empty))
+}
+
+/// HEAD of an applet URL. Exotel probes Greeting (and SMS) URLs with HEAD
+/// and requires "the exact same headers" as the GET (support 48285, 76228),
+/// and does not document its parameters: so every applet URL answers HEAD
+/// with its GET's status and `Content-Type`, whatever the query, and does
+/// nothing else (no event is recorded, no key is acted on).
+async fn head_text() -> Response {
+    ([(header::CONTENT_TYPE, TEXT_PLAIN)], ()).into_response()
+}
+
+async fn head_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], ()).into_response()
+}
+
+async fn head_empty() -> StatusCode {
+    StatusCode::OK
 }
 
 /// A 400 naming the field; logged with the CallSid so the call can be found.
@@ -56,8 +75,11 @@ async fn record(state: &AppState, inbound: InboundEvent) -> AppResult<InboundOut
     Ok(outcome)
 }
 
-fn applet_event(kind: &str, request: &AppletRequest, at: chrono::DateTime<chrono::Utc>) -> NewEvent {
-    let detail = mask_json(serde_json::to_value(request).unwrap_or(Value::Null));
+fn applet_event(state: &AppState, kind: &str, request: &AppletRequest, at: chrono::DateTime<chrono::Utc>) -> NewEvent {
+    let detail = without_secret(
+        mask_json(serde_json::to_value(request).unwrap_or(Value::Null)),
+        state.credentials.webhook_token.expose(),
+    );
     let mut event = NewEvent::new(kind, at).call(&request.call_sid).channel("ivr").detail(detail);
     if let Some(from) = &request.from {
         event = event.party(format!("caller:{}", from.masked()));
@@ -72,7 +94,7 @@ async fn record_applet(state: &AppState, route: &str, params: &ExotelParams) -> 
     let inbound = InboundEvent {
         dedup_key: format!("exotel:applet:{route}:{}:{}", request.call_sid, params.fingerprint()),
         source: format!("exotel.{route}"),
-        event: applet_event(&format!("exotel.{route}"), &request, state.clock.now()),
+        event: applet_event(state, &format!("exotel.{route}"), &request, state.clock.now()),
         jobs: Vec::new(),
     };
     let duplicate = record(state, inbound).await? == InboundOutcome::Duplicate;
@@ -115,7 +137,13 @@ async fn missed_call(State(state): State<AppState>, params: ExotelParams) -> App
 
 /// Keys pressed at a Gather (delivered to the Passthru after it), or the
 /// seed's `{CallSid, digits, context, order_id}` body.
-async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+///
+/// The answer is read by the flow's Switch Case, so it is exactly what
+/// Exotel's Switch Case article specifies: 200, `text/plain`,
+/// `{"select":"<case>"}`. What else we know (the answer, why nothing
+/// happened) goes to the timeline: `ivr.key` on a ladder's call, else
+/// `ivr.key_ignored`.
+async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<Response> {
     let (request, duplicate) = record_applet(&state, "dtmf", &params).await?;
     if request.digits.is_none() {
         tracing::info!(call_sid = %request.call_sid, "DTMF request without digits (no input)");
@@ -123,12 +151,20 @@ async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<
     // Our flows name the menu in the URL; the seed's body names it `context`.
     let (flow, step) = flow_step(&params);
     let outcome = crate::comms::ivr::key_pressed(&state, &request, &flow, &step, duplicate).await?;
-    Ok(Json(json!({
-        "ok": true, "callSid": request.call_sid, "duplicate": duplicate,
-        "select": outcome.next.name(),
-        "answer": outcome.answer,
-        "note": outcome.note,
-    })))
+    let select = SwitchCase::new(outcome.next.name());
+    if let (Some(note), false) = (outcome.note, duplicate) {
+        let event = NewEvent::new("ivr.key_ignored", state.clock.now()).call(&request.call_sid).channel("ivr").detail(
+            json!({"flow": flow, "step": step, "digits": request.digits, "select": select.select, "note": note}),
+        );
+        state.store.record_event(event).await.map_err(|e| {
+            tracing::error!(error = %e, "recording an ignored key failed");
+            AppError::Unavailable {
+                code: "store_unavailable",
+                message: "the event could not be recorded; retry".into(),
+            }
+        })?;
+    }
+    Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], select.body()).into_response())
 }
 
 /// The flow and step an applet request is for: `flow`/`step` of our URLs,
@@ -170,29 +206,56 @@ async fn call_status(State(state): State<AppState>, params: ExotelParams) -> App
     Ok(acknowledged(&callback.call_sid, duplicate))
 }
 
-/// An SMS delivery report.
+/// An SMS delivery report (every SMS we send names this route in
+/// `StatusCallback`). The ladder that sent it (`CustomField=l:<escalation
+/// id>`) puts it on its order's timeline, so a DLT or DND rejection is seen
+/// where the alert was expected; each report is counted by status.
 async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
     let report = SmsStatusCallback::from_params(&params.0).map_err(|e| malformed(&params.0, "sms-status", e))?;
     let detail = mask_json(serde_json::to_value(&report).unwrap_or(Value::Null));
-    let inbound = InboundEvent {
-        dedup_key: report.dedup_key(),
-        source: "exotel.sms_status".into(),
-        event: NewEvent::new("exotel.sms_status", state.clock.now()).channel("sms").detail(detail),
-        jobs: Vec::new(),
-    };
+    let mut event = NewEvent::new("exotel.sms_status", state.clock.now()).channel("sms").detail(detail);
+    let escalation = report.custom_field.as_deref().and_then(|c| c.strip_prefix("l:")).filter(|id| !id.is_empty());
+    if let Some(escalation_id) = escalation {
+        match state.store.ladder(escalation_id).await {
+            Ok(Some(ladder)) => {
+                event = event.context(ladder.order_id.as_deref(), Some(&ladder.escalation_id), Some(&ladder.party));
+            }
+            Ok(None) => tracing::info!(sms_sid = %report.sms_sid, "SMS report for an unknown ladder"),
+            Err(e) => {
+                tracing::error!(error = %e, "looking up the ladder of an SMS report failed");
+                return Err(AppError::Unavailable {
+                    code: "store_unavailable",
+                    message: "the event could not be recorded; retry".into(),
+                });
+            }
+        }
+    }
+    let inbound =
+        InboundEvent { dedup_key: report.dedup_key(), source: "exotel.sms_status".into(), event, jobs: Vec::new() };
     let duplicate = record(&state, inbound).await? == InboundOutcome::Duplicate;
+    if !duplicate {
+        metrics::counter!("mangwale_exotel_sms_status_total", "status" => report.status.as_str().to_string())
+            .increment(1);
+        if matches!(report.status, SmsStatus::Failed | SmsStatus::FailedDnd) {
+            tracing::warn!(
+                sms_sid = %report.sms_sid,
+                status = report.status.as_str(),
+                detailed_status = report.detailed_status.as_deref().unwrap_or("-"),
+                code = report.detailed_status_code,
+                "Exotel could not deliver an SMS"
+            );
+        }
+    }
     Ok(Json(json!({"ok": true, "smsSid": report.sms_sid, "duplicate": duplicate})))
 }
 
-/// The welcome greeting (Greeting applet). Exotel sends HEAD first and needs
-/// the same `Content-Type: text/plain` there; axum answers HEAD from this GET
-/// handler with the headers and no body.
+/// The welcome greeting (Greeting applet); its HEAD is [`head_text`].
 async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppResult<Response> {
     let (request, _) = record_applet(&state, "greeting", &params).await?;
     let (flow, step) = flow_step(&params);
     let step = params.0.get("step").map(str::to_string).unwrap_or(step);
     let text = Greeting::Text(crate::comms::ivr::greeting(&state, &request, &flow, &step).await);
-    Ok(([(header::CONTENT_TYPE, "text/plain")], text.body()).into_response())
+    Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response())
 }
 
 /// The menu of a ladder call's step, in the party's language; for any other

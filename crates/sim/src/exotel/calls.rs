@@ -353,6 +353,12 @@ fn parse_connect(form: &Form, cfg: &SimConfig) -> Result<ConnectRequest, ApiErro
         }
     }
     let mut events = Vec::new();
+    // Exotel's "connect number to a call flow" API documents no
+    // StatusCallbackEvents (only the four-field terminal StatusCallback), and
+    // integrators report exactly this 400 when events come with `Url`.
+    if matches!(mode, CallMode::Flow { .. }) && !form.list("StatusCallbackEvents").is_empty() {
+        return Err(ApiError::bad_request("Invalid Call Parameters: Invalid 'StatusCallbackEvents' specified"));
+    }
     for value in form.list("StatusCallbackEvents") {
         let event = match value.to_ascii_lowercase().as_str() {
             "terminal" => CallbackEvent::Terminal,

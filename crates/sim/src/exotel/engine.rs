@@ -165,6 +165,8 @@ struct StreamRun {
     next: Option<String>,
     entry: Option<usize>,
     log: Arc<Mutex<StreamLog>>,
+    /// The URL the stream was opened to, echoed as `Stream[StreamUrl]`.
+    url: String,
 }
 
 enum Pending {
@@ -705,7 +707,18 @@ impl FlowEngine {
             Err(e) if e.is_timeout() => (None, Some(self.timeout_message())),
             Err(e) => (None, Some(format!("connection error: {}", error_chain(&e.without_url())))),
         };
+        let params = params.into_iter().map(|(k, v)| (k, self.redact(&v))).collect();
         AppletExchange { method: method.to_string(), url: log_url, params, headers, response, error }
+    }
+
+    /// `value` with the webhook token (raw or percent-encoded) replaced by
+    /// `***`, for the flow log (`Stream[StreamUrl]` carries it).
+    fn redact(&self, value: &str) -> String {
+        let Some(token) = self.config.webhook_token.as_deref().filter(|t| !t.is_empty()) else {
+            return value.to_string();
+        };
+        let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+        value.replace(token, "***").replace(&encoded, "***")
     }
 
     fn timeout_message(&self) -> String {
@@ -753,9 +766,16 @@ impl FlowEngine {
             AppletKind::Greeting { url, next } => {
                 self.answer(run, now);
                 let params = self.params(run, &once, kind, now);
-                for method in [reqwest::Method::HEAD, reqwest::Method::GET] {
-                    let exchange = self.request(method, &url, params.clone(), false).await;
-                    let failure = greeting_failure(&exchange);
+                // Exotel first sends HEAD and requires "the exact same
+                // headers" as the GET (support 48285). Its articles do not
+                // say which parameters the HEAD carries: the simulator sends
+                // none, the strictest case.
+                for (method, params) in [(reqwest::Method::HEAD, Vec::new()), (reqwest::Method::GET, params)] {
+                    let exchange = self.request(method, &url, params, false).await;
+                    let failure = greeting_failure(&exchange).or_else(|| match entry.requests.first() {
+                        Some(head) => head_mismatch(head, &exchange),
+                        None => None,
+                    });
                     entry.requests.push(exchange);
                     if let Some(reason) = failure {
                         return self.drop_call(run, entry, reason);
@@ -815,7 +835,10 @@ impl FlowEngine {
                             .and_then(|f| f.applet(&next))
                             .is_some_and(|a| a.applet_type() == AppletType::Switch);
                         if to_switch {
-                            run.once.select = select_of(&answer.body);
+                            match switch_answer(&answer) {
+                                Ok(select) => run.once.select = Some(select),
+                                Err(reason) => return self.drop_call(run, entry, reason),
+                            }
                             entry.detail = json!({"select": run.once.select});
                         }
                         entry.branch = Some(next.clone());
@@ -1083,7 +1106,7 @@ impl FlowEngine {
             digits.push_str(&run.script.keypresses[i].digits);
         }
         let setup = StreamSetup {
-            url,
+            url: url.clone(),
             stream_sid: stream_sid.clone(),
             call_sid: run.sid.clone(),
             account_sid: run.account_sid.clone(),
@@ -1101,7 +1124,7 @@ impl FlowEngine {
         let entry = applet.map(|(_, index)| index);
         match Session::open(setup, log.clone(), now).await {
             Ok((session, wake)) => {
-                let stream = StreamRun { session, next, entry, log };
+                let stream = StreamRun { session, next, entry, log, url };
                 match wake {
                     Wake::Continue(at) => Next::Wait(until(now, at), Pending::Stream(Box::new(stream))),
                     Wake::Ended(end) => self.stream_ended(run, stream, end),
@@ -1117,7 +1140,7 @@ impl FlowEngine {
                 }
                 match next {
                     Some(next) => {
-                        run.once.stream = stream_params(&end);
+                        run.once.stream = stream_params(&end, &url);
                         Next::Goto(next)
                     }
                     None => Next::End(FlowOutcome::StreamEnded),
@@ -1144,7 +1167,7 @@ impl FlowEngine {
         self.record_stream_end(run, &stream, &end);
         match stream.next {
             Some(next) => {
-                run.once.stream = stream_params(&end);
+                run.once.stream = stream_params(&end, &stream.url);
                 Next::Goto(next)
             }
             None => Next::End(FlowOutcome::StreamEnded),
@@ -1156,12 +1179,16 @@ fn until(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
     (at - now).to_std().unwrap_or(Duration::from_millis(1)).max(Duration::from_millis(1))
 }
 
-fn stream_params(end: &StreamEnd) -> Vec<(String, String)> {
+/// What Exotel passes to the applet after a Voicebot (support 3000132269):
+/// `Stream[StreamUrl]` is the applet's URL as configured, our webhook token
+/// included.
+fn stream_params(end: &StreamEnd, url: &str) -> Vec<(String, String)> {
     let mut p = vec![
         ("Stream[StreamSID]".to_string(), end.stream_sid.clone()),
         ("Stream[Status]".to_string(), end.status.to_string()),
         ("Stream[Duration]".to_string(), end.duration_secs.to_string()),
         ("Stream[DisconnectedBy]".to_string(), end.disconnected_by.to_string()),
+        ("Stream[StreamUrl]".to_string(), url.to_string()),
     ];
     if let Some(url) = &end.recording_url {
         p.push(("Stream[RecordingUrl]".to_string(), url.clone()));
@@ -1180,14 +1207,50 @@ fn stream_detail(end: &StreamEnd, error: Option<String>) -> Value {
     })
 }
 
-/// `{"select": "<case>"}` from a Passthru answer.
-fn select_of(body: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(body.trim()).ok()?;
-    match v.get("select")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// The case a Passthru answer selects for the Switch Case after it. Exotel's
+/// Switch Case article (support 3000052018) specifies a 200 with
+/// `Content-Type: text/plain` and the body `{"select":"<case>"}`; anything
+/// else (another content type, other keys, a non-string case) is refused.
+fn switch_answer(answer: &AppletResponse) -> Result<String, String> {
+    if answer.status != 200 {
+        return Err(format!("HTTP {} to the Passthru before a Switch Case, not 200", answer.status));
     }
+    let content_type = answer.content_type.as_deref().unwrap_or_default();
+    if !essence(content_type).eq_ignore_ascii_case("text/plain") {
+        return Err(format!(
+            "the Passthru before a Switch Case answered Content-Type '{content_type}', not text/plain"
+        ));
+    }
+    let body = answer.body.trim();
+    let not_select = || format!("the Passthru before a Switch Case answered {body:?}, not {{\"select\":\"<case>\"}}");
+    let value: Value = serde_json::from_str(body).map_err(|_| not_select())?;
+    match value.as_object() {
+        Some(map) if map.len() == 1 => match map.get("select") {
+            Some(Value::String(case)) => Ok(case.clone()),
+            _ => Err(not_select()),
+        },
+        _ => Err(not_select()),
+    }
+}
+
+/// The media type of a `Content-Type` value, without parameters.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
+/// Why a Greeting's GET answered differently from its HEAD, if it did.
+fn head_mismatch(head: &AppletExchange, get: &AppletExchange) -> Option<String> {
+    let (Some(head), Some(get)) = (&head.response, &get.response) else { return None };
+    if head.status != get.status {
+        return Some(format!("the Greeting HEAD answered {} but its GET {}", head.status, get.status));
+    }
+    if head.content_type != get.content_type {
+        return Some(format!(
+            "the Greeting HEAD answered Content-Type {:?} but its GET {:?}",
+            head.content_type, get.content_type
+        ));
+    }
+    None
 }
 
 /// Why a Greeting exchange failed, if it did: no answer, not 200, not `text/plain`.
@@ -1197,8 +1260,7 @@ fn greeting_failure(exchange: &AppletExchange) -> Option<String> {
         return Some(format!("HTTP {} to the Greeting {}", response.status, exchange.method));
     }
     let content_type = response.content_type.as_deref().unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("text/plain") {
+    if !essence(content_type).eq_ignore_ascii_case("text/plain") {
         return Some(format!(
             "the Greeting {} answered Content-Type '{content_type}', not text/plain",
             exchange.method
@@ -1268,10 +1330,22 @@ mod tests {
 
     #[test]
     fn selects_and_greeting_checks() {
-        assert_eq!(select_of(r#" {"select": "prep_time"} "#).as_deref(), Some("prep_time"));
-        assert_eq!(select_of(r#"{"select": 2}"#).as_deref(), Some("2"));
-        assert_eq!(select_of(r#"{"ok": true}"#), None);
-        assert_eq!(select_of("done"), None);
+        let answer =
+            |status, ct: &str, body: &str| AppletResponse { status, content_type: Some(ct.into()), body: body.into() };
+        assert_eq!(switch_answer(&answer(200, "text/plain", r#"{"select":"prep_time"}"#)).unwrap(), "prep_time");
+        assert_eq!(
+            switch_answer(&answer(200, "text/plain; charset=utf-8", r#" {"select": "done"} "#)).unwrap(),
+            "done"
+        );
+        for (status, ct, body) in [
+            (200, "application/json", r#"{"select":"done"}"#),
+            (200, "text/plain", r#"{"ok":true,"select":"done"}"#),
+            (200, "text/plain", r#"{"select":2}"#),
+            (200, "text/plain", "done"),
+            (201, "text/plain", r#"{"select":"done"}"#),
+        ] {
+            assert!(switch_answer(&answer(status, ct, body)).is_err(), "{status} {ct} {body}");
+        }
         let exchange = |status, ct: &str| AppletExchange {
             method: "HEAD".into(),
             url: String::new(),

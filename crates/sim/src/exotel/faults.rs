@@ -22,8 +22,8 @@ pub enum Endpoint {
     SmsBulkSend,
     /// `GET SMS/Messages/{SmsSid}`
     SmsDetails,
-    /// `GET /v1/Accounts/{sid}`
-    Account,
+    /// `GET /v2_beta/Accounts/{sid}/IncomingPhoneNumbers` (list all ExoPhones)
+    ExoPhones,
     /// `GET Numbers/{number}`
     Numbers,
     /// Matches every endpoint (only as a fault target).

@@ -25,8 +25,19 @@ pub(crate) struct Route {
     pub arg: Option<String>,
 }
 
+/// Only the endpoints Exotel documents are served; any other path under an
+/// account (`GET /v1/Accounts/{sid}` among them: Exotel documents no such
+/// resource) is a 404, so a client that strays from the documentation fails
+/// its tests.
 pub(crate) fn route(path: &str) -> Route {
     let json = path.trim_end_matches('/').ends_with(".json");
+    if let Some(rest) = path.strip_prefix("/v2_beta/Accounts/") {
+        // "List all ExoPhones" (developer.exotel.com/api/exophone-details):
+        // JSON only, no `.json` suffix.
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let endpoint = matches!(segments[1..], ["IncomingPhoneNumbers"]).then_some(Endpoint::ExoPhones);
+        return Route { account: Some(segments[0].to_string()), endpoint, json: true, arg: None };
+    }
     let Some(rest) = path.strip_prefix("/v1/Accounts/") else {
         return Route { account: None, endpoint: None, json, arg: None };
     };
@@ -37,7 +48,6 @@ pub(crate) fn route(path: &str) -> Route {
     let account = Some(segments[0].to_string());
     let arg = |s: &str| Some(percent_decode(s));
     let (endpoint, arg) = match segments[1..] {
-        [] => (Some(Endpoint::Account), None),
         ["Calls", "connect"] => (Some(Endpoint::CallsConnect), None),
         ["Calls", sid] if !sid.is_empty() => (Some(Endpoint::CallDetails), arg(sid)),
         ["Sms" | "SMS", "send"] => (Some(Endpoint::SmsSend), None),
@@ -130,7 +140,7 @@ pub(crate) fn dispatch(inner: &Inner, req: &ApiRequest<'_>, now: DateTime<Utc>) 
         return Reply::error(&ApiError::new(503, "Throttle exceeded").with_code(40405));
     }
     let result = match endpoint {
-        Endpoint::Account => Ok(Reply::one(200, account_document(inner, json))),
+        Endpoint::ExoPhones => Ok(Reply::one(200, exophones_document(inner))),
         Endpoint::Numbers => number_document(inner, arg).map(|doc| Reply::one(200, doc)),
         Endpoint::CallsConnect => st.connect(cfg, form, now).map(|sid| {
             let call = st.call(&sid).map(|c| call_document(c, cfg, now, json, details)).unwrap_or_default();
@@ -163,20 +173,29 @@ pub(crate) fn dispatch(inner: &Inner, req: &ApiRequest<'_>, now: DateTime<Utc>) 
     result.unwrap_or_else(|e| Reply::error(&e))
 }
 
-fn account_document(inner: &Inner, json: bool) -> Payload {
+/// The one page of "List all ExoPhones": the configured ExoPhones.
+fn exophones_document(inner: &Inner) -> Payload {
     let cfg = &inner.config;
-    let uri = format!("/v1/Accounts/{}{}", cfg.account_sid, if json { ".json" } else { "" });
-    Payload::new().obj(
-        "Account",
-        Payload::new()
-            .str("Sid", cfg.account_sid.clone())
-            .str("FriendlyName", cfg.friendly_name.clone())
-            .str("Type", "Full")
-            .str("Status", "active")
-            .str("DateCreated", format_ist(inner.started_at))
-            .str("DateUpdated", format_ist(inner.started_at))
-            .str("Uri", uri),
-    )
+    let uri = format!("/v2_beta/Accounts/{}/IncomingPhoneNumbers?Page=0&PageSize=50", cfg.account_sid);
+    let numbers = cfg
+        .exophones
+        .iter()
+        .map(|n| {
+            Payload::new()
+                .str("sid", n.national())
+                .str("friendly_name", format!("{} {}", cfg.friendly_name, n.national()))
+                .str("phone_number", n.as_str())
+                .str("date_created", format_ist(inner.started_at))
+        })
+        .collect();
+    Payload::new()
+        .int("page", 0)
+        .int("page_size", 50)
+        .str("uri", uri.clone())
+        .str("first_page_uri", uri)
+        .null("next_page_uri")
+        .null("previous_page_uri")
+        .list("incoming_phone_numbers", numbers)
 }
 
 /// Telecom circles and operators handed out deterministically per number.
@@ -224,7 +243,10 @@ mod tests {
         assert_eq!((r.endpoint, r.json, r.arg.as_deref()), (Some(Endpoint::CallDetails), false, Some("abc")));
         assert_eq!(route("/v1/Accounts/acme/SMS/Messages/x.json").endpoint, Some(Endpoint::SmsDetails));
         assert_eq!(route("/v1/Accounts/acme/Sms/Messages/x").endpoint, Some(Endpoint::SmsDetails));
-        assert_eq!(route("/v1/Accounts/acme.json").endpoint, Some(Endpoint::Account));
+        assert_eq!(route("/v1/Accounts/acme.json").endpoint, None, "not a documented resource");
+        let r = route("/v2_beta/Accounts/acme/IncomingPhoneNumbers");
+        assert_eq!((r.account.as_deref(), r.endpoint, r.json), (Some("acme"), Some(Endpoint::ExoPhones), true));
+        assert_eq!(route("/v2_beta/Accounts/acme/Other").endpoint, None);
         assert_eq!(route("/v1/Accounts/acme/Numbers/%2B919876543210.json").arg.as_deref(), Some("+919876543210"));
         assert_eq!(route("/v1/Accounts/acme/Nope").endpoint, None);
         assert_eq!(route("/elsewhere").account, None);

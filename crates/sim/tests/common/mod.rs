@@ -56,6 +56,17 @@ pub async fn post_raw(sim: &ExotelSim, path: &str, body: &str) -> reqwest::Respo
         .unwrap()
 }
 
+/// GETs the documented "List all ExoPhones" endpoint with the sim's credentials.
+#[allow(dead_code)]
+pub async fn get_exophones(sim: &ExotelSim) -> reqwest::Response {
+    client()
+        .get(format!("{}/v2_beta/Accounts/{}/IncomingPhoneNumbers", sim.base_url(), sim.account_sid()))
+        .basic_auth(sim.api_key(), Some(sim.api_token()))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn get(sim: &ExotelSim, path: &str) -> reqwest::Response {
     client()
         .get(format!("{}{}", sim.account_url(), path))

@@ -44,9 +44,15 @@ pub struct ExotelClientConfig {
     /// How `CallerId` (our ExoPhone) is written.
     pub caller_id_format: NumberFormat,
     /// Host of flow URLs built from an app id:
-    /// `{flow_base_url}/{sid}/exoml/start_voice/{app_id}`. Mumbai accounts
-    /// have also been seen with `http://my.in.exotel.com`.
+    /// `{flow_base_url}/{sid}/exoml/start_voice/{app_id}` (Exotel's
+    /// documented form is `http://my.exotel.com/...`; Mumbai-cluster
+    /// accounts use `http://my.in.exotel.com`, see [`Self::flow_host_for`]).
     pub flow_base_url: String,
+    /// Where Exotel reports each SMS's delivery (`StatusCallback` of
+    /// `Sms/send` and `Sms/bulksend`), used when a request names none, so
+    /// that every SMS we send has its DLT and DND failures reported. Carries
+    /// our webhook token: never logged.
+    pub sms_status_callback: Option<url::Url>,
 }
 
 impl ExotelClientConfig {
@@ -73,6 +79,21 @@ impl ExotelClientConfig {
             bulk_key_prefix: BulkKeyPrefix::default(),
             caller_id_format: NumberFormat::default(),
             flow_base_url: "http://my.exotel.com".to_string(),
+            sms_status_callback: None,
+        }
+    }
+
+    /// The base of flow URLs of an account's cluster:
+    /// `http://my[.{region}].exotel.com` (the Mumbai cluster, region `in`,
+    /// serves its flows at `my.in.exotel.com`), or `http://{host}` when a
+    /// host is configured explicitly.
+    pub fn flow_host_for(region: Option<&str>, host: Option<&str>) -> String {
+        if let Some(host) = host.map(|h| h.trim().trim_end_matches('/')).filter(|h| !h.is_empty()) {
+            return if host.contains("://") { host.to_string() } else { format!("http://{host}") };
+        }
+        match region.map(|r| r.trim().trim_matches('.')).filter(|r| !r.is_empty()) {
+            Some(region) => format!("http://my.{region}.exotel.com"),
+            None => "http://my.exotel.com".to_string(),
         }
     }
 
@@ -108,6 +129,7 @@ impl fmt::Debug for ExotelClientConfig {
             .field("bulk_key_prefix", &self.bulk_key_prefix)
             .field("caller_id_format", &self.caller_id_format)
             .field("flow_base_url", &self.flow_base_url)
+            .field("sms_status_callback", &self.sms_status_callback.as_ref().map(|_| "***"))
             .finish()
     }
 }

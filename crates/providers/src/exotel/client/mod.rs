@@ -43,7 +43,9 @@ pub use request::{
     MAX_STREAM_URL_CHARS, MAX_TIME_LIMIT_SECS, RecordingChannels, SendSms, SmsEncoding, SmsPriority, SmsType,
     StatusCallback,
 };
-pub use response::{Account, BulkItemError, BulkSmsResult, Call, CallLeg, CallLegDetails, NumberMetadata, SmsMessage};
+pub use response::{
+    BulkItemError, BulkSmsResult, Call, CallLeg, CallLegDetails, ExoPhone, ExoPhones, NumberMetadata, SmsMessage,
+};
 
 use error::{parse_error_body, parse_retry_after};
 use request::FormContext;
@@ -178,6 +180,11 @@ impl ExotelClient {
         }
         Url::parse(&config.flow_base_url)
             .map_err(|e| ExotelError::invalid("flow_base_url", format!("not a URL: {e}")))?;
+        if let Some(url) = &config.sms_status_callback
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return Err(ExotelError::invalid("sms_status_callback", "must be an http(s) URL"));
+        }
         for (field, timeout) in [
             ("timeout", config.timeout),
             ("query_timeout", config.query_timeout),
@@ -274,14 +281,22 @@ impl ExotelClient {
         Ok(results)
     }
 
-    /// `GET /v1/Accounts/{sid}.json`: checks the credentials and the account.
-    pub async fn account(&self) -> Result<Account, ExotelError> {
-        let endpoint = "account";
-        let url = match self.account_url() {
+    /// `GET /v2_beta/Accounts/{sid}/IncomingPhoneNumbers`: the account's
+    /// ExoPhones (first page). Exotel's documented "List all ExoPhones" API
+    /// (developer.exotel.com/api/exophone-details, JSON only): a 200 proves
+    /// that the credentials reach the account, and the list shows whether
+    /// our caller ids are its numbers. (Exotel documents no
+    /// `GET /v1/Accounts/{sid}` resource.)
+    pub async fn exophones(&self) -> Result<ExoPhones, ExotelError> {
+        let endpoint = "exophones";
+        let url = match self.exophones_url() {
             Ok(url) => url,
             Err(error) => return Err(self.rejected(endpoint, error, None, None)),
         };
-        self.execute(self.get(endpoint, url), response::parse_account, |a| (Some(a.sid.clone()), None)).await
+        self.execute(self.get(endpoint, url), response::parse_exophones, |list| {
+            (None, Some(format!("{} ExoPhones", list.numbers.len())))
+        })
+        .await
     }
 
     /// `GET Numbers/{number}.json`: operator, circle and DND flag. The number
@@ -322,6 +337,7 @@ impl ExotelClient {
             bulk_key_prefix: config.bulk_key_prefix,
             caller_id_format: config.caller_id_format,
             flow_base_url: &config.flow_base_url,
+            sms_status_callback: config.sms_status_callback.as_ref(),
         }
     }
 
@@ -339,12 +355,12 @@ impl ExotelClient {
         Ok(url)
     }
 
-    fn account_url(&self) -> Result<Url, ExotelError> {
+    fn exophones_url(&self) -> Result<Url, ExotelError> {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
             .map_err(|()| ExotelError::invalid("base_url", "must be an http(s) URL"))?
             .pop_if_empty()
-            .extend(["v1", "Accounts", &format!("{}.json", self.inner.config.account_sid)]);
+            .extend(["v2_beta", "Accounts", self.inner.config.account_sid.as_str(), "IncomingPhoneNumbers"]);
         Ok(url)
     }
 

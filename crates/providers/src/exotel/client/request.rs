@@ -287,6 +287,8 @@ pub(crate) struct FormContext<'a> {
     pub bulk_key_prefix: BulkKeyPrefix,
     pub caller_id_format: NumberFormat,
     pub flow_base_url: &'a str,
+    /// `StatusCallback` of an SMS that names none.
+    pub sms_status_callback: Option<&'a Url>,
 }
 
 fn check_custom_field(field: &str, value: Option<&str>) -> Result<(), ExotelError> {
@@ -359,7 +361,13 @@ impl CallOptions {
     }
 
     /// The common fields, after the mode's own (`From`, `To`/`Url`/`StreamUrl`).
-    fn write(&self, form: &mut Form, ctx: &FormContext<'_>) {
+    /// `flow`: Exotel's "connect number to a call flow" API documents only
+    /// `StatusCallback` (its four default fields, sent as multipart), not
+    /// `StatusCallbackEvents` nor `StatusCallbackContentType`, and
+    /// integrators report a 400 "Invalid 'StatusCallbackEvents' specified"
+    /// when events come with `Url`. Flow calls therefore send the callback
+    /// URL alone; the flow's Passthru applets report its progress.
+    fn write(&self, form: &mut Form, ctx: &FormContext<'_>, flow: bool) {
         form.field("CallerId", &format_number(&self.caller_id, ctx.caller_id_format)).field("CallType", "trans");
         form.optional("TimeLimit", self.time_limit.map(|v| v.to_string()).as_deref());
         form.optional("TimeOut", self.time_out.map(|v| v.to_string()).as_deref());
@@ -368,8 +376,10 @@ impl CallOptions {
         form.optional("CustomField", self.custom_field.as_deref());
         if let Some(callback) = &self.status_callback {
             form.field("StatusCallback", callback.url.as_str());
-            form.array("StatusCallbackEvents", callback.events.iter().map(CallbackEvent::as_str));
-            form.field("StatusCallbackContentType", callback.content_type.as_str());
+            if !flow {
+                form.array("StatusCallbackEvents", callback.events.iter().map(CallbackEvent::as_str));
+                form.field("StatusCallbackContentType", callback.content_type.as_str());
+            }
         }
     }
 }
@@ -383,7 +393,7 @@ impl ConnectTwoNumbers {
         let mut form = Form::new(ctx.bracket_style);
         form.field("From", self.from.as_str()).field("To", self.to.as_str());
         form.optional("WaitUrl", self.wait_url.as_ref().map(Url::as_str));
-        self.options.write(&mut form, ctx);
+        self.options.write(&mut form, ctx, false);
         Ok(form.finish())
     }
 }
@@ -413,7 +423,7 @@ impl ConnectToFlow {
         let url = self.flow.url(ctx)?;
         let mut form = Form::new(ctx.bracket_style);
         form.field("From", self.from.as_str()).field("Url", &url);
-        self.options.write(&mut form, ctx);
+        self.options.write(&mut form, ctx, true);
         Ok(form.finish())
     }
 }
@@ -444,7 +454,7 @@ impl ConnectToVoicebot {
             .field("StreamUrl", self.stream_url.as_str())
             .field("StreamType", "bidirectional")
             .optional("StreamName", self.stream_name.as_deref());
-        self.options.write(&mut form, ctx);
+        self.options.write(&mut form, ctx, false);
         Ok(form.finish())
     }
 }
@@ -454,14 +464,15 @@ impl SendSms {
         check_not_blank("From", &self.from)?;
         check_sms_body("Body", &self.body)?;
         check_custom_field("CustomField", self.custom_field.as_deref())?;
-        if let Some(url) = &self.status_callback {
+        let status_callback = self.status_callback.as_ref().or(ctx.sms_status_callback);
+        if let Some(url) = status_callback {
             check_http_url("StatusCallback", url)?;
         }
         let mut form = Form::new(ctx.bracket_style);
         form.field("From", self.from.trim()).field("To", self.to.as_str()).field("Body", &self.body);
         form.optional("EncodingType", self.encoding.map(SmsEncoding::as_str))
             .optional("Priority", self.priority.map(SmsPriority::as_str))
-            .optional("StatusCallback", self.status_callback.as_ref().map(Url::as_str))
+            .optional("StatusCallback", status_callback.map(Url::as_str))
             .optional("DltEntityId", self.dlt_entity_id.as_deref())
             .optional("DltTemplateId", self.dlt_template_id.as_deref())
             .optional("SmsType", self.sms_type.map(SmsType::as_str))
@@ -480,7 +491,8 @@ impl BulkSms {
                 format!("must hold 1 to {MAX_BULK_MESSAGES} messages, got {}", self.messages.len()),
             ));
         }
-        if let Some(url) = &self.status_callback {
+        let status_callback = self.status_callback.as_ref().or(ctx.sms_status_callback);
+        if let Some(url) = status_callback {
             check_http_url("StatusCallback", url)?;
         }
         let mut form = Form::new(ctx.bracket_style);
@@ -504,7 +516,7 @@ impl BulkSms {
             }
         }
         form.optional("EncodingType", self.encoding.map(SmsEncoding::as_str))
-            .optional("StatusCallback", self.status_callback.as_ref().map(Url::as_str));
+            .optional("StatusCallback", status_callback.map(Url::as_str));
         Ok(form.finish())
     }
 }

@@ -95,12 +95,23 @@ pub struct BulkItemError {
 /// (the order of the request's messages).
 pub type BulkSmsResult = Result<SmsMessage, BulkItemError>;
 
-/// The account behind the credentials (`GET /v1/Accounts/{sid}`).
+/// One ExoPhone of the account, from the documented "List all ExoPhones"
+/// API (`GET /v2_beta/Accounts/{sid}/IncomingPhoneNumbers`,
+/// developer.exotel.com/api/exophone-details; JSON only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Account {
+pub struct ExoPhone {
+    /// The number's unique identifier.
     pub sid: String,
+    pub phone_number: Option<E164>,
     pub friendly_name: Option<String>,
-    pub status: Option<String>,
+}
+
+/// One page of the account's ExoPhones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExoPhones {
+    pub numbers: Vec<ExoPhone>,
+    /// Another page follows (`next_page_uri` is set).
+    pub more: bool,
 }
 
 /// Operator, circle and DND status of a number
@@ -291,11 +302,23 @@ fn bulk_item(item: &Value) -> BulkSmsResult {
     }
 }
 
-/// `{"Account": {…}}` or `{"Accounts": [{…}]}`.
-pub(crate) fn parse_account(body: &[u8]) -> Result<Account, String> {
+/// `{"page", "page_size", …, "next_page_uri", "incoming_phone_numbers": [{"sid", …}]}`.
+pub(crate) fn parse_exophones(body: &[u8]) -> Result<ExoPhones, String> {
     let root = parse_json(body)?;
-    let f = envelope(&root, "Account").or_else(|_| envelope(&root, "Accounts"))?;
-    Ok(Account { sid: required_sid(&f, "Account")?, friendly_name: f.text("FriendlyName"), status: f.text("Status") })
+    let items = root
+        .get("incoming_phone_numbers")
+        .and_then(Value::as_array)
+        .ok_or("response has no incoming_phone_numbers list")?;
+    let numbers = items
+        .iter()
+        .map(|item| {
+            let f = Fields(item.as_object().ok_or("an ExoPhone is not a JSON object")?);
+            let sid = f.text("sid").filter(|s| !s.trim().is_empty()).ok_or("an ExoPhone has no sid")?;
+            Ok(ExoPhone { sid, phone_number: f.phone("phone_number"), friendly_name: f.text("friendly_name") })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let more = Fields(root.as_object().ok_or("response is not a JSON object")?).text("next_page_uri").is_some();
+    Ok(ExoPhones { numbers, more })
 }
 
 /// `{"Numbers": {"PhoneNumber", "Circle", …, "DND": "Yes|No"}}`.
@@ -411,15 +434,19 @@ mod tests {
     }
 
     #[test]
-    fn account_in_both_shapes() {
-        let single = parse_account(br#"{"Account": {"Sid": "acme1", "FriendlyName": "Acme", "Status": "active"}}"#);
-        assert_eq!(
-            single.unwrap(),
-            Account { sid: "acme1".into(), friendly_name: Some("Acme".into()), status: Some("active".into()) }
-        );
-        let list = parse_account(br#"{"Accounts": [{"Sid": "acme1"}]}"#).unwrap();
-        assert_eq!((list.sid.as_str(), list.friendly_name), ("acme1", None));
-        assert!(parse_account(br#"{"Accounts": []}"#).is_err());
+    fn exophones_as_documented() {
+        let body = br#"{"page": 0, "page_size": 50,
+            "uri": "http://twilix.exotel.com/v2_beta/Accounts/Exotel/IncomingPhoneNumbers?Page=0&PageSize=50",
+            "next_page_uri": null, "previous_page_uri": null,
+            "incoming_phone_numbers": [{"sid": "011XXXXXXX1", "phone_number": "08047112233", "friendly_name": "New Order"},
+                                       {"sid": "022XXXXXXX2"}]}"#;
+        let list = parse_exophones(body).unwrap();
+        assert_eq!(list.numbers.len(), 2);
+        assert_eq!(list.numbers[0].phone_number.as_ref().unwrap().as_str(), "+918047112233");
+        assert_eq!((list.numbers[1].sid.as_str(), list.more), ("022XXXXXXX2", false));
+        assert!(parse_exophones(br#"{"Account": {"Sid": "acme1"}}"#).is_err());
+        assert!(parse_exophones(br#"{"incoming_phone_numbers": [{"phone_number": "x"}]}"#).is_err());
+        assert!(parse_exophones(br#"{"incoming_phone_numbers": [], "next_page_uri": "/x?Page=1"}"#).unwrap().more);
     }
 
     #[test]

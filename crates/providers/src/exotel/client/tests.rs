@@ -246,6 +246,12 @@ async fn flow_and_voicebot_modes() {
     let (client, _) = client(&fake.base);
     let options = CallOptions { custom_field: Some("lead_42".into()), ..CallOptions::new(phone("08047112233")) };
 
+    let options = CallOptions {
+        status_callback: Some(StatusCallback::terminal_and_answered(
+            Url::parse("https://app.example.in/exotel/status?token=S3CR3T").unwrap(),
+        )),
+        ..options
+    };
     let flow = ConnectToFlow { from: phone("+919123456789"), flow: FlowTarget::AppId("926".into()), options };
     client.connect_to_flow(&flow).await.unwrap();
     let given_url = Url::parse("http://my.in.exotel.com/acme1/exoml/start_voice/927").unwrap();
@@ -264,7 +270,9 @@ async fn flow_and_voicebot_modes() {
     assert_eq!(
         seen[0].body,
         "From=%2B919123456789&Url=http%3A%2F%2Fmy.exotel.com%2Facme1%2Fexoml%2Fstart_voice%2F926\
-         &CallerId=08047112233&CallType=trans&CustomField=lead_42"
+         &CallerId=08047112233&CallType=trans&CustomField=lead_42\
+         &StatusCallback=https%3A%2F%2Fapp.example.in%2Fexotel%2Fstatus%3Ftoken%3DS3CR3T",
+        "a flow call sends the documented StatusCallback only: no StatusCallbackEvents with Url"
     );
     assert!(seen[1].body.contains("&Url=http%3A%2F%2Fmy.in.exotel.com%2Facme1%2Fexoml%2Fstart_voice%2F927&"));
     assert_eq!(
@@ -375,10 +383,13 @@ async fn call_details_parses_legs_and_late_fields() {
 }
 
 #[tokio::test]
-async fn account_check_and_number_metadata() {
+async fn exophones_and_number_metadata() {
     let fake = Fake::start(vec![
-        Reply::new(200, r#"{"Account": {"Sid": "acme1", "FriendlyName": "Acme", "Status": "active"}}"#),
-        Reply::new(200, r#"{"Accounts": [{"Sid": "acme1"}]}"#),
+        Reply::new(
+            200,
+            r#"{"page": 0, "page_size": 50, "next_page_uri": null,
+                "incoming_phone_numbers": [{"sid": "011XXXXXXX1", "phone_number": "08047112233"}]}"#,
+        ),
         Reply::new(
             200,
             r#"{"Numbers": {"PhoneNumber": "09876543210", "Circle": "KA", "CircleName": "Karnataka",
@@ -388,20 +399,46 @@ async fn account_check_and_number_metadata() {
     .await;
     let (client, recorder) = client(&fake.base);
 
-    let account = client.account().await.unwrap();
-    assert_eq!((account.sid.as_str(), account.friendly_name.as_deref()), ("acme1", Some("Acme")));
-    assert_eq!(client.account().await.unwrap().sid, "acme1");
+    let exophones = client.exophones().await.unwrap();
+    assert_eq!(exophones.numbers[0].phone_number.as_ref().map(E164::as_str), Some("+918047112233"));
     let number = client.number_metadata(&phone("+919876543210")).await.unwrap();
     assert!(number.dnd);
     assert_eq!(number.operator_name.as_deref(), Some("Airtel"));
 
     let seen = fake.seen();
-    assert_eq!(seen[0].path, "/v1/Accounts/acme1.json");
-    assert_eq!(seen[2].path, "/v1/Accounts/acme1/Numbers/09876543210.json");
+    assert_eq!(seen[0].path, "/v2_beta/Accounts/acme1/IncomingPhoneNumbers");
+    assert_eq!(seen[1].path, "/v1/Accounts/acme1/Numbers/09876543210.json");
     assert!(seen.iter().all(|s| s.method == Method::GET && s.authorization.as_deref() == Some(BASIC_AUTH)));
     let records = recorder.records();
-    assert_eq!(records.iter().map(|r| r.endpoint).collect::<Vec<_>>(), ["account", "account", "numbers"]);
-    assert_eq!(records[2].from_masked.as_deref(), Some("+9198xxxxx210"));
+    assert_eq!(records.iter().map(|r| r.endpoint).collect::<Vec<_>>(), ["exophones", "numbers"]);
+    assert_eq!(records[1].from_masked.as_deref(), Some("+9198xxxxx210"));
+}
+
+#[tokio::test]
+async fn every_sms_carries_the_configured_status_callback() {
+    let fake = Fake::start(vec![Reply::new(200, SMS_RESPONSE)]).await;
+    let mut config = test_config(&fake.base);
+    config.sms_status_callback =
+        Some(Url::parse("https://app.example.in/exotel/webhooks/sms-status?token=S3CR3T").unwrap());
+    let (client, _) = client_with(config);
+    client.send_sms(&SendSms::new("ACMEIN", phone("09876543210"), "Hello")).await.unwrap();
+    let own = Url::parse("https://elsewhere.example.in/cb").unwrap();
+    client
+        .send_sms(&SendSms { status_callback: Some(own), ..SendSms::new("ACMEIN", phone("09876543210"), "Hello") })
+        .await
+        .unwrap();
+    let bulk = BulkSms {
+        from: "ACMEIN".into(),
+        messages: vec![BulkSmsMessage::new(phone("09876543210"), "Hello")],
+        encoding: None,
+        status_callback: None,
+    };
+    let _ = client.send_bulk_sms(&bulk).await;
+    let seen = fake.seen();
+    let configured = "StatusCallback=https%3A%2F%2Fapp.example.in%2Fexotel%2Fwebhooks%2Fsms-status%3Ftoken%3DS3CR3T";
+    assert!(seen[0].body.contains(configured), "{}", seen[0].body);
+    assert!(seen[1].body.contains("StatusCallback=https%3A%2F%2Felsewhere.example.in%2Fcb"), "a request's own wins");
+    assert!(seen[2].body.contains(configured), "{}", seen[2].body);
 }
 
 #[tokio::test]
@@ -417,7 +454,7 @@ async fn unauthorized_is_permanent_and_not_retried() {
     assert_eq!(outcomes(&recorder), [(1, "permanent", false)]);
     assert_eq!(recorder.records()[0].error_code.as_deref(), Some("34010"));
 
-    let error = client.account().await.unwrap_err();
+    let error = client.exophones().await.unwrap_err();
     assert!(error.is_permanent());
     assert_eq!(fake.seen().len(), 2);
 }
@@ -623,7 +660,7 @@ async fn an_unreadable_success_is_ambiguous_for_connect_and_permanent_for_get() 
     let (client, _) = client(&fake.base);
 
     assert!(client.connect_two_numbers(&bridge()).await.unwrap_err().is_ambiguous());
-    assert!(client.account().await.unwrap_err().is_permanent());
+    assert!(client.exophones().await.unwrap_err().is_permanent());
     assert_eq!(fake.seen().len(), 2);
 }
 
@@ -801,10 +838,10 @@ async fn records_never_hold_full_numbers_or_secrets() {
 
 #[tokio::test]
 async fn a_base_url_with_a_path_prefix_is_kept() {
-    let fake = Fake::start(vec![Reply::new(200, r#"{"Account": {"Sid": "acme1"}}"#)]).await;
+    let fake = Fake::start(vec![Reply::new(200, r#"{"incoming_phone_numbers": []}"#)]).await;
     let (client, _) = client(&format!("{}/exotel/", fake.base));
-    client.account().await.unwrap();
-    assert_eq!(fake.seen()[0].path, "/exotel/v1/Accounts/acme1.json");
+    client.exophones().await.unwrap();
+    assert_eq!(fake.seen()[0].path, "/exotel/v2_beta/Accounts/acme1/IncomingPhoneNumbers");
 }
 
 #[test]
@@ -843,4 +880,12 @@ fn backoff_grows_with_jitter_and_is_capped() {
         assert!(third >= Duration::from_millis(1000) && third <= Duration::from_millis(2000), "{third:?}");
         assert!(policy.backoff(30) <= Duration::from_secs(10));
     }
+}
+
+#[test]
+fn flow_hosts_follow_the_region_unless_configured() {
+    assert_eq!(ExotelClientConfig::flow_host_for(None, None), "http://my.exotel.com");
+    assert_eq!(ExotelClientConfig::flow_host_for(Some("in"), None), "http://my.in.exotel.com");
+    assert_eq!(ExotelClientConfig::flow_host_for(Some("in"), Some("flows.example.in")), "http://flows.example.in");
+    assert_eq!(ExotelClientConfig::flow_host_for(None, Some("https://my.exotel.com/")), "https://my.exotel.com");
 }

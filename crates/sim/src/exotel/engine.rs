@@ -336,16 +336,18 @@ fn collect_keys(spec: &GatherSpec, pressed: &str, key_interval: Duration) -> Key
 /// # Requests
 ///
 /// Every applet URL is `service_base_url + url`, then `token=<webhook_token>`
-/// and Exotel's query parameters are appended. Greeting: `HEAD`, then `GET`,
-/// both answered `Content-Type: text/plain`, with `CallSid, From, To,
-/// DialWhomNumber` (+ `CustomField`, `digits`). Gather, Passthru, Connect:
+/// and Exotel's query parameters are appended. Greeting: `HEAD` (with no
+/// Exotel parameters), then `GET` with `CallSid, From, To, DialWhomNumber`
+/// (+ `CustomField`, `digits`); both must answer 200 with the same
+/// `Content-Type: text/plain`. Gather, Passthru, Connect:
 /// `GET` with `CallSid, CallFrom, CallTo, CallStatus, Direction, Created,
 /// DialCallDuration, StartTime, EndTime, CallType, DialWhomNumber, flow_id,
 /// tenant_id, From, To, CurrentTime`, then when they apply `digits` (quoted,
 /// from the Gather just before), `CustomField` (API calls), `DialCallStatus`
 /// (after a Connect), `RecordingUrl` (just after a recorded Connect) and
 /// `Stream[StreamSID]`, `Stream[Status]`, `Stream[Duration]`,
-/// `Stream[DisconnectedBy]`, `Stream[RecordingUrl]` (just after a Voicebot).
+/// `Stream[DisconnectedBy]`, `Stream[StreamUrl]` (the applet's URL, token
+/// included), `Stream[RecordingUrl]` (just after a Voicebot).
 /// Gather and Connect also carry `Exotel-Version: 1.0`.
 ///
 /// Values: `Direction` is `outbound-api` for API calls and `incoming`
@@ -358,7 +360,9 @@ fn collect_keys(spec: &GatherSpec, pressed: &str, key_interval: Duration) -> Key
 ///
 /// No answer within [`FlowConfig::applet_timeout`] (the call is dropped that
 /// much simulated time later), a connection error, a 4xx/5xx, a Greeting
-/// without `text/plain`, or Gather/Connect JSON that cannot be read: Exotel
+/// without `text/plain` or whose HEAD and GET differ, a Passthru before a
+/// Switch Case that does not answer 200 `text/plain` `{"select":"<case>"}`
+/// and nothing else, or Gather/Connect JSON that cannot be read: Exotel
 /// abandons the applet and drops the call ([`FlowOutcome::Dropped`]).
 ///
 /// # Time

@@ -381,6 +381,9 @@ impl State {
         message.detailed_status_code = verdict.1;
         message.updated_at = now;
         message.sent_at = Some(now);
+        // The documented callback (developer.exotel.com "Send SMS" API console,
+        // support 3000007217): a urlencoded POST with SmsSid, To, Status,
+        // SmsUnits, DetailedStatus, DetailedStatusCode, DateSent, CustomField.
         let Some(url) = message.status_callback.clone() else { return Vec::new() };
         let mut payload = Payload::new()
             .str("SmsSid", message.sid.clone())

@@ -244,3 +244,28 @@ async fn a_dnd_rejected_sms_reaches_the_orders_timeline() {
     assert_eq!(report.detail["detailed_status"], "FAILED_REJECTED_DND");
     app.stop().await;
 }
+
+/// A flow call whose `Calls/connect` answer was lost: its status callback
+/// has only Exotel's four default fields (no `CustomField`), so the flow's
+/// first applet request, which carries it, links the attempt to its CallSid.
+#[tokio::test]
+async fn an_ambiguous_flow_call_is_linked_by_its_applets_and_reconciled() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    sim.script(VENDOR, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(60))).unwrap();
+    sim.inject_fault(Endpoint::CallsConnect, Fault::DropAfterProcessing, 1);
+    let call = PlaceCall {
+        purpose: "vendor_ivr".into(),
+        caller: CallerPurpose::NewOrder,
+        target: CallTarget::Flow("vendor_new_order".into()),
+        ..bridge("MW-6")
+    };
+    let attempt = place_call(&app.state, call).await.unwrap();
+    assert_eq!(attempt.state, CallState::Unknown);
+    sim.advance(Duration::from_secs(300)).await;
+    mangwale_server::build_worker(&app.state).run_until_idle().await.unwrap();
+    let done = app.state.store.call_by_id(&attempt.id).await.unwrap().unwrap();
+    assert_eq!(done.call_sid.as_deref(), Some(sim.calls()[0].sid.as_str()));
+    assert_eq!(done.state, CallState::Completed);
+    app.stop().await;
+}

@@ -98,7 +98,34 @@ async fn record_applet(state: &AppState, route: &str, params: &ExotelParams) -> 
         jobs: Vec::new(),
     };
     let duplicate = record(state, inbound).await? == InboundOutcome::Duplicate;
+    if !duplicate {
+        link_attempt(state, &request).await?;
+    }
     Ok((request, duplicate))
+}
+
+/// Gives an attempt whose `Calls/connect` answer was lost its CallSid, from
+/// the first applet request of its flow (which carries our `CustomField`).
+/// A flow call's status callback has only Exotel's four default fields, no
+/// `CustomField`, so this is how that callback finds the attempt.
+async fn link_attempt(state: &AppState, request: &AppletRequest) -> AppResult<()> {
+    use mangwale_store::CallState;
+    let Some(id) = request.custom_field.as_deref().and_then(crate::calls::attempt_id) else { return Ok(()) };
+    let unavailable = |e: mangwale_store::StoreError| {
+        tracing::error!(error = %e, "linking an applet request to its call attempt failed");
+        AppError::Unavailable { code: "store_unavailable", message: "the event could not be recorded; retry".into() }
+    };
+    let Some(attempt) = state.store.call_by_id(id).await.map_err(unavailable)? else { return Ok(()) };
+    if attempt.call_sid.is_none() && matches!(attempt.state, CallState::Requested | CallState::Unknown) {
+        let detail = "CallSid learnt from the flow's applet request";
+        state
+            .store
+            .update_call(id, CallState::InProgress, Some(&request.call_sid), Some(detail), state.clock.now())
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(attempt = id, call_sid = %request.call_sid, "call attempt linked by its flow");
+    }
+    Ok(())
 }
 
 fn acknowledged(call_sid: &str, duplicate: bool) -> Json<Value> {

@@ -116,6 +116,20 @@ async fn every_applet_url_answers_head_like_get_even_without_parameters() {
             let head = app.http.head(app.exotel_url(&format!("{route}{query}"))).send().await.unwrap();
             assert_eq!(head.status(), get.status(), "{route}{query}");
             assert_eq!(head.headers().get("content-type"), get.headers().get("content-type"), "{route}{query}");
+            // The same headers, except the per-response ones; no length is
+            // claimed, since the GET's depends on the call.
+            let names = |r: &reqwest::Response| -> Vec<String> {
+                let mut n: Vec<String> = r
+                    .headers()
+                    .keys()
+                    .map(|k| k.to_string())
+                    .filter(|k| !["date", "x-request-id", "content-length"].contains(&k.as_str()))
+                    .collect();
+                n.sort();
+                n
+            };
+            assert_eq!(names(&head), names(&get), "{route}{query}");
+            assert!(head.headers().get("content-length").is_none(), "{route}{query}");
         }
         // Without the token it is still refused.
         assert_eq!(app.http.head(format!("{}{route}", app.base)).send().await.unwrap().status().as_u16(), 401);

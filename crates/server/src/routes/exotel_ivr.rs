@@ -43,15 +43,26 @@ pub fn router() -> axum::Router<AppState> {
 /// with its GET's status and `Content-Type`, whatever the query, and does
 /// nothing else (no event is recorded, no key is acted on).
 async fn head_text() -> Response {
-    ([(header::CONTENT_TYPE, TEXT_PLAIN)], ()).into_response()
+    head_answer(Some(TEXT_PLAIN))
 }
 
 async fn head_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], ()).into_response()
+    head_answer(Some("application/json"))
 }
 
-async fn head_empty() -> StatusCode {
-    StatusCode::OK
+async fn head_empty() -> Response {
+    head_answer(None)
+}
+
+/// 200 with `content_type` and no `Content-Length`: the GET's length
+/// depends on the call, and a HEAD that said 0 would misstate it.
+fn head_answer(content_type: Option<&'static str>) -> Response {
+    let no_length = futures::stream::empty::<Result<bytes::Bytes, std::convert::Infallible>>();
+    let mut response = Response::new(axum::body::Body::from_stream(no_length));
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    }
+    response
 }
 
 /// A 400 naming the field; logged with the CallSid so the call can be found.

@@ -123,3 +123,32 @@ pub fn mask_json(value: Value) -> Value {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_secret_is_scrubbed_raw_or_encoded_anywhere_in_a_value() {
+        let secret = "S3CR3T/token+0001";
+        let value =
+            json!({"a": format!("wss://h/v?token={secret}"), "b": ["x", "token=S3CR3T%2Ftoken%2B0001"], "n": 1});
+        let scrubbed = without_secret(value, secret);
+        assert_eq!(scrubbed, json!({"a": "wss://h/v?token=***", "b": ["x", "token=***"], "n": 1}));
+        assert_eq!(without_secret(json!("keep"), ""), json!("keep"));
+    }
+
+    #[test]
+    fn a_resent_request_has_the_same_fingerprint() {
+        let first = ExotelParams(Params::from_urlencoded(
+            b"CallSid=a&digits=%221%22&CurrentTime=2024-01-01+10%3A00%3A00&token=t",
+        ));
+        let again =
+            ExotelParams(Params::from_urlencoded(b"CallSid=a&digits=%221%22&CurrentTime=2024-01-01+10%3A00%3A07"));
+        let other =
+            ExotelParams(Params::from_urlencoded(b"CallSid=a&digits=%222%22&CurrentTime=2024-01-01+10%3A00%3A07"));
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        assert_ne!(first.fingerprint(), other.fingerprint());
+    }
+}

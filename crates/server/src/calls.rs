@@ -224,6 +224,15 @@ pub async fn place_call(state: &AppState, call: PlaceCall) -> Result<mangwale_st
     let store = &state.store;
     let now = state.clock.now();
     let attempt_id = uuid::Uuid::new_v4().simple().to_string();
+    // The attempt and its reconciliation are one write: an attempt without
+    // it would stay `requested` forever if we crashed in between.
+    let reconcile = mangwale_store::NewJob::new(
+        RECONCILE_JOB,
+        format!("{RECONCILE_JOB}:{attempt_id}"),
+        json!({"attempt": attempt_id}),
+        now + chrono::Duration::from_std(RECONCILE_AFTER).unwrap_or_default(),
+    )
+    .max_attempts(20);
     store
         .create_call(
             mangwale_store::NewCall {
@@ -234,18 +243,8 @@ pub async fn place_call(state: &AppState, call: PlaceCall) -> Result<mangwale_st
                 party: call.party.clone(),
                 to_masked: call.from.masked(),
             },
+            Some(reconcile),
             now,
-        )
-        .await?;
-    store
-        .enqueue(
-            mangwale_store::NewJob::new(
-                RECONCILE_JOB,
-                format!("{RECONCILE_JOB}:{attempt_id}"),
-                json!({"attempt": attempt_id}),
-                now + chrono::Duration::from_std(RECONCILE_AFTER).unwrap_or_default(),
-            )
-            .max_attempts(20),
         )
         .await?;
 

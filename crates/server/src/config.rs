@@ -82,6 +82,9 @@ pub struct Config {
     pub php_backend_url: Option<Url>,
     pub jupiter_api_key: Option<Secret>,
     pub jupiter_webhook_secret: Option<Secret>,
+    /// Refuse Jupiter webhooks without `X-Jupiter-Timestamp`, so that a
+    /// captured request can be replayed for 5 minutes at most.
+    pub jupiter_require_timestamp: bool,
     /// Keys internal callers present; empty in sandbox mode until generated.
     pub api_keys: Vec<Secret>,
     pub exotel_webhook_token: Option<Secret>,
@@ -162,6 +165,7 @@ pub const VARIABLES: &[&str] = &[
     "PHP_BACKEND_URL",
     "JUPITER_API_KEY",
     "JUPITER_WEBHOOK_SECRET",
+    "JUPITER_REQUIRE_TIMESTAMP",
     "API_KEYS",
     "ADMIN_SUPPORT_PHONE",
     "EXOTEL_APP_IDS",
@@ -316,6 +320,14 @@ impl Config {
                 .filter(|n| (1..=10_000).contains(n))
                 .ok_or_else(|| err("EXOTEL_VOICE_PER_MINUTE", format!("'{v}' is not a number from 1 to 10000")))?,
         };
+        let jupiter_require_timestamp =
+            match get("JUPITER_REQUIRE_TIMESTAMP").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("false") | Some("0") | Some("no") => false,
+                Some("true") | Some("1") | Some("yes") => true,
+                Some(other) => {
+                    return Err(err("JUPITER_REQUIRE_TIMESTAMP", format!("'{other}' is not 'true' or 'false'")));
+                }
+            };
         let log_format = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("text") | Some("pretty") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -369,6 +381,7 @@ impl Config {
             php_backend_url: url("PHP_BACKEND_URL")?,
             jupiter_api_key: secret("JUPITER_API_KEY")?,
             jupiter_webhook_secret: secret("JUPITER_WEBHOOK_SECRET")?,
+            jupiter_require_timestamp,
             api_keys,
             exotel_webhook_token: secret("EXOTEL_WEBHOOK_TOKEN")?,
             admin_support_phone: phone("ADMIN_SUPPORT_PHONE")?,
@@ -384,7 +397,50 @@ impl Config {
             mode,
         };
         config.check_live_requirements()?;
+        config.check_jupiter_webhooks_are_signed()?;
         Ok(config)
+    }
+
+    /// The real systems this configuration reaches (as opposed to the
+    /// built-in simulators): an unsigned Jupiter webhook could act on them.
+    pub fn real_counterparts(&self) -> Vec<&'static str> {
+        let mut real = Vec::new();
+        if self.exotel.is_some() {
+            real.push("Exotel (EXOTEL_SID)");
+        }
+        if self.jupiter_url.is_some() {
+            real.push("Jupiter (JUPITER_URL)");
+        }
+        if self.whatsapp.is_some() {
+            real.push("WhatsApp (WHATSAPP_PHONE_NUMBER_ID)");
+        }
+        if self.push.is_some() {
+            real.push("app push (PUSH_PROVIDER)");
+        }
+        real
+    }
+
+    /// Jupiter's webhooks start ladders and tell Jupiter to reassign orders.
+    /// Unsigned ones are accepted only while everything they could reach is
+    /// simulated.
+    fn check_jupiter_webhooks_are_signed(&self) -> Result<(), ConfigError> {
+        if self.jupiter_webhook_secret.is_some() {
+            return Ok(());
+        }
+        let real = self.real_counterparts();
+        if !real.is_empty() {
+            return Err(err(
+                "JUPITER_WEBHOOK_SECRET",
+                format!(
+                    "is required when a real system is configured ({}): unsigned Jupiter webhooks would act on it",
+                    real.join(", ")
+                ),
+            ));
+        }
+        if self.jupiter_require_timestamp {
+            return Err(err("JUPITER_WEBHOOK_SECRET", "is required with JUPITER_REQUIRE_TIMESTAMP"));
+        }
+        Ok(())
     }
 
     /// Live mode spends money and reaches real phones: it refuses to start
@@ -461,6 +517,7 @@ impl Config {
             ("PHP_BACKEND_URL", url(&self.php_backend_url)),
             ("JUPITER_API_KEY", secret(&self.jupiter_api_key)),
             ("JUPITER_WEBHOOK_SECRET", secret(&self.jupiter_webhook_secret)),
+            ("JUPITER_REQUIRE_TIMESTAMP", self.jupiter_require_timestamp.to_string()),
             ("API_KEYS", format!("{} key(s)", self.api_keys.len())),
             ("ADMIN_SUPPORT_PHONE", phone(&self.admin_support_phone)),
             (
@@ -601,6 +658,41 @@ mod tests {
             let e = Config::from_vars(vars(&v)).unwrap_err();
             assert_eq!(e.var, missing);
         }
+    }
+
+    #[test]
+    fn a_real_counterpart_requires_signed_jupiter_webhooks() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("JUPITER_URL", "http://jupiter.internal:3200")],
+            &[("WHATSAPP_PHONE_NUMBER_ID", "1234567890"), ("WHATSAPP_ACCESS_TOKEN", "EAAG-token")],
+            &[("PUSH_PROVIDER", "app"), ("APP_PUSH_URL", "https://app.mangwale.ai"), ("APP_PUSH_API_KEY", "k")],
+        ];
+        for case in cases {
+            let e = Config::from_vars(vars(case)).unwrap_err();
+            assert_eq!(e.var, "JUPITER_WEBHOOK_SECRET", "{case:?}: {e}");
+            assert!(e.message.contains("real system"), "{e}");
+            let mut with_secret = case.to_vec();
+            with_secret.push(("JUPITER_WEBHOOK_SECRET", "a-long-webhook-secret-0001"));
+            let c = Config::from_vars(vars(&with_secret)).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+            assert_eq!(c.mode, Mode::Sandbox);
+        }
+        // Everything simulated: unsigned webhooks stay possible.
+        assert!(Config::from_vars(vec![]).unwrap().jupiter_webhook_secret.is_none());
+    }
+
+    #[test]
+    fn a_required_timestamp_needs_a_secret_and_a_boolean() {
+        let e = Config::from_vars(vars(&[("JUPITER_REQUIRE_TIMESTAMP", "true")])).unwrap_err();
+        assert_eq!(e.var, "JUPITER_WEBHOOK_SECRET");
+        let e = Config::from_vars(vars(&[("JUPITER_REQUIRE_TIMESTAMP", "sometimes")])).unwrap_err();
+        assert_eq!(e.var, "JUPITER_REQUIRE_TIMESTAMP");
+        let c = Config::from_vars(vars(&[
+            ("JUPITER_REQUIRE_TIMESTAMP", "true"),
+            ("JUPITER_WEBHOOK_SECRET", "a-long-webhook-secret-0001"),
+        ]))
+        .unwrap();
+        assert!(c.jupiter_require_timestamp);
+        assert!(!Config::from_vars(vec![]).unwrap().jupiter_require_timestamp);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Well-formed, but cannot be done as asked (422); names the field.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String, field: Option<String> },
     /// A dependency answered, but refused (bad credentials, say).
     #[error("{message}")]
     BadGateway { code: &'static str, message: String },
@@ -54,6 +57,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
             AppError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None),
             AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
+            AppError::Unprocessable { code, field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code, field.as_deref()),
             AppError::BadGateway { code, .. } => (StatusCode::BAD_GATEWAY, code, None),
             AppError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code, None),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

@@ -114,10 +114,22 @@ pub fn without_secret(value: Value, secret: &str) -> Value {
 }
 
 /// Masks every phone number inside a JSON value (timeline details are shown
-/// on dashboards and returned by APIs).
+/// on dashboards and returned by APIs). A number sent as a JSON number
+/// (`"phone": 919876543210`) is masked like the same digits in a string, and
+/// becomes the masked string; other numbers (amounts, ids, times) stay.
 pub fn mask_json(value: Value) -> Value {
     match value {
         Value::String(s) => Value::String(mangwale_core::mask_phone_numbers(&s).into_owned()),
+        Value::Number(n) => match n.as_u64() {
+            Some(digits) => {
+                let text = digits.to_string();
+                match mangwale_core::mask_phone_numbers(&text) {
+                    std::borrow::Cow::Owned(masked) => Value::String(masked),
+                    std::borrow::Cow::Borrowed(_) => Value::Number(n),
+                }
+            }
+            None => Value::Number(n),
+        },
         Value::Array(items) => Value::Array(items.into_iter().map(mask_json).collect()),
         Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, mask_json(v))).collect()),
         other => other,
@@ -150,5 +162,20 @@ mod tests {
             ExotelParams(Params::from_urlencoded(b"CallSid=a&digits=%222%22&CurrentTime=2024-01-01+10%3A00%3A07"));
         assert_eq!(first.fingerprint(), again.fingerprint());
         assert_ne!(first.fingerprint(), other.fingerprint());
+    }
+
+    #[test]
+    fn phone_numbers_are_masked_whether_strings_or_numbers() {
+        let masked = mask_json(json!({
+            "customer_phone": 919876543210u64, "vendor_phone": 9876543210u64, "text": "call +919876543210",
+            "nested": [{"phone": 9988776655u64}], "order_id": 12345, "amount": 325.5, "at": 1795000000000u64,
+        }));
+        assert_eq!(masked["customer_phone"], "9198xxxxx210");
+        assert_eq!(masked["vendor_phone"], "98xxxxx210");
+        assert_eq!(masked["text"], "call +9198xxxxx210");
+        assert_eq!(masked["nested"][0]["phone"], "99xxxxx655");
+        assert_eq!((masked["order_id"].clone(), masked["amount"].clone()), (json!(12345), json!(325.5)));
+        assert_eq!(masked["at"], json!(1795000000000u64));
+        assert!(!masked.to_string().contains("9876543210"));
     }
 }

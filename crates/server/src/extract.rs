@@ -20,7 +20,7 @@ pub struct ApiJson<T>(pub T);
 #[derive(Debug, Clone)]
 pub struct ApiForm<T>(pub T);
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+pub(crate) async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge(BODY_LIMIT)

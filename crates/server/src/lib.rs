@@ -17,6 +17,7 @@ pub mod exotel;
 pub mod exotel_params;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod jupiter;
 pub mod maintenance;
 pub mod routes;

@@ -14,7 +14,8 @@ pub const PRUNE_JOBS: &str = "maintenance.prune_jobs";
 /// Finished jobs are kept this long (for audits and idempotency), then pruned.
 pub const KEEP_FINISHED_JOBS: Duration = Duration::days(7);
 
-/// Prunes finished jobs and week-old webhook deduplication keys once a day,
+/// Prunes finished jobs, week-old webhook deduplication keys and expired
+/// `Idempotency-Key`s once a day,
 /// then schedules the next day's run.
 pub struct PruneJobs {
     store: Arc<dyn Store>,
@@ -32,7 +33,8 @@ impl JobHandler for PruneJobs {
             .map_err(|e| JobError::Transient(e.to_string()))?;
         let forgotten =
             self.store.prune_inbound(now - KEEP_FINISHED_JOBS).await.map_err(|e| JobError::Transient(e.to_string()))?;
-        tracing::info!(pruned, forgotten, "pruned finished jobs and old deduplication keys");
+        let expired = self.store.prune_idempotency(now).await.map_err(|e| JobError::Transient(e.to_string()))?;
+        tracing::info!(pruned, forgotten, expired, "pruned finished jobs, old deduplication and idempotency keys");
         enqueue_prune(self.store.as_ref(), now + Duration::days(1))
             .await
             .map_err(|e| JobError::Transient(e.to_string()))

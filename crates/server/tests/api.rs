@@ -26,7 +26,11 @@ async fn health_reports_mode_database_and_queue() {
     // The daily maintenance job is scheduled at start-up.
     assert!(body["queue"]["pending"].as_u64().unwrap() + body["queue"]["running"].as_u64().unwrap() <= 1);
     assert_eq!(body["queue"]["dead"], 0);
-    assert!(body["features"].as_array().unwrap().iter().any(|f| f == "durable-jobs"));
+    let features: Vec<&str> = body["features"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for feature in ["durable-jobs", "exotel-simulator", "jupiter-simulator", "whatsapp-simulator", "push-simulator"] {
+        assert!(features.contains(&feature), "{feature} not in {features:?}");
+    }
+    assert!(!features.contains(&"jupiter-webhook-signatures"), "no JUPITER_WEBHOOK_SECRET: {features:?}");
     app.stop().await;
 }
 
@@ -38,8 +42,17 @@ async fn health_shows_jupiter_and_php_latency_from_the_probe() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
     // The PHP site answers 404 at its root, which still proves it is up.
-    let app = TestApp::start(&[("JUPITER_URL", &url), ("PHP_BACKEND_URL", &url)]).await;
+    let app = TestApp::start(&[
+        ("JUPITER_URL", &url),
+        ("PHP_BACKEND_URL", &url),
+        ("JUPITER_WEBHOOK_SECRET", "a-long-webhook-secret-0001"),
+    ])
+    .await;
     let (_, body) = app.get("/health", None).await;
+    // A real Jupiter: its simulator is not running, and its webhooks must be signed.
+    let features = body["features"].as_array().unwrap();
+    assert!(!features.iter().any(|f| f == "jupiter-simulator"), "{body}");
+    assert!(features.iter().any(|f| f == "jupiter-webhook-signatures"), "{body}");
     assert_eq!(body["connections"]["jupiter"]["connected"], true, "{body}");
     assert!(body["connections"]["jupiter"]["latency_ms"].is_u64());
     assert_eq!(body["connections"]["jupiter"]["latency"], body["connections"]["jupiter"]["latency_ms"]);
@@ -186,5 +199,24 @@ async fn every_documented_operation_is_routed() {
             assert!(!unrouted, "{method} {path} is documented but answers {status} {body}");
         }
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn analytics_refuse_dates_out_of_range_naming_the_field() {
+    let app = TestApp::start(&[]).await;
+    for (query, field) in [
+        ("to=-262143-01-01", "to"),
+        ("from=-262143-01-01", "from"),
+        ("to=%2B262142-12-31", "to"),
+        ("from=1900-01-01&to=2026-01-01", "from"),
+        ("to=2200-01-01T00:00:00Z", "to"),
+        ("to=yesterday", "to"),
+    ] {
+        let (status, body) = app.get(&format!("/exotel/ivr/analytics?{query}"), Some(API_KEY)).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (400, Some(field)), "{query}: {body}");
+    }
+    let (status, body) = app.get("/exotel/ivr/analytics?from=2026-01-01&to=2026-01-02", Some(API_KEY)).await;
+    assert_eq!(status, 200, "{body}");
     app.stop().await;
 }

@@ -269,3 +269,130 @@ async fn an_ambiguous_flow_call_is_linked_by_its_applets_and_reconciled() {
     assert_eq!(done.state, CallState::Completed);
     app.stop().await;
 }
+
+async fn post_with_key(app: &TestApp, path: &str, key: Option<&str>, body: &serde_json::Value) -> reqwest::Response {
+    let mut request = app.http.post(format!("{}{path}", app.base)).header("X-API-Key", common::API_KEY).json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+fn bridge_body(order: &str) -> serde_json::Value {
+    serde_json::json!({
+        "order_id": order, "reason": "rider cannot find the shop",
+        "party_a": {"type": "vendor", "phone": VENDOR}, "party_b": {"type": "rider", "phone": RIDER},
+    })
+}
+
+#[tokio::test]
+async fn a_retried_bridge_with_the_same_idempotency_key_places_one_call() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    let first = post_with_key(&app, "/comms/bridge", Some("bridge-MW-9-1"), &bridge_body("MW-9")).await;
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(sim.calls().len(), 1);
+
+    // The client did not get the answer and retries: same answer, no call.
+    let again = post_with_key(&app, "/comms/bridge", Some("bridge-MW-9-1"), &bridge_body("MW-9")).await;
+    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["content-type"], "application/json");
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first);
+    assert_eq!(sim.calls().len(), 1, "no second call");
+
+    // The same key with another body is refused, naming the header.
+    let other = post_with_key(&app, "/comms/bridge", Some("bridge-MW-9-1"), &bridge_body("MW-10")).await;
+    assert_eq!(other.status().as_u16(), 422);
+    let error: serde_json::Value = other.json().await.unwrap();
+    assert_eq!(
+        (error["error"]["code"].as_str(), error["error"]["field"].as_str()),
+        (Some("idempotency_key_reused"), Some("Idempotency-Key"))
+    );
+    // A bad key is a 400 naming it; nothing is called.
+    let bad = post_with_key(&app, "/comms/bridge", Some(&"k".repeat(300)), &bridge_body("MW-9")).await;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(bad.json::<serde_json::Value>().await.unwrap()["error"]["field"], "Idempotency-Key");
+    assert_eq!(sim.calls().len(), 1);
+
+    // A validation error is kept like any other answer.
+    let invalid = serde_json::json!({"party_a": {"phone": "12"}, "party_b": {"phone": RIDER}});
+    let refused = post_with_key(&app, "/comms/bridge", Some("bad-phone"), &invalid).await;
+    assert_eq!(refused.status().as_u16(), 400);
+    let refused_again = post_with_key(&app, "/comms/bridge", Some("bad-phone"), &invalid).await;
+    assert_eq!(
+        (refused_again.status().as_u16(), &refused_again.headers()["idempotent-replayed"]),
+        (400, &"true".parse().unwrap())
+    );
+
+    // Without the header every request runs, as before.
+    assert_eq!(post_with_key(&app, "/comms/bridge", None, &bridge_body("MW-9")).await.status().as_u16(), 200);
+    assert_eq!(sim.calls().len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_of_a_bridge_place_one_call() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    // Exotel takes a second to answer, so the duplicate arrives while the
+    // first request is still running.
+    sim.inject_fault(Endpoint::CallsConnect, Fault::delay(Duration::from_secs(1)), 1);
+    let body = bridge_body("MW-11");
+    let (a, b) = tokio::join!(post_with_key(&app, "/comms/bridge", Some("dup-1"), &body), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        post_with_key(&app, "/comms/bridge", Some("dup-1"), &body).await
+    });
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "one runs, the duplicate is told to retry");
+    let busy = if a.status().as_u16() == 409 { a } else { b };
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(busy.json::<serde_json::Value>().await.unwrap()["error"]["code"], "idempotency_key_in_use");
+    assert_eq!(sim.calls().len(), 1);
+    let later = post_with_key(&app, "/comms/bridge", Some("dup-1"), &body).await;
+    assert_eq!((later.status().as_u16(), &later.headers()["idempotent-replayed"]), (200, &"true".parse().unwrap()));
+    assert_eq!(sim.calls().len(), 1, "never a second call");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_ivr_notify_retried_with_its_idempotency_key_gets_the_same_answer() {
+    let (app, _clock) = app().await;
+    let jupiter = app.state.jupiter.sim.clone().unwrap();
+    let order = jupiter.data().orders[0].id.to_string();
+    let body = serde_json::json!({"order_id": order, "vendor_id": "V-42", "vendor_phone": VENDOR});
+    let path = "/exotel/ivr/notify/vendor/order";
+    let first = post_with_key(&app, path, Some("ivr-1"), &body).await;
+    assert_eq!(first.status().as_u16(), 200);
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first["duplicate"], false, "{first}");
+    let again = post_with_key(&app, path, Some("ivr-1"), &body).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first, "the stored answer, not a new one");
+    let other = serde_json::json!({"order_id": order, "vendor_id": "V-43", "vendor_phone": VENDOR});
+    assert_eq!(post_with_key(&app, path, Some("ivr-1"), &other).await.status().as_u16(), 422);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_503_is_not_kept_so_the_retry_with_the_same_key_places_the_call() {
+    let (app, _clock) = app().await;
+    let sim = app.state.exotel.sim.clone().unwrap();
+    // Exotel is unavailable through every retry of the client: nothing rang.
+    sim.inject_fault(Endpoint::CallsConnect, Fault::status(503), 4);
+    let body = bridge_body("MW-12");
+    let down = post_with_key(&app, "/comms/bridge", Some("retry-me"), &body).await;
+    assert_eq!(down.status().as_u16(), 503);
+    assert_eq!(sim.calls().len(), 0);
+    let retry = post_with_key(&app, "/comms/bridge", Some("retry-me"), &body).await;
+    assert_eq!(retry.status().as_u16(), 200);
+    assert!(retry.headers().get("idempotent-replayed").is_none(), "it ran");
+    assert_eq!(sim.calls().len(), 1);
+    let again = post_with_key(&app, "/comms/bridge", Some("retry-me"), &body).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(sim.calls().len(), 1);
+    app.stop().await;
+}

@@ -297,6 +297,7 @@ async fn a_terminal_callback_reconciles_our_call_attempt() {
                 party: Some("vendor:V-42".into()),
                 to_masked: "+9191xxxxx789".into(),
             },
+            None,
             chrono::Utc::now(),
         )
         .await
@@ -401,5 +402,35 @@ async fn the_voicebot_socket_speaks_exotels_protocol_and_records_the_stream() {
     assert_eq!(started.len(), 1);
     assert_eq!(started[0].detail["custom_parameters"], json!({"flow": "customer_voice_order"}));
     assert!(!serde_json::to_string(&started[0].detail).unwrap().contains(common::TOKEN));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_voicebot_message_over_the_size_limit_ends_the_stream() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = TestApp::start(&[]).await;
+    let ws_base = app.base.replace("http://", "ws://");
+    let url = format!("{ws_base}/exotel/voicebot?token={}", common::TOKEN);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket.send(Message::text(r#"{"event":"connected"}"#)).await.unwrap();
+    let payload = "A".repeat(mangwale_server::routes::exotel_voicebot::MAX_MESSAGE_BYTES + 1);
+    let oversized = format!(r#"{{"event":"media","stream_sid":"st1","media":{{"payload":"{payload}"}}}}"#);
+    // The send may already fail once the server has closed.
+    let _ = socket.send(Message::text(oversized)).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the server ends the stream instead of buffering the message");
+    // 1009: message too big, when the close frame gets through.
+    assert!(matches!(ended, None | Some(1009)), "{ended:?}");
     app.stop().await;
 }

@@ -16,8 +16,13 @@ use serde_json::{Value, json};
 const SECRET: &str = "mangwale-exotel-webhook-secret";
 
 async fn app(secret: Option<&str>) -> (TestApp, Arc<ManualClock>, JupiterSim) {
+    app_with(secret, &[]).await
+}
+
+async fn app_with(secret: Option<&str>, extra: &[(&str, &str)]) -> (TestApp, Arc<ManualClock>, JupiterSim) {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let vars = secret.map(|s| vec![("JUPITER_WEBHOOK_SECRET".to_string(), s.to_string())]).unwrap_or_default();
+    let mut vars = secret.map(|s| vec![("JUPITER_WEBHOOK_SECRET".to_string(), s.to_string())]).unwrap_or_default();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let app = TestApp::start_setup(Setup { vars, clock: clock.clone(), ..Setup::default() }).await;
     let sim = app.state.jupiter.sim.clone().expect("sandbox runs the Jupiter simulator");
     // Start-up schedules the daily maintenance job concurrently with the
@@ -95,7 +100,7 @@ async fn missing_wrong_and_replayed_signatures() {
         .header("content-type", "application/json")
         .header(
             "x-jupiter-signature",
-            mangwale_server::jupiter::signature::sign(SECRET, None, body.to_string().as_bytes()),
+            mangwale_server::jupiter::signature::sign(SECRET, None, None, body.to_string().as_bytes()),
         )
         .body(serde_json::to_string_pretty(&body).unwrap())
         .send()
@@ -124,6 +129,118 @@ async fn missing_wrong_and_replayed_signatures() {
         send(&app, &sim, "rider/assigned", &body3, Signing::SecretWithTimestamp(SECRET.into(), stale)).await;
     assert_eq!(status, 401);
     assert_eq!(timeline(&app, &order).await.len(), 2);
+    app.stop().await;
+}
+
+/// Posts `body` with exactly these headers, as a captured request would be
+/// resent.
+async fn post_raw(app: &TestApp, event: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(format!("{}/webhooks/jupiter/{event}", app.base))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let res = request.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_captured_request_resent_with_a_new_event_id_does_not_act_again() {
+    use mangwale_server::jupiter::signature::sign;
+    let (app, clock, sim) = app(Some(SECRET)).await;
+    let order = demo_order(&sim);
+    let body = json!({"order_id": order, "store_id": 1}).to_string().into_bytes();
+    let ts = clock.now().timestamp();
+
+    // Signed over the timestamp and body only: the event id beside it is not
+    // covered, so changing it changes nothing.
+    let signature = sign(SECRET, Some(ts), None, &body);
+    let headers = |id: &str| {
+        vec![
+            ("x-jupiter-timestamp", ts.to_string()),
+            ("x-jupiter-signature", signature.clone()),
+            ("x-jupiter-event-id", id.to_string()),
+        ]
+    };
+    let (status, first) = post_raw(&app, "order/new", &body, &headers("evt-1")).await;
+    assert_eq!((status, &first["duplicate"]), (202, &json!(false)), "{first}");
+    let (status, replay) = post_raw(&app, "order/new", &body, &headers("evt-2")).await;
+    assert_eq!((status, &replay["duplicate"]), (202, &json!(true)), "{replay}");
+    assert_eq!(replay["actions"], json!([]));
+    let (status, replay) =
+        post_raw(&app, "order/new", &body, &[headers("x")[0].clone(), headers("x")[1].clone()]).await;
+    assert_eq!((status, &replay["duplicate"]), (202, &json!(true)), "without any event id: {replay}");
+    assert_eq!(timeline(&app, &order).await.len(), 1, "one event acted");
+
+    // A signed event id is the key: a new id needs a new signature, and the
+    // old signature does not verify with a new id.
+    let (status, _) = send(
+        &app,
+        &sim,
+        "order/ready",
+        &json!({"order_id": order}),
+        Signing::SecretWithEventId(SECRET.into(), ts, "evt-10".into()),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let ready = json!({"order_id": order}).to_string().into_bytes();
+    let signed_id = sign(SECRET, Some(ts), Some("evt-10"), &ready);
+    let forged = vec![
+        ("x-jupiter-timestamp", ts.to_string()),
+        ("x-jupiter-signature", signed_id.clone()),
+        ("x-jupiter-event-id", "evt-11".to_string()),
+    ];
+    assert_eq!(post_raw(&app, "order/ready", &ready, &forged).await.0, 401);
+    let resent = vec![
+        ("x-jupiter-timestamp", ts.to_string()),
+        ("x-jupiter-signature", signed_id),
+        ("x-jupiter-event-id", "evt-10".to_string()),
+    ];
+    let (status, again) = post_raw(&app, "order/ready", &ready, &resent).await;
+    assert_eq!((status, &again["duplicate"]), (202, &json!(true)), "{again}");
+    assert_eq!(timeline(&app, &order).await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn phone_numbers_sent_as_json_numbers_are_masked_on_the_timeline() {
+    let (app, _clock, sim) = app(Some(SECRET)).await;
+    let order = demo_order(&sim);
+    let body = json!({"order_id": order, "customer_phone": 919876543210u64, "vendor_phone": "+919822012345",
+                      "amount": 325});
+    let (status, _) = send(&app, &sim, "order/new", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(status, 202);
+    let events = timeline(&app, &order).await;
+    let stored = &events[0].detail["body"];
+    assert_eq!(stored["customer_phone"], "9198xxxxx210", "{stored}");
+    assert_eq!(stored["vendor_phone"], "+9198xxxxx345");
+    assert_eq!(stored["amount"], 325);
+    assert!(!serde_json::to_string(&events).unwrap().contains("9876543210"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_required_timestamp_refuses_requests_without_one_or_with_a_stale_one() {
+    let (app, clock, sim) = app_with(Some(SECRET), &[("JUPITER_REQUIRE_TIMESTAMP", "true")]).await;
+    let order = demo_order(&sim);
+    let baseline = pending(&app, clock.now()).await;
+    let body = json!({"order_id": order, "store_id": 1});
+    let (status, answer) = send(&app, &sim, "order/new", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")), "no timestamp");
+    let stale = clock.now().timestamp() - 301;
+    let (status, _) = send(&app, &sim, "order/new", &body, Signing::SecretWithTimestamp(SECRET.into(), stale)).await;
+    assert_eq!(status, 401, "older than 5 minutes");
+    assert!(timeline(&app, &order).await.is_empty(), "nothing happened");
+    assert_eq!(pending(&app, clock.now()).await, baseline);
+    let fresh = clock.now().timestamp();
+    let (status, _) = send(&app, &sim, "order/new", &body, Signing::SecretWithTimestamp(SECRET.into(), fresh)).await;
+    assert_eq!(status, 202);
+    let (_, health) = app.get("/webhooks/jupiter/health", None).await;
+    assert_eq!(health["timestampRequired"], true);
     app.stop().await;
 }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Result;
+use crate::jobs::NewJob;
 
 /// Where an attempt stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,7 +121,10 @@ pub struct ExotelRequestLog {
 
 #[async_trait]
 pub trait CallStore: Send + Sync {
-    async fn create_call(&self, call: NewCall, now: DateTime<Utc>) -> Result<()>;
+    /// Creates an attempt in state `requested` and, in the same transaction,
+    /// the job that will reconcile it, so that no attempt exists that nothing
+    /// would ever resolve (a crash between two writes left one).
+    async fn create_call(&self, call: NewCall, reconcile: Option<NewJob>, now: DateTime<Utc>) -> Result<()>;
 
     /// Moves an attempt to `state`, filling in the CallSid if given. A final
     /// state is never left (a late `answered` callback after `completed`

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 pub mod calls;
 pub mod clock;
+pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
 pub mod ladders;
@@ -27,6 +28,7 @@ pub mod worker;
 
 pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use idempotency::{IdempotencyClaim, IdempotencyStore, StoredResponse};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
 pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
 pub use ladders::{
@@ -86,7 +88,9 @@ pub trait SettingsStore: Send + Sync {
 
 /// Everything the service persists, behind one handle.
 #[async_trait]
-pub trait Store: JobStore + TimelineStore + SettingsStore + InboundStore + CallStore + LadderStore {
+pub trait Store:
+    JobStore + TimelineStore + SettingsStore + InboundStore + CallStore + LadderStore + IdempotencyStore
+{
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.
     async fn ping(&self) -> Result<()>;

@@ -546,7 +546,8 @@ impl InboundStore for PgStore {
 
 #[async_trait]
 impl CallStore for PgStore {
-    async fn create_call(&self, call: NewCall, now: DateTime<Utc>) -> Result<()> {
+    async fn create_call(&self, call: NewCall, reconcile: Option<NewJob>, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $7)",
@@ -558,8 +559,16 @@ impl CallStore for PgStore {
         .bind(&call.party)
         .bind(&call.to_masked)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let enqueued = match &reconcile {
+            Some(job) => insert_job(&mut *tx, job, now).await?.is_some(),
+            None => false,
+        };
+        tx.commit().await?;
+        if enqueued {
+            self.wakeup.notify_one();
+        }
         Ok(())
     }
 

@@ -553,8 +553,10 @@ impl InboundStore for SqliteStore {
 
 #[async_trait]
 impl CallStore for SqliteStore {
-    async fn create_call(&self, call: NewCall, now: DateTime<Utc>) -> Result<()> {
+    async fn create_call(&self, call: NewCall, reconcile: Option<NewJob>, now: DateTime<Utc>) -> Result<()> {
         let _write = self.write.lock().await;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?7)",
@@ -566,8 +568,16 @@ impl CallStore for SqliteStore {
         .bind(&call.party)
         .bind(&call.to_masked)
         .bind(to_ms(now))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        let enqueued = match &reconcile {
+            Some(job) => insert_job(&mut *tx, job, now).await?.is_some(),
+            None => false,
+        };
+        tx.commit().await?;
+        if enqueued {
+            self.wakeup.notify_one();
+        }
         Ok(())
     }
 

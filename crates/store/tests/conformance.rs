@@ -13,6 +13,7 @@ use mangwale_store::{
     InboundWriter, Job, JobError, JobHandler, JobState, ManualClock, NewCall, NewEvent, NewJob, RetryPolicy,
     SystemClock, Worker, WorkerConfig, connect,
 };
+use mangwale_store::{IdempotencyClaim, StoredResponse};
 use serde_json::json;
 
 macro_rules! conformance {
@@ -75,6 +76,8 @@ conformance!(
     wrong_ivr_keys_are_counted_per_call_and_menu,
     comms_stats_count_ladders_calls_and_steps,
     the_live_feed_pages_through_every_event,
+    idempotency_keys_hold_one_answer_until_they_expire,
+    concurrent_claims_of_one_idempotency_key_let_one_through,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -578,8 +581,23 @@ async fn call_attempts_move_forward_and_never_leave_a_final_state(db: &TestDb) {
         party: Some("vendor:V-42".into()),
         to_masked: "+9198xxxxx210".into(),
     };
-    s.create_call(call, t0()).await.unwrap();
+    let reconcile = NewJob::new("exotel.reconcile_call", "reconcile:att-1", json!({"attempt": "att-1"}), at(600));
+    s.create_call(call, Some(reconcile), t0()).await.unwrap();
     assert_eq!(s.call_by_id("att-1").await.unwrap().unwrap().state, CallState::Requested);
+    let job = s.job_by_key("reconcile:att-1").await.unwrap().expect("the reconcile job, written with the attempt");
+    assert_eq!((job.state, job.payload["attempt"].as_str()), (JobState::Pending, Some("att-1")));
+    // A second attempt with the same id fails whole: no second job either.
+    let again = NewCall {
+        id: "att-1".into(),
+        purpose: "ring".into(),
+        order_id: None,
+        escalation_id: None,
+        party: None,
+        to_masked: "x".into(),
+    };
+    let second = NewJob::new("exotel.reconcile_call", "reconcile:att-1-again", json!({}), at(600));
+    assert!(s.create_call(again, Some(second), t0()).await.is_err());
+    assert!(s.job_by_key("reconcile:att-1-again").await.unwrap().is_none(), "nothing half-written");
     assert_eq!(s.unresolved_calls(at(1), 10).await.unwrap().len(), 1);
     let unknown =
         s.update_call("att-1", CallState::Unknown, None, Some("connect timed out"), at(1)).await.unwrap().unwrap();
@@ -949,6 +967,7 @@ async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
                 party: None,
                 to_masked: "+9198xxxxx210".into(),
             },
+            None,
             t0(),
         )
         .await
@@ -964,6 +983,7 @@ async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
                 party: None,
                 to_masked: "x".into(),
             },
+            None,
             t0(),
         )
         .await
@@ -991,4 +1011,69 @@ async fn the_live_feed_pages_through_every_event(db: &TestDb) {
     let rest = db.store.events_after(first[2].id, 10).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["kind.3", "kind.4"]);
     assert!(db.store.events_after(rest[1].id, 10).await.unwrap().is_empty());
+}
+
+fn stored(status: u16, body: &str) -> StoredResponse {
+    StoredResponse { status, content_type: Some("application/json".into()), body: body.as_bytes().to_vec() }
+}
+
+async fn idempotency_keys_hold_one_answer_until_they_expire(db: &TestDb) {
+    let s = &db.store;
+    let scope = "POST /comms/bridge";
+    let day = at(86_400);
+    assert_eq!(s.idempotency_claim(scope, "k1", "fp-a", t0(), day).await.unwrap(), IdempotencyClaim::Claimed);
+    // While it runs, a retry (with the same body or another) finds it running.
+    let running = IdempotencyClaim::InFlight { fingerprint: "fp-a".into() };
+    assert_eq!(s.idempotency_claim(scope, "k1", "fp-a", at(1), day).await.unwrap(), running);
+    assert_eq!(s.idempotency_claim(scope, "k1", "fp-b", at(1), day).await.unwrap(), running);
+    let answer = stored(200, r#"{"success":true,"callSid":"sid-1"}"#);
+    assert!(s.idempotency_complete(scope, "k1", &answer, at(2)).await.unwrap());
+    assert!(!s.idempotency_complete(scope, "k1", &stored(500, "{}"), at(3)).await.unwrap(), "answered once");
+    let done = IdempotencyClaim::Completed { fingerprint: "fp-a".into(), response: answer.clone() };
+    assert_eq!(s.idempotency_claim(scope, "k1", "fp-a", at(4), day).await.unwrap(), done);
+    // Releasing an answered key changes nothing.
+    s.idempotency_release(scope, "k1").await.unwrap();
+    assert_eq!(s.idempotency_claim(scope, "k1", "fp-a", at(5), day).await.unwrap(), done);
+    // Keys are per route.
+    assert_eq!(
+        s.idempotency_claim("POST /exotel/ivr/notify/vendor/order", "k1", "fp-a", at(5), day).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    // A released key runs again.
+    assert_eq!(s.idempotency_claim(scope, "k2", "fp-c", t0(), day).await.unwrap(), IdempotencyClaim::Claimed);
+    s.idempotency_release(scope, "k2").await.unwrap();
+    assert_eq!(s.idempotency_claim(scope, "k2", "fp-d", at(1), day).await.unwrap(), IdempotencyClaim::Claimed);
+    // An empty body and binary bytes come back as they went in.
+    let empty = StoredResponse { status: 204, content_type: None, body: Vec::new() };
+    assert!(s.idempotency_complete(scope, "k2", &empty, at(2)).await.unwrap());
+    assert_eq!(
+        s.idempotency_claim(scope, "k2", "fp-d", at(3), day).await.unwrap(),
+        IdempotencyClaim::Completed { fingerprint: "fp-d".into(), response: empty }
+    );
+    // Once expired, a key is free again, and pruning forgets it.
+    assert_eq!(s.idempotency_claim(scope, "k1", "fp-z", day, at(2 * 86_400)).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(s.prune_idempotency(at(86_401)).await.unwrap(), 2, "k2 and the other route's k1 expired");
+    assert_eq!(
+        s.idempotency_claim(scope, "k1", "fp-a", at(86_402), at(3 * 86_400)).await.unwrap(),
+        IdempotencyClaim::InFlight { fingerprint: "fp-z".into() }
+    );
+}
+
+async fn concurrent_claims_of_one_idempotency_key_let_one_through(db: &TestDb) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.idempotency_claim("POST /comms/bridge", "same", "fp", at(i), at(86_400)).await.unwrap()
+        }));
+    }
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            IdempotencyClaim::Claimed => claimed += 1,
+            IdempotencyClaim::InFlight { fingerprint } => assert_eq!(fingerprint, "fp"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(claimed, 1, "exactly one request runs");
 }

@@ -163,6 +163,10 @@ struct Call {
 
 const CACHE_CAPACITY: usize = 10_000;
 
+/// Largest answer read from Jupiter or the PHP backend: 4 MiB, room for a
+/// store's catalog search or an order with many items, and no more.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
 impl JupiterClient {
     pub fn new(config: JupiterClientConfig) -> Self {
         let http = reqwest::Client::builder()
@@ -644,10 +648,17 @@ impl JupiterClient {
             transient(None, why)
         })?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transient(Some(status), format!("reading the answer: {}", without_url(&e))))?;
+        let bytes = crate::body::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| match e {
+            // Asking again brings the same oversized answer.
+            too_large @ crate::body::BodyError::TooLarge { .. } => JupiterError::new(
+                call.backend,
+                call.operation,
+                JupiterErrorKind::BadResponse,
+                Some(status),
+                too_large.to_string(),
+            ),
+            e => transient(Some(status), format!("reading the answer: {}", e.describe(|e| without_url(&e)))),
+        })?;
         if (200..300).contains(&status) {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Answer::Found(Value::Null));

@@ -40,8 +40,9 @@ impl AppBackend {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, clock.now()));
-        let bytes =
-            response.bytes().await.map_err(|e| error(PushErrorKind::Transient, Some(status), network_message(&e)))?;
+        let bytes = crate::body::read_capped(response, crate::body::DEFAULT_LIMIT)
+            .await
+            .map_err(|e| error(PushErrorKind::Transient, Some(status), e.describe(|e| network_message(&e))))?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         let said = body.as_ref().and_then(|b| b.get("error")).and_then(Value::as_str).map(str::to_string);
         let success = body.as_ref().and_then(|b| b.get("success")).and_then(Value::as_bool);

@@ -167,7 +167,9 @@ async fn exchange(
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, clock.now()));
-    let body = response.bytes().await.map_err(|e| transient(Some(status), network_message(&e)))?;
+    let body = crate::body::read_capped(response, crate::body::DEFAULT_LIMIT)
+        .await
+        .map_err(|e| transient(Some(status), e.describe(|e| network_message(&e))))?;
     Ok(Answer { status, retry_after, body: body.to_vec() })
 }
 

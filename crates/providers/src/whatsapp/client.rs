@@ -171,10 +171,10 @@ impl WhatsAppClient {
         let status = response.status().as_u16();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let success = response.status().is_success();
-        let bytes = match response.bytes().await {
+        let bytes = match crate::body::read_capped(response, crate::body::DEFAULT_LIMIT).await {
             Ok(bytes) => bytes,
             Err(error) if success => {
-                let message = format!("accepted, but the answer could not be read: {}", describe(error));
+                let message = format!("accepted, but the answer could not be read: {}", error.describe(describe));
                 return Err(WhatsAppError::new(WhatsAppErrorKind::Ambiguous, Some(status), message));
             }
             Err(_) => Default::default(),

@@ -34,8 +34,9 @@ pub struct Jupiter {
     pub php_url: Option<reqwest::Url>,
     /// The in-process simulator (sandbox mode).
     pub sim: Option<JupiterSim>,
-    /// None only in sandbox mode without a configured secret: webhooks are
-    /// then accepted unsigned, and `/webhooks/jupiter/health` says so.
+    /// None only when every counterpart is simulated (the configuration
+    /// refuses to start otherwise): webhooks are then accepted unsigned, and
+    /// `/webhooks/jupiter/health` says so.
     pub webhook_secret: Option<Secret>,
 }
 

@@ -132,7 +132,8 @@ impl JobHandler for OutboxHandler {
                 let event = NewEvent::new("jupiter.outbox_delivered", now)
                     .order(&order_id)
                     .channel("jupiter")
-                    .detail(json!({"message": message.describe(), "attempt": job.attempts, "payload": job.payload}));
+                    .detail(json!({"message": message.describe(), "attempt": job.attempts,
+                        "payload": crate::exotel_params::mask_json(job.payload.clone())}));
                 // The message is delivered; a failure to note it is logged,
                 // not a reason to send it again.
                 if let Err(e) = store.record_event(event).await {

@@ -18,6 +18,7 @@ use crate::comms::{self, LadderRequest};
 use crate::error::{AppError, AppResult};
 use crate::exotel::CallerPurpose;
 use crate::extract::ApiJson;
+use crate::idempotency::idempotent;
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
@@ -31,11 +32,11 @@ pub fn router() -> axum::Router<AppState> {
         .route("/comms/escalations", post(generic_start))
         .route("/comms/escalations/{id}", get(escalation))
         .route("/comms/stop", post(stop))
-        .route("/comms/bridge", post(bridge))
+        .route("/comms/bridge", post(idempotent(bridge)))
         .route("/comms/timeline/{order_id}", get(timeline))
-        .route("/exotel/ivr/notify/vendor/order", post(ivr_vendor_order))
-        .route("/exotel/ivr/notify/vendor/reminder", post(ivr_vendor_reminder))
-        .route("/exotel/ivr/notify/rider/assign", post(ivr_rider_assign))
+        .route("/exotel/ivr/notify/vendor/order", post(idempotent(ivr_vendor_order)))
+        .route("/exotel/ivr/notify/vendor/reminder", post(idempotent(ivr_vendor_reminder)))
+        .route("/exotel/ivr/notify/rider/assign", post(idempotent(ivr_rider_assign)))
         .route("/comms/events", get(events))
         .route("/exotel/ivr/analytics", get(analytics))
 }
@@ -515,16 +516,29 @@ struct Range {
     to: Option<String>,
 }
 
+/// Earliest and latest time the analytics accept: every stored time lies
+/// between, and date arithmetic on them cannot overflow.
+fn analytics_bounds() -> (DateTime<Utc>, DateTime<Utc>) {
+    let at = |y| chrono::NaiveDate::from_ymd_opt(y, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+    (at(2000).unwrap_or(DateTime::<Utc>::MIN_UTC), at(2100).unwrap_or(DateTime::<Utc>::MAX_UTC))
+}
+
 fn time(field: &str, raw: &Option<String>) -> AppResult<Option<DateTime<Utc>>> {
-    match raw.as_deref() {
-        None => Ok(None),
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .or_else(|_| {
-                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
-            })
-            .map_err(|_| AppError::invalid(field, format!("{field}: an RFC 3339 time or a date (YYYY-MM-DD)"))),
+    let Some(t) = raw.as_deref() else {
+        return Ok(None);
+    };
+    let parsed = DateTime::parse_from_rfc3339(t)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
+        })
+        .map_err(|_| AppError::invalid(field, format!("{field}: an RFC 3339 time or a date (YYYY-MM-DD)")))?
+        .ok_or_else(|| AppError::invalid(field, format!("{field}: not a valid time")))?;
+    let (earliest, latest) = analytics_bounds();
+    if parsed < earliest || parsed > latest {
+        return Err(AppError::invalid(field, format!("{field}: from 2000-01-01 to 2100-01-01")));
     }
+    Ok(Some(parsed))
 }
 
 /// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls and ladders

@@ -21,8 +21,28 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/exotel/voicebot", get(upgrade))
 }
 
+/// Largest message or frame accepted. Exotel sends ~100 ms of 16-bit PCM
+/// per media event (3.2 KB at 8 kHz, 9.6 KB at 24 kHz, base64 in JSON), and
+/// caps its own chunks at 100 KB ("Working with the Stream Applet", Exotel
+/// support article 3000108630): 256 KiB leaves room for that and no more.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Outgoing data buffered before a send waits, and the most that may be
+/// queued for a slow peer.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
+
+/// A stream that sends nothing for this long is closed: during a call Exotel
+/// sends a media event about every 100 ms, so silence this long means the
+/// peer is gone (a half-open connection would otherwise be held for ever).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(1 << 20).on_upgrade(move |socket| stream(state, socket))
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .on_upgrade(move |socket| stream(state, socket))
 }
 
 /// What a stream carried, for the timeline.
@@ -39,7 +59,20 @@ struct StreamTally {
 async fn stream(state: AppState, mut socket: WebSocket) {
     let mut tally = StreamTally::default();
     let mut reason = "closed".to_string();
-    while let Some(message) = socket.recv().await {
+    loop {
+        let message = match tokio::time::timeout(IDLE_TIMEOUT, socket.recv()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(_) => {
+                reason = "idle timeout".to_string();
+                metrics::counter!("mangwale_voicebot_idle_timeouts_total").increment(1);
+                let close = CloseFrame { code: 1000, reason: reason.clone().into() };
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), socket.send(Message::Close(Some(close))))
+                        .await;
+                break;
+            }
+        };
         let text = match message {
             Ok(Message::Text(text)) => text,
             Ok(Message::Close(_)) | Err(_) => break,

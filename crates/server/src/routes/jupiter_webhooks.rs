@@ -1,8 +1,9 @@
 //! `POST /webhooks/jupiter/{scope}/{event}`: Jupiter's events, signed with
-//! `JUPITER_WEBHOOK_SECRET` over the exact body bytes. Each event is
-//! deduplicated, recorded on the order's timeline and its actions enqueued
-//! in one transaction before the 202; see `jupiter::events` for which
-//! actions each event sets in motion.
+//! `JUPITER_WEBHOOK_SECRET` over the exact body bytes (see
+//! `jupiter::signature`). Each event is deduplicated by what the signature
+//! covers, recorded on the order's timeline and its actions enqueued in one
+//! transaction before the 202; see `jupiter::events` for which actions each
+//! event sets in motion.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,13 +18,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{AppError, AppResult};
 use crate::exotel_params::mask_json;
 use crate::jupiter::events::{Action, RESOLVE_JOB, WebhookEvent};
-use crate::jupiter::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::jupiter::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, SignedHeaders, TIMESTAMP_HEADER};
 use crate::jupiter::{outbox, resolve};
 use crate::state::AppState;
-
-/// Jupiter's own id for an event, when it sends one; otherwise the hash of
-/// the event and its body identifies redeliveries.
-const EVENT_ID_HEADER: &str = "x-jupiter-event-id";
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -38,6 +35,7 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "service": "mangwale-exotel",
         "version": env!("CARGO_PKG_VERSION"),
         "signatureRequired": state.jupiter.webhook_secret.is_some(),
+        "timestampRequired": state.config.jupiter_require_timestamp,
         "events": WebhookEvent::ALL.iter().map(|e| e.path()).collect::<Vec<_>>(),
     }))
 }
@@ -51,19 +49,24 @@ async fn webhook(
     let event = WebhookEvent::from_path(&format!("{scope}/{name}"))
         .ok_or_else(|| AppError::NotFound(format!("no Jupiter event {scope}/{name}")))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signed = match &state.jupiter.webhook_secret {
+    let (signed, signed_event_id) = match &state.jupiter.webhook_secret {
         Some(secret) => {
             let now = state.clock.now();
-            if let Err(e) =
-                signature::verify(secret.expose(), header(SIGNATURE_HEADER), header(TIMESTAMP_HEADER), &body, now)
-            {
-                tracing::warn!(event = event.path(), reason = %e, "rejected a Jupiter webhook");
-                metrics::counter!("mangwale_jupiter_webhook_rejected_total", "event" => event.path()).increment(1);
-                return Err(AppError::Unauthorized);
+            let headers = SignedHeaders {
+                signature: header(SIGNATURE_HEADER),
+                timestamp: header(TIMESTAMP_HEADER),
+                event_id: header(EVENT_ID_HEADER),
+            };
+            match signature::verify(secret.expose(), headers, &body, now, state.config.jupiter_require_timestamp) {
+                Ok(verified) => (true, verified.event_id),
+                Err(e) => {
+                    tracing::warn!(event = event.path(), reason = %e, "rejected a Jupiter webhook");
+                    metrics::counter!("mangwale_jupiter_webhook_rejected_total", "event" => event.path()).increment(1);
+                    return Err(AppError::Unauthorized);
+                }
             }
-            true
         }
-        None => false,
+        None => (false, None),
     };
 
     let payload: Value = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
@@ -84,7 +87,10 @@ async fn webhook(
             .map_err(|e| AppError::invalid("order_id", format!("order_id: {e}")))?,
     };
 
-    let dedup = match header(EVENT_ID_HEADER).map(str::trim).filter(|id| !id.is_empty() && id.len() <= 128) {
+    // Only what the signature covers may identify a redelivery: a signed
+    // event id, else the event and its signed body. An unsigned event id is
+    // ignored, or a captured request resent with a new id would act again.
+    let dedup = match signed_event_id {
         Some(id) => format!("jupiter:id:{id}"),
         None => {
             let mut hash = Sha256::new();

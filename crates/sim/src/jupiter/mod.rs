@@ -77,7 +77,7 @@ pub use data::{
     NASHIK_DEMO_JSON, national_digits,
 };
 pub use orders::{MAX_QUANTITY, ORDER_STATUSES, PAYMENT_METHODS};
-pub use webhooks::{Signing, webhook_signature};
+pub use webhooks::{Signing, webhook_signature, webhook_signature_with_event_id};
 
 use crate::clock::lock;
 use state::State;

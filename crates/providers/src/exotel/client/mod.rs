@@ -555,13 +555,13 @@ impl ExotelClient {
         let status = response.status().as_u16();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let success = response.status().is_success();
-        let body = match response.bytes().await {
+        let body = match crate::body::read_capped(response, crate::body::DEFAULT_LIMIT).await {
             Ok(body) => body,
             Err(error) if success && !spec.idempotent => {
                 return Err(Failure {
                     error: ExotelError::Ambiguous {
                         status: Some(status),
-                        message: format!("accepted, but the answer could not be read: {}", describe(error)),
+                        message: format!("accepted, but the answer could not be read: {}", error.describe(describe)),
                     },
                     retryable: false,
                 });
@@ -571,7 +571,7 @@ impl ExotelClient {
                     error: ExotelError::Transient {
                         status: Some(status),
                         code: None,
-                        message: format!("the answer could not be read: {}", describe(error)),
+                        message: format!("the answer could not be read: {}", error.describe(describe)),
                         retry_after: None,
                         reason: TransientReason::Network,
                     },

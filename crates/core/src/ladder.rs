@@ -160,7 +160,14 @@ pub struct StepDef {
 #[serde(deny_unknown_fields)]
 pub struct LadderDef {
     pub party: PartyRole,
+    /// The WhatsApp template's name as approved by Meta: `^[a-z0-9_]+$`.
     pub whatsapp_template: Option<String>,
+    /// The language code the template is approved in, by the party's
+    /// language (`en = "en_US"`), where it is not the party's own code:
+    /// Meta matches the code exactly, and `en` and `en_US` are different
+    /// translations. Unlisted languages are sent as `hi`, `en`, `mr`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub whatsapp_languages: BTreeMap<String, String>,
     /// The Exotel flow of the `ring` and `ivr` steps.
     pub ivr_flow: Option<String>,
     pub caller: CallerKind,
@@ -191,6 +198,23 @@ impl LadderBook {
             toml::from_str(text).map_err(|e| InvalidValue(format!("ladder definitions: {e}")))?;
         for kind in LadderKind::ALL {
             let def = ladders.get(&kind).ok_or_else(|| InvalidValue(format!("ladder {kind} is not defined")))?;
+            if let Some(name) = def.whatsapp_template.as_deref().filter(|n| !valid_whatsapp_template_name(n)) {
+                return Err(InvalidValue(format!(
+                    "ladder {kind}: whatsapp_template '{name}' is not a name Meta accepts (^[a-z0-9_]+$)"
+                )));
+            }
+            for (language, code) in &def.whatsapp_languages {
+                if !matches!(language.as_str(), "hi" | "en" | "mr") {
+                    return Err(InvalidValue(format!(
+                        "ladder {kind}: whatsapp_languages key '{language}' must be hi, en or mr"
+                    )));
+                }
+                if !valid_whatsapp_language(code) {
+                    return Err(InvalidValue(format!(
+                        "ladder {kind}: whatsapp_languages.{language} '{code}' is not a language code such as en or en_US"
+                    )));
+                }
+            }
             if def.steps.is_empty() {
                 return Err(InvalidValue(format!("ladder {kind} has no steps")));
             }
@@ -228,6 +252,33 @@ impl LadderBook {
         // from_toml guarantees every kind is present.
         &self.ladders[&kind]
     }
+}
+
+impl LadderDef {
+    /// The language code to send the WhatsApp template in, for a party
+    /// speaking `language` (`hi`, `en`, `mr`).
+    pub fn whatsapp_language(&self, language: &str) -> String {
+        self.whatsapp_languages.get(language).cloned().unwrap_or_else(|| language.to_string())
+    }
+}
+
+/// Whether `name` is a WhatsApp template name Meta can approve:
+/// `^[a-z0-9_]+$`, at most 512 characters.
+pub fn valid_whatsapp_template_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 512
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A WhatsApp language code as Meta writes them: `en`, `en_US`, `zh_CN`.
+fn valid_whatsapp_language(code: &str) -> bool {
+    let mut parts = code.split('_');
+    let lang = parts.next().unwrap_or("");
+    let region = parts.next();
+    (2..=3).contains(&lang.len())
+        && lang.bytes().all(|b| b.is_ascii_lowercase())
+        && region.is_none_or(|r| (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts.next().is_none()
 }
 
 /// Where a ladder stands.
@@ -411,7 +462,12 @@ mod tests {
         let vendor = book.get(LadderKind::VendorNewOrder);
         let steps: Vec<(&str, u32)> = vendor.steps.iter().map(|s| (s.channel.name(), s.after)).collect();
         assert_eq!(steps, [("app_push", 0), ("whatsapp", 60), ("ring", 120), ("ivr", 180), ("admin", 300)]);
-        assert_eq!(vendor.whatsapp_template.as_deref(), Some("Vendor_New_Order"));
+        assert_eq!(vendor.whatsapp_template.as_deref(), Some("vendor_new_order"));
+        for kind in LadderKind::ALL {
+            let template = book.get(kind).whatsapp_template.clone().unwrap_or_default();
+            assert!(valid_whatsapp_template_name(&template), "{kind}: {template}");
+        }
+        assert_eq!(vendor.whatsapp_language("hi"), "hi");
         let address = book.get(LadderKind::RiderAddressUpdate);
         let steps: Vec<(&str, u32)> = address.steps.iter().map(|s| (s.channel.name(), s.after)).collect();
         assert_eq!(steps, [("whatsapp", 0), ("ring", 30), ("ivr", 90), ("admin", 150)]);
@@ -430,6 +486,18 @@ mod tests {
         assert!(LadderBook::from_toml(&text).is_err());
         text = DEFAULT_LADDERS_TOML.replace("ivr_flow = \"vendor_reminder\"\n", "");
         assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("needs ivr_flow"));
+        text = DEFAULT_LADDERS_TOML.replace("\"vendor_new_order\"\nivr_flow", "\"Vendor_New_Order\"\nivr_flow");
+        assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("^[a-z0-9_]+$"));
+        let mapped = "[customer_delay]\nparty = \"customer\"\nwhatsapp_template = \"customer_delay\"\n";
+        text = DEFAULT_LADDERS_TOML
+            .replace(mapped, &format!("{mapped}whatsapp_languages = {{ en = \"en_US\" }}\n"));
+        let book = LadderBook::from_toml(&text).unwrap();
+        let delay = book.get(LadderKind::CustomerDelay);
+        assert_eq!((delay.whatsapp_language("en").as_str(), delay.whatsapp_language("hi").as_str()), ("en_US", "hi"));
+        let json = serde_json::to_value(book.get(LadderKind::CustomerStatus)).unwrap();
+        assert!(json.get("whatsapp_languages").is_none(), "unmapped definitions are stored as before");
+        text = DEFAULT_LADDERS_TOML.replace(mapped, &format!("{mapped}whatsapp_languages = {{ en = \"EN-us\" }}\n"));
+        assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("whatsapp_languages.en"));
     }
 
     #[test]

@@ -5,4 +5,5 @@ pub mod body;
 pub mod exotel;
 pub mod jupiter;
 pub mod push;
+pub mod retry;
 pub mod whatsapp;

@@ -118,7 +118,11 @@ async fn fcm_sends_the_v1_message_to_the_recipients_topic() {
             "notification": {"title": "New order #1042", "body": "2 items, ₹325, pickup in 15 min"},
             "data": {"action": "accept_order", "orderId": "1042"},
             "android": {"priority": "high", "ttl": "300s", "collapse_key": "order-1042"},
-            "apns": {"headers": {"apns-priority": "10"}},
+            "apns": {"headers": {
+                "apns-priority": "10",
+                "apns-expiration": (sim.now().timestamp() + 300).to_string(),
+                "apns-collapse-id": "order-1042",
+            }},
         })
     );
     assert_eq!(send.bearer_token(), Some(sim.issued_tokens()[0].token.as_str()));
@@ -222,16 +226,40 @@ async fn a_third_party_auth_error_is_permanent_and_keeps_the_token() {
 }
 
 #[tokio::test]
-async fn unregistered_is_permanent_and_not_retried() {
+async fn unregistered_is_a_token_error_permanent_and_not_retried() {
     let (sim, client, time) = fcm().await;
-    sim.script("vendor_V-42", PushScript::Unregistered);
-    let error = client.send(&new_order("V-42")).await.unwrap_err();
+    sim.script("device-token-V-42", PushScript::Unregistered);
+    let error = client.send(&new_order("V-42").with_token("device-token-V-42")).await.unwrap_err();
     assert_eq!(error.kind, PushErrorKind::Unregistered);
     assert_eq!((error.status, error.code.as_deref()), (Some(404), Some("UNREGISTERED")));
     assert!(error.is_permanent() && error.is_unregistered());
     assert_eq!(sim.received_on(PushEndpoint::FcmSend).len(), 1);
     assert!(sim.deliveries().is_empty() && time.slept().is_empty());
     client.send(&new_order("V-7")).await.expect("other vendors still get pushes");
+}
+
+#[tokio::test]
+async fn a_topic_nobody_subscribes_to_is_accepted() {
+    let (sim, client, _) = fcm().await;
+    sim.script("vendor_V-42", PushScript::Unregistered);
+    client.send(&new_order("V-42")).await.expect("FCM accepts a topic without subscribers");
+    assert_eq!(statuses(&sim, PushEndpoint::FcmSend), vec![Some(200)]);
+}
+
+#[tokio::test]
+async fn topic_messages_are_capped_at_2048_bytes_and_carry_no_phone_number() {
+    let (sim, client, _) = fcm().await;
+    let big = new_order("V-42").with_data("items", "x".repeat(2048));
+    let error = client.send(&big).await.unwrap_err();
+    assert_eq!(error.kind, PushErrorKind::Invalid, "{error}");
+    assert!(error.message.contains("at most 2048"), "{error}");
+    let personal = new_order("V-42").with_data("customerPhone", "+919876543210");
+    assert_eq!(client.send(&personal).await.unwrap_err().kind, PushErrorKind::Invalid);
+    assert!(sim.received_on(PushEndpoint::FcmSend).is_empty(), "refused before sending");
+    // To one device's registration token, FCM's 4,096 bytes apply.
+    client.send(&big.with_token("device-token-V-42")).await.unwrap();
+    let sent = &sim.received_on(PushEndpoint::FcmSend)[0];
+    assert_eq!(sent.message().unwrap()["token"], "device-token-V-42");
 }
 
 #[tokio::test]
@@ -258,21 +286,24 @@ async fn an_outage_longer_than_the_retries_is_a_transient_error() {
 }
 
 #[tokio::test]
-async fn quota_exceeded_waits_for_retry_after() {
+async fn quota_exceeded_waits_at_least_a_minute() {
     let (sim, client, time) = fcm().await;
+    // FCM asks for at least a minute after QUOTA_EXCEEDED, whatever its
+    // Retry-After says: longer than the client's cap, so the wait is
+    // handed back to the caller's queue instead of holding a worker.
     sim.inject_fault(PushEndpoint::FcmSend, PushFault::rate_limited(2), 1);
-    client.send(&new_order("V-42")).await.unwrap();
-    assert_eq!(time.slept(), vec![Duration::from_secs(2)], "exactly the server's wait, not our backoff");
-    let sends = sim.received_on(PushEndpoint::FcmSend);
-    assert_eq!((sends[0].status, sends[1].status), (Some(429), Some(200)));
-    assert_eq!(sends[1].at - sends[0].at, chrono::Duration::seconds(2));
-
-    // A wait longer than the retry cap is the caller's to schedule.
-    sim.inject_fault(PushEndpoint::FcmSend, PushFault::rate_limited(3600), 1);
     let error = client.send(&new_order("V-42")).await.unwrap_err();
     assert!(error.is_transient());
+    assert_eq!((error.code.as_deref(), error.retry_after()), (Some("QUOTA_EXCEEDED"), Some(Duration::from_secs(60))));
+    assert!(time.slept().is_empty(), "no retry within the minute");
+    assert_eq!(statuses(&sim, PushEndpoint::FcmSend), vec![Some(429)]);
+
+    // A longer Retry-After wins.
+    sim.inject_fault(PushEndpoint::FcmSend, PushFault::rate_limited(3600), 1);
+    let error = client.send(&new_order("V-42")).await.unwrap_err();
     assert_eq!((error.code.as_deref(), error.retry_after()), (Some("QUOTA_EXCEEDED"), Some(Duration::from_secs(3600))));
-    assert_eq!(sim.received_on(PushEndpoint::FcmSend).len(), 3, "not retried");
+    assert_eq!(sim.received_on(PushEndpoint::FcmSend).len(), 2, "not retried");
+    client.send(&new_order("V-42")).await.expect("after the wait it goes out");
 }
 
 /// A push whose answer was lost is sent again. FCM de-duplicates nothing,

@@ -16,9 +16,11 @@ use chrono::{DateTime, Utc};
 use mangwale_core::E164;
 use mangwale_providers::whatsapp::{
     DeliveryStatus, InboundEvent, SIGNATURE_HEADER, TemplateMessage, WhatsAppClient, WhatsAppClientConfig,
-    WhatsAppErrorKind, parse_webhook, verify_signature, verify_subscription,
+    WhatsAppErrorKind, check_templates, parse_webhook, verify_signature, verify_subscription,
 };
-use mangwale_sim::whatsapp::{Fault, RecipientScript, WebhookKind, WhatsAppSim, WhatsAppSimConfig};
+use mangwale_sim::whatsapp::{
+    ApprovedTemplate, Fault, RecipientScript, WebhookKind, WhatsAppSim, WhatsAppSimConfig,
+};
 use serde_json::json;
 use url::Url;
 
@@ -54,7 +56,7 @@ fn client(sim: &WhatsAppSim) -> WhatsAppClient {
 }
 
 fn new_order(to: &str) -> TemplateMessage {
-    TemplateMessage::new(number(to), "Vendor_New_Order", "hi")
+    TemplateMessage::new(number(to), "vendor_new_order", "hi")
         .body(["MW-2025-001234", "₹325", "2 x Paneer Tikka,\n1 x Butter Naan"])
         .quick_replies(["accept:MW-2025-001234", "reject:MW-2025-001234"])
 }
@@ -139,7 +141,7 @@ async fn a_template_goes_out_with_the_documented_body() {
             "to": "919876543210",
             "type": "template",
             "template": {
-                "name": "Vendor_New_Order",
+                "name": "vendor_new_order",
                 "language": {"code": "hi"},
                 "components": [
                     {"type": "body", "parameters": [
@@ -156,11 +158,11 @@ async fn a_template_goes_out_with_the_documented_body() {
         })
     );
     let message = sim.message(&sent.message_id).unwrap();
-    assert_eq!((message.template.as_str(), message.language.as_str()), ("Vendor_New_Order", "hi"));
+    assert_eq!((message.template.as_str(), message.language.as_str()), ("vendor_new_order", "hi"));
     assert_eq!(message.to, number(VENDOR));
 
     // A template without buttons or with another language needs no components beyond its body.
-    let status = TemplateMessage::new(number(RIDER), "Customer_Status", "mr").body(["MW-7", "on the way", "12"]);
+    let status = TemplateMessage::new(number(RIDER), "customer_status", "mr").body(["MW-7", "on the way", "12"]);
     client(&sim).send_template(&status).await.unwrap();
 }
 
@@ -202,7 +204,7 @@ async fn refusals_of_the_request_name_what_is_wrong() {
     assert!(error.message.contains("appsecret_proof"), "{error}");
 
     let client = client(&sim);
-    let too_few = TemplateMessage::new(number(VENDOR), "Vendor_New_Order", "hi").body(["MW-1"]);
+    let too_few = TemplateMessage::new(number(VENDOR), "vendor_new_order", "hi").body(["MW-1"]);
     let error = client.send_template(&too_few).await.unwrap_err();
     permanent(&error, 132_000);
     assert_eq!(
@@ -210,7 +212,7 @@ async fn refusals_of_the_request_name_what_is_wrong() {
         Some("body: number of localizable_params (1) does not match the expected number of params (3)")
     );
 
-    let no_such_button = TemplateMessage::new(number(VENDOR), "Customer_Delay", "en")
+    let no_such_button = TemplateMessage::new(number(VENDOR), "customer_delay", "en")
         .body(["MW-1", "15", "heavy rain"])
         .quick_replies(["ok"]);
     permanent(&client.send_template(&no_such_button).await.unwrap_err(), 131_009);
@@ -229,7 +231,7 @@ async fn malformed_bodies_are_answered_with_code_100_naming_the_parameter() {
     let send =
         |body: serde_json::Value| http.post(sim.messages_url()).bearer_auth(sim.access_token()).json(&body).send();
     let answer = send(json!({"messaging_product": "whatsapp", "to": "919876543210", "type": "template",
-        "template": {"name": "Customer_Status", "language": {"code": "en"}, "components": [
+        "template": {"name": "customer_status", "language": {"code": "en"}, "components": [
             {"type": "body", "parameters": [{"type": "text", "text": "MW-1"}, {"type": "txt", "text": "late"}]}]}}))
     .await
     .unwrap();
@@ -245,12 +247,12 @@ async fn malformed_bodies_are_answered_with_code_100_naming_the_parameter() {
 #[tokio::test]
 async fn an_unknown_template_is_permanent() {
     let sim = sim().await;
-    let unknown = TemplateMessage::new(number(VENDOR), "Vendor_Order_Shipped", "hi").body(["MW-1"]);
+    let unknown = TemplateMessage::new(number(VENDOR), "vendor_order_shipped", "hi").body(["MW-1"]);
     let error = client(&sim).send_template(&unknown).await.unwrap_err();
     assert_eq!(error.kind, WhatsAppErrorKind::Permanent);
     assert_eq!((error.status, error.code), (Some(404), Some(132_001)));
-    assert_eq!(error.details(), Some("template name (Vendor_Order_Shipped) does not exist in hi"));
-    let tamil = TemplateMessage { template: "Customer_Status".into(), language: "ta".into(), ..unknown };
+    assert_eq!(error.details(), Some("template name (vendor_order_shipped) does not exist in hi"));
+    let tamil = TemplateMessage { template: "customer_status".into(), language: "ta".into(), ..unknown };
     assert_eq!(client(&sim).send_template(&tamil).await.unwrap_err().code, Some(132_001), "not approved in Tamil");
     assert_eq!(sim.received().len(), 2);
 }
@@ -295,15 +297,103 @@ async fn server_errors_are_retried_then_succeed() {
 }
 
 #[tokio::test]
-async fn an_undeliverable_number_is_permanent() {
-    let sim = sim().await;
+async fn an_undeliverable_number_is_reported_by_webhook_with_the_callback_data() {
+    // Meta accepts the send (a wamid and all) and reports 131026 only in a
+    // `failed` status, carrying back the send's biz_opaque_callback_data.
+    let (sim, receiver) = sim_with_receiver().await;
     sim.script(&number(VENDOR), RecipientScript::fails(131_026));
+    let message = new_order(VENDOR).callback_data("vendor_order_MW-2025-001234");
+    let sent = client(&sim).send_template(&message).await.unwrap();
+    assert!(sent.message_id.starts_with("wamid."));
+    sim.advance(Duration::from_secs(5)).await;
+    let failed: Vec<_> = receiver
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, InboundEvent::Status { status: DeliveryStatus::Failed, .. }))
+        .collect();
+    match &failed[..] {
+        [InboundEvent::Status { message_id, errors, callback_data, .. }] => {
+            assert_eq!(message_id, &sent.message_id);
+            assert_eq!(errors, &[(131_026, "Message undeliverable".to_string())]);
+            assert_eq!(callback_data.as_deref(), Some("vendor_order_MW-2025-001234"));
+        }
+        other => panic!("one failed status expected: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_spam_rate_limit_is_not_retried() {
+    let sim = sim().await;
+    sim.script(&number(VENDOR), RecipientScript::fails(131_048));
     let error = client(&sim).send_template(&new_order(VENDOR)).await.unwrap_err();
-    assert_eq!(error.kind, WhatsAppErrorKind::Permanent, "{error}");
-    assert!(error.is_undeliverable());
-    assert_eq!((error.status, error.code), (Some(400), Some(131_026)));
-    assert_eq!(sim.received().len(), 1);
-    assert!(sim.messages().is_empty());
+    assert_eq!((&error.kind, error.code), (&WhatsAppErrorKind::Permanent, Some(131_048)), "{error}");
+    assert!(error.is_rate_limited());
+    assert_eq!(sim.received().len(), 1, "131048: a retry only adds to the count");
+}
+
+#[tokio::test]
+async fn the_pair_rate_limit_waits_six_seconds() {
+    let sim = sim().await;
+    // Without retries of its own the client hands the 6 s back to the caller.
+    sim.script(&number(VENDOR), RecipientScript::fails(131_056));
+    let no_retries = WhatsAppClient::new(WhatsAppClientConfig { retries: 0, ..config(&sim) }).unwrap();
+    let error = no_retries.send_template(&new_order(VENDOR)).await.unwrap_err();
+    assert_eq!((&error.kind, error.code), (&WhatsAppErrorKind::Transient, Some(131_056)), "{error}");
+    assert_eq!(error.retry_after, Some(Duration::from_secs(6)));
+    // With retries, the next attempt comes no sooner than 6 s later.
+    sim.script_sequence(&number(VENDOR), vec![RecipientScript::fails(131_056), RecipientScript::NeverAnswers]);
+    let started = std::time::Instant::now();
+    let sent = client(&sim).send_template(&new_order(VENDOR)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(6), "{:?}", started.elapsed());
+    let received = sim.received();
+    assert_eq!(received.len(), 3, "the refusal without retries, then one refusal and its retry");
+    assert_eq!(received[2].message_id.as_deref(), Some(sent.message_id.as_str()));
+}
+
+#[tokio::test]
+async fn template_names_outside_metas_pattern_are_refused_before_sending() {
+    let sim = sim().await;
+    for bad in ["Vendor_New_Order", "vendor-new-order", "vendor new order"] {
+        let message = TemplateMessage { template: bad.to_string(), ..new_order(VENDOR) };
+        let error = client(&sim).send_template(&message).await.unwrap_err();
+        assert_eq!(error.field(), Some("template"), "{bad}: {error}");
+    }
+    assert!(sim.received().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn the_business_accounts_templates_are_listed_page_by_page() {
+    let templates = vec![
+        ApprovedTemplate::new("vendor_new_order", 3, &["Accept", "Reject"]),
+        ApprovedTemplate::new("customer_status", 3, &[]).in_languages(&["hi", "en_US"]),
+        ApprovedTemplate::new("customer_delay", 3, &[]).with_status("PENDING"),
+    ];
+    let config_ = WhatsAppSimConfig { templates, ..WhatsAppSimConfig::manual(start_time()) };
+    let sim = WhatsAppSim::start(config_).await.unwrap();
+    let listing = WhatsAppClient::new(
+        WhatsAppClientConfig::new(sim.phone_number_id(), sim.access_token())
+            .with_base_url(Url::parse(sim.base_url()).unwrap())
+            .with_business_account_id(sim.business_account_id()),
+    )
+    .unwrap();
+    let listed = listing.list_templates().await.unwrap();
+    assert_eq!(listed.len(), 3 + 2 + 3, "one entry per template and language");
+    let requests = sim.received();
+    assert!(requests[0].path.ends_with(&format!("/{}/message_templates", sim.business_account_id())));
+    let problems = check_templates(
+        [("vendor_new_order", "hi"), ("customer_status", "en"), ("customer_status", "en_US"), ("customer_delay", "mr")],
+        &listed,
+    );
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        texts,
+        [
+            "template customer_status does not exist in language en",
+            "template customer_delay in language mr is PENDING, not APPROVED",
+        ]
+    );
+    // Without the business account id there is nothing to list.
+    assert_eq!(client(&sim).list_templates().await.unwrap_err().field(), Some("business_account_id"));
 }
 
 #[tokio::test]

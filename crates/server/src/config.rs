@@ -124,6 +124,9 @@ pub struct WhatsAppSettings {
     pub verify_token: Option<Secret>,
     /// The Graph API base; Meta's by default.
     pub api_url: Option<Url>,
+    /// The WhatsApp Business Account id: at start-up its templates are
+    /// listed and ours checked against them.
+    pub business_account_id: Option<String>,
 }
 
 /// An invalid configuration value.
@@ -179,6 +182,7 @@ pub const VARIABLES: &[&str] = &[
     "WHATSAPP_APP_SECRET",
     "WHATSAPP_VERIFY_TOKEN",
     "WHATSAPP_API_URL",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID",
     "PUSH_PROVIDER",
     "FCM_PROJECT_ID",
     "FCM_SERVICE_ACCOUNT_JSON",
@@ -350,6 +354,16 @@ impl Config {
                 app_secret: secret("WHATSAPP_APP_SECRET")?,
                 verify_token: secret("WHATSAPP_VERIFY_TOKEN")?,
                 api_url: url("WHATSAPP_API_URL")?,
+                business_account_id: match get("WHATSAPP_BUSINESS_ACCOUNT_ID") {
+                    Some(id) if id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()) => Some(id),
+                    Some(_) => {
+                        return Err(err(
+                            "WHATSAPP_BUSINESS_ACCOUNT_ID",
+                            "must be the numeric id of the WhatsApp Business Account",
+                        ));
+                    }
+                    None => None,
+                },
             }),
             (None, Some(_)) => return Err(err("WHATSAPP_PHONE_NUMBER_ID", "is required with WHATSAPP_ACCESS_TOKEN")),
             (Some(_), None) => return Err(err("WHATSAPP_ACCESS_TOKEN", "is required with WHATSAPP_PHONE_NUMBER_ID")),
@@ -535,8 +549,9 @@ impl Config {
                 "WHATSAPP",
                 match &self.whatsapp {
                     Some(w) => format!(
-                        "phone number id {}, token {}, app secret {}",
+                        "phone number id {}, business account {}, token {}, app secret {}",
                         w.phone_number_id,
+                        w.business_account_id.as_deref().unwrap_or("not set"),
                         secret(&Some(w.access_token.clone())),
                         secret(&w.app_secret)
                     ),

@@ -168,15 +168,21 @@ mod push {
             json!({"topic": "t", "android": {"ttl": "300"}}),
             json!({"topic": "t", "android": {"priority": "urgent"}}),
             json!({"topic": "t", "notification": {"title": "t", "subtitle": "s"}}),
+            // FCM's 2,048 bytes of a topic message, keys and values.
+            json!({"topic": "t", "data": {"items": "x".repeat(2048)}}),
+            json!({"topic": "t", "apns": {"headers": {"apns-expiration": "in an hour"}}}),
+            json!({"topic": "t", "apns": {"headers": {"apns-collapse-id": "c".repeat(65)}}}),
         ] {
             let (status, body) = fcm_send(&sim, Some(&token), &json!({"message": message})).await;
             assert_eq!((status, body["error"]["status"].as_str()), (400, Some("INVALID_ARGUMENT")), "{message}");
         }
         assert!(sim.deliveries().is_empty());
+        let to_device = json!({"message": {"token": "device-token-1", "data": {"items": "x".repeat(2048)}}});
+        assert_eq!(fcm_send(&sim, Some(&token), &to_device).await.0, 200, "4,096 bytes to a token");
         let (status, body) =
             fcm_send(&sim, Some(&token), &json!({"message": {"topic": "t"}, "validate_only": true})).await;
         assert_eq!((status, body["name"].as_str()), (200, Some("projects/mangwale-sim/messages/fake_message_id")));
-        assert!(sim.deliveries().is_empty(), "validate_only delivers nothing");
+        assert_eq!(sim.deliveries().len(), 1, "validate_only delivers nothing");
     }
 
     #[tokio::test]
@@ -187,12 +193,17 @@ mod push {
         assert_eq!(key_file["token_uri"].as_str(), Some(sim.token_uri().as_str()));
         assert_eq!(key_file["type"], "service_account");
 
-        let script = json!({"recipient": "vendor_V-42", "script": {"kind": "unregistered"}});
-        assert!(http().post(control("script")).json(&script).send().await.unwrap().status().is_success());
+        for recipient in ["vendor_V-42", "device-token-1"] {
+            let script = json!({"recipient": recipient, "script": {"kind": "unregistered"}});
+            assert!(http().post(control("script")).json(&script).send().await.unwrap().status().is_success());
+        }
         let token = token(&sim).await;
+        let to_device = json!({"message": {"token": "device-token-1"}});
+        let (status, body) = fcm_send(&sim, Some(&token), &to_device).await;
+        assert_eq!((status, fcm_code(&body)), (404, Some("UNREGISTERED")), "a token error");
         let message = json!({"message": {"topic": "vendor_V-42"}});
-        let (status, body) = fcm_send(&sim, Some(&token), &message).await;
-        assert_eq!((status, fcm_code(&body)), (404, Some("UNREGISTERED")));
+        let (status, _) = fcm_send(&sim, Some(&token), &message).await;
+        assert_eq!(status, 200, "a topic without subscribers is accepted");
 
         let fault =
             json!({"endpoint": "fcm_send", "fault": {"kind": "rate_limited", "retry_after_secs": 7}, "times": 1});
@@ -205,8 +216,8 @@ mod push {
         assert_eq!(fcm_code(&body), Some("QUOTA_EXCEEDED"));
 
         let log: Value = http().get(control("log")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(log["received"].as_array().unwrap().len(), 3);
-        assert_eq!(log["received"][1]["recipient"], "vendor_V-42");
+        assert_eq!(log["received"].as_array().unwrap().len(), 5);
+        assert_eq!(log["received"][2]["recipient"], "vendor_V-42");
         assert_eq!(log["tokens"].as_array().unwrap().len(), 1);
     }
 

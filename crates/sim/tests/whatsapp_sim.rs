@@ -53,7 +53,7 @@ fn rider_assignment(payloads: &[&str]) -> Value {
         components.push(json!({"type": "button", "sub_type": "quick_reply", "index": i.to_string(),
             "parameters": [{"type": "payload", "payload": payload}]}));
     }
-    template("Rider_Assignment", Value::Array(components))
+    template("rider_assignment", Value::Array(components))
 }
 
 #[derive(Clone, Default)]
@@ -111,15 +111,15 @@ mod whatsapp {
             .unwrap();
         assert_eq!(query_token.status(), 200, "the token may come as a parameter");
         let header =
-            template("Rider_Assignment", json!([{"type": "header", "parameters": [{"type": "text", "text": "x"}]}]));
+            template("rider_assignment", json!([{"type": "header", "parameters": [{"type": "text", "text": "x"}]}]));
         assert_eq!(error_of(post(&sim, &header).await), (400, 132_000));
         let twice = json!([
         {"type": "body", "parameters": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}, {"type": "text", "text": "c"}]},
         {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "x"}]},
         {"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "y"}]}]);
-        assert_eq!(error_of(post(&sim, &template("Rider_Assignment", twice)).await), (400, 100));
+        assert_eq!(error_of(post(&sim, &template("rider_assignment", twice)).await), (400, 100));
         let spaces = template(
-            "Customer_Status",
+            "customer_status",
             json!([{"type": "body", "parameters": [
         {"type": "text", "text": "MW-1"}, {"type": "text", "text": "on     the way"}]}]),
         );
@@ -213,7 +213,7 @@ mod whatsapp {
         sim.advance(Duration::from_secs(5)).await;
         let replies: Vec<Value> =
             sim.webhooks_sent().into_iter().filter(|w| w.kind == WebhookKind::ButtonReply).map(|w| w.json).collect();
-        assert_eq!(replies.len(), 1, "the second script taps a button Rider_Assignment lacks");
+        assert_eq!(replies.len(), 1, "the second script taps a button rider_assignment lacks");
         let button = &replies[0]["entry"][0]["changes"][0]["value"]["messages"][0]["button"];
         assert_eq!(button, &json!({"payload": "Accept", "text": "Accept"}), "no payload given: the label comes back");
         assert!(sim.webhooks_sent().iter().all(|w| w.error.as_deref() == Some("no webhook URL configured")));
@@ -222,12 +222,15 @@ mod whatsapp {
     #[tokio::test]
     async fn refused_sends_do_not_use_up_a_script() {
         let sim = sim().await;
-        sim.script_sequence(&number(), vec![RecipientScript::fails(131_026), RecipientScript::NeverAnswers]);
-        let unknown = template("Nope", json!([]));
+        sim.script_sequence(&number(), vec![RecipientScript::fails(131_056), RecipientScript::NeverAnswers]);
+        let unknown = template("nope", json!([]));
         assert_eq!(post(&sim, &unknown).await.0, 404);
+        let capitals = template("Rider_Assignment", json!([]));
+        let (status, body) = post(&sim, &capitals).await;
+        assert_eq!((status, body["error"]["code"].as_i64()), (404, Some(132_001)), "names are ^[a-z0-9_]+$");
         let (status, body) = post(&sim, &rider_assignment(&[])).await;
-        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131_026)), "{body}");
-        assert_eq!(body["error"]["message"], "(#131026) Message undeliverable");
+        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131_056)), "{body}");
+        assert_eq!(body["error"]["message"], "(#131056) (Business Account, Consumer Account) pair rate limit hit");
         assert_eq!(post(&sim, &rider_assignment(&[])).await.0, 200);
         sim.advance(Duration::from_secs(60)).await;
         assert_eq!(sim.messages()[0].statuses, ["sent", "delivered"]);

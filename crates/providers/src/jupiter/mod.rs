@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use mangwale_core::{E164, OrderId};
-use rand::Rng;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -616,7 +615,7 @@ impl JupiterClient {
                 Err(e) if e.is_transient() && attempt < call.retries => {
                     attempt += 1;
                     tracing::debug!(backend = %call.backend, op = call.operation, attempt, error = %e, "retrying");
-                    tokio::time::sleep(backoff(self.inner.config.retry_base, attempt)).await;
+                    tokio::time::sleep(backoff(self.inner.config.retry_base, call.retries, attempt)).await;
                 }
                 other => return other,
             }
@@ -695,10 +694,10 @@ fn record(call: &Call, outcome: &'static str, status: Option<u16>) {
     }
 }
 
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1 << (attempt - 1).min(10));
-    let jitter = rand::rng().random_range(0.5..1.0);
-    exp.mul_f64(jitter)
+/// The shared policy ([`crate::retry`]), capped at 1024 × `base` as the
+/// reads always were.
+fn backoff(base: Duration, retries: u32, attempt: u32) -> Duration {
+    crate::retry::RetryPolicy::new(retries, base, base.saturating_mul(1024)).backoff(attempt)
 }
 
 /// reqwest's errors name the URL, which may carry a phone number.
@@ -724,11 +723,13 @@ fn national_digits(phone: &E164) -> String {
     phone.as_str().strip_prefix("+91").unwrap_or(phone.as_str()).trim_start_matches('+').to_string()
 }
 
-/// Ids that are all digits travel as numbers, as Jupiter keeps them.
+/// Ids that are a plain number travel as numbers, as Jupiter keeps them;
+/// every other id (`MW-2025-001234`, and `001234`, whose leading zeros a
+/// number would lose) travels as the string it is.
 fn wire_id(id: &OrderId) -> Value {
     match id.as_str().parse::<u64>() {
-        Ok(n) => json!(n),
-        Err(_) => json!(id.as_str()),
+        Ok(n) if n.to_string() == id.as_str() => json!(n),
+        _ => json!(id.as_str()),
     }
 }
 

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use serde_json::{Value, json};
 
 use super::config::AppBackendConfig;
-use super::error::{PushBackend, PushError, PushErrorKind, network_message, parse_retry_after, transient_status};
+use super::error::{PushBackend, PushError, PushErrorKind, network_message, transient_status};
 use super::{PushClock, PushMessage, SentPush, check_recipient};
 
 pub(crate) struct AppBackend {
@@ -35,11 +34,7 @@ impl AppBackend {
         // purpose (see `PushClient::send`).
         let response = request.send().await.map_err(|e| error(PushErrorKind::Transient, None, network_message(&e)))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, clock.now()));
+        let retry_after = crate::retry::retry_after(response.headers(), clock.now());
         let bytes = crate::body::read_capped(response, crate::body::DEFAULT_LIMIT)
             .await
             .map_err(|e| error(PushErrorKind::Transient, Some(status), e.describe(|e| network_message(&e))))?;

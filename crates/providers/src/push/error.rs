@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The least wait after FCM's `QUOTA_EXCEEDED`: one minute.
+pub const QUOTA_EXCEEDED_WAIT: Duration = Duration::from_secs(60);
+
 /// Which backend a push went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PushBackend {
@@ -34,9 +37,11 @@ pub enum PushErrorKind {
     /// later (the client has already spent its own retries). `retry_after`
     /// on the error says how long the server asked us to wait.
     Transient,
-    /// The recipient has no device to notify (FCM `UNREGISTERED`, the app
-    /// backend's 404 "no device registered"). Other channels (a call, an
-    /// SMS) are the way to reach them; retrying will not help.
+    /// The recipient's registration token is no longer valid (FCM
+    /// `UNREGISTERED`: the app was uninstalled or the token expired; a
+    /// token error only, since a topic nobody subscribes to is accepted),
+    /// or the app backend's 404 "no device registered". Other channels (a
+    /// call, an SMS) are the way to reach them; retrying will not help.
     Unregistered,
     /// Our credentials or project set-up were refused: the OAuth grant
     /// (`invalid_grant`: wrong key, disabled account), a fresh access token
@@ -125,6 +130,14 @@ impl PushError {
         self.retry_after
     }
 
+    /// The least wait before this push may be tried again: FCM asks for at
+    /// least a minute after `QUOTA_EXCEEDED` ("retry with exponential
+    /// backoff with a minimum initial delay of 1 minute", FCM's ErrorCode
+    /// reference), else none.
+    pub fn min_wait(&self) -> Duration {
+        if self.code.as_deref() == Some("QUOTA_EXCEEDED") { QUOTA_EXCEEDED_WAIT } else { Duration::ZERO }
+    }
+
     /// The whole description, for timelines and job errors.
     pub fn message(&self) -> String {
         self.to_string()
@@ -134,16 +147,6 @@ impl PushError {
 /// Whether an HTTP status is one where a retry may help.
 pub(crate) fn transient_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
-}
-
-/// Parses `Retry-After`: delay seconds or an HTTP date (relative to `now`).
-pub(crate) fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Describes a reqwest failure without its URL.
@@ -175,14 +178,5 @@ mod tests {
             .with_code(Some("UNREGISTERED".into()));
         assert_eq!(e.message(), "fcm send failed (HTTP 404, UNREGISTERED): no +9198xxxxx210");
         assert!(e.is_permanent() && e.is_unregistered() && !e.is_transient());
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT").unwrap().to_utc();
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::FcmConfig;
-use super::error::{PushBackend, PushError, PushErrorKind, network_message, parse_retry_after, transient_status};
+use super::error::{PushBackend, PushError, PushErrorKind, network_message, transient_status};
 use super::service_account::ServiceAccountKey;
-use super::{PushClock, PushMessage, SentPush, check_recipient};
+use super::{PushClock, PushMessage, SentPush, check_fcm_payload, check_recipient};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// FCM's longest `ttl`: four weeks.
@@ -60,7 +59,8 @@ impl Fcm {
         message: &PushMessage,
     ) -> Result<SentPush, PushError> {
         check_recipient(PushBackend::Fcm, &message.recipient)?;
-        let body = message_body(message);
+        check_fcm_payload(message)?;
+        let body = message_body(message, clock.now());
         let mut token = self.token(http, clock).await?;
         let mut refreshed = false;
         loop {
@@ -162,11 +162,7 @@ async fn exchange(
         |status, message| PushError::new(PushBackend::Fcm, operation, PushErrorKind::Transient, status, message);
     let response = request.send().await.map_err(|e| transient(None, network_message(&e)))?;
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, clock.now()));
+    let retry_after = crate::retry::retry_after(response.headers(), clock.now());
     let body = crate::body::read_capped(response, crate::body::DEFAULT_LIMIT)
         .await
         .map_err(|e| transient(Some(status), e.describe(|e| network_message(&e))))?;
@@ -187,22 +183,46 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-/// The v1 message: the recipient's topic, a notification, string data,
-/// high priority on Android (delivered at once, even in Doze) and on APNs.
-fn message_body(message: &PushMessage) -> Value {
-    let mut android = json!({"priority": "high", "ttl": ttl_text(message.ttl)});
+/// The longest `apns-collapse-id` APNs accepts (Apple: "must not exceed
+/// 64 bytes").
+const MAX_APNS_COLLAPSE_ID: usize = 64;
+
+/// The v1 message: the device's token or the recipient's topic, a
+/// notification, string data, high priority on Android (delivered at once,
+/// even in Doze) and on APNs. iOS gets the same lifetime and collapsing as
+/// Android: FCM passes `apns.headers` to APNs as they are, and APNs keeps
+/// a push only until `apns-expiration` (UNIX seconds; without it APNs
+/// keeps it up to 30 days) and replaces pending pushes with the same
+/// `apns-collapse-id`.
+fn message_body(message: &PushMessage, now: DateTime<Utc>) -> Value {
+    let ttl = message.ttl.min(MAX_TTL);
+    let mut android = json!({"priority": "high", "ttl": ttl_text(ttl)});
+    let expires = now.timestamp().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    let mut apns_headers = json!({"apns-priority": "10", "apns-expiration": expires.to_string()});
     if let Some(key) = &message.collapse_key {
         android["collapse_key"] = json!(key);
+        apns_headers["apns-collapse-id"] = json!(apns_collapse_id(key));
     }
-    json!({
-        "message": {
-            "topic": message.recipient.topic(),
-            "notification": {"title": message.title, "body": message.body},
-            "data": message.data,
-            "android": android,
-            "apns": {"headers": {"apns-priority": "10"}},
-        }
-    })
+    let mut body = json!({
+        "notification": {"title": message.title, "body": message.body},
+        "data": message.data,
+        "android": android,
+        "apns": {"headers": apns_headers},
+    });
+    match &message.token {
+        Some(token) => body["token"] = json!(token),
+        None => body["topic"] = json!(message.recipient.topic()),
+    }
+    json!({"message": body})
+}
+
+/// The collapse key cut to APNs' 64 bytes, on a character boundary.
+fn apns_collapse_id(key: &str) -> &str {
+    let mut end = key.len().min(MAX_APNS_COLLAPSE_ID);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
 }
 
 /// A protobuf `Duration` in JSON (`300s`, `1.5s`), capped at FCM's four weeks.
@@ -292,18 +312,27 @@ mod tests {
         let message = PushMessage::new(Recipient::vendor("V-42"), "New order", "Order 1042: 2 items")
             .with_data("orderId", "1042")
             .with_collapse_key("order-1042");
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
         assert_eq!(
-            message_body(&message),
+            message_body(&message, now),
             json!({"message": {
                 "topic": "vendor_V-42",
                 "notification": {"title": "New order", "body": "Order 1042: 2 items"},
                 "data": {"orderId": "1042"},
                 "android": {"priority": "high", "ttl": "300s", "collapse_key": "order-1042"},
-                "apns": {"headers": {"apns-priority": "10"}},
+                "apns": {"headers": {
+                    "apns-priority": "10",
+                    "apns-expiration": (now.timestamp() + 300).to_string(),
+                    "apns-collapse-id": "order-1042",
+                }},
             }})
         );
-        let plain = message_body(&PushMessage::new(Recipient::rider("7"), "t", "b"));
+        let plain = message_body(&PushMessage::new(Recipient::rider("7"), "t", "b"), now);
         assert!(plain["message"]["android"].get("collapse_key").is_none());
+        assert!(plain["message"]["apns"]["headers"].get("apns-collapse-id").is_none());
+        let to_device = message_body(&PushMessage::new(Recipient::rider("7"), "t", "b").with_token("dev-token"), now);
+        assert_eq!((to_device["message"]["token"].as_str(), to_device["message"].get("topic")), (Some("dev-token"), None));
+        assert_eq!(apns_collapse_id(&"é".repeat(40)).len(), 64);
     }
 
     #[test]

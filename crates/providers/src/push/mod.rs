@@ -5,8 +5,12 @@
 //!   authorised by an OAuth2 access token obtained with a service-account
 //!   key (an RS256 JWT-bearer grant). The token is cached until shortly
 //!   before it expires, shared by every send, and refreshed once when FCM
-//!   answers 401. Devices are addressed by FCM topic `<role>_<id>`: each app
-//!   subscribes to its own topic, so we keep no device-token store.
+//!   answers 401. A push goes to the device's registration token when the
+//!   caller has one ([`PushMessage::with_token`]), else to the FCM topic
+//!   `<role>_<id>` the app subscribes to. Topics are public (any install
+//!   may subscribe to `customer_890`), so a topic message must carry
+//!   nothing personal: the client refuses one with a phone number in it,
+//!   and one whose payload passes FCM's 2,048-byte topic limit.
 //! - **The Mangwale app backend** (`POST {url}/api/push/send` with
 //!   `X-API-Key`), which knows the devices itself.
 //!
@@ -33,13 +37,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mangwale_core::mask_phone_numbers;
-use rand::Rng;
 
 pub use config::{
     APP_PUSH_API_KEY, APP_PUSH_URL, AppBackendConfig, FCM_BASE_URL, FCM_DEFAULT_BASE_URL, FCM_PROJECT_ID,
     FCM_SERVICE_ACCOUNT_JSON, FcmConfig, PUSH_PROVIDER, PushConfig, PushConfigError, PushEnv,
 };
-pub use error::{PushBackend, PushError, PushErrorKind};
+pub use error::{PushBackend, PushError, PushErrorKind, QUOTA_EXCEEDED_WAIT};
+/// The retry policy of every provider client (see [`crate::retry`]).
+pub use crate::retry::RetryPolicy;
 pub use service_account::{
     ASSERTION_LIFETIME_SECS, FCM_SCOPE, GOOGLE_TOKEN_URI, InvalidServiceAccount, ServiceAccountKey,
 };
@@ -79,6 +84,14 @@ pub struct Recipient {
 
 /// The longest topic name FCM accepts.
 pub const MAX_TOPIC_LEN: usize = 900;
+
+/// FCM's payload limit of a message to a topic, keys and values together
+/// (FCM ErrorCode reference, INVALID_ARGUMENT "Message too big": "4096
+/// bytes for most messages, or 2048 bytes in the case of messages to
+/// topics. This includes both the keys and the values").
+pub const MAX_TOPIC_PAYLOAD: usize = 2048;
+/// FCM's payload limit of a message to a registration token.
+pub const MAX_TOKEN_PAYLOAD: usize = 4096;
 
 impl Recipient {
     pub fn new(role: Role, id: impl Into<String>) -> Self {
@@ -128,6 +141,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 #[derive(Clone, PartialEq, Eq)]
 pub struct PushMessage {
     pub recipient: Recipient,
+    /// The device's FCM registration token, when the caller knows it: the
+    /// push goes to that device instead of the recipient's public topic.
+    /// Ignored by the app backend, which finds the devices itself.
+    pub token: Option<String>,
     pub title: String,
     pub body: String,
     /// Key-value pairs the app reads (`orderId`, `action`); FCM allows
@@ -145,6 +162,7 @@ impl PushMessage {
     pub fn new(recipient: Recipient, title: impl Into<String>, body: impl Into<String>) -> Self {
         PushMessage {
             recipient,
+            token: None,
             title: title.into(),
             body: body.into(),
             data: BTreeMap::new(),
@@ -167,6 +185,18 @@ impl PushMessage {
         self.ttl = ttl;
         self
     }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into()).filter(|t: &String| !t.trim().is_empty());
+        self
+    }
+
+    /// The bytes FCM counts against its payload limit: the keys and values
+    /// of `data` and of the notification's title and body.
+    pub fn payload_bytes(&self) -> usize {
+        let data: usize = self.data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        data + "title".len() + self.title.len() + "body".len() + self.body.len()
+    }
 }
 
 /// Masks phone numbers: titles and bodies carry customers' details.
@@ -176,6 +206,7 @@ impl fmt::Debug for PushMessage {
             self.data.iter().map(|(k, v)| (k.as_str(), mask_phone_numbers(v))).collect();
         f.debug_struct("PushMessage")
             .field("recipient", &self.recipient.masked())
+            .field("token", &self.token.as_ref().map(|_| "***"))
             .field("title", &mask_phone_numbers(&self.title))
             .field("body", &mask_phone_numbers(&self.body))
             .field("data", &data)
@@ -214,49 +245,6 @@ impl PushClock for SystemClock {
     }
 }
 
-/// Retries of transient failures: `max_retries` more attempts after the
-/// first, waiting `base × 2^(n−1)` capped at `cap` and jittered to [½, 1]
-/// of that, or the server's `Retry-After` when it sends one. A
-/// `Retry-After` longer than `cap` ends the retries and is handed back on
-/// the error, so the caller's queue waits instead of a held worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub max_retries: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { max_retries: 3, base: Duration::from_millis(250), cap: Duration::from_secs(10) }
-    }
-}
-
-impl RetryPolicy {
-    pub fn none() -> Self {
-        RetryPolicy { max_retries: 0, ..RetryPolicy::default() }
-    }
-
-    /// The wait before retry number `retry` (1-based), jittered.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = 2u32.saturating_pow(retry.saturating_sub(1));
-        let full = self.base.saturating_mul(exp).min(self.cap);
-        full.mul_f64(rand::rng().random_range(0.5..=1.0))
-    }
-
-    /// The wait before the next attempt after `error`, or `None` to stop.
-    fn delay(&self, error: &PushError, retries_done: u32) -> Option<Duration> {
-        if !error.is_transient() || retries_done >= self.max_retries {
-            return None;
-        }
-        match error.retry_after() {
-            Some(wait) if wait <= self.cap => Some(wait),
-            Some(_) => None,
-            None => Some(self.backoff(retries_done + 1)),
-        }
-    }
-}
-
 /// The backend and the client's timeouts and retries.
 #[derive(Debug, Clone)]
 pub struct PushClientConfig {
@@ -273,7 +261,7 @@ impl PushClientConfig {
             backend,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::new(3, Duration::from_millis(250), Duration::from_secs(10)),
         }
     }
 }
@@ -322,6 +310,13 @@ impl PushClient {
         PushClient { inner: Arc::new(Inner { http, backend, retry: config.retry, clock }) }
     }
 
+    /// Whether pushes without a registration token go to a public FCM topic
+    /// (then they must carry nothing personal), rather than to the app
+    /// backend, which addresses the recipient's own devices.
+    pub fn sends_to_topics(&self) -> bool {
+        matches!(self.inner.backend, Backend::Fcm(_))
+    }
+
     pub fn backend(&self) -> PushBackend {
         match self.inner.backend {
             Backend::Fcm(_) => PushBackend::Fcm,
@@ -360,7 +355,9 @@ impl PushClient {
             };
             let outcome = outcome(&error);
             record(backend, outcome);
-            let delay = inner.retry.delay(&error, retries);
+            let min_wait = error.min_wait();
+            let delay =
+                error.is_transient().then(|| inner.retry.next_delay(retries, error.retry_after(), min_wait)).flatten();
             if let Some(delay) = delay {
                 tracing::debug!(
                     %backend, %recipient, attempt = retries + 1, outcome, status = error.status,
@@ -371,6 +368,14 @@ impl PushClient {
                 inner.clock.sleep(delay).await;
                 continue;
             }
+            // What the caller must wait before sending again: FCM's minute
+            // after QUOTA_EXCEEDED, or the server's Retry-After.
+            let error = if error.is_transient() {
+                let retry_after = crate::retry::handed_back_wait(error.retry_after(), min_wait);
+                error.with_retry_after(retry_after)
+            } else {
+                error
+            };
             if error.is_unregistered() {
                 tracing::info!(%backend, %recipient, code = error.code.as_deref(), "push recipient has no device");
             } else {
@@ -411,6 +416,28 @@ fn check_recipient(backend: PushBackend, recipient: &Recipient) -> Result<(), Pu
     Ok(())
 }
 
+/// Refuses an FCM message FCM would refuse as too big, and a topic message
+/// with a phone number in it (a topic is public: any install can subscribe
+/// to `customer_890`).
+fn check_fcm_payload(message: &PushMessage) -> Result<(), PushError> {
+    let invalid = |m: String| PushError::new(PushBackend::Fcm, "send", PushErrorKind::Invalid, None, m);
+    let (limit, to) = match message.token {
+        Some(_) => (MAX_TOKEN_PAYLOAD, "a registration token"),
+        None => (MAX_TOPIC_PAYLOAD, "a topic"),
+    };
+    let size = message.payload_bytes();
+    if size > limit {
+        return Err(invalid(format!("the payload is {size} bytes; FCM takes at most {limit} for {to}")));
+    }
+    if message.token.is_none() {
+        let texts = [message.title.as_str(), message.body.as_str()].into_iter().chain(message.data.values().map(String::as_str));
+        if texts.into_iter().any(|t| mask_phone_numbers(t) != t) {
+            return Err(invalid("a topic message must not carry a phone number: topics are public".into()));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,18 +462,27 @@ mod tests {
     }
 
     #[test]
-    fn retries_stop_on_permanent_errors_long_retry_afters_and_the_limit() {
-        let policy = RetryPolicy { max_retries: 2, base: Duration::from_millis(100), cap: Duration::from_secs(5) };
-        let transient = PushError::new(PushBackend::Fcm, "send", PushErrorKind::Transient, Some(503), "down");
-        let delay = policy.delay(&transient, 0).unwrap();
-        assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&delay), "{delay:?}");
-        assert!(policy.delay(&transient, 1).unwrap() <= Duration::from_millis(200));
-        assert_eq!(policy.delay(&transient, 2), None);
-        let slow = transient.clone().with_retry_after(Some(Duration::from_secs(2)));
-        assert_eq!(policy.delay(&slow, 0), Some(Duration::from_secs(2)));
-        assert_eq!(policy.delay(&slow.with_retry_after(Some(Duration::from_secs(60))), 0), None);
-        let gone = PushError::new(PushBackend::Fcm, "send", PushErrorKind::Unregistered, Some(404), "gone");
-        assert_eq!(policy.delay(&gone, 0), None);
-        assert!(policy.backoff(30) <= Duration::from_secs(5));
+    fn topic_messages_are_small_and_impersonal() {
+        let base = PushMessage::new(Recipient::customer("890"), "Order MW-2025-001234", "Your order is on its way");
+        assert!(check_fcm_payload(&base).is_ok());
+        let big = base.clone().with_data("items", "x".repeat(MAX_TOPIC_PAYLOAD));
+        let error = check_fcm_payload(&big).unwrap_err();
+        assert!(error.kind == PushErrorKind::Invalid && error.message.contains("2048"), "{error}");
+        assert!(check_fcm_payload(&big.clone().with_token("tok-1")).is_ok(), "4096 for a token");
+        let personal = base.clone().with_data("drop", "call 9876543210");
+        assert_eq!(check_fcm_payload(&personal).unwrap_err().kind, PushErrorKind::Invalid);
+        assert!(check_fcm_payload(&personal.with_token("tok-1")).is_ok(), "a token reaches one device");
+        assert_eq!(base.payload_bytes(), "title".len() + 20 + "body".len() + 24);
+    }
+
+    #[test]
+    fn quota_exceeded_waits_a_minute() {
+        let quota = PushError::new(PushBackend::Fcm, "send", PushErrorKind::Transient, Some(429), "quota")
+            .with_code(Some("QUOTA_EXCEEDED".into()));
+        assert_eq!(quota.min_wait(), Duration::from_secs(60));
+        let policy = RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(10));
+        assert_eq!(policy.next_delay(0, quota.retry_after(), quota.min_wait()), None, "handed back to the queue");
+        let down = PushError::new(PushBackend::Fcm, "send", PushErrorKind::Transient, Some(503), "down");
+        assert_eq!(down.min_wait(), Duration::ZERO);
     }
 }

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
-use rand::Rng;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use sha2::Sha256;
 use tokio::time::Instant;
 use url::Url;
 
 use super::config::WhatsAppClientConfig;
-use super::error::{WhatsAppError, WhatsAppErrorKind, parse_retry_after, status_error};
+use super::error::{WhatsAppError, WhatsAppErrorKind, status_error};
 use super::message::{SentMessage, TemplateMessage, parse_sent, template_body};
+use super::templates::{ListedTemplate, parse_template_page};
+use crate::retry::{RetryPolicy, handed_back_wait};
 use super::webhook::verify_signature;
 
 /// The WhatsApp Cloud API client. Cheap to clone; clones share the
@@ -30,6 +31,9 @@ struct Inner {
     /// `{base}/{version}/{phone_number_id}/messages[?appsecret_proof=…]`.
     /// Holds a secret-derived value: never logged.
     messages_url: Url,
+    /// `{base}/{version}/{waba_id}/message_templates[?appsecret_proof=…]`,
+    /// when the business account id is configured. Never logged either.
+    templates_url: Option<Url>,
 }
 
 impl fmt::Debug for WhatsAppClient {
@@ -71,8 +75,27 @@ impl WhatsAppClient {
             .map_err(|()| WhatsAppError::invalid("base_url", "must be an http(s) URL"))?
             .pop_if_empty()
             .extend([config.api_version.as_str(), id.as_str(), "messages"]);
+        let mut templates_url = None;
+        if let Some(waba) = &config.business_account_id {
+            if waba.is_empty() || waba.len() > 32 || !waba.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(WhatsAppError::invalid(
+                    "business_account_id",
+                    "must be the numeric id of the WhatsApp Business Account",
+                ));
+            }
+            let mut url = base.clone();
+            url.path_segments_mut()
+                .map_err(|()| WhatsAppError::invalid("base_url", "must be an http(s) URL"))?
+                .pop_if_empty()
+                .extend([config.api_version.as_str(), waba.as_str(), "message_templates"]);
+            templates_url = Some(url);
+        }
         if let Some(secret) = &config.app_secret {
-            messages_url.query_pairs_mut().append_pair("appsecret_proof", &appsecret_proof(secret, token));
+            let proof = appsecret_proof(secret, token);
+            messages_url.query_pairs_mut().append_pair("appsecret_proof", &proof);
+            if let Some(url) = &mut templates_url {
+                url.query_pairs_mut().append_pair("appsecret_proof", &proof);
+            }
         }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -85,7 +108,7 @@ impl WhatsAppClient {
             .user_agent(concat!("mangwale-exotel/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WhatsAppError::invalid("http_client", describe(e)))?;
-        Ok(WhatsAppClient { inner: Arc::new(Inner { http, config, messages_url }) })
+        Ok(WhatsAppClient { inner: Arc::new(Inner { http, config, messages_url, templates_url }) })
     }
 
     pub fn config(&self) -> &WhatsAppClientConfig {
@@ -104,6 +127,7 @@ impl WhatsAppClient {
         })?;
         let body = serde_json::to_vec(&body).map_err(|e| WhatsAppError::invalid("message", e.to_string()))?;
         let config = &self.inner.config;
+        let policy = RetryPolicy::new(config.retries, config.retry_base, config.retry_cap);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -126,13 +150,9 @@ impl WhatsAppClient {
                 Err(error) => error,
             };
             record(error.kind.as_str());
-            let delay = (error.is_transient() && attempt <= config.retries)
-                .then(|| match error.retry_after {
-                    Some(wait) if wait <= config.retry_cap => Some(wait),
-                    Some(_) => None,
-                    None => Some(backoff(config.retry_base, config.retry_cap, attempt)),
-                })
-                .flatten();
+            let min_wait = error.min_wait();
+            let delay =
+                error.is_transient().then(|| policy.next_delay(attempt - 1, error.retry_after, min_wait)).flatten();
             tracing::warn!(
                 template,
                 to = %message.to,
@@ -146,9 +166,64 @@ impl WhatsAppClient {
             );
             match delay {
                 Some(delay) => tokio::time::sleep(delay).await,
+                // What the caller must wait before sending again (the pair
+                // rate limit's 6 s, or Meta's Retry-After).
+                None if error.is_transient() => {
+                    let retry_after = handed_back_wait(error.retry_after, min_wait);
+                    return Err(WhatsAppError { retry_after, ..error });
+                }
                 None => return Err(error),
             }
         }
+    }
+
+    /// Every template of the WhatsApp Business Account, in every language:
+    /// `GET /{version}/{waba_id}/message_templates?fields=name,language,status`,
+    /// page after page (`paging.cursors.after` while `paging.next` is
+    /// present). Fails with an invalid-kind error naming
+    /// `business_account_id` when none is configured.
+    pub async fn list_templates(&self) -> Result<Vec<ListedTemplate>, WhatsAppError> {
+        const MAX_PAGES: usize = 50;
+        let Some(url) = &self.inner.templates_url else {
+            return Err(WhatsAppError::invalid("business_account_id", "is not configured"));
+        };
+        let mut templates = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut page_url = url.clone();
+            page_url.query_pairs_mut().append_pair("fields", "name,language,status").append_pair("limit", "100");
+            if let Some(cursor) = &after {
+                page_url.query_pairs_mut().append_pair("after", cursor);
+            }
+            let response = self
+                .inner
+                .http
+                .get(page_url)
+                .bearer_auth(&self.inner.config.access_token)
+                .header(ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| WhatsAppError::new(WhatsAppErrorKind::Transient, None, describe(e)))?;
+            let status = response.status().as_u16();
+            let retry_after = crate::retry::retry_after(response.headers(), chrono::Utc::now());
+            let success = response.status().is_success();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| WhatsAppError::new(WhatsAppErrorKind::Transient, Some(status), describe(e)))?;
+            if !success {
+                return Err(status_error(status, &bytes, retry_after));
+            }
+            let page = parse_template_page(&bytes).map_err(|problem| {
+                WhatsAppError::new(WhatsAppErrorKind::Permanent, Some(status), format!("template list: {problem}"))
+            })?;
+            templates.extend(page.templates);
+            match page.after {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(templates),
+            }
+        }
+        Ok(templates)
     }
 
     /// [`verify_signature`] with the configured app secret; `false` when
@@ -169,7 +244,7 @@ impl WhatsAppClient {
             .body(body.to_vec());
         let response = request.send().await.map_err(send_failure)?;
         let status = response.status().as_u16();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = crate::retry::retry_after(response.headers(), chrono::Utc::now());
         let success = response.status().is_success();
         let bytes = match crate::body::read_capped(response, crate::body::DEFAULT_LIMIT).await {
             Ok(bytes) => bytes,
@@ -244,13 +319,6 @@ fn describe(error: reqwest::Error) -> String {
     mangwale_core::mask_phone_numbers(&text).into_owned()
 }
 
-/// `base × 2^(attempt−1)`, capped, jittered to [½, 1] of that so that
-/// workers throttled together do not retry together.
-fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let full = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(cap);
-    full.mul_f64(rand::rng().random_range(0.5..=1.0))
-}
-
 fn record(outcome: &'static str) {
     metrics::counter!("mangwale_whatsapp_requests_total", "outcome" => outcome).increment(1);
 }
@@ -276,15 +344,6 @@ mod tests {
             appsecret_proof("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_within_the_cap() {
-        let (base, cap) = (Duration::from_millis(100), Duration::from_millis(300));
-        let first = backoff(base, cap, 1);
-        assert!(first >= Duration::from_millis(50) && first <= base);
-        assert!(backoff(base, cap, 10) <= cap);
-        assert!(backoff(base, cap, 2) >= Duration::from_millis(100));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct WhatsAppClientConfig {
     pub phone_number_id: String,
     /// A system-user access token, sent as `Authorization: Bearer`.
     pub access_token: String,
+    /// The WhatsApp Business Account's id (`WHATSAPP_BUSINESS_ACCOUNT_ID`):
+    /// where the approved templates are listed
+    /// ([`super::WhatsAppClient::list_templates`]). Sends do not need it.
+    pub business_account_id: Option<String>,
     /// The Meta app's secret. When set, every request carries
     /// `appsecret_proof` (HMAC-SHA256 of the token with this secret), which
     /// apps with "Require App Secret" turned on must send, so a leaked
@@ -54,6 +58,7 @@ impl WhatsAppClientConfig {
             api_version: DEFAULT_API_VERSION.to_string(),
             phone_number_id: phone_number_id.into(),
             access_token: access_token.into(),
+            business_account_id: None,
             app_secret: None,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -71,6 +76,10 @@ impl WhatsAppClientConfig {
     pub fn with_app_secret(self, app_secret: impl Into<String>) -> Self {
         WhatsAppClientConfig { app_secret: Some(app_secret.into()), ..self }
     }
+
+    pub fn with_business_account_id(self, id: impl Into<String>) -> Self {
+        WhatsAppClientConfig { business_account_id: Some(id.into()), ..self }
+    }
 }
 
 impl fmt::Debug for WhatsAppClientConfig {
@@ -81,6 +90,7 @@ impl fmt::Debug for WhatsAppClientConfig {
             .field("api_version", &self.api_version)
             .field("phone_number_id", &self.phone_number_id)
             .field("access_token", &"***")
+            .field("business_account_id", &self.business_account_id)
             .field("app_secret", &self.app_secret.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)

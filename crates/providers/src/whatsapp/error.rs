@@ -34,10 +34,12 @@ pub mod codes {
     /// wrote to us (free-form messages only; templates are exempt).
     pub const REENGAGEMENT: i64 = 131_047;
     /// "Spam rate limit hit": too many of this number's messages were
-    /// blocked or flagged.
+    /// blocked or flagged. Meta's remedy is to fix the number's quality
+    /// rating, not to retry: a retry only adds to the count. Not retried.
     pub const SPAM_RATE_LIMIT: i64 = 131_048;
-    /// The business–consumer pair rate limit (about one message per six
-    /// seconds to one person).
+    /// The business–consumer pair rate limit: Meta allows about one message
+    /// every six seconds to one person and says to wait and retry. Retried
+    /// no sooner than [`super::PAIR_RATE_LIMIT_WAIT`].
     pub const PAIR_RATE_LIMIT: i64 = 131_056;
     /// "Account in maintenance mode" (a throughput upgrade is under way).
     pub const MAINTENANCE_MODE: i64 = 131_057;
@@ -49,14 +51,16 @@ pub mod codes {
     pub const SERVER_UNAVAILABLE: i64 = 133_004;
 }
 
+/// The least wait before resending to a person after 131056: Meta's pair
+/// rate limit is one message per six seconds to one person (Cloud API
+/// error codes: "(Business Account, Consumer Account) pair rate limit hit").
+pub const PAIR_RATE_LIMIT_WAIT: Duration = Duration::from_secs(6);
+
 /// Codes that mean "not sent, because of a rate limit": wait and retry.
-const RATE_LIMIT_CODES: [i64; 5] = [
-    codes::API_TOO_MANY_CALLS,
-    codes::ACCOUNT_RATE_LIMIT,
-    codes::RATE_LIMIT_HIT,
-    codes::SPAM_RATE_LIMIT,
-    codes::PAIR_RATE_LIMIT,
-];
+/// 131048 (spam rate limit) is a rate limit too, but not retried: see
+/// [`codes::SPAM_RATE_LIMIT`].
+const RATE_LIMIT_CODES: [i64; 4] =
+    [codes::API_TOO_MANY_CALLS, codes::ACCOUNT_RATE_LIMIT, codes::RATE_LIMIT_HIT, codes::PAIR_RATE_LIMIT];
 
 /// Codes that mean "not sent, Meta had a problem": retry.
 const SERVER_CODES: [i64; 6] = [
@@ -199,7 +203,14 @@ impl WhatsAppError {
     /// Throttled by Meta (HTTP 429 or a rate-limit code): a later retry will
     /// likely succeed, but not a prompt one.
     pub fn is_rate_limited(&self) -> bool {
-        self.status == Some(429) || self.code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c))
+        self.status == Some(429)
+            || self.code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c) || c == codes::SPAM_RATE_LIMIT)
+    }
+
+    /// The least wait before this send may be tried again: 6 s after the
+    /// pair rate limit (131056), else none.
+    pub fn min_wait(&self) -> Duration {
+        if self.code == Some(codes::PAIR_RATE_LIMIT) { PAIR_RATE_LIMIT_WAIT } else { Duration::ZERO }
     }
 
     /// The number cannot receive WhatsApp messages (131026): fall back to
@@ -272,6 +283,9 @@ pub(crate) fn status_error(status: u16, body: &[u8], retry_after: Option<Duratio
     let graph = parse_graph_error(body);
     let code = graph.as_ref().and_then(|g| g.code);
     let kind = match code {
+        // Meta's remedy for the spam rate limit is the number's quality
+        // rating; retries only add to the count, whatever the status.
+        Some(codes::SPAM_RATE_LIMIT) => WhatsAppErrorKind::Permanent,
         _ if status == 429 => WhatsAppErrorKind::Transient,
         Some(code) if RATE_LIMIT_CODES.contains(&code) || SERVER_CODES.contains(&code) => WhatsAppErrorKind::Transient,
         Some(_) if status >= 500 => WhatsAppErrorKind::Transient,
@@ -311,11 +325,6 @@ fn reason(status: u16) -> String {
         .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
-/// `Retry-After` in seconds (Meta does not send the date form).
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +345,9 @@ mod tests {
             (429, codes::RATE_LIMIT_HIT, WhatsAppErrorKind::Transient),
             (400, codes::RATE_LIMIT_HIT, WhatsAppErrorKind::Transient),
             (400, codes::PAIR_RATE_LIMIT, WhatsAppErrorKind::Transient),
+            (429, codes::PAIR_RATE_LIMIT, WhatsAppErrorKind::Transient),
+            (400, codes::SPAM_RATE_LIMIT, WhatsAppErrorKind::Permanent),
+            (429, codes::SPAM_RATE_LIMIT, WhatsAppErrorKind::Permanent),
             (500, codes::SOMETHING_WENT_WRONG, WhatsAppErrorKind::Transient),
             (503, codes::API_SERVICE, WhatsAppErrorKind::Transient),
             (400, codes::API_UNKNOWN, WhatsAppErrorKind::Transient),
@@ -352,6 +364,9 @@ mod tests {
             assert_eq!((error.code, error.status), (Some(code), Some(status)));
         }
         assert!(status_error(429, &graph(codes::RATE_LIMIT_HIT, "x"), None).is_rate_limited());
+        assert!(status_error(400, &graph(codes::SPAM_RATE_LIMIT, "x"), None).is_rate_limited());
+        assert_eq!(status_error(400, &graph(codes::PAIR_RATE_LIMIT, "x"), None).min_wait(), Duration::from_secs(6));
+        assert_eq!(status_error(429, &graph(codes::RATE_LIMIT_HIT, "x"), None).min_wait(), Duration::ZERO);
         assert!(status_error(400, &graph(codes::UNDELIVERABLE, "x"), None).is_undeliverable());
         assert!(status_error(401, &graph(codes::ACCESS_TOKEN, "x"), None).is_auth());
     }

@@ -9,6 +9,17 @@ use super::error::WhatsAppError;
 pub const MAX_BUTTONS: usize = 10;
 /// Longest template name Meta accepts.
 pub const MAX_TEMPLATE_NAME: usize = 512;
+
+/// Whether `name` is a template name Meta can have approved: 1 to 512 of
+/// `[a-z0-9_]` (`^[a-z0-9_]+$`; Meta's template creation refuses capitals,
+/// spaces and dashes, so a send naming one can only fail with 132001).
+pub fn valid_template_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TEMPLATE_NAME
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+/// Longest `biz_opaque_callback_data` Meta accepts.
+pub const MAX_CALLBACK_DATA: usize = 512;
 /// Longest body parameter (Meta's limit on a text parameter).
 pub const MAX_PARAM_CHARS: usize = 32_768;
 
@@ -16,7 +27,8 @@ pub const MAX_PARAM_CHARS: usize = 32_768;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateMessage {
     pub to: E164,
-    /// The template's name as approved (`Vendor_New_Order`).
+    /// The template's name as approved (`vendor_new_order`): lower-case
+    /// letters, digits and `_` only.
     pub template: String,
     /// The template's language code as approved (`hi`, `en`, `mr`, `en_US`).
     pub language: String,
@@ -26,6 +38,10 @@ pub struct TemplateMessage {
     /// person's tap comes back in the webhook with this payload, so it is
     /// where the context goes (the orchestrator sends `<escalation id>|<action>`).
     pub quick_reply_payloads: Vec<String>,
+    /// `biz_opaque_callback_data`: up to 512 characters Meta hands back in
+    /// every status webhook of this message, so that a `failed` status can
+    /// be matched to what sent it (the orchestrator sends the escalation id).
+    pub callback_data: Option<String>,
 }
 
 impl TemplateMessage {
@@ -36,6 +52,7 @@ impl TemplateMessage {
             language: language.into(),
             body_params: Vec::new(),
             quick_reply_payloads: Vec::new(),
+            callback_data: None,
         }
     }
 
@@ -46,6 +63,11 @@ impl TemplateMessage {
 
     pub fn quick_replies(mut self, payloads: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.quick_reply_payloads = payloads.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn callback_data(mut self, data: impl Into<String>) -> Self {
+        self.callback_data = Some(data.into());
         self
     }
 }
@@ -94,9 +116,9 @@ pub(crate) fn wire_number(number: &E164) -> &str {
 
 /// Checks a message and builds its JSON body.
 pub(crate) fn template_body(message: &TemplateMessage) -> Result<Value, WhatsAppError> {
-    let name = message.template.trim();
-    if name.is_empty() || name.len() > MAX_TEMPLATE_NAME || name.chars().any(char::is_whitespace) {
-        return Err(WhatsAppError::invalid("template", "must be 1 to 512 characters without spaces"));
+    let name = message.template.as_str();
+    if !valid_template_name(name) {
+        return Err(WhatsAppError::invalid("template", "must be 1 to 512 of a-z, 0-9 and _ (^[a-z0-9_]+$)"));
     }
     let language = message.language.trim();
     if language.is_empty() || !language.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -135,13 +157,20 @@ pub(crate) fn template_body(message: &TemplateMessage) -> Result<Value, WhatsApp
     if !components.is_empty() {
         template["components"] = Value::Array(components);
     }
-    Ok(json!({
+    let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": wire_number(&message.to),
         "type": "template",
         "template": template,
-    }))
+    });
+    if let Some(data) = &message.callback_data {
+        if data.is_empty() || data.chars().count() > MAX_CALLBACK_DATA {
+            return Err(WhatsAppError::invalid("callback_data", "must be 1 to 512 characters"));
+        }
+        body["biz_opaque_callback_data"] = json!(data);
+    }
+    Ok(body)
 }
 
 /// `{"messaging_product", "contacts": [{"input", "wa_id"}], "messages": [{"id", "message_status"}]}`.
@@ -170,7 +199,7 @@ mod tests {
 
     #[test]
     fn builds_the_documented_template_body() {
-        let message = TemplateMessage::new(vendor(), "Vendor_New_Order", "hi")
+        let message = TemplateMessage::new(vendor(), "vendor_new_order", "hi")
             .body(["MW-2025-001234", "2 x Paneer Tikka", "₹325"])
             .quick_replies(["accept:MW-2025-001234", "reject:MW-2025-001234"]);
         let body = template_body(&message).unwrap();
@@ -182,7 +211,7 @@ mod tests {
                 "to": "919876543210",
                 "type": "template",
                 "template": {
-                    "name": "Vendor_New_Order",
+                    "name": "vendor_new_order",
                     "language": {"code": "hi"},
                     "components": [
                         {"type": "body", "parameters": [
@@ -198,15 +227,23 @@ mod tests {
                 }
             })
         );
-        let bare = template_body(&TemplateMessage::new(vendor(), "Customer_Status", "en")).unwrap();
+        let tracked = template_body(&message.clone().callback_data("vendor_order_MW-2025-001234")).unwrap();
+        assert_eq!(tracked["biz_opaque_callback_data"], "vendor_order_MW-2025-001234");
+        assert!(template_body(&message.clone().callback_data("x".repeat(513))).is_err());
+        let bare = template_body(&TemplateMessage::new(vendor(), "customer_status", "en")).unwrap();
         assert_eq!(bare["template"].get("components"), None, "no empty components array");
     }
 
     #[test]
     fn refuses_what_meta_would_refuse() {
-        let base = TemplateMessage::new(vendor(), "Customer_Status", "en");
+        let base = TemplateMessage::new(vendor(), "customer_status", "en");
         let field = |m: TemplateMessage| template_body(&m).unwrap_err().field().map(str::to_string);
         assert_eq!(field(TemplateMessage { template: " ".into(), ..base.clone() }).as_deref(), Some("template"));
+        for bad in ["Vendor_New_Order", "vendor-new-order", "vendor new", "", "ä"] {
+            assert_eq!(field(TemplateMessage { template: bad.into(), ..base.clone() }).as_deref(), Some("template"));
+        }
+        assert!(valid_template_name("vendor_new_order") && valid_template_name("a1_"));
+        assert!(!valid_template_name(&"a".repeat(513)));
         assert_eq!(field(TemplateMessage { language: "".into(), ..base.clone() }).as_deref(), Some("language"));
         assert_eq!(field(base.clone().body(["ok", "  "])).as_deref(), Some("body_params[1]"));
         assert_eq!(field(base.clone().quick_replies([""])).as_deref(), Some("quick_reply_payloads[0]"));

@@ -92,6 +92,8 @@ pub enum InboundEvent {
         timestamp: DateTime<Utc>,
         /// `(code, title)` of each error of a `failed` status.
         errors: Vec<(i64, String)>,
+        /// `biz_opaque_callback_data` as the send gave it.
+        callback_data: Option<String>,
     },
 }
 
@@ -198,7 +200,9 @@ fn status_event(status: &Map<String, Value>) -> Option<InboundEvent> {
             Some((code, mangwale_core::mask_phone_numbers(title).into_owned()))
         })
         .collect();
-    Some(InboundEvent::Status { message_id, recipient, status: kind, timestamp, errors })
+    let callback_data =
+        text(status, "biz_opaque_callback_data").filter(|d| !d.is_empty()).map(|d| d.chars().take(512).collect());
+    Some(InboundEvent::Status { message_id, recipient, status: kind, timestamp, errors, callback_data })
 }
 
 /// A Unix time in seconds, as a string (Meta's form) or a number.
@@ -442,6 +446,7 @@ mod tests {
                 status: DeliveryStatus::Delivered,
                 timestamp: at(1_736_925_601),
                 errors: vec![],
+                callback_data: None,
             }
         );
         assert!(matches!(&events[4], InboundEvent::Status { status: DeliveryStatus::Read, .. }));
@@ -453,6 +458,7 @@ mod tests {
                 status: DeliveryStatus::Failed,
                 timestamp: at(1_736_925_620),
                 errors: vec![(131_026, "Message undeliverable".into())],
+                callback_data: None,
             }
         );
     }

@@ -16,6 +16,13 @@ use crate::state::AppState;
 /// How a step's send went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sent {
+    /// Not sent, and the provider said when to try again: no sooner than
+    /// `wait` (WhatsApp's 6 s after 131056, FCM's minute after
+    /// `QUOTA_EXCEEDED`, a long `Retry-After`).
+    Throttled {
+        message: String,
+        wait: std::time::Duration,
+    },
     Sent {
         provider_id: String,
         detail: Value,
@@ -30,6 +37,29 @@ pub enum Sent {
     /// It may or may not have gone out (the request timed out after it was
     /// sent): never retried.
     Unknown(String),
+}
+
+/// How long after a send was due a throttled retry is still put off to the
+/// provider's time without using an attempt; later, it is an ordinary
+/// failed attempt, so that a provider that keeps refusing cannot hold a
+/// step open for ever.
+pub const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The job outcome of a throttled send that will be retried: deferred to
+/// when the provider allows it (at least `wait` from `now`), while that is
+/// within [`THROTTLE_WINDOW`] of `due`; else a transient failure.
+pub fn throttled(
+    message: String,
+    wait: std::time::Duration,
+    due: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> mangwale_store::JobError {
+    let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    let window = chrono::Duration::from_std(THROTTLE_WINDOW).unwrap_or(chrono::Duration::MAX);
+    match (now.checked_add_signed(wait), due.checked_add_signed(window)) {
+        (Some(until), Some(limit)) if until <= limit => mangwale_store::JobError::Defer(until),
+        _ => mangwale_store::JobError::Transient(message),
+    }
 }
 
 /// The push and WhatsApp clients, when configured.
@@ -72,9 +102,29 @@ fn text(ladder: &Ladder, key: &str) -> Option<String> {
 }
 
 /// Title and body of a ladder's push, in English (the apps localise by the
-/// `kind` in `data`).
-fn push_text(ladder: &Ladder) -> (String, String) {
+/// `kind` in `data`). `private` is a push to the party's own devices (the
+/// app backend, a registration token); otherwise it goes to a public FCM
+/// topic, which anyone may subscribe to, so it carries the order id and a
+/// generic text only: no address, phone, amount or items.
+fn push_text(ladder: &Ladder, private: bool) -> (String, String) {
     let order = ladder.order_id.as_deref().unwrap_or("-");
+    if !private {
+        return match super::kind(ladder) {
+            Some(LadderKind::VendorNewOrder) => (format!("New order {order}"), "Open the app to accept or reject".into()),
+            Some(LadderKind::VendorReminder) => {
+                (format!("Order {order} is due"), "Mark it ready or ask for more time".into())
+            }
+            Some(LadderKind::RiderAssign) => (format!("New delivery {order}"), "Open the app to accept or reject".into()),
+            Some(LadderKind::RiderAddressUpdate) => {
+                (format!("Address changed: {order}"), "Open the app to see the new address".into())
+            }
+            Some(LadderKind::CustomerStatus) => (format!("Order {order}"), "Your order was updated".into()),
+            Some(LadderKind::CustomerDelay) => {
+                (format!("Order {order} is delayed"), "Open the app for details".into())
+            }
+            None => (format!("Order {order}"), String::new()),
+        };
+    }
     let amount = text(ladder, "amount").map(|a| format!(" · ₹{a}")).unwrap_or_default();
     match super::kind(ladder) {
         Some(LadderKind::VendorNewOrder) => {
@@ -109,7 +159,10 @@ fn push_text(ladder: &Ladder) -> (String, String) {
 pub async fn send_push(state: &AppState, ladder: &Ladder) -> Sent {
     let Some(role) = role(ladder) else { return Sent::Skipped(format!("no app for party {}", ladder.party)) };
     let Some(id) = party_id(ladder) else { return Sent::Skipped("the party's id is not known".into()) };
-    let (title, body) = push_text(ladder);
+    // Jupiter gives no registration tokens, so FCM pushes go to the party's
+    // public topic: only the app backend reaches their own devices.
+    let private = state.channels.push.as_ref().is_some_and(|c| !c.sends_to_topics());
+    let (title, body) = push_text(ladder, private);
     let order = ladder.order_id.clone().unwrap_or_default();
     push_to(state, role.as_str(), id, &title, &body, &order, Some(ladder)).await
 }
@@ -143,7 +196,10 @@ pub async fn push_to(
     }
     match client.send(&message).await {
         Ok(sent) => Sent::Sent { provider_id: sent.provider_id, detail: json!({"recipient": format!("{role}:{id}")}) },
-        Err(e) => Sent::Failed { message: e.message(), transient: e.is_transient() },
+        Err(e) => match e.retry_after() {
+            Some(wait) if e.is_transient() => Sent::Throttled { message: e.message(), wait },
+            _ => Sent::Failed { message: e.message(), transient: e.is_transient() },
+        },
     }
 }
 
@@ -170,7 +226,7 @@ pub fn template_params(ladder: &Ladder) -> Vec<String> {
 pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
     let Some(client) = &state.channels.whatsapp else { return Sent::Skipped("WhatsApp is not configured".into()) };
     let def: Option<mangwale_core::ladder::LadderDef> = serde_json::from_value(ladder.definition.clone()).ok();
-    let Some(template) = def.and_then(|d| d.whatsapp_template) else {
+    let Some(template) = def.as_ref().and_then(|d| d.whatsapp_template.clone()) else {
         return Sent::Skipped("this ladder has no WhatsApp template".into());
     };
     let Some(to) = ladder.phone.as_deref().and_then(|p| E164::parse(p).ok()) else {
@@ -179,16 +235,24 @@ pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
     let buttons: Vec<String> = super::kind(ladder)
         .map(|k| answers::buttons(k).iter().map(|a| answers::button_payload(&ladder.escalation_id, a)).collect())
         .unwrap_or_default();
-    let message = TemplateMessage::new(to.clone(), &template, ladder.language.clone())
+    // The code the template is approved in (`en_US` for `en`, …).
+    let language = def.as_ref().map_or_else(|| ladder.language.clone(), |d| d.whatsapp_language(&ladder.language));
+    // Meta hands the escalation id back on every status of this message:
+    // a `failed` one is matched to this step by the wamid recorded below.
+    let message = TemplateMessage::new(to.clone(), &template, language.clone())
         .body(template_params(ladder))
-        .quick_replies(buttons);
+        .quick_replies(buttons)
+        .callback_data(ladder.escalation_id.clone());
     match client.send_template(&message).await {
         Ok(sent) => Sent::Sent {
             provider_id: sent.message_id,
-            detail: json!({"template": template, "language": ladder.language, "to": to.masked()}),
+            detail: json!({"template": template, "language": language, "to": to.masked()}),
         },
         Err(e) if e.is_ambiguous() => Sent::Unknown(e.message()),
-        Err(e) => Sent::Failed { message: e.message(), transient: e.is_transient() },
+        Err(e) => match e.retry_after {
+            Some(wait) if e.is_transient() => Sent::Throttled { message: e.message(), wait },
+            _ => Sent::Failed { message: e.message(), transient: e.is_transient() },
+        },
     }
 }
 
@@ -207,6 +271,53 @@ pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder) 
     match state.exotel.client.send_sms(&sms).await {
         Ok(message) => Ok(message.sid),
         Err(e) => Err((e.message().to_string(), e.is_transient())),
+    }
+}
+
+/// Every (template, language code) the ladders may send: each ladder's
+/// template in each party language, through its language mapping.
+pub fn wanted_templates(ladders: &mangwale_core::ladder::LadderBook) -> Vec<(String, String)> {
+    let mut wanted = Vec::new();
+    for kind in LadderKind::ALL {
+        let def = ladders.get(kind);
+        let sends = def.steps.iter().any(|s| s.channel == mangwale_core::ladder::Channel::WhatsApp);
+        let Some(template) = def.whatsapp_template.as_ref().filter(|_| sends) else { continue };
+        for language in ["hi", "en", "mr"] {
+            let pair = (template.clone(), def.whatsapp_language(language));
+            if !wanted.contains(&pair) {
+                wanted.push(pair);
+            }
+        }
+    }
+    wanted
+}
+
+/// Lists the business account's templates and says which of ours cannot
+/// be sent (missing, or not APPROVED, in a language); the problems, or
+/// the error of the listing.
+pub async fn check_whatsapp_templates(
+    client: &WhatsAppClient,
+    ladders: &mangwale_core::ladder::LadderBook,
+) -> Result<Vec<mangwale_providers::whatsapp::TemplateProblem>, mangwale_providers::whatsapp::WhatsAppError> {
+    let listed = client.list_templates().await?;
+    let wanted = wanted_templates(ladders);
+    Ok(mangwale_providers::whatsapp::check_templates(wanted.iter().map(|(n, l)| (n.as_str(), l.as_str())), &listed))
+}
+
+/// [`check_whatsapp_templates`], logged: a warning per template that
+/// cannot be sent, and a metric of how many.
+async fn log_template_check(client: &WhatsAppClient, ladders: &mangwale_core::ladder::LadderBook) {
+    match check_whatsapp_templates(client, ladders).await {
+        Ok(problems) => {
+            metrics::gauge!("mangwale_whatsapp_templates_unusable").set(problems.len() as f64);
+            if problems.is_empty() {
+                tracing::info!("every WhatsApp template of the ladders is APPROVED in every language it is sent in");
+            }
+            for problem in problems {
+                tracing::warn!(problem = %problem, "WhatsApp template cannot be sent: its steps will fail with 132001");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the WhatsApp Business Account's templates could not be listed"),
     }
 }
 
@@ -249,8 +360,20 @@ impl Channels {
                 if let Some(secret) = &w.app_secret {
                     client_config = client_config.with_app_secret(secret.expose());
                 }
-                channels.whatsapp =
-                    Some(WhatsAppClient::new(client_config).map_err(|e| ChannelSetupError::WhatsApp(e.message()))?);
+                if let Some(waba) = &w.business_account_id {
+                    client_config = client_config.with_business_account_id(waba);
+                }
+                let client = WhatsAppClient::new(client_config).map_err(|e| ChannelSetupError::WhatsApp(e.message()))?;
+                if w.business_account_id.is_some() {
+                    // Listed in the background: start-up does not wait on Meta.
+                    let (client, ladders) = (client.clone(), config.ladders.clone());
+                    tokio::spawn(async move { log_template_check(&client, &ladders).await });
+                } else {
+                    tracing::warn!(
+                        "WHATSAPP_BUSINESS_ACCOUNT_ID is not set: our WhatsApp templates cannot be checked against Meta's"
+                    );
+                }
+                channels.whatsapp = Some(client);
                 channels.whatsapp_app_secret = w.app_secret.clone();
                 channels.whatsapp_verify_token = w.verify_token.clone();
             }

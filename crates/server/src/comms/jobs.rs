@@ -148,7 +148,7 @@ impl JobHandler for EventJobs {
                 }
                 Ok(())
             }
-            NOTIFY_RIDER_READY_JOB => self.rider_ready(&order_id, &source).await,
+            NOTIFY_RIDER_READY_JOB => self.rider_ready(&order_id, &source, job.created_at).await,
             NOTIFY_CUSTOMER_JOB => {
                 let mut request = LadderRequest::new(LadderKind::CustomerStatus, order_id, source);
                 request.context.insert("status".into(), p["status"].clone());
@@ -204,7 +204,12 @@ impl EventJobs {
 
     /// "Order ready": the assigned rider gets an app push (and the order's
     /// timeline says so, or why not).
-    async fn rider_ready(&self, order_id: &OrderId, source: &str) -> Result<(), JobError> {
+    async fn rider_ready(
+        &self,
+        order_id: &OrderId,
+        source: &str,
+        job_created: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), JobError> {
         let state = &self.state;
         let order = match state.jupiter.client.order(order_id).await {
             Ok(order) => order,
@@ -223,6 +228,9 @@ impl EventJobs {
                     super::channels::Sent::Sent { provider_id, .. } => NewEvent::new("notify.rider_ready", now)
                         .detail(json!({"providerId": provider_id, "rider": rider_id, "to": phone.map(E164::masked), "source": source})),
                     super::channels::Sent::Failed { message, transient: true } => return Err(JobError::Transient(message)),
+                    super::channels::Sent::Throttled { message, wait } => {
+                        return Err(super::channels::throttled(message, wait, job_created, now));
+                    }
                     super::channels::Sent::Failed { message, .. }
                     | super::channels::Sent::Skipped(message)
                     | super::channels::Sent::Unknown(message) => {

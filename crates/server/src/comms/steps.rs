@@ -65,12 +65,15 @@ impl JobHandler for AdminHandler {
             Sent::Sent { provider_id, detail } => {
                 ("admin.alerted", merge(detail.clone(), json!({"providerId": provider_id})))
             }
-            Sent::Failed { message, transient: true } if job.attempts < job.max_attempts => {
+            Sent::Failed { message, transient: true } | Sent::Throttled { message, .. }
+                if job.attempts < job.max_attempts =>
+            {
                 return Err(JobError::Transient(message.clone()));
             }
-            Sent::Failed { message, .. } | Sent::Skipped(message) | Sent::Unknown(message) => {
-                ("admin.alert_failed", json!({"error": message}))
-            }
+            Sent::Failed { message, .. }
+            | Sent::Throttled { message, .. }
+            | Sent::Skipped(message)
+            | Sent::Unknown(message) => ("admin.alert_failed", json!({"error": message})),
         };
         let event = NewEvent::new(kind, now)
             .escalation(&ladder.escalation_id)
@@ -144,7 +147,21 @@ impl JobHandler for StepHandler {
                     StepResult { state: state_after, provider_id: None, detail: Some(message.clone()) },
                     "ladder.step_failed",
                     json!({"error": message, "attempt": job.attempts, "willRetry": will_retry}),
-                    will_retry.then_some(message),
+                    will_retry.then(|| JobError::Transient(message)),
+                )
+            }
+            // The provider set the earliest retry (WhatsApp 131056: 6 s;
+            // FCM QUOTA_EXCEEDED: 60 s): the job waits that long.
+            Sent::Throttled { message, wait } => {
+                let will_retry = job.attempts < job.max_attempts;
+                let state_after = if will_retry { StepState::Pending } else { StepState::Failed };
+                let due = ladder.steps.iter().find(|s| s.index == index).map_or(now, |s| s.due_at);
+                (
+                    StepResult { state: state_after, provider_id: None, detail: Some(message.clone()) },
+                    "ladder.step_failed",
+                    json!({"error": message, "attempt": job.attempts, "willRetry": will_retry,
+                           "retryAfterSeconds": wait.as_secs_f64()}),
+                    will_retry.then(|| channels::throttled(message, wait, due, now)),
                 )
             }
         };
@@ -161,7 +178,7 @@ impl JobHandler for StepHandler {
         let event = step_event(&ladder, index, &channel_name, kind, detail, now);
         finish(state, &ladder, index, result, event).await?;
         match retry {
-            Some(message) => Err(JobError::Transient(message)),
+            Some(error) => Err(error),
             None => Ok(()),
         }
     }

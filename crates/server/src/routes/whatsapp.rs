@@ -14,10 +14,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use mangwale_core::ladder::StepState;
 use mangwale_providers::whatsapp::{
-    InboundEvent as WhatsAppEvent, parse_webhook, verify_signature, verify_subscription,
+    DeliveryStatus, InboundEvent as WhatsAppEvent, parse_webhook, verify_signature, verify_subscription,
 };
-use mangwale_store::{InboundEvent, InboundOutcome, NewEvent};
+use mangwale_store::{InboundEvent, InboundOutcome, Ladder, NewEvent, OnExhausted, StepResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -122,16 +123,75 @@ async fn handle(state: &AppState, event: WhatsAppEvent) -> AppResult<Value> {
             record(state, format!("whatsapp:msg:{message_id}"), event).await?;
             Ok(json!({"type": "text"}))
         }
-        WhatsAppEvent::Status { message_id, recipient, status, errors, .. } => {
+        WhatsAppEvent::Status { message_id, recipient, status, errors, callback_data, .. } => {
             metrics::counter!("mangwale_whatsapp_statuses_total", "status" => status.as_str()).increment(1);
-            let event = NewEvent::new("whatsapp.status", now).channel("whatsapp").detail(json!({
-                "messageId": message_id, "status": status.as_str(), "to": recipient.as_ref().map(|r| r.masked()),
-                "errors": errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect::<Vec<_>>(),
-            }));
+            let errors: Vec<Value> =
+                errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect();
+            // A failure Meta reports only here (131026 undeliverable, …):
+            // the step that sent this message is found by the escalation id
+            // Meta hands back and the wamid recorded when it was sent.
+            let step = match (status, callback_data.as_deref()) {
+                (DeliveryStatus::Failed, Some(escalation_id)) => {
+                    failed_after_send(state, escalation_id, &message_id, &errors).await?
+                }
+                _ => None,
+            };
+            let ladder = step.as_ref().map(|(ladder, _)| ladder);
+            let event = NewEvent::new("whatsapp.status", now)
+                .channel("whatsapp")
+                .context(
+                    ladder.and_then(|l| l.order_id.as_deref()),
+                    ladder.map(|l| l.escalation_id.as_str()),
+                    ladder.map(|l| l.party.as_str()),
+                )
+                .detail(json!({
+                    "messageId": message_id, "status": status.as_str(), "to": recipient.as_ref().map(|r| r.masked()),
+                    "errors": errors, "step": step.as_ref().map(|(_, index)| index),
+                }));
             record(state, format!("whatsapp:status:{message_id}:{}", status.as_str()), event).await?;
-            Ok(json!({"type": "status", "status": status.as_str()}))
+            Ok(json!({"type": "status", "status": status.as_str(), "step": step.map(|(_, index)| index)}))
         }
     }
+}
+
+/// A `failed` status of a message a ladder step sent: the step, counted
+/// sent when Meta accepted the message, becomes failed, with a
+/// `ladder.step_failed` timeline entry that says Meta reported it by
+/// webhook. Idempotent: a step already failed is left alone (Meta retries
+/// webhooks). The ladder and the step's index, when the message is one of
+/// its steps'.
+async fn failed_after_send(
+    state: &AppState,
+    escalation_id: &str,
+    message_id: &str,
+    errors: &[Value],
+) -> AppResult<Option<(Ladder, u32)>> {
+    let Some(ladder) = state.store.ladder(escalation_id).await? else { return Ok(None) };
+    let Some(step) = ladder.steps.iter().find(|s| s.provider_id.as_deref() == Some(message_id)).cloned() else {
+        return Ok(None);
+    };
+    if step.state != StepState::Sent {
+        return Ok(Some((ladder, step.index)));
+    }
+    let now = state.clock.now();
+    let summary = errors
+        .iter()
+        .map(|e| format!("{} {}", e["code"], e["title"].as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let detail = format!("WhatsApp reported the message failed after accepting it: {summary}");
+    let event = NewEvent::new("ladder.step_failed", now)
+        .escalation(&ladder.escalation_id)
+        .channel(&step.channel)
+        .context(ladder.order_id.as_deref(), None, Some(&ladder.party))
+        .detail(json!({"step": step.index, "ladder": ladder.kind, "providerId": message_id, "error": detail,
+                       "errors": errors, "reportedBy": "webhook", "willRetry": false}));
+    let result = StepResult { state: StepState::Failed, provider_id: None, detail: Some(detail) };
+    let on_exhausted = OnExhausted { event: None, jobs: Vec::new() };
+    state.store.finish_step(&ladder.escalation_id, step.index, result, event, Vec::new(), on_exhausted, now).await?;
+    metrics::counter!("mangwale_ladder_steps_total", "channel" => step.channel.clone(), "outcome" => "failed_after_send")
+        .increment(1);
+    Ok(Some((ladder, step.index)))
 }
 
 /// Records an event once per key through the webhook writer.

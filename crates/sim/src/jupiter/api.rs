@@ -88,7 +88,7 @@ fn json_body<'a>(req: &'a ApiRequest<'_>) -> Result<&'a Value, ApiError> {
 
 /// `GET /api/order/{id}`.
 fn order(data: &DemoData, id: &str) -> Result<Value, ApiError> {
-    let order = id.parse().ok().and_then(|id| data.order(id));
+    let order = data.find_order(id);
     order.map(|o| jupiter_order(data, o)).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))
 }
 

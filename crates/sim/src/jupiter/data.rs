@@ -129,6 +129,11 @@ pub struct DemoAddress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoOrder {
     pub id: u64,
+    /// Mangwale's order reference, in the seed's `MW-2025-001234` form: the
+    /// id the service's APIs and ladders carry. Jupiter finds an order by
+    /// its number or by this.
+    #[serde(default)]
+    pub reference: Option<String>,
     pub store_id: u64,
     pub customer_id: u64,
     pub rider_id: Option<u64>,
@@ -271,6 +276,21 @@ impl DemoData {
 
     pub fn order_mut(&mut self, id: u64) -> Option<&mut DemoOrder> {
         self.orders.iter_mut().find(|o| o.id == id)
+    }
+
+    /// An order by the id a caller sent: its number (`100001`) or its
+    /// reference (`MW-2025-001234`).
+    pub fn find_order(&self, id: &str) -> Option<&DemoOrder> {
+        let id = id.trim();
+        let number: Option<u64> = id.parse().ok();
+        self.orders.iter().find(|o| Some(o.id) == number || o.reference.as_deref() == Some(id))
+    }
+
+    /// [`DemoData::find_order`], to change it.
+    pub fn find_order_mut(&mut self, id: &str) -> Option<&mut DemoOrder> {
+        let id = id.trim();
+        let number: Option<u64> = id.parse().ok();
+        self.orders.iter_mut().find(|o| Some(o.id) == number || o.reference.as_deref() == Some(id))
     }
 
     /// The items of one store, in catalog order.

@@ -267,10 +267,10 @@ impl JupiterSim {
         edit(&mut lock(&self.inner.state).data)
     }
 
-    /// An order as it is now, with the status updates received.
+    /// An order as it is now, with the status updates received: by its
+    /// number or its `MW-2025-001234` reference.
     pub fn order(&self, id: &str) -> Option<DemoOrder> {
-        let id: u64 = id.trim().parse().ok()?;
-        lock(&self.inner.state).data.order(id).cloned()
+        lock(&self.inner.state).data.find_order(id).cloned()
     }
 
     /// The bodies of accepted `POST /api/order/status` requests, in arrival order.

@@ -34,12 +34,12 @@ const FIRST_ORDER_ID: u64 = 100_001;
 
 /// `POST /api/order/status`.
 pub(crate) fn update_status(st: &mut State, body: &Value) -> Result<Value, ApiError> {
-    let id = required_id(body, "orderId")?;
+    let id = required_order_id(body, "orderId")?;
     let status = required_str(body, "status")?;
     if !ORDER_STATUSES.contains(&status) {
         return Err(ApiError::field(400, "status", format!("status: unknown order status '{status}'")));
     }
-    let order = st.data.order_mut(id).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))?;
+    let order = st.data.find_order_mut(&id).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))?;
     order.status = status.to_string();
     if let Some(minutes) = body.pointer("/metadata/prepTimeMinutes").and_then(as_u64) {
         order.processing_time = u32::try_from(minutes).ok();
@@ -48,7 +48,7 @@ pub(crate) fn update_status(st: &mut State, body: &Value) -> Result<Value, ApiEr
         order.payment_status = "paid".to_string();
     }
     st.push_status_update(body.clone());
-    Ok(json!({"success": true, "orderId": id, "status": status}))
+    Ok(json!({"success": true, "orderId": body["orderId"], "status": status}))
 }
 
 /// `POST /api/notifications/ivr-event`.
@@ -145,6 +145,9 @@ fn validate(st: &mut State, body: &Value, now: DateTime<Utc>) -> Result<DemoOrde
     let id = st.data.orders.iter().map(|o| o.id + 1).max().unwrap_or(FIRST_ORDER_ID).max(FIRST_ORDER_ID);
     Ok(DemoOrder {
         id,
+        // Mangwale's reference in the seed's form: year and a six-digit
+        // serial.
+        reference: Some(format!("MW-{}-{:06}", now.format("%Y"), id % 1_000_000)),
         store_id: store.id,
         customer_id,
         rider_id: None,
@@ -191,6 +194,25 @@ fn required_str<'a>(body: &'a Value, field: &str) -> Result<&'a str, ApiError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::field(400, field, format!("{field} is required")))
+}
+
+/// An order id as callers send it: a number (`100001`) or a string, the
+/// number as text or Mangwale's reference (`MW-2025-001234`): letters,
+/// digits, `-`, `_` and `.`, at most 64.
+fn required_order_id(body: &Value, field: &str) -> Result<String, ApiError> {
+    let text = match body.get(field) {
+        None | Some(Value::Null) => return Err(ApiError::field(400, field, format!("{field} is required"))),
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(v) => return Err(ApiError::field(400, field, format!("{field}: not an order id: {v}"))),
+    };
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(ApiError::field(400, field, format!("{field}: not an order id: {text:?}")));
+    }
+    Ok(text)
 }
 
 fn required_id(body: &Value, field: &str) -> Result<u64, ApiError> {

@@ -71,7 +71,7 @@ fn phone<'a>(req: &'a ApiRequest<'_>) -> Result<&'a str, (u16, &'static str, Str
 /// `GET /api/v1/customer/order/details?order_id=`.
 fn order_details(data: &DemoData, req: &ApiRequest<'_>) -> PhpResult {
     let id = required(req, "order_id")?;
-    record(id.parse().ok().and_then(|id| data.order(id)), "order", |o| php_order(data, o))
+    record(data.find_order(id), "order", |o| php_order(data, o))
 }
 
 /// `GET /api/v1/items/search?store_id=&name=&limit=`: a `LIKE '%name%'`

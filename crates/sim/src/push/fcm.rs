@@ -11,8 +11,15 @@ use super::server::{Reply, bearer};
 use super::{CLOUD_PLATFORM_SCOPE, Delivery, FCM_SCOPE, Inner, PushEndpoint, PushScript};
 use crate::clock::lock;
 
-/// FCM's limit on a message's notification and data together.
+/// FCM's limit on a message's payload, keys and values of the notification
+/// and data together (FCM's ErrorCode reference, "Message too big": "4096
+/// bytes for most messages, or 2048 bytes in the case of messages to
+/// topics. This includes both the keys and the values").
 const MAX_PAYLOAD: usize = 4096;
+/// The same limit for a message to a topic.
+const MAX_TOPIC_PAYLOAD: usize = 2048;
+/// APNs' longest `apns-collapse-id`.
+const MAX_APNS_COLLAPSE_ID: usize = 64;
 const MAX_TOPIC: usize = 900;
 /// Four weeks, the longest `android.ttl`.
 const MAX_TTL_SECS: u64 = 28 * 24 * 3600;
@@ -111,6 +118,10 @@ pub(crate) fn send(inner: &Inner, seq: u64, project: &str, headers: &HeaderMap, 
     };
     match script {
         PushScript::Delivers => {}
+        // UNREGISTERED is about a registration token (the app was removed
+        // or the token expired). A topic nobody subscribes to is accepted:
+        // FCM does not tell a sender who subscribes.
+        PushScript::Unregistered if message.to_topic => {}
         PushScript::Unregistered => return scripted_failure(404),
         PushScript::Fails { status } => return scripted_failure(status),
     }
@@ -139,6 +150,8 @@ pub(crate) fn send(inner: &Inner, seq: u64, project: &str, headers: &HeaderMap, 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Checked {
     pub recipient: String,
+    /// Sent to a topic (not a token or a condition).
+    pub to_topic: bool,
     pub title: Option<String>,
     pub body: Option<String>,
     pub data: BTreeMap<String, String>,
@@ -229,6 +242,7 @@ pub(crate) fn validate(document: &Value) -> Result<Checked, Reply> {
             "Exactly one of message.token, message.topic or message.condition must be set.",
         ));
     }
+    let to_topic = topic.is_some();
     let recipient = if let Some(topic) = topic {
         let name = topic.strip_prefix("/topics/").unwrap_or(&topic).to_string();
         if name.is_empty() || name.len() > MAX_TOPIC || !name.chars().all(topic_char) {
@@ -263,9 +277,13 @@ pub(crate) fn validate(document: &Value) -> Result<Checked, Reply> {
             data.insert(key.clone(), value.clone());
         }
     }
-    let payload = json!({"notification": field("notification"), "data": field("data")}).to_string().len();
-    if payload > MAX_PAYLOAD {
-        return Err(invalid("message", &format!("Message is too big: {payload} bytes, at most {MAX_PAYLOAD}.")));
+    let texts = |v: Option<&Map<String, Value>>| -> usize {
+        v.map(|m| m.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum()).unwrap_or(0)
+    };
+    let payload = texts(field("notification").as_object()) + data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let limit = if to_topic { MAX_TOPIC_PAYLOAD } else { MAX_PAYLOAD };
+    if payload > limit {
+        return Err(invalid("message", &format!("Message is too big: {payload} bytes, at most {limit}.")));
     }
 
     let (mut ttl, mut collapse_key, mut priority) = (None, None, None);
@@ -316,6 +334,17 @@ pub(crate) fn validate(document: &Value) -> Result<Checked, Reply> {
             {
                 return Err(invalid("message.apns.headers", &format!("Invalid apns-priority: {p:?}")));
             }
+            // APNs: a UNIX epoch date in seconds; 0 is "do not store".
+            if let Some(e) = headers.get("apns-expiration").and_then(Value::as_str)
+                && (e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) || e.len() > 12)
+            {
+                return Err(invalid("message.apns.headers", &format!("Invalid apns-expiration: {e:?}")));
+            }
+            if let Some(c) = headers.get("apns-collapse-id").and_then(Value::as_str)
+                && (c.is_empty() || c.len() > MAX_APNS_COLLAPSE_ID)
+            {
+                return Err(invalid("message.apns.headers", "apns-collapse-id must be 1 to 64 bytes"));
+            }
         }
     }
     object(field("webpush"), "message.webpush")?;
@@ -323,6 +352,7 @@ pub(crate) fn validate(document: &Value) -> Result<Checked, Reply> {
 
     Ok(Checked {
         recipient,
+        to_topic,
         title,
         body,
         data,
@@ -351,7 +381,7 @@ mod tests {
             "apns": {"headers": {"apns-priority": "10"}},
         }))
         .unwrap();
-        assert_eq!(checked.recipient, "vendor_V-42");
+        assert_eq!((checked.recipient.as_str(), checked.to_topic), ("vendor_V-42", true));
         assert_eq!(checked.ttl, Some(Duration::from_secs(300)));
         assert_eq!(checked.data.get("orderId").map(String::as_str), Some("1042"));
         assert_eq!((checked.priority.as_deref(), checked.collapse_key.as_deref()), (Some("high"), Some("order-1042")));
@@ -374,6 +404,13 @@ mod tests {
         assert!(refused(json!({"topic": "t", "android": {"priority": "urgent"}})).contains("AndroidMessagePriority"));
         assert!(refused(json!({"topic": "t", "tittle": "x"})).contains("Unknown name \"tittle\""));
         assert!(refused(json!({"topic": "t", "data": {"big": "x".repeat(5000)}})).contains("too big"));
+        let topic_big = json!({"topic": "t", "data": {"big": "x".repeat(2100)}});
+        assert!(refused(topic_big).contains("at most 2048"), "2,048 bytes to a topic");
+        assert!(check(json!({"token": "t", "data": {"big": "x".repeat(2100)}})).is_ok(), "4,096 to a token");
+        let apns = |h: Value| json!({"topic": "t", "apns": {"headers": h}});
+        assert!(refused(apns(json!({"apns-expiration": "soon"}))).contains("apns-expiration"));
+        assert!(refused(apns(json!({"apns-collapse-id": "x".repeat(65)}))).contains("apns-collapse-id"));
+        assert!(check(apns(json!({"apns-expiration": "1767225900", "apns-collapse-id": "vendor_order_MW-1"}))).is_ok());
         assert!(validate(&json!({"msg": {}})).is_err());
     }
 

@@ -20,7 +20,10 @@
 //! `topic`, `condition`; a topic in `[a-zA-Z0-9-_.~%]{1,900}`; string data
 //! values and no reserved data keys; `android.ttl` as `\d+(\.\d{1,9})?s`,
 //! at most four weeks; `android.priority` `normal` or `high`; no unknown
-//! fields; notification and data together at most 4096 bytes.
+//! fields; the keys and values of notification and data together at most
+//! 4096 bytes, and 2048 bytes for a message to a topic (FCM's limits);
+//! `apns-expiration` as UNIX seconds and `apns-collapse-id` of at most 64
+//! bytes, as APNs takes them.
 //!
 //! # Recipients
 //!
@@ -32,6 +35,8 @@
 //! status: 400 `INVALID_ARGUMENT`, 401 `THIRD_PARTY_AUTH_ERROR`, 403
 //! `SENDER_ID_MISMATCH`, 404 `UNREGISTERED`, 429 `QUOTA_EXCEEDED`, 500
 //! `INTERNAL`, 503 `UNAVAILABLE`, others `UNSPECIFIED_ERROR`.
+//! [`PushScript::Unregistered`] is a token's state: a push to a topic
+//! scripted so (nobody subscribes) is accepted, as FCM accepts it.
 //!
 //! # Misbehaviour
 //!
@@ -161,7 +166,9 @@ pub enum PushScript {
     /// Accepted and delivered.
     #[default]
     Delivers,
-    /// FCM: 404 `UNREGISTERED`; app backend: 404 "no device registered".
+    /// FCM to a token: 404 `UNREGISTERED`; FCM to a topic: accepted (a
+    /// topic without subscribers is no error); app backend: 404 "no device
+    /// registered".
     Unregistered,
     /// This status with the error FCM documents for it (see the module
     /// doc), or the app backend's `{"success": false, "error"}`.

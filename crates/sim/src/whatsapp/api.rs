@@ -100,6 +100,8 @@ pub(crate) struct ValidSend {
     pub body_params: Vec<String>,
     /// Quick-reply payloads by button index.
     pub payloads: BTreeMap<usize, String>,
+    /// `biz_opaque_callback_data`, echoed in the message's status webhooks.
+    pub callback_data: Option<String>,
 }
 
 /// Checks a send body against the Cloud API's rules and the approved
@@ -146,6 +148,11 @@ pub(crate) fn validate(body: &[u8], templates: &[ApprovedTemplate]) -> Result<Va
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
         Some(_) => return Err(GraphError::invalid("template.name", "must be a non-empty string")),
     };
+    if !super::templates::valid_template_name(&name) {
+        // Meta creates no template by such a name, so none can be sent.
+        return Err(GraphError::new(404, 132_001, "(#132001) Template name does not exist in the translation")
+            .details(format!("template name ({name}) is not a valid template name: names match ^[a-z0-9_]+$")));
+    }
     let language = match template.get("language") {
         None => return Err(GraphError::missing("template.language")),
         Some(Value::Object(l)) => match l.get("code") {
@@ -165,6 +172,13 @@ pub(crate) fn validate(body: &[u8], templates: &[ApprovedTemplate]) -> Result<Va
         Some(Value::Array(c)) => c.clone(),
         Some(_) => return Err(GraphError::invalid("template.components", "must be an array")),
     };
+    let callback_data = match root.get("biz_opaque_callback_data") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(d)) if !d.is_empty() && d.chars().count() <= 512 => Some(d.clone()),
+        Some(_) => {
+            return Err(GraphError::invalid("biz_opaque_callback_data", "must be a string of 1 to 512 characters"));
+        }
+    };
     let parsed = parse_components(&components)?;
     let approved = templates
         .iter()
@@ -174,6 +188,15 @@ pub(crate) fn validate(body: &[u8], templates: &[ApprovedTemplate]) -> Result<Va
                 .details(format!("template name ({name}) does not exist in {language}"))
         })?
         .clone();
+    match approved.status.as_str() {
+        "APPROVED" => {}
+        "PAUSED" => return Err(GraphError::new(400, 132_015, "(#132015) Template is Paused")),
+        "DISABLED" => return Err(GraphError::new(400, 132_016, "(#132016) Template is Disabled")),
+        other => {
+            return Err(GraphError::new(404, 132_001, "(#132001) Template name does not exist in the translation")
+                .details(format!("template name ({name}) is {other} in {language}, not APPROVED")));
+        }
+    }
     count_matches("header", parsed.header_params, 0)?;
     count_matches("body", parsed.body_params.len(), approved.body_params)?;
     for index in parsed.payloads.keys() {
@@ -190,6 +213,7 @@ pub(crate) fn validate(body: &[u8], templates: &[ApprovedTemplate]) -> Result<Va
         language,
         body_params: parsed.body_params,
         payloads: parsed.payloads,
+        callback_data,
     })
 }
 
@@ -323,7 +347,7 @@ mod tests {
 
     #[test]
     fn accepts_a_documented_send() {
-        let ok = check(&send(json!({"name": "Rider_Address_Updated", "language": {"code": "mr"}, "components": [
+        let ok = check(&send(json!({"name": "rider_address_updated", "language": {"code": "mr"}, "components": [
             body(&["MW-1", "Flat 4, College Road", "https://maps.app.goo.gl/x"]),
             {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "problem:MW-1"}]},
             {"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "confirm:MW-1"}]}
@@ -341,36 +365,40 @@ mod tests {
             let e = check(&v).unwrap_err();
             (e.status, e.code, e.details.unwrap_or_default())
         };
-        let mut no_product = send(json!({"name": "Customer_Status", "language": {"code": "en"}}));
+        let mut no_product = send(json!({"name": "customer_status", "language": {"code": "en"}}));
         no_product.as_object_mut().unwrap().remove("messaging_product");
         assert_eq!(code_and_details(no_product), (400, 100, "Parameter 'messaging_product' is required.".into()));
-        let mut bad_to = send(json!({"name": "Customer_Status", "language": {"code": "en"}}));
+        let mut bad_to = send(json!({"name": "customer_status", "language": {"code": "en"}}));
         bad_to["to"] = json!("09876543210");
         assert_eq!(code_and_details(bad_to).1, 100);
-        let (_, code, details) = code_and_details(send(json!({"name": "Customer_Status", "language": {}})));
+        let (_, code, details) = code_and_details(send(json!({"name": "customer_status", "language": {}})));
         assert_eq!((code, details.as_str()), (100, "Parameter 'template.language.code' is required."));
         let (status, code, details) =
-            code_and_details(send(json!({"name": "Order_Shipped", "language": {"code": "en"}})));
+            code_and_details(send(json!({"name": "order_shipped", "language": {"code": "en"}})));
         assert_eq!(
             (status, code, details.as_str()),
-            (404, 132_001, "template name (Order_Shipped) does not exist in en")
+            (404, 132_001, "template name (order_shipped) does not exist in en")
         );
-        assert_eq!(code_and_details(send(json!({"name": "Customer_Status", "language": {"code": "ta"}}))).1, 132_001);
+        assert_eq!(code_and_details(send(json!({"name": "customer_status", "language": {"code": "ta"}}))).1, 132_001);
         let (_, code, details) = code_and_details(send(
-            json!({"name": "Customer_Status", "language": {"code": "en"}, "components": [body(&["MW-1"])]}),
+            json!({"name": "customer_status", "language": {"code": "en"}, "components": [body(&["MW-1"])]}),
         ));
         assert_eq!(
             (code, details.as_str()),
             (132_000, "body: number of localizable_params (1) does not match the expected number of params (3)")
         );
         let (_, code, details) = code_and_details(send(
-            json!({"name": "Customer_Status", "language": {"code": "en"}, "components": [body(&["MW-1", "a\nb", "5"])]}),
+            json!({"name": "customer_status", "language": {"code": "en"}, "components": [body(&["MW-1", "a\nb", "5"])]}),
         ));
         assert_eq!(code, 100);
         assert!(details.contains("template.components[0].parameters[1].text"), "{details}");
-        let (_, code, _) = code_and_details(send(json!({"name": "Customer_Status", "language": {"code": "en"},
+        let (_, code, _) = code_and_details(send(json!({"name": "customer_status", "language": {"code": "en"},
             "components": [body(&["MW-1", "late", "5"]), {"type": "button", "sub_type": "quick_reply", "index": "0",
             "parameters": [{"type": "payload", "payload": "x"}]}]})));
-        assert_eq!(code, 131_009, "Customer_Status has no buttons");
+        assert_eq!(code, 131_009, "customer_status has no buttons");
+        let (status, code, details) =
+            code_and_details(send(json!({"name": "Customer_Status", "language": {"code": "en"}})));
+        assert_eq!((status, code), (404, 132_001));
+        assert!(details.contains("^[a-z0-9_]+$"), "{details}");
     }
 }

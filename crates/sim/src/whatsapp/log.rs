@@ -98,6 +98,8 @@ pub struct SimMessage {
     pub body_params: Vec<String>,
     /// Quick-reply payloads by button index.
     pub payloads: BTreeMap<usize, String>,
+    /// `biz_opaque_callback_data` of the send, echoed in its statuses.
+    pub callback_data: Option<String>,
     pub accepted_at: DateTime<Utc>,
     /// What the recipient does with it.
     pub script: RecipientScript,

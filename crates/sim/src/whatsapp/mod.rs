@@ -12,6 +12,7 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | POST | `/{version}/{phone_number_id}/messages` | `{"messaging_product": "whatsapp", "contacts": [{"input", "wa_id"}], "messages": [{"id": "wamid.…", "message_status": "accepted"}]}` |
+//! | GET | `/{version}/{waba_id}/message_templates[?limit=&after=]` | `{"data": [{"name", "language", "status", "category", "id"}], "paging": {"cursors": {"before", "after"}, "next"}}`: one entry per template and language |
 //!
 //! Any `vNN.N` version is accepted. Errors are Graph error envelopes
 //! `{"error": {"message", "type", "code", "error_data": {"messaging_product", "details"}, "fbtrace_id"}}`:
@@ -24,12 +25,17 @@
 //! - 400, code 100: a malformed body; `message` and `error_data.details`
 //!   name the parameter (`template.components[0].parameters[1].text`),
 //!   including text parameters with a newline, a tab or five spaces in a row.
-//! - 404, code 132001: a template that is not approved in that language.
+//! - 404, code 132001: a template that is not approved in that language,
+//!   or a name outside Meta's `^[a-z0-9_]+$` (no such template can exist);
+//!   400, 132015 / 132016: a `PAUSED` / `DISABLED` template.
 //! - 400, code 132000: a body (or header) parameter count that differs from
 //!   the approved template's; 400, code 131009: a button index it lacks.
 //! - 400, code 131051: a message type other than `template`.
 //! - 400 with the scripted code, for a recipient who
-//!   [`RecipientScript::Fails`] with a code of [`SYNCHRONOUS_FAILURES`].
+//!   [`RecipientScript::Fails`] with a code of [`SYNCHRONOUS_FAILURES`]
+//!   (131048 spam rate limit, 131056 pair rate limit, …). Other scripted
+//!   codes (131026 undeliverable, …) are accepted and come back as a
+//!   `failed` status webhook with `errors`, as Meta reports them.
 //! - 400, code 2500: any other path.
 //!
 //! # Webhooks
@@ -432,6 +438,11 @@ impl WhatsAppSim {
 
     pub fn access_token(&self) -> &str {
         &self.inner.config.access_token
+    }
+
+    /// The WhatsApp Business Account id (`/{waba_id}/message_templates`).
+    pub fn business_account_id(&self) -> &str {
+        &self.inner.config.business_account_id
     }
 
     /// The secret webhooks are signed with now.

@@ -6,14 +6,19 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Graph error codes the simulator answers a send with at once when a
-/// recipient [`RecipientScript::Fails`] with them (Meta reports these
-/// synchronously); every other failure code is accepted and then reported
-/// by a `failed` status webhook.
-pub const SYNCHRONOUS_FAILURES: [i64; 3] = [
+/// recipient [`RecipientScript::Fails`] with them (Meta reports these in
+/// the API answer); every other failure code, 131026 "Message
+/// undeliverable" among them, is accepted (`wamid` and all) and then
+/// reported by a `failed` status webhook with `errors`, as Meta does.
+pub const SYNCHRONOUS_FAILURES: [i64; 4] = [
     // Recipient cannot be sender.
-    131_021, // Message undeliverable.
-    131_026, // Recipient phone number not in allowed list (test numbers).
+    131_021,
+    // Recipient phone number not in allowed list (test numbers).
     131_030,
+    // Spam rate limit hit.
+    131_048,
+    // (Business Account, Consumer Account) pair rate limit hit.
+    131_056,
 ];
 
 /// What the person behind a number does with each template sent to them.
@@ -51,8 +56,9 @@ pub enum RecipientScript {
     /// Statuses `sent` and `delivered`, and nothing more.
     NeverAnswers,
     /// The message fails with Graph error `code`: at once for the codes in
-    /// [`SYNCHRONOUS_FAILURES`] (131026 undeliverable, …), otherwise as a
-    /// `failed` status webhook carrying the error.
+    /// [`SYNCHRONOUS_FAILURES`] (131048, 131056, …), otherwise (131026
+    /// undeliverable, …) accepted and then a `failed` status webhook
+    /// carrying the error.
     Fails { code: i64 },
 }
 
@@ -152,7 +158,8 @@ mod tests {
             serde_json::from_str(r#"{"kind": "reply_button", "index": 1, "after": 2.5}"#).unwrap();
         assert_eq!(script, RecipientScript::replies_button(1, Duration::from_millis(2500)));
         let fails: RecipientScript = serde_json::from_str(r#"{"kind": "fails", "code": 131026}"#).unwrap();
-        assert_eq!(fails.fails_synchronously(), Some(131_026));
+        assert_eq!(fails.fails_synchronously(), None, "131026 comes by webhook");
+        assert_eq!(RecipientScript::fails(131_056).fails_synchronously(), Some(131_056));
         assert_eq!(RecipientScript::fails(131_047).fails_synchronously(), None);
         let fault: Fault = serde_json::from_str(r#"{"kind": "server_error", "status": 503}"#).unwrap();
         assert_eq!(fault, Fault::server_error(503));

@@ -61,6 +61,8 @@ impl Reply {
 enum Route {
     /// `/{version}/{phone_number_id}/messages`.
     Messages { phone_number_id: String },
+    /// `/{version}/{waba_id}/message_templates`.
+    Templates { waba_id: String },
     /// Anything else under a version.
     Unknown,
 }
@@ -69,6 +71,7 @@ fn route(path: &str) -> Route {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         [version, id, "messages"] if is_version(version) => Route::Messages { phone_number_id: id.to_string() },
+        [version, id, "message_templates"] if is_version(version) => Route::Templates { waba_id: id.to_string() },
         _ => Route::Unknown,
     }
 }
@@ -96,6 +99,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
         parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let token = bearer(&parts.headers).or_else(|| param("access_token"));
+    let param = &param;
     let authorized = token.as_deref() == Some(inner.config.access_token.as_str());
     let route = route(&path);
     let (seq, fault) = {
@@ -149,6 +153,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
         Route::Messages { phone_number_id } => {
             messages(&inner, &parts.method, &phone_number_id, token.as_deref(), param("appsecret_proof"), &bytes)
         }
+        Route::Templates { waba_id } => templates(&inner, &parts.method, &waba_id, token.as_deref(), &param),
         Route::Unknown => {
             let error = GraphError::new(400, 2500, format!("Unknown path components: {path}"));
             graph_reply(&inner, &error)
@@ -248,6 +253,72 @@ fn messages(
         "messages": [{"id": id, "message_status": "accepted"}],
     });
     Reply { message_id: Some(id), ..Reply::json(200, &body) }
+}
+
+/// Templates listed per page when `limit` is not given (Meta's default).
+const DEFAULT_TEMPLATE_PAGE: usize = 25;
+
+/// `GET /{version}/{waba_id}/message_templates[?fields=&limit=&after=]`:
+/// one entry per template and language, `{"data": [{"name", "language",
+/// "status", "category", "id"}], "paging": {"cursors": {"before", "after"},
+/// "next"}}` (`next` only when another page follows).
+fn templates(
+    inner: &Inner,
+    method: &Method,
+    waba_id: &str,
+    token: Option<&str>,
+    param: &dyn Fn(&str) -> Option<String>,
+) -> Reply {
+    let config = &inner.config;
+    let error = |e: GraphError| graph_reply(inner, &e);
+    match token {
+        None => return error(GraphError::new(401, 190, "An active access token must be used.")),
+        Some(t) if t != config.access_token => {
+            return error(GraphError::new(401, 190, "Invalid OAuth access token - Cannot parse access token"));
+        }
+        Some(_) => {}
+    }
+    if waba_id != config.business_account_id {
+        let mut e = GraphError::new(
+            400,
+            100,
+            format!("Unsupported get request. Object with ID '{waba_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+        );
+        e.kind = "GraphMethodException";
+        e.subcode = Some(33);
+        return error(e);
+    }
+    if method != Method::GET {
+        return error(GraphError::new(400, 100, format!("Unsupported {} request.", method.as_str().to_lowercase())));
+    }
+    let all: Vec<Value> = config
+        .templates
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.languages.iter().enumerate().map(move |(j, language)| {
+                json!({
+                    "name": t.name,
+                    "language": language,
+                    "status": t.status,
+                    "category": t.category.to_uppercase(),
+                    "id": format!("{}", 1_000_000 + i * 100 + j),
+                })
+            })
+        })
+        .collect();
+    let limit = param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(DEFAULT_TEMPLATE_PAGE);
+    let start = param("after").and_then(|c| c.strip_prefix("cursor-").and_then(|n| n.parse::<usize>().ok())).unwrap_or(0);
+    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    let mut paging = json!({"cursors": {"before": format!("cursor-{start}"), "after": format!("cursor-{end}")}});
+    if end < all.len() {
+        paging["next"] = json!(format!(
+            "{}/{}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}",
+            inner.base_url, super::DEFAULT_API_VERSION
+        ));
+    }
+    Reply::json(200, &json!({"data": page, "paging": paging}))
 }
 
 fn graph_reply(inner: &Inner, error: &GraphError) -> Reply {

@@ -261,6 +261,7 @@ impl State {
             language: send.language,
             body_params: send.body_params,
             payloads: send.payloads,
+            callback_data: send.callback_data,
             accepted_at: now,
             script,
             statuses: Vec::new(),
@@ -290,6 +291,9 @@ impl State {
                     "timestamp": timestamp,
                     "recipient_id": message.wa_id,
                 });
+                if let Some(data) = &message.callback_data {
+                    entry["biz_opaque_callback_data"] = json!(data);
+                }
                 if status != "read" {
                     let mut conversation = json!({"id": message.conversation_id, "origin": {"type": message.category}});
                     if status == "sent" {
@@ -310,7 +314,7 @@ impl State {
                 let message = self.message_mut(&message_id)?;
                 message.statuses.push("failed".to_string());
                 let title = error_title(code);
-                let entry = json!({
+                let mut entry = json!({
                     "id": message_id,
                     "status": "failed",
                     "timestamp": timestamp,
@@ -323,6 +327,9 @@ impl State {
                         "href": ERROR_CODES_HREF,
                     }],
                 });
+                if let Some(data) = &message.callback_data {
+                    entry["biz_opaque_callback_data"] = json!(data);
+                }
                 Some(Outgoing {
                     kind: WebhookKind::Status { status: "failed".to_string() },
                     message_id,

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An approved template: what the simulator checks a send against.
+/// A template of the business account: what the simulator checks a send
+/// against, and what `GET /{version}/{waba_id}/message_templates` lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovedTemplate {
-    /// As approved, matched exactly (`Vendor_New_Order`).
+    /// As created, matched exactly (`vendor_new_order`). Meta allows only
+    /// `^[a-z0-9_]+$`; a send naming anything else is refused.
     pub name: String,
     /// Language codes it is approved in (`hi`, `en`, `mr`); a send in any
     /// other language is answered 132001, as Meta does.
@@ -21,6 +23,21 @@ pub struct ApprovedTemplate {
     /// `utility`, `marketing` or `authentication`: shows as the
     /// conversation origin and pricing category of status webhooks.
     pub category: String,
+    /// Meta's review status, in every language: `APPROVED` (sendable), or
+    /// `PENDING`, `REJECTED`, `PAUSED`, `DISABLED` (a send is answered
+    /// 132001, 132015 or 132016).
+    #[serde(default = "approved")]
+    pub status: String,
+}
+
+fn approved() -> String {
+    "APPROVED".to_string()
+}
+
+/// Whether `name` is a template name Meta accepts: `^[a-z0-9_]+$`, at most
+/// 512 characters.
+pub fn valid_template_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 512 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 impl ApprovedTemplate {
@@ -32,7 +49,14 @@ impl ApprovedTemplate {
             body_params,
             buttons: buttons.iter().map(|b| b.to_string()).collect(),
             category: "utility".to_string(),
+            status: approved(),
         }
+    }
+
+    /// The same template with another review status (`PENDING`, …).
+    pub fn with_status(mut self, status: &str) -> Self {
+        self.status = status.to_string();
+        self
     }
 
     pub fn in_languages(mut self, languages: &[&str]) -> Self {
@@ -50,19 +74,19 @@ impl ApprovedTemplate {
 ///
 /// | template | body variables | quick replies |
 /// |---|---|---|
-/// | `Vendor_New_Order` | order id, amount, items | Accept, Reject |
-/// | `Vendor_Ready_Reminder` | order id, minutes remaining | Ready, 10 more minutes |
-/// | `Rider_Assignment` | order id, pickup address, drop address, amount | Accept, Reject |
-/// | `Rider_Address_Updated` | order id, new address, map link | Confirm, Problem |
-/// | `Customer_Status` | order id, status, minutes to arrival | — |
-/// | `Customer_Delay` | order id, minutes of delay, reason | — |
+/// | `vendor_new_order` | order id, amount, items | Accept, Reject |
+/// | `vendor_ready_reminder` | order id, minutes remaining | Ready, 10 more minutes |
+/// | `rider_assignment` | order id, pickup address, drop address, amount | Accept, Reject |
+/// | `rider_address_updated` | order id, new address, map link | Confirm, Problem |
+/// | `customer_status` | order id, status, minutes to arrival | — |
+/// | `customer_delay` | order id, minutes of delay, reason | — |
 pub fn default_templates() -> Vec<ApprovedTemplate> {
     vec![
-        ApprovedTemplate::new("Vendor_New_Order", 3, &["Accept", "Reject"]),
-        ApprovedTemplate::new("Vendor_Ready_Reminder", 2, &["Ready", "10 more minutes"]),
-        ApprovedTemplate::new("Rider_Assignment", 4, &["Accept", "Reject"]),
-        ApprovedTemplate::new("Rider_Address_Updated", 3, &["Confirm", "Problem"]),
-        ApprovedTemplate::new("Customer_Status", 3, &[]),
-        ApprovedTemplate::new("Customer_Delay", 3, &[]),
+        ApprovedTemplate::new("vendor_new_order", 3, &["Accept", "Reject"]),
+        ApprovedTemplate::new("vendor_ready_reminder", 2, &["Ready", "10 more minutes"]),
+        ApprovedTemplate::new("rider_assignment", 4, &["Accept", "Reject"]),
+        ApprovedTemplate::new("rider_address_updated", 3, &["Confirm", "Problem"]),
+        ApprovedTemplate::new("customer_status", 3, &[]),
+        ApprovedTemplate::new("customer_delay", 3, &[]),
     ]
 }

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use rand::Rng;
 
 /// Everything the client needs, as plain values (the server fills it from its
 /// environment; tests point `base_url` at a fake or the simulator).
@@ -155,37 +154,9 @@ impl RateLimit {
     }
 }
 
-/// Retries of transient failures: `max_retries` more attempts after the
-/// first, waiting `base × 2^(n−1)` capped at `cap` and jittered to [½, 1] of
-/// that, or the server's `Retry-After` when it sends one (a `Retry-After`
-/// longer than `cap` ends the retries and is returned to the caller, whose
-/// job queue can wait that long without holding a worker).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub max_retries: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { max_retries: 3, base: Duration::from_millis(500), cap: Duration::from_secs(10) }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries at all.
-    pub fn none() -> Self {
-        RetryPolicy { max_retries: 0, ..RetryPolicy::default() }
-    }
-
-    /// The wait before retry number `retry` (1-based), jittered.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = 2u32.saturating_pow(retry.saturating_sub(1));
-        let full = self.base.saturating_mul(exp).min(self.cap);
-        full.mul_f64(rand::rng().random_range(0.5..=1.0))
-    }
-}
+/// The retry policy of every provider client (see [`crate::retry`]);
+/// Exotel's default is 3 retries from 500 ms, capped at 10 s.
+pub use crate::retry::RetryPolicy;
 
 /// How array keys are written in form bodies. Exotel documents PHP-style
 /// indexed keys with literal brackets; integrators report a 400 ("Invalid

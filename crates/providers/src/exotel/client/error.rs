@@ -195,17 +195,6 @@ fn xml_tag(text: &str, tag: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
 
-/// Parses `Retry-After`: delay seconds or an HTTP date.
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,12 +230,5 @@ mod tests {
     fn masks_numbers_in_messages() {
         let body = br#"{"RestException":{"Status":400,"Message":"Invalid To 09876543210"}}"#;
         assert_eq!(parse_error_body(400, body).message, "Invalid To 098xxxxx210");
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon"), None);
     }
 }

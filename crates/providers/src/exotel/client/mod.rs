@@ -30,7 +30,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use mangwale_core::E164;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::time::Instant;
 use url::Url;
 
@@ -47,7 +47,7 @@ pub use response::{
     BulkItemError, BulkSmsResult, Call, CallLeg, CallLegDetails, ExoPhone, ExoPhones, NumberMetadata, SmsMessage,
 };
 
-use error::{parse_error_body, parse_retry_after};
+use error::parse_error_body;
 use request::FormContext;
 
 /// The Exotel v1 client. Cheap to clone; clones share the connection pool,
@@ -475,12 +475,8 @@ impl ExotelClient {
                     return Ok(value);
                 }
                 Err(Failure { error, retryable }) => {
-                    let delay = (retryable && attempt <= policy.max_retries)
-                        .then(|| match error.retry_after() {
-                            Some(wait) if wait <= policy.cap => Some(wait),
-                            Some(_) => None,
-                            None => Some(policy.backoff(attempt)),
-                        })
+                    let delay = retryable
+                        .then(|| policy.next_delay(attempt - 1, error.retry_after(), Duration::ZERO))
                         .flatten();
                     self.record(&spec, attempt, error.status(), &Err(&error), delay.is_some(), started);
                     tracing::warn!(
@@ -553,7 +549,7 @@ impl ExotelClient {
             Err(error) => return Err(send_failure(error, spec.idempotent)),
         };
         let status = response.status().as_u16();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = crate::retry::retry_after(response.headers(), Utc::now());
         let success = response.status().is_success();
         let body = match crate::body::read_capped(response, crate::body::DEFAULT_LIMIT).await {
             Ok(body) => body,

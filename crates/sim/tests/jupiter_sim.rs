@@ -397,6 +397,18 @@ async fn status_updates_change_the_order_everywhere() {
     assert_eq!(sim.status_updates(), [update]);
 
     assert_eq!(jupiter_post(&sim, "/api/order/status", &json!({"orderId": 1, "status": "confirmed"})).await.0, 404);
+    // Mangwale's own order reference, in the seed's form, finds the order too.
+    let seed = json!({"orderId": "MW-2025-001234", "status": "accepted", "source": "exotel-ivr"});
+    let (status, answer) = jupiter_post(&sim, "/api/order/status", &seed).await;
+    assert_eq!((status, &answer["status"]), (200, &json!("accepted")), "{answer}");
+    let by_reference = jupiter_get(&sim, "/api/order/MW-2025-001234").await.1;
+    assert_eq!((&by_reference["status"], &by_reference["id"]), (&json!("accepted"), &answer["orderId"]));
+    let (_, php) = php_get(&sim, "/api/v1/customer/order/details?order_id=MW-2025-001234").await;
+    assert_eq!(php["order_status"], "accepted");
+    assert_eq!(sim.order("MW-2025-001234").unwrap().status, "accepted");
+    let bad = json!({"orderId": "MW 2025/1", "status": "accepted"});
+    let (status, answer) = jupiter_post(&sim, "/api/order/status", &bad).await;
+    assert_eq!((status, &answer["field"]), (400, &json!("orderId")), "{answer}");
     let (status, answer) = jupiter_post(&sim, "/api/order/status", &json!({"orderId": order.id})).await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("status")));
     let (status, answer) = jupiter_post(&sim, "/api/order/status", &json!({"status": "confirmed"})).await;
@@ -404,7 +416,7 @@ async fn status_updates_change_the_order_everywhere() {
     let (status, _) =
         jupiter_post(&sim, "/api/order/status", &json!({"orderId": order.id, "status": "teleported"})).await;
     assert_eq!(status, 400);
-    assert_eq!(sim.status_updates().len(), 1, "only accepted updates are kept");
+    assert_eq!(sim.status_updates().len(), 2, "only accepted updates are kept");
 }
 
 #[tokio::test]

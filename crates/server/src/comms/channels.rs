@@ -332,6 +332,11 @@ pub enum ChannelSetupError {
     WhatsApp(String),
 }
 
+/// The longest wait the WhatsApp client spends in a worker before a retry.
+/// Shorter than Meta's 6 s after 131056, so that wait is the job queue's
+/// (the step is deferred) rather than a worker held idle.
+const WHATSAPP_RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The verify token of the sandbox's WhatsApp webhook subscription.
 pub const SANDBOX_WHATSAPP_VERIFY_TOKEN: &str = "sandbox-whatsapp-verify-token";
 
@@ -363,6 +368,7 @@ impl Channels {
                 if let Some(waba) = &w.business_account_id {
                     client_config = client_config.with_business_account_id(waba);
                 }
+                client_config.retry_cap = WHATSAPP_RETRY_CAP;
                 let client = WhatsAppClient::new(client_config).map_err(|e| ChannelSetupError::WhatsApp(e.message()))?;
                 if w.business_account_id.is_some() {
                     // Listed in the background: start-up does not wait on Meta.
@@ -389,9 +395,11 @@ impl Channels {
                     .map_err(|e| ChannelSetupError::WhatsAppSim(e.to_string()))?;
                 let base =
                     reqwest::Url::parse(sim.base_url()).map_err(|e| ChannelSetupError::WhatsAppSim(e.to_string()))?;
-                let client_config = WhatsAppClientConfig::new(sim.phone_number_id(), sim.access_token())
+                let mut client_config = WhatsAppClientConfig::new(sim.phone_number_id(), sim.access_token())
                     .with_base_url(base)
-                    .with_app_secret(sim.app_secret());
+                    .with_app_secret(sim.app_secret())
+                    .with_business_account_id(sim.business_account_id());
+                client_config.retry_cap = WHATSAPP_RETRY_CAP;
                 channels.whatsapp =
                     Some(WhatsAppClient::new(client_config).map_err(|e| ChannelSetupError::WhatsAppSim(e.message()))?);
                 channels.whatsapp_app_secret = Some(crate::config::Secret::new(sim.app_secret()));

@@ -40,6 +40,7 @@ pub(crate) fn update_status(st: &mut State, body: &Value) -> Result<Value, ApiEr
         return Err(ApiError::field(400, "status", format!("status: unknown order status '{status}'")));
     }
     let order = st.data.find_order_mut(&id).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))?;
+    let number = order.id;
     order.status = status.to_string();
     if let Some(minutes) = body.pointer("/metadata/prepTimeMinutes").and_then(as_u64) {
         order.processing_time = u32::try_from(minutes).ok();
@@ -48,7 +49,7 @@ pub(crate) fn update_status(st: &mut State, body: &Value) -> Result<Value, ApiEr
         order.payment_status = "paid".to_string();
     }
     st.push_status_update(body.clone());
-    Ok(json!({"success": true, "orderId": body["orderId"], "status": status}))
+    Ok(json!({"success": true, "orderId": number, "status": status}))
 }
 
 /// `POST /api/notifications/ivr-event`.

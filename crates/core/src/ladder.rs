@@ -489,8 +489,7 @@ mod tests {
         text = DEFAULT_LADDERS_TOML.replace("\"vendor_new_order\"\nivr_flow", "\"Vendor_New_Order\"\nivr_flow");
         assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("^[a-z0-9_]+$"));
         let mapped = "[customer_delay]\nparty = \"customer\"\nwhatsapp_template = \"customer_delay\"\n";
-        text = DEFAULT_LADDERS_TOML
-            .replace(mapped, &format!("{mapped}whatsapp_languages = {{ en = \"en_US\" }}\n"));
+        text = DEFAULT_LADDERS_TOML.replace(mapped, &format!("{mapped}whatsapp_languages = {{ en = \"en_US\" }}\n"));
         let book = LadderBook::from_toml(&text).unwrap();
         let delay = book.get(LadderKind::CustomerDelay);
         assert_eq!((delay.whatsapp_language("en").as_str(), delay.whatsapp_language("hi").as_str()), ("en_US", "hi"));

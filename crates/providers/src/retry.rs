@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(policy.next_delay(0, Some(Duration::from_secs(2)), Duration::ZERO), Some(Duration::from_secs(2)));
         // A provider minimum wins over a shorter backoff or Retry-After.
         assert_eq!(policy.next_delay(0, None, Duration::from_secs(6)), Some(Duration::from_secs(6)));
-        assert_eq!(policy.next_delay(0, Some(Duration::from_secs(1)), Duration::from_secs(6)), Some(Duration::from_secs(6)));
+        assert_eq!(
+            policy.next_delay(0, Some(Duration::from_secs(1)), Duration::from_secs(6)),
+            Some(Duration::from_secs(6))
+        );
         // Longer than the cap: handed back to the caller.
         assert_eq!(policy.next_delay(0, None, Duration::from_secs(60)), None);
         assert_eq!(policy.next_delay(0, Some(Duration::from_secs(3600)), Duration::ZERO), None);
@@ -125,8 +128,14 @@ mod tests {
     fn handed_back_wait_is_the_longer_of_both() {
         assert_eq!(handed_back_wait(None, Duration::ZERO), None);
         assert_eq!(handed_back_wait(None, Duration::from_secs(60)), Some(Duration::from_secs(60)));
-        assert_eq!(handed_back_wait(Some(Duration::from_secs(5)), Duration::from_secs(60)), Some(Duration::from_secs(60)));
-        assert_eq!(handed_back_wait(Some(Duration::from_secs(90)), Duration::from_secs(60)), Some(Duration::from_secs(90)));
+        assert_eq!(
+            handed_back_wait(Some(Duration::from_secs(5)), Duration::from_secs(60)),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            handed_back_wait(Some(Duration::from_secs(90)), Duration::from_secs(60)),
+            Some(Duration::from_secs(90))
+        );
     }
 
     #[test]

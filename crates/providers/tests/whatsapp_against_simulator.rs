@@ -18,9 +18,7 @@ use mangwale_providers::whatsapp::{
     DeliveryStatus, InboundEvent, SIGNATURE_HEADER, TemplateMessage, WhatsAppClient, WhatsAppClientConfig,
     WhatsAppErrorKind, check_templates, parse_webhook, verify_signature, verify_subscription,
 };
-use mangwale_sim::whatsapp::{
-    ApprovedTemplate, Fault, RecipientScript, WebhookKind, WhatsAppSim, WhatsAppSimConfig,
-};
+use mangwale_sim::whatsapp::{ApprovedTemplate, Fault, RecipientScript, WebhookKind, WhatsAppSim, WhatsAppSimConfig};
 use serde_json::json;
 use url::Url;
 

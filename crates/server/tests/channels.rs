@@ -190,7 +190,10 @@ async fn a_pair_rate_limited_whatsapp_step_waits_six_seconds() {
     assert_eq!(step.state, StepState::Pending, "refused, to be retried: {step:?}");
     let events = env.events(SEED_ORDER).await;
     let refusal = events.iter().find(|e| e.kind == "ladder.step_failed").expect("the refusal on the timeline");
-    assert_eq!((refusal.detail["willRetry"].as_bool(), refusal.detail["retryAfterSeconds"].as_f64()), (Some(true), Some(6.0)));
+    assert_eq!(
+        (refusal.detail["willRetry"].as_bool(), refusal.detail["retryAfterSeconds"].as_f64()),
+        (Some(true), Some(6.0))
+    );
 
     env.tick(5).await;
     assert_eq!(env.whatsapp.messages().len(), 0, "not before 6 s");

@@ -331,7 +331,10 @@ mod tests {
         assert!(plain["message"]["android"].get("collapse_key").is_none());
         assert!(plain["message"]["apns"]["headers"].get("apns-collapse-id").is_none());
         let to_device = message_body(&PushMessage::new(Recipient::rider("7"), "t", "b").with_token("dev-token"), now);
-        assert_eq!((to_device["message"]["token"].as_str(), to_device["message"].get("topic")), (Some("dev-token"), None));
+        assert_eq!(
+            (to_device["message"]["token"].as_str(), to_device["message"].get("topic")),
+            (Some("dev-token"), None)
+        );
         assert_eq!(apns_collapse_id(&"é".repeat(40)).len(), 64);
     }
 

@@ -38,13 +38,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mangwale_core::mask_phone_numbers;
 
+/// The retry policy of every provider client (see [`crate::retry`]).
+pub use crate::retry::RetryPolicy;
 pub use config::{
     APP_PUSH_API_KEY, APP_PUSH_URL, AppBackendConfig, FCM_BASE_URL, FCM_DEFAULT_BASE_URL, FCM_PROJECT_ID,
     FCM_SERVICE_ACCOUNT_JSON, FcmConfig, PUSH_PROVIDER, PushConfig, PushConfigError, PushEnv,
 };
 pub use error::{PushBackend, PushError, PushErrorKind, QUOTA_EXCEEDED_WAIT};
-/// The retry policy of every provider client (see [`crate::retry`]).
-pub use crate::retry::RetryPolicy;
 pub use service_account::{
     ASSERTION_LIFETIME_SECS, FCM_SCOPE, GOOGLE_TOKEN_URI, InvalidServiceAccount, ServiceAccountKey,
 };
@@ -430,7 +430,9 @@ fn check_fcm_payload(message: &PushMessage) -> Result<(), PushError> {
         return Err(invalid(format!("the payload is {size} bytes; FCM takes at most {limit} for {to}")));
     }
     if message.token.is_none() {
-        let texts = [message.title.as_str(), message.body.as_str()].into_iter().chain(message.data.values().map(String::as_str));
+        let texts = [message.title.as_str(), message.body.as_str()]
+            .into_iter()
+            .chain(message.data.values().map(String::as_str));
         if texts.into_iter().any(|t| mask_phone_numbers(t) != t) {
             return Err(invalid("a topic message must not carry a phone number: topics are public".into()));
         }

@@ -15,8 +15,8 @@ use super::config::WhatsAppClientConfig;
 use super::error::{WhatsAppError, WhatsAppErrorKind, status_error};
 use super::message::{SentMessage, TemplateMessage, parse_sent, template_body};
 use super::templates::{ListedTemplate, parse_template_page};
-use crate::retry::{RetryPolicy, handed_back_wait};
 use super::webhook::verify_signature;
+use crate::retry::{RetryPolicy, handed_back_wait};
 
 /// The WhatsApp Cloud API client. Cheap to clone; clones share the
 /// connection pool.

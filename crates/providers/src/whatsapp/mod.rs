@@ -27,9 +27,7 @@ mod webhook;
 pub use client::WhatsAppClient;
 pub use config::{DEFAULT_API_VERSION, DEFAULT_BASE_URL, WhatsAppClientConfig};
 pub use error::{GraphDetails, PAIR_RATE_LIMIT_WAIT, WhatsAppError, WhatsAppErrorKind, codes};
-pub use message::{
-    MAX_BUTTONS, MAX_PARAM_CHARS, MAX_TEMPLATE_NAME, SentMessage, TemplateMessage, valid_template_name,
-};
+pub use message::{MAX_BUTTONS, MAX_PARAM_CHARS, MAX_TEMPLATE_NAME, SentMessage, TemplateMessage, valid_template_name};
 pub use templates::{ListedTemplate, TemplateProblem, check_templates};
 pub use webhook::{
     DeliveryStatus, InboundEvent, SIGNATURE_HEADER, WEBHOOK_OBJECT, WebhookError, parse_webhook, signature_header,

@@ -108,7 +108,8 @@ mod tests {
         .unwrap();
         assert_eq!(page.templates.len(), 2);
         assert_eq!(page.after.as_deref(), Some("QVFIUk"));
-        let last = parse_template_page(br#"{"data": [], "paging": {"cursors": {"before": "a", "after": "b"}}}"#).unwrap();
+        let last =
+            parse_template_page(br#"{"data": [], "paging": {"cursors": {"before": "a", "after": "b"}}}"#).unwrap();
         assert_eq!(last.after, None, "no next: the last page");
         assert!(parse_template_page(b"{}").is_err());
     }

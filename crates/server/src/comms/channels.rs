@@ -110,18 +110,20 @@ fn push_text(ladder: &Ladder, private: bool) -> (String, String) {
     let order = ladder.order_id.as_deref().unwrap_or("-");
     if !private {
         return match super::kind(ladder) {
-            Some(LadderKind::VendorNewOrder) => (format!("New order {order}"), "Open the app to accept or reject".into()),
+            Some(LadderKind::VendorNewOrder) => {
+                (format!("New order {order}"), "Open the app to accept or reject".into())
+            }
             Some(LadderKind::VendorReminder) => {
                 (format!("Order {order} is due"), "Mark it ready or ask for more time".into())
             }
-            Some(LadderKind::RiderAssign) => (format!("New delivery {order}"), "Open the app to accept or reject".into()),
+            Some(LadderKind::RiderAssign) => {
+                (format!("New delivery {order}"), "Open the app to accept or reject".into())
+            }
             Some(LadderKind::RiderAddressUpdate) => {
                 (format!("Address changed: {order}"), "Open the app to see the new address".into())
             }
             Some(LadderKind::CustomerStatus) => (format!("Order {order}"), "Your order was updated".into()),
-            Some(LadderKind::CustomerDelay) => {
-                (format!("Order {order} is delayed"), "Open the app for details".into())
-            }
+            Some(LadderKind::CustomerDelay) => (format!("Order {order} is delayed"), "Open the app for details".into()),
             None => (format!("Order {order}"), String::new()),
         };
     }
@@ -369,7 +371,8 @@ impl Channels {
                     client_config = client_config.with_business_account_id(waba);
                 }
                 client_config.retry_cap = WHATSAPP_RETRY_CAP;
-                let client = WhatsAppClient::new(client_config).map_err(|e| ChannelSetupError::WhatsApp(e.message()))?;
+                let client =
+                    WhatsAppClient::new(client_config).map_err(|e| ChannelSetupError::WhatsApp(e.message()))?;
                 if w.business_account_id.is_some() {
                     // Listed in the background: start-up does not wait on Meta.
                     let (client, ladders) = (client.clone(), config.ladders.clone());

@@ -147,7 +147,7 @@ impl JobHandler for StepHandler {
                     StepResult { state: state_after, provider_id: None, detail: Some(message.clone()) },
                     "ladder.step_failed",
                     json!({"error": message, "attempt": job.attempts, "willRetry": will_retry}),
-                    will_retry.then(|| JobError::Transient(message)),
+                    will_retry.then_some(JobError::Transient(message)),
                 )
             }
             // The provider set the earliest retry (WhatsApp 131056: 6 s;

@@ -125,8 +125,7 @@ async fn handle(state: &AppState, event: WhatsAppEvent) -> AppResult<Value> {
         }
         WhatsAppEvent::Status { message_id, recipient, status, errors, callback_data, .. } => {
             metrics::counter!("mangwale_whatsapp_statuses_total", "status" => status.as_str()).increment(1);
-            let errors: Vec<Value> =
-                errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect();
+            let errors: Vec<Value> = errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect();
             // A failure Meta reports only here (131026 undeliverable, …):
             // the step that sent this message is found by the escalation id
             // Meta hands back and the wamid recorded when it was sent.

@@ -12,12 +12,9 @@ use serde::{Deserialize, Serialize};
 /// reported by a `failed` status webhook with `errors`, as Meta does.
 pub const SYNCHRONOUS_FAILURES: [i64; 4] = [
     // Recipient cannot be sender.
-    131_021,
-    // Recipient phone number not in allowed list (test numbers).
-    131_030,
-    // Spam rate limit hit.
-    131_048,
-    // (Business Account, Consumer Account) pair rate limit hit.
+    131_021, // Recipient phone number not in allowed list (test numbers).
+    131_030, // Spam rate limit hit.
+    131_048, // (Business Account, Consumer Account) pair rate limit hit.
     131_056,
 ];
 

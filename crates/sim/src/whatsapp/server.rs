@@ -282,7 +282,9 @@ fn templates(
         let mut e = GraphError::new(
             400,
             100,
-            format!("Unsupported get request. Object with ID '{waba_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+            format!(
+                "Unsupported get request. Object with ID '{waba_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+            ),
         );
         e.kind = "GraphMethodException";
         e.subcode = Some(33);
@@ -307,15 +309,18 @@ fn templates(
             })
         })
         .collect();
-    let limit = param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(DEFAULT_TEMPLATE_PAGE);
-    let start = param("after").and_then(|c| c.strip_prefix("cursor-").and_then(|n| n.parse::<usize>().ok())).unwrap_or(0);
+    let limit =
+        param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(DEFAULT_TEMPLATE_PAGE);
+    let start =
+        param("after").and_then(|c| c.strip_prefix("cursor-").and_then(|n| n.parse::<usize>().ok())).unwrap_or(0);
     let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
     let end = start + page.len();
     let mut paging = json!({"cursors": {"before": format!("cursor-{start}"), "after": format!("cursor-{end}")}});
     if end < all.len() {
         paging["next"] = json!(format!(
             "{}/{}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}",
-            inner.base_url, super::DEFAULT_API_VERSION
+            inner.base_url,
+            super::DEFAULT_API_VERSION
         ));
     }
     Reply::json(200, &json!({"data": page, "paging": paging}))

@@ -37,7 +37,9 @@ fn approved() -> String {
 /// Whether `name` is a template name Meta accepts: `^[a-z0-9_]+$`, at most
 /// 512 characters.
 pub fn valid_template_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 512 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !name.is_empty()
+        && name.len() <= 512
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 impl ApprovedTemplate {

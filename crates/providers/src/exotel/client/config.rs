@@ -3,7 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-
 /// Everything the client needs, as plain values (the server fills it from its
 /// environment; tests point `base_url` at a fake or the simulator).
 #[derive(Clone)]

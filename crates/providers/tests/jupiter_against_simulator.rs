@@ -239,3 +239,23 @@ async fn an_outage_opens_the_circuit_and_requests_fail_fast_until_a_probe_succee
     assert!(client.health_jupiter().await.is_ok());
     assert!(client.health_php().await.is_err(), "no PHP backend configured");
 }
+
+#[tokio::test]
+async fn the_seeds_order_reference_is_read_and_updated_as_it_is() {
+    // `MW-2025-001234` (exotel-integration.md) travels as that string, on
+    // the path and in the status body alike, and Jupiter takes it.
+    let (sim, client) = setup().await;
+    let id = OrderId::parse("MW-2025-001234").unwrap();
+    let order = client.order(&id).await.unwrap().expect("Jupiter knows the order by its reference");
+    assert_eq!(order.status, "pending");
+    client.update_order_status(&id, "accepted", json!({"prepTimeMinutes": 15})).await.unwrap();
+    assert_eq!(sim.status_updates()[0]["orderId"], "MW-2025-001234");
+    assert_eq!(sim.order("MW-2025-001234").unwrap().status, "accepted");
+    // An id with leading zeros is not a number: it is sent as the string,
+    // so Jupiter looks up `001234`, not order 1234.
+    let padded = OrderId::parse("001234").unwrap();
+    assert!(client.update_order_status(&padded, "accepted", json!({})).await.is_err(), "no such order");
+    let last = sim.received().into_iter().rev().find(|r| r.path == "/api/order/status").unwrap();
+    assert_eq!(last.body.unwrap()["orderId"], "001234");
+    assert_eq!(sim.status_updates().len(), 1);
+}

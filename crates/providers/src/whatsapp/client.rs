@@ -207,10 +207,9 @@ impl WhatsAppClient {
             let status = response.status().as_u16();
             let retry_after = crate::retry::retry_after(response.headers(), chrono::Utc::now());
             let success = response.status().is_success();
-            let bytes = response
-                .bytes()
+            let bytes = crate::body::read_capped(response, crate::body::DEFAULT_LIMIT)
                 .await
-                .map_err(|e| WhatsAppError::new(WhatsAppErrorKind::Transient, Some(status), describe(e)))?;
+                .map_err(|e| WhatsAppError::new(WhatsAppErrorKind::Transient, Some(status), e.describe(describe)))?;
             if !success {
                 return Err(status_error(status, &bytes, retry_after));
             }

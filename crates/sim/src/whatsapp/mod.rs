@@ -624,6 +624,7 @@ pub async fn run_standalone_with(
     tracing::info!(
         base_url = %sim.base_url(),
         phone_number_id = %sim.phone_number_id(),
+        business_account_id = %sim.business_account_id(),
         webhook_url = ?sim.webhook_url(),
         templates = sim.config().templates.len(),
         "WhatsApp Cloud API simulator listening (access token and app secret: the configured ones; control endpoints under /_sim/)"
@@ -639,6 +640,10 @@ pub(crate) fn info(inner: &Inner) -> Value {
     json!({
         "base_url": inner.base_url,
         "messages_url": format!("{}/{DEFAULT_API_VERSION}/{}/messages", inner.base_url, inner.config.phone_number_id),
+        "templates_url": format!(
+            "{}/{DEFAULT_API_VERSION}/{}/message_templates",
+            inner.base_url, inner.config.business_account_id
+        ),
         "phone_number_id": inner.config.phone_number_id,
         "display_phone_number": inner.config.display_phone_number,
         "business_account_id": inner.config.business_account_id,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mangwale_providers::jupiter::JupiterClient;
-use mangwale_store::{Clock, QueueStats, Store};
+use mangwale_store::{Clock, ComponentState, Components, QueueStats, Store};
 use reqwest::Url;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,11 @@ use tokio_util::sync::CancellationToken;
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 /// A probe that takes longer than this counts as down.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Jobs that went dead within this long make the status degraded. Dead jobs
+/// are kept (for audit) and nothing revives them, so counting all of them
+/// would leave the service degraded forever after one; a day is long enough
+/// for someone to look.
+pub const DEAD_JOBS_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
 /// The last probe of one dependency.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -70,9 +75,53 @@ pub struct HealthSnapshot {
     /// Overdue jobs of kinds this build has no handler for yet (they wait
     /// for the feature that handles them); not counted as late.
     pub awaiting_handler: std::collections::BTreeMap<String, u64>,
+    /// Jobs that went dead within [`DEAD_JOBS_WINDOW`], by kind.
+    pub dead_by_kind: std::collections::BTreeMap<String, u64>,
+    /// The supervised background parts (worker, health probe, SQLite's
+    /// writer threads), read when the snapshot is taken, not at the last
+    /// probe: the probe itself may be what died.
+    pub components: std::collections::BTreeMap<String, ComponentState>,
+}
+
+/// The overall status `/health` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    /// Working, with something to look at: a dependency down, late or
+    /// recently dead jobs.
+    Degraded,
+    /// Not working: the database is unreachable, or a background part died
+    /// and could not be restarted (answered with 503).
+    Down,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Degraded => "degraded",
+            Verdict::Down => "down",
+        }
+    }
 }
 
 impl HealthSnapshot {
+    /// The background parts given up as failed.
+    pub fn failed_components(&self) -> Vec<String> {
+        self.components.iter().filter(|(_, s)| s.failed).map(|(name, _)| name.clone()).collect()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        let c = &self.connections;
+        if !c.database.connected || !self.failed_components().is_empty() {
+            Verdict::Down
+        } else if !c.jupiter.connected || !c.php.connected || self.late_jobs() > 0 || !self.dead_by_kind.is_empty() {
+            Verdict::Degraded
+        } else {
+            Verdict::Ok
+        }
+    }
+
     /// Overdue jobs that a handler of this build should have run.
     pub fn late_jobs(&self) -> u64 {
         let waiting: u64 = self.awaiting_handler.values().sum();
@@ -89,6 +138,8 @@ pub struct HealthMonitor {
     snapshot: RwLock<HealthSnapshot>,
     /// The job kinds the workers of this build run.
     handled: RwLock<Vec<String>>,
+    /// The service's own supervised tasks (worker, health probe).
+    components: Components,
 }
 
 impl HealthMonitor {
@@ -107,6 +158,8 @@ impl HealthMonitor {
             },
             queue: None,
             awaiting_handler: Default::default(),
+            dead_by_kind: Default::default(),
+            components: Default::default(),
         };
         HealthMonitor {
             store,
@@ -116,7 +169,13 @@ impl HealthMonitor {
             php,
             snapshot: RwLock::new(snapshot),
             handled: RwLock::new(Vec::new()),
+            components: Components::new(),
         }
+    }
+
+    /// The registry the service's own supervised tasks report to.
+    pub fn components(&self) -> &Components {
+        &self.components
     }
 
     /// The job kinds the workers run; overdue jobs of other kinds are
@@ -126,16 +185,20 @@ impl HealthMonitor {
     }
 
     pub fn snapshot(&self) -> HealthSnapshot {
-        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let mut snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
+        snapshot.components = self.components.snapshot();
+        snapshot.components.extend(self.store.components().snapshot());
+        snapshot
     }
 
     /// Probes every dependency once, concurrently, and publishes the result
     /// (also as metrics).
     pub async fn probe_once(&self) {
-        let (database, queue, by_kind, jupiter, php) = tokio::join!(
+        let (database, queue, by_kind, dead, jupiter, php) = tokio::join!(
             self.probe_database(),
             self.store.queue_stats(self.clock.now()),
             self.store.overdue_by_kind(self.clock.now()),
+            self.store.dead_by_kind(self.clock.now() - DEAD_JOBS_WINDOW),
             self.probe_jupiter(),
             self.probe_php(),
         );
@@ -146,6 +209,13 @@ impl HealthMonitor {
                 .into_iter()
                 .filter(|(kind, _)| !handled.is_empty() && !handled.contains(kind))
                 .collect()
+        };
+        let dead_by_kind = match dead {
+            Ok(dead) => dead.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "dead job counts unavailable");
+                Default::default()
+            }
         };
         let queue = match queue {
             Ok(stats) => {
@@ -171,8 +241,13 @@ impl HealthMonitor {
                 metrics::gauge!("mangwale_dependency_latency_seconds", "dependency" => name).set(ms as f64 / 1000.0);
             }
         }
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
-            HealthSnapshot { connections: Connections { jupiter, php, database }, queue, awaiting_handler };
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = HealthSnapshot {
+            connections: Connections { jupiter, php, database },
+            queue,
+            awaiting_handler,
+            dead_by_kind,
+            components: Default::default(),
+        };
     }
 
     /// Probes every [`PROBE_INTERVAL`] until shutdown.

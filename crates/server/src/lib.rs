@@ -26,7 +26,9 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use mangwale_store::{Backend, Clock, ConnectOptions, InboundWriter, Store, StoreError, Worker, WorkerConfig};
+use mangwale_store::{
+    Backend, Clock, Components, ConnectOptions, InboundWriter, RestartBudget, Store, StoreError, Worker, WorkerConfig,
+};
 use rand::Rng;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -179,28 +181,82 @@ pub async fn serve_with(
     state.health.probe_once().await;
 
     let background = CancellationToken::new();
-    let worker_task = tokio::spawn({
+    let components = state.health.components().clone();
+    let worker_task = options.workers.then(|| {
         let (worker, stop) = (worker.clone(), background.clone());
-        async move {
-            if options.workers {
-                worker.run(stop).await
-            }
-        }
+        supervise(WORKER, components.clone(), background.clone(), move || {
+            let (worker, stop) = (worker.clone(), stop.clone());
+            async move { worker.run(stop).await }
+        })
     });
-    let probe_task = tokio::spawn({
+    let probe_task = {
         let (health, stop) = (state.health.clone(), background.clone());
-        async move { health.run(stop).await }
-    });
+        supervise(HEALTH_PROBE, components, background.clone(), move || {
+            let (health, stop) = (health.clone(), stop.clone());
+            async move { health.run(stop).await }
+        })
+    };
 
     let app = app::build(state.clone());
     tracing::info!(addr = %listener.local_addr()?, mode = state.config.mode.as_str(), "listening");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
 
     background.cancel();
-    let _ = tokio::join!(worker_task, probe_task);
+    // The supervisors end once their task does; a panic is theirs to report.
+    if let Some(task) = worker_task {
+        let _ = task.await;
+    }
+    let _ = probe_task.await;
     state.store.close().await;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// The job worker's name in `/health` `components`.
+pub const WORKER: &str = "worker";
+/// The health probe's name in `/health` `components`.
+pub const HEALTH_PROBE: &str = "health-probe";
+
+/// Runs the task `start` makes, and a new one whenever it panics, within a
+/// [`RestartBudget`] (each restart logged and counted in
+/// `mangwale_component_restarts_total`). Past the budget the component is
+/// marked failed, and `/health` answers 503 naming it. A task that returns
+/// has finished its work (shutdown); so has one that panics after `stop`.
+pub fn supervise<F, Fut>(
+    name: &'static str,
+    components: Components,
+    stop: CancellationToken,
+    start: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    components.register(name);
+    tokio::spawn(async move {
+        let mut budget = RestartBudget::default();
+        loop {
+            let error = match tokio::spawn(start()).await {
+                Ok(()) => return,
+                Err(e) if e.is_panic() => {
+                    format!("panicked: {}", mangwale_store::supervise::panic_message(e.into_panic().as_ref()))
+                }
+                Err(e) => e.to_string(),
+            };
+            if stop.is_cancelled() {
+                return;
+            }
+            if !budget.allow(std::time::Instant::now()) {
+                components.failed(name, &error);
+                return;
+            }
+            components.restarted(name, &error);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(budget.pause()) => {}
+            }
+        }
+    })
 }
 
 /// [`prepare`] and [`serve`] with the system clock.

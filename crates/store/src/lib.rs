@@ -22,6 +22,7 @@ mod sqlite;
 mod sqlite_exec;
 mod sqlite_inbound;
 mod sqlite_ladders;
+pub mod supervise;
 pub mod test_support;
 pub mod timeline;
 pub mod worker;
@@ -37,8 +38,9 @@ pub use ladders::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use supervise::{ComponentState, Components, RestartBudget};
 pub use timeline::{NewEvent, TimelineEvent, TimelineStore};
-pub use worker::{JobError, JobHandler, RetryPolicy, RunReport, Worker, WorkerConfig};
+pub use worker::{JobError, JobHandler, JobObserver, JobTrouble, RetryPolicy, RunReport, Worker, WorkerConfig};
 
 /// Errors from the store. Callers treat them all as internal failures; the
 /// variants exist so that logs say which layer failed.
@@ -98,6 +100,17 @@ pub trait Store:
     /// so that health can tell jobs late for a handler from jobs this build
     /// has no handler for yet.
     async fn overdue_by_kind(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<(String, u64)>>;
+    /// Jobs that went dead since `since`, counted by kind, for health.
+    async fn dead_by_kind(&self, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<(String, u64)>>;
+    /// The store's own supervised background parts (SQLite's writer
+    /// threads), for health; none by default.
+    fn components(&self) -> Components {
+        Components::new()
+    }
+    /// Makes the store's writer threads die, as a bug would; for the tests
+    /// of their supervision. Nothing by default.
+    #[doc(hidden)]
+    async fn crash_writers_for_test(&self) {}
     /// Applies pending migrations of this backend.
     async fn migrate(&self) -> Result<()>;
     /// Closes the connection pool and background listeners.

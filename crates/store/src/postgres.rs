@@ -694,6 +694,17 @@ impl Store for PgStore {
         Ok(rows.into_iter().map(|(kind, n)| (kind, n as u64)).collect())
     }
 
+    async fn dead_by_kind(&self, since: DateTime<Utc>) -> Result<Vec<(String, u64)>> {
+        // Served by the partial index `jobs_dead (updated_at)`.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM jobs WHERE state = 'dead' AND updated_at >= $1 GROUP BY kind ORDER BY kind",
+        )
+        .bind(to_ms(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(kind, n)| (kind, n as u64)).collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -19,6 +19,7 @@ use crate::inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter};
 use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
 use crate::rows::{call_from_row, request_log_from_row};
 use crate::sqlite_inbound::InboundThread;
+use crate::supervise::Components;
 use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
 use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, from_ms, to_ms};
 
@@ -45,6 +46,8 @@ pub struct SqliteStore {
     inbound: InboundThread,
     /// The ladders' writes: their own connection and thread.
     pub(crate) exec: crate::sqlite_exec::SqliteExec,
+    /// The supervised writer threads, for health.
+    components: Components,
 }
 
 const JOB_COLUMNS: &str =
@@ -86,9 +89,19 @@ impl SqliteStore {
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(connect.pragma("wal_autocheckpoint", "0")).await?;
         let (wakeup, write) = (Arc::new(Notify::new()), Arc::new(tokio::sync::Mutex::new(())));
-        let exec = crate::sqlite_exec::SqliteExec::spawn(&path, "sqlite-ladders", write.clone())?;
-        let inbound = InboundThread::spawn(path, write.clone(), wakeup.clone())?;
-        let store = SqliteStore { pool, writer, wakeup, write, background: CancellationToken::new(), inbound, exec };
+        let components = Components::new();
+        let exec = crate::sqlite_exec::SqliteExec::spawn(&path, "sqlite-ladders", write.clone(), components.clone())?;
+        let inbound = InboundThread::spawn(path, write.clone(), wakeup.clone(), components.clone())?;
+        let store = SqliteStore {
+            pool,
+            writer,
+            wakeup,
+            write,
+            background: CancellationToken::new(),
+            inbound,
+            exec,
+            components,
+        };
         store.spawn_checkpointer();
         if options.migrate {
             store.migrate().await?;
@@ -704,6 +717,26 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(kind, n)| (kind, n as u64)).collect())
+    }
+
+    async fn dead_by_kind(&self, since: DateTime<Utc>) -> Result<Vec<(String, u64)>> {
+        // Served by the partial index `jobs_dead (updated_at)`.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM jobs WHERE state = 'dead' AND updated_at >= ?1 GROUP BY kind ORDER BY kind",
+        )
+        .bind(to_ms(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(kind, n)| (kind, n as u64)).collect())
+    }
+
+    fn components(&self) -> Components {
+        self.components.clone()
+    }
+
+    async fn crash_writers_for_test(&self) {
+        self.inbound.crash_for_test().await;
+        self.exec.crash_for_test().await;
     }
 
     async fn ping(&self) -> Result<()> {

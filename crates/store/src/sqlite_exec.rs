@@ -10,13 +10,17 @@
 //! (`sqlite_inbound`).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::supervise::{Components, supervise_thread};
 use crate::{Result, StoreError};
+
+/// The writer connection's page cache (see [`SqliteExec::spawn`]).
+const CACHE_KIB: u32 = 8 * 1024;
 
 type Task = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -54,19 +58,46 @@ impl SqliteExec {
     /// connection of the process empties it (SQLite cannot tell which pages
     /// changed), and emptying a large cache costs time on every switch of
     /// writer; pages not cached are read from the memory map.
-    pub(crate) fn spawn(path: &Path, name: &str, write: Arc<tokio::sync::Mutex<()>>) -> Result<Self> {
-        let mut conn = open_writer(path, 8 * 1024)?;
-        let (sender, mut receiver) = mpsc::unbounded_channel::<Task>();
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                while let Some(task) = receiver.blocking_recv() {
-                    let _write = write.blocking_lock();
-                    task(&mut conn);
-                }
-            })
-            .map_err(|e| StoreError::Unavailable(format!("the {name} thread could not start: {e}")))?;
+    ///
+    /// The thread is supervised ([`crate::supervise`]): if a task panics, the
+    /// thread dies (the task's caller gets an error) and a new one, on a new
+    /// connection, serves the tasks after it.
+    pub(crate) fn spawn(
+        path: &Path,
+        name: &str,
+        write: Arc<tokio::sync::Mutex<()>>,
+        components: Components,
+    ) -> Result<Self> {
+        // Opened here first, so that a store that cannot open its file fails
+        // at start-up rather than in its first write.
+        let first = Mutex::new(Some(open_writer(path, CACHE_KIB)?));
+        let (sender, receiver) = mpsc::unbounded_channel::<Task>();
+        let receiver = Mutex::new(receiver);
+        let path = path.to_path_buf();
+        supervise_thread(name, components, move || {
+            let taken = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let mut conn = match taken {
+                Some(conn) => conn,
+                None => open_writer(&path, CACHE_KIB).map_err(|e| format!("opening the database: {e}"))?,
+            };
+            // A thread that panicked poisoned the lock; the receiver itself
+            // is intact (it was between two tasks or inside one).
+            let mut receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(task) = receiver.blocking_recv() {
+                let _write = write.blocking_lock();
+                task(&mut conn);
+            }
+            Ok(())
+        })
+        .map_err(|e| StoreError::Unavailable(format!("the {name} thread could not start: {e}")))?;
         Ok(SqliteExec { sender })
+    }
+
+    /// Makes the thread panic, as a bug in a task would; for the tests of
+    /// its supervision.
+    #[doc(hidden)]
+    pub(crate) async fn crash_for_test(&self) {
+        let _ = self.run(|_| -> Result<()> { panic!("crash requested by a test") }).await;
     }
 
     /// Runs `f` on the thread's connection and returns what it returned.

@@ -12,14 +12,18 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::inbound::{InboundEvent, InboundOutcome, Reply};
+use crate::supervise::{Components, supervise_thread};
 use crate::{Result, StoreError, to_ms};
+
+/// The thread's name, also its component name in `/health`.
+const THREAD: &str = "sqlite-inbound";
 
 /// What the writer thread is asked to do.
 pub(crate) enum Request {
@@ -29,6 +33,10 @@ pub(crate) enum Request {
     /// A caller's whole batch, received at the given time, committed with
     /// whatever else is waiting.
     Batch(Vec<InboundEvent>, DateTime<Utc>, oneshot::Sender<Result<Vec<InboundOutcome>, Arc<StoreError>>>),
+    /// Makes the thread panic, as a bug would; for the tests of its
+    /// supervision.
+    #[doc(hidden)]
+    Crash,
 }
 
 /// The handle of the writer thread; the thread stops when every handle is
@@ -44,17 +52,38 @@ const QUEUE: usize = 4096;
 const MAX_BATCH: usize = 256;
 
 impl InboundThread {
-    pub(crate) fn spawn(path: PathBuf, write: Arc<tokio::sync::Mutex<()>>, wakeup: Arc<Notify>) -> Result<Self> {
+    /// Starts the supervised thread ([`crate::supervise`]): if it dies, the
+    /// events it was committing get an error (the provider retries them)
+    /// and a new thread, on a new connection, commits the events after them.
+    pub(crate) fn spawn(
+        path: PathBuf,
+        write: Arc<tokio::sync::Mutex<()>>,
+        wakeup: Arc<Notify>,
+        components: Components,
+    ) -> Result<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("sqlite-inbound".into())
-            .spawn(move || run(path, receiver, write, wakeup))
-            .map_err(|e| StoreError::Unavailable(format!("the inbound writer thread could not start: {e}")))?;
+        let receiver = Mutex::new(receiver);
+        supervise_thread(THREAD, components, move || {
+            let conn = open(&path).map_err(|e| format!("opening the database: {e}"))?;
+            // A thread that panicked poisoned the lock; the receiver itself
+            // is intact.
+            let mut receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
+            run(conn, &mut receiver, &write, &wakeup);
+            Ok(())
+        })
+        .map_err(|e| StoreError::Unavailable(format!("the inbound writer thread could not start: {e}")))?;
         Ok(InboundThread { sender })
     }
 
     pub(crate) fn sender(&self) -> mpsc::Sender<Request> {
         self.sender.clone()
+    }
+
+    /// Makes the thread panic once it reaches this request, as a bug would;
+    /// for the tests of its supervision.
+    #[doc(hidden)]
+    pub(crate) async fn crash_for_test(&self) {
+        let _ = self.sender.send(Request::Crash).await;
     }
 
     /// Commits `batch` (with whatever else is waiting) and answers in order.
@@ -72,15 +101,12 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     crate::sqlite_exec::open_writer(path, 64 * 1024)
 }
 
-fn run(path: PathBuf, mut receiver: mpsc::Receiver<Request>, write: Arc<tokio::sync::Mutex<()>>, wakeup: Arc<Notify>) {
-    let mut conn = match open(&path) {
-        Ok(conn) => Some(conn),
-        Err(e) => {
-            tracing::error!(error = %e, "the SQLite inbound writer could not open the database");
-            None
-        }
-    };
+fn run(mut conn: Connection, receiver: &mut mpsc::Receiver<Request>, write: &tokio::sync::Mutex<()>, wakeup: &Notify) {
     while let Some(first) = receiver.blocking_recv() {
+        // Alone, so that no event queued behind it dies with it.
+        if matches!(first, Request::Crash) {
+            panic!("crash requested by a test");
+        }
         let mut requests = vec![first];
         let mut events = requests.iter().map(Request::len).sum::<usize>();
         while events < MAX_BATCH {
@@ -95,12 +121,9 @@ fn run(path: PathBuf, mut receiver: mpsc::Receiver<Request>, write: Arc<tokio::s
         let now = to_ms(Utc::now());
         let batch: Vec<(&InboundEvent, i64)> = requests.iter().flat_map(|r| r.events(now)).collect();
         metrics::histogram!("mangwale_inbound_batch_size").record(batch.len() as f64);
-        let outcome = match conn.as_mut() {
-            Some(conn) => {
-                let _write = write.blocking_lock();
-                write_batch(conn, &batch)
-            }
-            None => Err(StoreError::Unavailable("the SQLite inbound writer could not open the database".into())),
+        let outcome = {
+            let _write = write.blocking_lock();
+            write_batch(&mut conn, &batch)
         };
         match outcome {
             Ok((outcomes, enqueued)) => {
@@ -122,6 +145,7 @@ impl Request {
         match self {
             Request::Event(..) => 1,
             Request::Batch(events, ..) => events.len(),
+            Request::Crash => 0,
         }
     }
 
@@ -130,6 +154,7 @@ impl Request {
         match self {
             Request::Event(event, _) => vec![(&**event, now)],
             Request::Batch(events, at, _) => events.iter().map(|e| (e, to_ms(*at))).collect(),
+            Request::Crash => Vec::new(),
         }
     }
 }
@@ -148,6 +173,7 @@ fn answer(requests: Vec<Request>, outcomes: Result<Vec<InboundOutcome>, Arc<Stor
             Request::Batch(.., reply) => {
                 let _ = reply.send(mine);
             }
+            Request::Crash => {}
         }
     }
 }

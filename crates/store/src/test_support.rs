@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sqlx::Connection;
 
-use crate::{ConnectOptions, Result, Store, connect};
+use crate::{ConnectOptions, Result, Store, StoreError, connect};
 
 /// A database that exists for one test.
 pub struct TestDb {
@@ -33,8 +33,17 @@ impl TestDb {
     /// A new database on the server `TEST_DATABASE_URL` names, or `None` when
     /// it is not set. Databases that earlier test runs left behind (a test
     /// that panicked) are dropped once they are an hour old.
+    ///
+    /// Under CI (`CI` set, as every CI service sets it, and not `false`/`0`)
+    /// a missing `TEST_DATABASE_URL` is an error, not a skip: a green CI run
+    /// must mean the PostgreSQL tests ran.
     pub async fn postgres() -> Result<Option<TestDb>> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            if postgres_required(std::env::var("CI").ok().as_deref()) {
+                return Err(StoreError::Unavailable(
+                    "CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests cannot be skipped under CI".into(),
+                ));
+            }
             return Ok(None);
         };
         let now = chrono::Utc::now().timestamp();
@@ -80,6 +89,11 @@ impl TestDb {
     }
 }
 
+/// Whether the value of `CI` makes PostgreSQL tests mandatory.
+fn postgres_required(ci: Option<&str>) -> bool {
+    ci.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+}
+
 /// `url` with its database name replaced.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
@@ -99,6 +113,16 @@ fn with_database(url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ci_makes_postgres_mandatory() {
+        for ci in ["true", "1", "TRUE", "yes"] {
+            assert!(super::postgres_required(Some(ci)), "{ci}");
+        }
+        for ci in [None, Some(""), Some("false"), Some("0")] {
+            assert!(!super::postgres_required(ci), "{ci:?}");
+        }
+    }
+
     #[test]
     fn replaces_the_database_name() {
         assert_eq!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use futures::stream::FuturesUnordered;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +61,32 @@ impl RetryPolicy {
             delay
         }
     }
+}
+
+/// What went wrong with a job, for a [`JobObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobTrouble {
+    /// Its handler panicked; the attempt counts as a transient failure.
+    Panicked,
+    /// It will not run again (out of attempts, or a permanent failure).
+    Dead,
+}
+
+impl JobTrouble {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobTrouble::Panicked => "panicked",
+            JobTrouble::Dead => "dead",
+        }
+    }
+}
+
+/// Told about a job's trouble after it is recorded on the job, so that it
+/// also reaches the timeline (where the job concerns an order). Whatever it
+/// does, it must not fail the job: errors are its own to log.
+#[async_trait]
+pub trait JobObserver: Send + Sync {
+    async fn job_trouble(&self, job: &Job, trouble: JobTrouble, error: &str);
 }
 
 /// Runs jobs of one kind.
@@ -148,11 +174,18 @@ pub struct Worker {
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     kinds: Vec<String>,
     config: WorkerConfig,
+    observer: Option<Arc<dyn JobObserver>>,
 }
 
 impl Worker {
     pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, config: WorkerConfig) -> Self {
-        Worker { store, clock, handlers: HashMap::new(), kinds: Vec::new(), config }
+        Worker { store, clock, handlers: HashMap::new(), kinds: Vec::new(), config, observer: None }
+    }
+
+    /// Sets who hears of panicking handlers and dead jobs.
+    pub fn observe(&mut self, observer: Arc<dyn JobObserver>) -> &mut Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Registers the handler of a job kind. Only registered kinds are claimed,
@@ -285,8 +318,21 @@ impl Worker {
             return (job.id, self.record_failure(&job, "no handler for this kind", None).await);
         };
         let timer = Instant::now();
-        let result = match tokio::time::timeout(self.config.lease.mul_f32(0.8), handler.run(&job)).await {
-            Ok(result) => result,
+        // A panicking handler is a failed attempt of its job, not the end of
+        // the worker: the panic is caught here, recorded on the job (its last
+        // error) and retried like any transient failure.
+        let run = std::panic::AssertUnwindSafe(handler.run(&job)).catch_unwind();
+        let mut panicked = None;
+        let result = match tokio::time::timeout(self.config.lease.mul_f32(0.8), run).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => {
+                let message = crate::supervise::panic_message(panic.as_ref());
+                tracing::error!(job_id = job.id, kind = %kind, attempt = job.attempts, panic = %message, "job handler panicked");
+                metrics::counter!("mangwale_job_panics_total", "kind" => kind.clone()).increment(1);
+                let error = format!("handler panicked: {message}");
+                panicked = Some(error.clone());
+                Err(JobError::Transient(error))
+            }
             Err(_) => Err(JobError::Transient("handler timed out".into())),
         };
         metrics::histogram!("mangwale_job_duration_seconds", "kind" => kind.clone())
@@ -324,6 +370,9 @@ impl Worker {
             Outcome::StoreError => "store_error",
         };
         metrics::counter!("mangwale_jobs_finished_total", "kind" => kind, "outcome" => label).increment(1);
+        if let (Some(error), Some(observer)) = (&panicked, &self.observer) {
+            observer.job_trouble(&job, JobTrouble::Panicked, error).await;
+        }
         (job.id, outcome)
     }
 
@@ -335,6 +384,10 @@ impl Worker {
             }
             Ok(FailOutcome::Dead) => {
                 tracing::error!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error, "job is dead");
+                metrics::counter!("mangwale_jobs_dead_total", "kind" => job.kind.clone()).increment(1);
+                if let Some(observer) = &self.observer {
+                    observer.job_trouble(job, JobTrouble::Dead, error).await;
+                }
                 Outcome::Dead
             }
             Ok(FailOutcome::LeaseLost) => Outcome::LeaseLost,

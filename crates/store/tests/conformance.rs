@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use mangwale_store::test_support::TestDb;
 use mangwale_store::{
     CallState, Clock, ConnectOptions, Enqueued, ExotelRequestLog, FailOutcome, InboundEvent, InboundOutcome,
-    InboundWriter, Job, JobError, JobHandler, JobState, ManualClock, NewCall, NewEvent, NewJob, RetryPolicy,
-    SystemClock, Worker, WorkerConfig, connect,
+    InboundWriter, Job, JobError, JobHandler, JobObserver, JobState, JobTrouble, ManualClock, NewCall, NewEvent,
+    NewJob, RetryPolicy, SystemClock, Worker, WorkerConfig, connect,
 };
 use mangwale_store::{IdempotencyClaim, StoredResponse};
 use serde_json::json;
@@ -78,6 +78,9 @@ conformance!(
     the_live_feed_pages_through_every_event,
     idempotency_keys_hold_one_answer_until_they_expire,
     concurrent_claims_of_one_idempotency_key_let_one_through,
+    a_panicking_handler_is_retried_while_other_jobs_keep_flowing,
+    dead_jobs_are_counted_by_kind_and_observed,
+    writer_threads_that_die_are_replaced_and_later_writes_succeed,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1076,4 +1079,139 @@ async fn concurrent_claims_of_one_idempotency_key_let_one_through(db: &TestDb) {
         }
     }
     assert_eq!(claimed, 1, "exactly one request runs");
+/// Panics on its first `panics` runs, then succeeds.
+struct Panicky {
+    panics: Mutex<u32>,
+    ran: Mutex<u32>,
+}
+
+#[async_trait]
+impl JobHandler for Panicky {
+    async fn run(&self, _job: &Job) -> Result<(), JobError> {
+        *self.ran.lock().unwrap() += 1;
+        let panic_now = {
+            let mut panics = self.panics.lock().unwrap();
+            let now = *panics > 0;
+            *panics = panics.saturating_sub(1);
+            now
+        };
+        if panic_now {
+            panic!("index out of bounds: the len is 0 but the index is 3");
+        }
+        Ok(())
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { base: secs(2), max: secs(30), jitter: false }
+    }
+}
+
+/// Remembers what a worker reported through [`JobObserver`].
+#[derive(Default)]
+struct Troubles(Mutex<Vec<(String, JobTrouble, String)>>);
+
+#[async_trait]
+impl JobObserver for Troubles {
+    async fn job_trouble(&self, job: &Job, trouble: JobTrouble, error: &str) {
+        self.0.lock().unwrap().push((job.key.clone().unwrap_or_default(), trouble, error.to_string()));
+    }
+}
+
+async fn a_panicking_handler_is_retried_while_other_jobs_keep_flowing(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let panicky = Arc::new(Panicky { panics: Mutex::new(2), ran: Mutex::new(0) });
+    let recorder = Arc::new(Recorder::default());
+    let troubles = Arc::new(Troubles::default());
+    let mut w = Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    w.register("panicky", panicky.clone()).register("test", recorder.clone()).observe(troubles.clone());
+    db.store.enqueue(NewJob::new("panicky", "p", json!({}), t0()).max_attempts(5)).await.unwrap();
+    for n in 0..5 {
+        db.store.enqueue(NewJob::new("test", format!("t{n}"), json!({}), t0())).await.unwrap();
+    }
+
+    // The panic is one failed attempt of its job; the batch it ran in ends
+    // normally and the other jobs of the batch complete.
+    let report = w.run_until_idle().await.unwrap();
+    assert_eq!((report.completed, report.retrying, report.dead), (5, 1, 0), "{report:?}");
+    let job = db.store.job_by_key("p").await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts, job.run_at), (JobState::Pending, 1, at(2)), "retried after its backoff");
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("handler panicked: index out of bounds: the len is 0 but the index is 3"),
+        "the panic message is the job's last error"
+    );
+
+    // Jobs enqueued later still run: the worker is alive.
+    db.store.enqueue(NewJob::new("test", "later", json!({}), t0())).await.unwrap();
+    assert_eq!(w.run_until_idle().await.unwrap().completed, 1);
+
+    clock.advance(secs(2));
+    assert_eq!(w.run_until_idle().await.unwrap().retrying, 1, "it panics again");
+    clock.advance(secs(4));
+    assert_eq!(w.run_until_idle().await.unwrap().completed, 1, "then succeeds");
+    assert_eq!(db.store.job_by_key("p").await.unwrap().unwrap().state, JobState::Done);
+    assert_eq!(*panicky.ran.lock().unwrap(), 3);
+    assert_eq!(recorder.ran.lock().unwrap().len(), 6);
+    let seen = troubles.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "each panic is reported: {seen:?}");
+    assert!(seen.iter().all(|(key, trouble, error)| key == "p"
+        && *trouble == JobTrouble::Panicked
+        && error.contains("index out of bounds")));
+}
+
+async fn dead_jobs_are_counted_by_kind_and_observed(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let recorder = Arc::new(Recorder { permanent: true, ..Recorder::default() });
+    let troubles = Arc::new(Troubles::default());
+    let mut w = Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    w.register("test", recorder).register("other", Arc::new(Recorder { permanent: true, ..Recorder::default() }));
+    w.observe(troubles.clone());
+    for key in ["a", "b"] {
+        db.store.enqueue(NewJob::new("test", key, json!({}), t0())).await.unwrap();
+    }
+    db.store.enqueue(NewJob::new("other", "c", json!({}), t0())).await.unwrap();
+    assert_eq!(w.run_until_idle().await.unwrap().dead, 3);
+    assert_eq!(
+        db.store.dead_by_kind(t0()).await.unwrap(),
+        vec![("other".to_string(), 1), ("test".to_string(), 2)]
+    );
+    assert!(db.store.dead_by_kind(at(1)).await.unwrap().is_empty(), "only jobs dead since the given time");
+    let mut seen: Vec<_> = troubles.0.lock().unwrap().iter().map(|(k, t, e)| (k.clone(), *t, e.clone())).collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        ["a", "b", "c"].map(|k| (k.to_string(), JobTrouble::Dead, "bad payload".to_string())).to_vec()
+    );
+}
+
+async fn writer_threads_that_die_are_replaced_and_later_writes_succeed(db: &TestDb) {
+    let s = &db.store;
+    let writer = InboundWriter::spawn(s.clone(), 2, 64);
+    assert_eq!(writer.record(callback("before", "MW-9")).await.unwrap(), InboundOutcome::Recorded);
+    // SQLite's webhook and ladder writer threads panic (a no-op on
+    // PostgreSQL, which has no writer threads of its own).
+    s.crash_writers_for_test().await;
+    // The events after the crash are committed by the new threads, through
+    // the same handles.
+    for n in 0..20 {
+        let event = callback(&format!("after-{n}"), "MW-9");
+        assert_eq!(writer.record(event).await.unwrap(), InboundOutcome::Recorded, "event {n}");
+    }
+    assert_eq!(
+        s.record_inbound(&[callback("batch", "MW-9")], t0()).await.unwrap(),
+        vec![InboundOutcome::Recorded]
+    );
+    assert!(s.ladder("missing").await.unwrap().is_none(), "the ladder writer answers again");
+    assert_eq!(s.events_for_order("MW-9").await.unwrap().len(), 22);
+    let components = s.components().snapshot();
+    if s.backend() == mangwale_store::Backend::Sqlite {
+        for name in ["sqlite-inbound", "sqlite-ladders"] {
+            let state = &components[name];
+            assert_eq!(state.restarts, 1, "{name}: {state:?}");
+            assert!(!state.failed);
+            assert!(state.last_error.as_deref().unwrap_or("").contains("crash requested by a test"), "{state:?}");
+        }
+    } else {
+        assert!(components.is_empty());
+    }
 }

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::health::Verdict;
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
@@ -79,23 +80,17 @@ impl Running {
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let snapshot = state.health.snapshot();
     let c = &snapshot.connections;
-    let overdue = snapshot.late_jobs();
-    let (status, code) = if !c.database.connected {
-        ("down", StatusCode::SERVICE_UNAVAILABLE)
-    } else if !c.jupiter.connected || !c.php.connected || overdue > 0 {
-        ("degraded", StatusCode::OK)
-    } else {
-        ("ok", StatusCode::OK)
-    };
+    let verdict = snapshot.verdict();
+    let code = if verdict == Verdict::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let queue = match snapshot.queue {
         Some(q) => {
             json!({"pending": q.pending, "overdue": q.overdue, "running": q.running, "dead": q.dead, "lag_ms": q.lag_ms,
-                   "awaitingHandler": snapshot.awaiting_handler})
+                   "awaitingHandler": snapshot.awaiting_handler, "deadByKind": snapshot.dead_by_kind})
         }
         None => Value::Null,
     };
     let body = json!({
-        "status": status,
+        "status": verdict.as_str(),
         "service": "exotel-service",
         "version": env!("CARGO_PKG_VERSION"),
         "mode": state.config.mode.as_str(),
@@ -103,6 +98,8 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "database": state.store.backend().name(),
         "connections": c,
         "queue": queue,
+        "components": snapshot.components,
+        "failedComponents": snapshot.failed_components(),
         "time": state.clock.now(),
     });
     (code, Json(body))

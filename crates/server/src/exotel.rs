@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mangwale_core::E164;
 use mangwale_providers::exotel::client::{
-    ExotelClient, ExotelClientConfig, ExotelError, ExotelRecorder, RateLimit, RequestRecord,
+    ExotelClient, ExotelClientConfig, ExotelError, ExotelRecorder, RateLimit, RequestRecord, RetryPolicy,
 };
 use mangwale_sim::exotel::{ExotelSim, FlowConfig, FlowDefinitions, SimConfig};
 use mangwale_store::{ExotelRequestLog, Store};
@@ -60,6 +60,7 @@ impl Exotel {
         store: Arc<dyn Store>,
         webhook_token: &crate::config::Secret,
         sim_config: Option<SimConfig>,
+        retry: Option<RetryPolicy>,
     ) -> Result<Exotel, ExotelSetupError> {
         let recorder: Arc<dyn ExotelRecorder> = Arc::new(StoreRecorder::spawn(store));
         let (client_config, sim, default_caller_id) = match (&config.exotel, config.mode) {
@@ -114,6 +115,7 @@ impl Exotel {
             voice_rate: RateLimit::per_minute(config.exotel_voice_per_minute),
             flow_base_url: flow_base_url(config),
             sms_status_callback: Some(sms_status_callback),
+            retry: retry.unwrap_or(client_config.retry),
             ..client_config
         };
         let client = ExotelClient::new(client_config, recorder)?;

@@ -67,6 +67,9 @@ pub struct PrepareOptions {
     pub whatsapp_sim: Option<mangwale_sim::whatsapp::WhatsAppSimConfig>,
     /// The sandbox push (FCM) simulator's configuration.
     pub push_sim: Option<mangwale_sim::push::PushSimConfig>,
+    /// The Exotel client's own retries of a request (real-time waits);
+    /// tests on a manual clock shorten them.
+    pub exotel_retry: Option<mangwale_providers::exotel::client::RetryPolicy>,
 }
 
 /// Connects the store (applying migrations), settles credentials and builds
@@ -95,8 +98,14 @@ pub async fn prepare_with(
     // SQLite serialises writes anyway: one writer groups them best.
     let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
-    let exotel =
-        crate::exotel::Exotel::start(&config, store.clone(), &credentials.webhook_token, options.exotel_sim).await?;
+    let exotel = crate::exotel::Exotel::start(
+        &config,
+        store.clone(),
+        &credentials.webhook_token,
+        options.exotel_sim,
+        options.exotel_retry,
+    )
+    .await?;
     let channels = crate::comms::channels::Channels::start(&config, options.whatsapp_sim, options.push_sim).await?;
     Ok(AppState::new(state::Services {
         config: Arc::new(config),

@@ -46,6 +46,7 @@ async fn env_with(clock: Arc<ManualClock>, db: Option<mangwale_store::test_suppo
             exotel_sim: Some(SimConfig::manual(clock.now())),
             whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
             push_sim: None,
+            ..PrepareOptions::default()
         },
         db,
         ..Setup::default()

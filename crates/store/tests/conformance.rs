@@ -1122,7 +1122,8 @@ async fn a_panicking_handler_is_retried_while_other_jobs_keep_flowing(db: &TestD
     let panicky = Arc::new(Panicky { panics: Mutex::new(2), ran: Mutex::new(0) });
     let recorder = Arc::new(Recorder::default());
     let troubles = Arc::new(Troubles::default());
-    let mut w = Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    let mut w =
+        Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
     w.register("panicky", panicky.clone()).register("test", recorder.clone()).observe(troubles.clone());
     db.store.enqueue(NewJob::new("panicky", "p", json!({}), t0()).max_attempts(5)).await.unwrap();
     for n in 0..5 {
@@ -1163,7 +1164,8 @@ async fn dead_jobs_are_counted_by_kind_and_observed(db: &TestDb) {
     let clock = Arc::new(ManualClock::new(t0()));
     let recorder = Arc::new(Recorder { permanent: true, ..Recorder::default() });
     let troubles = Arc::new(Troubles::default());
-    let mut w = Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    let mut w =
+        Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
     w.register("test", recorder).register("other", Arc::new(Recorder { permanent: true, ..Recorder::default() }));
     w.observe(troubles.clone());
     for key in ["a", "b"] {
@@ -1171,17 +1173,11 @@ async fn dead_jobs_are_counted_by_kind_and_observed(db: &TestDb) {
     }
     db.store.enqueue(NewJob::new("other", "c", json!({}), t0())).await.unwrap();
     assert_eq!(w.run_until_idle().await.unwrap().dead, 3);
-    assert_eq!(
-        db.store.dead_by_kind(t0()).await.unwrap(),
-        vec![("other".to_string(), 1), ("test".to_string(), 2)]
-    );
+    assert_eq!(db.store.dead_by_kind(t0()).await.unwrap(), vec![("other".to_string(), 1), ("test".to_string(), 2)]);
     assert!(db.store.dead_by_kind(at(1)).await.unwrap().is_empty(), "only jobs dead since the given time");
     let mut seen: Vec<_> = troubles.0.lock().unwrap().iter().map(|(k, t, e)| (k.clone(), *t, e.clone())).collect();
     seen.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        seen,
-        ["a", "b", "c"].map(|k| (k.to_string(), JobTrouble::Dead, "bad payload".to_string())).to_vec()
-    );
+    assert_eq!(seen, ["a", "b", "c"].map(|k| (k.to_string(), JobTrouble::Dead, "bad payload".to_string())).to_vec());
 }
 
 async fn writer_threads_that_die_are_replaced_and_later_writes_succeed(db: &TestDb) {
@@ -1197,10 +1193,7 @@ async fn writer_threads_that_die_are_replaced_and_later_writes_succeed(db: &Test
         let event = callback(&format!("after-{n}"), "MW-9");
         assert_eq!(writer.record(event).await.unwrap(), InboundOutcome::Recorded, "event {n}");
     }
-    assert_eq!(
-        s.record_inbound(&[callback("batch", "MW-9")], t0()).await.unwrap(),
-        vec![InboundOutcome::Recorded]
-    );
+    assert_eq!(s.record_inbound(&[callback("batch", "MW-9")], t0()).await.unwrap(), vec![InboundOutcome::Recorded]);
     assert!(s.ladder("missing").await.unwrap().is_none(), "the ladder writer answers again");
     assert_eq!(s.events_for_order("MW-9").await.unwrap().len(), 22);
     let components = s.components().snapshot();

@@ -34,6 +34,9 @@ pub const IVR_RING_SECONDS: u32 = 40;
 pub const IVR_TIME_LIMIT: u32 = 300;
 /// The longest admin bridge.
 pub const ADMIN_BRIDGE_LIMIT: u32 = 1800;
+/// How long the last step of a ladder may be retried after it was due (the
+/// others, until the next step is due).
+pub const LAST_STEP_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
 pub struct StepHandler {
     state: AppState,
@@ -115,7 +118,14 @@ impl JobHandler for StepHandler {
             StepClaim::NotPending(_) => return Ok(()),
         };
         let channel_name = step_channel(&ladder, index);
+        let window_end = window_end(&ladder, index);
         let sent = match Channel::parse(&channel_name) {
+            // A retry after the step's window would reach the party after
+            // the next step (or long after the ladder's end): it is given up.
+            _ if job.attempts > 1 && now >= window_end => Sent::Failed {
+                message: format!("not retried: its window closed at {}", window_end.to_rfc3339()),
+                transient: false,
+            },
             Some(channel) => send(state, &ladder, channel).await,
             None => Sent::Skipped(format!("unknown channel {channel_name}")),
         };
@@ -141,7 +151,7 @@ impl JobHandler for StepHandler {
                 None,
             ),
             Sent::Failed { message, transient } => {
-                let will_retry = transient && job.attempts < job.max_attempts;
+                let will_retry = transient && job.attempts < job.max_attempts && now < window_end;
                 let state_after = if will_retry { StepState::Pending } else { StepState::Failed };
                 (
                     StepResult { state: state_after, provider_id: None, detail: Some(message.clone()) },
@@ -193,6 +203,21 @@ fn merge(mut a: Value, b: Value) -> Value {
         a.extend(b);
     }
     a
+}
+
+/// Until when a step may be retried: the next step's due time, or
+/// [`LAST_STEP_WINDOW`] after the last step was due.
+fn window_end(ladder: &Ladder, index: u32) -> chrono::DateTime<chrono::Utc> {
+    let due = ladder.steps.iter().find(|s| s.index == index).map(|s| s.due_at);
+    // Steps due together (a WhatsApp and a ring at once) do not close each
+    // other's window.
+    let next =
+        ladder.steps.iter().filter(|s| s.index > index && due.is_none_or(|d| s.due_at > d)).map(|s| s.due_at).min();
+    match (next, due) {
+        (Some(next), _) => next,
+        (None, Some(due)) => due + LAST_STEP_WINDOW,
+        (None, None) => ladder.started_at + LAST_STEP_WINDOW,
+    }
 }
 
 fn step_channel(ladder: &Ladder, index: u32) -> String {

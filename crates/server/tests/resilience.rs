@@ -195,7 +195,7 @@ const OUTAGE: (u64, u64) = (60, 660);
 fn outage_faults(tick: u64) -> Vec<(Fault, u32)> {
     let server_errors = [Fault::status(500), Fault::status(503), Fault::status(504)];
     let timeouts = [Fault::DropAfterProcessing, Fault::status(500), Fault::Drop, Fault::status(503)];
-    let cycle: &[Fault] = if tick % 4 == 0 { &timeouts } else { &server_errors };
+    let cycle: &[Fault] = if tick.is_multiple_of(4) { &timeouts } else { &server_errors };
     let mut faults: Vec<(Fault, u32)> = (0..60).map(|i| (cycle[(i + tick as usize) % cycle.len()], 1)).collect();
     faults.push((Fault::status(503), u32::MAX));
     faults

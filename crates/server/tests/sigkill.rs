@@ -3,6 +3,10 @@
 //! schedule and no step is sent twice. The ladder's timings come from a
 //! LADDERS_FILE measured in seconds, so the test takes a few seconds of
 //! real time.
+//!
+//! The second test kills the binary while a step is being sent (the WhatsApp
+//! simulator, in this test process, holds its answer), and checks from the
+//! simulator's own request log when each step actually went out.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -28,7 +32,12 @@ fn free_port() -> u16 {
 }
 
 fn spawn(dir: &std::path::Path, port: u16) -> Service {
-    let child = Command::new(env!("CARGO_BIN_EXE_mangwale-exotel"))
+    spawn_with(dir, port, &[])
+}
+
+fn spawn_with(dir: &std::path::Path, port: u16, vars: &[(&str, String)]) -> Service {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mangwale-exotel"));
+    command
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -39,12 +48,15 @@ fn spawn(dir: &std::path::Path, port: u16) -> Service {
         .env("API_KEYS", KEY)
         .env("EXOTEL_WEBHOOK_TOKEN", "sigkill-webhook-token-0123456789")
         .env("LADDERS_FILE", dir.join("ladders.toml"))
+        .env("JUPITER_WEBHOOK_SECRET", "sigkill-jupiter-secret-0123456789")
         .env("RUST_LOG", "warn")
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the service binary starts");
+        .stderr(Stdio::null());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let child = command.spawn().expect("the service binary starts");
     Service { child }
 }
 
@@ -152,4 +164,141 @@ async fn a_ladder_survives_sigkill_and_sends_each_step_once() {
     let due = chrono::DateTime::parse_from_rfc3339(last["dueAt"].as_str().unwrap()).unwrap();
     let first_due = chrono::DateTime::parse_from_rfc3339(ladder["steps"][0]["dueAt"].as_str().unwrap()).unwrap();
     assert_eq!((due - first_due).num_seconds(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_a_step_is_being_sent_that_step_is_never_sent_again_and_the_rest_fire_on_time() {
+    use mangwale_sim::whatsapp::{Fault, WhatsAppSim, WhatsAppSimConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    // The vendor ladder in seconds, on WhatsApp only: at 0, 3 and 6 s.
+    let ladders = mangwale_core::ladder::DEFAULT_LADDERS_TOML.replace(
+        "steps = [\n  { channel = \"app_push\", after = 0 },\n  { channel = \"whatsapp\", after = 60 },\n  { channel = \"ring\", after = 120 },\n  { channel = \"ivr\", after = 180 },\n  { channel = \"admin\", after = 300 },\n]",
+        "steps = [\n  { channel = \"whatsapp\", after = 0 },\n  { channel = \"whatsapp\", after = 3 },\n  { channel = \"whatsapp\", after = 6 },\n]",
+    );
+    assert!(ladders.contains("{ channel = \"whatsapp\", after = 6 }"), "the short vendor ladder is defined");
+    std::fs::write(dir.path().join("ladders.toml"), ladders).unwrap();
+    // The simulator outlives both runs of the binary, and so does its log.
+    let whatsapp = WhatsAppSim::start(WhatsAppSimConfig::default()).await.unwrap();
+    let vars = [
+        ("WHATSAPP_PHONE_NUMBER_ID", whatsapp.phone_number_id().to_string()),
+        ("WHATSAPP_ACCESS_TOKEN", whatsapp.access_token().to_string()),
+        ("WHATSAPP_APP_SECRET", whatsapp.app_secret()),
+        ("WHATSAPP_API_URL", whatsapp.base_url().to_string()),
+    ];
+    // The first message is taken in at once and answered 3 s later: the
+    // binary is killed in between, while it waits for the answer.
+    whatsapp.inject_fault(Fault::Delay { secs: Duration::from_secs(3) }, 1);
+    let sends = || -> Vec<chrono::DateTime<chrono::Utc>> {
+        whatsapp
+            .received()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+            .map(|r| r.at)
+            .collect()
+    };
+
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut service = spawn_with(dir.path(), port, &vars);
+    wait_healthy(&http, &base).await;
+    let body = json!({"order_id": "KILL-2", "vendor_id": "V-2", "vendor_phone": "+919876543211", "amount": 100, "items": "Poha x1"});
+    let res = http
+        .post(format!("{base}/comms/notify/vendor/order"))
+        .header("X-API-Key", KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let id = res.json::<Value>().await.unwrap()["escalationId"].as_str().unwrap().to_string();
+    let ladder = escalation(&http, &base, &id).await;
+    let due: Vec<chrono::DateTime<chrono::Utc>> = ladder["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| chrono::DateTime::parse_from_rfc3339(s["dueAt"].as_str().unwrap()).unwrap().to_utc())
+        .collect();
+    assert_eq!(due.len(), 3, "{ladder}");
+
+    // SIGKILL as soon as the first step's request reached WhatsApp, before
+    // its answer came back.
+    let started = Instant::now();
+    while sends().is_empty() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let ladder = escalation(&http, &base, &id).await;
+            let log: Vec<_> = whatsapp.received().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+            panic!("the first step never went out: {ladder} {log:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    service.child.kill().unwrap();
+    service.child.wait().unwrap();
+    let killed_at = chrono::Utc::now();
+    drop(service);
+    let state = escalation_from_db(dir.path(), &id).await;
+    assert_eq!(state[0], "sending", "killed in the middle of sending the first step: {state:?}");
+
+    // Down through the second step's due time.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let restarted_at = chrono::Utc::now();
+    let _service = spawn_with(dir.path(), port, &vars);
+    wait_healthy(&http, &base).await;
+    // The job of the step cut off is still leased to the dead process: it
+    // is settled when that lease (60 s) expires; the other steps go on.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let ladder = loop {
+        let ladder = escalation(&http, &base, &id).await;
+        if ladder["state"] != "active" || Instant::now() > deadline {
+            break ladder;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ladder["state"], "exhausted", "{ladder}");
+    let states: Vec<&str> = ladder["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    // The step cut off mid-send may have gone out: unknown, never resent.
+    assert_eq!(states, ["unknown", "sent", "sent"], "{ladder}");
+
+    // What WhatsApp received, and when: one request per step.
+    let sent = sends();
+    assert_eq!(sent.len(), 3, "each step reached WhatsApp once: {sent:?}");
+    let slack = chrono::Duration::milliseconds(2500);
+    assert!(sent[0] >= due[0] && sent[0] <= killed_at, "the first step went out before the kill: {sent:?} {due:?}");
+    // Due while the service was down: sent as soon as it was back.
+    assert!(sent[1] >= restarted_at && sent[1] >= due[1], "{sent:?} {due:?}");
+    assert!(sent[1] <= restarted_at + chrono::Duration::seconds(10), "{sent:?} restarted at {restarted_at}");
+    // Due after the restart: sent at its time, not early, not much later.
+    assert!(sent[2] >= due[2] && sent[2] <= due[2] + slack, "the last step fired at its time: {sent:?} {due:?}");
+
+    let timeline: Value = http
+        .get(format!("{base}/comms/timeline/KILL-2"))
+        .header("X-API-Key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut kinds: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .filter(|k| k.starts_with("ladder.step"))
+        .collect();
+    // The first two are recorded together at the restart, in either order.
+    kinds.sort();
+    assert_eq!(kinds, ["ladder.step_sent", "ladder.step_sent", "ladder.step_unknown"], "{timeline}");
+    whatsapp.shutdown().await;
+}
+
+/// The step states straight from the database file, with the binary down.
+async fn escalation_from_db(dir: &std::path::Path, id: &str) -> Vec<String> {
+    let url = format!("sqlite:{}", dir.join("kill.db").display());
+    let store = mangwale_store::connect(&url, &mangwale_store::ConnectOptions::default()).await.unwrap();
+    let ladder = store.ladder(id).await.unwrap().expect("the ladder");
+    let states = ladder.steps.iter().map(|s| format!("{:?}", s.state).to_lowercase()).collect();
+    store.close().await;
+    states
 }

@@ -41,6 +41,7 @@ async fn env() -> Env {
             exotel_sim: Some(SimConfig::manual(clock.now())),
             whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
             push_sim: None,
+            ..PrepareOptions::default()
         },
         ..Setup::default()
     })

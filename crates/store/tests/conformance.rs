@@ -1079,6 +1079,8 @@ async fn concurrent_claims_of_one_idempotency_key_let_one_through(db: &TestDb) {
         }
     }
     assert_eq!(claimed, 1, "exactly one request runs");
+}
+
 /// Panics on its first `panics` runs, then succeeds.
 struct Panicky {
     panics: Mutex<u32>,

@@ -16,6 +16,8 @@ pub mod error;
 pub mod exotel;
 pub mod exotel_params;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod health;
 pub mod idempotency;
 pub mod jupiter;

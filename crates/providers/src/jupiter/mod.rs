@@ -12,6 +12,8 @@
 //! - Phone numbers never reach logs; the API key never does either.
 
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod model;
 mod resilience;
 

@@ -238,7 +238,7 @@ fn ttl_text(ttl: Duration) -> String {
 }
 
 /// `{"name": "projects/<p>/messages/<id>"}`.
-fn parse_sent(body: &[u8]) -> Result<SentPush, PushError> {
+pub(super) fn parse_sent(body: &[u8]) -> Result<SentPush, PushError> {
     let name = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
@@ -254,7 +254,7 @@ fn parse_sent(body: &[u8]) -> Result<SentPush, PushError> {
 /// `{"error": {"code", "message", "status", "details": [{"@type":
 /// "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode"}]}}`.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct GoogleError {
+pub(super) struct GoogleError {
     message: Option<String>,
     /// `NOT_FOUND`, `UNAVAILABLE`, …
     status: Option<String>,
@@ -263,7 +263,7 @@ struct GoogleError {
 }
 
 impl GoogleError {
-    fn parse(body: &[u8]) -> GoogleError {
+    pub(super) fn parse(body: &[u8]) -> GoogleError {
         let Ok(value) = serde_json::from_slice::<Value>(body) else {
             return GoogleError::default();
         };
@@ -285,7 +285,7 @@ impl GoogleError {
     }
 
     /// FCM's documented error codes first, then the HTTP status.
-    fn into_error(self, status: u16, retry_after: Option<Duration>) -> PushError {
+    pub(super) fn into_error(self, status: u16, retry_after: Option<Duration>) -> PushError {
         let kind = match self.fcm_code.as_deref() {
             Some("UNREGISTERED") => PushErrorKind::Unregistered,
             Some("INVALID_ARGUMENT") => PushErrorKind::Rejected,

@@ -26,6 +26,8 @@ mod app;
 mod config;
 mod error;
 mod fcm;
+#[doc(hidden)]
+pub mod fuzz;
 mod service_account;
 
 use std::collections::BTreeMap;

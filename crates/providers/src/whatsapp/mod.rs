@@ -20,6 +20,8 @@
 mod client;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod message;
 mod templates;
 mod webhook;

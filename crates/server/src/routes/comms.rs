@@ -541,15 +541,31 @@ fn time(field: &str, raw: &Option<String>) -> AppResult<Option<DateTime<Utc>>> {
     Ok(Some(parsed))
 }
 
-/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls and ladders
-/// of the range (default: the last 24 hours).
-async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) -> AppResult<Json<Value>> {
-    let now = state.clock.now();
+fn analytics_span(range: &Range, now: DateTime<Utc>) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
     let to = time("to", &range.to)?.unwrap_or(now);
     let from = time("from", &range.from)?.unwrap_or(to - chrono::Duration::hours(24));
     if from >= to {
         return Err(AppError::invalid("from", "from must be before to"));
     }
+    Ok((from, to))
+}
+
+/// The analytics range of a query string as the route reads it. Public for
+/// the fuzz harness.
+#[doc(hidden)]
+pub fn analytics_range(query: &[u8], now: DateTime<Utc>) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let range: Range = serde_urlencoded::from_bytes(query).map_err(|e| AppError::BadRequest {
+        code: "invalid_query",
+        message: e.to_string(),
+        field: None,
+    })?;
+    analytics_span(&range, now)
+}
+
+/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls and ladders
+/// of the range (default: the last 24 hours).
+async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) -> AppResult<Json<Value>> {
+    let (from, to) = analytics_span(&range, state.clock.now())?;
     let mut stats = state.store.comms_stats(from, to).await?;
     // A deadline is a timer, not a notification.
     stats.steps_sent.remove(mangwale_core::ladder::Channel::Deadline.name());

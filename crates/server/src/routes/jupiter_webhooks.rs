@@ -69,23 +69,7 @@ async fn webhook(
         None => (false, None),
     };
 
-    let payload: Value = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
-        code: "malformed_json",
-        message: format!("body: {e}"),
-        field: None,
-    })?;
-    if !payload.is_object() {
-        return Err(AppError::BadRequest {
-            code: "malformed_json",
-            message: "the body must be a JSON object".into(),
-            field: None,
-        });
-    }
-    let order_id = match payload.get("order_id").or_else(|| payload.get("orderId")) {
-        None | Some(Value::Null) => return Err(AppError::invalid("order_id", "order_id is required")),
-        Some(raw) => serde_json::from_value::<OrderId>(raw.clone())
-            .map_err(|e| AppError::invalid("order_id", format!("order_id: {e}")))?,
-    };
+    let (payload, order_id) = parse_body(&body)?;
 
     // Only what the signature covers may identify a redelivery: a signed
     // event id, else the event and its signed body. An unsigned event id is
@@ -144,4 +128,28 @@ async fn webhook(
             "actions": if duplicate { Vec::new() } else { actions },
         })),
     ))
+}
+
+/// Reads a webhook body: a JSON object carrying the order id (`order_id` or
+/// `orderId`, a number or a string). Public for the fuzz harness.
+#[doc(hidden)]
+pub fn parse_body(body: &[u8]) -> AppResult<(Value, OrderId)> {
+    let payload: Value = serde_json::from_slice(body).map_err(|e| AppError::BadRequest {
+        code: "malformed_json",
+        message: format!("body: {e}"),
+        field: None,
+    })?;
+    if !payload.is_object() {
+        return Err(AppError::BadRequest {
+            code: "malformed_json",
+            message: "the body must be a JSON object".into(),
+            field: None,
+        });
+    }
+    let order_id = match payload.get("order_id").or_else(|| payload.get("orderId")) {
+        None | Some(Value::Null) => return Err(AppError::invalid("order_id", "order_id is required")),
+        Some(raw) => serde_json::from_value::<OrderId>(raw.clone())
+            .map_err(|e| AppError::invalid("order_id", format!("order_id: {e}")))?,
+    };
+    Ok((payload, order_id))
 }

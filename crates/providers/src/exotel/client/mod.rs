@@ -13,6 +13,8 @@
 mod config;
 mod error;
 mod form;
+#[doc(hidden)]
+pub mod fuzz;
 mod recorder;
 mod request;
 mod response;

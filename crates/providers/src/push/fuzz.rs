@@ -1,0 +1,16 @@
+//! Entry points for the fuzz harness (`mangwale_server::fuzz`): the parsers
+//! of FCM's answers, which stay private to the sender.
+
+use chrono::{DateTime, Utc};
+
+/// A 2xx answer to a send.
+pub fn sent(body: &[u8]) -> bool {
+    super::fcm::parse_sent(body).is_ok()
+}
+
+/// A non-2xx answer, classified as the sender does; `retry_after` is the
+/// header, read relative to `now`.
+pub fn error_answer(status: u16, body: &[u8], retry_after: Option<&str>, now: DateTime<Utc>) -> bool {
+    let retry_after = retry_after.and_then(|v| crate::retry::parse_retry_after(v, now));
+    super::fcm::GoogleError::parse(body).into_error(status, retry_after).is_transient()
+}

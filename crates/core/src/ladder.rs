@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::InvalidValue;
+pub use crate::context::{LadderContext, Money, PaymentMode};
 
 /// The built-in definitions: the seed's timings.
 pub const DEFAULT_LADDERS_TOML: &str = include_str!("../../../config/ladders.toml");

@@ -1,8 +1,11 @@
 //! Pure domain core of the Mangwale Exotel service.
 //!
-//! No IO, no async and no clock: everything here is a value or a pure
-//! function, so it can be tested exhaustively and reused by every layer.
+//! No IO, no async and no reading of the time: everything here is a value
+//! or a pure function, so it can be tested exhaustively and reused by every
+//! layer. Time is injected through [`clock::Clock`].
 
+pub mod clock;
+pub mod context;
 pub mod ids;
 pub mod ivr;
 pub mod ladder;

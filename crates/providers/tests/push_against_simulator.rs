@@ -36,11 +36,13 @@ impl SimTime {
     }
 }
 
-impl PushClock for SimTime {
+impl mangwale_core::clock::Clock for SimTime {
     fn now(&self) -> DateTime<Utc> {
         self.sim.now()
     }
+}
 
+impl PushClock for SimTime {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         self.slept.lock().unwrap().push(duration);
         self.sim.advance(duration);

@@ -60,6 +60,14 @@ impl SimClock {
     }
 }
 
+/// The simulators share the service's one clock abstraction, so a test can
+/// hand the same manual clock to the service and to its counterparts.
+impl mangwale_core::clock::Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        SimClock::now(self)
+    }
+}
+
 /// Locks a mutex, ignoring poisoning: the simulator's state stays usable
 /// after a panicking test thread.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -1,12 +1,10 @@
-//! Injected time. Production reads the system clock; tests move a manual one.
+//! The implementations of the one [`Clock`]: production reads the system
+//! clock; tests move a manual one.
 
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
-}
+pub use mangwale_core::clock::Clock;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+pub use mangwale_core::clock::Clock;
 use mangwale_core::mask_phone_numbers;
 
 /// The retry policy of every provider client (see [`crate::retry`]).
@@ -226,22 +227,24 @@ pub struct SentPush {
     pub provider_id: String,
 }
 
-/// Where the client takes time from: the access token's expiry and the
-/// waits between retries. Production uses [`SystemClock`]; tests pass a
-/// clock they move, so that expiry and `Retry-After` cost no real time.
-pub trait PushClock: Send + Sync + fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
+/// Where the client takes time from: "now" (the access token's expiry) is
+/// the service's one [`Clock`]; this adds the waits between retries.
+/// Production uses [`SystemClock`]; tests pass a clock they move, so that
+/// expiry and `Retry-After` cost no real time.
+pub trait PushClock: Clock {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
-impl PushClock for SystemClock {
+impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
 
+impl PushClock for SystemClock {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(tokio::time::sleep(duration))
     }

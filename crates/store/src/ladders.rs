@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use mangwale_core::ladder::{LadderState, StepState};
+use mangwale_core::ladder::{Channel, LadderContext, LadderDef, LadderKind, LadderState, StepState, StopAction};
+use mangwale_core::{E164, Language};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -23,19 +24,18 @@ use crate::{Result, StoreError};
 #[derive(Debug, Clone)]
 pub struct NewLadder {
     pub escalation_id: String,
-    /// `vendor_new_order`, ...
-    pub kind: String,
+    pub kind: LadderKind,
     pub order_id: Option<String>,
     /// `vendor:V-42`.
     pub party: String,
-    /// The party's number in E.164. Stored because later steps call it; it
-    /// never appears in the timeline or logs (those get the masked form).
-    pub phone: Option<String>,
-    pub language: String,
+    /// The party's number. Stored because later steps call it; it never
+    /// appears in the timeline or logs (those get the masked form).
+    pub phone: Option<E164>,
+    pub language: Language,
     /// What the steps say: amount, items, addresses, names.
-    pub context: Value,
+    pub context: LadderContext,
     /// The ladder definition as it was when the ladder started.
-    pub definition: Value,
+    pub definition: LadderDef,
     pub steps: Vec<NewLadderStep>,
     pub started_at: DateTime<Utc>,
 }
@@ -43,7 +43,7 @@ pub struct NewLadder {
 #[derive(Debug, Clone)]
 pub struct NewLadderStep {
     pub index: u32,
-    pub channel: String,
+    pub channel: Channel,
     pub due_at: DateTime<Utc>,
 }
 
@@ -51,18 +51,18 @@ pub struct NewLadderStep {
 #[serde(rename_all = "camelCase")]
 pub struct Ladder {
     pub escalation_id: String,
-    pub kind: String,
+    pub kind: LadderKind,
     pub order_id: Option<String>,
     pub party: String,
     #[serde(skip)]
-    pub phone: Option<String>,
-    pub language: String,
-    pub context: Value,
-    pub definition: Value,
+    pub phone: Option<E164>,
+    pub language: Language,
+    pub context: LadderContext,
+    pub definition: LadderDef,
     pub state: LadderState,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub stop_action: Option<String>,
+    pub stop_action: Option<StopAction>,
     pub stop_actor: Option<String>,
     pub steps: Vec<LadderStep>,
 }
@@ -71,7 +71,7 @@ pub struct Ladder {
 #[serde(rename_all = "camelCase")]
 pub struct LadderStep {
     pub index: u32,
-    pub channel: String,
+    pub channel: Channel,
     pub due_at: DateTime<Utc>,
     pub state: StepState,
     pub attempts: u32,
@@ -162,7 +162,7 @@ pub trait LadderStore: Send + Sync {
     async fn stop_ladder(
         &self,
         escalation_id: &str,
-        action: &str,
+        action: StopAction,
         actor: &str,
         job_group: &str,
         event: NewEvent,
@@ -241,6 +241,93 @@ where
     })
 }
 
+/// A ladder's columns as both backends read them, before decoding.
+pub(crate) struct LadderRow {
+    pub escalation_id: String,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub party: String,
+    pub phone: Option<String>,
+    pub language: String,
+    pub context: Value,
+    pub definition: Value,
+    pub state: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub stop_action: Option<String>,
+    pub stop_actor: Option<String>,
+}
+
+impl LadderRow {
+    /// Decodes the columns into the core types; a value that does not
+    /// decode is reported as corrupt, naming the ladder and the column.
+    pub(crate) fn decode(self, steps: Vec<LadderStep>) -> Result<Ladder> {
+        let id = self.escalation_id;
+        let corrupt =
+            |column: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("ladder {id} {column}: {e}"));
+        let kind = self.kind.parse().map_err(|e| corrupt("kind", &e))?;
+        let phone = self.phone.map(|p| E164::parse(&p)).transpose().map_err(|e| corrupt("phone", &e))?;
+        let language = self.language.parse().map_err(|e| corrupt("language", &e))?;
+        let context = serde_json::from_value(self.context).map_err(|e| corrupt("context", &e))?;
+        let definition = serde_json::from_value(self.definition).map_err(|e| corrupt("definition", &e))?;
+        let state = ladder_state(&self.state)?;
+        let stop_action = self.stop_action.map(|a| a.parse()).transpose().map_err(|e| corrupt("stop_action", &e))?;
+        Ok(Ladder {
+            kind,
+            order_id: self.order_id,
+            party: self.party,
+            phone,
+            language,
+            context,
+            definition,
+            state,
+            started_at: crate::from_ms(self.started_at),
+            finished_at: self.finished_at.map(crate::from_ms),
+            stop_action,
+            stop_actor: self.stop_actor,
+            steps,
+            escalation_id: id,
+        })
+    }
+}
+
+/// A step's columns as both backends read them, before decoding.
+pub(crate) struct StepRow {
+    pub index: i64,
+    pub channel: String,
+    pub due_at: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub provider_id: Option<String>,
+    pub detail: Option<String>,
+    pub updated_at: i64,
+}
+
+impl StepRow {
+    pub(crate) fn decode(self) -> Result<LadderStep> {
+        Ok(LadderStep {
+            index: self.index as u32,
+            channel: Channel::parse(&self.channel)
+                .ok_or_else(|| StoreError::Corrupt(format!("step channel {}", self.channel)))?,
+            due_at: crate::from_ms(self.due_at),
+            state: step_state(&self.state)?,
+            attempts: self.attempts as u32,
+            provider_id: self.provider_id,
+            detail: self.detail,
+            updated_at: crate::from_ms(self.updated_at),
+        })
+    }
+}
+
+/// A ladder's context and definition as stored (JSON).
+pub(crate) fn stored_json(ladder: &NewLadder) -> Result<(Value, Value)> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("ladder {}: {e}", ladder.escalation_id));
+    Ok((
+        serde_json::to_value(&ladder.context).map_err(corrupt)?,
+        serde_json::to_value(&ladder.definition).map_err(corrupt)?,
+    ))
+}
+
 pub(crate) fn ladder_state(s: &str) -> Result<LadderState> {
     LadderState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("ladder state {s}")))
 }
@@ -252,3 +339,56 @@ pub(crate) fn step_state(s: &str) -> Result<StepState> {
 /// Purposes of call attempts that are IVR or ring calls, and bridges.
 pub(crate) const IVR_PURPOSES: &str = "('ivr', 'ring')";
 pub(crate) const BRIDGE_PURPOSES: &str = "('bridge', 'admin_bridge', 'masked_bridge')";
+
+#[cfg(test)]
+mod tests {
+    use mangwale_core::ladder::{LadderBook, Money, PaymentMode};
+    use serde_json::json;
+
+    use super::*;
+
+    fn row(context: Value) -> LadderRow {
+        LadderRow {
+            escalation_id: "vendor_order_MW-1".into(),
+            kind: "vendor_new_order".into(),
+            order_id: Some("MW-1".into()),
+            party: "vendor:V-42".into(),
+            phone: Some("+919876543210".into()),
+            language: "hi".into(),
+            context,
+            definition: serde_json::to_value(LadderBook::defaults().get(LadderKind::VendorNewOrder)).unwrap(),
+            state: "stopped".into(),
+            started_at: 0,
+            finished_at: Some(1_000),
+            stop_action: Some("accept".into()),
+            stop_actor: Some("vendor:V-42".into()),
+        }
+    }
+
+    #[test]
+    fn a_row_written_by_the_json_map_decodes_into_the_core_types() {
+        let old = json!({"name": "Krishna Kirana", "amount": 325.5, "items": "Poha x1", "paymentMode": "cod",
+                         "city": "Nashik", "minutesRemaining": "5", "riderName": null});
+        let ladder = row(old).decode(Vec::new()).unwrap();
+        assert_eq!(ladder.kind, LadderKind::VendorNewOrder);
+        assert_eq!(ladder.phone.as_ref().map(E164::as_str), Some("+919876543210"));
+        assert_eq!(ladder.language, Language::Hi);
+        assert_eq!(ladder.stop_action, Some(StopAction::Accept));
+        assert_eq!(ladder.context.amount, Some(Money::from_paise(32_550)));
+        assert_eq!(ladder.context.payment_mode, Some(PaymentMode::CashOnDelivery));
+        assert_eq!(ladder.context.minutes_remaining, Some(5));
+        assert_eq!(ladder.context.rider_name, None);
+        assert!(ladder.definition.whatsapp_template.is_some());
+    }
+
+    #[test]
+    fn a_column_that_does_not_decode_is_reported_with_its_name() {
+        let mut bad = row(json!({}));
+        bad.kind = "vendor_teleport".into();
+        let error = bad.decode(Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("vendor_order_MW-1 kind"), "{error}");
+        let mut bad = row(json!({}));
+        bad.phone = Some("12".into());
+        assert!(bad.decode(Vec::new()).unwrap_err().to_string().contains("phone"));
+    }
+}

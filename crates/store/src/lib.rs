@@ -22,6 +22,7 @@ mod sqlite;
 mod sqlite_exec;
 mod sqlite_inbound;
 mod sqlite_ladders;
+mod sqlite_writes;
 pub mod supervise;
 pub mod test_support;
 pub mod timeline;

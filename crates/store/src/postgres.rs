@@ -112,61 +112,87 @@ fn job_from_row(row: &PgRow) -> Result<Job> {
     })
 }
 
-/// Inserts a job unless its key exists (notifying other replicas when it
-/// commits); the id if it was inserted.
-pub(crate) async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
+/// Inserts each job whose key is new, in one statement, and notifies the
+/// other replicas' listeners when the transaction commits (Postgres folds
+/// the identical notifications of one transaction into one). The ids of
+/// the jobs inserted; a job whose key exists is left as it is. The one job
+/// insert of every write path.
+pub(crate) async fn insert_jobs<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
     ex: E,
-    job: &NewJob,
+    jobs: &[NewJob],
     now: DateTime<Utc>,
-) -> Result<Option<i64>> {
-    // The notification is sent only if the row was inserted, and only when
-    // the transaction commits.
-    Ok(sqlx::query(
+) -> Result<Vec<i64>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|job| {
+            serde_json::json!({
+                "kind": job.kind, "key": job.key, "group": job.group, "payload": job.payload,
+                "max_attempts": job.max_attempts, "run_at": to_ms(job.run_at),
+            })
+        })
+        .collect();
+    Ok(sqlx::query_scalar(
         "WITH ins AS (
              INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7)
+             SELECT j ->> 'kind', j ->> 'key', j ->> 'group', j -> 'payload', 'pending',
+                    (j ->> 'max_attempts')::BIGINT, (j ->> 'run_at')::BIGINT, $2, $2
+             FROM jsonb_array_elements($1) WITH ORDINALITY AS t(j, n) ORDER BY n
              ON CONFLICT (key) DO NOTHING
              RETURNING id)
-         SELECT id, pg_notify($8, $6::text)::text AS notified FROM ins",
+         SELECT id FROM ins, LATERAL (SELECT pg_notify($3, '')) AS notified ORDER BY id",
     )
-    .bind(&job.kind)
-    .bind(&job.key)
-    .bind(&job.group)
-    .bind(Json(&job.payload))
-    .bind(i64::from(job.max_attempts))
-    .bind(to_ms(job.run_at))
+    .bind(Json(serde_json::Value::Array(rows)))
     .bind(to_ms(now))
     .bind(JOBS_CHANNEL)
-    .fetch_optional(ex)
-    .await?
-    .map(|row| row.try_get::<i64, _>("id"))
-    .transpose()?)
+    .fetch_all(ex)
+    .await?)
 }
 
+/// Records timeline events in one statement; their ids, in order. The one
+/// timeline insert of every write path.
+pub(crate) async fn insert_events<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
+    ex: E,
+    events: &[&NewEvent],
+) -> Result<Vec<i64>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "order_id": e.order_id, "escalation_id": e.escalation_id, "call_sid": e.call_sid,
+                "party": e.party, "channel": e.channel, "kind": e.kind, "detail": e.detail, "at": to_ms(e.at),
+            })
+        })
+        .collect();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
+         SELECT e ->> 'order_id', e ->> 'escalation_id', e ->> 'call_sid', e ->> 'party', e ->> 'channel',
+                e ->> 'kind', e -> 'detail', (e ->> 'at')::BIGINT
+         FROM jsonb_array_elements($1) WITH ORDINALITY AS t(e, n) ORDER BY n
+         RETURNING id",
+    )
+    .bind(Json(serde_json::Value::Array(rows)))
+    .fetch_all(ex)
+    .await?)
+}
+
+/// Records one timeline event; its id.
 pub(crate) async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
     ex: E,
     e: &NewEvent,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(&e.order_id)
-    .bind(&e.escalation_id)
-    .bind(&e.call_sid)
-    .bind(&e.party)
-    .bind(&e.channel)
-    .bind(&e.kind)
-    .bind(Json(&e.detail))
-    .bind(to_ms(e.at))
-    .fetch_one(ex)
-    .await?)
+    insert_events(ex, &[e]).await?.first().copied().ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
 #[async_trait]
 impl JobStore for PgStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
-        let inserted = insert_job(&self.pool, &job, Utc::now()).await?;
+        let inserted = insert_jobs(&self.pool, std::slice::from_ref(&job), Utc::now()).await?.first().copied();
         match inserted {
             Some(id) => {
                 self.wakeup.notify_one();
@@ -485,49 +511,11 @@ impl InboundStore for PgStore {
                 continue;
             }
             outcomes[index] = InboundOutcome::Recorded;
-            let e = &inbound.event;
-            events.push(serde_json::json!({
-                "order_id": e.order_id, "escalation_id": e.escalation_id, "call_sid": e.call_sid,
-                "party": e.party, "channel": e.channel, "kind": e.kind, "detail": e.detail, "at": to_ms(e.at),
-            }));
-            for job in &inbound.jobs {
-                jobs.push(serde_json::json!({
-                    "kind": job.kind, "key": job.key, "group": job.group, "payload": job.payload,
-                    "max_attempts": job.max_attempts, "run_at": to_ms(job.run_at),
-                }));
-            }
+            events.push(&inbound.event);
+            jobs.extend(inbound.jobs.iter().cloned());
         }
-        if !events.is_empty() {
-            sqlx::query(
-                "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-                 SELECT e ->> 'order_id', e ->> 'escalation_id', e ->> 'call_sid', e ->> 'party', e ->> 'channel',
-                        e ->> 'kind', e -> 'detail', (e ->> 'at')::BIGINT
-                 FROM jsonb_array_elements($1) AS e",
-            )
-            .bind(Json(serde_json::Value::Array(events)))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut enqueued = false;
-        if !jobs.is_empty() {
-            enqueued = sqlx::query(
-                "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-                 SELECT e ->> 'kind', e ->> 'key', e ->> 'group', e -> 'payload', 'pending',
-                        (e ->> 'max_attempts')::BIGINT, (e ->> 'run_at')::BIGINT, $2, $2
-                 FROM jsonb_array_elements($1) AS e
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(Json(serde_json::Value::Array(jobs)))
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
-            if enqueued {
-                // Delivered to the other replicas' listeners on commit.
-                sqlx::query("SELECT pg_notify($1, '')").bind(JOBS_CHANNEL).execute(&mut *tx).await?;
-            }
-        }
+        insert_events(&mut *tx, &events).await?;
+        let enqueued = !insert_jobs(&mut *tx, &jobs, now).await?.is_empty();
         tx.commit().await?;
         if enqueued {
             self.wakeup.notify_one();

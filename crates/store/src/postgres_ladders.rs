@@ -10,22 +10,22 @@ use sqlx::{PgConnection, Row};
 
 use crate::jobs::NewJob;
 use crate::ladders::{
-    BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder,
-    OnExhausted, StepClaim, StepResult, ladder_state, stats_from_rows, step_state,
+    BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderRow, LadderStart, LadderStep, LadderStop, LadderStore,
+    NewLadder, OnExhausted, StepClaim, StepResult, StepRow, stats_from_rows, stored_json,
 };
-use crate::postgres::{PgStore, insert_event, insert_job};
+use crate::postgres::{PgStore, insert_event, insert_jobs};
 use crate::timeline::NewEvent;
-use crate::{Result, StoreError, from_ms, to_ms};
-use mangwale_core::ladder::{LadderState, StepState};
+use crate::{Result, StoreError, to_ms};
+use mangwale_core::E164;
+use mangwale_core::ladder::{LadderState, StepState, StopAction};
 
 const LADDER_COLUMNS: &str = "escalation_id, kind, order_id, party, phone, language, context, definition, state, \
      started_at, finished_at, stop_action, stop_actor";
 
 fn ladder_from_row(row: &PgRow, steps: Vec<LadderStep>) -> Result<Ladder> {
-    let state: String = row.try_get("state")?;
     let context: Json<serde_json::Value> = row.try_get("context")?;
     let definition: Json<serde_json::Value> = row.try_get("definition")?;
-    Ok(Ladder {
+    LadderRow {
         escalation_id: row.try_get("escalation_id")?,
         kind: row.try_get("kind")?,
         order_id: row.try_get("order_id")?,
@@ -34,27 +34,27 @@ fn ladder_from_row(row: &PgRow, steps: Vec<LadderStep>) -> Result<Ladder> {
         language: row.try_get("language")?,
         context: context.0,
         definition: definition.0,
-        state: ladder_state(&state)?,
-        started_at: from_ms(row.try_get("started_at")?),
-        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_ms),
+        state: row.try_get("state")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
         stop_action: row.try_get("stop_action")?,
         stop_actor: row.try_get("stop_actor")?,
-        steps,
-    })
+    }
+    .decode(steps)
 }
 
 fn step_from_row(row: &PgRow) -> Result<LadderStep> {
-    let state: String = row.try_get("state")?;
-    Ok(LadderStep {
-        index: row.try_get::<i32, _>("step_index")? as u32,
+    StepRow {
+        index: row.try_get::<i32, _>("step_index")?.into(),
         channel: row.try_get("channel")?,
-        due_at: from_ms(row.try_get("due_at")?),
-        state: step_state(&state)?,
-        attempts: row.try_get::<i32, _>("attempts")? as u32,
+        due_at: row.try_get("due_at")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get::<i32, _>("attempts")?.into(),
         provider_id: row.try_get("provider_id")?,
         detail: row.try_get("detail")?,
-        updated_at: from_ms(row.try_get("updated_at")?),
-    })
+        updated_at: row.try_get("updated_at")?,
+    }
+    .decode()
 }
 
 /// Loads a ladder; `lock` takes its row lock for the rest of the transaction.
@@ -80,13 +80,6 @@ async fn load(conn: &mut PgConnection, escalation_id: &str, lock: bool) -> Resul
     Ok(Some(ladder_from_row(&row, steps)?))
 }
 
-async fn insert_jobs(conn: &mut PgConnection, jobs: &[NewJob], now: DateTime<Utc>) -> Result<()> {
-    for job in jobs {
-        insert_job(&mut *conn, job, now).await?;
-    }
-    Ok(())
-}
-
 fn vanished() -> StoreError {
     StoreError::Corrupt("ladder vanished".into())
 }
@@ -95,6 +88,7 @@ fn vanished() -> StoreError {
 impl LadderStore for PgStore {
     async fn start_ladder(&self, ladder: NewLadder, jobs: Vec<NewJob>, event: NewEvent) -> Result<LadderStart> {
         let now = ladder.started_at;
+        let (context, definition) = stored_json(&ladder)?;
         let mut tx = self.pool.begin().await?;
         // ON CONFLICT: two replicas starting the same escalation id at once
         // both succeed, one of them with the other's ladder.
@@ -105,13 +99,13 @@ impl LadderStore for PgStore {
              ON CONFLICT (escalation_id) DO NOTHING",
         )
         .bind(&ladder.escalation_id)
-        .bind(&ladder.kind)
+        .bind(ladder.kind.name())
         .bind(&ladder.order_id)
         .bind(&ladder.party)
-        .bind(&ladder.phone)
-        .bind(&ladder.language)
-        .bind(Json(&ladder.context))
-        .bind(Json(&ladder.definition))
+        .bind(ladder.phone.as_ref().map(E164::as_str))
+        .bind(ladder.language.code())
+        .bind(Json(&context))
+        .bind(Json(&definition))
         .bind(to_ms(now))
         .execute(&mut *tx)
         .await?;
@@ -128,13 +122,13 @@ impl LadderStore for PgStore {
             )
             .bind(&ladder.escalation_id)
             .bind(step.index as i32)
-            .bind(&step.channel)
+            .bind(step.channel.name())
             .bind(to_ms(step.due_at))
             .bind(to_ms(now))
             .execute(&mut *tx)
             .await?;
         }
-        insert_jobs(&mut tx, &jobs, now).await?;
+        insert_jobs(&mut *tx, &jobs, now).await?;
         insert_event(&mut *tx, &event).await?;
         let started = load(&mut tx, &ladder.escalation_id, false).await?.ok_or_else(vanished)?;
         tx.commit().await?;
@@ -146,7 +140,7 @@ impl LadderStore for PgStore {
     async fn stop_ladder(
         &self,
         escalation_id: &str,
-        action: &str,
+        action: StopAction,
         actor: &str,
         job_group: &str,
         event: NewEvent,
@@ -168,7 +162,7 @@ impl LadderStore for PgStore {
         )
         .bind(escalation_id)
         .bind(to_ms(now))
-        .bind(action)
+        .bind(action.name())
         .bind(actor)
         .execute(&mut *tx)
         .await?;
@@ -188,7 +182,7 @@ impl LadderStore for PgStore {
         .execute(&mut *tx)
         .await?;
         insert_event(&mut *tx, &event).await?;
-        insert_jobs(&mut tx, &jobs, now).await?;
+        insert_jobs(&mut *tx, &jobs, now).await?;
         let stopped = load(&mut tx, escalation_id, false).await?.ok_or_else(vanished)?;
         tx.commit().await?;
         Ok(LadderStop::Stopped(stopped))
@@ -255,7 +249,7 @@ impl LadderStore for PgStore {
         .execute(&mut *tx)
         .await?;
         insert_event(&mut *tx, &event).await?;
-        insert_jobs(&mut tx, &jobs, now).await?;
+        insert_jobs(&mut *tx, &jobs, now).await?;
         let ladder = load(&mut tx, escalation_id, false).await?.ok_or_else(vanished)?;
         let state = if ladder.state == LadderState::Active && ladder.steps.iter().all(|s| s.state.is_final()) {
             sqlx::query(
@@ -269,7 +263,7 @@ impl LadderStore for PgStore {
             if let Some(event) = &on_exhausted.event {
                 insert_event(&mut *tx, event).await?;
             }
-            insert_jobs(&mut tx, &on_exhausted.jobs, now).await?;
+            insert_jobs(&mut *tx, &on_exhausted.jobs, now).await?;
             LadderState::Exhausted
         } else {
             ladder.state

@@ -187,64 +187,17 @@ fn kinds_json(kinds: &[String]) -> String {
     serde_json::Value::from(kinds.to_vec()).to_string()
 }
 
-/// Inserts a job unless its key exists; the id if it was inserted.
-pub(crate) async fn insert_job<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
-    ex: E,
-    job: &NewJob,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
-         ON CONFLICT (key) DO NOTHING
-         RETURNING id",
-    )
-    .bind(&job.kind)
-    .bind(&job.key)
-    .bind(&job.group)
-    .bind(job.payload.to_string())
-    .bind(i64::from(job.max_attempts))
-    .bind(to_ms(job.run_at))
-    .bind(to_ms(now))
-    // fetch_all, not fetch_optional: the statement must be stepped to its end
-    // so that SQLite commits inside sqlite3_step and runs its WAL
-    // auto-checkpoint; a commit done by sqlite3_reset skips it and the WAL
-    // grows without bound.
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .next())
-}
-
-pub(crate) async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(
-    ex: E,
-    e: &NewEvent,
-) -> Result<i64> {
-    sqlx::query_scalar(
-        "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-    )
-    .bind(&e.order_id)
-    .bind(&e.escalation_id)
-    .bind(&e.call_sid)
-    .bind(&e.party)
-    .bind(&e.channel)
-    .bind(&e.kind)
-    .bind(e.detail.to_string())
-    .bind(to_ms(e.at))
-    // Stepped to the end for the WAL checkpoint, as in insert_job.
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .next()
-    .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
-}
-
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
-        let _write = self.write.lock().await;
-        let inserted = insert_job(&self.writer, &job, Utc::now()).await?;
+        let now = Utc::now();
+        let (job, inserted) = self
+            .exec
+            .run(move |conn| {
+                let inserted = crate::sqlite_writes::insert_jobs(conn, std::slice::from_ref(&job), now)?;
+                Ok((job, inserted.first().copied()))
+            })
+            .await?;
         match inserted {
             Some(id) => {
                 self.wakeup.notify_one();
@@ -513,8 +466,7 @@ fn event_from_row(row: &SqliteRow) -> Result<TimelineEvent> {
 #[async_trait]
 impl TimelineStore for SqliteStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
-        let _write = self.write.lock().await;
-        insert_event(&self.writer, &e).await
+        self.exec.run(move |conn| crate::sqlite_writes::insert_event(conn, &e)).await
     }
 
     async fn events_for_order(&self, order_id: &str) -> Result<Vec<TimelineEvent>> {

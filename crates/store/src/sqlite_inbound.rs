@@ -19,8 +19,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::inbound::{InboundEvent, InboundOutcome, Reply};
+use crate::sqlite_writes::{insert_event, insert_jobs};
 use crate::supervise::{Components, supervise_thread};
-use crate::{Result, StoreError, to_ms};
+use crate::{Result, StoreError, from_ms, to_ms};
 
 /// The thread's name, also its component name in `/health`.
 const THREAD: &str = "sqlite-inbound";
@@ -190,15 +191,6 @@ fn write_batch(conn: &mut Connection, batch: &[(&InboundEvent, i64)]) -> Result<
             "INSERT INTO inbound_events (key, source, received_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO NOTHING",
         )?;
-        let mut insert_event = tx.prepare_cached(
-            "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let mut insert_job = tx.prepare_cached(
-            "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
-                 ON CONFLICT (key) DO NOTHING",
-        )?;
         let mut seen = HashSet::with_capacity(batch.len());
         for &(inbound, received) in batch {
             let fresh = seen.insert(inbound.dedup_key.as_str())
@@ -207,28 +199,8 @@ fn write_batch(conn: &mut Connection, batch: &[(&InboundEvent, i64)]) -> Result<
                 outcomes.push(InboundOutcome::Duplicate);
                 continue;
             }
-            let e = &inbound.event;
-            insert_event.execute(params![
-                e.order_id,
-                e.escalation_id,
-                e.call_sid,
-                e.party,
-                e.channel,
-                e.kind,
-                e.detail.to_string(),
-                to_ms(e.at)
-            ])?;
-            for job in &inbound.jobs {
-                enqueued |= insert_job.execute(params![
-                    job.kind,
-                    job.key,
-                    job.group,
-                    job.payload.to_string(),
-                    i64::from(job.max_attempts),
-                    to_ms(job.run_at),
-                    received
-                ])? == 1;
-            }
+            insert_event(&tx, &inbound.event)?;
+            enqueued |= !insert_jobs(&tx, &inbound.jobs, from_ms(received))?.is_empty();
             outcomes.push(InboundOutcome::Recorded);
         }
     }

@@ -14,7 +14,7 @@ use crate::ladders::{
 use crate::sqlite::SqliteStore;
 use crate::timeline::NewEvent;
 use crate::{Result, StoreError, to_ms};
-use mangwale_core::ladder::{LadderState, StepState};
+use mangwale_core::ladder::{LadderState, StepState, StopAction};
 
 const LADDER_COLUMNS: &str = "escalation_id, kind, order_id, party, phone, language, context, definition, state, \
      started_at, finished_at, stop_action, stop_actor";
@@ -30,7 +30,7 @@ fn started(ladder: NewLadder) -> Ladder {
         .iter()
         .map(|s| LadderStep {
             index: s.index,
-            channel: s.channel.clone(),
+            channel: s.channel,
             due_at: s.due_at,
             state: StepState::Pending,
             attempts: 0,
@@ -80,17 +80,16 @@ impl LadderStore for SqliteStore {
     async fn stop_ladder(
         &self,
         escalation_id: &str,
-        action: &str,
+        action: StopAction,
         actor: &str,
         job_group: &str,
         event: NewEvent,
         jobs: Vec<NewJob>,
         now: DateTime<Utc>,
     ) -> Result<LadderStop> {
-        let (id, action, actor, group) =
-            (escalation_id.to_string(), action.to_string(), actor.to_string(), job_group.to_string());
+        let (id, action, actor, group) = (escalation_id.to_string(), action, actor.to_string(), job_group.to_string());
         let outcome =
-            self.exec.run(move |conn| rs::stop(conn, &id, &action, &actor, &group, &event, &jobs, now)).await?;
+            self.exec.run(move |conn| rs::stop(conn, &id, action, &actor, &group, &event, &jobs, now)).await?;
         if matches!(outcome, LadderStop::Stopped(_)) {
             self.wakeup.notify_one();
         }
@@ -207,54 +206,19 @@ impl LadderStore for SqliteStore {
 /// thread ([`crate::sqlite_exec`]).
 mod rs {
     use chrono::{DateTime, Utc};
-    use mangwale_core::ladder::{LadderState, StepState};
+    use mangwale_core::E164;
+    use mangwale_core::ladder::{LadderState, StepState, StopAction};
     use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
     use super::{LADDER_COLUMNS, json};
     use crate::jobs::NewJob;
     use crate::ladders::{
-        Ladder, LadderStep, LadderStop, NewLadder, OnExhausted, StepClaim, StepResult, ladder_state, step_state,
+        Ladder, LadderRow, LadderStop, NewLadder, OnExhausted, StepClaim, StepResult, StepRow, ladder_state,
+        stored_json,
     };
+    use crate::sqlite_writes::{insert_event, insert_jobs};
     use crate::timeline::NewEvent;
-    use crate::{Result, from_ms, to_ms};
-
-    fn insert_event(conn: &Connection, e: &NewEvent) -> Result<()> {
-        conn.prepare_cached(
-            "INSERT INTO timeline_events (order_id, escalation_id, call_sid, party, channel, kind, detail, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            e.order_id,
-            e.escalation_id,
-            e.call_sid,
-            e.party,
-            e.channel,
-            e.kind,
-            e.detail.to_string(),
-            to_ms(e.at)
-        ])?;
-        Ok(())
-    }
-
-    fn insert_jobs(conn: &Connection, jobs: &[NewJob], now: DateTime<Utc>) -> Result<()> {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)
-             ON CONFLICT (key) DO NOTHING",
-        )?;
-        for job in jobs {
-            insert.execute(params![
-                job.kind,
-                job.key,
-                job.group,
-                job.payload.to_string(),
-                i64::from(job.max_attempts),
-                to_ms(job.run_at),
-                to_ms(now)
-            ])?;
-        }
-        Ok(())
-    }
+    use crate::{Result, to_ms};
 
     pub(super) fn load(conn: &Connection, escalation_id: &str) -> Result<Option<Ladder>> {
         let mut steps = conn.prepare_cached(
@@ -275,17 +239,8 @@ mod rs {
                 ))
             })?
             .map(|row| {
-                let (index, channel, due, state, attempts, provider_id, detail, updated) = row?;
-                Ok(LadderStep {
-                    index: index as u32,
-                    channel,
-                    due_at: from_ms(due),
-                    state: step_state(&state)?,
-                    attempts: attempts as u32,
-                    provider_id,
-                    detail,
-                    updated_at: from_ms(updated),
-                })
+                let (index, channel, due_at, state, attempts, provider_id, detail, updated_at) = row?;
+                StepRow { index, channel, due_at, state, attempts, provider_id, detail, updated_at }.decode()
             })
             .collect::<Result<Vec<_>>>()?;
         let mut ladder =
@@ -319,15 +274,15 @@ mod rs {
             context,
             definition,
             state,
-            started,
-            finished,
+            started_at,
+            finished_at,
             stop_action,
             stop_actor,
         )) = row
         else {
             return Ok(None);
         };
-        Ok(Some(Ladder {
+        let row = LadderRow {
             escalation_id,
             kind,
             order_id,
@@ -336,13 +291,13 @@ mod rs {
             language,
             context: json(context, "context")?,
             definition: json(definition, "definition")?,
-            state: ladder_state(&state)?,
-            started_at: from_ms(started),
-            finished_at: finished.map(from_ms),
+            state,
+            started_at,
+            finished_at,
             stop_action,
             stop_actor,
-            steps,
-        }))
+        };
+        row.decode(steps).map(Some)
     }
 
     /// Every ladder of an order, oldest first.
@@ -363,6 +318,7 @@ mod rs {
     /// False: a ladder with this id exists; nothing was written.
     pub(super) fn start(conn: &mut Connection, ladder: &NewLadder, jobs: &[NewJob], event: &NewEvent) -> Result<bool> {
         let now = ladder.started_at;
+        let (context, definition) = stored_json(ladder)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx
             .prepare_cached(
@@ -373,13 +329,13 @@ mod rs {
             )?
             .execute(params![
                 ladder.escalation_id,
-                ladder.kind,
+                ladder.kind.name(),
                 ladder.order_id,
                 ladder.party,
-                ladder.phone,
-                ladder.language,
-                ladder.context.to_string(),
-                ladder.definition.to_string(),
+                ladder.phone.as_ref().map(E164::as_str),
+                ladder.language.code(),
+                context.to_string(),
+                definition.to_string(),
                 to_ms(now)
             ])?;
         if inserted == 0 {
@@ -394,7 +350,7 @@ mod rs {
                 step.execute(params![
                     ladder.escalation_id,
                     i64::from(s.index),
-                    s.channel,
+                    s.channel.name(),
                     to_ms(s.due_at),
                     to_ms(now)
                 ])?;
@@ -410,7 +366,7 @@ mod rs {
     pub(super) fn stop(
         conn: &mut Connection,
         escalation_id: &str,
-        action: &str,
+        action: StopAction,
         actor: &str,
         job_group: &str,
         event: &NewEvent,
@@ -427,7 +383,7 @@ mod rs {
             "UPDATE ladders SET state = 'stopped', finished_at = ?2, stop_action = ?3, stop_actor = ?4, updated_at = ?2
              WHERE escalation_id = ?1",
         )?
-        .execute(params![escalation_id, at, action, actor])?;
+        .execute(params![escalation_id, at, action.name(), actor])?;
         tx.prepare_cached(
             "UPDATE ladder_steps SET state = 'canceled', updated_at = ?2 WHERE escalation_id = ?1 AND state = 'pending'",
         )?

@@ -714,19 +714,25 @@ async fn a_group_runs_in_order_when_its_jobs_wait_for_earlier_ones(db: &TestDb) 
 fn new_ladder(id: &str, order: &str, steps: &[(&str, i64)]) -> (mangwale_store::NewLadder, Vec<NewJob>) {
     let ladder = mangwale_store::NewLadder {
         escalation_id: id.to_string(),
-        kind: "vendor_new_order".into(),
+        kind: mangwale_core::ladder::LadderKind::VendorNewOrder,
         order_id: Some(order.to_string()),
         party: "vendor:V-42".into(),
-        phone: Some("+919876543210".into()),
-        language: "hi".into(),
-        context: json!({"amount": 325, "items": "Poha x1"}),
-        definition: json!({"steps": steps.len()}),
+        phone: Some(mangwale_core::E164::parse("+919876543210").unwrap()),
+        language: mangwale_core::Language::Hi,
+        context: mangwale_core::ladder::LadderContext {
+            amount: Some(mangwale_core::ladder::Money::from_paise(32_500)),
+            items: Some("Poha x1".into()),
+            ..Default::default()
+        },
+        definition: mangwale_core::ladder::LadderBook::defaults()
+            .get(mangwale_core::ladder::LadderKind::VendorNewOrder)
+            .clone(),
         steps: steps
             .iter()
             .enumerate()
             .map(|(i, (channel, after))| mangwale_store::NewLadderStep {
                 index: i as u32,
-                channel: channel.to_string(),
+                channel: mangwale_core::ladder::Channel::parse(channel).unwrap(),
                 due_at: at(*after),
             })
             .collect(),
@@ -758,10 +764,11 @@ async fn a_ladder_starts_once_with_its_steps_jobs_and_event(db: &TestDb) {
         .unwrap();
     let LadderStart::Started(started) = started else { panic!("{started:?}") };
     assert_eq!(started.state, LadderState::Active);
-    assert_eq!(started.phone.as_deref(), Some("+919876543210"));
-    assert_eq!(started.context["amount"], 325);
+    assert_eq!(started.phone.as_ref().map(|p| p.as_str()), Some("+919876543210"));
+    assert_eq!(started.context.amount.map(|a| a.paise()), Some(32_500));
+    assert_eq!(started.definition.steps.len(), 5, "the definition as it started");
     let steps: Vec<(u32, &str, StepState)> =
-        started.steps.iter().map(|s| (s.index, s.channel.as_str(), s.state)).collect();
+        started.steps.iter().map(|s| (s.index, s.channel.name(), s.state)).collect();
     assert_eq!(
         steps,
         [(0, "app_push", StepState::Pending), (1, "whatsapp", StepState::Pending), (2, "ivr", StepState::Pending)]
@@ -802,7 +809,7 @@ async fn a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim(db: &Test
         .store
         .stop_ladder(
             id,
-            "accept",
+            mangwale_core::ladder::StopAction::Accept,
             "vendor:V-42",
             &format!("ladder:{id}"),
             stop.clone(),
@@ -813,7 +820,7 @@ async fn a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim(db: &Test
         .unwrap();
     let LadderStop::Stopped(stopped) = stopped else { panic!("{stopped:?}") };
     assert_eq!(
-        (stopped.state, stopped.stop_action.as_deref(), stopped.stop_actor.as_deref()),
+        (stopped.state, stopped.stop_action.map(|a| a.name()), stopped.stop_actor.as_deref()),
         (LadderState::Stopped, Some("accept"), Some("vendor:V-42"))
     );
     assert_eq!(stopped.finished_at, Some(at(30)));
@@ -827,12 +834,15 @@ async fn a_stop_cancels_pending_steps_and_jobs_and_beats_a_later_claim(db: &Test
         "no step after a stop"
     );
     assert!(matches!(
-        db.store.stop_ladder(id, "reject", "x", "g", stop.clone(), vec![NewJob::new("jupiter.outbox", "answer:again".to_string(), json!({}), at(40))], at(40)).await.unwrap(),
-        LadderStop::AlreadyFinished(l) if l.stop_action.as_deref() == Some("accept")
+        db.store.stop_ladder(id, mangwale_core::ladder::StopAction::Reject, "x", "g", stop.clone(), vec![NewJob::new("jupiter.outbox", "answer:again".to_string(), json!({}), at(40))], at(40)).await.unwrap(),
+        LadderStop::AlreadyFinished(l) if l.stop_action.map(|a| a.name()) == Some("accept")
     ));
     assert!(db.store.job_by_key("answer:again").await.unwrap().is_none(), "a second answer sets nothing in motion");
     assert_eq!(
-        db.store.stop_ladder("unknown", "accept", "x", "g", stop, vec![], at(40)).await.unwrap(),
+        db.store
+            .stop_ladder("unknown", mangwale_core::ladder::StopAction::Accept, "x", "g", stop, vec![], at(40))
+            .await
+            .unwrap(),
         LadderStop::NotFound
     );
     let kinds: Vec<String> = db.store.events_for_order("MW-2").await.unwrap().into_iter().map(|e| e.kind).collect();
@@ -928,7 +938,8 @@ async fn wrong_ivr_keys_are_counted_per_call_and_menu(db: &TestDb) {
 
 async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
     use mangwale_core::ladder::StepState;
-    for (n, action) in [(1, Some("accept")), (2, Some("reject")), (3, None)] {
+    use mangwale_core::ladder::StopAction;
+    for (n, action) in [(1, Some(StopAction::Accept)), (2, Some(StopAction::Reject)), (3, None)] {
         let id = format!("vendor_order_S-{n}");
         let (ladder, jobs) = new_ladder(&id, &format!("S-{n}"), &[("app_push", 0)]);
         db.store.start_ladder(ladder, jobs, NewEvent::new("ladder.started", t0())).await.unwrap();

@@ -148,7 +148,7 @@ async fn run() {
             LadderRequest::new(LadderKind::CustomerStatus, OrderId::parse(&format!("B-{i}")).unwrap(), "bench");
         request.party_id = Some(format!("C{i}"));
         request.phone = Some(E164::parse(&format!("+9191{:08}", i % 100_000_000)).unwrap());
-        request.context.insert("status".into(), serde_json::json!("picked_up"));
+        request.context.status = Some("picked_up".into());
         comms::start(&state, request).await.unwrap();
     }
     let start_secs = started.elapsed().as_secs_f64();

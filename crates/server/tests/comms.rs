@@ -120,7 +120,7 @@ fn vendor_order(order: &str) -> Value {
 }
 
 fn step_states(ladder: &mangwale_store::Ladder) -> Vec<(&str, StepState)> {
-    ladder.steps.iter().map(|s| (s.channel.as_str(), s.state)).collect()
+    ladder.steps.iter().map(|s| (s.channel.name(), s.state)).collect()
 }
 
 #[tokio::test]
@@ -155,7 +155,10 @@ async fn the_vendor_presses_1_at_the_ivr_step_and_the_order_is_confirmed_in_jupi
 
     let ladder = env.ladder(&id).await;
     assert_eq!(ladder.state, LadderState::Stopped, "{:?}", step_states(&ladder));
-    assert_eq!((ladder.stop_action.as_deref(), ladder.stop_actor.as_deref()), (Some("accept"), Some("vendor:V-42")));
+    assert_eq!(
+        (ladder.stop_action.map(|a| a.name()), ladder.stop_actor.as_deref()),
+        (Some("accept"), Some("vendor:V-42"))
+    );
     assert_eq!(
         step_states(&ladder),
         [
@@ -270,7 +273,7 @@ async fn the_vendor_chooses_3_then_2_and_jupiter_gets_20_minutes() {
         .unwrap_or_else(|| panic!("the preparation time reached Jupiter: {updates:?} {log:#?} {kinds:?}"));
     assert_eq!(prep["metadata"]["prepTimeMinutes"], 20);
     let ladder = env.ladder(answer["escalationId"].as_str().unwrap()).await;
-    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("accept")));
+    assert_eq!((ladder.state, ladder.stop_action.map(|a| a.name())), (LadderState::Stopped, Some("accept")));
     let call = &env.exotel.calls()[0];
     let applets: Vec<String> = env.exotel.flow_log(&call.sid).iter().map(|e| e.applet_id.clone()).collect();
     assert!(applets.windows(2).any(|w| w[0] == "route" && w[1] == "prep_menu"), "{applets:?}");
@@ -289,7 +292,7 @@ async fn a_whatsapp_accept_button_stops_the_ladder_before_the_ring() {
     env.run_jobs().await;
     env.tick(90).await;
     let ladder = env.ladder(&format!("vendor_order_{order}")).await;
-    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("accept")));
+    assert_eq!((ladder.state, ladder.stop_action.map(|a| a.name())), (LadderState::Stopped, Some("accept")));
     assert_eq!(step_states(&ladder)[2], ("ring", StepState::Canceled));
     env.tick(120).await;
     assert!(env.exotel.calls().is_empty(), "no ring, no IVR after the answer");
@@ -427,9 +430,9 @@ async fn missing_fields_are_filled_from_jupiter() {
     let (status, answer) = env.post("/comms/notify/vendor/order", json!({"order_id": demo.id})).await;
     assert_eq!(status, 200, "{answer}");
     let ladder = env.ladder(answer["escalationId"].as_str().unwrap()).await;
-    assert_eq!(ladder.phone.as_deref(), Some(store.phone.as_str()));
+    assert_eq!(ladder.phone.as_ref().map(|p| p.as_str()), Some(store.phone.as_str()));
     assert_eq!(ladder.party, format!("vendor:{}", store.id));
-    assert_eq!(ladder.context["amount"].as_f64(), Some(demo.order_amount));
+    assert_eq!(ladder.context.amount.map(|a| a.rupees()), Some(demo.order_amount));
     let (status, e) = env.post("/comms/notify/vendor/order", json!({"order_id": "999999999"})).await;
     assert_eq!(status, 404, "{e}");
     env.app.stop().await;
@@ -468,7 +471,7 @@ async fn a_reassigned_order_gets_a_new_run_of_a_finished_ladder() {
     assert_eq!(res.status().as_u16(), 202);
     env.run_jobs().await;
     let ladder = env.ladder(&format!("rider_assign_{order}-2")).await;
-    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("accept")));
+    assert_eq!((ladder.state, ladder.stop_action.map(|a| a.name())), (LadderState::Stopped, Some("accept")));
     env.app.stop().await;
 }
 
@@ -489,7 +492,7 @@ async fn a_whatsapp_problem_on_an_address_change_brings_in_admin() {
     env.run_jobs().await;
     env.tick(20).await;
     let ladder = env.ladder(answer["escalationId"].as_str().unwrap()).await;
-    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("problem")));
+    assert_eq!((ladder.state, ladder.stop_action.map(|a| a.name())), (LadderState::Stopped, Some("problem")));
     assert!(env.exotel.sms_messages().iter().any(|m| m.to.as_str() == ADMIN), "admin got the SMS");
     assert!(env.exotel.calls().iter().any(|c| c.from.as_str() == ADMIN), "and a bridge to the rider");
     assert!(env.jupiter.notifications().iter().any(|n| n["type"] == "address_problem"));
@@ -513,14 +516,14 @@ async fn ten_more_minutes_brings_the_reminder_back_ten_minutes_later() {
     env.run_jobs().await;
     env.tick(60).await;
     let first = env.ladder(answer["escalationId"].as_str().unwrap()).await;
-    assert_eq!(first.stop_action.as_deref(), Some("extend"));
+    assert_eq!(first.stop_action.map(|a| a.name()), Some("extend"));
     assert!(env.jupiter.notifications().iter().any(|n| n["type"] == "prep_time_extended"));
     let again = format!("vendor_reminder_{order}");
     assert!(env.app.state.store.ladder(&again).await.unwrap().is_none(), "not before ten minutes");
     env.tick(560).await;
     let ladder = env.ladder(&again).await;
     assert_eq!((ladder.state, ladder.party.as_str()), (LadderState::Active, "vendor:V-42"));
-    assert_eq!(ladder.phone.as_deref(), Some(VENDOR));
+    assert_eq!(ladder.phone.as_ref().map(|p| p.as_str()), Some(VENDOR));
     assert_eq!(step_states(&ladder)[0], ("app_push", StepState::Sent));
     env.app.stop().await;
 }
@@ -542,7 +545,7 @@ async fn a_wrong_key_is_answered_with_the_menu_again_then_the_right_key_counts()
     env.run_jobs().await;
     env.tick(60).await;
     let ladder = env.ladder(answer["escalationId"].as_str().unwrap()).await;
-    assert_eq!(ladder.stop_action.as_deref(), Some("accept"));
+    assert_eq!(ladder.stop_action.map(|a| a.name()), Some("accept"));
     let call = &env.exotel.calls()[0];
     let menus: Vec<String> = env
         .exotel

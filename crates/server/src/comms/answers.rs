@@ -86,7 +86,7 @@ pub async fn apply(
     via: &str,
     key: &str,
 ) -> Result<Applied, mangwale_store::StoreError> {
-    let Some(kind) = super::kind(ladder) else { return Ok(Applied::NotAnAnswer) };
+    let kind = ladder.kind;
     let order_id = ladder.order_id.clone().unwrap_or_default();
     let Some((action, messages)) = effects(kind, answer, &order_id, via) else {
         return Ok(Applied::NotAnAnswer);

@@ -89,18 +89,6 @@ fn party_id(ladder: &Ladder) -> Option<&str> {
     ladder.party.split_once(':').map(|(_, id)| id).filter(|id| !id.is_empty())
 }
 
-fn text(ladder: &Ladder, key: &str) -> Option<String> {
-    match ladder.context.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        // 325, not 325.0; 325.5 as it is.
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", f as i64)),
-            _ => Some(n.to_string()),
-        },
-        _ => None,
-    }
-}
-
 /// Title and body of a ladder's push, in English (the apps localise by the
 /// `kind` in `data`). `private` is a push to the party's own devices (the
 /// app backend, a registration token); otherwise it goes to a public FCM
@@ -109,51 +97,41 @@ fn text(ladder: &Ladder, key: &str) -> Option<String> {
 fn push_text(ladder: &Ladder, private: bool) -> (String, String) {
     let order = ladder.order_id.as_deref().unwrap_or("-");
     if !private {
-        return match super::kind(ladder) {
-            Some(LadderKind::VendorNewOrder) => {
-                (format!("New order {order}"), "Open the app to accept or reject".into())
-            }
-            Some(LadderKind::VendorReminder) => {
+        return match ladder.kind {
+            LadderKind::VendorNewOrder => (format!("New order {order}"), "Open the app to accept or reject".into()),
+            LadderKind::VendorReminder => {
                 (format!("Order {order} is due"), "Mark it ready or ask for more time".into())
             }
-            Some(LadderKind::RiderAssign) => {
-                (format!("New delivery {order}"), "Open the app to accept or reject".into())
-            }
-            Some(LadderKind::RiderAddressUpdate) => {
+            LadderKind::RiderAssign => (format!("New delivery {order}"), "Open the app to accept or reject".into()),
+            LadderKind::RiderAddressUpdate => {
                 (format!("Address changed: {order}"), "Open the app to see the new address".into())
             }
-            Some(LadderKind::CustomerStatus) => (format!("Order {order}"), "Your order was updated".into()),
-            Some(LadderKind::CustomerDelay) => (format!("Order {order} is delayed"), "Open the app for details".into()),
-            None => (format!("Order {order}"), String::new()),
+            LadderKind::CustomerStatus => (format!("Order {order}"), "Your order was updated".into()),
+            LadderKind::CustomerDelay => (format!("Order {order} is delayed"), "Open the app for details".into()),
         };
     }
-    let amount = text(ladder, "amount").map(|a| format!(" · ₹{a}")).unwrap_or_default();
-    match super::kind(ladder) {
-        Some(LadderKind::VendorNewOrder) => {
-            (format!("New order {order}{amount}"), text(ladder, "items").unwrap_or_else(|| "Open to accept".into()))
+    let c = &ladder.context;
+    let amount = c.amount.map(|a| format!(" · ₹{a}")).unwrap_or_default();
+    match ladder.kind {
+        LadderKind::VendorNewOrder => {
+            (format!("New order {order}{amount}"), c.items.clone().unwrap_or_else(|| "Open to accept".into()))
         }
-        Some(LadderKind::VendorReminder) => {
-            (format!("Order {order} is due"), "Mark it ready or ask for more time".into())
-        }
-        Some(LadderKind::RiderAssign) => (
+        LadderKind::VendorReminder => (format!("Order {order} is due"), "Mark it ready or ask for more time".into()),
+        LadderKind::RiderAssign => (
             format!("New delivery {order}{amount}"),
             format!(
                 "Pickup: {}. Drop: {}.",
-                text(ladder, "pickupAddress").or_else(|| text(ladder, "pickupName")).unwrap_or_default(),
-                text(ladder, "dropAddress").unwrap_or_default()
+                c.pickup_address.as_ref().or(c.pickup_name.as_ref()).map(String::as_str).unwrap_or_default(),
+                c.drop_address.as_deref().unwrap_or_default()
             ),
         ),
-        Some(LadderKind::RiderAddressUpdate) => {
-            (format!("Address changed: {order}"), text(ladder, "newAddress").unwrap_or_default())
+        LadderKind::RiderAddressUpdate => {
+            (format!("Address changed: {order}"), c.new_address.clone().unwrap_or_default())
         }
-        Some(LadderKind::CustomerStatus) => (
-            format!("Order {order}"),
-            format!("Status: {}", text(ladder, "status").unwrap_or_else(|| "updated".into())),
-        ),
-        Some(LadderKind::CustomerDelay) => {
-            (format!("Order {order} is delayed"), text(ladder, "reason").unwrap_or_default())
+        LadderKind::CustomerStatus => {
+            (format!("Order {order}"), format!("Status: {}", c.status.as_deref().unwrap_or("updated")))
         }
-        None => (format!("Order {order}"), String::new()),
+        LadderKind::CustomerDelay => (format!("Order {order} is delayed"), c.reason.clone().unwrap_or_default()),
     }
 }
 
@@ -190,11 +168,9 @@ pub async fn push_to(
     if let Some(ladder) = ladder {
         message = message
             .with_data("escalationId", ladder.escalation_id.clone())
-            .with_data("kind", ladder.kind.clone())
-            .with_collapse_key(ladder.escalation_id.clone());
-        if let Some(kind) = super::kind(ladder) {
-            message = message.with_data("actions", answers::buttons(kind).join(","));
-        }
+            .with_data("kind", ladder.kind.name())
+            .with_collapse_key(ladder.escalation_id.clone())
+            .with_data("actions", answers::buttons(ladder.kind).join(","));
     }
     match client.send(&message).await {
         Ok(sent) => Sent::Sent { provider_id: sent.provider_id, detail: json!({"recipient": format!("{role}:{id}")}) },
@@ -209,17 +185,20 @@ pub async fn push_to(
 /// approved with (see `docs/whatsapp.md`).
 pub fn template_params(ladder: &Ladder) -> Vec<String> {
     let order = ladder.order_id.clone().unwrap_or_default();
-    let or = |key: &str, default: &str| text(ladder, key).unwrap_or_else(|| default.to_string());
-    match super::kind(ladder) {
-        Some(LadderKind::VendorNewOrder) => vec![order, or("amount", "-"), or("items", "-")],
-        Some(LadderKind::VendorReminder) => vec![order, or("minutesRemaining", "0")],
-        Some(LadderKind::RiderAssign) => {
-            vec![order, or("pickupAddress", "-"), or("dropAddress", "-"), or("amount", "-")]
+    let c = &ladder.context;
+    // A template parameter cannot be empty: what is not known shows as `-`.
+    fn or<T: ToString>(value: &Option<T>, default: &str) -> String {
+        value.as_ref().map(T::to_string).unwrap_or_else(|| default.to_string())
+    }
+    match ladder.kind {
+        LadderKind::VendorNewOrder => vec![order, or(&c.amount, "-"), or(&c.items, "-")],
+        LadderKind::VendorReminder => vec![order, or(&c.minutes_remaining, "0")],
+        LadderKind::RiderAssign => {
+            vec![order, or(&c.pickup_address, "-"), or(&c.drop_address, "-"), or(&c.amount, "-")]
         }
-        Some(LadderKind::RiderAddressUpdate) => vec![order, or("newAddress", "-"), or("mapLink", "-")],
-        Some(LadderKind::CustomerStatus) => vec![order, or("status", "updated"), or("etaMinutes", "-")],
-        Some(LadderKind::CustomerDelay) => vec![order, or("delayMinutes", "-"), or("reason", "-")],
-        None => vec![order],
+        LadderKind::RiderAddressUpdate => vec![order, or(&c.new_address, "-"), or(&c.map_link, "-")],
+        LadderKind::CustomerStatus => vec![order, or(&c.status, "updated"), or(&c.eta_minutes, "-")],
+        LadderKind::CustomerDelay => vec![order, or(&c.delay_minutes, "-"), or(&c.reason, "-")],
     }
 }
 
@@ -227,18 +206,16 @@ pub fn template_params(ladder: &Ladder) -> Vec<String> {
 /// answers) as quick replies whose payload names the escalation.
 pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
     let Some(client) = &state.channels.whatsapp else { return Sent::Skipped("WhatsApp is not configured".into()) };
-    let def: Option<mangwale_core::ladder::LadderDef> = serde_json::from_value(ladder.definition.clone()).ok();
-    let Some(template) = def.as_ref().and_then(|d| d.whatsapp_template.clone()) else {
+    let Some(template) = ladder.definition.whatsapp_template.clone() else {
         return Sent::Skipped("this ladder has no WhatsApp template".into());
     };
-    let Some(to) = ladder.phone.as_deref().and_then(|p| E164::parse(p).ok()) else {
+    let Some(to) = ladder.phone.clone() else {
         return Sent::Skipped("no phone number for the party".into());
     };
-    let buttons: Vec<String> = super::kind(ladder)
-        .map(|k| answers::buttons(k).iter().map(|a| answers::button_payload(&ladder.escalation_id, a)).collect())
-        .unwrap_or_default();
+    let buttons: Vec<String> =
+        answers::buttons(ladder.kind).iter().map(|a| answers::button_payload(&ladder.escalation_id, a)).collect();
     // The code the template is approved in (`en_US` for `en`, …).
-    let language = def.as_ref().map_or_else(|| ladder.language.clone(), |d| d.whatsapp_language(&ladder.language));
+    let language = ladder.definition.whatsapp_language(ladder.language.code());
     // Meta hands the escalation id back on every status of this message:
     // a `failed` one is matched to this step by the wamid recorded below.
     let message = TemplateMessage::new(to.clone(), &template, language.clone())

@@ -8,6 +8,7 @@
 
 use mangwale_core::Language;
 use mangwale_core::ivr::{self, Answer, Menu, Next};
+use mangwale_core::ladder::StopAction;
 use mangwale_providers::exotel::applet::{Connect, Gather, Prompt};
 use mangwale_providers::exotel::inbound::AppletRequest;
 use mangwale_store::{CallAttempt, Ladder, NewEvent};
@@ -45,7 +46,7 @@ pub async fn our_call(
 }
 
 fn language_of(call: Option<&OurCall>) -> Language {
-    call.and_then(|c| c.ladder.as_ref()).map(super::language).unwrap_or_default()
+    call.and_then(|c| c.ladder.as_ref()).map(|l| l.language).unwrap_or_default()
 }
 
 /// The text of a Greeting applet of `flow` at `step`.
@@ -54,15 +55,15 @@ pub async fn greeting(state: &AppState, request: &AppletRequest, flow: &str, ste
     let lang = language_of(call.as_ref());
     let ladder = call.as_ref().and_then(|c| c.ladder.as_ref());
     match (step, ladder) {
-        ("announce", Some(ladder)) => ivr::announcement(flow, lang, &super::facts(ladder)),
+        ("announce", Some(ladder)) => ivr::announcement(flow, lang, &ladder.context.facts()),
         ("goodbye", Some(ladder)) => {
-            let answer = ladder.stop_action.as_deref().and_then(|a| match a {
-                "accept" => Some(Answer::Accept),
-                "reject" => Some(Answer::Reject),
-                "ready" => Some(Answer::Ready),
-                "extend" => Some(Answer::Extend(ivr::EXTEND_MINUTES)),
-                "confirm" => Some(Answer::Confirm),
-                _ => None,
+            let answer = ladder.stop_action.and_then(|a| match a {
+                StopAction::Accept => Some(Answer::Accept),
+                StopAction::Reject => Some(Answer::Reject),
+                StopAction::Ready => Some(Answer::Ready),
+                StopAction::Extend => Some(Answer::Extend(ivr::EXTEND_MINUTES)),
+                StopAction::Confirm => Some(Answer::Confirm),
+                StopAction::Problem | StopAction::Superseded | StopAction::Cancel => None,
             });
             ivr::goodbye(answer, lang)
         }

@@ -7,10 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mangwale_core::context::{lenient, non_blank};
+use mangwale_core::ladder::{LadderContext, Money, PaymentMode};
 use mangwale_core::ladder::{LadderKind, LadderState, StopAction};
 use mangwale_core::{E164, OrderId};
 use mangwale_store::{Job, JobError, JobHandler, LadderStart, NewEvent, RetryPolicy};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::LadderRequest;
 use crate::jupiter::events::{LADDER_START_JOB, LADDER_STOP_JOB, NOTIFY_CUSTOMER_JOB, NOTIFY_RIDER_READY_JOB};
@@ -31,64 +34,132 @@ fn transient(e: impl std::fmt::Display) -> JobError {
     JobError::Transient(e.to_string())
 }
 
-/// The webhook body's fields as ladder context: Jupiter's snake_case names
-/// to ours. Items may be a list of `{name, quantity}`.
-pub fn context_from_webhook(body: &Value) -> Map<String, Value> {
-    let mut context = Map::new();
-    let text = |k: &str| body.get(k).filter(|v| !v.is_null()).cloned();
-    for (from, to) in [
-        ("amount", "amount"),
-        ("payment_method", "paymentMode"),
-        ("reason", "reason"),
-        ("map_link", "mapLink"),
-        ("pickup_address", "pickupAddress"),
-        ("drop_address", "dropAddress"),
-        ("new_address", "newAddress"),
-        ("address", "newAddress"),
-        ("prep_time", "minutesRemaining"),
-        ("minutes_remaining", "minutesRemaining"),
-        ("eta_minutes", "etaMinutes"),
-    ] {
-        if let Some(v) = text(from)
-            && !context.contains_key(to)
-        {
-            let v = match v {
-                Value::Object(o) => o.get("address").cloned().unwrap_or(Value::Null),
-                other => other,
-            };
-            if !v.is_null() {
-                context.insert(to.to_string(), v);
-            }
-        }
-    }
-    if let Some(items) = body.get("items") {
-        let summary = match items {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(list) => Some(
-                list.iter()
-                    .filter_map(|i| {
-                        let name = i.get("name")?.as_str()?;
-                        let quantity = i.get("quantity").and_then(Value::as_u64).unwrap_or(1);
-                        Some(format!("{name} x{quantity}"))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            _ => None,
-        };
-        if let Some(summary) = summary.filter(|s| !s.is_empty()) {
-            context.insert("items".into(), json!(summary));
-        }
-    }
-    context
+/// The fields of a Jupiter webhook body that a ladder speaks, under
+/// Jupiter's names. Each is read on its own: a value Jupiter sent in a form
+/// we cannot read is absent, and Jupiter's order fills it (see
+/// [`super::needs_jupiter`]), as it does for values Jupiter left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WebhookFields {
+    #[serde(deserialize_with = "lenient::loose")]
+    amount: Option<Money>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    payment_method: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    reason: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    map_link: Option<String>,
+    #[serde(deserialize_with = "address")]
+    pickup_address: Option<String>,
+    #[serde(deserialize_with = "address")]
+    drop_address: Option<String>,
+    #[serde(deserialize_with = "address")]
+    new_address: Option<String>,
+    /// The new address, as the address-changed event names it.
+    #[serde(deserialize_with = "address")]
+    address: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_minutes")]
+    prep_time: Option<u32>,
+    #[serde(deserialize_with = "lenient::loose_minutes")]
+    minutes_remaining: Option<u32>,
+    #[serde(deserialize_with = "lenient::loose_minutes")]
+    eta_minutes: Option<u32>,
+    #[serde(deserialize_with = "items")]
+    items: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    store_id: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    vendor_id: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    rider_id: Option<String>,
+    #[serde(deserialize_with = "lenient::loose_text")]
+    delivery_man_id: Option<String>,
 }
 
-fn party_id(body: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| match body.get(*k)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// An address as text or as Jupiter's `{address, latitude, longitude}`.
+fn address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Address {
+        Text(String),
+        Located { address: String },
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Address::deserialize(d)? {
+        Address::Text(t) | Address::Located { address: t } => non_blank(t),
+        Address::Other(_) => None,
     })
+}
+
+/// Items as text, or a list of `{name, quantity}` (`Poha x1, Milk x2`).
+fn items<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Line {
+            name: String,
+            #[serde(default)]
+            quantity: Option<u64>,
+        },
+        Other(serde::de::IgnoredAny),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Items {
+        Text(String),
+        List(Vec<Item>),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Items::deserialize(d)? {
+        Items::Text(t) => non_blank(t),
+        Items::List(list) => non_blank(
+            list.into_iter()
+                .filter_map(|item| match item {
+                    Item::Line { name, quantity } => Some(format!("{name} x{}", quantity.unwrap_or(1))),
+                    Item::Other(_) => None,
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Items::Other(_) => None,
+    })
+}
+
+impl WebhookFields {
+    fn read(body: &Value) -> WebhookFields {
+        // Every field reads leniently, so only a body that is not an object
+        // fails, and that has nothing to give.
+        WebhookFields::deserialize(body).unwrap_or_default()
+    }
+
+    /// The ladder context; where Jupiter names a value twice, the first
+    /// name wins (`new_address` over `address`, `prep_time` over
+    /// `minutes_remaining`).
+    fn context(&self) -> LadderContext {
+        LadderContext {
+            amount: self.amount,
+            payment_mode: self.payment_method.as_deref().and_then(PaymentMode::parse),
+            reason: self.reason.clone(),
+            map_link: self.map_link.clone(),
+            pickup_address: self.pickup_address.clone(),
+            drop_address: self.drop_address.clone(),
+            new_address: self.new_address.clone().or_else(|| self.address.clone()),
+            minutes_remaining: self.prep_time.or(self.minutes_remaining),
+            eta_minutes: self.eta_minutes,
+            items: self.items.clone(),
+            ..LadderContext::default()
+        }
+    }
+
+    /// The party's id in Jupiter for a ladder of `kind`.
+    fn party_id(&self, kind: LadderKind) -> Option<String> {
+        match kind {
+            LadderKind::VendorNewOrder | LadderKind::VendorReminder => {
+                self.store_id.clone().or_else(|| self.vendor_id.clone())
+            }
+            _ => self.rider_id.clone().or_else(|| self.delivery_man_id.clone()),
+        }
+    }
 }
 
 #[async_trait]
@@ -102,15 +173,10 @@ impl JobHandler for EventJobs {
         match job.kind.as_str() {
             LADDER_START_JOB => {
                 let kind: LadderKind = p["ladder"].as_str().and_then(|l| l.parse().ok()).ok_or_else(bad)?;
-                let body = &p["context"];
+                let fields = WebhookFields::read(&p["context"]);
                 let mut request = LadderRequest::new(kind, order_id.clone(), source);
-                request.context = context_from_webhook(body);
-                request.party_id = match kind {
-                    LadderKind::VendorNewOrder | LadderKind::VendorReminder => {
-                        party_id(body, &["store_id", "vendor_id"])
-                    }
-                    _ => party_id(body, &["rider_id", "delivery_man_id"]),
-                };
+                request.context = fields.context();
+                request.party_id = fields.party_id(kind);
                 // A start we scheduled ourselves (a reminder extended) knows
                 // the party's phone and language already.
                 request.phone = p["phone"].as_str().and_then(|ph| E164::parse(ph).ok());
@@ -127,8 +193,8 @@ impl JobHandler for EventJobs {
                 };
                 // Every active ladder of the order of the named kinds: reruns
                 // (`rider_assign_<order>-2`) and single IVR calls included.
-                let kinds: Option<Vec<String>> =
-                    p["ladders"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
+                let kinds: Option<Vec<LadderKind>> =
+                    p["ladders"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect());
                 let all = p["all"].as_bool() == Some(true);
                 let ladders = self.state.store.ladders_for_order(order_id.as_str()).await.map_err(transient)?;
                 let mut ids: Vec<String> = ladders
@@ -151,7 +217,7 @@ impl JobHandler for EventJobs {
             NOTIFY_RIDER_READY_JOB => self.rider_ready(&order_id, &source, job.created_at).await,
             NOTIFY_CUSTOMER_JOB => {
                 let mut request = LadderRequest::new(LadderKind::CustomerStatus, order_id, source);
-                request.context.insert("status".into(), p["status"].clone());
+                request.context.status = p["status"].as_str().and_then(non_blank);
                 self.start(request, job).await
             }
             other => Err(JobError::Permanent(format!("no handler for {other}"))),

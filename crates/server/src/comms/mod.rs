@@ -17,11 +17,11 @@ pub mod jobs;
 pub mod steps;
 
 use chrono::DateTime;
-use mangwale_core::ivr::Facts;
-use mangwale_core::ladder::{LadderKind, StopAction};
+use mangwale_core::context::non_blank;
+use mangwale_core::ladder::{LadderContext, LadderKind, Money, PaymentMode, StopAction};
 use mangwale_core::{E164, Language, OrderId};
 use mangwale_store::{Ladder, LadderStart, LadderStop, NewEvent, NewJob, NewLadder, NewLadderStep};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::state::AppState;
 
@@ -47,11 +47,8 @@ pub struct LadderRequest {
     pub party_id: Option<String>,
     pub phone: Option<E164>,
     pub language: Language,
-    /// What the steps say (camelCase keys: `name`, `amount`, `items`,
-    /// `paymentMode`, `pickupName`, `pickupAddress`, `dropAddress`,
-    /// `newAddress`, `mapLink`, `minutesRemaining`, `status`, `etaMinutes`,
-    /// `delayMinutes`, `reason`, ...).
-    pub context: Map<String, Value>,
+    /// What the steps say.
+    pub context: LadderContext,
     /// Who asked: `api`, `jupiter:order/new`, ...
     pub source: String,
 }
@@ -64,17 +61,8 @@ impl LadderRequest {
             party_id: None,
             phone: None,
             language: Language::Hi,
-            context: Map::new(),
+            context: LadderContext::default(),
             source: source.into(),
-        }
-    }
-
-    /// Sets a context value unless the caller gave one.
-    pub fn fill(&mut self, key: &str, value: Option<Value>) {
-        if let Some(value) = value.filter(|v| !v.is_null())
-            && self.context.get(key).is_none_or(Value::is_null)
-        {
-            self.context.insert(key.to_string(), value);
         }
     }
 }
@@ -146,7 +134,7 @@ async fn start_once(
         .iter()
         .map(|(index, channel, due_ms)| NewLadderStep {
             index: *index,
-            channel: channel.name().to_string(),
+            channel: *channel,
             due_at: DateTime::from_timestamp_millis(*due_ms).unwrap_or(now),
         })
         .collect();
@@ -178,13 +166,13 @@ async fn start_once(
         }));
     let ladder = NewLadder {
         escalation_id: escalation_id.clone(),
-        kind: request.kind.name().to_string(),
+        kind: request.kind,
         order_id: Some(request.order_id.as_str().to_string()),
         party,
-        phone: request.phone.as_ref().map(|p| p.as_str().to_string()),
-        language: request.language.code().to_string(),
-        context: Value::Object(request.context.clone()),
-        definition: serde_json::to_value(&def).unwrap_or(Value::Null),
+        phone: request.phone.clone(),
+        language: request.language,
+        context: request.context.clone(),
+        definition: def,
         steps,
         started_at: now,
     };
@@ -217,53 +205,21 @@ pub async fn stop(
         .channel(via)
         .detail(json!({"action": action.name(), "actor": actor, "via": via, "responseSecs": response_secs}));
     event = event.context(order.as_deref(), None, party.as_deref());
-    let outcome = state
-        .store
-        .stop_ladder(escalation_id, action.name(), actor, &job_group(escalation_id), event, jobs, now)
-        .await?;
+    let outcome =
+        state.store.stop_ladder(escalation_id, action, actor, &job_group(escalation_id), event, jobs, now).await?;
     if let LadderStop::Stopped(ladder) = &outcome {
-        metrics::counter!("mangwale_ladders_stopped_total", "ladder" => ladder.kind.clone(), "action" => action.name())
+        metrics::counter!("mangwale_ladders_stopped_total", "ladder" => ladder.kind.name(), "action" => action.name())
             .increment(1);
         if let Some(secs) = response_secs.filter(|_| action.is_response()) {
-            metrics::histogram!("mangwale_ladder_response_seconds", "ladder" => ladder.kind.clone()).record(secs);
+            metrics::histogram!("mangwale_ladder_response_seconds", "ladder" => ladder.kind.name()).record(secs);
         }
     }
     Ok(outcome)
 }
 
-/// The spoken facts of a ladder's context.
-pub fn facts(ladder: &Ladder) -> Facts {
-    let c = &ladder.context;
-    let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string).filter(|s| !s.trim().is_empty());
-    let number = |k: &str| c.get(k).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())));
-    let cash = text("paymentMode")
-        .map(|m| matches!(m.to_ascii_lowercase().as_str(), "cod" | "cash" | "cash_on_delivery" | "cash on delivery"));
-    Facts {
-        amount: number("amount").map(|a| a.round() as i64),
-        items: text("items"),
-        cash_on_delivery: cash,
-        pickup: match (text("pickupName"), text("pickupAddress")) {
-            (Some(n), Some(a)) => Some(format!("{n}, {a}")),
-            (n, a) => n.or(a),
-        },
-        drop: text("dropAddress"),
-        new_address: text("newAddress"),
-        minutes_remaining: number("minutesRemaining").map(|m| m.max(0.0) as u32),
-    }
-}
-
-/// The ladder's language.
-pub fn language(ladder: &Ladder) -> Language {
-    ladder.language.parse().unwrap_or_default()
-}
-
-pub fn kind(ladder: &Ladder) -> Option<LadderKind> {
-    ladder.kind.parse().ok()
-}
-
 /// The time a ladder's answer took, for summaries.
 pub fn response_secs(ladder: &Ladder) -> Option<f64> {
-    let action: StopAction = ladder.stop_action.as_deref()?.parse().ok()?;
+    let action = ladder.stop_action?;
     let finished = ladder.finished_at?;
     action.is_response().then(|| (finished - ladder.started_at).num_milliseconds() as f64 / 1000.0)
 }
@@ -271,13 +227,13 @@ pub fn response_secs(ladder: &Ladder) -> Option<f64> {
 /// Whether the request lacks what its ladder needs to speak and dial, so
 /// that Jupiter must be asked (as the incumbent did).
 pub fn needs_jupiter(request: &LadderRequest) -> bool {
-    let has = |k: &str| request.context.get(k).is_some_and(|v| !v.is_null());
+    let c = &request.context;
     request.phone.is_none()
         || match request.kind {
-            LadderKind::VendorNewOrder => !has("amount") || !has("items"),
-            LadderKind::RiderAssign => !has("pickupAddress") || !has("dropAddress"),
-            LadderKind::RiderAddressUpdate => !has("newAddress"),
-            _ => false,
+            LadderKind::VendorNewOrder => c.amount.is_none() || c.items.is_none(),
+            LadderKind::RiderAssign => c.pickup_address.is_none() || c.drop_address.is_none(),
+            LadderKind::RiderAddressUpdate => c.new_address.is_none(),
+            LadderKind::VendorReminder | LadderKind::CustomerStatus | LadderKind::CustomerDelay => false,
         }
 }
 
@@ -310,29 +266,24 @@ pub async fn fill_from_jupiter(
     if request.phone.is_none() {
         request.phone = phone;
     }
-    request.fill("name", name.map(Value::from));
-    let rupees = match order.amount_paise % 100 {
-        0 => json!(order.amount_paise / 100),
-        _ => json!(order.amount_paise as f64 / 100.0),
-    };
-    request.fill("amount", Some(rupees));
-    if !order.items.is_empty() {
-        request.fill("items", Some(json!(order.items_summary())));
-    }
-    let mode = if order.is_cash_on_delivery() { "cod" } else { "prepaid" };
-    request.fill("paymentMode", order.payment_method.as_ref().map(|_| json!(mode)));
-    request.fill("pickupName", order.store.as_ref().map(|s| json!(s.name)));
     let pickup = order
         .pickup_address
         .as_ref()
         .map(|a| a.address.clone())
         .or_else(|| order.store.as_ref().and_then(|s| s.address.clone()));
-    request.fill("pickupAddress", pickup.map(Value::from));
-    let drop = order.delivery_address.as_ref().map(|a| a.address.clone());
-    request.fill("dropAddress", drop.clone().map(Value::from));
-    if request.kind == LadderKind::RiderAddressUpdate {
-        request.fill("newAddress", drop.map(Value::from));
-    }
-    request.fill("orderStatus", Some(json!(order.status)));
+    let drop = order.delivery_address.as_ref().and_then(|a| non_blank(&a.address));
+    let mode = if order.is_cash_on_delivery() { PaymentMode::CashOnDelivery } else { PaymentMode::Prepaid };
+    request.context.fill_from(LadderContext {
+        name: name.and_then(non_blank),
+        amount: Some(Money::from_paise(order.amount_paise)),
+        items: non_blank(order.items_summary()),
+        payment_mode: order.payment_method.as_ref().map(|_| mode),
+        pickup_name: order.store.as_ref().and_then(|s| non_blank(&s.name)),
+        pickup_address: pickup.and_then(non_blank),
+        drop_address: drop.clone(),
+        new_address: drop.filter(|_| request.kind == LadderKind::RiderAddressUpdate),
+        order_status: non_blank(&order.status),
+        ..LadderContext::default()
+    });
     Ok(true)
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mangwale_core::E164;
-use mangwale_core::ladder::{CallerKind, Channel, LadderKind, StepState};
+use mangwale_core::ladder::{CallerKind, Channel, StepState};
 use mangwale_store::{Job, JobError, JobHandler, Ladder, NewEvent, OnExhausted, RetryPolicy, StepClaim, StepResult};
 use serde_json::{Value, json};
 
@@ -106,20 +106,20 @@ impl JobHandler for StepHandler {
             StepClaim::LadderFinished(_) | StepClaim::NotFound => return Ok(()),
             StepClaim::NotPending(StepState::Sending) => {
                 let Some(ladder) = state.store.ladder(escalation_id).await.map_err(store_error)? else { return Ok(()) };
-                let channel = step_channel(&ladder, index);
+                let channel = channel_name(step_channel(&ladder, index));
                 let detail = "a worker stopped while sending this step; it may have gone out, so it is not sent again";
-                metrics::counter!("mangwale_ladder_steps_total", "channel" => channel.clone(), "outcome" => "unknown")
+                metrics::counter!("mangwale_ladder_steps_total", "channel" => channel, "outcome" => "unknown")
                     .increment(1);
-                let event = step_event(&ladder, index, &channel, "ladder.step_unknown", json!({"reason": detail}), now);
+                let event = step_event(&ladder, index, channel, "ladder.step_unknown", json!({"reason": detail}), now);
                 let result = StepResult { state: StepState::Unknown, provider_id: None, detail: Some(detail.into()) };
                 finish(state, &ladder, index, result, event).await?;
                 return Ok(());
             }
             StepClaim::NotPending(_) => return Ok(()),
         };
-        let channel_name = step_channel(&ladder, index);
+        let channel = step_channel(&ladder, index);
         let window_end = window_end(&ladder, index);
-        let sent = match Channel::parse(&channel_name) {
+        let sent = match channel {
             // A retry after the step's window would reach the party after
             // the next step (or long after the ladder's end): it is given up.
             _ if job.attempts > 1 && now >= window_end => Sent::Failed {
@@ -127,8 +127,9 @@ impl JobHandler for StepHandler {
                 transient: false,
             },
             Some(channel) => send(state, &ladder, channel).await,
-            None => Sent::Skipped(format!("unknown channel {channel_name}")),
+            None => Sent::Skipped(format!("the ladder has no step {index}")),
         };
+        let channel_name = channel_name(channel);
         let now = state.clock.now();
         let (result, kind, detail, retry) = match sent {
             Sent::Sent { provider_id, detail } => (
@@ -182,10 +183,9 @@ impl JobHandler for StepHandler {
             StepState::Pending => "retry",
             _ => "failed",
         };
-        metrics::counter!("mangwale_ladder_steps_total", "channel" => channel_name.clone(), "outcome" => outcome)
-            .increment(1);
-        let kind = if channel_name == Channel::Deadline.name() { "ladder.deadline_passed" } else { kind };
-        let event = step_event(&ladder, index, &channel_name, kind, detail, now);
+        metrics::counter!("mangwale_ladder_steps_total", "channel" => channel_name, "outcome" => outcome).increment(1);
+        let kind = if channel == Some(Channel::Deadline) { "ladder.deadline_passed" } else { kind };
+        let event = step_event(&ladder, index, channel_name, kind, detail, now);
         finish(state, &ladder, index, result, event).await?;
         match retry {
             Some(error) => Err(error),
@@ -220,8 +220,14 @@ fn window_end(ladder: &Ladder, index: u32) -> chrono::DateTime<chrono::Utc> {
     }
 }
 
-fn step_channel(ladder: &Ladder, index: u32) -> String {
-    ladder.steps.iter().find(|s| s.index == index).map(|s| s.channel.clone()).unwrap_or_default()
+fn step_channel(ladder: &Ladder, index: u32) -> Option<Channel> {
+    ladder.steps.iter().find(|s| s.index == index).map(|s| s.channel)
+}
+
+/// The channel's name for events and metrics; `none` for a step the ladder
+/// does not have.
+fn channel_name(channel: Option<Channel>) -> &'static str {
+    channel.map(Channel::name).unwrap_or("none")
 }
 
 fn step_event(
@@ -255,7 +261,7 @@ async fn finish(
     let mut on_exhausted = OnExhausted { event: Some(exhausted), jobs: Vec::new() };
     // Notices (customer ladders) have nothing to answer: running out is
     // their normal end, and Jupiter is not told.
-    let answerable = super::kind(ladder).is_some_and(|k| !super::answers::buttons(k).is_empty());
+    let answerable = !super::answers::buttons(ladder.kind).is_empty();
     if let Some(order) = ladder.order_id.as_ref().filter(|_| answerable) {
         let message = outbox::event(
             "ladder_exhausted",
@@ -270,7 +276,7 @@ async fn finish(
         .await
         .map_err(store_error)?;
     if after == Some(mangwale_core::ladder::LadderState::Exhausted) {
-        metrics::counter!("mangwale_ladders_exhausted_total", "ladder" => ladder.kind.clone()).increment(1);
+        metrics::counter!("mangwale_ladders_exhausted_total", "ladder" => ladder.kind.name()).increment(1);
     }
     Ok(())
 }
@@ -290,10 +296,6 @@ async fn send(state: &AppState, ladder: &Ladder, channel: Channel) -> Sent {
     }
 }
 
-fn definition(ladder: &Ladder) -> Option<mangwale_core::ladder::LadderDef> {
-    serde_json::from_value(ladder.definition.clone()).ok()
-}
-
 pub fn caller_purpose(kind: CallerKind) -> CallerPurpose {
     match kind {
         CallerKind::NewOrder => CallerPurpose::NewOrder,
@@ -304,7 +306,7 @@ pub fn caller_purpose(kind: CallerKind) -> CallerPurpose {
 }
 
 fn phone(ladder: &Ladder) -> Option<E164> {
-    ladder.phone.as_deref().and_then(|p| E164::parse(p).ok())
+    ladder.phone.clone()
 }
 
 fn call_failed(e: PlaceCallError) -> Sent {
@@ -316,7 +318,7 @@ fn call_failed(e: PlaceCallError) -> Sent {
 
 /// A ring or IVR call into the ladder's flow, from the purpose's caller id.
 async fn call(state: &AppState, ladder: &Ladder, purpose: &str, ring: u32, limit: u32) -> Sent {
-    let Some(def) = definition(ladder) else { return Sent::Skipped("the ladder's definition is unreadable".into()) };
+    let def = &ladder.definition;
     let Some(flow) = def.ivr_flow.clone() else { return Sent::Skipped("this ladder has no IVR flow".into()) };
     let Some(to) = phone(ladder) else { return Sent::Skipped("no phone number for the party".into()) };
     let request = PlaceCall {
@@ -362,7 +364,7 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>) -> Sent 
     let Some(admin) = state.config.admin_support_phone.clone() else {
         return Sent::Failed { message: "ADMIN_SUPPORT_PHONE is not set: nobody to alert".into(), transient: false };
     };
-    let kind = super::kind(ladder).map(LadderKind::name).unwrap_or("ladder");
+    let kind = ladder.kind.name();
     let body = format!(
         "Mangwale alert: {} {} on order {} ({kind}). Connecting you now.",
         ladder.party,

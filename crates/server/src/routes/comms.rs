@@ -7,36 +7,38 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use mangwale_core::ladder::{LadderKind, StopAction};
+use mangwale_core::context::{non_blank, parse_minutes, parse_minutes_text};
+use mangwale_core::ladder::{LadderKind, Money, PaymentMode, StopAction};
 use mangwale_core::{E164, Language, OrderId};
 use mangwale_store::{Ladder, LadderStart, LadderStop};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 use crate::calls::{CallTarget, PlaceCall, place_call};
 use crate::comms::{self, LadderRequest};
 use crate::error::{AppError, AppResult};
 use crate::exotel::CallerPurpose;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, parse_json};
 use crate::idempotency::idempotent;
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/comms/notify/vendor/order", post(vendor_order))
-        .route("/comms/notify/vendor/reminder", post(vendor_reminder))
-        .route("/comms/notify/rider/assign", post(rider_assign))
-        .route("/comms/notify/rider/address-update", post(rider_address))
-        .route("/comms/notify/customer/status", post(customer_status))
-        .route("/comms/notify/customer/delay", post(customer_delay))
+        .route("/comms/notify/vendor/order", post(notify::<VendorOrderBody>))
+        .route("/comms/notify/vendor/reminder", post(notify::<VendorReminderBody>))
+        .route("/comms/notify/rider/assign", post(notify::<RiderAssignBody>))
+        .route("/comms/notify/rider/address-update", post(notify::<RiderAddressBody>))
+        .route("/comms/notify/customer/status", post(notify::<CustomerStatusBody>))
+        .route("/comms/notify/customer/delay", post(notify::<CustomerDelayBody>))
         .route("/comms/escalations", post(generic_start))
         .route("/comms/escalations/{id}", get(escalation))
         .route("/comms/stop", post(stop))
         .route("/comms/bridge", post(idempotent(bridge)))
         .route("/comms/timeline/{order_id}", get(timeline))
-        .route("/exotel/ivr/notify/vendor/order", post(idempotent(ivr_vendor_order)))
-        .route("/exotel/ivr/notify/vendor/reminder", post(idempotent(ivr_vendor_reminder)))
-        .route("/exotel/ivr/notify/rider/assign", post(idempotent(ivr_rider_assign)))
+        .route("/exotel/ivr/notify/vendor/order", post(idempotent(ivr_only::<VendorOrderBody>)))
+        .route("/exotel/ivr/notify/vendor/reminder", post(idempotent(ivr_only::<VendorReminderBody>)))
+        .route("/exotel/ivr/notify/rider/assign", post(idempotent(ivr_only::<RiderAssignBody>)))
         .route("/comms/events", get(events))
         .route("/exotel/ivr/analytics", get(analytics))
 }
@@ -56,37 +58,6 @@ impl Id {
             Id::Number(n) => n.to_string(),
         }
     }
-}
-
-/// Every field any notify route takes; each route uses its own.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NotifyBody {
-    order_id: Option<Id>,
-    vendor_id: Option<Id>,
-    vendor_phone: Option<String>,
-    vendor_name: Option<String>,
-    rider_id: Option<Id>,
-    rider_phone: Option<String>,
-    rider_name: Option<String>,
-    customer_id: Option<Id>,
-    customer_phone: Option<String>,
-    customer_name: Option<String>,
-    amount: Option<Value>,
-    items: Option<Value>,
-    payment_mode: Option<String>,
-    city: Option<String>,
-    language: Option<String>,
-    pickup_name: Option<String>,
-    pickup_address: Option<String>,
-    drop_address: Option<String>,
-    new_address: Option<String>,
-    map_link: Option<String>,
-    minutes_remaining: Option<Value>,
-    status: Option<String>,
-    eta_minutes: Option<Value>,
-    delay_minutes: Option<Value>,
-    reason: Option<String>,
 }
 
 fn order_id(raw: &Option<Id>) -> AppResult<OrderId> {
@@ -141,63 +112,256 @@ fn items_text(items: &Option<Value>) -> AppResult<Option<String>> {
     }
 }
 
-/// A number given as a number or numeric text.
-fn number(field: &str, raw: &Option<Value>) -> AppResult<Option<Value>> {
+/// A number given as a number or numeric text: `None` when absent or
+/// null, a 400 naming `field` when it is neither.
+fn numeric(field: &str, raw: &Option<Value>) -> AppResult<Option<NumberOrText>> {
     match raw {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f >= 0.0) => Ok(Some(Value::Number(n.clone()))),
-        Some(Value::String(s)) => match s.trim().parse::<f64>() {
-            Ok(f) if f >= 0.0 && f.is_finite() => Ok(Some(json!(f))),
-            _ => Err(AppError::invalid(field, format!("{field}: not a number: {s}"))),
-        },
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(|f| Some(NumberOrText::Number(f)))
+            .ok_or_else(|| AppError::invalid(field, format!("{field}: not a number: {n}"))),
+        Some(Value::String(s)) => Ok(Some(NumberOrText::Text(s.clone()))),
         Some(other) => Err(AppError::invalid(field, format!("{field}: not a number: {other}"))),
     }
 }
 
-fn put(context: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(v) = value.filter(|v| !v.is_null() && v.as_str() != Some("")) {
-        context.insert(key.to_string(), v);
+enum NumberOrText {
+    Number(f64),
+    Text(String),
+}
+
+/// An amount in rupees (`325`, `"325.50"`), at least zero.
+fn amount(raw: &Option<Value>) -> AppResult<Option<Money>> {
+    let parsed = match numeric("amount", raw)? {
+        None => return Ok(None),
+        Some(NumberOrText::Number(f)) => Money::from_rupees(f),
+        Some(NumberOrText::Text(t)) => Money::parse_rupees(&t),
+    };
+    parsed.map(Some).map_err(|e| AppError::invalid("amount", format!("amount: {e}")))
+}
+
+/// Whole minutes (`5`, `"20"`), at least zero; fractions round.
+fn minutes(field: &str, raw: &Option<Value>) -> AppResult<Option<u32>> {
+    let parsed = match numeric(field, raw)? {
+        None => return Ok(None),
+        Some(NumberOrText::Number(f)) => parse_minutes(f),
+        Some(NumberOrText::Text(t)) => parse_minutes_text(&t),
+    };
+    parsed.map(Some).map_err(|e| AppError::invalid(field, format!("{field}: {e}")))
+}
+
+fn text(raw: &Option<String>) -> Option<String> {
+    raw.as_deref().and_then(non_blank)
+}
+
+/// The party of a notify body: its id in Jupiter, its phone and name, each
+/// under the role's wire names (`vendor_id`, `vendor_phone`, ...).
+struct Party<'a> {
+    id: &'a Option<Id>,
+    phone: &'a Option<String>,
+    name: &'a Option<String>,
+}
+
+/// The start of every notify body's request: the order, the language and
+/// the party.
+fn base_request(
+    kind: LadderKind,
+    order: &Option<Id>,
+    lang: &Option<String>,
+    party: Party<'_>,
+) -> AppResult<LadderRequest> {
+    let mut request = LadderRequest::new(kind, order_id(order)?, "api");
+    request.language = language(lang)?;
+    request.party_id = party.id.as_ref().map(Id::text).filter(|id| !id.is_empty());
+    request.phone = phone(phone_field(kind), party.phone)?;
+    request.context.name = text(party.name);
+    Ok(request)
+}
+
+/// The body of one notify route: its own fields under the seed's names,
+/// and how they make a ladder request (or a 400 naming the bad field).
+pub trait NotifyBody: DeserializeOwned {
+    const KIND: LadderKind;
+    /// The answer's message when the ladder starts.
+    const STARTED: &'static str;
+    fn into_request(self) -> AppResult<LadderRequest>;
+}
+
+/// `POST /comms/notify/vendor/order` (and its single IVR call).
+#[derive(Debug, Deserialize)]
+pub struct VendorOrderBody {
+    order_id: Option<Id>,
+    vendor_id: Option<Id>,
+    vendor_phone: Option<String>,
+    vendor_name: Option<String>,
+    amount: Option<Value>,
+    items: Option<Value>,
+    payment_mode: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+}
+
+impl NotifyBody for VendorOrderBody {
+    const KIND: LadderKind = LadderKind::VendorNewOrder;
+    const STARTED: &'static str = "Vendor notification escalation started";
+
+    fn into_request(self) -> AppResult<LadderRequest> {
+        let party = Party { id: &self.vendor_id, phone: &self.vendor_phone, name: &self.vendor_name };
+        let mut request = base_request(Self::KIND, &self.order_id, &self.language, party)?;
+        let c = &mut request.context;
+        c.amount = amount(&self.amount)?;
+        c.items = items_text(&self.items)?;
+        c.payment_mode = self.payment_mode.as_deref().and_then(PaymentMode::parse);
+        c.city = text(&self.city);
+        Ok(request)
     }
 }
 
-/// Builds the ladder request of a notify route from its body.
-fn request_from(kind: LadderKind, body: &NotifyBody) -> AppResult<LadderRequest> {
-    let mut request = LadderRequest::new(kind, order_id(&body.order_id)?, "api");
-    request.language = language(&body.language)?;
-    let c = &mut request.context;
-    put(c, "amount", number("amount", &body.amount)?);
-    put(c, "items", items_text(&body.items)?.map(Value::from));
-    put(c, "paymentMode", body.payment_mode.clone().map(Value::from));
-    put(c, "city", body.city.clone().map(Value::from));
-    put(c, "pickupName", body.pickup_name.clone().map(Value::from));
-    put(c, "pickupAddress", body.pickup_address.clone().map(Value::from));
-    put(c, "dropAddress", body.drop_address.clone().map(Value::from));
-    put(c, "newAddress", body.new_address.clone().map(Value::from));
-    put(c, "mapLink", body.map_link.clone().map(Value::from));
-    put(c, "minutesRemaining", number("minutes_remaining", &body.minutes_remaining)?);
-    put(c, "status", body.status.clone().map(Value::from));
-    put(c, "etaMinutes", number("eta_minutes", &body.eta_minutes)?);
-    put(c, "delayMinutes", number("delay_minutes", &body.delay_minutes)?);
-    put(c, "reason", body.reason.clone().map(Value::from));
-    match kind {
-        LadderKind::VendorNewOrder | LadderKind::VendorReminder => {
-            request.party_id = body.vendor_id.as_ref().map(Id::text);
-            request.phone = phone("vendor_phone", &body.vendor_phone)?;
-            put(&mut request.context, "name", body.vendor_name.clone().map(Value::from));
-        }
-        LadderKind::RiderAssign | LadderKind::RiderAddressUpdate => {
-            request.party_id = body.rider_id.as_ref().map(Id::text);
-            request.phone = phone("rider_phone", &body.rider_phone)?;
-            put(&mut request.context, "name", body.rider_name.clone().map(Value::from));
-        }
-        LadderKind::CustomerStatus | LadderKind::CustomerDelay => {
-            request.party_id = body.customer_id.as_ref().map(Id::text);
-            request.phone = phone("customer_phone", &body.customer_phone)?;
-            put(&mut request.context, "name", body.customer_name.clone().map(Value::from));
-            put(&mut request.context, "riderName", body.rider_name.clone().map(Value::from));
-        }
+/// `POST /comms/notify/vendor/reminder` (and its single IVR call).
+#[derive(Debug, Deserialize)]
+pub struct VendorReminderBody {
+    order_id: Option<Id>,
+    vendor_id: Option<Id>,
+    vendor_phone: Option<String>,
+    vendor_name: Option<String>,
+    minutes_remaining: Option<Value>,
+    city: Option<String>,
+    language: Option<String>,
+}
+
+impl NotifyBody for VendorReminderBody {
+    const KIND: LadderKind = LadderKind::VendorReminder;
+    const STARTED: &'static str = "Vendor reminder escalation started";
+
+    fn into_request(self) -> AppResult<LadderRequest> {
+        let party = Party { id: &self.vendor_id, phone: &self.vendor_phone, name: &self.vendor_name };
+        let mut request = base_request(Self::KIND, &self.order_id, &self.language, party)?;
+        request.context.minutes_remaining = minutes("minutes_remaining", &self.minutes_remaining)?;
+        request.context.city = text(&self.city);
+        Ok(request)
     }
-    Ok(request)
+}
+
+/// `POST /comms/notify/rider/assign` (and its single IVR call).
+#[derive(Debug, Deserialize)]
+pub struct RiderAssignBody {
+    order_id: Option<Id>,
+    rider_id: Option<Id>,
+    rider_phone: Option<String>,
+    rider_name: Option<String>,
+    pickup_name: Option<String>,
+    pickup_address: Option<String>,
+    drop_address: Option<String>,
+    amount: Option<Value>,
+    payment_mode: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+}
+
+impl NotifyBody for RiderAssignBody {
+    const KIND: LadderKind = LadderKind::RiderAssign;
+    const STARTED: &'static str = "Rider assignment escalation started";
+
+    fn into_request(self) -> AppResult<LadderRequest> {
+        let party = Party { id: &self.rider_id, phone: &self.rider_phone, name: &self.rider_name };
+        let mut request = base_request(Self::KIND, &self.order_id, &self.language, party)?;
+        let c = &mut request.context;
+        c.pickup_name = text(&self.pickup_name);
+        c.pickup_address = text(&self.pickup_address);
+        c.drop_address = text(&self.drop_address);
+        c.amount = amount(&self.amount)?;
+        c.payment_mode = self.payment_mode.as_deref().and_then(PaymentMode::parse);
+        c.city = text(&self.city);
+        Ok(request)
+    }
+}
+
+/// `POST /comms/notify/rider/address-update`.
+#[derive(Debug, Deserialize)]
+pub struct RiderAddressBody {
+    order_id: Option<Id>,
+    rider_id: Option<Id>,
+    rider_phone: Option<String>,
+    rider_name: Option<String>,
+    new_address: Option<String>,
+    map_link: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+}
+
+impl NotifyBody for RiderAddressBody {
+    const KIND: LadderKind = LadderKind::RiderAddressUpdate;
+    const STARTED: &'static str = "Address update escalation started";
+
+    fn into_request(self) -> AppResult<LadderRequest> {
+        let party = Party { id: &self.rider_id, phone: &self.rider_phone, name: &self.rider_name };
+        let mut request = base_request(Self::KIND, &self.order_id, &self.language, party)?;
+        request.context.new_address = text(&self.new_address);
+        request.context.map_link = text(&self.map_link);
+        request.context.city = text(&self.city);
+        Ok(request)
+    }
+}
+
+/// `POST /comms/notify/customer/status`.
+#[derive(Debug, Deserialize)]
+pub struct CustomerStatusBody {
+    order_id: Option<Id>,
+    customer_id: Option<Id>,
+    customer_phone: Option<String>,
+    customer_name: Option<String>,
+    rider_name: Option<String>,
+    status: Option<String>,
+    eta_minutes: Option<Value>,
+    city: Option<String>,
+    language: Option<String>,
+}
+
+impl NotifyBody for CustomerStatusBody {
+    const KIND: LadderKind = LadderKind::CustomerStatus;
+    const STARTED: &'static str = "Customer status notification started";
+
+    fn into_request(self) -> AppResult<LadderRequest> {
+        let party = Party { id: &self.customer_id, phone: &self.customer_phone, name: &self.customer_name };
+        let mut request = base_request(Self::KIND, &self.order_id, &self.language, party)?;
+        let c = &mut request.context;
+        c.rider_name = text(&self.rider_name);
+        c.status = text(&self.status);
+        c.eta_minutes = minutes("eta_minutes", &self.eta_minutes)?;
+        c.city = text(&self.city);
+        Ok(request)
+    }
+}
+
+/// `POST /comms/notify/customer/delay`.
+#[derive(Debug, Deserialize)]
+pub struct CustomerDelayBody {
+    order_id: Option<Id>,
+    customer_id: Option<Id>,
+    customer_phone: Option<String>,
+    customer_name: Option<String>,
+    rider_name: Option<String>,
+    delay_minutes: Option<Value>,
+    reason: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+}
+
+impl NotifyBody for CustomerDelayBody {
+    const KIND: LadderKind = LadderKind::CustomerDelay;
+    const STARTED: &'static str = "Customer delay notification started";
+
+    fn into_request(self) -> AppResult<LadderRequest> {
+        let party = Party { id: &self.customer_id, phone: &self.customer_phone, name: &self.customer_name };
+        let mut request = base_request(Self::KIND, &self.order_id, &self.language, party)?;
+        let c = &mut request.context;
+        c.rider_name = text(&self.rider_name);
+        c.delay_minutes = minutes("delay_minutes", &self.delay_minutes)?;
+        c.reason = text(&self.reason);
+        c.city = text(&self.city);
+        Ok(request)
+    }
 }
 
 /// The field that names the party's phone, for errors.
@@ -256,85 +420,51 @@ fn started_answer(outcome: LadderStart, message: &str) -> (StatusCode, Json<Valu
             "message": if duplicate { "already running; this is the running escalation" } else { message },
             "duplicate": duplicate,
             "state": ladder.state.name(),
-            "name": ladder.context.get("name"),
-            "amount": ladder.context.get("amount"),
+            "name": ladder.context.name,
+            "amount": ladder.context.amount,
             "steps": ladder.steps.iter().map(|s| json!({"channel": s.channel, "dueAt": s.due_at, "state": s.state.name()})).collect::<Vec<_>>(),
         })),
     )
 }
 
-async fn notify(
-    state: &AppState,
-    kind: LadderKind,
-    body: NotifyBody,
-    message: &str,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    let mut request = request_from(kind, &body)?;
+async fn start<B: NotifyBody>(state: &AppState, body: B, message: &str) -> AppResult<(StatusCode, Json<Value>)> {
+    let mut request = body.into_request()?;
     complete(state, &mut request).await?;
     let outcome = comms::start(state, request).await?;
     Ok(started_answer(outcome, message))
 }
 
-async fn vendor_order(
+async fn notify<B: NotifyBody>(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
+    ApiJson(body): ApiJson<B>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    notify(&state, LadderKind::VendorNewOrder, body, "Vendor notification escalation started").await
+    start(&state, body, B::STARTED).await
 }
 
-async fn vendor_reminder(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    notify(&state, LadderKind::VendorReminder, body, "Vendor reminder escalation started").await
-}
-
-async fn rider_assign(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    notify(&state, LadderKind::RiderAssign, body, "Rider assignment escalation started").await
-}
-
-async fn rider_address(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    notify(&state, LadderKind::RiderAddressUpdate, body, "Address update escalation started").await
-}
-
-async fn customer_status(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    notify(&state, LadderKind::CustomerStatus, body, "Customer status notification started").await
-}
-
-async fn customer_delay(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    notify(&state, LadderKind::CustomerDelay, body, "Customer delay notification started").await
-}
-
-/// `POST /comms/escalations`: any ladder type by name, with the notify
-/// routes' fields.
-#[derive(Debug, Deserialize)]
-struct GenericStart {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(flatten)]
-    body: NotifyBody,
-}
-
+/// `POST /comms/escalations`: any ladder type by name (`type`), with that
+/// type's notify route's fields.
 async fn generic_start(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<GenericStart>,
+    ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    let raw = body.kind.as_deref().ok_or_else(|| AppError::invalid("type", "type is required"))?;
+    let raw = match body.get("type") {
+        None | Some(Value::Null) => return Err(AppError::invalid("type", "type is required")),
+        Some(Value::String(raw)) => raw.as_str(),
+        Some(_) => return Err(AppError::invalid("type", "type: a ladder type name")),
+    };
     let kind: LadderKind =
         raw.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("type", format!("type: {e}")))?;
-    notify(&state, kind, body.body, "Escalation started").await
+    // Read again as the type's own body, so that errors name its fields.
+    let bytes = serde_json::to_vec(&body).map_err(AppError::internal)?;
+    const MESSAGE: &str = "Escalation started";
+    match kind {
+        LadderKind::VendorNewOrder => start(&state, parse_json::<VendorOrderBody>(&bytes)?, MESSAGE).await,
+        LadderKind::VendorReminder => start(&state, parse_json::<VendorReminderBody>(&bytes)?, MESSAGE).await,
+        LadderKind::RiderAssign => start(&state, parse_json::<RiderAssignBody>(&bytes)?, MESSAGE).await,
+        LadderKind::RiderAddressUpdate => start(&state, parse_json::<RiderAddressBody>(&bytes)?, MESSAGE).await,
+        LadderKind::CustomerStatus => start(&state, parse_json::<CustomerStatusBody>(&bytes)?, MESSAGE).await,
+        LadderKind::CustomerDelay => start(&state, parse_json::<CustomerDelayBody>(&bytes)?, MESSAGE).await,
+    }
 }
 
 async fn escalation(State(state): State<AppState>, Path(id): Path<String>) -> AppResult<Json<Value>> {
@@ -482,32 +612,15 @@ async fn timeline(State(state): State<AppState>, Path(order): Path<String>) -> A
     })))
 }
 
-async fn ivr_only(state: &AppState, kind: LadderKind, body: NotifyBody) -> AppResult<(StatusCode, Json<Value>)> {
-    let mut request = request_from(kind, &body)?;
-    complete(state, &mut request).await?;
-    let outcome = comms::start_ivr_only(state, request).await?;
+/// A single IVR call (`/exotel/ivr/notify/*`), with the notify route's body.
+async fn ivr_only<B: NotifyBody>(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<B>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let mut request = body.into_request()?;
+    complete(&state, &mut request).await?;
+    let outcome = comms::start_ivr_only(&state, request).await?;
     Ok(started_answer(outcome, "IVR call queued"))
-}
-
-async fn ivr_vendor_order(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    ivr_only(&state, LadderKind::VendorNewOrder, body).await
-}
-
-async fn ivr_vendor_reminder(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    ivr_only(&state, LadderKind::VendorReminder, body).await
-}
-
-async fn ivr_rider_assign(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    ivr_only(&state, LadderKind::RiderAssign, body).await
 }
 
 #[derive(Debug, Deserialize)]

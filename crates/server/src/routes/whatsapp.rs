@@ -88,7 +88,7 @@ async fn handle(state: &AppState, event: WhatsAppEvent) -> AppResult<Value> {
                 None => None,
             };
             let (outcome, order, escalation, party) = match (parsed, &ladder) {
-                (Some((_, answer)), Some(ladder)) if ladder.phone.as_deref() == Some(from.as_str()) => {
+                (Some((_, answer)), Some(ladder)) if ladder.phone.as_ref() == Some(&from) => {
                     let applied =
                         answers::apply(state, ladder, answer, "whatsapp", &format!("wa:{message_id}")).await?;
                     let outcome = match applied {

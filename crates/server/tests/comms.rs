@@ -399,6 +399,18 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     assert_eq!((status, e["error"]["field"].as_str()), (400, Some("vendor_phone")));
     let (status, e) = env.post("/comms/notify/vendor/order", json!({"vendor_phone": VENDOR})).await;
     assert_eq!((status, e["error"]["field"].as_str()), (400, Some("order_id")));
+    // Each route reads its own fields, and names the one that is wrong.
+    let mut body = vendor_order(&order);
+    body["amount"] = json!("ten");
+    let (status, e) = env.post("/comms/notify/vendor/order", body).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (400, Some("amount")));
+    let delay = json!({"order_id": order, "customer_phone": VENDOR, "delay_minutes": -5});
+    let (status, e) = env.post("/comms/notify/customer/delay", delay).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (400, Some("delay_minutes")));
+    let status_body =
+        json!({"type": "customer_status", "order_id": order, "customer_phone": VENDOR, "eta_minutes": [1]});
+    let (status, e) = env.post("/comms/escalations", status_body).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (400, Some("eta_minutes")));
     let (status, e) = env.post("/comms/stop", json!({"escalation_id": "vendor_order_nope"})).await;
     assert_eq!((status, e["error"]["code"].as_str()), (404, Some("not_found")));
     let (status, e) = env.post("/comms/stop", json!({"escalation_id": "x", "action": "dance"})).await;

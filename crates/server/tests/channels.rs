@@ -117,7 +117,7 @@ async fn the_seeds_order_id_flows_from_the_ladder_to_jupiter() {
     env.tick(75).await;
 
     let ladder = env.ladder(&id).await;
-    assert_eq!((ladder.state, ladder.stop_action.as_deref()), (LadderState::Stopped, Some("accept")));
+    assert_eq!((ladder.state, ladder.stop_action.map(|a| a.name())), (LadderState::Stopped, Some("accept")));
     // The WhatsApp template went out under its lower-case name, with the
     // seed's id as its first variable and the escalation id as the
     // callback data Meta hands back.
@@ -160,7 +160,13 @@ async fn a_whatsapp_failure_meta_reports_by_webhook_fails_its_step() {
     let message = &env.whatsapp.messages()[0];
     let wamid = message.id.clone();
     assert_eq!(message.statuses, ["failed"]);
-    let step = env.ladder(&id).await.steps.into_iter().find(|s| s.channel == "whatsapp").unwrap();
+    let step = env
+        .ladder(&id)
+        .await
+        .steps
+        .into_iter()
+        .find(|s| s.channel == mangwale_core::ladder::Channel::WhatsApp)
+        .unwrap();
     assert_eq!(step.provider_id.as_deref(), Some(wamid.as_str()), "the wamid recorded at send time");
     assert_eq!(step.state, StepState::Failed, "{step:?}");
     assert!(step.detail.as_deref().unwrap_or_default().contains("131026"), "{step:?}");
@@ -187,7 +193,13 @@ async fn a_pair_rate_limited_whatsapp_step_waits_six_seconds() {
     env.run_jobs().await;
     let id = format!("vendor_order_{SEED_ORDER}");
     env.tick(60).await;
-    let step = env.ladder(&id).await.steps.into_iter().find(|s| s.channel == "whatsapp").unwrap();
+    let step = env
+        .ladder(&id)
+        .await
+        .steps
+        .into_iter()
+        .find(|s| s.channel == mangwale_core::ladder::Channel::WhatsApp)
+        .unwrap();
     assert_eq!(step.state, StepState::Pending, "refused, to be retried: {step:?}");
     let events = env.events(SEED_ORDER).await;
     let refusal = events.iter().find(|e| e.kind == "ladder.step_failed").expect("the refusal on the timeline");
@@ -200,7 +212,13 @@ async fn a_pair_rate_limited_whatsapp_step_waits_six_seconds() {
     assert_eq!(env.whatsapp.messages().len(), 0, "not before 6 s");
     env.tick(2).await;
     assert_eq!(env.whatsapp.messages().len(), 1, "sent once the 6 s are over");
-    let step = env.ladder(&id).await.steps.into_iter().find(|s| s.channel == "whatsapp").unwrap();
+    let step = env
+        .ladder(&id)
+        .await
+        .steps
+        .into_iter()
+        .find(|s| s.channel == mangwale_core::ladder::Channel::WhatsApp)
+        .unwrap();
     assert_eq!(step.state, StepState::Sent);
     let sends: Vec<_> = env.whatsapp.received().into_iter().filter(|r| r.path.ends_with("/messages")).collect();
     assert_eq!(sends.len(), 2, "one refusal, one send: the client did not retry within the 6 s");

@@ -549,10 +549,7 @@ impl CallStore for PgStore {
         .bind(to_ms(now))
         .execute(&mut *tx)
         .await?;
-        let enqueued = match &reconcile {
-            Some(job) => insert_job(&mut *tx, job, now).await?.is_some(),
-            None => false,
-        };
+        let enqueued = !insert_jobs(&mut *tx, reconcile.as_slice(), now).await?.is_empty();
         tx.commit().await?;
         if enqueued {
             self.wakeup.notify_one();

@@ -519,27 +519,31 @@ impl InboundStore for SqliteStore {
 #[async_trait]
 impl CallStore for SqliteStore {
     async fn create_call(&self, call: NewCall, reconcile: Option<NewJob>, now: DateTime<Utc>) -> Result<()> {
-        let _write = self.write.lock().await;
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?7)",
-        )
-        .bind(&call.id)
-        .bind(&call.purpose)
-        .bind(&call.order_id)
-        .bind(&call.escalation_id)
-        .bind(&call.party)
-        .bind(&call.to_masked)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        let enqueued = match &reconcile {
-            Some(job) => insert_job(&mut *tx, job, now).await?.is_some(),
-            None => false,
-        };
-        tx.commit().await?;
+        // On the writer thread, so that the reconcile job goes through the
+        // one job insert (`sqlite_writes`) in the same transaction.
+        let enqueued = self
+            .exec
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.prepare_cached(
+                    "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at,
+                                               updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?7)",
+                )?
+                .execute(rusqlite::params![
+                    call.id,
+                    call.purpose,
+                    call.order_id,
+                    call.escalation_id,
+                    call.party,
+                    call.to_masked,
+                    to_ms(now)
+                ])?;
+                let enqueued = !crate::sqlite_writes::insert_jobs(&tx, reconcile.as_slice(), now)?.is_empty();
+                tx.commit()?;
+                Ok(enqueued)
+            })
+            .await?;
         if enqueued {
             self.wakeup.notify_one();
         }

@@ -181,14 +181,14 @@ async fn failed_after_send(
     let detail = format!("WhatsApp reported the message failed after accepting it: {summary}");
     let event = NewEvent::new("ladder.step_failed", now)
         .escalation(&ladder.escalation_id)
-        .channel(&step.channel)
+        .channel(step.channel.name())
         .context(ladder.order_id.as_deref(), None, Some(&ladder.party))
         .detail(json!({"step": step.index, "ladder": ladder.kind, "providerId": message_id, "error": detail,
                        "errors": errors, "reportedBy": "webhook", "willRetry": false}));
     let result = StepResult { state: StepState::Failed, provider_id: None, detail: Some(detail) };
     let on_exhausted = OnExhausted { event: None, jobs: Vec::new() };
     state.store.finish_step(&ladder.escalation_id, step.index, result, event, Vec::new(), on_exhausted, now).await?;
-    metrics::counter!("mangwale_ladder_steps_total", "channel" => step.channel.clone(), "outcome" => "failed_after_send")
+    metrics::counter!("mangwale_ladder_steps_total", "channel" => step.channel.name(), "outcome" => "failed_after_send")
         .increment(1);
     Ok(Some((ladder, step.index)))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{API_KEY, Setup, TestApp};
-use mangwale_core::ladder::{LadderState, StepState};
+use mangwale_core::ladder::{Channel, LadderState, StepState};
 use mangwale_providers::exotel::client::RetryPolicy;
 use mangwale_server::PrepareOptions;
 use mangwale_sim::exotel::{CalleeScript, Endpoint, Fault, SimConfig};
@@ -310,7 +310,7 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
         assert_ne!(ladder.state, LadderState::Active, "{id} still active: {ladder:?}");
         let timeline = store.events_for_order(order).await.unwrap();
         for step in &ladder.steps {
-            let purpose = match step.channel.as_str() {
+            let purpose = match step.channel.name() {
                 "ring" => "ring",
                 "ivr" => "ivr",
                 "admin" => "admin_bridge",
@@ -320,7 +320,7 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
             let placed = calls_by_step.get(&(id.clone(), purpose.to_string())).map(Vec::len).unwrap_or(0);
             // None sent twice.
             assert!(placed <= 1, "{id} step {}: {placed} calls", step.index);
-            if step.channel == "admin" {
+            if step.channel == Channel::Admin {
                 let texts = sms.iter().filter(|m| m.body.contains(order.as_str())).count();
                 assert!(texts <= 1, "{id}: {texts} admin SMS");
             }
@@ -341,7 +341,8 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
                 .unwrap_or(step.due_at + mangwale_server::comms::steps::LAST_STEP_WINDOW);
             let outcome = match step.state {
                 StepState::Sent => {
-                    let kind = if step.channel == "deadline" { "ladder.deadline_passed" } else { "ladder.step_sent" };
+                    let kind =
+                        if step.channel == Channel::Deadline { "ladder.deadline_passed" } else { "ladder.step_sent" };
                     assert_eq!(last.kind, kind, "{id} step {}", step.index);
                     // Inside its window (the tick that ran it may end up to
                     // one tick after the window's last retry started).
@@ -352,7 +353,7 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
                     if let Some(placed) = calls_by_step.get(&(id.clone(), purpose.to_string())) {
                         let (sid, attempt) = &placed[0];
                         assert!(
-                            step.channel == "admin" || provider_id == *sid || provider_id == *attempt,
+                            step.channel == Channel::Admin || provider_id == *sid || provider_id == *attempt,
                             "{id} step {}: {provider_id} is not {sid} / {attempt}",
                             step.index
                         );
@@ -379,7 +380,7 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
                 }
                 other => panic!("{id} step {} ended {other:?}", step.index),
             };
-            *outcomes.entry(format!("{}: {outcome}", step.channel)).or_default() += 1;
+            *outcomes.entry(format!("{}: {outcome}", step.channel.name())).or_default() += 1;
         }
     }
     let requests = exotel.received();

@@ -41,6 +41,7 @@ use crate::extract::{parse_form, parse_json};
 use crate::jupiter::events::WebhookEvent;
 use crate::jupiter::{resolve, signature};
 use crate::routes::jupiter_webhooks::parse_body as jupiter_body;
+use crate::routes::whatsapp::Handshake;
 use generate::Gen;
 
 /// The secret the generated Jupiter and WhatsApp requests are signed with
@@ -553,16 +554,6 @@ fn jupiter_webhook(input: &[u8]) {
     }
     black_box(resolve::payload(event, id, &payload, "jupiter:sha256:00"));
     black_box(mask_json(payload));
-}
-
-#[derive(Debug, Deserialize)]
-struct Handshake {
-    #[serde(rename = "hub.mode")]
-    mode: Option<String>,
-    #[serde(rename = "hub.verify_token")]
-    token: Option<String>,
-    #[serde(rename = "hub.challenge")]
-    challenge: Option<String>,
 }
 
 /// A WhatsApp webhook as the route reads it: the signature header, the

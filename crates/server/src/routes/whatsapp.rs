@@ -30,14 +30,15 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/webhooks/whatsapp", get(subscribe).post(receive))
 }
 
+/// The query of Meta's subscription handshake (also fed to the fuzzer).
 #[derive(Debug, Deserialize)]
-struct Handshake {
+pub(crate) struct Handshake {
     #[serde(rename = "hub.mode")]
-    mode: Option<String>,
+    pub(crate) mode: Option<String>,
     #[serde(rename = "hub.verify_token")]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     #[serde(rename = "hub.challenge")]
-    challenge: Option<String>,
+    pub(crate) challenge: Option<String>,
 }
 
 /// Meta's `GET` when the webhook is subscribed: echo the challenge if the

@@ -231,6 +231,10 @@ impl JobStore for Profiled {
         jobs
     }
 
+    async fn expire_last_attempts(&self, now: DateTime<Utc>) -> mangwale_store::Result<Vec<Job>> {
+        self.inner.expire_last_attempts(now).await
+    }
+
     async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> mangwale_store::Result<bool> {
         let started = Instant::now();
         let done = self.inner.complete(lease, now).await;

@@ -169,8 +169,8 @@ pub trait JobStore: Send + Sync {
     /// Claims up to `limit` due jobs of the given kinds for `lease`: pending
     /// jobs whose time has come, and running jobs whose lease has expired
     /// (their worker died). Each claim counts as an attempt and gets a new
-    /// fencing token. Jobs whose lease expired on their last attempt become
-    /// dead instead.
+    /// fencing token. Jobs whose lease expired on their last attempt are
+    /// left to [`JobStore::expire_last_attempts`].
     async fn claim(
         &self,
         kinds: &[String],
@@ -179,6 +179,11 @@ pub trait JobStore: Send + Sync {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Job>>;
+
+    /// Marks dead, and returns, the running jobs whose lease expired on their
+    /// last attempt (their worker died mid-run and no attempt is left), so
+    /// the worker can report each one (`claim` passes them over).
+    async fn expire_last_attempts(&self, now: DateTime<Utc>) -> Result<Vec<Job>>;
 
     /// Marks a claimed job done. False if the lease was lost.
     async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool>;

@@ -219,14 +219,6 @@ impl JobStore for PgStore {
         let now_ms = to_ms(now);
         let lease_until = now_ms + lease.as_millis() as i64;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'dead', last_error = 'lease expired on the last attempt',
-                    lease_until = NULL, locked_by = NULL, updated_at = $1
-             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-        )
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
         // SKIP LOCKED: rows another replica is claiming right now are passed
         // over instead of waited for, so replicas never claim the same job and
         // never block each other. Due and expired jobs are two index-ordered
@@ -240,7 +232,7 @@ impl JobStore for PgStore {
                  FOR UPDATE SKIP LOCKED),
              expired AS (
                  SELECT id, run_at FROM jobs
-                 WHERE state = 'running' AND lease_until < $1 AND kind = ANY($4)
+                 WHERE state = 'running' AND lease_until < $1 AND attempts < max_attempts AND kind = ANY($4)
                  ORDER BY run_at, id LIMIT $5
                  FOR UPDATE SKIP LOCKED)
              UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
@@ -262,6 +254,20 @@ impl JobStore for PgStore {
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
+    }
+
+    async fn expire_last_attempts(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        let rows = sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = 'lease expired on the last attempt',
+                    lease_until = NULL, locked_by = NULL, updated_at = $1
+             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts
+             RETURNING id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
+                       last_error, created_at",
+        )
+        .bind(to_ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {

@@ -230,15 +230,6 @@ impl JobStore for SqliteStore {
         let _write = self.write.lock().await;
         let mut conn = self.writer.acquire().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        // A job whose lease expired on its last attempt will not be retried.
-        sqlx::query(
-            "UPDATE jobs SET state = 'dead', last_error = 'lease expired on the last attempt',
-                    lease_until = NULL, locked_by = NULL, updated_at = ?1
-             WHERE state = 'running' AND lease_until < ?1 AND attempts >= max_attempts",
-        )
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
         let rows = sqlx::query(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
                     lease_until = ?2, locked_by = ?3, updated_at = ?1
@@ -254,7 +245,7 @@ impl JobStore for SqliteStore {
                      UNION ALL
                      SELECT id, run_at FROM (
                          SELECT id, run_at FROM jobs
-                         WHERE state = 'running' AND lease_until < ?1 AND kind IN (SELECT value FROM json_each(?4))
+                         WHERE state = 'running' AND lease_until < ?1 AND attempts < max_attempts AND kind IN (SELECT value FROM json_each(?4))
                          ORDER BY run_at, id LIMIT ?5)
                      ORDER BY run_at, id LIMIT ?5))
              RETURNING id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
@@ -271,6 +262,20 @@ impl JobStore for SqliteStore {
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
+    }
+
+    async fn expire_last_attempts(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        let _write = self.write.lock().await;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'dead', last_error = 'lease expired on the last attempt',
+                    lease_until = NULL, locked_by = NULL, updated_at = ?1
+             WHERE state = 'running' AND lease_until < ?1 AND attempts >= max_attempts
+             RETURNING {JOB_COLUMNS}"
+        )))
+        .bind(to_ms(now))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {

@@ -266,9 +266,18 @@ impl Worker {
 
     async fn run_batch(&self, shutdown: &CancellationToken) -> Result<RunReport> {
         let now = self.clock.now();
+        let expired = self.store.expire_last_attempts(now).await?;
+        for job in &expired {
+            let error = job.last_error.as_deref().unwrap_or("lease expired on the last attempt");
+            tracing::error!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error, "job is dead");
+            metrics::counter!("mangwale_jobs_dead_total", "kind" => job.kind.clone()).increment(1);
+            if let Some(observer) = &self.observer {
+                observer.job_trouble(job, JobTrouble::Dead, error).await;
+            }
+        }
         let jobs =
             self.store.claim(&self.kinds, &self.config.name, self.config.batch_size, self.config.lease, now).await?;
-        let mut report = RunReport { claimed: jobs.len(), ..RunReport::default() };
+        let mut report = RunReport { claimed: jobs.len(), dead: expired.len(), ..RunReport::default() };
         if jobs.is_empty() {
             return Ok(report);
         }

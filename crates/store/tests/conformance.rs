@@ -80,6 +80,7 @@ conformance!(
     concurrent_claims_of_one_idempotency_key_let_one_through,
     a_panicking_handler_is_retried_while_other_jobs_keep_flowing,
     dead_jobs_are_counted_by_kind_and_observed,
+    a_job_whose_lease_expires_on_its_last_attempt_is_observed_dead_once,
     writer_threads_that_die_are_replaced_and_later_writes_succeed,
 );
 
@@ -208,7 +209,10 @@ async fn a_lease_that_expires_on_the_last_attempt_ends_dead(db: &TestDb) {
     let s = &db.store;
     s.enqueue(NewJob::new("test", "k", json!({}), t0()).max_attempts(1)).await.unwrap();
     s.claim(&kinds(&["test"]), "w1", 1, secs(30), t0()).await.unwrap();
-    assert!(s.claim(&kinds(&["test"]), "w2", 1, secs(30), at(60)).await.unwrap().is_empty());
+    assert!(s.claim(&kinds(&["test"]), "w2", 1, secs(30), at(60)).await.unwrap().is_empty(), "not run again");
+    let expired = s.expire_last_attempts(at(60)).await.unwrap();
+    assert_eq!(expired.iter().map(|j| j.key.as_deref()).collect::<Vec<_>>(), vec![Some("k")]);
+    assert!(s.expire_last_attempts(at(61)).await.unwrap().is_empty(), "once");
     let job = s.job_by_key("k").await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Dead);
     assert!(job.last_error.unwrap().contains("lease expired"));
@@ -1220,4 +1224,22 @@ async fn writer_threads_that_die_are_replaced_and_later_writes_succeed(db: &Test
     } else {
         assert!(components.is_empty());
     }
+}
+
+async fn a_job_whose_lease_expires_on_its_last_attempt_is_observed_dead_once(db: &TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let troubles = Arc::new(Troubles::default());
+    let mut w =
+        Worker::new(db.store.clone(), clock.clone(), WorkerConfig { lease: secs(30), ..WorkerConfig::default() });
+    w.register("test", Arc::new(Recorder::default()));
+    w.observe(troubles.clone());
+    db.store.enqueue(NewJob::new("test", "k", json!({}), t0()).max_attempts(1)).await.unwrap();
+    // A worker claims the job's only attempt and dies with it.
+    db.store.claim(&kinds(&["test"]), "crashed", 1, secs(30), t0()).await.unwrap();
+    clock.advance(secs(31));
+    assert_eq!(w.run_until_idle().await.unwrap().dead, 1);
+    assert_eq!(w.run_until_idle().await.unwrap().dead, 0, "reported once");
+    assert_eq!(db.store.job_by_key("k").await.unwrap().unwrap().state, JobState::Dead);
+    let seen: Vec<_> = troubles.0.lock().unwrap().iter().map(|(k, t, e)| (k.clone(), *t, e.clone())).collect();
+    assert_eq!(seen, vec![("k".to_string(), JobTrouble::Dead, "lease expired on the last attempt".to_string())]);
 }

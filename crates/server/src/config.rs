@@ -95,6 +95,8 @@ pub struct Config {
     pub exotel_app_ids: std::collections::BTreeMap<String, String>,
     /// Our budget of Exotel voice API requests per minute (Exotel allows 200).
     pub exotel_voice_per_minute: u32,
+    /// Our budget of Exotel SMS API requests per minute (Exotel allows 200).
+    pub exotel_sms_per_minute: u32,
     /// The sender of our SMS (DLT header or ExoPhone); the default caller id
     /// when unset.
     pub exotel_sms_sender: Option<String>,
@@ -173,6 +175,7 @@ pub const VARIABLES: &[&str] = &[
     "ADMIN_SUPPORT_PHONE",
     "EXOTEL_APP_IDS",
     "EXOTEL_VOICE_PER_MINUTE",
+    "EXOTEL_SMS_PER_MINUTE",
     "EXOTEL_SMS_SENDER",
     "EXOTEL_DLT_ENTITY_ID",
     "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
@@ -316,14 +319,16 @@ impl Config {
                 exotel_app_ids.insert(flow.to_string(), app.to_string());
             }
         }
-        let exotel_voice_per_minute = match get("EXOTEL_VOICE_PER_MINUTE") {
-            None => 200,
+        let per_minute = |name: &'static str| match get(name) {
+            None => Ok(200),
             Some(v) => v
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| err("EXOTEL_VOICE_PER_MINUTE", format!("'{v}' is not a number from 1 to 10000")))?,
+                .ok_or_else(|| err(name, format!("'{v}' is not a number from 1 to 10000"))),
         };
+        let exotel_voice_per_minute = per_minute("EXOTEL_VOICE_PER_MINUTE")?;
+        let exotel_sms_per_minute = per_minute("EXOTEL_SMS_PER_MINUTE")?;
         let jupiter_require_timestamp =
             match get("JUPITER_REQUIRE_TIMESTAMP").map(|v| v.to_ascii_lowercase()).as_deref() {
                 None | Some("false") | Some("0") | Some("no") => false,
@@ -401,6 +406,7 @@ impl Config {
             admin_support_phone: phone("ADMIN_SUPPORT_PHONE")?,
             exotel_app_ids,
             exotel_voice_per_minute,
+            exotel_sms_per_minute,
             exotel_sms_sender: get("EXOTEL_SMS_SENDER"),
             exotel_dlt_entity_id: get("EXOTEL_DLT_ENTITY_ID"),
             exotel_dlt_template_admin_alert: get("EXOTEL_DLT_TEMPLATE_ADMIN_ALERT"),
@@ -539,6 +545,7 @@ impl Config {
                 self.exotel_app_ids.iter().map(|(f, a)| format!("{f}={a}")).collect::<Vec<_>>().join(","),
             ),
             ("EXOTEL_VOICE_PER_MINUTE", self.exotel_voice_per_minute.to_string()),
+            ("EXOTEL_SMS_PER_MINUTE", self.exotel_sms_per_minute.to_string()),
             ("EXOTEL_SMS_SENDER", self.exotel_sms_sender.clone().unwrap_or_else(|| "the caller id".into())),
             ("EXOTEL_DLT_ENTITY_ID", self.exotel_dlt_entity_id.clone().unwrap_or_else(|| "not set".into())),
             (
@@ -651,6 +658,7 @@ mod tests {
             ("EXOTEL_APP_IDS", "vendor_new_order", "EXOTEL_APP_IDS"),
             ("EXOTEL_APP_IDS", "vendor_new_order=9 26", "EXOTEL_APP_IDS"),
             ("EXOTEL_VOICE_PER_MINUTE", "0", "EXOTEL_VOICE_PER_MINUTE"),
+            ("EXOTEL_SMS_PER_MINUTE", "lots", "EXOTEL_SMS_PER_MINUTE"),
             ("EXOTEL_SID", "only-the-sid", "EXOTEL_API_KEY"),
         ];
         for (name, value, expected) in cases {

@@ -113,6 +113,7 @@ impl Exotel {
             .map_err(|e| ExotelSetupError::Sim(format!("the SMS status callback URL: {e}")))?;
         let client_config = ExotelClientConfig {
             voice_rate: RateLimit::per_minute(config.exotel_voice_per_minute),
+            sms_rate: RateLimit::per_minute(config.exotel_sms_per_minute),
             flow_base_url: flow_base_url(config),
             sms_status_callback: Some(sms_status_callback),
             retry: retry.unwrap_or(client_config.retry),

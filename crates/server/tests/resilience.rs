@@ -228,6 +228,9 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
             ("ADMIN_SUPPORT_PHONE".into(), ADMIN.into()),
             ("LADDERS_FILE".into(), file.display().to_string()),
             ("EXOTEL_VOICE_PER_MINUTE".into(), "10000".into()),
+            // The client's rate limiters wait in real time: a low SMS budget
+            // would make the test wait for the admin steps' retries.
+            ("EXOTEL_SMS_PER_MINUTE".into(), "10000".into()),
         ],
         clock: clock.clone(),
         prepare: PrepareOptions {

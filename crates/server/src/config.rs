@@ -89,6 +89,26 @@ pub struct Config {
     pub api_keys: Vec<Secret>,
     pub exotel_webhook_token: Option<Secret>,
     pub admin_support_phone: Option<E164>,
+    /// Where a caller who wants to order is connected while a person takes
+    /// orders (`ORDER_DESK_PHONE`, else `ADMIN_SUPPORT_PHONE`).
+    pub order_desk_phone: Option<E164>,
+    /// Inbound calls: how long caller identification may take before the
+    /// Passthru answers from what is known (`CALLER_LOOKUP_DEADLINE_MS`).
+    pub caller_lookup_deadline: std::time::Duration,
+    /// Missed calls: the callback is placed this long after the first one.
+    pub missed_call_callback_delay: std::time::Duration,
+    /// Missed calls from one number within this window bring one callback.
+    pub missed_call_window: std::time::Duration,
+    /// When callbacks may ring (India time); outside, at opening time.
+    pub callback_hours: CallbackHours,
+    /// The pool of ExoPhones masked calls go through (`EXOTEL_MASKING_NUMBERS`).
+    pub masking_numbers: Vec<E164>,
+    /// A masking session expires this long after it opens.
+    pub masking_ttl: std::time::Duration,
+    /// Delivered orders keep their masking sessions this long.
+    pub masking_grace: std::time::Duration,
+    /// Record masked calls (`MASKING_RECORD`).
+    pub masking_record: bool,
     /// Exotel app (flow) id of each of our flows (`flows/exotel-flows.toml`),
     /// for IVR calls. In sandbox mode the simulator knows every flow by its
     /// own id.
@@ -129,6 +149,67 @@ pub struct WhatsAppSettings {
     /// The WhatsApp Business Account id: at start-up its templates are
     /// listed and ours checked against them.
     pub business_account_id: Option<String>,
+}
+
+/// The daily window in which callbacks may ring, in India time (IST,
+/// UTC+05:30), `CALLBACK_HOURS=08:00-23:00`. `open == close` means always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackHours {
+    pub open: chrono::NaiveTime,
+    pub close: chrono::NaiveTime,
+}
+
+impl Default for CallbackHours {
+    fn default() -> Self {
+        let at = |h| chrono::NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
+        CallbackHours { open: at(8), close: at(23) }
+    }
+}
+
+impl CallbackHours {
+    /// India's offset: no daylight saving, so a fixed offset is exact.
+    pub fn ist() -> chrono::FixedOffset {
+        chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).unwrap())
+    }
+
+    /// Parses `HH:MM-HH:MM` (a window may wrap past midnight: `20:00-02:00`).
+    pub fn parse(text: &str) -> Result<CallbackHours, String> {
+        let (open, close) = text.split_once('-').ok_or_else(|| format!("'{text}' is not HH:MM-HH:MM"))?;
+        let time = |t: &str| {
+            chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                .map_err(|_| format!("'{}' is not a time HH:MM", t.trim()))
+        };
+        Ok(CallbackHours { open: time(open)?, close: time(close)? })
+    }
+
+    /// `at` itself when it lies inside the window, else the next opening.
+    pub fn next_allowed(&self, at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        if self.open == self.close {
+            return at;
+        }
+        let local = at.with_timezone(&Self::ist());
+        let t = local.time();
+        let inside =
+            if self.open < self.close { t >= self.open && t < self.close } else { t >= self.open || t < self.close };
+        if inside {
+            return at;
+        }
+        let mut day = local.date_naive();
+        if t >= self.open {
+            day = day.succ_opt().unwrap_or(day);
+        }
+        day.and_time(self.open)
+            .and_local_timezone(Self::ist())
+            .single()
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .unwrap_or(at)
+    }
+}
+
+impl fmt::Display for CallbackHours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.open.format("%H:%M"), self.close.format("%H:%M"))
+    }
 }
 
 /// An invalid configuration value.
@@ -173,6 +254,15 @@ pub const VARIABLES: &[&str] = &[
     "JUPITER_REQUIRE_TIMESTAMP",
     "API_KEYS",
     "ADMIN_SUPPORT_PHONE",
+    "ORDER_DESK_PHONE",
+    "CALLER_LOOKUP_DEADLINE_MS",
+    "MISSED_CALL_CALLBACK_SECONDS",
+    "MISSED_CALL_WINDOW_MINUTES",
+    "CALLBACK_HOURS",
+    "EXOTEL_MASKING_NUMBERS",
+    "MASKING_TTL_MINUTES",
+    "MASKING_GRACE_MINUTES",
+    "MASKING_RECORD",
     "EXOTEL_APP_IDS",
     "EXOTEL_VOICE_PER_MINUTE",
     "EXOTEL_SMS_PER_MINUTE",
@@ -337,6 +427,39 @@ impl Config {
                     return Err(err("JUPITER_REQUIRE_TIMESTAMP", format!("'{other}' is not 'true' or 'false'")));
                 }
             };
+        let bounded =
+            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    err(name, format!("'{v}' is not a number from {} to {}", range.start(), range.end()))
+                }),
+            };
+        let seconds = std::time::Duration::from_secs;
+        let caller_lookup_deadline =
+            std::time::Duration::from_millis(bounded("CALLER_LOOKUP_DEADLINE_MS", 1500, 50..=10_000)?);
+        let missed_call_callback_delay = seconds(bounded("MISSED_CALL_CALLBACK_SECONDS", 30, 0..=3600)?);
+        let missed_call_window = seconds(60 * bounded("MISSED_CALL_WINDOW_MINUTES", 10, 1..=1440)?);
+        let callback_hours = match get("CALLBACK_HOURS") {
+            None => CallbackHours::default(),
+            Some(v) => CallbackHours::parse(&v).map_err(|m| err("CALLBACK_HOURS", m))?,
+        };
+        let masking_ttl = seconds(60 * bounded("MASKING_TTL_MINUTES", 120, 1..=10_080)?);
+        let masking_grace = seconds(60 * bounded("MASKING_GRACE_MINUTES", 30, 0..=1440)?);
+        let masking_record = match get("MASKING_RECORD").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") | Some("0") | Some("no") => false,
+            Some("true") | Some("1") | Some("yes") => true,
+            Some(other) => return Err(err("MASKING_RECORD", format!("'{other}' is not 'true' or 'false'"))),
+        };
+        let mut masking_numbers: Vec<E164> = Vec::new();
+        for number in get("EXOTEL_MASKING_NUMBERS").iter().flat_map(|l| l.split(',')).map(str::trim) {
+            if number.is_empty() {
+                continue;
+            }
+            let parsed = E164::parse(number).map_err(|e| err("EXOTEL_MASKING_NUMBERS", e.0))?;
+            if !masking_numbers.contains(&parsed) {
+                masking_numbers.push(parsed);
+            }
+        }
         let log_format = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("text") | Some("pretty") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -404,6 +527,15 @@ impl Config {
             api_keys,
             exotel_webhook_token: secret("EXOTEL_WEBHOOK_TOKEN")?,
             admin_support_phone: phone("ADMIN_SUPPORT_PHONE")?,
+            order_desk_phone: phone("ORDER_DESK_PHONE")?,
+            caller_lookup_deadline,
+            missed_call_callback_delay,
+            missed_call_window,
+            callback_hours,
+            masking_numbers,
+            masking_ttl,
+            masking_grace,
+            masking_record,
             exotel_app_ids,
             exotel_voice_per_minute,
             exotel_sms_per_minute,
@@ -500,6 +632,12 @@ impl Config {
         Ok(())
     }
 
+    /// Where a caller who wants to order is connected: the order desk, else
+    /// admin support.
+    pub fn order_desk(&self) -> Option<&E164> {
+        self.order_desk_phone.as_ref().or(self.admin_support_phone.as_ref())
+    }
+
     /// The Exotel API host: `<subdomain>[.<region>].exotel.com`.
     pub fn exotel_host(&self) -> String {
         match &self.exotel_region {
@@ -540,6 +678,23 @@ impl Config {
             ("JUPITER_REQUIRE_TIMESTAMP", self.jupiter_require_timestamp.to_string()),
             ("API_KEYS", format!("{} key(s)", self.api_keys.len())),
             ("ADMIN_SUPPORT_PHONE", phone(&self.admin_support_phone)),
+            ("ORDER_DESK_PHONE", phone(&self.order_desk_phone)),
+            ("CALLER_LOOKUP_DEADLINE_MS", self.caller_lookup_deadline.as_millis().to_string()),
+            ("MISSED_CALL_CALLBACK_SECONDS", self.missed_call_callback_delay.as_secs().to_string()),
+            ("MISSED_CALL_WINDOW_MINUTES", (self.missed_call_window.as_secs() / 60).to_string()),
+            ("CALLBACK_HOURS", format!("{} IST", self.callback_hours)),
+            (
+                "EXOTEL_MASKING_NUMBERS",
+                match self.masking_numbers.len() {
+                    0 => "none (masked calls go to support)".into(),
+                    n => {
+                        format!("{n}: {}", self.masking_numbers.iter().map(E164::masked).collect::<Vec<_>>().join(","))
+                    }
+                },
+            ),
+            ("MASKING_TTL_MINUTES", (self.masking_ttl.as_secs() / 60).to_string()),
+            ("MASKING_GRACE_MINUTES", (self.masking_grace.as_secs() / 60).to_string()),
+            ("MASKING_RECORD", self.masking_record.to_string()),
             (
                 "EXOTEL_APP_IDS",
                 self.exotel_app_ids.iter().map(|(f, a)| format!("{f}={a}")).collect::<Vec<_>>().join(","),
@@ -592,6 +747,45 @@ fn is_dns_label(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn inbound_settings_default_and_parse() {
+        let config = Config::from_vars(Vec::<(String, String)>::new()).expect("defaults");
+        assert_eq!(config.missed_call_callback_delay.as_secs(), 30);
+        assert_eq!(config.missed_call_window.as_secs(), 600);
+        assert_eq!(config.callback_hours.to_string(), "08:00-23:00");
+        assert!(config.masking_numbers.is_empty());
+        let vars = [
+            ("EXOTEL_MASKING_NUMBERS", "+912071171001, 02071171002,+912071171001"),
+            ("CALLBACK_HOURS", "20:00-02:00"),
+            ("ORDER_DESK_PHONE", "9876500000"),
+        ];
+        let config = Config::from_vars(vars.map(|(k, v)| (k.to_string(), v.to_string()))).expect("valid");
+        assert_eq!(config.masking_numbers.len(), 2);
+        assert_eq!(config.order_desk().map(E164::as_str), Some("+919876500000"));
+        for (var, value) in
+            [("CALLBACK_HOURS", "8-23"), ("MISSED_CALL_WINDOW_MINUTES", "0"), ("MASKING_RECORD", "maybe")]
+        {
+            let e = Config::from_vars([(var.to_string(), value.to_string())]).expect_err(value);
+            assert_eq!(e.var, var);
+        }
+    }
+
+    #[test]
+    fn callbacks_wait_for_opening_time_in_india() {
+        use chrono::TimeZone;
+        let hours = CallbackHours::default();
+        let utc = |h, m| chrono::Utc.with_ymd_and_hms(2026, 12, 5, h, m, 0).single().expect("time");
+        // 10:00 IST is inside.
+        assert_eq!(hours.next_allowed(utc(4, 30)), utc(4, 30));
+        // 23:30 IST waits for 08:00 IST the next day (02:30 UTC).
+        assert_eq!(hours.next_allowed(utc(18, 0)), utc(2, 30) + chrono::Duration::days(1));
+        // 06:00 IST waits for 08:00 IST the same day.
+        assert_eq!(hours.next_allowed(utc(0, 30)), utc(2, 30));
+        let wrapping = CallbackHours::parse("20:00-02:00").expect("parse");
+        assert_eq!(wrapping.next_allowed(utc(19, 0)), utc(19, 0)); // 00:30 IST
+        assert_eq!(wrapping.next_allowed(utc(4, 30)), utc(14, 30)); // 10:00 -> 20:00 IST
+    }
+
     use super::*;
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {

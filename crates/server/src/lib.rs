@@ -22,6 +22,7 @@ pub mod health;
 pub mod idempotency;
 pub mod jupiter;
 pub mod maintenance;
+pub mod masking;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

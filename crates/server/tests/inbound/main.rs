@@ -1,0 +1,6 @@
+//! Inbound calls end to end (issue 10): who is calling, the menu they hear,
+//! missed-call callbacks, masked calls and the rider's pickup details, with
+//! the in-process simulators on clocks the tests move.
+
+#[path = "../common/mod.rs"]
+mod common;

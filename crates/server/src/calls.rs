@@ -119,8 +119,22 @@ impl JobHandler for ApplyCallStatus {
             }))
             .context(attempt.order_id.as_deref(), attempt.escalation_id.as_deref(), attempt.party.as_deref());
         self.store.record_event(timeline).await.map_err(store_error)?;
+        follow_up(self.store.as_ref(), &updated, now).await.map_err(store_error)?;
         Ok(())
     }
+}
+
+/// What a call's end sets in motion for its purpose: a missed-call
+/// callback's next step.
+async fn follow_up(
+    store: &dyn Store,
+    attempt: &mangwale_store::CallAttempt,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), mangwale_store::StoreError> {
+    if let Some(job) = crate::inbound::missed::outcome_job(attempt, now) {
+        store.enqueue(job).await?;
+    }
+    Ok(())
 }
 
 pub fn register(worker: &mut Worker, state: &AppState) {
@@ -242,6 +256,11 @@ pub async fn place_call(state: &AppState, call: PlaceCall) -> Result<mangwale_st
                 escalation_id: call.escalation_id.clone(),
                 party: call.party.clone(),
                 to_masked: call.from.masked(),
+                to: Some(call.from.clone()),
+                bridge_to: match &call.target {
+                    CallTarget::Bridge(to) => Some(to.clone()),
+                    CallTarget::Flow(_) => None,
+                },
             },
             Some(reconcile),
             now,
@@ -353,12 +372,16 @@ impl JobHandler for ReconcileCall {
         }
         let now = self.clock.now();
         let detail = "no status callback arrived; counted as not reached";
-        self.store.update_call(id, CallState::Failed, None, Some(detail), now).await.map_err(store_error)?;
+        let updated =
+            self.store.update_call(id, CallState::Failed, None, Some(detail), now).await.map_err(store_error)?;
         let event = NewEvent::new("call_ended", now)
             .channel("call")
             .detail(json!({"attempt": id, "purpose": attempt.purpose, "status": "failed", "reason": detail}))
             .context(attempt.order_id.as_deref(), attempt.escalation_id.as_deref(), attempt.party.as_deref());
         self.store.record_event(event).await.map_err(store_error)?;
+        if let Some(updated) = updated {
+            follow_up(self.store.as_ref(), &updated, now).await.map_err(store_error)?;
+        }
         metrics::counter!("mangwale_exotel_calls_unreconciled_total").increment(1);
         Ok(())
     }

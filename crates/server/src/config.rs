@@ -123,6 +123,9 @@ pub struct Config {
     /// DLT principal entity id and the admin-alert template id of our SMS.
     pub exotel_dlt_entity_id: Option<String>,
     pub exotel_dlt_template_admin_alert: Option<String>,
+    /// DLT template id of the SMS a caller gets when their missed call
+    /// could not be called back (`EXOTEL_DLT_TEMPLATE_MISSED_CALL`).
+    pub exotel_dlt_template_missed_call: Option<String>,
     /// The escalation ladders (LADDERS_FILE, else `config/ladders.toml`).
     pub ladders: LadderBook,
     /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
@@ -269,6 +272,7 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_SMS_SENDER",
     "EXOTEL_DLT_ENTITY_ID",
     "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
+    "EXOTEL_DLT_TEMPLATE_MISSED_CALL",
     "LADDERS_FILE",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
@@ -542,6 +546,7 @@ impl Config {
             exotel_sms_sender: get("EXOTEL_SMS_SENDER"),
             exotel_dlt_entity_id: get("EXOTEL_DLT_ENTITY_ID"),
             exotel_dlt_template_admin_alert: get("EXOTEL_DLT_TEMPLATE_ADMIN_ALERT"),
+            exotel_dlt_template_missed_call: get("EXOTEL_DLT_TEMPLATE_MISSED_CALL"),
             ladders,
             whatsapp,
             push,
@@ -706,6 +711,10 @@ impl Config {
             (
                 "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
                 self.exotel_dlt_template_admin_alert.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            (
+                "EXOTEL_DLT_TEMPLATE_MISSED_CALL",
+                self.exotel_dlt_template_missed_call.clone().unwrap_or_else(|| "not set".into()),
             ),
             (
                 "WHATSAPP",

@@ -20,6 +20,7 @@ pub mod extract;
 pub mod fuzz;
 pub mod health;
 pub mod idempotency;
+pub mod inbound;
 pub mod jupiter;
 pub mod maintenance;
 pub mod masking;
@@ -153,6 +154,7 @@ pub fn build_worker(state: &AppState) -> Worker {
     jupiter::resolve::register(&mut worker, state);
     comms::steps::register(&mut worker, state);
     comms::jobs::register(&mut worker, state);
+    inbound::missed::register(&mut worker, state);
     worker
 }
 

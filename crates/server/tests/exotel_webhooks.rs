@@ -296,6 +296,8 @@ async fn a_terminal_callback_reconciles_our_call_attempt() {
                 escalation_id: Some("vendor_order_MW-7".into()),
                 party: Some("vendor:V-42".into()),
                 to_masked: "+9191xxxxx789".into(),
+                to: None,
+                bridge_to: None,
             },
             None,
             chrono::Utc::now(),

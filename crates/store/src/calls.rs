@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use mangwale_core::E164;
+
 use crate::Result;
 use crate::jobs::NewJob;
 
@@ -85,6 +87,18 @@ pub struct NewCall {
     pub escalation_id: Option<String>,
     pub party: Option<String>,
     pub to_masked: String,
+    /// The number dialled first, kept only as its [`phone_digest`], so that
+    /// [`CallStore::call_in_progress_with`] can tell whom we are calling.
+    pub to: Option<E164>,
+    /// The second number of a bridge, likewise.
+    pub bridge_to: Option<E164>,
+}
+
+/// A phone number's SHA-256 digest (hex), under which call attempts keep
+/// the numbers they dial: equal numbers match, and the table shows none.
+pub fn phone_digest(phone: &E164) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(phone.as_str().as_bytes()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,6 +158,10 @@ pub trait CallStore: Send + Sync {
 
     /// Attempts still `requested` or `unknown` whose last change is older
     /// than `before`: candidates for reconciliation.
+    /// Whether an attempt created since `since` that dials `phone` (first or
+    /// as a bridge's second leg) is still requested, ringing or talking.
+    async fn call_in_progress_with(&self, phone: &E164, since: DateTime<Utc>) -> Result<bool>;
+
     async fn unresolved_calls(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>>;
 
     async fn log_exotel_request(&self, entry: &ExotelRequestLog) -> Result<()>;

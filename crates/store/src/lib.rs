@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
 pub mod ladders;
+pub mod missed_calls;
 mod postgres;
 mod postgres_ladders;
 mod rows;
@@ -28,7 +29,7 @@ pub mod test_support;
 pub mod timeline;
 pub mod worker;
 
-pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
+pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, phone_digest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore, StoredResponse};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
@@ -36,6 +37,10 @@ pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, Qu
 pub use ladders::{
     CommsStats, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder, NewLadderStep, OnExhausted,
     StepClaim, StepResult,
+};
+pub use missed_calls::{
+    Callback, CallbackState, MissedCall, MissedCallPlan, MissedCallRecorded, MissedCallStats, MissedCallStore,
+    TryClaim, TryEnd,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -92,7 +97,7 @@ pub trait SettingsStore: Send + Sync {
 /// Everything the service persists, behind one handle.
 #[async_trait]
 pub trait Store:
-    JobStore + TimelineStore + SettingsStore + InboundStore + CallStore + LadderStore + IdempotencyStore
+    JobStore + TimelineStore + SettingsStore + InboundStore + CallStore + LadderStore + IdempotencyStore + MissedCallStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

@@ -543,8 +543,9 @@ impl CallStore for PgStore {
     async fn create_call(&self, call: NewCall, reconcile: Option<NewJob>, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $7)",
+            "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, to_digest, bridge_digest,
+                                       state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, $9)",
         )
         .bind(&call.id)
         .bind(&call.purpose)
@@ -552,6 +553,8 @@ impl CallStore for PgStore {
         .bind(&call.escalation_id)
         .bind(&call.party)
         .bind(&call.to_masked)
+        .bind(call.to.as_ref().map(crate::calls::phone_digest))
+        .bind(call.bridge_to.as_ref().map(crate::calls::phone_digest))
         .bind(to_ms(now))
         .execute(&mut *tx)
         .await?;
@@ -605,6 +608,24 @@ impl CallStore for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn call_in_progress_with(&self, phone: &mangwale_core::E164, since: DateTime<Utc>) -> Result<bool> {
+        // Two index lookups (one per leg) rather than an OR the planner
+        // would scan for.
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM exotel_calls
+             WHERE to_digest = $1 AND created_at >= $2 AND state IN ('requested', 'placed', 'unknown', 'in-progress')
+             UNION ALL
+             SELECT 1 FROM exotel_calls
+             WHERE bridge_digest = $1 AND created_at >= $2 AND state IN ('requested', 'placed', 'unknown', 'in-progress')
+             LIMIT 1",
+        )
+        .bind(crate::calls::phone_digest(phone))
+        .bind(to_ms(since))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     async fn unresolved_calls(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>> {

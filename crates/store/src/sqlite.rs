@@ -531,9 +531,9 @@ impl CallStore for SqliteStore {
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 tx.prepare_cached(
-                    "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, state, created_at,
-                                               updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?7)",
+                    "INSERT INTO exotel_calls (id, purpose, order_id, escalation_id, party, to_masked, to_digest,
+                                               bridge_digest, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'requested', ?9, ?9)",
                 )?
                 .execute(rusqlite::params![
                     call.id,
@@ -542,6 +542,8 @@ impl CallStore for SqliteStore {
                     call.escalation_id,
                     call.party,
                     call.to_masked,
+                    call.to.as_ref().map(crate::calls::phone_digest),
+                    call.bridge_to.as_ref().map(crate::calls::phone_digest),
                     to_ms(now)
                 ])?;
                 let enqueued = !crate::sqlite_writes::insert_jobs(&tx, reconcile.as_slice(), now)?.is_empty();
@@ -598,6 +600,24 @@ impl CallStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn call_in_progress_with(&self, phone: &mangwale_core::E164, since: DateTime<Utc>) -> Result<bool> {
+        // Two index lookups (one per leg) rather than an OR the planner
+        // would scan for.
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM exotel_calls
+             WHERE to_digest = ?1 AND created_at >= ?2 AND state IN ('requested', 'placed', 'unknown', 'in-progress')
+             UNION ALL
+             SELECT 1 FROM exotel_calls
+             WHERE bridge_digest = ?1 AND created_at >= ?2 AND state IN ('requested', 'placed', 'unknown', 'in-progress')
+             LIMIT 1",
+        )
+        .bind(crate::calls::phone_digest(phone))
+        .bind(to_ms(since))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     async fn unresolved_calls(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>> {

@@ -82,6 +82,10 @@ conformance!(
     dead_jobs_are_counted_by_kind_and_observed,
     a_job_whose_lease_expires_on_its_last_attempt_is_observed_dead_once,
     writer_threads_that_die_are_replaced_and_later_writes_succeed,
+    calls_in_progress_are_found_by_the_numbers_they_dial,
+    missed_calls_are_recorded_once_and_one_callback_is_open_per_number,
+    a_callback_try_is_claimed_linked_and_finished_once,
+    missed_call_stats_count_calls_and_callbacks,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -587,6 +591,8 @@ async fn call_attempts_move_forward_and_never_leave_a_final_state(db: &TestDb) {
         escalation_id: Some("vendor_order_MW-1".into()),
         party: Some("vendor:V-42".into()),
         to_masked: "+9198xxxxx210".into(),
+        to: None,
+        bridge_to: None,
     };
     let reconcile = NewJob::new("exotel.reconcile_call", "reconcile:att-1", json!({"attempt": "att-1"}), at(600));
     s.create_call(call, Some(reconcile), t0()).await.unwrap();
@@ -601,6 +607,8 @@ async fn call_attempts_move_forward_and_never_leave_a_final_state(db: &TestDb) {
         escalation_id: None,
         party: None,
         to_masked: "x".into(),
+        to: None,
+        bridge_to: None,
     };
     let second = NewJob::new("exotel.reconcile_call", "reconcile:att-1-again", json!({}), at(600));
     assert!(s.create_call(again, Some(second), t0()).await.is_err());
@@ -984,6 +992,8 @@ async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
                 escalation_id: None,
                 party: None,
                 to_masked: "+9198xxxxx210".into(),
+                to: None,
+                bridge_to: None,
             },
             None,
             t0(),
@@ -1000,6 +1010,8 @@ async fn comms_stats_count_ladders_calls_and_steps(db: &TestDb) {
                 escalation_id: None,
                 party: None,
                 to_masked: "x".into(),
+                to: None,
+                bridge_to: None,
             },
             None,
             t0(),
@@ -1242,4 +1254,170 @@ async fn a_job_whose_lease_expires_on_its_last_attempt_is_observed_dead_once(db:
     assert_eq!(db.store.job_by_key("k").await.unwrap().unwrap().state, JobState::Dead);
     let seen: Vec<_> = troubles.0.lock().unwrap().iter().map(|(k, t, e)| (k.clone(), *t, e.clone())).collect();
     assert_eq!(seen, vec![("k".to_string(), JobTrouble::Dead, "lease expired on the last attempt".to_string())]);
+}
+
+fn phone(text: &str) -> mangwale_core::E164 {
+    mangwale_core::E164::parse(text).unwrap()
+}
+
+async fn calls_in_progress_are_found_by_the_numbers_they_dial(db: &TestDb) {
+    let s = &db.store;
+    let (caller, rider, other) = (phone("+919876543210"), phone("+919988776655"), phone("+919811122233"));
+    let bridge = NewCall {
+        id: "att-b".into(),
+        purpose: "bridge".into(),
+        order_id: None,
+        escalation_id: None,
+        party: None,
+        to_masked: caller.masked(),
+        to: Some(caller.clone()),
+        bridge_to: Some(rider.clone()),
+    };
+    s.create_call(bridge, None, t0()).await.unwrap();
+    assert!(s.call_in_progress_with(&caller, t0()).await.unwrap(), "the first leg");
+    assert!(s.call_in_progress_with(&rider, t0()).await.unwrap(), "the bridged leg");
+    assert!(!s.call_in_progress_with(&other, t0()).await.unwrap());
+    assert!(!s.call_in_progress_with(&caller, at(1)).await.unwrap(), "older attempts are not counted");
+    s.update_call("att-b", CallState::InProgress, Some("sid-b"), None, at(5)).await.unwrap();
+    assert!(s.call_in_progress_with(&rider, t0()).await.unwrap());
+    s.update_call("att-b", CallState::Completed, None, None, at(60)).await.unwrap();
+    assert!(!s.call_in_progress_with(&caller, t0()).await.unwrap(), "an ended call is not in progress");
+}
+
+fn missed(call_sid: &str, caller: &mangwale_core::E164, at_secs: i64) -> mangwale_store::MissedCall {
+    mangwale_store::MissedCall { call_sid: call_sid.into(), phone: caller.clone(), at: at(at_secs) }
+}
+
+fn new_callback(id: &str, due_secs: i64) -> mangwale_store::MissedCallPlan {
+    mangwale_store::MissedCallPlan::NewCallback {
+        id: id.into(),
+        due_at: at(due_secs),
+        first_try: NewJob::new("missed_call.callback", format!("try:{id}:1"), json!({"callbackId": id}), at(due_secs)),
+    }
+}
+
+async fn missed_calls_are_recorded_once_and_one_callback_is_open_per_number(db: &TestDb) {
+    use mangwale_store::{CallbackState, MissedCallPlan, MissedCallRecorded};
+    let s = &db.store;
+    let caller = phone("+919876543210");
+    let ev = |kind: &str| NewEvent::new(kind, t0()).party("caller:+9198xxxxx210");
+    assert_eq!(
+        s.record_missed_call(missed("m1", &caller, 0), new_callback("cb1", 30), ev("scheduled"), t0()).await.unwrap(),
+        MissedCallRecorded::Recorded
+    );
+    let job = s.job_by_key("try:cb1:1").await.unwrap().expect("the first try, written with the callback");
+    assert_eq!(job.run_at, at(30));
+    let cb = s.callback("cb1").await.unwrap().unwrap();
+    assert_eq!((cb.state, cb.missed_count, cb.tries, cb.due_at), (CallbackState::Scheduled, 1, 0, at(30)));
+    assert_eq!(cb.phone, caller);
+    // The same CallSid again: nothing.
+    assert_eq!(
+        s.record_missed_call(missed("m1", &caller, 0), new_callback("cb-dup", 30), ev("x"), t0()).await.unwrap(),
+        MissedCallRecorded::Duplicate
+    );
+    // A second callback for a number with an open one is refused whole.
+    assert_eq!(
+        s.record_missed_call(missed("m2", &caller, 10), new_callback("cb2", 40), ev("x"), t0()).await.unwrap(),
+        MissedCallRecorded::OpenCallbackExists
+    );
+    assert!(s.callback("cb2").await.unwrap().is_none());
+    assert!(s.job_by_key("try:cb2:1").await.unwrap().is_none(), "nothing half-written");
+    let found = s.callback_for_phone(&caller, at(10_000)).await.unwrap().expect("the open one, whatever the window");
+    assert_eq!(found.id, "cb1");
+    let join = MissedCallPlan::Join { callback_id: "cb1".into() };
+    assert_eq!(
+        s.record_missed_call(missed("m2", &caller, 10), join, ev("joined"), t0()).await.unwrap(),
+        MissedCallRecorded::Recorded
+    );
+    assert_eq!(s.callback("cb1").await.unwrap().unwrap().missed_count, 2);
+    let kinds: Vec<String> = s.events_after(0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec!["scheduled", "joined"], "events only of what was recorded");
+    assert!(s.callback_for_phone(&phone("+919811122233"), t0()).await.unwrap().is_none());
+
+    // Once it ended, a callback is found only within the window.
+    s.claim_callback_try("cb1", 1, at(30)).await.unwrap();
+    let answered = mangwale_store::TryEnd::Answered;
+    assert!(s.finish_callback_try("cb1", 1, answered, ev("answered"), Vec::new(), at(90)).await.unwrap());
+    assert_eq!(s.callback_for_phone(&caller, at(-60)).await.unwrap().map(|c| c.id).as_deref(), Some("cb1"));
+    assert!(s.callback_for_phone(&caller, at(1)).await.unwrap().is_none(), "outside the window");
+    // And a new one may open.
+    assert_eq!(
+        s.record_missed_call(missed("m3", &caller, 900), new_callback("cb3", 930), ev("scheduled"), at(900))
+            .await
+            .unwrap(),
+        MissedCallRecorded::Recorded
+    );
+}
+
+async fn a_callback_try_is_claimed_linked_and_finished_once(db: &TestDb) {
+    use mangwale_store::{CallbackState, TryClaim, TryEnd};
+    let s = &db.store;
+    let caller = phone("+919876543210");
+    let ev = |kind: &str| NewEvent::new(kind, t0());
+    s.record_missed_call(missed("m1", &caller, 0), new_callback("cb1", 30), ev("scheduled"), t0()).await.unwrap();
+    assert_eq!(s.claim_callback_try("cb1", 2, at(30)).await.unwrap(), TryClaim::Gone, "not try 2 before try 1");
+    let TryClaim::Fresh(cb) = s.claim_callback_try("cb1", 1, at(30)).await.unwrap() else { panic!("fresh claim") };
+    assert_eq!((cb.state, cb.tries), (CallbackState::Calling, 1));
+    // A worker that died before recording its attempt: the try resumes.
+    assert!(matches!(s.claim_callback_try("cb1", 1, at(31)).await.unwrap(), TryClaim::Resumed(_)));
+    // Given back (nothing rang), it is claimed fresh again.
+    assert!(s.release_callback_try("cb1", 1, at(35), at(32)).await.unwrap());
+    let back = s.callback("cb1").await.unwrap().unwrap();
+    assert_eq!((back.state, back.tries, back.due_at), (CallbackState::Scheduled, 0, at(35)));
+    assert!(matches!(s.claim_callback_try("cb1", 1, at(35)).await.unwrap(), TryClaim::Fresh(_)));
+    assert!(s.link_callback_attempt("cb1", 1, "att-1", ev("placed"), at(36)).await.unwrap());
+    assert!(!s.link_callback_attempt("cb1", 2, "att-x", ev("placed"), at(36)).await.unwrap(), "not the current try");
+    assert_eq!(s.claim_callback_try("cb1", 1, at(40)).await.unwrap(), TryClaim::Gone, "placed: never again");
+    assert!(!s.release_callback_try("cb1", 1, at(40), at(40)).await.unwrap(), "a placed try is not given back");
+    assert_eq!(s.callback_by_attempt("att-1").await.unwrap().map(|c| c.id).as_deref(), Some("cb1"));
+
+    let retry = NewJob::new("missed_call.callback", "try:cb1:2", json!({"callbackId": "cb1"}), at(160));
+    let end = TryEnd::Retry { due_at: at(160) };
+    assert!(s.finish_callback_try("cb1", 1, end, ev("retry"), vec![retry], at(40)).await.unwrap());
+    assert!(!s.finish_callback_try("cb1", 1, TryEnd::GaveUp, ev("again"), Vec::new(), at(41)).await.unwrap());
+    assert_eq!(s.job_by_key("try:cb1:2").await.unwrap().unwrap().run_at, at(160));
+    let cb = s.callback("cb1").await.unwrap().unwrap();
+    assert_eq!((cb.state, cb.tries, cb.due_at, cb.finished_at), (CallbackState::Scheduled, 1, at(160), None));
+
+    assert!(matches!(s.claim_callback_try("cb1", 2, at(160)).await.unwrap(), TryClaim::Fresh(_)));
+    let sms = NewJob::new("missed_call.sms", "sms:cb1", json!({"callbackId": "cb1"}), at(200));
+    assert!(s.finish_callback_try("cb1", 2, TryEnd::GaveUp, ev("gave_up"), vec![sms], at(200)).await.unwrap());
+    let cb = s.callback("cb1").await.unwrap().unwrap();
+    assert_eq!((cb.state, cb.finished_at), (CallbackState::GaveUp, Some(at(200))));
+    assert!(s.job_by_key("sms:cb1").await.unwrap().is_some());
+    let kinds: Vec<String> = s.events_after(0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec!["scheduled", "placed", "retry", "gave_up"]);
+}
+
+async fn missed_call_stats_count_calls_and_callbacks(db: &TestDb) {
+    use mangwale_store::{MissedCallPlan, TryEnd};
+    let s = &db.store;
+    let (a, b, c) = (phone("+919876543210"), phone("+919988776655"), phone("+919811122233"));
+    let ev = || NewEvent::new("e", t0());
+    s.record_missed_call(missed("a1", &a, 0), new_callback("ca", 30), ev(), t0()).await.unwrap();
+    let join = MissedCallPlan::Join { callback_id: "ca".into() };
+    s.record_missed_call(missed("a2", &a, 5), join, ev(), t0()).await.unwrap();
+    s.record_missed_call(missed("b1", &b, 10), new_callback("cb", 40), ev(), t0()).await.unwrap();
+    s.record_missed_call(missed("c1", &c, 20), MissedCallPlan::Talking, ev(), t0()).await.unwrap();
+    s.claim_callback_try("ca", 1, at(30)).await.unwrap();
+    s.finish_callback_try("ca", 1, TryEnd::Answered, ev(), Vec::new(), at(60)).await.unwrap();
+    for try_no in 1..=3 {
+        s.claim_callback_try("cb", try_no, at(40)).await.unwrap();
+        let end = if try_no < 3 { TryEnd::Retry { due_at: at(40) } } else { TryEnd::GaveUp };
+        s.finish_callback_try("cb", try_no, end, ev(), Vec::new(), at(50)).await.unwrap();
+    }
+    let stats = s.missed_call_stats(at(-1), at(3600)).await.unwrap();
+    assert_eq!(
+        stats,
+        mangwale_store::MissedCallStats {
+            missed_calls: 4,
+            callbacks: 2,
+            callbacks_placed: 2,
+            callback_calls: 4,
+            answered: 1,
+            gave_up: 1
+        }
+    );
+    assert_eq!(s.missed_call_stats(at(15), at(3600)).await.unwrap().missed_calls, 1, "by the calls' time");
+    assert_eq!(s.missed_call_stats(at(3600), at(7200)).await.unwrap(), mangwale_store::MissedCallStats::default());
 }

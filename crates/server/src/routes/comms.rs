@@ -675,11 +675,12 @@ pub fn analytics_range(query: &[u8], now: DateTime<Utc>) -> AppResult<(DateTime<
     analytics_span(&range, now)
 }
 
-/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls and ladders
-/// of the range (default: the last 24 hours).
+/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls, ladders
+/// and missed calls of the range (default: the last 24 hours).
 async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) -> AppResult<Json<Value>> {
     let (from, to) = analytics_span(&range, state.clock.now())?;
     let mut stats = state.store.comms_stats(from, to).await?;
+    let missed = state.store.missed_call_stats(from, to).await?;
     // A deadline is a timer, not a notification.
     stats.steps_sent.remove(mangwale_core::ladder::Channel::Deadline.name());
     Ok(Json(json!({
@@ -697,6 +698,12 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
         "bridges": stats.bridges,
         "notificationsSent": stats.steps_sent,
         "notificationsFailed": stats.steps_failed,
+        "missedCalls": missed.missed_calls,
+        "callbacks": missed.callbacks,
+        "callbacksPlaced": missed.callbacks_placed,
+        "callbackCalls": missed.callback_calls,
+        "callbacksAnswered": missed.answered,
+        "callbacksGaveUp": missed.gave_up,
     })))
 }
 

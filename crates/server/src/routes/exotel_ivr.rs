@@ -101,12 +101,23 @@ fn applet_event(state: &AppState, kind: &str, request: &AppletRequest, at: chron
 /// Records an applet request (deduplicated by its exact parameters: a retry
 /// of the same request is a duplicate, a new key press is not).
 async fn record_applet(state: &AppState, route: &str, params: &ExotelParams) -> AppResult<(AppletRequest, bool)> {
+    record_applet_with(state, route, params, |_| Vec::new()).await
+}
+
+/// [`record_applet`] with the follow-up jobs `jobs` makes of the request,
+/// committed with it.
+async fn record_applet_with(
+    state: &AppState,
+    route: &str,
+    params: &ExotelParams,
+    jobs: impl FnOnce(&AppletRequest) -> Vec<NewJob>,
+) -> AppResult<(AppletRequest, bool)> {
     let request = AppletRequest::from_params(&params.0).map_err(|e| malformed(&params.0, route, e))?;
     let inbound = InboundEvent {
         dedup_key: format!("exotel:applet:{route}:{}:{}", request.call_sid, params.fingerprint()),
         source: format!("exotel.{route}"),
         event: applet_event(state, &format!("exotel.{route}"), &request, state.clock.now()),
-        jobs: Vec::new(),
+        jobs: jobs(&request),
     };
     let duplicate = record(state, inbound).await? == InboundOutcome::Duplicate;
     if !duplicate {
@@ -150,9 +161,10 @@ async fn incoming(State(state): State<AppState>, params: ExotelParams) -> AppRes
     Ok(acknowledged(&request.call_sid, duplicate))
 }
 
-/// A missed call (Passthru of the never-answering missed-call flow). The
-/// seed's JSON body carries no CallSid; the caller's number is then the
-/// identity, one per minute, so a double tap does not mean two callbacks.
+/// A missed call (Passthru of the never-answering missed-call flow), or the
+/// seed's JSON body `{From, To, CallType: "missed"}`: recorded with the job
+/// that calls the caller back (`inbound::missed`). The seed's body carries
+/// no CallSid; the caller's number is then the identity, one per minute.
 async fn missed_call(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
     let mut params = params;
     if params.0.get_any(&["CallSid", "call_sid"]).is_none() {
@@ -164,12 +176,23 @@ async fn missed_call(State(state): State<AppState>, params: ExotelParams) -> App
                 malformed(&params.0, "missed-call", ParamError { field: "From", message: "is required".into() })
             })?;
         let minute = state.clock.now().timestamp() / 60;
-        params.0.push("CallSid", format!("missed-{}-{minute}", from.as_str().trim_start_matches('+')));
+        // The number's digest, not the number: the CallSid reaches the
+        // timeline and the logs.
+        let caller = &mangwale_store::phone_digest(&from)[..16];
+        params.0.push("CallSid", format!("missed-{caller}-{minute}"));
     }
-    let (request, duplicate) = record_applet(&state, "missed-call", &params).await?;
-    if request.from.is_none() {
-        return Err(malformed(&params.0, "missed-call", ParamError { field: "From", message: "is required".into() }));
-    }
+    let from = params.0.get_any(&["CallFrom", "From", "from_phone"]).ok_or_else(|| {
+        malformed(&params.0, "missed-call", ParamError { field: "From", message: "is required".into() })
+    })?;
+    let from = mangwale_core::E164::parse(from)
+        .map_err(|e| malformed(&params.0, "missed-call", ParamError { field: "From", message: e.to_string() }))?;
+    // The callback is decided by a job committed with the call: it is
+    // never lost, and never decided twice for a retried request.
+    let at = state.clock.now();
+    let (request, duplicate) = record_applet_with(&state, "missed-call", &params, |request| {
+        vec![crate::inbound::missed::received_job(&request.call_sid, &from, at)]
+    })
+    .await?;
     Ok(acknowledged(&request.call_sid, duplicate))
 }
 
@@ -247,7 +270,8 @@ async fn call_status(State(state): State<AppState>, params: ExotelParams) -> App
 /// An SMS delivery report (every SMS we send names this route in
 /// `StatusCallback`). The ladder that sent it (`CustomField=l:<escalation
 /// id>`) puts it on its order's timeline, so a DLT or DND rejection is seen
-/// where the alert was expected; each report is counted by status.
+/// where the alert was expected; a missed caller's SMS (`m:<callback id>`)
+/// goes to the caller's; each report is counted by status.
 async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
     let report = SmsStatusCallback::from_params(&params.0).map_err(|e| malformed(&params.0, "sms-status", e))?;
     let detail = mask_json(serde_json::to_value(&report).unwrap_or(Value::Null));
@@ -261,6 +285,21 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
             Ok(None) => tracing::info!(sms_sid = %report.sms_sid, "SMS report for an unknown ladder"),
             Err(e) => {
                 tracing::error!(error = %e, "looking up the ladder of an SMS report failed");
+                return Err(AppError::Unavailable {
+                    code: "store_unavailable",
+                    message: "the event could not be recorded; retry".into(),
+                });
+            }
+        }
+    }
+    // A missed caller's SMS (`m:<callback id>`): on the caller's timeline.
+    let callback = report.custom_field.as_deref().and_then(|c| c.strip_prefix("m:")).filter(|id| !id.is_empty());
+    if let Some(callback_id) = callback {
+        match state.store.callback(callback_id).await {
+            Ok(Some(callback)) => event = event.party(crate::inbound::missed::party(&callback.phone)),
+            Ok(None) => tracing::info!(sms_sid = %report.sms_sid, "SMS report for an unknown callback"),
+            Err(e) => {
+                tracing::error!(error = %e, "looking up the callback of an SMS report failed");
                 return Err(AppError::Unavailable {
                     code: "store_unavailable",
                     message: "the event could not be recorded; retry".into(),

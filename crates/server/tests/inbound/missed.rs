@@ -1,0 +1,326 @@
+//! Missed call → callback, on clocks the tests move: one callback for
+//! several missed calls, retries then an SMS, a restart in between, and
+//! callback hours.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use mangwale_server::PrepareOptions;
+use mangwale_server::inbound::missed;
+use mangwale_sim::exotel::{CallMode, CalleeScript, SimConfig, SimHandle, SmsStatus};
+use mangwale_store::test_support::TestDb;
+use mangwale_store::{CallbackState, Clock, ManualClock, Worker};
+use serde_json::{Value, json};
+
+use crate::common::{API_KEY, Setup, TestApp};
+
+const CALLER: &str = "+919876543210";
+/// The caller's digits, which no timeline entry may show.
+const CALLER_DIGITS: &str = "9876543210";
+const DLT_TEMPLATE: &str = "1107160000000000042";
+const DLT_TEXT: &str =
+    "Mangwale: we tried to call you back {#var#} times but could not reach you. To place an order, call us on {#var#}.";
+
+/// 11:30 in India: inside the default callback hours (08:00-23:00 IST).
+fn daytime() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 5, 6, 0, 0).unwrap()
+}
+
+struct Env {
+    app: TestApp,
+    clock: Arc<ManualClock>,
+    sim: SimHandle,
+    worker: Worker,
+}
+
+impl Env {
+    async fn start(at: DateTime<Utc>, db: Option<TestDb>) -> Env {
+        let clock = Arc::new(ManualClock::new(at));
+        let sim_config = SimConfig::manual(at).with_template(DLT_TEMPLATE, DLT_TEXT);
+        let app = TestApp::start_setup(Setup {
+            vars: vec![
+                ("EXOTEL_DLT_ENTITY_ID".into(), "1101160000000000001".into()),
+                ("EXOTEL_DLT_TEMPLATE_MISSED_CALL".into(), DLT_TEMPLATE.into()),
+            ],
+            clock: clock.clone(),
+            prepare: PrepareOptions { exotel_sim: Some(sim_config), ..PrepareOptions::default() },
+            db,
+            ..Setup::default()
+        })
+        .await;
+        let sim = app.state.exotel.sim.clone().unwrap().handle();
+        let worker = mangwale_server::build_worker(&app.state);
+        Env { app, clock, sim, worker }
+    }
+
+    fn t(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The caller rings the missed-call number, and the flow's Passthru
+    /// reaches our route.
+    async fn missed_call(&self) {
+        let exophone = self.sim.config().exophones[0].clone();
+        self.sim.incoming_call(CALLER, exophone, "missed_call").unwrap();
+        self.sim.run_due().await;
+        self.worker.run_until_idle().await.unwrap();
+    }
+
+    /// Moves every clock by `secs` in steps of 5 s, running due jobs and
+    /// letting the simulated phones act at each step.
+    async fn tick(&self, secs: u64) {
+        for _ in 0..secs.div_ceil(5) {
+            self.clock.advance(Duration::from_secs(5));
+            self.sim.advance(Duration::from_secs(5)).await;
+            self.worker.run_until_idle().await.unwrap();
+            self.sim.run_due().await;
+            self.worker.run_until_idle().await.unwrap();
+        }
+    }
+
+    /// Our calls to the caller (flow calls), oldest first.
+    fn callbacks(&self) -> Vec<mangwale_sim::exotel::Call> {
+        let mut calls: Vec<_> = self
+            .sim
+            .calls()
+            .into_iter()
+            .filter(|c| c.from.as_str() == CALLER && matches!(c.mode, CallMode::Flow { .. }))
+            .collect();
+        calls.sort_by_key(|c| c.created_at);
+        calls
+    }
+
+    async fn callback(&self) -> mangwale_store::Callback {
+        let caller = mangwale_core::E164::parse(CALLER).unwrap();
+        self.app.state.store.callback_for_phone(&caller, self.t() - chrono::Duration::days(2)).await.unwrap().unwrap()
+    }
+
+    async fn events(&self) -> Vec<mangwale_store::TimelineEvent> {
+        self.app.state.store.events_after(0, 1000).await.unwrap()
+    }
+
+    async fn kinds(&self) -> Vec<String> {
+        self.events().await.into_iter().filter(|e| e.kind.starts_with("missed_call.")).map(|e| e.kind).collect()
+    }
+
+    async fn analytics(&self) -> Value {
+        let from = (self.t() - chrono::Duration::hours(12)).to_rfc3339();
+        let path = format!("/exotel/ivr/analytics?from={}", urlencode(&from));
+        let (status, body) = self.app.get(&path, Some(API_KEY)).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// No timeline entry shows the caller's number.
+    async fn assert_masked(&self) {
+        for event in self.events().await {
+            let text = serde_json::to_string(&(&event.detail, &event.party)).unwrap();
+            assert!(!text.contains(CALLER_DIGITS), "{} shows the caller's number: {text}", event.kind);
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn three_missed_calls_in_two_minutes_bring_one_callback_30_s_after_the_first() {
+    let env = Env::start(daytime(), None).await;
+    env.sim
+        .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20)))
+        .unwrap();
+    let first = env.t();
+    env.missed_call().await;
+    env.tick(50).await;
+    env.missed_call().await;
+    env.tick(50).await;
+    env.missed_call().await;
+    assert_eq!(env.t() - first, chrono::Duration::seconds(100), "three missed calls within two minutes");
+    env.tick(300).await;
+
+    let calls = env.callbacks();
+    assert_eq!(calls.len(), 1, "one callback: {calls:#?}");
+    assert_eq!(calls[0].created_at - first, chrono::Duration::seconds(30));
+    assert_eq!(calls[0].caller_id, env.app.state.exotel.caller_id(mangwale_server::exotel::CallerPurpose::NewOrder));
+    let CallMode::Flow { flow_id, .. } = &calls[0].mode else { unreachable!() };
+    assert_eq!(flow_id.as_deref(), Some(missed::CALLBACK_FLOW), "the caller hears their own menu");
+    let applets: Vec<String> = env.sim.flow_log(&calls[0].sid).into_iter().map(|e| e.applet_id).collect();
+    assert_eq!(applets.first().map(String::as_str), Some("incoming"), "{applets:?}");
+
+    let callback = env.callback().await;
+    assert_eq!((callback.state, callback.missed_count, callback.tries), (CallbackState::Answered, 3, 1));
+    assert_eq!(
+        env.kinds().await,
+        vec![
+            "missed_call.callback_scheduled",
+            "missed_call.callback_placed",
+            "missed_call.joined",
+            "missed_call.callback_answered",
+            "missed_call.joined",
+        ]
+    );
+    let analytics = env.analytics().await;
+    assert_eq!(
+        (
+            &analytics["missedCalls"],
+            &analytics["callbacksPlaced"],
+            &analytics["callbacksAnswered"],
+            &analytics["callbacksGaveUp"]
+        ),
+        (&json!(3), &json!(1), &json!(1), &json!(0)),
+        "{analytics}"
+    );
+    env.assert_masked().await;
+    env.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_nobody_answers_is_retried_twice_2_minutes_apart_then_texted() {
+    let env = Env::start(daytime(), None).await;
+    env.sim.script(CALLER, CalleeScript::no_answer()).unwrap();
+    let first = env.t();
+    env.missed_call().await;
+    env.tick(900).await;
+
+    let calls = env.callbacks();
+    assert_eq!(calls.len(), 3, "the first call and two retries: {calls:#?}");
+    assert_eq!(calls[0].created_at - first, chrono::Duration::seconds(30));
+    for pair in calls.windows(2) {
+        let ended = pair[0].ended_at.expect("the unanswered call ended");
+        let gap = pair[1].created_at - ended;
+        assert!(
+            gap >= chrono::Duration::minutes(2) && gap < chrono::Duration::minutes(2) + chrono::Duration::seconds(10),
+            "a retry comes 2 minutes after the call before ended: {gap}"
+        );
+    }
+    let sms: Vec<_> = env.sim.sms_messages().into_iter().filter(|m| m.to.as_str() == CALLER).collect();
+    assert_eq!(sms.len(), 1, "{sms:#?}");
+    let number = env.app.state.exotel.caller_id(mangwale_server::exotel::CallerPurpose::NewOrder);
+    assert_eq!(sms[0].body, missed::sms_text(3, &number));
+    assert!(sms[0].body.contains(number.as_str()), "the SMS names the new-order number");
+    assert_eq!(sms[0].dlt_template_id.as_deref(), Some(DLT_TEMPLATE));
+    assert!(sms[0].status_callback.as_deref().is_some_and(|u| u.contains("/exotel/webhooks/sms-status")));
+    assert_eq!(sms[0].status, SmsStatus::Sent, "the DLT template accepts it");
+
+    let callback = env.callback().await;
+    assert_eq!((callback.state, callback.tries), (CallbackState::GaveUp, 3));
+    let report = env.events().await.into_iter().find(|e| e.kind == "exotel.sms_status").expect("the SMS's report");
+    assert_eq!(report.party, Some(missed::party(&callback.phone)), "on the caller's timeline");
+    assert_eq!(
+        env.kinds().await,
+        vec![
+            "missed_call.callback_scheduled",
+            "missed_call.callback_placed",
+            "missed_call.callback_retry_scheduled",
+            "missed_call.callback_placed",
+            "missed_call.callback_retry_scheduled",
+            "missed_call.callback_placed",
+            "missed_call.callback_gave_up",
+            "missed_call.sms_sent",
+        ]
+    );
+    let analytics = env.analytics().await;
+    assert_eq!(
+        (
+            &analytics["missedCalls"],
+            &analytics["callbackCalls"],
+            &analytics["callbacksAnswered"],
+            &analytics["callbacksGaveUp"]
+        ),
+        (&json!(1), &json!(3), &json!(0), &json!(1)),
+        "{analytics}"
+    );
+    env.assert_masked().await;
+    env.app.stop().await;
+}
+
+/// The seed's JSON body, then a restart before the callback is due: the
+/// new process calls back, once.
+#[tokio::test]
+async fn a_restart_between_a_missed_call_and_its_callback_still_calls_back_once() {
+    let env = Env::start(daytime(), None).await;
+    let first = env.t();
+    let res = env
+        .app
+        .http
+        .post(env.app.exotel_url("/exotel/ivr/missed-call"))
+        .json(&json!({"From": CALLER, "To": "+918069000000", "CallType": "missed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    env.worker.run_until_idle().await.unwrap();
+    env.tick(10).await;
+    assert!(env.callbacks().is_empty());
+    let db = env.app.stop_keeping_db().await;
+
+    let env = Env::start(first + chrono::Duration::seconds(15), Some(db)).await;
+    env.sim
+        .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20)))
+        .unwrap();
+    env.tick(300).await;
+    let calls = env.callbacks();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].created_at - first, chrono::Duration::seconds(30));
+    assert_eq!(env.callback().await.state, CallbackState::Answered);
+    env.assert_masked().await;
+    env.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missed_call_outside_callback_hours_is_called_back_at_opening() {
+    // 23:30 in India; the hours open again at 08:00 IST (02:30 UTC).
+    let night = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
+    let opening = Utc.with_ymd_and_hms(2026, 12, 6, 2, 30, 0).unwrap();
+    let env = Env::start(night, None).await;
+    env.sim
+        .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20)))
+        .unwrap();
+    env.missed_call().await;
+    env.tick(120).await;
+    assert!(env.callbacks().is_empty(), "nobody is called at night");
+    let scheduled = env.events().await.into_iter().find(|e| e.kind == "missed_call.callback_scheduled").unwrap();
+    assert_eq!(scheduled.detail["outsideHours"], true);
+    assert_eq!(env.callback().await.due_at, opening);
+
+    let before = opening - chrono::Duration::seconds(20);
+    env.clock.set(before);
+    env.sim.advance_to(before).await;
+    env.tick(60).await;
+    let calls = env.callbacks();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].created_at, opening);
+    env.app.stop().await;
+}
+
+/// A missed call from someone we are on the phone with brings no callback.
+#[tokio::test]
+async fn a_missed_call_while_we_are_calling_them_brings_no_callback() {
+    use mangwale_server::calls::{CallTarget, PlaceCall, place_call};
+    let env = Env::start(daytime(), None).await;
+    env.sim
+        .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(60)))
+        .unwrap();
+    let call = PlaceCall {
+        purpose: "bridge".into(),
+        caller: mangwale_server::exotel::CallerPurpose::Other,
+        from: mangwale_core::E164::parse("+919988776655").unwrap(),
+        target: CallTarget::Bridge(mangwale_core::E164::parse(CALLER).unwrap()),
+        order_id: None,
+        escalation_id: None,
+        party: None,
+        time_limit: Some(300),
+        ring_timeout: Some(30),
+    };
+    place_call(&env.app.state, call).await.unwrap();
+    let caller = mangwale_core::E164::parse(CALLER).unwrap();
+    assert!(missed::talking_to(&env.app.state, &caller).await.unwrap());
+    env.missed_call().await;
+    env.tick(120).await;
+    assert!(env.callbacks().is_empty());
+    assert_eq!(env.kinds().await, vec!["missed_call.while_talking"]);
+    assert_eq!(env.analytics().await["missedCalls"], 1);
+    env.app.stop().await;
+}

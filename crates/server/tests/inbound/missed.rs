@@ -177,12 +177,16 @@ async fn three_missed_calls_in_two_minutes_bring_one_callback_30_s_after_the_fir
 }
 
 #[tokio::test]
-async fn a_callback_nobody_answers_is_retried_twice_2_minutes_apart_then_texted() {
+async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_texted() {
     let env = Env::start(daytime(), None).await;
     env.sim.script(CALLER, CalleeScript::no_answer()).unwrap();
     let first = env.t();
     env.missed_call().await;
-    env.tick(900).await;
+    env.tick(100).await;
+    assert_eq!(env.callbacks().len(), 1);
+    // Busy for the retries.
+    env.sim.script(CALLER, CalleeScript::busy()).unwrap();
+    env.tick(800).await;
 
     let calls = env.callbacks();
     assert_eq!(calls.len(), 3, "the first call and two retries: {calls:#?}");
@@ -221,6 +225,14 @@ async fn a_callback_nobody_answers_is_retried_twice_2_minutes_apart_then_texted(
             "missed_call.sms_sent",
         ]
     );
+    let statuses: Vec<Value> = env
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "missed_call.callback_retry_scheduled" || e.kind == "missed_call.callback_gave_up")
+        .map(|e| e.detail["status"].clone())
+        .collect();
+    assert_eq!(statuses, vec![json!("no-answer"), json!("busy"), json!("busy")]);
     let analytics = env.analytics().await;
     assert_eq!(
         (

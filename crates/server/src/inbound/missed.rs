@@ -15,8 +15,9 @@
 //!    brings the next try [`RETRY_GAP`] later, up to [`TRIES`]; after the
 //!    last, an SMS ([`SMS_JOB`]) tells the caller the number to call.
 //!
-//! Every step is a job and a row written with its timeline event in one
-//! transaction, so a restart resumes where it stopped.
+//! Every step is a job; each change of a callback is written with its
+//! timeline entry and the job that follows in one transaction, so a restart
+//! resumes where it stopped.
 
 use std::sync::Arc;
 

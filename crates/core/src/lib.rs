@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ivr;
 pub mod ladder;
 pub mod mask;
+pub mod masking;
 pub mod phone;
 
 pub use ids::{Language, OrderId};

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
 pub mod ladders;
+pub mod masking;
 pub mod missed_calls;
 mod postgres;
 mod postgres_ladders;
@@ -37,6 +38,10 @@ pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, Qu
 pub use ladders::{
     CommsStats, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder, NewLadderStep, OnExhausted,
     StepClaim, StepResult,
+};
+pub use masking::{
+    MaskedCall, MaskedCallDirection, MaskedCallOutcome, MaskingOpen, MaskingSession, MaskingStats, MaskingStore,
+    NewMaskingSession,
 };
 pub use missed_calls::{
     Callback, CallbackState, MissedCall, MissedCallPlan, MissedCallRecorded, MissedCallStats, MissedCallStore,
@@ -97,7 +102,15 @@ pub trait SettingsStore: Send + Sync {
 /// Everything the service persists, behind one handle.
 #[async_trait]
 pub trait Store:
-    JobStore + TimelineStore + SettingsStore + InboundStore + CallStore + LadderStore + IdempotencyStore + MissedCallStore
+    JobStore
+    + TimelineStore
+    + SettingsStore
+    + InboundStore
+    + CallStore
+    + LadderStore
+    + IdempotencyStore
+    + MissedCallStore
+    + MaskingStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

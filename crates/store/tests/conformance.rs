@@ -14,6 +14,9 @@ use mangwale_store::{
     NewJob, RetryPolicy, SystemClock, Worker, WorkerConfig, connect,
 };
 use mangwale_store::{IdempotencyClaim, StoredResponse};
+use mangwale_store::{
+    MaskedCall, MaskedCallDirection, MaskedCallOutcome, MaskingOpen, MaskingSession, NewMaskingSession,
+};
 use serde_json::json;
 
 macro_rules! conformance {
@@ -86,6 +89,10 @@ conformance!(
     missed_calls_are_recorded_once_and_one_callback_is_open_per_number,
     a_callback_try_is_claimed_linked_and_finished_once,
     missed_call_stats_count_calls_and_callbacks,
+    masking_allocation_keeps_a_phone_off_a_number_it_already_holds,
+    masking_sessions_reopen_once_end_and_expire,
+    concurrent_masking_allocations_never_clash,
+    masked_calls_are_kept_and_counted,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1420,4 +1427,180 @@ async fn missed_call_stats_count_calls_and_callbacks(db: &TestDb) {
     );
     assert_eq!(s.missed_call_stats(at(15), at(3600)).await.unwrap().missed_calls, 1, "by the calls' time");
     assert_eq!(s.missed_call_stats(at(3600), at(7200)).await.unwrap(), mangwale_store::MissedCallStats::default());
+}
+
+// -- masking ------------------------------------------------------------------
+
+fn masking_leg(role: mangwale_core::masking::PartyRole, p: &str) -> mangwale_core::masking::Leg {
+    mangwale_core::masking::Leg { role, phone: phone(p) }
+}
+
+fn new_session(order: &str, pair: mangwale_core::masking::PartyPair, a: &str, b: &str) -> NewMaskingSession {
+    let (ra, rb) = pair.roles();
+    NewMaskingSession {
+        order_id: mangwale_core::OrderId::parse(order).unwrap(),
+        pair,
+        party_a: masking_leg(ra, a),
+        party_b: masking_leg(rb, b),
+        source: "test".into(),
+        expires_at: at(7200),
+    }
+}
+
+fn opened(outcome: MaskingOpen) -> MaskingSession {
+    match outcome {
+        MaskingOpen::Opened { session, .. } => session,
+        other => panic!("expected a new session, got {other:?}"),
+    }
+}
+
+const POOL: [&str; 2] = ["+918000000001", "+918000000002"];
+const CUSTOMER: &str = "+919800000001";
+const RIDER: &str = "+919800000002";
+const VENDOR: &str = "+919800000003";
+
+async fn masking_allocation_keeps_a_phone_off_a_number_it_already_holds(db: &TestDb) {
+    use mangwale_core::masking::PartyPair::*;
+    let s = &db.store;
+    let pool: Vec<_> = POOL.iter().map(|p| phone(p)).collect();
+    let first =
+        opened(s.masking_open(&new_session("MW-1", CustomerRider, CUSTOMER, RIDER), &pool, t0()).await.unwrap());
+    assert_eq!(first.masked_number, pool[0]);
+    assert!(!first.shared);
+    // The customer's second session goes to the other number.
+    let second =
+        opened(s.masking_open(&new_session("MW-1", CustomerVendor, CUSTOMER, VENDOR), &pool, at(1)).await.unwrap());
+    assert_eq!(second.masked_number, pool[1]);
+    assert!(!second.shared);
+    // The rider's session with the vendor: both numbers hold one of them, so
+    // it is shared on the least held.
+    let third = opened(s.masking_open(&new_session("MW-1", RiderVendor, RIDER, VENDOR), &pool, at(2)).await.unwrap());
+    assert!(third.shared);
+    // A caller finds their sessions by the number they dialled.
+    let on_first = s.masking_sessions_of_caller(&pool[0], &phone(CUSTOMER), at(3)).await.unwrap();
+    assert_eq!(on_first.iter().map(|x| &x.id).collect::<Vec<_>>(), vec![&first.id]);
+    assert_eq!(on_first[0].legs_for(&phone(CUSTOMER)).unwrap().1.phone, phone(RIDER));
+    assert!(s.masking_sessions_of_caller(&pool[0], &phone("+919800000099"), at(3)).await.unwrap().is_empty());
+    // An empty pool opens nothing.
+    assert_eq!(
+        s.masking_open(&new_session("MW-2", CustomerRider, "+919800000011", RIDER), &[], at(4)).await.unwrap(),
+        MaskingOpen::PoolEmpty
+    );
+    assert_eq!(s.masking_open_sessions(at(5), 10).await.unwrap().len(), 3);
+}
+
+async fn masking_sessions_reopen_once_end_and_expire(db: &TestDb) {
+    use mangwale_core::masking::PartyPair::*;
+    let s = &db.store;
+    let pool: Vec<_> = POOL.iter().map(|p| phone(p)).collect();
+    let order = mangwale_core::OrderId::parse("MW-7").unwrap();
+    let first =
+        opened(s.masking_open(&new_session("MW-7", CustomerRider, CUSTOMER, RIDER), &pool, t0()).await.unwrap());
+    // The same parties again: the same session.
+    assert_eq!(
+        s.masking_open(&new_session("MW-7", CustomerRider, CUSTOMER, RIDER), &pool, at(1)).await.unwrap(),
+        MaskingOpen::Existing(first.clone())
+    );
+    // Another rider: the old session is replaced in the same transaction.
+    let outcome =
+        s.masking_open(&new_session("MW-7", CustomerRider, CUSTOMER, "+919800000004"), &pool, at(2)).await.unwrap();
+    let MaskingOpen::Opened { session: second, replaced: Some(replaced) } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(replaced.id, first.id);
+    assert_eq!(s.masking_session(&first.id).await.unwrap().unwrap().status(at(3)), "ended");
+    assert_eq!(s.masking_session(&second.id).await.unwrap().unwrap().status(at(3)), "active");
+    // Delivered: open until the grace is over, then expired.
+    let closing = s.masking_close_at(&order, at(600), "order_delivered", at(10)).await.unwrap();
+    assert_eq!(closing.len(), 1);
+    assert_eq!(closing[0].expires_at, at(600));
+    let later = s.masking_session(&second.id).await.unwrap().unwrap();
+    assert!(later.is_open(at(599)));
+    assert_eq!(later.status(at(600)), "expired");
+    assert!(s.masking_sessions_of_caller(&second.masked_number, &phone(CUSTOMER), at(600)).await.unwrap().is_empty());
+    // Ending closes what is open, and only that.
+    let vendor =
+        opened(s.masking_open(&new_session("MW-7", CustomerVendor, CUSTOMER, VENDOR), &pool, at(20)).await.unwrap());
+    let ended = s.masking_end(&order, None, "api", at(30)).await.unwrap();
+    let ended_ids: HashSet<&String> = ended.iter().map(|x| &x.id).collect();
+    assert_eq!(ended_ids, HashSet::from([&second.id, &vendor.id]));
+    assert_eq!(ended.len(), 2);
+    assert!(ended.iter().all(|x| x.closed_at == Some(at(30))));
+    assert!(s.masking_end(&order, None, "api", at(31)).await.unwrap().is_empty());
+    assert_eq!(s.masking_sessions_for_order(&order).await.unwrap().len(), 3);
+    // A session past its TTL is not open either.
+    let ttl =
+        opened(s.masking_open(&new_session("MW-8", CustomerRider, CUSTOMER, RIDER), &pool, at(40)).await.unwrap());
+    assert_eq!(ttl.status(at(7200)), "expired");
+    assert!(s.masking_open_sessions(at(7200), 10).await.unwrap().is_empty());
+}
+
+async fn concurrent_masking_allocations_never_clash(db: &TestDb) {
+    use mangwale_core::masking::PartyPair::*;
+    let pool: Vec<_> = (1..=4).map(|i| phone(&format!("+91800000000{i}"))).collect();
+    // Another replica: a second connection to the same database.
+    let other = connect(&db.url, &ConnectOptions { migrate: false, ..ConnectOptions::default() }).await.unwrap();
+    let stores = [db.store.clone(), other.clone()];
+    let mut tasks = Vec::new();
+    // One customer, four orders at once, each with its own rider: every
+    // session must land on a different number.
+    for i in 0..4 {
+        let store = stores[i % 2].clone();
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let new = new_session(&format!("MW-C{i}"), CustomerRider, CUSTOMER, &format!("+91980000010{i}"));
+            opened(store.masking_open(&new, &pool, t0()).await.unwrap())
+        }));
+    }
+    let mut numbers = HashSet::new();
+    for task in tasks {
+        let session = task.await.unwrap();
+        assert!(!session.shared);
+        assert!(numbers.insert(session.masked_number.clone()), "two sessions of one phone on one number");
+    }
+    other.close().await;
+}
+
+async fn masked_calls_are_kept_and_counted(db: &TestDb) {
+    use mangwale_core::masking::PartyPair::*;
+    let s = &db.store;
+    let pool: Vec<_> = POOL.iter().map(|p| phone(p)).collect();
+    let session =
+        opened(s.masking_open(&new_session("MW-9", CustomerRider, CUSTOMER, RIDER), &pool, t0()).await.unwrap());
+    let mut call = MaskedCall {
+        key: "sid-1".into(),
+        direction: MaskedCallDirection::Inbound,
+        masked_number: session.masked_number.clone(),
+        session_id: Some(session.id.clone()),
+        order_id: Some(session.order_id.clone()),
+        caller_role: Some(mangwale_core::masking::PartyRole::Customer),
+        outcome: MaskedCallOutcome::Connecting,
+        digit_tries: 0,
+        started_at: at(10),
+        ended_at: None,
+        duration_secs: None,
+    };
+    s.masked_call_put(&call).await.unwrap();
+    assert_eq!(s.masked_call("sid-1").await.unwrap(), Some(call.clone()));
+    call.outcome = MaskedCallOutcome::Completed;
+    call.ended_at = Some(at(100));
+    call.duration_secs = Some(80);
+    s.masked_call_put(&call).await.unwrap();
+    assert_eq!(s.masked_call("sid-1").await.unwrap(), Some(call.clone()));
+    let other = MaskedCall {
+        key: "sid-2".into(),
+        session_id: None,
+        order_id: None,
+        caller_role: None,
+        outcome: MaskedCallOutcome::NoSession,
+        duration_secs: None,
+        ended_at: None,
+        started_at: at(20),
+        ..call.clone()
+    };
+    s.masked_call_put(&other).await.unwrap();
+    s.masked_call_put(&MaskedCall { key: "sid-3".into(), duration_secs: Some(40), ..call.clone() }).await.unwrap();
+    let stats = s.masking_stats(t0(), at(3600), at(50)).await.unwrap();
+    assert_eq!((stats.open_sessions, stats.sessions_opened), (1, 1));
+    assert_eq!((stats.calls, stats.connected, stats.no_session), (3, 2, 1));
+    assert_eq!(stats.avg_bridge_secs, Some(60.0));
+    assert_eq!(s.masking_stats(at(3600), at(7200), at(50)).await.unwrap().calls, 0);
 }

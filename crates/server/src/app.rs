@@ -33,6 +33,7 @@ pub fn build(state: AppState) -> Router {
         .merge(routes::exotel_voicebot::router())
         .merge(routes::jupiter_webhooks::router())
         .merge(routes::comms::router())
+        .merge(routes::masking::router())
         .merge(routes::whatsapp::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

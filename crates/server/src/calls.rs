@@ -120,6 +120,12 @@ impl JobHandler for ApplyCallStatus {
             .context(attempt.order_id.as_deref(), attempt.escalation_id.as_deref(), attempt.party.as_deref());
         self.store.record_event(timeline).await.map_err(store_error)?;
         follow_up(self.store.as_ref(), &updated, now).await.map_err(store_error)?;
+        if attempt.purpose == crate::masking::bridge::MASKED_BRIDGE && updated.state.is_final() {
+            let talked = p.get("conversation_duration").and_then(Value::as_u64).and_then(|d| u32::try_from(d).ok());
+            crate::masking::bridge::bridge_ended(&self.store, &attempt.id, updated.state, talked, happened)
+                .await
+                .map_err(store_error)?;
+        }
         Ok(())
     }
 }
@@ -231,6 +237,18 @@ impl From<PlaceCallError> for JobError {
 /// is marked unknown and reconciled from its status callback, which carries
 /// the attempt id in `CustomField`.
 pub async fn place_call(state: &AppState, call: PlaceCall) -> Result<mangwale_store::CallAttempt, PlaceCallError> {
+    let caller_id = state.exotel.caller_id(call.caller);
+    place_call_showing(state, call, caller_id).await
+}
+
+/// [`place_call`] showing `caller_id` (an ExoPhone of the account) instead
+/// of the one `call.caller` picks: masked bridges show the session's masked
+/// number.
+pub async fn place_call_showing(
+    state: &AppState,
+    call: PlaceCall,
+    caller_id: mangwale_core::E164,
+) -> Result<mangwale_store::CallAttempt, PlaceCallError> {
     use mangwale_providers::exotel::client::{
         CallOptions, ConnectToFlow, ConnectTwoNumbers, FlowTarget, StatusCallback,
     };
@@ -272,7 +290,7 @@ pub async fn place_call(state: &AppState, call: PlaceCall) -> Result<mangwale_st
         .public_base_url
         .join(&format!("exotel/webhooks/call-status?token={}", state.credentials.webhook_token.expose()))
         .map_err(|e| PlaceCallError::Permanent(format!("callback URL: {e}")))?;
-    let mut options = CallOptions::new(state.exotel.caller_id(call.caller));
+    let mut options = CallOptions::new(caller_id);
     options.custom_field = Some(custom_field(&attempt_id));
     options.status_callback = Some(StatusCallback::terminal_and_answered(callback_url));
     options.time_limit = call.time_limit;

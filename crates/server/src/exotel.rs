@@ -85,10 +85,13 @@ impl Exotel {
                         FlowDefinitions::repository().map_err(|e| ExotelSetupError::Sim(e.to_string()))?,
                     ));
                 }
+                // The masking pool is ExoPhones of the account too: masked
+                // bridges show them, and callers dial them.
                 for number in
                     [&config.exotel_caller_id, &config.did_new_order, &config.did_reminder, &config.did_address]
                         .into_iter()
                         .flatten()
+                        .chain(&config.masking_numbers)
                 {
                     if !sim_config.exophones.contains(number) {
                         sim_config.exophones.push(number.clone());

@@ -110,6 +110,7 @@ pub async fn prepare_with(
         options.exotel_retry,
     )
     .await?;
+    masking::log_pool(&config);
     let channels = crate::comms::channels::Channels::start(&config, options.whatsapp_sim, options.push_sim).await?;
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
@@ -155,6 +156,7 @@ pub fn build_worker(state: &AppState) -> Worker {
     comms::steps::register(&mut worker, state);
     comms::jobs::register(&mut worker, state);
     inbound::missed::register(&mut worker, state);
+    masking::jobs::register(&mut worker, state);
     worker
 }
 

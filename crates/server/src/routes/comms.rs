@@ -52,7 +52,7 @@ pub enum Id {
 }
 
 impl Id {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         match self {
             Id::Text(s) => s.trim().to_string(),
             Id::Number(n) => n.to_string(),
@@ -681,6 +681,7 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
     let (from, to) = analytics_span(&range, state.clock.now())?;
     let mut stats = state.store.comms_stats(from, to).await?;
     let missed = state.store.missed_call_stats(from, to).await?;
+    let masking = state.store.masking_stats(from, to, state.clock.now()).await?;
     // A deadline is a timer, not a notification.
     stats.steps_sent.remove(mangwale_core::ladder::Channel::Deadline.name());
     Ok(Json(json!({
@@ -704,6 +705,14 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
         "callbackCalls": missed.callback_calls,
         "callbacksAnswered": missed.answered,
         "callbacksGaveUp": missed.gave_up,
+        "masking": {
+            "maskedCalls": masking.calls,
+            "connected": masking.connected,
+            "noSession": masking.no_session,
+            "avgBridgeDuration": masking.avg_bridge_secs,
+            "sessionsOpened": masking.sessions_opened,
+            "activeSessions": masking.open_sessions,
+        },
     })))
 }
 

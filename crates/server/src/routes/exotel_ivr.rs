@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use crate::calls::CALL_STATUS_JOB;
 use crate::error::{AppError, AppResult};
 use crate::exotel_params::{ExotelParams, mask_json, without_secret};
+use crate::masking::inbound as masking;
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
@@ -331,7 +332,11 @@ async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppRes
     let (request, _) = record_applet(&state, "greeting", &params).await?;
     let (flow, step) = flow_step(&params);
     let step = params.0.get("step").map(str::to_string).unwrap_or(step);
-    let text = Greeting::Text(crate::comms::ivr::greeting(&state, &request, &flow, &step).await);
+    let text = if flow == masking::FLOW {
+        Greeting::Text(masking::no_session_text(&state))
+    } else {
+        Greeting::Text(crate::comms::ivr::greeting(&state, &request, &flow, &step).await)
+    };
     Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response())
 }
 
@@ -340,6 +345,9 @@ async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppRes
 async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Gather>> {
     let (request, _) = record_applet(&state, "gather", &params).await?;
     let (flow, step) = flow_step(&params);
+    if flow == masking::FLOW {
+        return Ok(Json(masking::ask_order()));
+    }
     if let Some(menu) = crate::comms::ivr::gather(&state, &request, &flow, &step).await {
         return Ok(Json(menu));
     }
@@ -352,15 +360,37 @@ async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResul
 }
 
 /// Whom to connect (Connect applet): admin support at the `admin` steps of
-/// our flows; otherwise nobody, and Exotel moves on to the next applet.
+/// our flows; the counterpart of the caller's masking session in the
+/// masked-call flow; otherwise nobody, and Exotel moves on to the next
+/// applet.
 async fn connect(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Connect>> {
-    record_applet(&state, "connect", &params).await?;
-    let (_, step) = flow_step(&params);
+    let (request, _) = record_applet(&state, "connect", &params).await?;
+    let (flow, step) = flow_step(&params);
+    if flow == masking::FLOW {
+        return Ok(Json(masking::connect(&state, &request, params.0.get("step").unwrap_or("")).await?));
+    }
     Ok(Json(crate::comms::ivr::connect(&state, &step)))
 }
 
-/// A logging Passthru: 200 keeps the flow on its main branch.
-async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppResult<StatusCode> {
-    record_applet(&state, "passthru", &params).await?;
-    Ok(StatusCode::OK)
+/// A logging Passthru: 200 keeps the flow on its main branch. In the
+/// masked-call flow the Passthrus before its Switch Cases answer
+/// `{"select": ...}` (see `masking::inbound`), and the one after the
+/// Connect records how the masked call ended.
+async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppResult<Response> {
+    let (request, _) = record_applet(&state, "passthru", &params).await?;
+    let (flow, step) = flow_step(&params);
+    if flow == masking::FLOW {
+        let next = match step.as_str() {
+            "identify" => Some(masking::identify(&state, &request).await?),
+            "order_digits" => Some(masking::order_digits(&state, &request).await?),
+            _ => {
+                masking::after_connect(&state, &request).await?;
+                None
+            }
+        };
+        if let Some(next) = next {
+            return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], next.select().body()).into_response());
+        }
+    }
+    Ok(StatusCode::OK.into_response())
 }

@@ -5,5 +5,6 @@ pub mod exotel_auth;
 pub mod exotel_ivr;
 pub mod exotel_voicebot;
 pub mod jupiter_webhooks;
+pub mod masking;
 pub mod system;
 pub mod whatsapp;

@@ -186,7 +186,7 @@ pub struct MaskingStats {
     pub open_sessions: u64,
     /// Sessions opened in the range.
     pub sessions_opened: u64,
-    /// Masked calls started in the range (both directions).
+    /// Masked calls started in the range, both ends included (both directions).
     pub calls: u64,
     /// Of those, calls in which the parties talked.
     pub connected: u64,
@@ -586,7 +586,7 @@ impl MaskingStore for SqliteStore {
     async fn masking_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<MaskingStats> {
         let (open, opened): (i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(CASE WHEN closed_at IS NULL AND expires_at > ?3 THEN 1 ELSE 0 END), 0),
-                    COALESCE(SUM(CASE WHEN opened_at >= ?1 AND opened_at < ?2 THEN 1 ELSE 0 END), 0)
+                    COALESCE(SUM(CASE WHEN opened_at >= ?1 AND opened_at <= ?2 THEN 1 ELSE 0 END), 0)
              FROM masking_sessions",
         )
         .bind(to_ms(from))
@@ -599,7 +599,7 @@ impl MaskingStore for SqliteStore {
                     COALESCE(SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END), 0),
                     COALESCE(SUM(CASE WHEN outcome = 'no_session' THEN 1 ELSE 0 END), 0),
                     AVG(CASE WHEN outcome = 'completed' THEN CAST(duration_secs AS REAL) END)
-             FROM masked_calls WHERE started_at >= ?1 AND started_at < ?2",
+             FROM masked_calls WHERE started_at >= ?1 AND started_at <= ?2",
         )
         .bind(to_ms(from))
         .bind(to_ms(to))
@@ -796,7 +796,7 @@ impl MaskingStore for PgStore {
     async fn masking_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<MaskingStats> {
         let (open, opened): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*) FILTER (WHERE closed_at IS NULL AND expires_at > $3),
-                    COUNT(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2)
+                    COUNT(*) FILTER (WHERE opened_at >= $1 AND opened_at <= $2)
              FROM masking_sessions",
         )
         .bind(to_ms(from))
@@ -809,7 +809,7 @@ impl MaskingStore for PgStore {
                     COUNT(*) FILTER (WHERE outcome = 'completed'),
                     COUNT(*) FILTER (WHERE outcome = 'no_session'),
                     AVG(duration_secs::DOUBLE PRECISION) FILTER (WHERE outcome = 'completed')
-             FROM masked_calls WHERE started_at >= $1 AND started_at < $2",
+             FROM masked_calls WHERE started_at >= $1 AND started_at <= $2",
         )
         .bind(to_ms(from))
         .bind(to_ms(to))

@@ -374,6 +374,7 @@ async fn jobs_no_handler_runs_yet_are_reported_not_counted_as_late() {
     // A job of a feature this build does not have yet.
     let job = mangwale_store::NewJob::new("voice_order.start", "future-1", json!({}), clock.now());
     app.state.store.enqueue(job).await.unwrap();
+    run_jobs(&app).await;
     clock.advance(Duration::from_secs(2));
     let worker = mangwale_server::build_worker(&app.state);
     app.state.health.set_handled_kinds(worker.kinds());

@@ -82,7 +82,7 @@ pub enum MaskingOpen {
     /// A new session; `replaced` is the order's earlier session of the same
     /// pair with other parties (a reassigned rider), closed in the same
     /// transaction.
-    Opened { session: MaskingSession, replaced: Option<MaskingSession> },
+    Opened { session: MaskingSession, replaced: Option<Box<MaskingSession>> },
     /// The order already has this pair open with these parties.
     Existing(MaskingSession),
     /// No masked number is configured.
@@ -349,7 +349,7 @@ impl TryFrom<CallRow> for MaskedCall {
 enum Plan {
     Existing(MaskingSession),
     PoolEmpty,
-    Open { session: MaskingSession, replaced: Option<MaskingSession> },
+    Open { session: MaskingSession, replaced: Option<Box<MaskingSession>> },
 }
 
 fn plan(open: &[MaskingSession], new: &NewMaskingSession, pool: &[E164], now: DateTime<Utc>) -> Plan {
@@ -382,7 +382,7 @@ fn plan(open: &[MaskingSession], new: &NewMaskingSession, pool: &[E164], now: Da
     let replaced = same_pair.cloned().map(|mut s| {
         s.closed_at = Some(now);
         s.close_reason = Some("replaced".into());
-        s
+        Box::new(s)
     });
     Plan::Open { session, replaced }
 }

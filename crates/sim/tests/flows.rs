@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use common::*;
 use mangwale_sim::clock::{format_ist, parse_ist};
 use mangwale_sim::exotel::{
-    AppletType, CallStatus, CalleeScript, ExotelSim, FlowConfig, FlowDefinitions, FlowOutcome, SimConfig, SimError,
-    StreamDirection,
+    AppletType, CallStatus, CalleeScript, DEFAULT_MASKING_EXOPHONE, DEFAULT_MISSED_CALL_EXOPHONE, ExotelSim,
+    FlowConfig, FlowDefinitions, FlowOutcome, SimConfig, SimError, StreamDirection,
 };
 use serde_json::{Value, json};
 
@@ -851,6 +851,91 @@ async fn connect_dials_scripted_numbers_in_order() {
         assert_eq!(after.param(k), Some(v), "{k}");
     }
     assert_eq!(after.param("RecordingUrl"), None);
+}
+
+/// A call into an ExoPhone runs the flow connected to that number, placed
+/// with one request to the control endpoint, and the flow run says whom
+/// the Connect dialled and who was connected.
+#[tokio::test]
+async fn a_call_into_an_exophone_runs_its_flow_and_reports_who_was_connected() {
+    let service = Service::start().await;
+    let sim = service.sim().await;
+    let incoming = |body: Value| {
+        let url = format!("{}/_sim/incoming", sim.base_url());
+        async move { json(client().post(url).json(&body).send().await.unwrap()).await }
+    };
+    let (_, index) = json(client().get(format!("{}/_sim", sim.base_url())).send().await.unwrap()).await;
+    assert_eq!(
+        index["exophone_flows"],
+        json!([
+            {"exophone": EXOPHONE, "flow_id": "customer_voice_order"},
+            {"exophone": DEFAULT_MISSED_CALL_EXOPHONE, "flow_id": "missed_call"},
+            {"exophone": DEFAULT_MASKING_EXOPHONE, "flow_id": "masked_call"},
+        ])
+    );
+
+    // The masking number: our Connect names two riders; the first is busy.
+    *service.state.connect_numbers.lock().unwrap() = vec![RIDER_A.to_string(), RIDER_B.to_string()];
+    sim.script(RIDER_A, CalleeScript::busy_after(secs(2))).unwrap();
+    sim.script(RIDER_B, CalleeScript::answers_after(secs(3)).stays_for(secs(10))).unwrap();
+    let (status, body) = incoming(json!({"from": CUSTOMER, "to": DEFAULT_MASKING_EXOPHONE})).await;
+    assert_eq!((status, body["flow_id"].as_str()), (200, Some("masked_call")), "{body}");
+    let sid = body["call_sid"].as_str().unwrap().to_string();
+    sim.advance(secs(60)).await;
+    let (status, run) = json(client().get(format!("{}/_sim/flows/{sid}", sim.base_url())).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let connect = &run["connects"][0];
+    assert_eq!(connect["applet_id"], "connect");
+    assert_eq!(connect["numbers"], json!([RIDER_A, RIDER_B]));
+    let attempts: Vec<(&str, &str)> = connect["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["number"].as_str().unwrap(), a["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(attempts, [("09800000004", "busy"), ("09800000005", "completed")]);
+    assert_eq!(connect["connected"], "09800000005");
+    assert_eq!(
+        (connect["dial_call_status"].as_str(), connect["duration_secs"].as_u64()),
+        (Some("completed"), Some(10))
+    );
+    let run = sim.flow_run(&sid).unwrap();
+    assert_eq!(run.connected(), ["09800000005"]);
+    assert_eq!(run.entry("after_connect").unwrap().param("DialCallStatus"), Some("completed"));
+
+    // The caller hangs up mid-conversation: connected all the same.
+    sim.script(CUSTOMER, CalleeScript::hangs_up_after(secs(8))).unwrap();
+    *service.state.connect_numbers.lock().unwrap() = vec![RIDER_B.to_string()];
+    let (sid, flow) = sim.call_exophone(CUSTOMER, DEFAULT_MASKING_EXOPHONE).unwrap();
+    assert_eq!(flow, "masked_call");
+    sim.advance(secs(60)).await;
+    let run = sim.flow_run(&sid).unwrap();
+    assert_eq!(run.outcome, Some(FlowOutcome::CallEnded { applet_id: Some("connect".into()) }));
+    assert_eq!(run.connects[0].connected.as_deref(), Some("09800000005"));
+    assert_eq!(run.connects[0].duration_secs, 5, "answered 3 s in, the caller left at 8 s");
+
+    // The caller gives up while the callee still rings: nobody connected.
+    sim.script(RIDER_B, CalleeScript::answers_after(secs(15))).unwrap();
+    let (sid, _) = sim.call_exophone(CUSTOMER, DEFAULT_MASKING_EXOPHONE).unwrap();
+    sim.advance(secs(60)).await;
+    let report = sim.flow_run(&sid).unwrap().connects[0].clone();
+    assert_eq!((report.connected, report.dial_call_status), (None, None));
+    assert_eq!(report.attempts[0].status, None, "still ringing when the caller left");
+
+    // The missed-call number runs the missed-call flow.
+    let (status, body) = incoming(json!({"from": CUSTOMER, "to": DEFAULT_MISSED_CALL_EXOPHONE})).await;
+    assert_eq!((status, body["flow_id"].as_str()), (200, Some("missed_call")), "{body}");
+    // A flow named explicitly wins over the number's.
+    let (status, body) = incoming(json!({"from": CUSTOMER, "to": EXOPHONE, "flow_id": "missed_call"})).await;
+    assert_eq!((status, body["flow_id"].as_str()), (200, Some("missed_call")), "{body}");
+    // A number of the account with no flow, and one that is not the account's.
+    let bare = service.sim_with(|f| f.exophone_flows.clear()).await;
+    assert!(matches!(bare.call_exophone(CUSTOMER, EXOPHONE), Err(SimError::NoFlowOnExoPhone(_))));
+    let (status, body) = incoming(json!({"from": CUSTOMER, "to": "+918000000000"})).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("no flow is connected"), "{body}");
+    let (status, _) = incoming(json!({"from": CUSTOMER})).await;
+    assert_eq!(status, 400, "no ExoPhone named");
 }
 
 #[tokio::test]

@@ -43,11 +43,15 @@ struct AdvanceBody {
     seconds: f64,
 }
 
+/// Someone calls an ExoPhone: `to` (or `exophone`), and the flow connected
+/// to that number, unless `flow_id` names one.
 #[derive(Deserialize)]
 struct IncomingBody {
     from: String,
-    exophone: String,
-    flow_id: String,
+    #[serde(alias = "exophone")]
+    to: String,
+    #[serde(default)]
+    flow_id: Option<String>,
 }
 
 type Answer = (u16, serde_json::Value);
@@ -86,6 +90,11 @@ async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -
             "manual_clock": inner.clock.is_manual(),
             "pending_events": handle.pending_events(),
             "exophones": inner.config.exophones,
+            "exophone_flows": handle
+                .exophone_flows()
+                .into_iter()
+                .map(|(number, flow_id)| json!({"exophone": number, "flow_id": flow_id}))
+                .collect::<Vec<_>>(),
         }))),
         ("POST", ["script"]) => parse::<ScriptBody>(bytes).map(|body| match handle.script(&body.number, body.script) {
             Ok(()) => ok(),
@@ -111,8 +120,12 @@ async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -
         ("GET", ["calls"]) => Ok(to_json(&handle.calls())),
         ("GET", ["calls", sid]) => Ok(handle.call(sid).map_or_else(|| error(404, "no such call"), |c| to_json(&c))),
         ("POST", ["incoming"]) => parse::<IncomingBody>(bytes).map(|body| {
-            match handle.incoming_call(&body.from, &body.exophone, &body.flow_id) {
-                Ok(sid) => to_json(&json!({"call_sid": sid})),
+            let placed = match &body.flow_id {
+                Some(flow_id) => handle.incoming_call(&body.from, &body.to, flow_id).map(|sid| (sid, flow_id.clone())),
+                None => handle.call_exophone(&body.from, &body.to),
+            };
+            match placed {
+                Ok((sid, flow_id)) => to_json(&json!({"call_sid": sid, "flow_id": flow_id})),
                 Err(e) => error(400, &e.to_string()),
             }
         }),

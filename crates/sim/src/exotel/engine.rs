@@ -11,7 +11,9 @@ use mangwale_core::E164;
 use serde_json::{Value, json};
 
 use super::calls::{CallStatus, plan};
-use super::flow_log::{AppletExchange, AppletResponse, FlowLogEntry, FlowOutcome, FlowRun, StreamLog};
+use super::flow_log::{
+    AppletExchange, AppletResponse, ConnectReport, DialAttempt, FlowLogEntry, FlowOutcome, FlowRun, StreamLog,
+};
 use super::flows::{AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection};
 use super::script::{CalleeScript, FlowCall, FlowMode, FlowRunner, FlowStep, PromptContext};
 use super::state::LegOutcome;
@@ -21,6 +23,10 @@ use crate::clock::{format_ist, format_rfc1123_ist, lock};
 
 /// Exotel's placeholder `EndTime` on applet requests.
 pub const END_TIME_PLACEHOLDER: &str = "1970-01-01 05:30:00";
+/// The incoming flows of `flows/exotel-flows.toml` the sandbox's ExoPhones run.
+pub const INCOMING_FLOW: &str = "customer_voice_order";
+pub const MISSED_CALL_FLOW: &str = "missed_call";
+pub const MASKED_CALL_FLOW: &str = "masked_call";
 /// Applets run back to back without simulated time passing before the
 /// engine assumes a loop and drops the call.
 const MAX_INSTANT_APPLETS: u32 = 64;
@@ -39,6 +45,10 @@ pub struct FlowConfig {
     pub webhook_token: Option<String>,
     /// Exotel app id (the end of the flow URL) → flow id.
     pub app_ids: BTreeMap<String, String>,
+    /// ExoPhone → the flow connected to it (Dashboard → ExoPhones →
+    /// *Connect to flow*): what a call into that number runs
+    /// ([`SimHandle::call_exophone`](super::SimHandle::call_exophone)).
+    pub exophone_flows: BTreeMap<E164, String>,
     /// Exotel's internal `tenant_id` parameter.
     pub tenant_id: String,
     /// How long Exotel waits for one applet URL (integrators report ~5 s).
@@ -57,7 +67,12 @@ pub struct FlowConfig {
 impl FlowConfig {
     /// Flows `definitions` against the service at `service_base_url`, with
     /// Exotel-like defaults: 5 s applet timeout, 60 ms per spoken character,
-    /// 3 s per audio URL, keys 300 ms apart, 45 s Connect ring timeout.
+    /// 3 s per audio URL, keys 300 ms apart, 45 s Connect ring timeout; and
+    /// the sandbox's ExoPhones connected to the incoming flows that exist:
+    /// [`DEFAULT_EXOPHONE`](super::DEFAULT_EXOPHONE) → `customer_voice_order`,
+    /// [`DEFAULT_MISSED_CALL_EXOPHONE`](super::DEFAULT_MISSED_CALL_EXOPHONE) →
+    /// `missed_call`, [`DEFAULT_MASKING_EXOPHONE`](super::DEFAULT_MASKING_EXOPHONE)
+    /// → `masked_call`.
     pub fn new(
         service_base_url: impl Into<String>,
         webhook_token: Option<String>,
@@ -68,6 +83,7 @@ impl FlowConfig {
             service_base_url: service_base_url.into(),
             webhook_token,
             app_ids: BTreeMap::new(),
+            exophone_flows: BTreeMap::new(),
             tenant_id: "1".to_string(),
             applet_timeout: Duration::from_secs(5),
             speech_per_char: Duration::from_millis(60),
@@ -76,6 +92,31 @@ impl FlowConfig {
             connect_ring_timeout: Duration::from_secs(45),
             voicebot: VoicebotConfig::default(),
         }
+        .with_default_exophones()
+    }
+
+    fn with_default_exophones(mut self) -> Self {
+        for (number, flow_id) in [
+            (super::DEFAULT_EXOPHONE, INCOMING_FLOW),
+            (super::DEFAULT_MISSED_CALL_EXOPHONE, MISSED_CALL_FLOW),
+            (super::DEFAULT_MASKING_EXOPHONE, MASKED_CALL_FLOW),
+        ] {
+            if let (Ok(number), Some(_)) = (E164::parse(number), self.definitions.flow(flow_id)) {
+                self.exophone_flows.insert(number, flow_id.to_string());
+            }
+        }
+        self
+    }
+
+    /// Connects ExoPhone `number` to flow `flow_id` (replacing its flow).
+    pub fn with_exophone(mut self, number: &E164, flow_id: &str) -> Self {
+        self.exophone_flows.insert(number.clone(), flow_id.to_string());
+        self
+    }
+
+    /// The flow a call into `exophone` runs.
+    pub fn flow_for_exophone(&self, exophone: &E164) -> Option<&str> {
+        self.exophone_flows.get(exophone).map(String::as_str)
     }
 
     /// Maps Exotel app id `app_id` to flow `flow_id`.
@@ -105,6 +146,7 @@ impl fmt::Debug for FlowConfig {
             .field("service_base_url", &strip_userinfo(&self.service_base_url))
             .field("webhook_token", &self.webhook_token.as_ref().map(|_| "***"))
             .field("app_ids", &self.app_ids)
+            .field("exophone_flows", &self.exophone_flows.iter().map(|(n, f)| (n.masked(), f)).collect::<Vec<_>>())
             .field("applet_timeout", &self.applet_timeout)
             .field("speech_per_char", &self.speech_per_char)
             .finish_non_exhaustive()
@@ -149,6 +191,8 @@ enum DialPhase {
 struct Dial {
     next: String,
     entry: usize,
+    /// The index of its [`ConnectReport`] in the run.
+    report: usize,
     numbers: Vec<String>,
     index: usize,
     ring_timeout: Duration,
@@ -156,7 +200,7 @@ struct Dial {
     record: bool,
     last_status: &'static str,
     last_number: String,
-    attempts: Vec<Value>,
+    attempts: Vec<DialAttempt>,
     phase: DialPhase,
 }
 
@@ -471,6 +515,7 @@ impl FlowEngine {
             ended_at: None,
             outcome: None,
             entries: Vec::new(),
+            connects: Vec::new(),
         });
         let first = match (&flow, direct) {
             (_, Some(url)) => self.start_stream(&mut run, None, None, url, now).await,
@@ -495,9 +540,22 @@ impl FlowEngine {
                 let end = stream.session.stop("callended", "user", now).await;
                 self.record_stream_end(&run, &stream, &end);
             }
-            Pending::Dial(dial) => {
+            Pending::Dial(mut dial) => {
+                // Hung up mid-conversation: the callee was connected all the same.
+                let talked = match &dial.phase {
+                    DialPhase::Talking { number, since, .. } => {
+                        let duration = u32::try_from((now - *since).num_seconds().max(0)).unwrap_or(u32::MAX);
+                        if let Some(attempt) = dial.attempts.last_mut() {
+                            attempt.status = Some("completed".to_string());
+                            attempt.talk_secs = Some(duration);
+                        }
+                        Some(DialResult { status: "completed", duration, whom: number.clone() })
+                    }
+                    _ => None,
+                };
                 let detail = json!({"numbers": dial.numbers, "attempts": dial.attempts, "ended_by": "call ended"});
                 self.update_entry(&run.sid, dial.entry, |e| e.detail = detail);
+                self.report_connect(&run.sid, &dial, talked.as_ref());
             }
             _ => {}
         }
@@ -895,9 +953,15 @@ impl FlowEngine {
                 let talk = answer.get("max_conversation_duration").and_then(lenient_u64).map(Duration::from_secs);
                 entry.detail = json!({"numbers": numbers, "attempts": []});
                 let index = self.push_entry(&run.sid, entry);
+                let report = self
+                    .inner
+                    .upgrade()
+                    .and_then(|inner| lock(&inner.flow_records).run_mut(&run.sid).map(|r| r.connects.len()))
+                    .unwrap_or(0);
                 let dial = Dial {
                     next,
                     entry: index,
+                    report,
                     numbers,
                     index: 0,
                     ring_timeout: ring.unwrap_or(self.config.connect_ring_timeout),
@@ -993,7 +1057,12 @@ impl FlowEngine {
                     dial.last_number = raw.clone();
                     let Ok(number) = E164::parse(&raw) else {
                         dial.last_status = "failed";
-                        dial.attempts.push(json!({"number": raw, "status": "failed", "error": "not a phone number"}));
+                        dial.attempts.push(DialAttempt {
+                            number: raw,
+                            status: Some("failed".into()),
+                            error: Some("not a phone number".into()),
+                            ..DialAttempt::default()
+                        });
                         continue;
                     };
                     let script = lock(&inner.state).script_for(&number);
@@ -1001,7 +1070,11 @@ impl FlowEngine {
                         return Next::Hold(Pending::Hold);
                     };
                     let (delay, outcome) = plan(&script.pickup, dial.ring_timeout);
-                    dial.attempts.push(json!({"number": number.national(), "dialled_at": format_ist(now)}));
+                    dial.attempts.push(DialAttempt {
+                        number: number.national(),
+                        dialled_at: Some(format_ist(now)),
+                        ..DialAttempt::default()
+                    });
                     dial.phase =
                         DialPhase::Ringing { leg, number: number.national(), outcome, talk: script.hang_up_after };
                     self.dial_log(run, &dial);
@@ -1015,9 +1088,9 @@ impl FlowEngine {
                         LegOutcome::Failed => CallStatus::Failed,
                     };
                     lock(&inner.state).set_flow_leg(&run.sid, leg, status, now);
-                    if let Some(Value::Object(attempt)) = dial.attempts.last_mut() {
-                        attempt.insert("status".into(), json!(status.as_str()));
-                        attempt.insert("at".into(), json!(format_ist(now)));
+                    if let Some(attempt) = dial.attempts.last_mut() {
+                        attempt.status = Some(status.as_str().to_string());
+                        attempt.at = Some(format_ist(now));
                     }
                     if status != CallStatus::InProgress {
                         dial.last_status = status.as_str();
@@ -1037,9 +1110,9 @@ impl FlowEngine {
                 DialPhase::Talking { leg, number, since } => {
                     lock(&inner.state).set_flow_leg(&run.sid, leg, CallStatus::Completed, now);
                     let duration = u32::try_from((now - since).num_seconds().max(0)).unwrap_or(u32::MAX);
-                    if let Some(Value::Object(attempt)) = dial.attempts.last_mut() {
-                        attempt.insert("status".into(), json!("completed"));
-                        attempt.insert("talk_secs".into(), json!(duration));
+                    if let Some(attempt) = dial.attempts.last_mut() {
+                        attempt.status = Some("completed".to_string());
+                        attempt.talk_secs = Some(duration);
                     }
                     return self.dial_done(run, dial, Some((number, duration)));
                 }
@@ -1050,6 +1123,28 @@ impl FlowEngine {
     fn dial_log(&self, run: &Run, dial: &Dial) {
         let detail = json!({"numbers": dial.numbers, "attempts": dial.attempts});
         self.update_entry(&run.sid, dial.entry, |e| e.detail = detail);
+        self.report_connect(&run.sid, dial, None);
+    }
+
+    /// The run's report of this Connect: whom it dialled, who answered, and
+    /// (once it is over) what it passed on.
+    fn report_connect(&self, sid: &str, dial: &Dial, result: Option<&DialResult>) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut records = lock(&inner.flow_records);
+        let Some(run) = records.run_mut(sid) else { return };
+        let applet_id = run.entries.get(dial.entry).map(|e| e.applet_id.clone()).unwrap_or_default();
+        let report = ConnectReport {
+            applet_id,
+            numbers: dial.numbers.clone(),
+            attempts: dial.attempts.clone(),
+            connected: result.filter(|r| r.status == "completed").map(|r| r.whom.clone()),
+            dial_call_status: result.map(|r| r.status.to_string()),
+            duration_secs: result.map(|r| r.duration).unwrap_or(0),
+        };
+        match run.connects.get_mut(dial.report) {
+            Some(existing) => *existing = report,
+            None => run.connects.push(report),
+        }
     }
 
     /// The Connect is over: `answered` is the number that talked and for how long.
@@ -1076,6 +1171,7 @@ impl FlowEngine {
             "dial_call_duration": result.duration,
             "dial_whom_number": result.whom,
         });
+        self.report_connect(&run.sid, &dial, Some(&result));
         run.dial = Some(result);
         let next = dial.next.clone();
         self.update_entry(&run.sid, dial.entry, |e| {

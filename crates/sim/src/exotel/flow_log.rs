@@ -99,6 +99,47 @@ pub enum FlowOutcome {
     StreamEnded,
 }
 
+/// One number a Connect applet dialled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DialAttempt {
+    /// National format, as Exotel reports `DialWhomNumber`.
+    pub number: String,
+    /// IST, Exotel's format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialled_at: Option<String>,
+    /// `in-progress` once answered, then `completed`; or `no-answer`,
+    /// `busy`, `failed` (not a phone number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// When it stopped ringing (IST).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Seconds the callee talked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub talk_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What one Connect applet did: whom it dialled, who answered, and what
+/// Exotel passed on to the next applet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectReport {
+    pub applet_id: String,
+    /// The numbers our Connect answer named, as given.
+    pub numbers: Vec<String>,
+    /// Each number dialled, in order.
+    pub attempts: Vec<DialAttempt>,
+    /// The number that answered and talked (national format).
+    pub connected: Option<String>,
+    /// `DialCallStatus` passed on: `completed`, `no-answer`, `busy`,
+    /// `failed`; `None` while dialling, or when the call ended while a
+    /// number still rang.
+    pub dial_call_status: Option<String>,
+    /// `DialCallDuration`: seconds the connected callee talked.
+    pub duration_secs: u32,
+}
+
 /// Everything the flow engine did on one call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowRun {
@@ -112,6 +153,8 @@ pub struct FlowRun {
     pub ended_at: Option<DateTime<Utc>>,
     pub outcome: Option<FlowOutcome>,
     pub entries: Vec<FlowLogEntry>,
+    /// Every Connect applet's dialling, in order.
+    pub connects: Vec<ConnectReport>,
 }
 
 impl FlowRun {
@@ -123,6 +166,11 @@ impl FlowRun {
     /// Every visit of an applet.
     pub fn visits(&self, applet_id: &str) -> Vec<&FlowLogEntry> {
         self.entries.iter().filter(|e| e.applet_id == applet_id).collect()
+    }
+
+    /// The numbers that answered a Connect, in order (national format).
+    pub fn connected(&self) -> Vec<&str> {
+        self.connects.iter().filter_map(|c| c.connected.as_deref()).collect()
     }
 
     /// The applet ids visited, in order.

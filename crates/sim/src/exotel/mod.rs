@@ -32,7 +32,7 @@
 //!
 //! | method | path | body / answer |
 //! |---|---|---|
-//! | GET | `/_sim` | account sid, API key, base URL, simulated time, pending events |
+//! | GET | `/_sim` | account sid, API key, base URL, simulated time, pending events, ExoPhones and the flow each runs (`exophone_flows`) |
 //! | POST | `/_sim/script` | `{"number": "+9198…", "script": CalleeScript}` — see below |
 //! | POST | `/_sim/default_script` | `{"script": CalleeScript}` for unscripted numbers |
 //! | POST | `/_sim/faults` | `{"endpoint": "calls_connect", "fault": {"kind": "status", "status": 503}, "times": 2}` |
@@ -42,8 +42,8 @@
 //! | GET | `/_sim/calls`, `/_sim/calls/{sid}` | call state with legs |
 //! | GET | `/_sim/sms`, `/_sim/sms/{sid}` | SMS state |
 //! | POST | `/_sim/advance` | `{"seconds": 30}` — manual clock only (409 otherwise) |
-//! | POST | `/_sim/incoming` | `{"from": "+9198…", "exophone": "+9180…", "flow_id": "missed_call"}` → `{"call_sid"}` |
-//! | GET | `/_sim/flows`, `/_sim/flows/{call_sid}` | [`FlowRun`]s: applets visited, requests, answers, branches |
+//! | POST | `/_sim/incoming` | `{"from": "+9198…", "to": "+9180…"}` (the ExoPhone; `exophone` also accepted) runs the flow connected to that number; `"flow_id": "missed_call"` runs that flow instead → `{"call_sid", "flow_id"}` |
+//! | GET | `/_sim/flows`, `/_sim/flows/{call_sid}` | [`FlowRun`]s: applets visited, requests, answers, branches, and each Connect's dialling (`connects`: numbers dialled, each attempt's status, who was connected, `DialCallStatus`, duration) |
 //! | GET | `/_sim/streams/{stream_sid}` | a Voicebot [`StreamLog`] |
 //! | GET | `/_sim/recordings/{stream_sid}.wav` | the caller's side of a Voicebot stream (WAV, 8 kHz mono 16-bit) |
 //!
@@ -63,6 +63,15 @@
 //!   `no-answer` with leg 2 `canceled`.
 //! - Flow-mode calls echo the ExoPhone as `To` and carry a single leg, plus
 //!   one leg per number a Connect applet dials.
+//! - A call into an ExoPhone runs the flow [`FlowConfig::exophone_flows`]
+//!   connects to it; by default [`DEFAULT_EXOPHONE`] runs
+//!   `customer_voice_order`, [`DEFAULT_MISSED_CALL_EXOPHONE`] `missed_call`
+//!   and [`DEFAULT_MASKING_EXOPHONE`] `masked_call` (when those flows exist),
+//!   and every connected ExoPhone is one of the account's numbers. The
+//!   caller's script plays the caller: `keypresses` at the flow's menus,
+//!   `hang_up_after` (from the call coming in) hangs up, also while the
+//!   call still rings (a missed call); the numbers a Connect dials answer,
+//!   ring out or are busy by their own scripts.
 //! - Incoming calls have `Direction` `inbound` in call details, send no
 //!   status callback, and end `no-answer` when the flow never played audio
 //!   (a missed call).
@@ -103,11 +112,11 @@ use tokio::task::JoinHandle;
 
 pub use audio::wav;
 pub use calls::{Call, CallMode, CallStatus, CallbackEncoding, CallbackEvent, DEFAULT_TIME_OUT, Leg, MAX_TIME_LIMIT};
-pub use engine::{END_TIME_PLACEHOLDER, FlowConfig, FlowEngine};
+pub use engine::{END_TIME_PLACEHOLDER, FlowConfig, FlowEngine, INCOMING_FLOW, MASKED_CALL_FLOW, MISSED_CALL_FLOW};
 pub use faults::{Endpoint, Fault};
 pub use flow_log::{
-    AppletExchange, AppletResponse, FlowLogEntry, FlowOutcome, FlowRun, ProtocolViolation, StreamDirection,
-    StreamEvent, StreamLog,
+    AppletExchange, AppletResponse, ConnectReport, DialAttempt, FlowLogEntry, FlowOutcome, FlowRun, ProtocolViolation,
+    StreamDirection, StreamEvent, StreamLog,
 };
 pub use flows::{
     Applet, AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection, FlowsError, REPOSITORY_FLOWS_TOML,
@@ -133,8 +142,12 @@ pub const DEFAULT_API_KEY: &str = "sim-api-key";
 pub const DEFAULT_API_TOKEN: &str = "sim-api-token";
 /// The default account sid.
 pub const DEFAULT_ACCOUNT_SID: &str = "mangwalesim1";
-/// The default ExoPhone.
+/// The default ExoPhone; a call into it runs `customer_voice_order`.
 pub const DEFAULT_EXOPHONE: &str = "+918047112233";
+/// The sandbox's missed-call ExoPhone: a call into it runs `missed_call`.
+pub const DEFAULT_MISSED_CALL_EXOPHONE: &str = "+918047112244";
+/// The sandbox's masking ExoPhone: a call into it runs `masked_call`.
+pub const DEFAULT_MASKING_EXOPHONE: &str = "+918047112255";
 
 /// Configuration of an [`ExotelSim`]. `Default` is a sandbox account with
 /// one ExoPhone on the system clock.
@@ -267,6 +280,8 @@ pub enum SimError {
     UnknownFlow(String),
     #[error("{0} is not an ExoPhone of this account")]
     NotAnExoPhone(String),
+    #[error("no flow is connected to ExoPhone {0}")]
+    NoFlowOnExoPhone(String),
 }
 
 /// Something that names a phone number: an [`E164`] or text in any shape
@@ -584,6 +599,26 @@ impl SimHandle {
         Ok(sid)
     }
 
+    /// Someone calls ExoPhone `to` from `from`, and the flow connected to
+    /// that number answers ([`FlowConfig::exophone_flows`]): as
+    /// [`SimHandle::incoming_call`] with that flow. Returns the CallSid and
+    /// the flow id.
+    pub fn call_exophone(&self, from: impl IntoNumber, to: impl IntoNumber) -> Result<(String, String), SimError> {
+        let to = to.into_number()?;
+        let flows = self.inner.config.flows.as_ref().ok_or(SimError::FlowsNotConfigured)?;
+        let flow_id = flows.flow_for_exophone(&to).ok_or_else(|| SimError::NoFlowOnExoPhone(to.masked()))?.to_string();
+        let sid = self.incoming_call(from, &to, &flow_id)?;
+        Ok((sid, flow_id))
+    }
+
+    /// The ExoPhones a call can come into, and the flow each runs.
+    pub fn exophone_flows(&self) -> Vec<(E164, String)> {
+        match &self.inner.config.flows {
+            Some(flows) => flows.exophone_flows.iter().map(|(n, f)| (n.clone(), f.clone())).collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// What the flow engine did on a call: every applet visited, the
     /// requests and our answers, the branches, how the flow ended.
     pub fn flow_run(&self, call_sid: &str) -> Option<FlowRun> {
@@ -651,7 +686,15 @@ impl fmt::Debug for ExotelSim {
 impl ExotelSim {
     /// Binds `config.bind_ip:config.port` (loopback and a free port by
     /// default) and starts serving.
-    pub async fn start(config: SimConfig) -> Result<ExotelSim, SimError> {
+    pub async fn start(mut config: SimConfig) -> Result<ExotelSim, SimError> {
+        // An ExoPhone connected to a flow is one of the account's numbers.
+        let connected: Vec<E164> =
+            config.flows.iter().flat_map(|f| f.exophone_flows.keys().cloned()).collect::<Vec<_>>();
+        for number in connected {
+            if !config.exophones.contains(&number) {
+                config.exophones.push(number);
+            }
+        }
         let addr = SocketAddr::new(config.bind_ip, config.port);
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;

@@ -47,6 +47,7 @@ const INTERNAL_PREFIXES: &[&str] = &[
     "/exotel/ivr/voice/process",
     "/exotel/ivr/analytics",
     "/exotel/auth/check",
+    "/_sim/",
 ];
 
 /// Classifies a request path.

@@ -8,7 +8,7 @@ use mangwale_core::E164;
 use mangwale_providers::exotel::client::{
     ExotelClient, ExotelClientConfig, ExotelError, ExotelRecorder, RateLimit, RequestRecord, RetryPolicy,
 };
-use mangwale_sim::exotel::{ExotelSim, FlowConfig, FlowDefinitions, SimConfig};
+use mangwale_sim::exotel::{ExotelSim, FlowConfig, FlowDefinitions, INCOMING_FLOW, MASKED_CALL_FLOW, SimConfig};
 use mangwale_store::{ExotelRequestLog, Store};
 use tokio::sync::mpsc;
 
@@ -79,11 +79,21 @@ impl Exotel {
             _ => {
                 let mut sim_config = sim_config.unwrap_or_default();
                 if sim_config.flows.is_none() {
-                    sim_config.flows = Some(FlowConfig::new(
+                    let mut flows = FlowConfig::new(
                         config.public_base_url.as_str().trim_end_matches('/'),
                         Some(webhook_token.expose().to_string()),
                         FlowDefinitions::repository().map_err(|e| ExotelSetupError::Sim(e.to_string()))?,
-                    ));
+                    );
+                    // The numbers as docs/exotel-setup.md connects them: the
+                    // caller id to the incoming flow, each masking number to
+                    // the masked call (besides the simulator's own ExoPhones).
+                    if let Some(caller_id) = &config.exotel_caller_id {
+                        flows = flows.with_exophone(caller_id, INCOMING_FLOW);
+                    }
+                    for number in &config.masking_numbers {
+                        flows = flows.with_exophone(number, MASKED_CALL_FLOW);
+                    }
+                    sim_config.flows = Some(flows);
                 }
                 // The masking pool is ExoPhones of the account too: masked
                 // bridges show them, and callers dial them.

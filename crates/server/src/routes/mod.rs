@@ -6,5 +6,6 @@ pub mod exotel_ivr;
 pub mod exotel_voicebot;
 pub mod jupiter_webhooks;
 pub mod masking;
+pub mod sandbox_sim;
 pub mod system;
 pub mod whatsapp;

@@ -7,3 +7,4 @@ mod common;
 
 mod masking;
 mod missed;
+mod sandbox_sim;

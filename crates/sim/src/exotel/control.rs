@@ -77,7 +77,7 @@ pub(crate) async fn handle(inner: &Arc<Inner>, method: &Method, path: &str, byte
     json_response(status, body.to_string())
 }
 
-async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Answer {
+pub(crate) async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Answer {
     let handle = SimHandle { inner: inner.clone() };
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let result = match (method.as_str(), segments.as_slice()) {

@@ -619,6 +619,18 @@ impl SimHandle {
         }
     }
 
+    /// Answers a control request as `/_sim/{path}` would (`path` without
+    /// the `/_sim/` prefix: `incoming`, `flows/{sid}`, `""` for the index):
+    /// the HTTP status and the JSON body. For a host that serves the
+    /// control endpoints under its own routes (the service in sandbox mode).
+    pub async fn control(&self, method: &http::Method, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let path = match path.trim_matches('/') {
+            "" => "/_sim".to_string(),
+            rest => format!("/_sim/{rest}"),
+        };
+        control::answer(&self.inner, method, &path, body).await
+    }
+
     /// What the flow engine did on a call: every applet visited, the
     /// requests and our answers, the branches, how the flow ended.
     pub fn flow_run(&self, call_sid: &str) -> Option<FlowRun> {

@@ -299,6 +299,21 @@ pub fn goodbye(answer: Option<Answer>, lang: Language) -> String {
     pick(lang, hi.into(), en.into(), mr.into())
 }
 
+/// Where a rider who accepted picks up, said before the call ends (the
+/// same details follow by WhatsApp or SMS).
+pub fn pickup_directions(lang: Language, vendor: Option<&str>, address: &str) -> String {
+    let place = match vendor {
+        Some(vendor) => format!("{vendor}, {address}"),
+        None => address.to_string(),
+    };
+    pick(
+        lang,
+        format!("Pickup: {place}. Poora pata aur map link aapko message mein bheja gaya hai."),
+        format!("Pick up from {place}. The address and a map link are on their way to you by message."),
+        format!("Pickup: {place}. Poorna patta ani map link tumhala message madhe pathavla aahe."),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,8 @@ pub struct Config {
     /// DLT template id of the SMS a caller gets when their missed call
     /// could not be called back (`EXOTEL_DLT_TEMPLATE_MISSED_CALL`).
     pub exotel_dlt_template_missed_call: Option<String>,
+    /// DLT template id of the SMS that gives an accepting rider the pickup location.
+    pub exotel_dlt_template_rider_pickup: Option<String>,
     /// The escalation ladders (LADDERS_FILE, else `config/ladders.toml`).
     pub ladders: LadderBook,
     /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
@@ -273,6 +275,7 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_DLT_ENTITY_ID",
     "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
     "EXOTEL_DLT_TEMPLATE_MISSED_CALL",
+    "EXOTEL_DLT_TEMPLATE_RIDER_PICKUP",
     "LADDERS_FILE",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
@@ -547,6 +550,7 @@ impl Config {
             exotel_dlt_entity_id: get("EXOTEL_DLT_ENTITY_ID"),
             exotel_dlt_template_admin_alert: get("EXOTEL_DLT_TEMPLATE_ADMIN_ALERT"),
             exotel_dlt_template_missed_call: get("EXOTEL_DLT_TEMPLATE_MISSED_CALL"),
+            exotel_dlt_template_rider_pickup: get("EXOTEL_DLT_TEMPLATE_RIDER_PICKUP"),
             ladders,
             whatsapp,
             push,
@@ -715,6 +719,10 @@ impl Config {
             (
                 "EXOTEL_DLT_TEMPLATE_MISSED_CALL",
                 self.exotel_dlt_template_missed_call.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            (
+                "EXOTEL_DLT_TEMPLATE_RIDER_PICKUP",
+                self.exotel_dlt_template_rider_pickup.clone().unwrap_or_else(|| "not set".into()),
             ),
             (
                 "WHATSAPP",

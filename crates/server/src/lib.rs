@@ -157,6 +157,7 @@ pub fn build_worker(state: &AppState) -> Worker {
     comms::jobs::register(&mut worker, state);
     inbound::missed::register(&mut worker, state);
     masking::jobs::register(&mut worker, state);
+    comms::pickup::register(&mut worker, state);
     worker
 }
 

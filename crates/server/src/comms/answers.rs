@@ -117,6 +117,11 @@ pub async fn apply(
             now + chrono::Duration::minutes(i64::from(minutes)),
         ));
     }
+    // "Rider accepts → gets pickup location", and the rider's masked
+    // sessions open, with the stop.
+    if kind == LadderKind::RiderAssign && answer == Answer::Accept {
+        jobs.extend(super::pickup::accept_jobs(ladder, via, key, now));
+    }
     // "Problem" on the IVR is connected to admin within the call; from
     // anywhere else admin is alerted and bridged to the party.
     if answer == Answer::Problem && via != "ivr" {

@@ -253,10 +253,15 @@ pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder) 
     }
 }
 
-/// Every (template, language code) the ladders may send: each ladder's
-/// template in each party language, through its language mapping.
+/// Every (template, language code) the service may send: each ladder's
+/// template in each party language, through its language mapping, and the
+/// rider's pickup location (in the rider ladder's language codes).
 pub fn wanted_templates(ladders: &mangwale_core::ladder::LadderBook) -> Vec<(String, String)> {
     let mut wanted = Vec::new();
+    let rider = ladders.get(LadderKind::RiderAssign);
+    for language in ["hi", "en", "mr"] {
+        wanted.push((super::pickup::PICKUP_TEMPLATE.to_string(), rider.whatsapp_language(language)));
+    }
     for kind in LadderKind::ALL {
         let def = ladders.get(kind);
         let sends = def.steps.iter().any(|s| s.channel == mangwale_core::ladder::Channel::WhatsApp);

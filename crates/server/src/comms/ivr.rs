@@ -8,7 +8,7 @@
 
 use mangwale_core::Language;
 use mangwale_core::ivr::{self, Answer, Menu, Next};
-use mangwale_core::ladder::StopAction;
+use mangwale_core::ladder::{LadderKind, StopAction};
 use mangwale_providers::exotel::applet::{Connect, Gather, Prompt};
 use mangwale_providers::exotel::inbound::AppletRequest;
 use mangwale_store::{CallAttempt, Ladder, NewEvent};
@@ -65,7 +65,15 @@ pub async fn greeting(state: &AppState, request: &AppletRequest, flow: &str, ste
                 StopAction::Confirm => Some(Answer::Confirm),
                 StopAction::Problem | StopAction::Superseded | StopAction::Cancel => None,
             });
-            ivr::goodbye(answer, lang)
+            let goodbye = ivr::goodbye(answer, lang);
+            // A rider who accepted hears where to pick up before the call ends.
+            match (&ladder.context.pickup_address, ladder.kind, answer) {
+                (Some(address), LadderKind::RiderAssign, Some(Answer::Accept)) => {
+                    let directions = ivr::pickup_directions(lang, ladder.context.pickup_name.as_deref(), address);
+                    format!("{goodbye} {directions}")
+                }
+                _ => goodbye,
+            }
         }
         ("goodbye", None) => ivr::goodbye(None, lang),
         _ => ivr::announcement("welcome", lang, &ivr::Facts::default()),

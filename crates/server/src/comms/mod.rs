@@ -9,11 +9,13 @@
 //! - [`answers`] carries out an answer (IVR key, WhatsApp button): Jupiter
 //!   is told through the outbox and the ladder stops, in one transaction.
 //! - [`ivr`] answers the applets of the IVR calls the ladders place.
+//! - [`pickup`] gives a rider who accepted the pickup location.
 
 pub mod answers;
 pub mod channels;
 pub mod ivr;
 pub mod jobs;
+pub mod pickup;
 pub mod steps;
 
 use chrono::DateTime;

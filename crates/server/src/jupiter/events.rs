@@ -21,8 +21,36 @@ pub const LADDER_STOP_JOB: &str = "ladder.stop";
 pub const NOTIFY_RIDER_READY_JOB: &str = "notify.rider_ready";
 /// Tells the customer where the order is (handler: the orchestrator).
 pub const NOTIFY_CUSTOMER_JOB: &str = "notify.customer_status";
-/// Opens the customer–rider masking session (handler: masking).
+/// Opens a masking session of the order between the payload's `pair`
+/// (handler: masking).
 pub const MASKING_OPEN_JOB: &str = "masking.open";
+/// Gives the rider who accepted the pickup location (handler:
+/// `comms::pickup`).
+pub use crate::comms::pickup::PICKUP_JOB;
+
+/// The two parties of an order a masking session connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskingPair {
+    CustomerRider,
+    CustomerVendor,
+    RiderVendor,
+}
+
+impl MaskingPair {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaskingPair::CustomerRider => "customer_rider",
+            MaskingPair::CustomerVendor => "customer_vendor",
+            MaskingPair::RiderVendor => "rider_vendor",
+        }
+    }
+}
+
+/// The payload of a `masking.open` job: `{"orderId", "pair", "source", "context"}`.
+pub fn masking_open_payload(order_id: &str, pair: MaskingPair, source: &str, context: &Value) -> Value {
+    json!({"orderId": order_id, "pair": pair.as_str(), "source": source, "context": context})
+}
 /// Closes every masking session of the order (handler: masking).
 pub const MASKING_CLOSE_JOB: &str = "masking.close";
 
@@ -51,7 +79,9 @@ pub enum Action {
     StopAllLadders,
     NotifyRiderReady,
     NotifyCustomer(&'static str),
-    OpenMasking,
+    /// The rider who accepted gets the pickup location.
+    NotifyRiderPickup,
+    OpenMasking(MaskingPair),
     CloseMasking,
     /// notifyJupiter with this event type (reassign_vendor, reassign_rider).
     TellJupiter(&'static str),
@@ -74,7 +104,8 @@ impl Action {
             Action::StopAllLadders => "stop:all".into(),
             Action::NotifyRiderReady => "notify:rider_ready".into(),
             Action::NotifyCustomer(status) => format!("notify:customer_{status}"),
-            Action::OpenMasking => "masking:open".into(),
+            Action::NotifyRiderPickup => "notify:rider_pickup".into(),
+            Action::OpenMasking(pair) => format!("masking:open:{}", pair.as_str()),
             Action::CloseMasking => "masking:close".into(),
             Action::TellJupiter(event) => format!("jupiter:{event}"),
         }
@@ -105,10 +136,8 @@ impl Action {
             Action::NotifyCustomer(status) => {
                 (NOTIFY_CUSTOMER_JOB, json!({"orderId": order_id, "status": status, "source": source}))
             }
-            Action::OpenMasking => (
-                MASKING_OPEN_JOB,
-                json!({"orderId": order_id, "pair": "customer_rider", "source": source, "context": body}),
-            ),
+            Action::NotifyRiderPickup => (PICKUP_JOB, crate::comms::pickup::payload_for_event(order_id, &source, body)),
+            Action::OpenMasking(pair) => (MASKING_OPEN_JOB, masking_open_payload(order_id, pair, &source, body)),
             Action::CloseMasking => (MASKING_CLOSE_JOB, json!({"orderId": order_id, "source": source})),
             Action::TellJupiter(kind) => (
                 super::outbox::OUTBOX_JOB,
@@ -176,8 +205,14 @@ impl WebhookEvent {
             WebhookEvent::OrderAccepted => &[StopLadders(&[Ladder::VendorNewOrder])],
             WebhookEvent::OrderRejected => &[StopLadders(&[Ladder::VendorNewOrder]), TellJupiter("reassign_vendor")],
             WebhookEvent::OrderReady => &[StopLadders(&[Ladder::VendorReminder]), NotifyRiderReady],
-            WebhookEvent::RiderAssigned => &[StartLadder(Ladder::RiderAssign), OpenMasking],
-            WebhookEvent::RiderAccepted => &[StopLadders(&[Ladder::RiderAssign])],
+            WebhookEvent::RiderAssigned => &[StartLadder(Ladder::RiderAssign), OpenMasking(MaskingPair::CustomerRider)],
+            // As on an accept by IVR key or WhatsApp button (`comms::answers`).
+            WebhookEvent::RiderAccepted => &[
+                StopLadders(&[Ladder::RiderAssign]),
+                NotifyRiderPickup,
+                OpenMasking(MaskingPair::RiderVendor),
+                OpenMasking(MaskingPair::CustomerRider),
+            ],
             WebhookEvent::RiderRejected => &[StopLadders(&[Ladder::RiderAssign]), TellJupiter("reassign_rider")],
             WebhookEvent::AddressChanged => &[StartLadder(Ladder::RiderAddressUpdate)],
             WebhookEvent::OrderPickedUp => &[NotifyCustomer("picked_up")],
@@ -204,7 +239,11 @@ mod tests {
         let names = |e: WebhookEvent| e.actions().iter().map(|a| a.name()).collect::<Vec<_>>();
         assert_eq!(names(WebhookEvent::OrderNew), ["start:vendor_new_order"]);
         assert_eq!(names(WebhookEvent::OrderRejected), ["stop:vendor_new_order", "jupiter:reassign_vendor"]);
-        assert_eq!(names(WebhookEvent::RiderAssigned), ["start:rider_assign", "masking:open"]);
+        assert_eq!(names(WebhookEvent::RiderAssigned), ["start:rider_assign", "masking:open:customer_rider"]);
+        assert_eq!(
+            names(WebhookEvent::RiderAccepted),
+            ["stop:rider_assign", "notify:rider_pickup", "masking:open:rider_vendor", "masking:open:customer_rider"]
+        );
         assert_eq!(names(WebhookEvent::AddressChanged), ["start:rider_address_update"]);
         assert_eq!(names(WebhookEvent::OrderDelivered), ["stop:all", "masking:close"]);
         // Stops never wait for Jupiter; starts always do.

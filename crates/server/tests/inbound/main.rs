@@ -7,4 +7,5 @@ mod common;
 
 mod masking;
 mod missed;
+mod pickup;
 mod sandbox_sim;

@@ -82,6 +82,7 @@ impl ApprovedTemplate {
 /// | `rider_address_updated` | order id, new address, map link | Confirm, Problem |
 /// | `customer_status` | order id, status, minutes to arrival | — |
 /// | `customer_delay` | order id, minutes of delay, reason | — |
+/// | `rider_pickup` | order id, vendor name, vendor address, map link, items | — |
 pub fn default_templates() -> Vec<ApprovedTemplate> {
     vec![
         ApprovedTemplate::new("vendor_new_order", 3, &["Accept", "Reject"]),
@@ -90,5 +91,6 @@ pub fn default_templates() -> Vec<ApprovedTemplate> {
         ApprovedTemplate::new("rider_address_updated", 3, &["Confirm", "Problem"]),
         ApprovedTemplate::new("customer_status", 3, &[]),
         ApprovedTemplate::new("customer_delay", 3, &[]),
+        ApprovedTemplate::new("rider_pickup", 5, &[]),
     ]
 }

@@ -1,0 +1,208 @@
+//! "Rider accepts → gets pickup location": a rider who accepts (the IVR's
+//! key 1, or Jupiter's rider/accepted) hears where to pick up before the
+//! call ends, is sent the vendor's name and address, a map link, the order
+//! number and the items (WhatsApp, else SMS), and the rider's masked
+//! sessions with the vendor and the customer are asked for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mangwale_core::ladder::LadderState;
+use mangwale_server::PrepareOptions;
+use mangwale_sim::exotel::{CalleeScript, ExotelSim, SimConfig};
+use mangwale_sim::jupiter::{JupiterSim, Signing};
+use mangwale_sim::whatsapp::{ApprovedTemplate, WhatsAppSim, WhatsAppSimConfig, default_templates};
+use mangwale_store::{Clock, ManualClock};
+use serde_json::{Value, json};
+
+use crate::common::{API_KEY, Setup, TestApp};
+
+const RIDER: &str = "+919988776655";
+const SECRET: &str = "mangwale-exotel-webhook-secret";
+
+struct Env {
+    app: TestApp,
+    clock: Arc<ManualClock>,
+    exotel: Arc<ExotelSim>,
+    whatsapp: WhatsAppSim,
+    jupiter: JupiterSim,
+}
+
+/// The sandbox on a manual clock; the WhatsApp simulator approves
+/// `templates` (else its defaults).
+async fn env(templates: Option<Vec<ApprovedTemplate>>) -> Env {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut whatsapp = WhatsAppSimConfig::manual(clock.now());
+    if let Some(templates) = templates {
+        whatsapp.templates = templates;
+    }
+    let app = TestApp::start_setup(Setup {
+        vars: vec![("JUPITER_WEBHOOK_SECRET".into(), SECRET.into())],
+        clock: clock.clone(),
+        prepare: PrepareOptions {
+            exotel_sim: Some(SimConfig::manual(clock.now())),
+            whatsapp_sim: Some(whatsapp),
+            ..PrepareOptions::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    mangwale_server::maintenance::schedule(&app.state).await.unwrap();
+    let exotel = app.state.exotel.sim.clone().unwrap();
+    let whatsapp = app.state.channels.whatsapp_sim.clone().unwrap();
+    let jupiter = app.state.jupiter.sim.clone().unwrap();
+    Env { app, clock, exotel, whatsapp, jupiter }
+}
+
+impl Env {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .app
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header("X-API-Key", API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn run_jobs(&self) {
+        mangwale_server::build_worker(&self.app.state).run_until_idle().await.unwrap();
+    }
+
+    /// Moves every clock by `secs` in steps of 5 s, running due jobs and
+    /// letting the simulated phones act at each step.
+    async fn tick(&self, secs: u64) {
+        for _ in 0..secs.div_ceil(5) {
+            self.clock.advance(Duration::from_secs(5));
+            self.run_jobs().await;
+            self.exotel.advance(Duration::from_secs(5)).await;
+            self.whatsapp.advance(Duration::from_secs(5)).await;
+            self.run_jobs().await;
+        }
+    }
+
+    async fn events(&self, order: &str, kind: &str) -> Vec<Value> {
+        let events = self.app.state.store.events_for_order(order).await.unwrap();
+        events.into_iter().filter(|e| e.kind == kind).map(|e| e.detail).collect()
+    }
+
+    async fn job(&self, key: &str) -> mangwale_store::Job {
+        self.app.state.store.job_by_key(key).await.unwrap().unwrap_or_else(|| panic!("no job {key}"))
+    }
+}
+
+#[tokio::test]
+async fn a_rider_who_presses_1_on_the_ivr_hears_the_pickup_and_gets_it_on_whatsapp() {
+    let env = env(None).await;
+    let demo = env.jupiter.data().orders[0].clone();
+    let store = env.jupiter.data().store(demo.store_id).cloned().unwrap();
+    let order = demo.id.to_string();
+    // The ring call (20 s) goes unanswered; the IVR call is answered and the
+    // rider presses 1 at the menu.
+    env.exotel
+        .script(
+            RIDER,
+            CalleeScript::answers_after(Duration::from_secs(30))
+                .stays_for(Duration::from_secs(120))
+                .presses("menu", "1"),
+        )
+        .unwrap();
+    let (status, started) = env
+        .post("/comms/notify/rider/assign", json!({"order_id": demo.id, "rider_id": "R-15", "rider_phone": RIDER}))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let id = started["escalationId"].as_str().unwrap().to_string();
+    env.run_jobs().await;
+    for secs in [60, 60, 60, 90] {
+        env.tick(secs).await;
+    }
+
+    let ladder = env.app.state.store.ladder(&id).await.unwrap().unwrap();
+    assert_eq!((ladder.state, ladder.stop_action.map(|a| a.name())), (LadderState::Stopped, Some("accept")));
+
+    // The rider heard the pickup before the call ended.
+    let calls = env.exotel.calls();
+    let ivr = calls.last().unwrap();
+    let run = env.exotel.flow_run(&ivr.sid).unwrap();
+    assert_eq!(run.path(), ["announce", "menu", "answer", "route", "goodbye", "end"]);
+    let spoken = run.entry("goodbye").unwrap().detail["spoken"].as_str().unwrap().to_string();
+    assert!(spoken.contains(&store.address) && spoken.contains(&store.name), "{spoken}");
+
+    // ... and got it on WhatsApp, with the order number and items.
+    let pickup: Vec<_> = env.whatsapp.messages().into_iter().filter(|m| m.template == "rider_pickup").collect();
+    assert_eq!(pickup.len(), 1, "one pickup message");
+    let message = &pickup[0];
+    assert_eq!(message.to.as_str(), RIDER);
+    let items = demo.items.iter().map(|l| format!("{} x{}", l.name, l.quantity)).collect::<Vec<_>>().join(", ");
+    let map = format!("https://www.google.com/maps/search/?api=1&query={},{}", store.latitude, store.longitude);
+    assert_eq!(message.body_params, [order.clone(), store.name.clone(), store.address.clone(), map, items]);
+    let sent = env.events(&order, "pickup.sent").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!((sent[0]["channel"].as_str(), sent[0]["rider"].as_str()), (Some("whatsapp"), Some("R-15")));
+    assert!(!sent[0].to_string().contains(&RIDER[3..]), "no full phone number on the timeline: {}", sent[0]);
+
+    // The rider's masked sessions with the vendor and the customer, asked
+    // for at the same moment (masking's jobs).
+    let key = format!("ivr:{}:rider_assign", ivr.sid);
+    for pair in ["rider_vendor", "customer_rider"] {
+        let job = env.job(&format!("masking.open:{key}:{pair}")).await;
+        assert_eq!(job.payload["orderId"], order.as_str());
+        assert_eq!(job.payload["pair"], pair);
+        assert_eq!(job.payload["context"]["rider_id"], "R-15");
+    }
+
+    // Jupiter then announces the accept itself: no second message.
+    let body = json!({"order_id": demo.id, "rider_id": "R-15"});
+    let sent = env.jupiter.send_webhook(&env.app.base, "rider/accepted", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(sent.unwrap().status().as_u16(), 202);
+    env.tick(10).await;
+    assert_eq!(env.whatsapp.messages().iter().filter(|m| m.template == "rider_pickup").count(), 1);
+    assert_eq!(env.events(&order, "pickup.already_sent").await.len(), 1);
+    env.app.stop().await;
+}
+
+/// WhatsApp cannot send the template (not approved): the rider gets the
+/// pickup location by SMS. The accept comes as Jupiter's rider/accepted.
+#[tokio::test]
+async fn without_whatsapp_the_pickup_location_goes_by_sms() {
+    let env = env(Some(default_templates().into_iter().filter(|t| t.name != "rider_pickup").collect())).await;
+    let data = env.jupiter.data();
+    let demo = data.orders.iter().find(|o| o.rider_id.is_some()).cloned().expect("a demo order with a rider");
+    let rider = data.rider(demo.rider_id.unwrap()).cloned().unwrap();
+    let store = data.store(demo.store_id).cloned().unwrap();
+    let order = demo.id.to_string();
+
+    let body = json!({"order_id": demo.id, "delivery_man_id": rider.id});
+    let sent = env.jupiter.send_webhook(&env.app.base, "rider/accepted", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(sent.unwrap().status().as_u16(), 202);
+    env.tick(10).await;
+
+    let failed = env.events(&order, "pickup.channel_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!((failed[0]["channel"].as_str(), failed[0]["willRetry"].as_bool()), (Some("whatsapp"), Some(false)));
+    let sms: Vec<_> = env.exotel.sms_messages().into_iter().filter(|m| m.body.contains("pickup")).collect();
+    assert_eq!(sms.len(), 1);
+    let rider_phone = mangwale_core::E164::parse(&rider.phone).unwrap();
+    assert_eq!(sms[0].to, rider_phone);
+    assert!(sms[0].body.contains(&order) && sms[0].body.contains(&store.address), "{}", sms[0].body);
+    assert!(sms[0].body.contains("https://www.google.com/maps/search/"), "{}", sms[0].body);
+    let sent = env.events(&order, "pickup.sent").await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["channel"], "sms");
+    assert_eq!(sent[0]["rider"], rider.id.to_string());
+
+    // The masked sessions were asked for with the event.
+    let kinds: Vec<String> =
+        env.app.state.store.events_for_order(&order).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.iter().any(|k| k == "jupiter.event_applied"), "{kinds:?}");
+    let applied = env.events(&order, "jupiter.event_applied").await;
+    let actions = applied.iter().flat_map(|a| a["actions"].as_array().cloned().unwrap_or_default()).collect::<Vec<_>>();
+    for action in ["notify:rider_pickup", "masking:open:rider_vendor", "masking:open:customer_rider"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+    env.app.stop().await;
+}

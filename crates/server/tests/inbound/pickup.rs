@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mangwale_core::ladder::LadderState;
+use mangwale_providers::exotel::client::RetryPolicy;
 use mangwale_server::PrepareOptions;
-use mangwale_sim::exotel::{CalleeScript, ExotelSim, SimConfig};
+use mangwale_sim::exotel::{CalleeScript, Endpoint, ExotelSim, Fault, SimConfig};
 use mangwale_sim::jupiter::{JupiterSim, Signing};
 use mangwale_sim::whatsapp::{ApprovedTemplate, WhatsAppSim, WhatsAppSimConfig, default_templates};
 use mangwale_store::{Clock, ManualClock};
@@ -42,6 +43,12 @@ async fn env(templates: Option<Vec<ApprovedTemplate>>) -> Env {
         prepare: PrepareOptions {
             exotel_sim: Some(SimConfig::manual(clock.now())),
             whatsapp_sim: Some(whatsapp),
+            // The Exotel client's own retries, without their real-time waits.
+            exotel_retry: Some(RetryPolicy {
+                max_retries: 1,
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(2),
+            }),
             ..PrepareOptions::default()
         },
         ..Setup::default()
@@ -204,5 +211,51 @@ async fn without_whatsapp_the_pickup_location_goes_by_sms() {
     for action in ["notify:rider_pickup", "masking:open:rider_vendor", "masking:open:customer_rider"] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
+    env.app.stop().await;
+}
+
+/// Exotel down: the job is retried, durably, and the SMS goes out once it is
+/// back. Exotel refusing the SMS: the rider gets an app push instead.
+#[tokio::test]
+async fn an_sms_outage_is_retried_and_a_refused_sms_falls_back_to_push() {
+    let env = env(Some(default_templates().into_iter().filter(|t| t.name != "rider_pickup").collect())).await;
+    let data = env.jupiter.data();
+    let mut with_riders = data.orders.iter().filter(|o| o.rider_id.is_some()).cloned();
+    let (first, second) = (with_riders.next().unwrap(), with_riders.next().expect("two demo orders with riders"));
+    let accept = |order: u64, rider: u64| {
+        let body = json!({"order_id": order, "delivery_man_id": rider});
+        let (jupiter, base) = (env.jupiter.clone(), env.app.base.clone());
+        async move {
+            let sent = jupiter.send_webhook(&base, "rider/accepted", &body, Signing::Secret(SECRET.into())).await;
+            assert_eq!(sent.unwrap().status().as_u16(), 202);
+        }
+    };
+
+    // Exotel answers 503 to the first attempt (and the client's own retry).
+    env.exotel.inject_fault(Endpoint::SmsSend, Fault::Status { status: 503 }, 2);
+    accept(first.id, first.rider_id.unwrap()).await;
+    env.tick(60).await;
+    let order = first.id.to_string();
+    let failed = env.events(&order, "pickup.channel_failed").await;
+    let sms_failures: Vec<_> = failed.iter().filter(|f| f["channel"] == "sms").collect();
+    assert_eq!(sms_failures.len(), 1, "{failed:?}");
+    assert_eq!(sms_failures[0]["willRetry"], true);
+    let sent = env.events(&order, "pickup.sent").await;
+    assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("sms")), "{sent:?}");
+    assert_eq!(env.exotel.sms_messages().iter().filter(|m| m.body.contains(&order)).count(), 1);
+
+    // Exotel refuses the SMS: the rider's app gets a push (a public topic:
+    // the order number, not the address).
+    env.exotel.inject_fault(Endpoint::SmsSend, Fault::Status { status: 400 }, 1);
+    accept(second.id, second.rider_id.unwrap()).await;
+    env.tick(10).await;
+    let order = second.id.to_string();
+    let sent = env.events(&order, "pickup.sent").await;
+    assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("app_push")), "{sent:?}");
+    let push = env.app.state.channels.push_sim.clone().unwrap();
+    let delivered: Vec<_> = push.deliveries().into_iter().filter(|d| d.data.get("orderId") == Some(&order)).collect();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].recipient.contains(&second.rider_id.unwrap().to_string()), "{:?}", delivered[0].recipient);
+    assert_eq!(delivered[0].body.as_deref(), Some("Open the app for the pickup location"));
     env.app.stop().await;
 }

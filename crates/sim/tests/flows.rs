@@ -886,6 +886,10 @@ async fn a_call_into_an_exophone_runs_its_flow_and_reports_who_was_connected() {
     assert_eq!(status, 200);
     let connect = &run["connects"][0];
     assert_eq!(connect["applet_id"], "connect");
+    assert_eq!(
+        (connect["caller_id"].as_str(), connect["caller_id_is_exophone"].as_bool()),
+        (Some("08047112255"), Some(true))
+    );
     assert_eq!(connect["numbers"], json!([RIDER_A, RIDER_B]));
     let attempts: Vec<(&str, &str)> = connect["attempts"]
         .as_array()

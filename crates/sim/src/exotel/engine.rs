@@ -198,6 +198,8 @@ struct Dial {
     ring_timeout: Duration,
     max_talk: Option<Duration>,
     record: bool,
+    /// What the callees see: `outgoing_phone_number`, else the ExoPhone called.
+    caller_id: E164,
     last_status: &'static str,
     last_number: String,
     attempts: Vec<DialAttempt>,
@@ -967,6 +969,11 @@ impl FlowEngine {
                     ring_timeout: ring.unwrap_or(self.config.connect_ring_timeout),
                     max_talk: talk,
                     record: answer.get("record").and_then(lenient_bool).unwrap_or(false),
+                    caller_id: answer
+                        .get("outgoing_phone_number")
+                        .and_then(Value::as_str)
+                        .and_then(|n| E164::parse(n).ok())
+                        .unwrap_or_else(|| run.exophone.clone()),
                     last_status: "no-answer",
                     last_number: String::new(),
                     attempts: Vec::new(),
@@ -1133,8 +1140,11 @@ impl FlowEngine {
         let mut records = lock(&inner.flow_records);
         let Some(run) = records.run_mut(sid) else { return };
         let applet_id = run.entries.get(dial.entry).map(|e| e.applet_id.clone()).unwrap_or_default();
+        let caller_id_is_exophone = inner.config.exophones.contains(&dial.caller_id);
         let report = ConnectReport {
             applet_id,
+            caller_id: dial.caller_id.national(),
+            caller_id_is_exophone,
             numbers: dial.numbers.clone(),
             attempts: dial.attempts.clone(),
             connected: result.filter(|r| r.status == "completed").map(|r| r.whom.clone()),

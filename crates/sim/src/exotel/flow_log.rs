@@ -126,6 +126,12 @@ pub struct DialAttempt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConnectReport {
     pub applet_id: String,
+    /// The number the callees see (national format): the answer's
+    /// `outgoing_phone_number`, else the ExoPhone the call came into.
+    pub caller_id: String,
+    /// Whether that is one of the account's ExoPhones (never a party's own
+    /// number, on a masked call).
+    pub caller_id_is_exophone: bool,
     /// The numbers our Connect answer named, as given.
     pub numbers: Vec<String>,
     /// Each number dialled, in order.

@@ -43,7 +43,7 @@
 //! | GET | `/_sim/sms`, `/_sim/sms/{sid}` | SMS state |
 //! | POST | `/_sim/advance` | `{"seconds": 30}` — manual clock only (409 otherwise) |
 //! | POST | `/_sim/incoming` | `{"from": "+9198…", "to": "+9180…"}` (the ExoPhone; `exophone` also accepted) runs the flow connected to that number; `"flow_id": "missed_call"` runs that flow instead → `{"call_sid", "flow_id"}` |
-//! | GET | `/_sim/flows`, `/_sim/flows/{call_sid}` | [`FlowRun`]s: applets visited, requests, answers, branches, and each Connect's dialling (`connects`: numbers dialled, each attempt's status, who was connected, `DialCallStatus`, duration) |
+//! | GET | `/_sim/flows`, `/_sim/flows/{call_sid}` | [`FlowRun`]s: applets visited, requests, answers, branches, and each Connect's dialling (`connects`: the caller id the callees see and whether it is an ExoPhone, numbers dialled, each attempt's status, who was connected, `DialCallStatus`, duration) |
 //! | GET | `/_sim/streams/{stream_sid}` | a Voicebot [`StreamLog`] |
 //! | GET | `/_sim/recordings/{stream_sid}.wav` | the caller's side of a Voicebot stream (WAV, 8 kHz mono 16-bit) |
 //!
@@ -63,6 +63,8 @@
 //!   `no-answer` with leg 2 `canceled`.
 //! - Flow-mode calls echo the ExoPhone as `To` and carry a single leg, plus
 //!   one leg per number a Connect applet dials.
+//! - A Connect shows the callees its answer's `outgoing_phone_number`, else
+//!   the ExoPhone the call came into.
 //! - A call into an ExoPhone runs the flow [`FlowConfig::exophone_flows`]
 //!   connects to it; by default [`DEFAULT_EXOPHONE`] runs
 //!   `customer_voice_order`, [`DEFAULT_MISSED_CALL_EXOPHONE`] `missed_call`

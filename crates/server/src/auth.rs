@@ -160,6 +160,8 @@ mod tests {
             "/exotel/ivr/voice/process",
             "/exotel/ivr/analytics",
             "/exotel/auth/check",
+            "/_sim/exotel",
+            "/_sim/exotel/incoming",
         ] {
             assert_eq!(access_for(p), Access::Internal, "{p}");
         }

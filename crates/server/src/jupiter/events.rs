@@ -24,6 +24,8 @@ pub const NOTIFY_CUSTOMER_JOB: &str = "notify.customer_status";
 /// Opens a masking session of the order between the payload's `pair`
 /// (handler: masking).
 pub const MASKING_OPEN_JOB: &str = "masking.open";
+/// Closes every masking session of the order (handler: masking).
+pub const MASKING_CLOSE_JOB: &str = "masking.close";
 /// Gives the rider who accepted the pickup location (handler:
 /// `comms::pickup`).
 pub use crate::comms::pickup::PICKUP_JOB;
@@ -51,8 +53,6 @@ impl MaskingPair {
 pub fn masking_open_payload(order_id: &str, pair: MaskingPair, source: &str, context: &Value) -> Value {
     json!({"orderId": order_id, "pair": pair.as_str(), "source": source, "context": context})
 }
-/// Closes every masking session of the order (handler: masking).
-pub const MASKING_CLOSE_JOB: &str = "masking.close";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WebhookEvent {

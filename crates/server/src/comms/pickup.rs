@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::channels::{self, Sent};
-use crate::jupiter::events::{MASKING_OPEN_JOB, MaskingPair, masking_open_payload};
+use crate::jupiter::events::{MASKING_OPEN_JOB, PartyPair, masking_open_payload};
 use crate::state::AppState;
 
 /// Sends the rider who accepted the pickup location.
@@ -129,7 +129,7 @@ pub fn accept_jobs(ladder: &Ladder, via: &str, key: &str, now: chrono::DateTime<
         "rider_id": rider_id, "rider_phone": ladder.phone, "escalation_id": ladder.escalation_id,
     });
     let source = format!("{via}:rider_accepted");
-    for pair in [MaskingPair::RiderVendor, MaskingPair::CustomerRider] {
+    for pair in [PartyPair::RiderVendor, PartyPair::CustomerRider] {
         jobs.push(
             NewJob::new(
                 MASKING_OPEN_JOB,

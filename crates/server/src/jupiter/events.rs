@@ -31,26 +31,10 @@ pub const MASKING_CLOSE_JOB: &str = "masking.close";
 pub use crate::comms::pickup::PICKUP_JOB;
 
 /// The two parties of an order a masking session connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MaskingPair {
-    CustomerRider,
-    CustomerVendor,
-    RiderVendor,
-}
-
-impl MaskingPair {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MaskingPair::CustomerRider => "customer_rider",
-            MaskingPair::CustomerVendor => "customer_vendor",
-            MaskingPair::RiderVendor => "rider_vendor",
-        }
-    }
-}
+pub use mangwale_core::masking::PartyPair;
 
 /// The payload of a `masking.open` job: `{"orderId", "pair", "source", "context"}`.
-pub fn masking_open_payload(order_id: &str, pair: MaskingPair, source: &str, context: &Value) -> Value {
+pub fn masking_open_payload(order_id: &str, pair: PartyPair, source: &str, context: &Value) -> Value {
     json!({"orderId": order_id, "pair": pair.as_str(), "source": source, "context": context})
 }
 
@@ -81,7 +65,7 @@ pub enum Action {
     NotifyCustomer(&'static str),
     /// The rider who accepted gets the pickup location.
     NotifyRiderPickup,
-    OpenMasking(MaskingPair),
+    OpenMasking(PartyPair),
     CloseMasking,
     /// notifyJupiter with this event type (reassign_vendor, reassign_rider).
     TellJupiter(&'static str),
@@ -205,13 +189,13 @@ impl WebhookEvent {
             WebhookEvent::OrderAccepted => &[StopLadders(&[Ladder::VendorNewOrder])],
             WebhookEvent::OrderRejected => &[StopLadders(&[Ladder::VendorNewOrder]), TellJupiter("reassign_vendor")],
             WebhookEvent::OrderReady => &[StopLadders(&[Ladder::VendorReminder]), NotifyRiderReady],
-            WebhookEvent::RiderAssigned => &[StartLadder(Ladder::RiderAssign), OpenMasking(MaskingPair::CustomerRider)],
+            WebhookEvent::RiderAssigned => &[StartLadder(Ladder::RiderAssign), OpenMasking(PartyPair::CustomerRider)],
             // As on an accept by IVR key or WhatsApp button (`comms::answers`).
             WebhookEvent::RiderAccepted => &[
                 StopLadders(&[Ladder::RiderAssign]),
                 NotifyRiderPickup,
-                OpenMasking(MaskingPair::RiderVendor),
-                OpenMasking(MaskingPair::CustomerRider),
+                OpenMasking(PartyPair::RiderVendor),
+                OpenMasking(PartyPair::CustomerRider),
             ],
             WebhookEvent::RiderRejected => &[StopLadders(&[Ladder::RiderAssign]), TellJupiter("reassign_rider")],
             WebhookEvent::AddressChanged => &[StartLadder(Ladder::RiderAddressUpdate)],

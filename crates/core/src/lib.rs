@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod context;
 pub mod ids;
+pub mod inbound;
 pub mod ivr;
 pub mod ladder;
 pub mod mask;

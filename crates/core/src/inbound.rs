@@ -160,6 +160,35 @@ impl Choice {
             Choice::NoInput => "no_input",
         }
     }
+
+    /// The choice [`Choice::name`] named (`minutes` for `prep_time`).
+    pub fn from_name(name: &str, minutes: Option<u32>) -> Option<Choice> {
+        Some(match name {
+            "food" => Choice::Food,
+            "parcel" => Choice::Parcel,
+            "local_shop" => Choice::LocalShop,
+            "talk_to_rider" => Choice::TalkToRider,
+            "talk_to_vendor" => Choice::TalkToVendor,
+            "talk_to_customer" => Choice::TalkToCustomer,
+            "new_order" => Choice::NewOrder,
+            "accept_oldest" => Choice::AcceptOldest,
+            "ask_prep_time" => Choice::AskPrepTime,
+            "prep_time" => Choice::PrepTime(minutes?),
+            "support" => Choice::Support,
+            "repeat" => Choice::Repeat,
+            "invalid" => Choice::Invalid,
+            "no_input" => Choice::NoInput,
+            _ => return None,
+        })
+    }
+
+    /// The minutes of a preparation time.
+    pub fn minutes(self) -> Option<u32> {
+        match self {
+            Choice::PrepTime(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 /// The support key of every inbound menu.

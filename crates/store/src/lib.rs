@@ -13,6 +13,7 @@ pub mod calls;
 pub mod clock;
 pub mod idempotency;
 pub mod inbound;
+pub mod inbound_calls;
 pub mod jobs;
 pub mod ladders;
 pub mod masking;
@@ -34,6 +35,7 @@ pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, ph
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore, StoredResponse};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
+pub use inbound_calls::{InboundCall, InboundCallStore};
 pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
 pub use ladders::{
     CommsStats, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder, NewLadderStep, OnExhausted,
@@ -111,6 +113,7 @@ pub trait Store:
     + IdempotencyStore
     + MissedCallStore
     + MaskingStore
+    + InboundCallStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

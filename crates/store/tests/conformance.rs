@@ -81,6 +81,7 @@ conformance!(
     the_live_feed_pages_through_every_event,
     idempotency_keys_hold_one_answer_until_they_expire,
     concurrent_claims_of_one_idempotency_key_let_one_through,
+    inbound_calls_keep_who_called_and_whether_they_are_on_the_line,
     a_panicking_handler_is_retried_while_other_jobs_keep_flowing,
     dead_jobs_are_counted_by_kind_and_observed,
     a_job_whose_lease_expires_on_its_last_attempt_is_observed_dead_once,
@@ -1603,4 +1604,64 @@ async fn masked_calls_are_kept_and_counted(db: &TestDb) {
     assert_eq!((stats.calls, stats.connected, stats.no_session), (3, 2, 1));
     assert_eq!(stats.avg_bridge_secs, Some(60.0));
     assert_eq!(s.masking_stats(at(3600), at(7200), at(50)).await.unwrap().calls, 0);
+async fn inbound_calls_keep_who_called_and_whether_they_are_on_the_line(db: &TestDb) {
+    use mangwale_core::inbound::{CallerKind, Choice};
+    use mangwale_core::{E164, Language, OrderId};
+    use mangwale_store::InboundCall;
+
+    let phone = E164::parse("+919876543210").unwrap();
+    let minutes = chrono::Duration::minutes;
+    let first = InboundCall {
+        call_sid: "CA-in-1".into(),
+        phone: Some(phone.clone()),
+        kind: CallerKind::Unknown,
+        party_id: None,
+        language: Language::Hi,
+        order_id: None,
+        pending_orders: 0,
+        settled: false,
+        choice: None,
+        started_at: t0(),
+        updated_at: t0(),
+        active_until: t0() + minutes(2),
+        ended_at: None,
+    };
+    assert!(!db.store.active_inbound_call_from(&phone, t0()).await.unwrap());
+    db.store.save_inbound_call(&first).await.unwrap();
+    assert_eq!(db.store.inbound_call("CA-in-1").await.unwrap(), Some(first.clone()));
+    assert!(db.store.active_inbound_call_from(&phone, t0() + minutes(1)).await.unwrap());
+    assert!(!db.store.active_inbound_call_from(&phone, t0() + minutes(2)).await.unwrap(), "silent too long");
+
+    // The background lookup finishes: the caller is a vendor. The start and
+    // a later active_until stay.
+    assert!(db.store.extend_inbound_call("CA-in-1", t0() + minutes(30), t0() + minutes(1)).await.unwrap());
+    let settled = InboundCall {
+        kind: CallerKind::Vendor,
+        party_id: Some(7),
+        language: Language::Mr,
+        order_id: Some(OrderId::parse("100001").unwrap()),
+        pending_orders: 2,
+        settled: true,
+        started_at: t0() + minutes(1),
+        updated_at: t0() + minutes(1),
+        ..first.clone()
+    };
+    db.store.save_inbound_call(&settled).await.unwrap();
+    assert!(db.store.set_inbound_choice("CA-in-1", Choice::PrepTime(20), t0() + minutes(2)).await.unwrap());
+    let stored = db.store.inbound_call("CA-in-1").await.unwrap().unwrap();
+    assert_eq!((stored.kind, stored.party_id, stored.pending_orders), (CallerKind::Vendor, Some(7), 2));
+    assert_eq!((stored.started_at, stored.active_until), (t0(), t0() + minutes(30)));
+    assert_eq!(stored.choice, Some(Choice::PrepTime(20)));
+    assert!(db.store.active_inbound_call_from(&phone, t0() + minutes(10)).await.unwrap());
+
+    assert!(db.store.end_inbound_call("CA-in-1", t0() + minutes(3)).await.unwrap());
+    assert!(!db.store.active_inbound_call_from(&phone, t0() + minutes(4)).await.unwrap());
+    assert!(!db.store.end_inbound_call("CA-nope", t0()).await.unwrap());
+    assert!(!db.store.set_inbound_choice("CA-nope", Choice::Food, t0()).await.unwrap());
+    assert_eq!(db.store.inbound_call("CA-nope").await.unwrap(), None);
+
+    // No CallFrom: recorded, never "on the line" for any number.
+    let anonymous = InboundCall { call_sid: "CA-in-2".into(), phone: None, ..first };
+    db.store.save_inbound_call(&anonymous).await.unwrap();
+    assert_eq!(db.store.inbound_call("CA-in-2").await.unwrap().unwrap().phone, None);
 }

@@ -339,6 +339,28 @@ impl JupiterClient {
         Ok(customer)
     }
 
+    /// The active orders (not delivered, cancelled, failed or refunded) of a
+    /// customer, rider or store, oldest first: Jupiter's
+    /// `GET /api/orders/active`. Not cached: a new order must show at once.
+    pub async fn active_orders(&self, of: PartyRef) -> Result<Vec<Order>, JupiterError> {
+        let id = of.id().to_string();
+        let query = [(of.param(), id.as_str())];
+        let body = match self.jupiter(Method::GET, "active_orders", "/api/orders/active", &query, None).await? {
+            Answer::Found(body) => body,
+            Answer::NotFound => return Ok(Vec::new()),
+        };
+        let list = body
+            .get("orders")
+            .and_then(Value::as_array)
+            .or_else(|| body.as_array())
+            .ok_or_else(|| self.bad_response(Backend::Jupiter, "active_orders", "an answer without orders"))?;
+        let orders: Vec<Order> = list.iter().filter_map(model::order_from_json).filter(Order::is_active).collect();
+        for order in &orders {
+            self.inner.orders.put(order.id.as_str().to_string(), order.clone());
+        }
+        Ok(orders)
+    }
+
     /// A store's catalog items matching `text` (names and aliases, any
     /// script), best first: Jupiter's search, else the PHP item search.
     pub async fn catalog_search(
@@ -718,6 +740,30 @@ fn error_message(body: &Value) -> Option<String> {
         .or_else(|| body.get("message").and_then(Value::as_str).map(str::to_string))
         .or_else(|| body.pointer("/errors/0/message").and_then(Value::as_str).map(str::to_string))?;
     Some(mangwale_core::mask_phone_numbers(&message).into_owned())
+}
+
+/// Whose active orders to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartyRef {
+    Customer(u64),
+    Rider(u64),
+    Store(u64),
+}
+
+impl PartyRef {
+    fn id(self) -> u64 {
+        match self {
+            PartyRef::Customer(id) | PartyRef::Rider(id) | PartyRef::Store(id) => id,
+        }
+    }
+
+    fn param(self) -> &'static str {
+        match self {
+            PartyRef::Customer(_) => "customer_id",
+            PartyRef::Rider(_) => "rider_id",
+            PartyRef::Store(_) => "store_id",
+        }
+    }
 }
 
 /// The 10 digits the PHP database stores for an Indian number.

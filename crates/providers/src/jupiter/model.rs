@@ -36,10 +36,22 @@ pub struct Order {
     pub pickup_address: Option<Address>,
     pub delivery_address: Option<Address>,
     pub items: Vec<OrderLine>,
+    /// Jupiter's estimate of the minutes until delivery (`etaMinutes`), when
+    /// it has one.
+    pub eta_minutes: Option<u32>,
     pub source: Source,
 }
 
 impl Order {
+    /// Whether the order is still under way (not delivered, cancelled,
+    /// failed or refunded).
+    pub fn is_active(&self) -> bool {
+        !matches!(
+            self.status.as_str(),
+            "delivered" | "canceled" | "cancelled" | "failed" | "refund_requested" | "refunded"
+        )
+    }
+
     /// Cash to collect on delivery, or nothing for prepaid orders.
     pub fn is_cash_on_delivery(&self) -> bool {
         self.payment_method.as_deref() == Some("cash_on_delivery")
@@ -351,6 +363,7 @@ fn order_from_jupiter(v: &Value) -> Option<Order> {
         pickup_address: address(v.get("pickupAddress")),
         delivery_address: address(v.get("deliveryAddress")),
         items,
+        eta_minutes: id(v.get("etaMinutes")).and_then(|m| u32::try_from(m).ok()),
         source: Source::Jupiter,
     })
 }
@@ -397,6 +410,7 @@ fn order_from_php(v: &Value) -> Option<Order> {
         pickup_address: address(v.get("sender_details")),
         delivery_address,
         items,
+        eta_minutes: None,
         source: Source::Php,
     })
 }

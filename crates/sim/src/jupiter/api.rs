@@ -59,6 +59,7 @@ pub(crate) fn handle(inner: &Inner, req: &ApiRequest<'_>) -> Reply {
             let body = json_body(req)?;
             orders::notify(&mut lock(&inner.state), body)
         }),
+        ["api", "orders", "active"] => only(req, Method::GET, || active_orders(&lock(&inner.state).data, req)),
         ["api", "customer", "lookup"] => only(req, Method::GET, || customer(&lock(&inner.state).data, req)),
         ["api", "rider", "lookup"] => only(req, Method::GET, || rider(&lock(&inner.state).data, req)),
         ["api", "catalog", "search"] => only(req, Method::GET, || catalog_search(&lock(&inner.state).data, req)),
@@ -90,6 +91,49 @@ fn json_body<'a>(req: &'a ApiRequest<'_>) -> Result<&'a Value, ApiError> {
 fn order(data: &DemoData, id: &str) -> Result<Value, ApiError> {
     let order = data.find_order(id);
     order.map(|o| jupiter_order(data, o)).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))
+}
+
+/// `GET /api/orders/active?customer_id=|rider_id=|store_id=`: the party's
+/// orders still under way, oldest first.
+fn active_orders(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError> {
+    let params = ["customer_id", "rider_id", "store_id"];
+    let given: Vec<&str> = params.iter().copied().filter(|p| req.param(p).is_some()).collect();
+    let [param] = given.as_slice() else {
+        return Err(ApiError::new(400, "exactly one of customer_id, rider_id, store_id is required"));
+    };
+    let id: u64 = req
+        .param(param)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::field(400, param, format!("{param}: not an id")))?;
+    let mut orders: Vec<&DemoOrder> = data
+        .orders
+        .iter()
+        .filter(|o| match *param {
+            "customer_id" => o.customer_id == id,
+            "rider_id" => o.rider_id == Some(id),
+            _ => o.store_id == id,
+        })
+        .filter(|o| !FINISHED.contains(&o.status.as_str()))
+        .collect();
+    orders.sort_by_key(|o| (o.created_at, o.id));
+    Ok(json!({"orders": orders.into_iter().map(|o| jupiter_order(data, o)).collect::<Vec<_>>()}))
+}
+
+/// Order statuses after which an order is no longer under way.
+const FINISHED: &[&str] = &["delivered", "canceled", "failed", "refund_requested", "refunded"];
+
+/// A rider's average speed through town, for the delivery estimate.
+const RIDER_KMH: f64 = 20.0;
+
+/// Minutes until an order on its way arrives: the straight-line distance
+/// from the store at the rider's average speed, at least 5.
+fn eta_minutes(store: &DemoStore, order: &DemoOrder) -> Option<u64> {
+    let (lat, lon) = (order.delivery_address.latitude?, order.delivery_address.longitude?);
+    let (p1, p2) = (store.latitude.to_radians(), lat.to_radians());
+    let (dp, dl) = ((lat - store.latitude).to_radians(), (lon - store.longitude).to_radians());
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    let km = 6371.0 * 2.0 * a.sqrt().asin();
+    Some(((km / RIDER_KMH * 60.0).ceil() as u64).max(5))
 }
 
 /// `GET /api/customer/lookup?phone=`.
@@ -190,6 +234,7 @@ pub(crate) fn jupiter_order(data: &DemoData, order: &DemoOrder) -> Value {
             "landmark": address.landmark,
         },
         "items": items,
+        "etaMinutes": store.filter(|_| order.status == "picked_up").and_then(|s| eta_minutes(s, order)),
     })
 }
 

@@ -123,6 +123,7 @@ pub async fn prepare_with(
         credentials: Arc::new(credentials),
         health: Arc::new(health),
         metrics: Metrics::global(),
+        callers: crate::inbound::caller::CallerCache::default(),
     }))
 }
 

@@ -41,4 +41,7 @@ pub struct Services {
     pub credentials: Arc<Credentials>,
     pub health: Arc<HealthMonitor>,
     pub metrics: Metrics,
+    /// Inbound callers recently identified (a cache; the call's record is
+    /// in the store).
+    pub callers: crate::inbound::caller::CallerCache,
 }

@@ -27,7 +27,7 @@ use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/exotel/ivr/incoming", get(incoming).head(head_json).post(incoming))
+        .route("/exotel/ivr/incoming", get(incoming).head(head_incoming).post(incoming))
         .route("/exotel/ivr/missed-call", get(missed_call).head(head_json).post(missed_call))
         .route("/exotel/ivr/dtmf", get(dtmf).head(head_text).post(dtmf))
         .route("/exotel/webhooks/call-status", get(call_status).post(call_status))
@@ -45,6 +45,18 @@ pub fn router() -> axum::Router<AppState> {
 /// nothing else (no event is recorded, no key is acted on).
 async fn head_text() -> Response {
     head_answer(Some(TEXT_PLAIN))
+}
+
+/// HEAD of the inbound flow's first Passthru: `text/plain` in our flow,
+/// where it answers the caller Switch; JSON for the seed's callers.
+async fn head_incoming(params: ExotelParams) -> Response {
+    if switch_flow(&params) { head_text().await } else { head_json().await }
+}
+
+/// Whether the request is our inbound flow's (its URLs name the flow),
+/// whose Passthru answers a Switch.
+fn switch_flow(params: &ExotelParams) -> bool {
+    params.0.get("flow") == Some(crate::inbound::menus::FLOW)
 }
 
 async fn head_json() -> Response {
@@ -155,11 +167,26 @@ fn acknowledged(call_sid: &str, duplicate: bool) -> Json<Value> {
     Json(json!({"ok": true, "callSid": call_sid, "duplicate": duplicate}))
 }
 
-/// An incoming call (Passthru at the start of the inbound flow). 200 keeps
-/// the caller on the flow's main branch.
-async fn incoming(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Value>> {
+/// An incoming call (the Passthru at the start of the inbound flow): who is
+/// calling decides the flow's caller Switch, answered as Exotel's Switch
+/// Case reads it (`{"select":"<case>"}`, `text/plain`). A caller without
+/// `CallFrom` is an unknown caller. The seed's callers (no `flow`) get the
+/// JSON acknowledgement.
+async fn incoming(State(state): State<AppState>, params: ExotelParams) -> AppResult<Response> {
     let (request, duplicate) = record_applet(&state, "incoming", &params).await?;
-    Ok(acknowledged(&request.call_sid, duplicate))
+    let route = if duplicate {
+        // Exotel's retry of the same request: the record made the first time.
+        match state.store.inbound_call(&request.call_sid).await {
+            Ok(Some(call)) => mangwale_core::inbound::route_for_caller(call.kind, call.order_id.is_some()),
+            _ => crate::inbound::menus::incoming(&state, &request).await?,
+        }
+    } else {
+        crate::inbound::menus::incoming(&state, &request).await?
+    };
+    if switch_flow(&params) {
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], SwitchCase::new(route.name()).body()).into_response());
+    }
+    Ok(acknowledged(&request.call_sid, duplicate).into_response())
 }
 
 /// A missed call (Passthru of the never-answering missed-call flow), or the
@@ -212,6 +239,10 @@ async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<
     }
     // Our flows name the menu in the URL; the seed's body names it `context`.
     let (flow, step) = flow_step(&params);
+    if flow == crate::inbound::menus::FLOW {
+        let route = crate::inbound::menus::key_pressed(&state, &request, &step, duplicate).await?;
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], SwitchCase::new(route.name()).body()).into_response());
+    }
     let outcome = crate::comms::ivr::key_pressed(&state, &request, &flow, &step, duplicate).await?;
     let select = SwitchCase::new(outcome.next.name());
     if let (Some(note), false) = (outcome.note, duplicate) {
@@ -332,6 +363,10 @@ async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppRes
     let (request, _) = record_applet(&state, "greeting", &params).await?;
     let (flow, step) = flow_step(&params);
     let step = params.0.get("step").map(str::to_string).unwrap_or(step);
+    if flow == crate::inbound::menus::FLOW {
+        let text = Greeting::Text(crate::inbound::menus::greeting(&state, &request, &step).await?);
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response());
+    }
     let text = if flow == masking::FLOW {
         Greeting::Text(masking::no_session_text(&state))
     } else {
@@ -347,6 +382,11 @@ async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResul
     let (flow, step) = flow_step(&params);
     if flow == masking::FLOW {
         return Ok(Json(masking::ask_order()));
+    }
+    if flow == crate::inbound::menus::FLOW
+        && let Some(menu) = crate::inbound::menus::gather(&state, &request, &step).await?
+    {
+        return Ok(Json(menu));
     }
     if let Some(menu) = crate::comms::ivr::gather(&state, &request, &flow, &step).await {
         return Ok(Json(menu));
@@ -368,6 +408,9 @@ async fn connect(State(state): State<AppState>, params: ExotelParams) -> AppResu
     let (flow, step) = flow_step(&params);
     if flow == masking::FLOW {
         return Ok(Json(masking::connect(&state, &request, params.0.get("step").unwrap_or("")).await?));
+    }
+    if flow == crate::inbound::menus::FLOW && step != "admin" {
+        return Ok(Json(crate::inbound::menus::connect(&state, &request, &step).await?));
     }
     Ok(Json(crate::comms::ivr::connect(&state, &step)))
 }

@@ -198,7 +198,7 @@ fn gather_json() -> String {
 /// What our IVR selects for the keys pressed at a menu.
 fn select(flow: &str, step: &str, digits: Option<&str>) -> &'static str {
     match (flow, step, digits) {
-        ("customer_voice_order", _, _) => "order",
+        ("customer_voice_order", _, _) => "bot",
         (_, "menu", Some("3")) => "prep_time",
         (_, "menu", Some("9")) => "repeat",
         (_, "menu", Some("0")) => "admin",
@@ -235,6 +235,7 @@ async fn applet(State(state): State<Arc<ServiceState>>, method: Method, uri: Uri
             "/exotel/applet/gather" => {
                 Answer { content_type: "application/json", body: gather_json(), ..Answer::text(200, "") }
             }
+            "/exotel/ivr/incoming" => Answer::text(200, r#"{"select":"welcome"}"#),
             "/exotel/ivr/dtmf" => {
                 let digits = seen.param("digits").map(|d| d.trim_matches('"'));
                 Answer::text(200, &json!({"select": select(flow, step, digits)}).to_string())
@@ -1017,7 +1018,10 @@ async fn the_voicebot_stream_follows_exotels_protocol() {
 
     let bot_at = bot_starts_at();
     let run = sim.flow_run(&sid).unwrap();
-    assert_eq!(run.path(), ["incoming", "welcome", "menu", "answer", "route", "bot", "after_bot", "goodbye", "end"]);
+    assert_eq!(
+        run.path(),
+        ["incoming", "caller", "welcome", "menu", "answer", "route", "bot", "after_bot", "goodbye", "end"]
+    );
     assert_eq!(run.entry("incoming").unwrap().param("CallStatus"), Some("ringing"));
     assert_eq!(run.entry("answer").unwrap().param("CallStatus"), Some("in-progress"));
     let basic = format!("Basic {}", b64(b"bot:s3cret"));
@@ -1220,7 +1224,10 @@ async fn a_stream_url_call_ends_with_its_stream_and_failures_move_on() {
     sim.advance(secs(10)).await;
     assert_eq!(*refusing.state.handshakes.lock().unwrap(), 2);
     let run = sim.flow_run(&sid).unwrap();
-    assert_eq!(run.path(), ["incoming", "welcome", "menu", "answer", "route", "bot", "after_bot", "goodbye", "end"]);
+    assert_eq!(
+        run.path(),
+        ["incoming", "caller", "welcome", "menu", "answer", "route", "bot", "after_bot", "goodbye", "end"]
+    );
     let after = run.entry("after_bot").unwrap();
     assert_eq!(after.at, t(bot_starts_at()));
     for (k, v) in [("Stream[Status]", "failed"), ("Stream[Duration]", "0"), ("Stream[DisconnectedBy]", "NA")] {

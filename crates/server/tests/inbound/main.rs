@@ -6,6 +6,7 @@
 mod common;
 
 mod masking;
+mod menus;
 mod missed;
 mod pickup;
 mod sandbox_sim;

@@ -283,6 +283,14 @@ fn caller_event(kind: &str, record: &InboundCall, found: Found, error: Option<&s
         }))
 }
 
+/// Who `phone` is, by the same cache and deadline as the inbound flow, for
+/// the other inbound paths (missed calls, the masked number). Records
+/// nothing: a missed call is not a call the caller is on.
+pub async fn who_is(state: &AppState, phone: &E164) -> Identified {
+    let lookup = look_up(state.jupiter.client.clone(), phone.clone());
+    state.callers.identify(phone, state.clock.now(), state.config.caller_lookup_deadline, lookup).await
+}
+
 /// Identifies the caller of `call_sid` and records the answer on the call
 /// and its timeline. A lookup that runs past the answer updates both when
 /// it finishes.
@@ -290,10 +298,7 @@ pub async fn identify_call(state: &AppState, call_sid: &str, phone: Option<&E164
     let now = state.clock.now();
     let identified = match phone {
         None => Identified { caller: Caller::unknown(), found: Found::NoNumber, error: None, pending: None },
-        Some(phone) => {
-            let lookup = look_up(state.jupiter.client.clone(), phone.clone());
-            state.callers.identify(phone, now, state.config.caller_lookup_deadline, lookup).await
-        }
+        Some(phone) => who_is(state, phone).await,
     };
     let settled = identified.pending.is_none();
     let record = record_for(call_sid, phone, &identified.caller, settled, now);

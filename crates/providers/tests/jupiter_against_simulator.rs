@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use mangwale_core::{E164, OrderId};
 use mangwale_providers::jupiter::{
-    Address, Backend, BreakerConfig, JupiterClient, JupiterClientConfig, JupiterErrorKind, NewOrder, PaymentMethod,
-    Source,
+    Address, Backend, BreakerConfig, JupiterClient, JupiterClientConfig, JupiterErrorKind, NewOrder, PartyRef,
+    PaymentMethod, Source,
 };
 use mangwale_sim::jupiter::{JupiterFault, JupiterSim, JupiterSimConfig, Target};
 use serde_json::json;
@@ -114,6 +114,33 @@ async fn stores_riders_and_customers() {
     assert_eq!(found.addresses.len(), customer.addresses.len());
     let stranger = client.customer_by_phone(&E164::parse("+919000000002").unwrap()).await.unwrap();
     assert!(!stranger.registered, "a caller Jupiter does not know is a new customer");
+}
+
+#[tokio::test]
+async fn a_partys_active_orders_come_oldest_first_without_finished_ones() {
+    let (sim, client) = setup().await;
+    let data = sim.data();
+    let picked_up = data.orders.iter().find(|o| o.status == "picked_up" && o.rider_id.is_some()).unwrap().clone();
+    let of_customer = client.active_orders(PartyRef::Customer(picked_up.customer_id)).await.unwrap();
+    assert_eq!(of_customer.iter().map(|o| o.id.to_string()).collect::<Vec<_>>(), [picked_up.id.to_string()]);
+    assert!(of_customer[0].eta_minutes.is_some_and(|m| m >= 5), "an order on its way has an estimate");
+    let rider = picked_up.rider_id.unwrap();
+    let of_rider = client.active_orders(PartyRef::Rider(rider)).await.unwrap();
+    assert!(of_rider.iter().all(|o| o.rider.as_ref().and_then(|r| r.id) == Some(rider) && o.is_active()));
+    let store = data.orders.iter().find(|o| o.status == "pending").unwrap().store_id;
+    let of_store = client.active_orders(PartyRef::Store(store)).await.unwrap();
+    let expected: Vec<String> = data
+        .orders
+        .iter()
+        .filter(|o| o.store_id == store && o.status != "delivered")
+        .map(|o| o.id.to_string())
+        .collect();
+    assert_eq!(of_store.iter().map(|o| o.id.to_string()).collect::<Vec<_>>(), expected);
+    let delivered = data.orders.iter().find(|o| o.status == "delivered").unwrap();
+    let finished = client.active_orders(PartyRef::Customer(delivered.customer_id)).await.unwrap();
+    assert!(finished.iter().all(|o| o.id.to_string() != delivered.id.to_string()), "delivered is not active");
+    let sent = sim.received().into_iter().find(|r| r.path == "/api/orders/active").unwrap();
+    assert_eq!(sent.query, [("customer_id".to_string(), picked_up.customer_id.to_string())]);
 }
 
 #[tokio::test]

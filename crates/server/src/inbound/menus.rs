@@ -207,7 +207,11 @@ pub async fn key_pressed(state: &AppState, request: &AppletRequest, step: &str, 
         }
         _ => None,
     };
-    let remembered = !matches!(choice, Choice::Repeat | Choice::Invalid | Choice::NoInput);
+    // A vendor's answer to an order that was settled meanwhile (answered
+    // elsewhere, withdrawn) did nothing: the goodbye must not thank them
+    // for it.
+    let remembered = !matches!(choice, Choice::Repeat | Choice::Invalid | Choice::NoInput)
+        && !matches!(applied, Some(Applied::AlreadyFinished));
     if remembered && !duplicate {
         state.store.set_inbound_choice(&call.call_sid, choice, now).await.map_err(unavailable)?;
     }

@@ -223,3 +223,50 @@ async fn a_passthru_without_callfrom_is_an_unknown_caller() {
     assert_eq!(head.headers()["content-type"], "text/plain");
     env.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_rider_hears_the_delivery_and_the_menu_rules_hold_wrong_key_star_then_the_shop() {
+    let env = env().await;
+    let data = env.jupiter.data();
+    let order = data.orders.iter().find(|o| o.status == "picked_up" && o.rider_id.is_some()).unwrap().clone();
+    let rider = data.rider(order.rider_id.unwrap()).unwrap().clone();
+    let store = data.store(order.store_id).unwrap().clone();
+    let script = CalleeScript::answers_after(Duration::from_secs(1))
+        .stays_for(Duration::from_secs(600))
+        .presses("rider_menu", "9")
+        .presses("rider_menu", "*")
+        .presses("rider_menu", "2");
+    env.exotel.script(rider.phone.as_str(), script).unwrap();
+    env.exotel.script(store.phone.as_str(), CalleeScript::answers_after(Duration::from_secs(2))).unwrap();
+    let sid = env.call_in(&rider.phone);
+    env.tick(150).await;
+
+    let run = env.exotel.flow_run(&sid).unwrap();
+    let menu = ["rider_menu", "rider_answer", "rider_route"];
+    let mut expected = vec!["incoming", "caller", "rider_delivery"];
+    for _ in 0..3 {
+        expected.extend(menu);
+    }
+    expected.extend(["connect_vendor", "goodbye", "end"]);
+    assert_eq!(run.path(), expected);
+    let delivery = run.entry("rider_delivery").unwrap().body().unwrap().to_string();
+    assert!(delivery.contains(&order.id.to_string()) && delivery.contains(&store.name), "{delivery}");
+    let plays: Vec<String> = run
+        .entries
+        .iter()
+        .filter(|e| e.applet_id == "rider_menu")
+        .map(|e| serde_json::from_str::<Value>(e.body().unwrap()).unwrap()["gather_prompt"]["text"].to_string())
+        .collect();
+    assert!(!plays[0].contains("Galat") && plays[1].contains("Galat button"), "{plays:?}");
+    let selects: Vec<_> =
+        run.entries.iter().filter(|e| e.applet_id == "rider_route").map(|e| e.detail["select"].clone()).collect();
+    assert_eq!(selects, [json!("repeat"), json!("repeat"), json!("connect_vendor")]);
+    assert_eq!(env.answer(&sid, "connect_vendor")["destination"]["numbers"], json!([store.phone]));
+    let keys = env.events("inbound.key").await;
+    let choices: Vec<_> = keys.iter().map(|k| (k.detail["choice"].clone(), k.detail["wrongKeys"].clone())).collect();
+    assert_eq!(
+        choices,
+        [(json!("invalid"), json!(1)), (json!("repeat"), json!(1)), (json!("talk_to_vendor"), json!(1))]
+    );
+    env.app.stop().await;
+}

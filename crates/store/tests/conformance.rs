@@ -1604,6 +1604,8 @@ async fn masked_calls_are_kept_and_counted(db: &TestDb) {
     assert_eq!((stats.calls, stats.connected, stats.no_session), (3, 2, 1));
     assert_eq!(stats.avg_bridge_secs, Some(60.0));
     assert_eq!(s.masking_stats(at(3600), at(7200), at(50)).await.unwrap().calls, 0);
+}
+
 async fn inbound_calls_keep_who_called_and_whether_they_are_on_the_line(db: &TestDb) {
     use mangwale_core::inbound::{CallerKind, Choice};
     use mangwale_core::{E164, Language, OrderId};

@@ -75,8 +75,9 @@ pub fn received_job(call_sid: &str, phone: &E164, at: DateTime<Utc>) -> NewJob {
 /// Whether we are on the phone with `phone` now: one of our call attempts
 /// to it is still requested, ringing or talking.
 pub async fn talking_to(state: &AppState, phone: &E164) -> Result<bool, StoreError> {
-    let since = state.clock.now() - IN_PROGRESS_WITHIN;
-    state.store.call_in_progress_with(phone, since).await
+    let now = state.clock.now();
+    Ok(state.store.call_in_progress_with(phone, now - IN_PROGRESS_WITHIN).await?
+        || state.store.active_inbound_call_from(phone, now).await?)
 }
 
 /// The job that carries a callback's call outcome on, for an attempt that
@@ -134,6 +135,11 @@ impl JobHandler for Received {
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(bad)?;
         let state = &self.state;
+        // Who missed-called, for the timeline (the callback itself hears
+        // the caller's own menu, identified afresh on that call).
+        let caller = super::caller::who_is(state, &phone).await.caller;
+        let caller_detail = json!({"kind": caller.kind.name(), "partyId": caller.party_id,
+                                   "orderId": caller.menu_order().map(|o| o.as_str().to_string())});
         let window = chrono::Duration::from_std(state.config.missed_call_window).unwrap_or_default();
         let delay = chrono::Duration::from_std(state.config.missed_call_callback_delay).unwrap_or_default();
         // A callback that opens between our read and our write makes the
@@ -169,6 +175,8 @@ impl JobHandler for Received {
                     )
                 }
             };
+            let mut detail = detail;
+            detail["caller"] = caller_detail.clone();
             let call = MissedCall { call_sid: call_sid.clone(), phone: phone.clone(), at };
             let recorded = state
                 .store

@@ -26,10 +26,17 @@ struct Env {
     jupiter: JupiterSim,
 }
 
+/// Two ExoPhones for masked calls.
+const MASKING_POOL: &str = "+912071171001,+912071171002";
+
 async fn env() -> Env {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let app = TestApp::start_setup(Setup {
-        vars: vec![("ORDER_DESK_PHONE".into(), ORDER_DESK.into()), ("ADMIN_SUPPORT_PHONE".into(), ADMIN.into())],
+        vars: vec![
+            ("ORDER_DESK_PHONE".into(), ORDER_DESK.into()),
+            ("ADMIN_SUPPORT_PHONE".into(), ADMIN.into()),
+            ("EXOTEL_MASKING_NUMBERS".into(), MASKING_POOL.into()),
+        ],
         clock: clock.clone(),
         prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())), ..PrepareOptions::default() },
         ..Setup::default()
@@ -192,11 +199,13 @@ async fn a_customer_with_an_active_order_presses_1_and_reaches_the_rider_through
     assert_ne!(shown, national(&customer.phone), "the rider never sees the customer's number");
     assert_ne!(shown, national(&rider.phone));
     let masked = mangwale_core::E164::parse(shown).unwrap();
-    let ours = env.app.state.exotel.caller_id(CallerPurpose::Other);
-    assert!(
-        env.app.state.config.masking_numbers.contains(&masked) || masked == ours,
-        "one of our numbers is shown: {shown}"
-    );
+    assert!(env.app.state.config.masking_numbers.contains(&masked), "a masking number is shown: {shown}");
+    // What the simulated network did: the rider's phone rang showing that
+    // number, and the two were connected.
+    let run = env.exotel.flow_run(&sid).unwrap();
+    let dialled = run.connects.iter().find(|c| c.applet_id == "connect_rider").expect("the Connect was dialled");
+    assert_eq!(dialled.caller_id, shown, "the rider sees the masked number");
+    assert_eq!(dialled.connected.as_deref(), Some(national(&rider.phone).as_str()));
     let stored = serde_json::to_string(&env.app.state.store.events_after(0, 10_000).await.unwrap()).unwrap();
     for real in [&customer.phone, &rider.phone] {
         assert!(!stored.contains(real.trim_start_matches("+91")), "no full number on the timeline");

@@ -175,6 +175,10 @@ async fn serve(port: Option<u16>) -> Result<(), StartupError> {
         config.port = port;
     }
     telemetry::init_logging(config.log_format);
+    let demo = config.apply_sandbox_demo_defaults();
+    if !demo.is_empty() {
+        tracing::info!(variables = %demo.join(", "), "sandbox demo defaults (simulated phones) for unset variables");
+    }
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr).await?;
     let state = crate::prepare(config, std::sync::Arc::new(mangwale_store::SystemClock)).await?;

@@ -235,6 +235,13 @@ pub const MIN_SECRET_LEN: usize = 16;
 /// Where the SQLite database lives when DATABASE_URL is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:./data/mangwale-exotel.db";
 
+/// The sandbox's masking pool when `EXOTEL_MASKING_NUMBERS` is unset: the
+/// simulator's ExoPhone connected to the masked-call flow.
+pub const SANDBOX_MASKING_NUMBER: &str = mangwale_sim::exotel::DEFAULT_MASKING_EXOPHONE;
+/// Demo order desk and admin support of the sandbox (simulated phones).
+pub const SANDBOX_ORDER_DESK_PHONE: &str = "+919800000101";
+pub const SANDBOX_ADMIN_SUPPORT_PHONE: &str = "+919800000102";
+
 /// Every variable the service reads, for `check-config` and the README.
 pub const VARIABLES: &[&str] = &[
     "PORT",
@@ -641,6 +648,34 @@ impl Config {
         Ok(())
     }
 
+    /// Fills in, in sandbox mode, what the demo's inbound calls need to
+    /// reach someone when it is unset: the simulator's masked-call ExoPhone
+    /// as the masking pool, and demo numbers (answered by the simulator) for
+    /// the order desk and admin support. `serve` calls it; tests do not, so
+    /// they see exactly what they configure. Returns the variables it set.
+    pub fn apply_sandbox_demo_defaults(&mut self) -> Vec<&'static str> {
+        let mut applied = Vec::new();
+        if self.mode != Mode::Sandbox {
+            return applied;
+        }
+        let demo = |number: &str| E164::parse(number).ok();
+        if self.masking_numbers.is_empty()
+            && let Some(number) = demo(SANDBOX_MASKING_NUMBER)
+        {
+            self.masking_numbers.push(number);
+            applied.push("EXOTEL_MASKING_NUMBERS");
+        }
+        if self.order_desk_phone.is_none() {
+            self.order_desk_phone = demo(SANDBOX_ORDER_DESK_PHONE);
+            applied.push("ORDER_DESK_PHONE");
+        }
+        if self.admin_support_phone.is_none() {
+            self.admin_support_phone = demo(SANDBOX_ADMIN_SUPPORT_PHONE);
+            applied.push("ADMIN_SUPPORT_PHONE");
+        }
+        applied
+    }
+
     /// Where a caller who wants to order is connected: the order desk, else
     /// admin support.
     pub fn order_desk(&self) -> Option<&E164> {
@@ -764,6 +799,17 @@ fn is_dns_label(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sandbox_demo_fills_only_what_is_unset_and_never_in_live_mode() {
+        let mut sandbox = Config::from_vars(vars(&[("ORDER_DESK_PHONE", "9876500000")])).expect("sandbox");
+        assert_eq!(sandbox.apply_sandbox_demo_defaults(), ["EXOTEL_MASKING_NUMBERS", "ADMIN_SUPPORT_PHONE"]);
+        assert_eq!(sandbox.masking_numbers.len(), 1);
+        assert_eq!(sandbox.order_desk().map(E164::as_str), Some("+919876500000"));
+        let mut live = Config::from_vars(vars(&live())).expect("live");
+        assert!(live.apply_sandbox_demo_defaults().is_empty());
+        assert!(live.masking_numbers.is_empty() && live.admin_support_phone.is_none());
+    }
+
     #[test]
     fn inbound_settings_default_and_parse() {
         let config = Config::from_vars(Vec::<(String, String)>::new()).expect("defaults");

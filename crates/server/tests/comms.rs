@@ -11,8 +11,9 @@ use std::time::Duration;
 use common::{API_KEY, Setup, TestApp};
 use mangwale_core::E164;
 use mangwale_core::ladder::{LadderState, StepState};
+use mangwale_providers::exotel::client::RetryPolicy;
 use mangwale_server::PrepareOptions;
-use mangwale_sim::exotel::{CalleeScript, ExotelSim, SimConfig};
+use mangwale_sim::exotel::{CalleeScript, Endpoint, ExotelSim, Fault, SimConfig};
 use mangwale_sim::jupiter::JupiterSim;
 use mangwale_sim::whatsapp::{RecipientScript, WhatsAppSim, WhatsAppSimConfig};
 use mangwale_store::{Clock, ManualClock};
@@ -39,6 +40,16 @@ async fn env_on(db: Option<mangwale_store::test_support::TestDb>) -> Env {
 }
 
 async fn env_with(clock: Arc<ManualClock>, db: Option<mangwale_store::test_support::TestDb>) -> Env {
+    env_with_retry(clock, db, None).await
+}
+
+/// With `exotel_retry`, the Exotel client's own retries (`max_retries: 0`:
+/// one request per job attempt, so a fault of count 1 fails exactly one).
+async fn env_with_retry(
+    clock: Arc<ManualClock>,
+    db: Option<mangwale_store::test_support::TestDb>,
+    exotel_retry: Option<RetryPolicy>,
+) -> Env {
     let app = TestApp::start_setup(Setup {
         vars: vec![("ADMIN_SUPPORT_PHONE".into(), ADMIN.into())],
         clock: clock.clone(),
@@ -46,6 +57,7 @@ async fn env_with(clock: Arc<ManualClock>, db: Option<mangwale_store::test_suppo
             exotel_sim: Some(SimConfig::manual(clock.now())),
             whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
             push_sim: None,
+            exotel_retry,
             ..PrepareOptions::default()
         },
         db,
@@ -236,13 +248,53 @@ async fn a_vendor_who_never_answers_reaches_admin_at_5_minutes() {
     assert_eq!(status, 200);
     let alert =
         feed["events"].as_array().unwrap().iter().find(|e| e["kind"] == "ladder.step_sent" && e["channel"] == "admin");
-    assert!(alert.is_some_and(|a| a["detail"]["sms"]["sent"] == true), "{feed}");
+    assert!(alert.is_some_and(|a| a["detail"]["sms"]["outcome"] == "sent"), "{feed}");
     let (status, e) = env.get("/comms/events?limit=0").await;
     assert_eq!((status, e["error"]["field"].as_str()), (400, Some("limit")));
     let (_, analytics) = env.get("/exotel/ivr/analytics").await;
     assert_eq!(analytics["vendorsNotified"], 1);
     assert_eq!(analytics["noResponse"], 1);
     assert!(analytics["calls"].as_u64().unwrap() >= 3, "{analytics}");
+    env.app.stop().await;
+}
+
+/// Exotel sends the admin SMS but the connection drops before its answer,
+/// and the bridge call is refused with a 503: the step is retried for the
+/// bridge only, and admin gets one SMS.
+#[tokio::test]
+async fn an_admin_sms_whose_answer_was_lost_is_not_sent_again_when_the_bridge_is_retried() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let no_client_retries = RetryPolicy { max_retries: 0, base: Duration::ZERO, cap: Duration::ZERO };
+    let env = env_with_retry(clock, None, Some(no_client_retries)).await;
+    let order = env.order();
+    env.exotel.script(VENDOR, CalleeScript::no_answer()).unwrap();
+    env.post("/comms/notify/vendor/order", vendor_order(&order)).await;
+    env.run_jobs().await;
+    env.tick(295).await;
+    assert!(env.exotel.sms_messages().is_empty(), "not before 5 minutes");
+    env.exotel.inject_fault(Endpoint::SmsSend, Fault::DropAfterProcessing, 1);
+    env.exotel.inject_fault(Endpoint::CallsConnect, Fault::status(503), 1);
+    // The admin step, and its retry (5 to 30 s later).
+    env.tick(60).await;
+
+    let id = format!("vendor_order_{order}");
+    let ladder = env.ladder(&id).await;
+    let admin = ladder.steps.iter().find(|s| s.channel.name() == "admin").unwrap();
+    assert_eq!((admin.state, admin.attempts), (StepState::Sent, 2), "{admin:?}");
+    let sms = env.exotel.sms_messages();
+    assert_eq!(sms.len(), 1, "one admin SMS: {sms:?}");
+    let sms_requests = env.exotel.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).count();
+    assert_eq!(sms_requests, 1, "the retry did not ask Exotel again");
+    assert!(env.exotel.calls().iter().any(|c| c.from.as_str() == ADMIN), "the retry placed the bridge");
+
+    let events = env.app.state.store.events_for_order(&order).await.unwrap();
+    let admin_events: Vec<_> = events.iter().filter(|e| e.channel.as_deref() == Some("admin")).collect();
+    let failed = admin_events.iter().find(|e| e.kind == "ladder.step_failed").expect("the first attempt");
+    assert_eq!(failed.detail["willRetry"], true, "{failed:?}");
+    assert!(failed.detail["error"].as_str().unwrap().contains("SMS outcome unknown"), "{failed:?}");
+    let sent = admin_events.iter().find(|e| e.kind == "ladder.step_sent").expect("the retry");
+    assert_eq!(sent.detail["sms"]["outcome"], "unknown", "{sent:?}");
+    assert_eq!(sent.detail["bridge"]["placed"], true, "{sent:?}");
     env.app.stop().await;
 }
 

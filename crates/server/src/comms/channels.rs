@@ -235,21 +235,138 @@ pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
     }
 }
 
-/// An SMS through Exotel; the SMS sid, or the error and whether it is
-/// worth retrying.
-pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder) -> Result<String, (String, bool)> {
-    let from = state
-        .config
-        .exotel_sms_sender
-        .clone()
-        .unwrap_or_else(|| state.exotel.caller_id(crate::exotel::CallerPurpose::Other).national());
-    let mut sms = SendSms::new(from, to.clone(), body);
+/// The admin alert SMS of a ladder, sent at most once per `key` (see
+/// [`send_sms_once`]).
+pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder, key: &str) -> SmsOutcome {
+    let mut sms = SendSms::new(sms_sender(state), to.clone(), body);
     sms.dlt_entity_id = state.config.exotel_dlt_entity_id.clone();
     sms.dlt_template_id = state.config.exotel_dlt_template_admin_alert.clone();
     sms.custom_field = Some(format!("l:{}", ladder.escalation_id).chars().take(128).collect());
-    match state.exotel.client.send_sms(&sms).await {
-        Ok(message) => Ok(message.sid),
-        Err(e) => Err((e.message().to_string(), e.is_transient())),
+    send_sms_once(state, SmsPurpose::AdminAlert, key, &sms).await
+}
+
+/// The sender of our SMS: `EXOTEL_SMS_SENDER`, else the general caller id.
+pub fn sms_sender(state: &AppState) -> String {
+    state
+        .config
+        .exotel_sms_sender
+        .clone()
+        .unwrap_or_else(|| state.exotel.caller_id(crate::exotel::CallerPurpose::Other).national())
+}
+
+/// Which SMS of the service, for its at-most-once key and its metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsPurpose {
+    /// The admin step of a ladder, or an admin alert on a reported problem.
+    AdminAlert,
+    /// The SMS after the callbacks of a missed call gave up.
+    MissedCall,
+    /// The rider's pickup location.
+    RiderPickup,
+}
+
+impl SmsPurpose {
+    pub fn name(self) -> &'static str {
+        match self {
+            SmsPurpose::AdminAlert => "admin_alert",
+            SmsPurpose::MissedCall => "missed_call",
+            SmsPurpose::RiderPickup => "rider_pickup",
+        }
+    }
+}
+
+/// How an at-most-once SMS went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SmsOutcome {
+    /// Exotel accepted it; `earlier` when an earlier attempt with the same
+    /// key did (nothing was sent this time).
+    Sent { sid: String, earlier: bool },
+    /// Certainly not sent (refused before it was processed, rate-limited,
+    /// invalid, or nothing could be recorded first): a retry may send it.
+    NotSent { message: String, transient: bool, retry_after: Option<std::time::Duration> },
+    /// It may have gone out, this time or on an earlier attempt with the same
+    /// key (the connection dropped after the request was written, or a worker
+    /// stopped mid-send): it is never sent again. Its status callback, if
+    /// Exotel sends one, lands on the timeline.
+    Unknown { message: String },
+}
+
+/// The scope of the SMS keys in the idempotency store.
+const SMS_KEY_SCOPE: &str = "sms";
+/// How long an SMS key is kept: far longer than any job retries its send.
+const SMS_KEY_TTL: chrono::Duration = chrono::Duration::days(7);
+
+/// Sends `sms` unless an earlier attempt with `key` sent it or may have.
+///
+/// The key is claimed in the store before the request: a claim completed
+/// with the SMS sid means sent; a claim left open means the outcome is
+/// unknown (Exotel's answer was lost, or the worker stopped mid-send); a
+/// claim is given back only when the SMS was certainly not sent. So a
+/// retried job never sends an SMS twice, and retries only what is certainly
+/// unsent. Counted in `mangwale_sms_total{purpose, outcome}`.
+pub async fn send_sms_once(state: &AppState, purpose: SmsPurpose, key: &str, sms: &SendSms) -> SmsOutcome {
+    let outcome = attempt_sms_once(state, purpose, key, sms).await;
+    let label = match &outcome {
+        SmsOutcome::Sent { earlier: false, .. } => "sent",
+        SmsOutcome::Sent { earlier: true, .. } => "sent_earlier",
+        SmsOutcome::NotSent { .. } => "not_sent",
+        SmsOutcome::Unknown { .. } => "unknown",
+    };
+    metrics::counter!("mangwale_sms_total", "purpose" => purpose.name(), "outcome" => label).increment(1);
+    outcome
+}
+
+async fn attempt_sms_once(state: &AppState, purpose: SmsPurpose, key: &str, sms: &SendSms) -> SmsOutcome {
+    use mangwale_providers::exotel::client::ExotelError;
+    use mangwale_store::{IdempotencyClaim, StoredResponse};
+
+    let store = &state.store;
+    let now = state.clock.now();
+    let key = format!("{}:{key}", purpose.name());
+    match store.idempotency_claim(SMS_KEY_SCOPE, &key, purpose.name(), now, now + SMS_KEY_TTL).await {
+        Ok(IdempotencyClaim::Claimed) => {}
+        Ok(IdempotencyClaim::Completed { response, .. }) => {
+            return SmsOutcome::Sent { sid: String::from_utf8_lossy(&response.body).into_owned(), earlier: true };
+        }
+        Ok(IdempotencyClaim::InFlight { .. }) => {
+            return SmsOutcome::Unknown {
+                message: "an earlier attempt may have sent it (its outcome is unknown): not sent again".into(),
+            };
+        }
+        Err(e) => {
+            return SmsOutcome::NotSent {
+                message: format!("recording the attempt: {e}"),
+                transient: true,
+                retry_after: None,
+            };
+        }
+    }
+    match state.exotel.client.send_sms(sms).await {
+        Ok(message) => {
+            let sent = StoredResponse {
+                status: 200,
+                content_type: Some("text/plain".into()),
+                body: message.sid.clone().into_bytes(),
+            };
+            // Left open, the key makes a retry report the SMS unknown
+            // rather than send it again: safe, and logged.
+            if let Err(e) = store.idempotency_complete(SMS_KEY_SCOPE, &key, &sent, state.clock.now()).await {
+                tracing::warn!(key, sid = message.sid, error = %e, "SMS sent, but its key could not be completed");
+            }
+            SmsOutcome::Sent { sid: message.sid, earlier: false }
+        }
+        // The key stays claimed: nothing sends this SMS again.
+        Err(e @ ExotelError::Ambiguous { .. }) => SmsOutcome::Unknown { message: e.message().to_string() },
+        Err(e) => {
+            if let Err(release) = store.idempotency_release(SMS_KEY_SCOPE, &key).await {
+                tracing::warn!(key, error = %release, "SMS not sent, but its key could not be released: a retry will report it unknown");
+            }
+            SmsOutcome::NotSent {
+                message: e.message().to_string(),
+                transient: e.is_transient(),
+                retry_after: e.retry_after(),
+            }
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use mangwale_store::{Job, JobError, JobHandler, Ladder, NewEvent, NewJob, RetryP
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::channels::{self, Sent};
+use super::channels::{self, Sent, SmsOutcome, SmsPurpose};
 use crate::jupiter::events::{MASKING_OPEN_JOB, PartyPair, masking_open_payload};
 use crate::state::AppState;
 
@@ -317,22 +317,22 @@ impl PickupJob {
         let Some(to) = request.rider_phone.clone() else {
             return Sent::Skipped("no phone number for the rider".into());
         };
-        let from = state
-            .config
-            .exotel_sms_sender
-            .clone()
-            .unwrap_or_else(|| state.exotel.caller_id(crate::exotel::CallerPurpose::Other).national());
-        let mut sms = SendSms::new(from, to.clone(), details.sms_text());
+        let mut sms = SendSms::new(channels::sms_sender(state), to.clone(), details.sms_text());
         sms.dlt_entity_id = state.config.exotel_dlt_entity_id.clone();
         sms.dlt_template_id = state.config.exotel_dlt_template_rider_pickup.clone();
         sms.custom_field = Some(format!("p:{}", details.order_id).chars().take(128).collect());
-        match state.exotel.client.send_sms(&sms).await {
-            Ok(message) => Sent::Sent { provider_id: message.sid, detail: json!({"to": to.masked()}) },
-            Err(e) if e.is_ambiguous() => Sent::Unknown(e.message().to_string()),
-            Err(e) => match e.retry_after() {
-                Some(wait) if e.is_transient() => Sent::Throttled { message: e.message().to_string(), wait },
-                _ => Sent::Failed { message: e.message().to_string(), transient: e.is_transient() },
-            },
+        // Once per order and rider's number, across retries of this job and
+        // the other accepts of the same rider.
+        let key = format!("{}:{}", details.order_id, mangwale_store::phone_digest(&to));
+        match channels::send_sms_once(state, SmsPurpose::RiderPickup, &key, &sms).await {
+            SmsOutcome::Sent { sid, earlier } => {
+                Sent::Sent { provider_id: sid, detail: json!({"to": to.masked(), "earlier": earlier}) }
+            }
+            SmsOutcome::Unknown { message } => Sent::Unknown(message),
+            SmsOutcome::NotSent { message, transient: true, retry_after: Some(wait) } => {
+                Sent::Throttled { message, wait }
+            }
+            SmsOutcome::NotSent { message, transient, .. } => Sent::Failed { message, transient },
         }
     }
 

@@ -19,7 +19,7 @@ use mangwale_core::ladder::{CallerKind, Channel, StepState};
 use mangwale_store::{Job, JobError, JobHandler, Ladder, NewEvent, OnExhausted, RetryPolicy, StepClaim, StepResult};
 use serde_json::{Value, json};
 
-use super::channels::{self, Sent};
+use super::channels::{self, Sent, SmsOutcome};
 use crate::calls::{CallTarget, PlaceCall, PlaceCallError, place_call};
 use crate::exotel::CallerPurpose;
 use crate::jupiter::outbox;
@@ -62,7 +62,7 @@ impl JobHandler for AdminHandler {
         let escalation_id = job.payload["escalationId"].as_str().ok_or_else(bad)?;
         let state = &self.state;
         let Some(ladder) = state.store.ladder(escalation_id).await.map_err(store_error)? else { return Ok(()) };
-        let sent = admin(state, &ladder, Some("reported a problem")).await;
+        let sent = admin(state, &ladder, Some("reported a problem"), &format!("job:{}", job.id)).await;
         let now = state.clock.now();
         let (kind, detail) = match &sent {
             Sent::Sent { provider_id, detail } => {
@@ -73,10 +73,11 @@ impl JobHandler for AdminHandler {
             {
                 return Err(JobError::Transient(message.clone()));
             }
-            Sent::Failed { message, .. }
-            | Sent::Throttled { message, .. }
-            | Sent::Skipped(message)
-            | Sent::Unknown(message) => ("admin.alert_failed", json!({"error": message})),
+            Sent::Failed { message, .. } | Sent::Throttled { message, .. } | Sent::Skipped(message) => {
+                ("admin.alert_failed", json!({"error": message}))
+            }
+            // The SMS may have gone out and the bridge could not be placed.
+            Sent::Unknown(message) => ("admin.alert_unknown", json!({"error": message})),
         };
         let event = NewEvent::new(kind, now)
             .escalation(&ladder.escalation_id)
@@ -126,7 +127,7 @@ impl JobHandler for StepHandler {
                 message: format!("not retried: its window closed at {}", window_end.to_rfc3339()),
                 transient: false,
             },
-            Some(channel) => send(state, &ladder, channel).await,
+            Some(channel) => send(state, &ladder, index, channel).await,
             None => Sent::Skipped(format!("the ladder has no step {index}")),
         };
         let channel_name = channel_name(channel);
@@ -282,13 +283,13 @@ async fn finish(
 }
 
 /// Sends one step on its channel.
-async fn send(state: &AppState, ladder: &Ladder, channel: Channel) -> Sent {
+async fn send(state: &AppState, ladder: &Ladder, index: u32, channel: Channel) -> Sent {
     match channel {
         Channel::AppPush => channels::send_push(state, ladder).await,
         Channel::WhatsApp => channels::send_whatsapp(state, ladder).await,
         Channel::Ring => call(state, ladder, "ring", RING_SECONDS, 120).await,
         Channel::Ivr => call(state, ladder, "ivr", IVR_RING_SECONDS, IVR_TIME_LIMIT).await,
-        Channel::Admin => admin(state, ladder, None).await,
+        Channel::Admin => admin(state, ladder, None, &format!("{}:{index}", ladder.escalation_id)).await,
         Channel::Deadline => Sent::Sent {
             provider_id: "deadline".into(),
             detail: json!({"reason": "the last call was not answered in time"}),
@@ -344,8 +345,11 @@ async fn call(state: &AppState, ladder: &Ladder, purpose: &str, ring: u32, limit
 
 /// The admin step: an SMS to admin support, a bridge call between admin and
 /// the party, and an event to Jupiter. Sent if either the SMS or the bridge
-/// went out; retried while both failed transiently.
-async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>) -> Sent {
+/// went out; retried while the bridge failed transiently and the SMS did
+/// not go out. `sms_key` makes the SMS at most once across retries: an SMS
+/// whose outcome is unknown (Exotel's answer was lost) is not sent again,
+/// only the bridge is retried.
+async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>, sms_key: &str) -> Sent {
     let order = ladder.order_id.clone().unwrap_or_default();
     let now = state.clock.now();
     if !order.is_empty() {
@@ -371,7 +375,7 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>) -> Sent 
         reason.unwrap_or("has not responded"),
         if order.is_empty() { "-" } else { &order }
     );
-    let sms = channels::send_sms(state, &admin, &body, ladder).await;
+    let sms = channels::send_sms(state, &admin, &body, ladder, sms_key).await;
     let bridge = match phone(ladder) {
         Some(party) => {
             let request = PlaceCall {
@@ -390,8 +394,9 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>) -> Sent 
         None => None,
     };
     let sms_detail = match &sms {
-        Ok(sid) => json!({"sent": true, "sid": sid}),
-        Err((message, _)) => json!({"sent": false, "error": message}),
+        SmsOutcome::Sent { sid, earlier } => json!({"outcome": "sent", "sid": sid, "earlier": earlier}),
+        SmsOutcome::NotSent { message, .. } => json!({"outcome": "not_sent", "error": message}),
+        SmsOutcome::Unknown { message } => json!({"outcome": "unknown", "error": message}),
     };
     let (bridge_id, bridge_detail, bridge_transient) = match &bridge {
         Some(Ok(attempt)) => (
@@ -405,12 +410,22 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>) -> Sent 
         None => (None, json!({"placed": false, "error": "no phone number for the party"}), false),
     };
     let detail = json!({"admin": admin.masked(), "sms": sms_detail, "bridge": bridge_detail});
-    match (&sms, bridge_id) {
+    let bridge_error = &detail["bridge"]["error"];
+    match (sms, bridge_id) {
         (_, Some(id)) => Sent::Sent { provider_id: id, detail },
-        (Ok(sid), None) => Sent::Sent { provider_id: sid.clone(), detail },
-        (Err((message, sms_transient)), None) => Sent::Failed {
-            message: format!("admin alert failed: SMS: {message}; bridge: {}", detail["bridge"]["error"]),
-            transient: *sms_transient || bridge_transient,
+        (SmsOutcome::Sent { sid, .. }, None) => Sent::Sent { provider_id: sid, detail },
+        // The SMS is never sent again; only a bridge that failed
+        // transiently is worth another attempt.
+        (SmsOutcome::Unknown { message }, None) if bridge_transient => Sent::Failed {
+            message: format!("admin alert: SMS outcome unknown ({message}), not sent again; bridge: {bridge_error}"),
+            transient: true,
+        },
+        (SmsOutcome::Unknown { message }, None) => {
+            Sent::Unknown(format!("admin alert: SMS outcome unknown ({message}); bridge: {bridge_error}"))
+        }
+        (SmsOutcome::NotSent { message, transient, .. }, None) => Sent::Failed {
+            message: format!("admin alert failed: SMS: {message}; bridge: {bridge_error}"),
+            transient: transient || bridge_transient,
         },
     }
 }

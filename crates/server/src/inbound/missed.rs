@@ -395,6 +395,7 @@ pub fn sms_text(tries: u32, number: &E164) -> String {
 #[async_trait]
 impl JobHandler for Sms {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
+        use crate::comms::channels::{SmsOutcome, SmsPurpose, send_sms_once};
         use mangwale_providers::exotel::client::SendSms;
 
         let bad = || JobError::Permanent(format!("not a callback SMS: {}", job.payload));
@@ -409,18 +410,28 @@ impl JobHandler for Sms {
         sms.dlt_entity_id = state.config.exotel_dlt_entity_id.clone();
         sms.dlt_template_id = state.config.exotel_dlt_template_missed_call.clone();
         sms.custom_field = Some(format!("m:{id}"));
-        let result = state.exotel.client.send_sms(&sms).await;
+        let sent = send_sms_once(state, SmsPurpose::MissedCall, id, &sms).await;
         let now = state.clock.now();
-        let (kind, detail, outcome) = match result {
-            Ok(message) => (
+        let (kind, detail, outcome) = match sent {
+            SmsOutcome::Sent { sid, earlier } => (
                 "missed_call.sms_sent",
-                json!({"callbackId": id, "smsSid": message.sid, "to": callback.phone.masked(), "number": number.masked()}),
+                json!({"callbackId": id, "smsSid": sid, "earlier": earlier, "to": callback.phone.masked(),
+                       "number": number.masked()}),
                 "sent",
             ),
-            Err(e) if e.is_transient() && job.attempts < job.max_attempts => {
-                return Err(JobError::Transient(e.message().to_string()));
+            SmsOutcome::NotSent { message, transient: true, .. } if job.attempts < job.max_attempts => {
+                return Err(JobError::Transient(message));
             }
-            Err(e) => ("missed_call.sms_failed", json!({"callbackId": id, "error": e.message()}), "failed"),
+            SmsOutcome::NotSent { message, .. } => {
+                ("missed_call.sms_failed", json!({"callbackId": id, "error": message}), "failed")
+            }
+            // It may have gone out: never sent again. Its status callback,
+            // if any, follows on the timeline.
+            SmsOutcome::Unknown { message } => (
+                "missed_call.sms_unknown",
+                json!({"callbackId": id, "error": message, "to": callback.phone.masked()}),
+                "unknown",
+            ),
         };
         state.store.record_event(event(kind, &callback.phone, now, detail)).await.map_err(store_error)?;
         counter("mangwale_missed_call_sms_total", outcome);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use mangwale_server::PrepareOptions;
 use mangwale_server::inbound::missed;
-use mangwale_sim::exotel::{CallMode, CalleeScript, SimConfig, SimHandle, SmsStatus};
+use mangwale_sim::exotel::{CallMode, CalleeScript, Endpoint, Fault, SimConfig, SimHandle, SmsStatus};
 use mangwale_store::test_support::TestDb;
 use mangwale_store::{CallbackState, Clock, ManualClock, Worker};
 use serde_json::{Value, json};
@@ -244,6 +244,35 @@ async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_t
         (&json!(1), &json!(3), &json!(0), &json!(1)),
         "{analytics}"
     );
+    env.assert_masked().await;
+    env.app.stop().await;
+}
+
+/// Exotel sends the SMS after the last try, but the connection drops before
+/// its answer: the timeline says its outcome is unknown, not that it failed,
+/// and it is not sent again, even by another run of the job.
+#[tokio::test]
+async fn a_missed_call_sms_whose_answer_was_lost_is_reported_unknown_and_not_sent_again() {
+    let env = Env::start(daytime(), None).await;
+    env.sim.script(CALLER, CalleeScript::no_answer()).unwrap();
+    env.sim.inject_fault(Endpoint::SmsSend, Fault::DropAfterProcessing, 1);
+    env.missed_call().await;
+    env.tick(900).await;
+    assert_eq!(env.callbacks().len(), 3);
+    let kinds = env.kinds().await;
+    assert_eq!(kinds.last().map(String::as_str), Some("missed_call.sms_unknown"), "{kinds:?}");
+
+    // The job run again (a redelivery): the SMS is not sent a second time.
+    let callback = env.callback().await;
+    let rerun = mangwale_store::NewJob::new(missed::SMS_JOB, "rerun", json!({"callbackId": callback.id}), env.t());
+    env.app.state.store.enqueue(rerun).await.unwrap();
+    env.worker.run_until_idle().await.unwrap();
+    let sms: Vec<_> = env.sim.sms_messages().into_iter().filter(|m| m.to.as_str() == CALLER).collect();
+    assert_eq!(sms.len(), 1, "{sms:#?}");
+    let sms_requests = env.sim.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).count();
+    assert_eq!(sms_requests, 1, "the rerun did not ask Exotel again");
+    let unknown = env.events().await.into_iter().filter(|e| e.kind == "missed_call.sms_unknown").count();
+    assert_eq!(unknown, 2, "each run reports the unknown outcome");
     env.assert_masked().await;
     env.app.stop().await;
 }

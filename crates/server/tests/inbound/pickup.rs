@@ -259,3 +259,35 @@ async fn an_sms_outage_is_retried_and_a_refused_sms_falls_back_to_push() {
     assert_eq!(delivered[0].body.as_deref(), Some("Open the app for the pickup location"));
     env.app.stop().await;
 }
+
+/// Exotel sends the pickup SMS but the connection drops before its answer;
+/// the push after it is rate-limited, so the job is retried: the retry does
+/// not send the SMS again (its outcome is unknown), and the push goes out.
+#[tokio::test]
+async fn a_pickup_sms_whose_answer_was_lost_is_not_sent_again_by_the_retry() {
+    use mangwale_sim::push::{PushEndpoint, PushFault};
+
+    let env = env(Some(default_templates().into_iter().filter(|t| t.name != "rider_pickup").collect())).await;
+    let data = env.jupiter.data();
+    let demo = data.orders.iter().find(|o| o.rider_id.is_some()).cloned().expect("a demo order with a rider");
+    let order = demo.id.to_string();
+    let push = env.app.state.channels.push_sim.clone().unwrap();
+    env.exotel.inject_fault(Endpoint::SmsSend, Fault::DropAfterProcessing, 1);
+    push.inject_fault(PushEndpoint::Any, PushFault::rate_limited(60), 1);
+
+    let body = json!({"order_id": demo.id, "delivery_man_id": demo.rider_id.unwrap()});
+    let sent = env.jupiter.send_webhook(&env.app.base, "rider/accepted", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(sent.unwrap().status().as_u16(), 202);
+    env.tick(90).await;
+
+    assert_eq!(env.exotel.sms_messages().iter().filter(|m| m.body.contains(&order)).count(), 1);
+    let sms_requests = env.exotel.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).count();
+    assert_eq!(sms_requests, 1, "the retry did not ask Exotel again");
+    let failed = env.events(&order, "pickup.channel_failed").await;
+    let sms_unknown: Vec<_> = failed.iter().filter(|f| f["channel"] == "sms").collect();
+    assert_eq!(sms_unknown.len(), 2, "both attempts say so: {failed:?}");
+    assert!(sms_unknown.iter().all(|f| f["outcome"] == "unknown"), "{failed:?}");
+    let sent = env.events(&order, "pickup.sent").await;
+    assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("app_push")), "{sent:?}");
+    env.app.stop().await;
+}

@@ -58,7 +58,6 @@ async fn env_with_retry(
             whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
             push_sim: None,
             exotel_retry,
-            ..PrepareOptions::default()
         },
         db,
         ..Setup::default()

@@ -2,6 +2,11 @@
 //! request with a key claims it, runs, and stores its answer; a retry with
 //! the same key gets that answer instead of running again (and placing a
 //! second real call).
+//!
+//! The same keys make each SMS the service sends at most once (scope `sms`,
+//! `comms::channels::send_sms_once` in the server): claimed before Exotel is
+//! asked, completed with the SMS sid, released only when it was certainly
+//! not sent, and left claimed when its outcome is unknown.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -3,9 +3,10 @@
 //! the same key gets that answer instead of running again (and placing a
 //! second real call).
 //!
-//! The same keys make each SMS the service sends at most once (scope `sms`,
-//! `comms::channels::send_sms_once` in the server): claimed before Exotel is
-//! asked, completed with the SMS sid, released only when it was certainly
+//! The same keys make each SMS the service sends, and the rider's pickup
+//! WhatsApp message, at most once (scope `send_once`,
+//! `comms::channels::send_at_most_once` in the server): claimed before the
+//! provider is asked, completed with its id, released only when it was certainly
 //! not sent, and left claimed when its outcome is unknown.
 
 use async_trait::async_trait;

@@ -237,7 +237,7 @@ pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
 
 /// The admin alert SMS of a ladder, sent at most once per `key` (see
 /// [`send_sms_once`]).
-pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder, key: &str) -> SmsOutcome {
+pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder, key: &str) -> SentOnce {
     let mut sms = SendSms::new(sms_sender(state), to.clone(), body);
     sms.dlt_entity_id = state.config.exotel_dlt_entity_id.clone();
     sms.dlt_template_id = state.config.exotel_dlt_template_admin_alert.clone();
@@ -275,97 +275,118 @@ impl SmsPurpose {
     }
 }
 
-/// How an at-most-once SMS went.
+/// How an at-most-once send (an SMS, a WhatsApp message) went.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SmsOutcome {
-    /// Exotel accepted it; `earlier` when an earlier attempt with the same
-    /// key did (nothing was sent this time).
-    Sent { sid: String, earlier: bool },
+pub enum SentOnce {
+    /// The provider accepted it (`id`: its SMS sid or message id);
+    /// `earlier` when an earlier attempt with the same key did (nothing was
+    /// sent this time).
+    Sent { id: String, earlier: bool },
     /// Certainly not sent (refused before it was processed, rate-limited,
     /// invalid, or nothing could be recorded first): a retry may send it.
     NotSent { message: String, transient: bool, retry_after: Option<std::time::Duration> },
     /// It may have gone out, this time or on an earlier attempt with the same
     /// key (the connection dropped after the request was written, or a worker
-    /// stopped mid-send): it is never sent again. Its status callback, if
-    /// Exotel sends one, lands on the timeline.
+    /// stopped mid-send): it is never sent again. Its status callback, if the
+    /// provider sends one, lands on the timeline.
     Unknown { message: String },
 }
 
-/// The scope of the SMS keys in the idempotency store.
-const SMS_KEY_SCOPE: &str = "sms";
-/// How long an SMS key is kept: far longer than any job retries its send.
-const SMS_KEY_TTL: chrono::Duration = chrono::Duration::days(7);
+/// Why a send failed, as [`send_at_most_once`] needs to know it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendFailure {
+    /// The provider certainly did not act on the request.
+    NotSent { message: String, transient: bool, retry_after: Option<std::time::Duration> },
+    /// The request may have been acted on (no answer came back).
+    Ambiguous { message: String },
+}
 
-/// Sends `sms` unless an earlier attempt with `key` sent it or may have.
-///
-/// The key is claimed in the store before the request: a claim completed
-/// with the SMS sid means sent; a claim left open means the outcome is
-/// unknown (Exotel's answer was lost, or the worker stopped mid-send); a
-/// claim is given back only when the SMS was certainly not sent. So a
-/// retried job never sends an SMS twice, and retries only what is certainly
-/// unsent. Counted in `mangwale_sms_total{purpose, outcome}`.
-pub async fn send_sms_once(state: &AppState, purpose: SmsPurpose, key: &str, sms: &SendSms) -> SmsOutcome {
-    let outcome = attempt_sms_once(state, purpose, key, sms).await;
+/// The scope of the at-most-once keys in the idempotency store.
+const ONCE_KEY_SCOPE: &str = "send_once";
+/// How long such a key is kept: far longer than any job retries its send.
+const ONCE_KEY_TTL: chrono::Duration = chrono::Duration::days(7);
+
+/// Sends `sms` unless an earlier attempt with `key` sent it or may have
+/// (see [`send_at_most_once`]). Counted in `mangwale_sms_total{purpose, outcome}`.
+pub async fn send_sms_once(state: &AppState, purpose: SmsPurpose, key: &str, sms: &SendSms) -> SentOnce {
+    use mangwale_providers::exotel::client::ExotelError;
+    let key = format!("{}:{key}", purpose.name());
+    let outcome = send_at_most_once(state, &key, purpose.name(), async {
+        match state.exotel.client.send_sms(sms).await {
+            Ok(message) => Ok(message.sid),
+            Err(e @ ExotelError::Ambiguous { .. }) => Err(SendFailure::Ambiguous { message: e.message().to_string() }),
+            Err(e) => Err(SendFailure::NotSent {
+                message: e.message().to_string(),
+                transient: e.is_transient(),
+                retry_after: e.retry_after(),
+            }),
+        }
+    })
+    .await;
     let label = match &outcome {
-        SmsOutcome::Sent { earlier: false, .. } => "sent",
-        SmsOutcome::Sent { earlier: true, .. } => "sent_earlier",
-        SmsOutcome::NotSent { .. } => "not_sent",
-        SmsOutcome::Unknown { .. } => "unknown",
+        SentOnce::Sent { earlier: false, .. } => "sent",
+        SentOnce::Sent { earlier: true, .. } => "sent_earlier",
+        SentOnce::NotSent { .. } => "not_sent",
+        SentOnce::Unknown { .. } => "unknown",
     };
     metrics::counter!("mangwale_sms_total", "purpose" => purpose.name(), "outcome" => label).increment(1);
     outcome
 }
 
-async fn attempt_sms_once(state: &AppState, purpose: SmsPurpose, key: &str, sms: &SendSms) -> SmsOutcome {
-    use mangwale_providers::exotel::client::ExotelError;
+/// Runs `send` unless an earlier attempt with `key` sent it or may have.
+///
+/// The key is claimed in the store before the request: a claim completed
+/// with the provider's id means sent; a claim left open means the outcome
+/// is unknown (the answer was lost, or the worker stopped mid-send); a claim
+/// is given back only when the message was certainly not sent. So a retried
+/// job never sends a message twice, and retries only what is certainly
+/// unsent.
+pub async fn send_at_most_once(
+    state: &AppState,
+    key: &str,
+    fingerprint: &str,
+    send: impl std::future::Future<Output = Result<String, SendFailure>>,
+) -> SentOnce {
     use mangwale_store::{IdempotencyClaim, StoredResponse};
 
     let store = &state.store;
     let now = state.clock.now();
-    let key = format!("{}:{key}", purpose.name());
-    match store.idempotency_claim(SMS_KEY_SCOPE, &key, purpose.name(), now, now + SMS_KEY_TTL).await {
+    match store.idempotency_claim(ONCE_KEY_SCOPE, key, fingerprint, now, now + ONCE_KEY_TTL).await {
         Ok(IdempotencyClaim::Claimed) => {}
         Ok(IdempotencyClaim::Completed { response, .. }) => {
-            return SmsOutcome::Sent { sid: String::from_utf8_lossy(&response.body).into_owned(), earlier: true };
+            return SentOnce::Sent { id: String::from_utf8_lossy(&response.body).into_owned(), earlier: true };
         }
         Ok(IdempotencyClaim::InFlight { .. }) => {
-            return SmsOutcome::Unknown {
+            return SentOnce::Unknown {
                 message: "an earlier attempt may have sent it (its outcome is unknown): not sent again".into(),
             };
         }
         Err(e) => {
-            return SmsOutcome::NotSent {
+            return SentOnce::NotSent {
                 message: format!("recording the attempt: {e}"),
                 transient: true,
                 retry_after: None,
             };
         }
     }
-    match state.exotel.client.send_sms(sms).await {
-        Ok(message) => {
-            let sent = StoredResponse {
-                status: 200,
-                content_type: Some("text/plain".into()),
-                body: message.sid.clone().into_bytes(),
-            };
-            // Left open, the key makes a retry report the SMS unknown
+    match send.await {
+        Ok(id) => {
+            let sent =
+                StoredResponse { status: 200, content_type: Some("text/plain".into()), body: id.clone().into_bytes() };
+            // Left open, the key makes a retry report the message unknown
             // rather than send it again: safe, and logged.
-            if let Err(e) = store.idempotency_complete(SMS_KEY_SCOPE, &key, &sent, state.clock.now()).await {
-                tracing::warn!(key, sid = message.sid, error = %e, "SMS sent, but its key could not be completed");
+            if let Err(e) = store.idempotency_complete(ONCE_KEY_SCOPE, key, &sent, state.clock.now()).await {
+                tracing::warn!(key, id, error = %e, "message sent, but its key could not be completed");
             }
-            SmsOutcome::Sent { sid: message.sid, earlier: false }
+            SentOnce::Sent { id, earlier: false }
         }
-        // The key stays claimed: nothing sends this SMS again.
-        Err(e @ ExotelError::Ambiguous { .. }) => SmsOutcome::Unknown { message: e.message().to_string() },
-        Err(e) => {
-            if let Err(release) = store.idempotency_release(SMS_KEY_SCOPE, &key).await {
-                tracing::warn!(key, error = %release, "SMS not sent, but its key could not be released: a retry will report it unknown");
+        // The key stays claimed: nothing sends this message again.
+        Err(SendFailure::Ambiguous { message }) => SentOnce::Unknown { message },
+        Err(SendFailure::NotSent { message, transient, retry_after }) => {
+            if let Err(release) = store.idempotency_release(ONCE_KEY_SCOPE, key).await {
+                tracing::warn!(key, error = %release, "message not sent, but its key could not be released: a retry will report it unknown");
             }
-            SmsOutcome::NotSent {
-                message: e.message().to_string(),
-                transient: e.is_transient(),
-                retry_after: e.retry_after(),
-            }
+            SentOnce::NotSent { message, transient, retry_after }
         }
     }
 }

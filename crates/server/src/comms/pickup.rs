@@ -21,7 +21,7 @@ use mangwale_store::{Job, JobError, JobHandler, Ladder, NewEvent, NewJob, RetryP
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::channels::{self, Sent, SmsOutcome, SmsPurpose};
+use super::channels::{self, Sent, SentOnce, SmsPurpose};
 use crate::jupiter::events::{MASKING_OPEN_JOB, PartyPair, masking_open_payload};
 use crate::state::AppState;
 
@@ -299,16 +299,29 @@ impl PickupJob {
         if let Some(escalation) = &request.escalation_id {
             message = message.callback_data(escalation.clone());
         }
-        match client.send_template(&message).await {
-            Ok(sent) => Sent::Sent {
-                provider_id: sent.message_id,
-                detail: json!({"template": PICKUP_TEMPLATE, "language": code, "to": to.masked()}),
-            },
-            Err(e) if e.is_ambiguous() => Sent::Unknown(e.message()),
-            Err(e) => match e.retry_after {
-                Some(wait) if e.is_transient() => Sent::Throttled { message: e.message(), wait },
-                _ => Sent::Failed { message: e.message(), transient: e.is_transient() },
-            },
+        // Once per order and rider's number, like the SMS: a retry of this
+        // job (a later channel failed) never sends the message again.
+        let key = format!("whatsapp:rider_pickup:{}:{}", request.order_id, mangwale_store::phone_digest(&to));
+        let sent = channels::send_at_most_once(state, &key, "whatsapp", async {
+            match client.send_template(&message).await {
+                Ok(sent) => Ok(sent.message_id),
+                Err(e) if e.is_ambiguous() => Err(channels::SendFailure::Ambiguous { message: e.message() }),
+                Err(e) => Err(channels::SendFailure::NotSent {
+                    message: e.message(),
+                    transient: e.is_transient(),
+                    retry_after: e.retry_after,
+                }),
+            }
+        })
+        .await;
+        let detail = |earlier: bool| json!({"template": PICKUP_TEMPLATE, "language": code, "to": to.masked(), "earlier": earlier});
+        match sent {
+            SentOnce::Sent { id, earlier } => Sent::Sent { provider_id: id, detail: detail(earlier) },
+            SentOnce::Unknown { message } => Sent::Unknown(message),
+            SentOnce::NotSent { message, transient: true, retry_after: Some(wait) } => {
+                Sent::Throttled { message, wait }
+            }
+            SentOnce::NotSent { message, transient, .. } => Sent::Failed { message, transient },
         }
     }
 
@@ -325,14 +338,14 @@ impl PickupJob {
         // the other accepts of the same rider.
         let key = format!("{}:{}", details.order_id, mangwale_store::phone_digest(&to));
         match channels::send_sms_once(state, SmsPurpose::RiderPickup, &key, &sms).await {
-            SmsOutcome::Sent { sid, earlier } => {
+            SentOnce::Sent { id: sid, earlier } => {
                 Sent::Sent { provider_id: sid, detail: json!({"to": to.masked(), "earlier": earlier}) }
             }
-            SmsOutcome::Unknown { message } => Sent::Unknown(message),
-            SmsOutcome::NotSent { message, transient: true, retry_after: Some(wait) } => {
+            SentOnce::Unknown { message } => Sent::Unknown(message),
+            SentOnce::NotSent { message, transient: true, retry_after: Some(wait) } => {
                 Sent::Throttled { message, wait }
             }
-            SmsOutcome::NotSent { message, transient, .. } => Sent::Failed { message, transient },
+            SentOnce::NotSent { message, transient, .. } => Sent::Failed { message, transient },
         }
     }
 

@@ -19,7 +19,7 @@ use mangwale_core::ladder::{CallerKind, Channel, StepState};
 use mangwale_store::{Job, JobError, JobHandler, Ladder, NewEvent, OnExhausted, RetryPolicy, StepClaim, StepResult};
 use serde_json::{Value, json};
 
-use super::channels::{self, Sent, SmsOutcome};
+use super::channels::{self, Sent, SentOnce};
 use crate::calls::{CallTarget, PlaceCall, PlaceCallError, place_call};
 use crate::exotel::CallerPurpose;
 use crate::jupiter::outbox;
@@ -394,9 +394,9 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>, sms_key:
         None => None,
     };
     let sms_detail = match &sms {
-        SmsOutcome::Sent { sid, earlier } => json!({"outcome": "sent", "sid": sid, "earlier": earlier}),
-        SmsOutcome::NotSent { message, .. } => json!({"outcome": "not_sent", "error": message}),
-        SmsOutcome::Unknown { message } => json!({"outcome": "unknown", "error": message}),
+        SentOnce::Sent { id: sid, earlier } => json!({"outcome": "sent", "sid": sid, "earlier": earlier}),
+        SentOnce::NotSent { message, .. } => json!({"outcome": "not_sent", "error": message}),
+        SentOnce::Unknown { message } => json!({"outcome": "unknown", "error": message}),
     };
     let (bridge_id, bridge_detail, bridge_transient) = match &bridge {
         Some(Ok(attempt)) => (
@@ -413,17 +413,17 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>, sms_key:
     let bridge_error = &detail["bridge"]["error"];
     match (sms, bridge_id) {
         (_, Some(id)) => Sent::Sent { provider_id: id, detail },
-        (SmsOutcome::Sent { sid, .. }, None) => Sent::Sent { provider_id: sid, detail },
+        (SentOnce::Sent { id: sid, .. }, None) => Sent::Sent { provider_id: sid, detail },
         // The SMS is never sent again; only a bridge that failed
         // transiently is worth another attempt.
-        (SmsOutcome::Unknown { message }, None) if bridge_transient => Sent::Failed {
+        (SentOnce::Unknown { message }, None) if bridge_transient => Sent::Failed {
             message: format!("admin alert: SMS outcome unknown ({message}), not sent again; bridge: {bridge_error}"),
             transient: true,
         },
-        (SmsOutcome::Unknown { message }, None) => {
+        (SentOnce::Unknown { message }, None) => {
             Sent::Unknown(format!("admin alert: SMS outcome unknown ({message}); bridge: {bridge_error}"))
         }
-        (SmsOutcome::NotSent { message, transient, .. }, None) => Sent::Failed {
+        (SentOnce::NotSent { message, transient, .. }, None) => Sent::Failed {
             message: format!("admin alert failed: SMS: {message}; bridge: {bridge_error}"),
             transient: transient || bridge_transient,
         },

@@ -395,7 +395,7 @@ pub fn sms_text(tries: u32, number: &E164) -> String {
 #[async_trait]
 impl JobHandler for Sms {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
-        use crate::comms::channels::{SmsOutcome, SmsPurpose, send_sms_once};
+        use crate::comms::channels::{SentOnce, SmsPurpose, send_sms_once};
         use mangwale_providers::exotel::client::SendSms;
 
         let bad = || JobError::Permanent(format!("not a callback SMS: {}", job.payload));
@@ -413,21 +413,21 @@ impl JobHandler for Sms {
         let sent = send_sms_once(state, SmsPurpose::MissedCall, id, &sms).await;
         let now = state.clock.now();
         let (kind, detail, outcome) = match sent {
-            SmsOutcome::Sent { sid, earlier } => (
+            SentOnce::Sent { id: sid, earlier } => (
                 "missed_call.sms_sent",
                 json!({"callbackId": id, "smsSid": sid, "earlier": earlier, "to": callback.phone.masked(),
                        "number": number.masked()}),
                 "sent",
             ),
-            SmsOutcome::NotSent { message, transient: true, .. } if job.attempts < job.max_attempts => {
+            SentOnce::NotSent { message, transient: true, .. } if job.attempts < job.max_attempts => {
                 return Err(JobError::Transient(message));
             }
-            SmsOutcome::NotSent { message, .. } => {
+            SentOnce::NotSent { message, .. } => {
                 ("missed_call.sms_failed", json!({"callbackId": id, "error": message}), "failed")
             }
             // It may have gone out: never sent again. Its status callback,
             // if any, follows on the timeline.
-            SmsOutcome::Unknown { message } => (
+            SentOnce::Unknown { message } => (
                 "missed_call.sms_unknown",
                 json!({"callbackId": id, "error": message, "to": callback.phone.masked()}),
                 "unknown",

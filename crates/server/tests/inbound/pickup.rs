@@ -291,3 +291,35 @@ async fn a_pickup_sms_whose_answer_was_lost_is_not_sent_again_by_the_retry() {
     assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("app_push")), "{sent:?}");
     env.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_pickup_whatsapp_whose_answer_was_lost_is_not_sent_again_when_a_later_channel_is_retried() {
+    use mangwale_sim::whatsapp::Fault as WhatsAppFault;
+
+    let env = env(None).await;
+    let data = env.jupiter.data();
+    let demo = data.orders.iter().find(|o| o.rider_id.is_some()).cloned().expect("a demo order with a rider");
+    let order = demo.id.to_string();
+    // WhatsApp takes the message but the answer is lost; the SMS after it
+    // fails transiently, so the job is retried.
+    env.whatsapp.inject_fault(WhatsAppFault::DropAfterProcessing, 1);
+    // (More 503s than the client's own retries absorb.)
+    env.exotel.inject_fault(Endpoint::SmsSend, Fault::status(503), 6);
+
+    let body = json!({"order_id": demo.id, "delivery_man_id": demo.rider_id.unwrap()});
+    let sent = env.jupiter.send_webhook(&env.app.base, "rider/accepted", &body, Signing::Secret(SECRET.into())).await;
+    assert_eq!(sent.unwrap().status().as_u16(), 202);
+    env.tick(90).await;
+
+    let pickups = env.whatsapp.messages().into_iter().filter(|m| m.template == "rider_pickup").count();
+    assert_eq!(pickups, 1, "the retry did not send the WhatsApp message again");
+    let failed = env.events(&order, "pickup.channel_failed").await;
+    let unknown: Vec<_> = failed.iter().filter(|f| f["channel"] == "whatsapp").collect();
+    assert!(unknown.len() >= 2, "each attempt says the WhatsApp outcome is unknown: {failed:?}");
+    assert!(unknown.iter().all(|f| f["outcome"] == "unknown"), "{failed:?}");
+    let retried = failed.iter().any(|f| f["channel"] == "sms" && f["willRetry"] == true);
+    assert!(retried, "the SMS failure retried the job: {failed:?}");
+    let sent = env.events(&order, "pickup.sent").await;
+    assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("sms")), "{sent:?}");
+    env.app.stop().await;
+}

@@ -354,8 +354,9 @@ async fn masked(state: &AppState, call: &InboundCall, step: &str) -> Result<(Con
     let phone = phone.ok_or("the order names no number for that party")?;
     let caller = Leg { role: caller_role, phone: caller_phone };
     let callee = Leg { role, phone };
-    let connect =
-        crate::masking::connect_through_session(state, order.id.as_str(), &caller, &callee).await.map_err(|e| {
+    let connect = crate::masking::connect_through_session(state, &call.call_sid, order.id.as_str(), &caller, &callee)
+        .await
+        .map_err(|e| {
             tracing::warn!(error = %e, "the masking session could not connect");
             "the masking session could not connect"
         })?;

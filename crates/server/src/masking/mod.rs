@@ -22,7 +22,9 @@ use mangwale_core::masking::PartyPair;
 pub use mangwale_core::masking::{Leg, PartyRole};
 use mangwale_providers::exotel::applet::Connect;
 use mangwale_providers::jupiter::model::Order;
-use mangwale_store::{MaskingOpen, MaskingSession, NewEvent, NewMaskingSession};
+use mangwale_store::{
+    MaskedCall, MaskedCallDirection, MaskedCallOutcome, MaskingOpen, MaskingSession, NewEvent, NewMaskingSession,
+};
 use serde_json::{Value, json};
 
 use crate::error::{AppError, AppResult};
@@ -38,6 +40,7 @@ pub const MAX_CONVERSATION_SECS: u32 = 1800;
 /// caller goes to support, as every masked call does.
 pub async fn connect_through_session(
     state: &AppState,
+    call_sid: &str,
     order_id: &str,
     caller: &Leg,
     callee: &Leg,
@@ -52,6 +55,31 @@ pub async fn connect_through_session(
         MaskingOpen::PoolEmpty => return Ok(support_connect(state)),
     };
     tracing::info!(order_id, caller = %caller.role, callee = %callee.role, masked = %session.masked_number, "masked connect");
+    // Counted with the masked calls; the applet after the Connect (which
+    // carries DialCallStatus) records how it ended: `inbound::after_connect`.
+    let now = state.clock.now();
+    let call = MaskedCall {
+        key: call_sid.to_string(),
+        direction: MaskedCallDirection::Inbound,
+        masked_number: session.masked_number.clone(),
+        session_id: Some(session.id.clone()),
+        order_id: Some(order.clone()),
+        caller_role: Some(caller.role),
+        outcome: MaskedCallOutcome::Connecting,
+        digit_tries: 0,
+        started_at: now,
+        ended_at: None,
+        duration_secs: None,
+    };
+    state.store.masked_call_put(&call).await?;
+    let detail = json!({"sessionId": session.id, "maskedNumber": session.masked_number.as_str(),
+                        "caller": caller.role.as_str(), "callee": callee.role.as_str(), "via": "menu"});
+    let event = NewEvent::new("masking.call_connecting", now)
+        .call(call_sid)
+        .order(order.as_str())
+        .channel("masking")
+        .detail(detail);
+    state.store.record_event(event).await?;
     Ok(dial(state, &callee.phone, &session))
 }
 

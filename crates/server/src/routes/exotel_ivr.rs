@@ -435,5 +435,10 @@ async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppRes
             return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], next.select().body()).into_response());
         }
     }
+    // After a masked Connect of the inbound menus: how the conversation
+    // ended, with the masked calls.
+    if flow == crate::inbound::menus::FLOW && step == "after_masked" {
+        masking::after_connect(&state, &request).await?;
+    }
     Ok(StatusCode::OK.into_response())
 }

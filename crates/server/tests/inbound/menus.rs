@@ -182,9 +182,16 @@ async fn a_customer_with_an_active_order_presses_1_and_reaches_the_rider_through
     let customer = data.customer(order.customer_id).unwrap().clone();
     let rider = data.rider(order.rider_id.unwrap()).unwrap().clone();
     env.exotel
-        .script(customer.phone.as_str(), CalleeScript::answers_after(Duration::from_secs(1)).presses("order_menu", "1"))
+        .script(
+            customer.phone.as_str(),
+            CalleeScript::answers_after(Duration::from_secs(1))
+                .presses("order_menu", "1")
+                .stays_for(Duration::from_secs(300)),
+        )
         .unwrap();
-    env.exotel.script(rider.phone.as_str(), CalleeScript::answers_after(Duration::from_secs(2))).unwrap();
+    // The rider talks for 45 s, then hangs up.
+    let rider_script = CalleeScript::answers_after(Duration::from_secs(2)).stays_for(Duration::from_secs(45));
+    env.exotel.script(rider.phone.as_str(), rider_script).unwrap();
     let sid = env.call_in(&customer.phone);
     env.tick(90).await;
 
@@ -213,6 +220,26 @@ async fn a_customer_with_an_active_order_presses_1_and_reaches_the_rider_through
     let call = env.app.state.store.inbound_call(&sid).await.unwrap().unwrap();
     assert_eq!((call.kind, call.choice), (CallerKind::Customer, Some(Choice::TalkToRider)));
     assert_eq!(call.order_id.map(|o| o.to_string()), Some(order.id.to_string()));
+    // The masked conversation is counted with the masked calls, with how it
+    // ended (the goodbye after the Connect carries DialCallStatus).
+    env.tick(60).await;
+    let run = env.exotel.flow_run(&sid).unwrap();
+    let path = run.path();
+    assert_eq!(path[path.len() - 4..], ["connect_rider", "after_masked", "goodbye", "end"], "the call ended: {path:?}");
+    let ended = env.events("masking.call_ended").await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(
+        (ended[0].detail["outcome"].as_str(), ended[0].detail["caller"].as_str()),
+        (Some("completed"), Some("customer"))
+    );
+    assert_eq!(ended[0].order_id.as_deref(), Some(order.id.to_string().as_str()));
+    let (status, analytics) = env.app.get("/exotel/ivr/analytics", Some(crate::common::API_KEY)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (analytics["masking"]["maskedCalls"].as_u64(), analytics["masking"]["connected"].as_u64()),
+        (Some(1), Some(1)),
+        "{analytics}"
+    );
     env.app.stop().await;
 }
 
@@ -256,7 +283,7 @@ async fn a_rider_hears_the_delivery_and_the_menu_rules_hold_wrong_key_star_then_
     for _ in 0..3 {
         expected.extend(menu);
     }
-    expected.extend(["connect_vendor", "goodbye", "end"]);
+    expected.extend(["connect_vendor", "after_masked", "goodbye", "end"]);
     assert_eq!(run.path(), expected);
     let delivery = run.entry("rider_delivery").unwrap().body().unwrap().to_string();
     assert!(delivery.contains(&order.id.to_string()) && delivery.contains(&store.name), "{delivery}");

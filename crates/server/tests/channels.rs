@@ -5,18 +5,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{API_KEY, Setup, TestApp};
+use common::SimEnv;
 use mangwale_core::E164;
 use mangwale_core::ladder::{DEFAULT_LADDERS_TOML, LadderBook, LadderState, StepState};
-use mangwale_server::PrepareOptions;
 use mangwale_server::comms::channels::check_whatsapp_templates;
-use mangwale_sim::exotel::SimConfig;
-use mangwale_sim::jupiter::JupiterSim;
-use mangwale_sim::whatsapp::{RecipientScript, WhatsAppSim, WhatsAppSimConfig};
-use mangwale_store::{Clock, ManualClock};
+use mangwale_sim::whatsapp::RecipientScript;
+use mangwale_store::Clock;
 use serde_json::{Value, json};
 
 const VENDOR: &str = "+919876543210";
@@ -25,70 +21,12 @@ const ADMIN: &str = "+919812300000";
 /// simulator by this reference.
 const SEED_ORDER: &str = "MW-2025-001234";
 
-struct Env {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    whatsapp: WhatsAppSim,
-    jupiter: JupiterSim,
+/// The sandbox on a manual clock that moves a second at a time.
+async fn env() -> SimEnv {
+    SimEnv::builder().var("ADMIN_SUPPORT_PHONE", ADMIN).whatsapp().tick_step(Duration::from_secs(1)).start().await
 }
 
-async fn env() -> Env {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::start_setup(Setup {
-        vars: vec![("ADMIN_SUPPORT_PHONE".into(), ADMIN.into())],
-        clock: clock.clone(),
-        prepare: PrepareOptions {
-            exotel_sim: Some(SimConfig::manual(clock.now())),
-            whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
-            push_sim: None,
-            ..PrepareOptions::default()
-        },
-        ..Setup::default()
-    })
-    .await;
-    let whatsapp = app.state.channels.whatsapp_sim.clone().unwrap();
-    let jupiter = app.state.jupiter.sim.clone().unwrap();
-    Env { app, clock, whatsapp, jupiter }
-}
-
-impl Env {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .app
-            .http
-            .post(format!("{}{path}", self.app.base))
-            .header("X-API-Key", API_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn run_jobs(&self) {
-        mangwale_server::build_worker(&self.app.state).run_until_idle().await.unwrap();
-    }
-
-    /// Moves the clocks by `secs` in steps of 1 s, running due jobs and
-    /// letting the simulated phones act at each step.
-    async fn tick(&self, secs: u64) {
-        for _ in 0..secs {
-            self.clock.advance(Duration::from_secs(1));
-            self.run_jobs().await;
-            self.whatsapp.advance(Duration::from_secs(1)).await;
-            self.run_jobs().await;
-        }
-    }
-
-    async fn ladder(&self, id: &str) -> mangwale_store::Ladder {
-        self.app.state.store.ladder(id).await.unwrap().expect("the ladder")
-    }
-
-    async fn events(&self, order: &str) -> Vec<mangwale_store::TimelineEvent> {
-        self.app.state.store.events_for_order(order).await.unwrap()
-    }
-
+impl SimEnv {
     async fn dead_jobs(&self) -> u64 {
         self.app.state.store.queue_stats(self.clock.now()).await.unwrap().dead
     }
@@ -130,9 +68,9 @@ async fn the_seeds_order_id_flows_from_the_ladder_to_jupiter() {
     assert!(updates.iter().any(|u| u["orderId"] == SEED_ORDER && u["status"] == "confirmed"), "{updates:?}");
     assert_eq!(env.jupiter.order(SEED_ORDER).unwrap().status, "confirmed");
     assert_eq!(env.dead_jobs().await, 0, "no job went dead on the id");
-    let kinds: Vec<String> = env.events(SEED_ORDER).await.into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> = env.order_events(SEED_ORDER).await.into_iter().map(|e| e.kind).collect();
     assert!(kinds.iter().any(|k| k == "jupiter.outbox_delivered"), "{kinds:?}");
-    let (status, timeline) = env.app.get(&format!("/comms/timeline/{SEED_ORDER}"), Some(API_KEY)).await;
+    let (status, timeline) = env.get(&format!("/comms/timeline/{SEED_ORDER}")).await;
     assert_eq!(status, 200);
     assert!(timeline["events"].as_array().is_some_and(|e| !e.is_empty()), "{timeline}");
 
@@ -170,7 +108,7 @@ async fn a_whatsapp_failure_meta_reports_by_webhook_fails_its_step() {
     assert_eq!(step.provider_id.as_deref(), Some(wamid.as_str()), "the wamid recorded at send time");
     assert_eq!(step.state, StepState::Failed, "{step:?}");
     assert!(step.detail.as_deref().unwrap_or_default().contains("131026"), "{step:?}");
-    let events = env.events(SEED_ORDER).await;
+    let events = env.order_events(SEED_ORDER).await;
     let failed = events
         .iter()
         .find(|e| e.kind == "ladder.step_failed" && e.detail["reportedBy"] == "webhook")
@@ -201,7 +139,7 @@ async fn a_pair_rate_limited_whatsapp_step_waits_six_seconds() {
         .find(|s| s.channel == mangwale_core::ladder::Channel::WhatsApp)
         .unwrap();
     assert_eq!(step.state, StepState::Pending, "refused, to be retried: {step:?}");
-    let events = env.events(SEED_ORDER).await;
+    let events = env.order_events(SEED_ORDER).await;
     let refusal = events.iter().find(|e| e.kind == "ladder.step_failed").expect("the refusal on the timeline");
     assert_eq!(
         (refusal.detail["willRetry"].as_bool(), refusal.detail["retryAfterSeconds"].as_f64()),

@@ -8,118 +8,39 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{API_KEY, Setup, TestApp};
+use common::{SimEnv, SimEnvBuilder};
 use mangwale_core::E164;
 use mangwale_core::ladder::{LadderState, StepState};
-use mangwale_providers::exotel::client::RetryPolicy;
-use mangwale_server::PrepareOptions;
-use mangwale_sim::exotel::{CalleeScript, Endpoint, ExotelSim, Fault, SimConfig};
-use mangwale_sim::jupiter::JupiterSim;
-use mangwale_sim::whatsapp::{RecipientScript, WhatsAppSim, WhatsAppSimConfig};
+use mangwale_sim::exotel::{CalleeScript, Endpoint, Fault};
+use mangwale_sim::whatsapp::RecipientScript;
 use mangwale_store::{Clock, ManualClock};
 use serde_json::{Value, json};
 
 const VENDOR: &str = "+919876543210";
 const ADMIN: &str = "+919812300000";
 
-struct Env {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    exotel: Arc<ExotelSim>,
-    whatsapp: WhatsAppSim,
-    jupiter: JupiterSim,
+/// The sandbox on a manual clock starting now.
+async fn env() -> SimEnv {
+    env_with(Arc::new(ManualClock::new(chrono::Utc::now())), None).await
 }
 
-async fn env() -> Env {
-    env_on(None).await
+/// The sandbox on `clock`, on `db` when it restarts.
+async fn env_with(clock: Arc<ManualClock>, db: Option<mangwale_store::test_support::TestDb>) -> SimEnv {
+    sandbox(clock, db).start().await
 }
 
-async fn env_on(db: Option<mangwale_store::test_support::TestDb>) -> Env {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    env_with(clock, db).await
+fn sandbox(clock: Arc<ManualClock>, db: Option<mangwale_store::test_support::TestDb>) -> SimEnvBuilder {
+    SimEnv::builder().var("ADMIN_SUPPORT_PHONE", ADMIN).clock(clock).whatsapp().db(db).maintenance()
 }
 
-async fn env_with(clock: Arc<ManualClock>, db: Option<mangwale_store::test_support::TestDb>) -> Env {
-    env_with_retry(clock, db, None).await
-}
-
-/// With `exotel_retry`, the Exotel client's own retries (`max_retries: 0`:
-/// one request per job attempt, so a fault of count 1 fails exactly one).
-async fn env_with_retry(
-    clock: Arc<ManualClock>,
-    db: Option<mangwale_store::test_support::TestDb>,
-    exotel_retry: Option<RetryPolicy>,
-) -> Env {
-    let app = TestApp::start_setup(Setup {
-        vars: vec![("ADMIN_SUPPORT_PHONE".into(), ADMIN.into())],
-        clock: clock.clone(),
-        prepare: PrepareOptions {
-            exotel_sim: Some(SimConfig::manual(clock.now())),
-            whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
-            push_sim: None,
-            exotel_retry,
-        },
-        db,
-        ..Setup::default()
-    })
-    .await;
-    mangwale_server::maintenance::schedule(&app.state).await.unwrap();
-    let exotel = app.state.exotel.sim.clone().unwrap();
-    let whatsapp = app.state.channels.whatsapp_sim.clone().unwrap();
-    let jupiter = app.state.jupiter.sim.clone().unwrap();
-    Env { app, clock, exotel, whatsapp, jupiter }
-}
-
-impl Env {
+impl SimEnv {
     /// A demo order Jupiter knows.
     fn order(&self) -> String {
         self.jupiter.data().orders[0].id.to_string()
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .app
-            .http
-            .post(format!("{}{path}", self.app.base))
-            .header("X-API-Key", API_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.app.get(path, Some(API_KEY)).await
-    }
-
-    async fn run_jobs(&self) {
-        mangwale_server::build_worker(&self.app.state).run_until_idle().await.unwrap();
-    }
-
-    /// Moves every clock by `secs` in steps of 5 s, running due jobs and
-    /// letting the simulated phones act at each step.
-    async fn tick(&self, secs: u64) {
-        for _ in 0..secs.div_ceil(5) {
-            self.clock.advance(Duration::from_secs(5));
-            self.run_jobs().await;
-            self.exotel.advance(Duration::from_secs(5)).await;
-            self.whatsapp.advance(Duration::from_secs(5)).await;
-            self.run_jobs().await;
-        }
-    }
-
     async fn timeline(&self, order: &str) -> Value {
         self.get(&format!("/comms/timeline/{order}")).await.1
-    }
-
-    async fn kinds(&self, order: &str) -> Vec<String> {
-        self.app.state.store.events_for_order(order).await.unwrap().into_iter().map(|e| e.kind).collect()
-    }
-
-    async fn ladder(&self, id: &str) -> mangwale_store::Ladder {
-        self.app.state.store.ladder(id).await.unwrap().expect("the ladder")
     }
 }
 
@@ -262,9 +183,9 @@ async fn a_vendor_who_never_answers_reaches_admin_at_5_minutes() {
 /// bridge only, and admin gets one SMS.
 #[tokio::test]
 async fn an_admin_sms_whose_answer_was_lost_is_not_sent_again_when_the_bridge_is_retried() {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let no_client_retries = RetryPolicy { max_retries: 0, base: Duration::ZERO, cap: Duration::ZERO };
-    let env = env_with_retry(clock, None, Some(no_client_retries)).await;
+    // Without the Exotel client's own retries: one request per job attempt,
+    // so a fault of count 1 fails exactly one.
+    let env = sandbox(Arc::new(ManualClock::new(chrono::Utc::now())), None).exotel_retries(0).start().await;
     let order = env.order();
     env.exotel.script(VENDOR, CalleeScript::no_answer()).unwrap();
     env.post("/comms/notify/vendor/order", vendor_order(&order)).await;
@@ -369,7 +290,7 @@ async fn a_restart_mid_ladder_carries_on_and_sends_no_step_twice() {
     let ladder = env.ladder(&format!("vendor_order_{order}")).await;
     assert_eq!(ladder.state, LadderState::Exhausted, "{:?}", step_states(&ladder));
     assert!(ladder.steps.iter().all(|s| s.state == StepState::Sent && s.attempts == 1), "{:?}", ladder.steps);
-    let events = env.app.state.store.events_for_order(&order).await.unwrap();
+    let events = env.order_events(&order).await;
     let sent: Vec<u64> =
         events.iter().filter(|e| e.kind == "ladder.step_sent").filter_map(|e| e.detail["step"].as_u64()).collect();
     assert_eq!(sent, [0, 1, 2, 3, 4], "each step once, in order, across the restart");

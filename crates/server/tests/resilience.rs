@@ -10,12 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{API_KEY, Setup, TestApp};
+use common::{API_KEY, Setup, SimEnv, TestApp};
 use mangwale_core::ladder::{Channel, LadderState, StepState};
-use mangwale_providers::exotel::client::RetryPolicy;
-use mangwale_server::PrepareOptions;
 use mangwale_sim::exotel::{CalleeScript, Endpoint, Fault, SimConfig};
-use mangwale_sim::whatsapp::WhatsAppSimConfig;
 use mangwale_store::{Clock, Job, JobError, JobHandler, ManualClock, NewJob};
 use serde_json::{Value, json};
 
@@ -216,40 +213,24 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
     let file = dir.path().join("ladders.toml");
     std::fs::write(&file, ladders).unwrap();
 
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let sim = SimConfig {
-        voice_rate_limit_per_minute: 1_000_000,
-        max_log_entries: 1_000_000,
-        default_script: CalleeScript::no_answer(),
-        ..SimConfig::manual(clock.now())
-    };
-    let app = TestApp::start_setup(Setup {
-        vars: vec![
-            ("ADMIN_SUPPORT_PHONE".into(), ADMIN.into()),
-            ("LADDERS_FILE".into(), file.display().to_string()),
-            ("EXOTEL_VOICE_PER_MINUTE".into(), "10000".into()),
-            // The client's rate limiters wait in real time: a low SMS budget
-            // would make the test wait for the admin steps' retries.
-            ("EXOTEL_SMS_PER_MINUTE".into(), "10000".into()),
-        ],
-        clock: clock.clone(),
-        prepare: PrepareOptions {
-            exotel_sim: Some(sim),
-            whatsapp_sim: Some(WhatsAppSimConfig::manual(clock.now())),
-            // The client's own retries keep their logic but not their
-            // real-time waits.
-            exotel_retry: Some(RetryPolicy {
-                max_retries: 3,
-                base: Duration::from_millis(1),
-                cap: Duration::from_millis(5),
-            }),
-            ..PrepareOptions::default()
-        },
-        ..Setup::default()
-    })
-    .await;
-    let exotel = app.state.exotel.sim.clone().unwrap();
-    let worker = mangwale_server::build_worker(&app.state);
+    let env = SimEnv::builder()
+        .var("ADMIN_SUPPORT_PHONE", ADMIN)
+        .var("LADDERS_FILE", &file.display().to_string())
+        .var("EXOTEL_VOICE_PER_MINUTE", "10000")
+        // The client's rate limiters wait in real time: a low SMS budget
+        // would make the test wait for the admin steps' retries.
+        .var("EXOTEL_SMS_PER_MINUTE", "10000")
+        .exotel(|config| SimConfig {
+            voice_rate_limit_per_minute: 1_000_000,
+            max_log_entries: 1_000_000,
+            default_script: CalleeScript::no_answer(),
+            ..config
+        })
+        .whatsapp()
+        .exotel_retries(3)
+        .start()
+        .await;
+    let (app, clock, exotel) = (&env.app, &env.clock, &env.exotel);
     let t0 = clock.now();
 
     let mut escalations: Vec<(String, String)> = Vec::with_capacity(n);
@@ -288,10 +269,10 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
         } else if elapsed == OUTAGE.1 {
             exotel.clear_faults();
         }
-        worker.run_until_idle().await.unwrap();
+        env.run_jobs().await;
         clock.advance(Duration::from_secs(TICK));
         exotel.advance(Duration::from_secs(TICK)).await;
-        worker.run_until_idle().await.unwrap();
+        env.run_jobs().await;
     }
     exotel.clear_faults();
 
@@ -397,5 +378,5 @@ async fn chaos_exotel_fails_for_ten_minutes_and_no_step_is_lost_or_sent_twice() 
     );
     assert!(faulted > 0, "the outage happened");
     let _ = t0;
-    app.stop().await;
+    env.app.stop().await;
 }

@@ -2,17 +2,14 @@
 //! API, calls to a masked number played by the Exotel simulator through the
 //! `masked_call` flow, and masked bridges.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mangwale_core::E164;
-use mangwale_server::PrepareOptions;
-use mangwale_sim::exotel::{CalleeScript, ExotelSim, SimConfig};
-use mangwale_sim::jupiter::{JupiterSim, Signing};
-use mangwale_store::{Clock, ManualClock};
+use mangwale_sim::exotel::CalleeScript;
+use mangwale_sim::jupiter::Signing;
 use serde_json::{Value, json};
 
-use crate::common::{API_KEY, Setup, TestApp};
+use crate::common::SimEnv;
 
 const POOL: [&str; 2] = ["+918047110001", "+918047110002"];
 const ADMIN: &str = "+919000000001";
@@ -23,64 +20,17 @@ const RIDER: &str = "+919159389497";
 const OTHER_RIDER: &str = "+917350332199";
 const THIRD_RIDER: &str = "+919805596255";
 
-struct Env {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    exotel: Arc<ExotelSim>,
+async fn env(pool: &[&str]) -> SimEnv {
+    let builder = SimEnv::builder().var("ADMIN_SUPPORT_PHONE", ADMIN);
+    if pool.is_empty() { builder } else { builder.var("EXOTEL_MASKING_NUMBERS", &pool.join(",")) }.start().await
 }
 
-async fn env(pool: &[&str]) -> Env {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let mut vars = vec![("ADMIN_SUPPORT_PHONE".to_string(), ADMIN.to_string())];
-    if !pool.is_empty() {
-        vars.push(("EXOTEL_MASKING_NUMBERS".to_string(), pool.join(",")));
-    }
-    let app = TestApp::start_setup(Setup {
-        vars,
-        clock: clock.clone(),
-        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())), ..PrepareOptions::default() },
-        ..Setup::default()
-    })
-    .await;
-    let exotel = app.state.exotel.sim.clone().unwrap();
-    Env { app, clock, exotel }
-}
-
-impl Env {
-    fn jupiter(&self) -> &JupiterSim {
-        self.app.state.jupiter.sim.as_ref().unwrap()
-    }
-
-    async fn run_jobs(&self) {
-        mangwale_server::build_worker(&self.app.state).run_until_idle().await.unwrap();
-    }
-
+impl SimEnv {
     async fn webhook(&self, event: &str, order: &str) {
-        let res = self
-            .jupiter()
-            .send_webhook(&self.app.base, event, &json!({"order_id": order}), Signing::None)
-            .await
-            .unwrap();
+        let res =
+            self.jupiter.send_webhook(&self.app.base, event, &json!({"order_id": order}), Signing::None).await.unwrap();
         assert_eq!(res.status().as_u16(), 202, "{event}");
         self.run_jobs().await;
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .app
-            .http
-            .post(format!("{}{path}", self.app.base))
-            .header("X-API-Key", API_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.app.get(path, Some(API_KEY)).await
     }
 
     /// A call to `masked` from `caller`, played until it ends.
@@ -88,10 +38,6 @@ impl Env {
         let sid = self.exotel.incoming_call(caller, masked, "masked_call").unwrap();
         self.exotel.advance(Duration::from_secs(600)).await;
         self.exotel.flow_run(&sid).unwrap()
-    }
-
-    async fn kinds(&self, order: &str) -> Vec<String> {
-        self.app.state.store.events_for_order(order).await.unwrap().into_iter().map(|e| e.kind).collect()
     }
 }
 
@@ -140,7 +86,7 @@ async fn a_customer_calling_the_masked_number_reaches_the_rider_who_sees_only_th
     for kind in ["masking.session_opened", "masking.call_connecting", "masking.call_ended"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} on the timeline: {kinds:?}");
     }
-    let events = env.app.state.store.events_for_order(ORDER).await.unwrap();
+    let events = env.order_events(ORDER).await;
     let timeline = serde_json::to_string(&events).unwrap();
     assert!(!timeline.contains(&digits_of(CUSTOMER)) && !timeline.contains(&digits_of(RIDER)), "{timeline}");
     let ended = events.iter().find(|e| e.kind == "masking.call_ended").unwrap();
@@ -191,13 +137,13 @@ async fn a_rider_calling_after_the_session_closed_is_offered_support() {
 async fn a_phone_gets_a_second_number_while_one_is_free_and_order_digits_resolve_a_shared_one() {
     let env = env(&POOL).await;
     // The same customer has three orders, each with its own rider.
-    let base = env.jupiter().order(ORDER).unwrap();
+    let base = env.jupiter.order(ORDER).unwrap();
     for (id, rider) in [(200001, 502), (200002, 503)] {
         let mut order = base.clone();
         order.id = id;
         order.reference = None;
         order.rider_id = Some(rider);
-        env.jupiter().add_order(order);
+        env.jupiter.add_order(order);
     }
     let mut numbers = Vec::new();
     for order in [ORDER, "200001", "200002"] {

@@ -2,75 +2,40 @@
 //! menu, against the simulated Exotel (running our flows file) and the
 //! simulated Jupiter with the Nashik demo data.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mangwale_core::inbound::{CallerKind, Choice};
 use mangwale_core::ladder::LadderState;
-use mangwale_server::PrepareOptions;
 use mangwale_server::exotel::CallerPurpose;
-use mangwale_sim::exotel::{CalleeScript, ExotelSim, SimConfig};
-use mangwale_sim::jupiter::JupiterSim;
-use mangwale_store::{Clock, ManualClock};
+use mangwale_sim::exotel::CalleeScript;
 use serde_json::{Value, json};
 
-use crate::common::{API_KEY, Setup, TestApp};
+use crate::common::SimEnv;
 
 const ORDER_DESK: &str = "+919812300011";
 const ADMIN: &str = "+919812300000";
 
-struct Env {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    exotel: Arc<ExotelSim>,
-    jupiter: JupiterSim,
-}
-
 /// Two ExoPhones for masked calls.
 const MASKING_POOL: &str = "+912071171001,+912071171002";
 
-async fn env() -> Env {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::start_setup(Setup {
-        vars: vec![
-            ("ORDER_DESK_PHONE".into(), ORDER_DESK.into()),
-            ("ADMIN_SUPPORT_PHONE".into(), ADMIN.into()),
-            ("EXOTEL_MASKING_NUMBERS".into(), MASKING_POOL.into()),
-        ],
-        clock: clock.clone(),
-        prepare: PrepareOptions { exotel_sim: Some(SimConfig::manual(clock.now())), ..PrepareOptions::default() },
-        ..Setup::default()
-    })
-    .await;
-    let exotel = app.state.exotel.sim.clone().unwrap();
-    let jupiter = app.state.jupiter.sim.clone().unwrap();
-    Env { app, clock, exotel, jupiter }
+async fn env() -> SimEnv {
+    SimEnv::builder()
+        .var("ORDER_DESK_PHONE", ORDER_DESK)
+        .var("ADMIN_SUPPORT_PHONE", ADMIN)
+        .var("EXOTEL_MASKING_NUMBERS", MASKING_POOL)
+        .start()
+        .await
 }
 
-impl Env {
+impl SimEnv {
     /// `from` calls our inbound number; returns the CallSid.
     fn call_in(&self, from: &str) -> String {
         let exophone = self.app.state.exotel.caller_id(CallerPurpose::Other);
         self.exotel.incoming_call(from, exophone.as_str(), "customer_voice_order").unwrap()
     }
 
-    async fn run_jobs(&self) {
-        mangwale_server::build_worker(&self.app.state).run_until_idle().await.unwrap();
-    }
-
-    /// Moves every clock by `secs` in steps of 5 s, running due jobs and
-    /// letting the simulated phones act at each step.
-    async fn tick(&self, secs: u64) {
-        for _ in 0..secs.div_ceil(5) {
-            self.clock.advance(Duration::from_secs(5));
-            self.run_jobs().await;
-            self.exotel.advance(Duration::from_secs(5)).await;
-            self.run_jobs().await;
-        }
-    }
-
-    async fn events(&self, kind: &str) -> Vec<mangwale_store::TimelineEvent> {
-        self.app.state.store.events_after(0, 10_000).await.unwrap().into_iter().filter(|e| e.kind == kind).collect()
+    async fn events_of_kind(&self, kind: &str) -> Vec<mangwale_store::TimelineEvent> {
+        self.all_events().await.into_iter().filter(|e| e.kind == kind).collect()
     }
 
     /// Our answer to the applet `applet_id` of a call's flow, as JSON.
@@ -107,17 +72,17 @@ async fn an_unknown_caller_presses_1_and_is_connected_to_the_order_desk() {
 
     let call = env.app.state.store.inbound_call(&sid).await.unwrap().unwrap();
     assert_eq!((call.kind, call.choice, call.settled), (CallerKind::Unknown, Some(Choice::Food), true));
-    let identified = env.events("inbound.caller").await;
+    let identified = env.events_of_kind("inbound.caller").await;
     assert_eq!(identified.len(), 2);
     assert_eq!(identified[0].detail["kind"], "unknown");
     assert_eq!(identified[0].detail["found"], "looked_up");
     assert_eq!(identified[1].detail["found"], "cached");
     let keys: Vec<_> =
-        env.events("inbound.key").await.into_iter().filter(|e| e.call_sid.as_deref() == Some(&sid)).collect();
+        env.events_of_kind("inbound.key").await.into_iter().filter(|e| e.call_sid.as_deref() == Some(&sid)).collect();
     assert_eq!((keys[0].detail["choice"].as_str(), keys[0].detail["select"].as_str()), (Some("food"), Some("desk")));
-    let connects = env.events("inbound.connect").await;
+    let connects = env.events_of_kind("inbound.connect").await;
     assert_eq!(connects[0].detail["whom"], "order_desk");
-    let stored = serde_json::to_string(&env.app.state.store.events_after(0, 10_000).await.unwrap()).unwrap();
+    let stored = serde_json::to_string(&env.all_events().await).unwrap();
     assert!(!stored.contains("9000000123") && !stored.contains("9812300011"), "no full number on the timeline");
 
     env.app.stop().await;
@@ -133,16 +98,8 @@ async fn a_vendor_calls_in_and_accepts_the_pending_order_with_1_so_its_ladder_st
         "order_id": order.id.to_string(), "vendor_id": store.id.to_string(), "vendor_phone": store.phone,
         "vendor_name": store.name, "amount": 325, "items": "Misal Pav x2", "payment_mode": "cod", "language": "hi"
     });
-    let res = env
-        .app
-        .http
-        .post(format!("{}/comms/notify/vendor/order", env.app.base))
-        .header("X-API-Key", API_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    let (status, started) = env.post("/comms/notify/vendor/order", body).await;
+    assert_eq!(status, 200, "{started}");
     env.run_jobs().await;
     let ladder_id = format!("vendor_order_{}", order.id);
 
@@ -169,7 +126,7 @@ async fn a_vendor_calls_in_and_accepts_the_pending_order_with_1_so_its_ladder_st
     let call = env.app.state.store.inbound_call(&sid).await.unwrap().unwrap();
     assert_eq!((call.kind, call.choice), (CallerKind::Vendor, Some(Choice::AcceptOldest)));
     assert!(call.ended_at.is_some(), "the goodbye ends the call");
-    let keys = env.events("inbound.key").await;
+    let keys = env.events_of_kind("inbound.key").await;
     assert_eq!(keys[0].detail["applied"], "stopped");
     env.app.stop().await;
 }
@@ -213,7 +170,7 @@ async fn a_customer_with_an_active_order_presses_1_and_reaches_the_rider_through
     let dialled = run.connects.iter().find(|c| c.applet_id == "connect_rider").expect("the Connect was dialled");
     assert_eq!(dialled.caller_id, shown, "the rider sees the masked number");
     assert_eq!(dialled.connected.as_deref(), Some(national(&rider.phone).as_str()));
-    let stored = serde_json::to_string(&env.app.state.store.events_after(0, 10_000).await.unwrap()).unwrap();
+    let stored = serde_json::to_string(&env.all_events().await).unwrap();
     for real in [&customer.phone, &rider.phone] {
         assert!(!stored.contains(real.trim_start_matches("+91")), "no full number on the timeline");
     }
@@ -253,7 +210,7 @@ async fn a_passthru_without_callfrom_is_an_unknown_caller() {
     assert_eq!(res.text().await.unwrap(), r#"{"select":"welcome"}"#);
     let call = env.app.state.store.inbound_call("no-from-1").await.unwrap().unwrap();
     assert_eq!((call.kind, call.phone), (CallerKind::Unknown, None));
-    assert_eq!(env.events("inbound.caller").await[0].detail["found"], "no_number");
+    assert_eq!(env.events_of_kind("inbound.caller").await[0].detail["found"], "no_number");
     // Its HEAD says the same type.
     let head = env.app.http.head(&url).send().await.unwrap();
     assert_eq!(head.headers()["content-type"], "text/plain");
@@ -298,7 +255,7 @@ async fn a_rider_hears_the_delivery_and_the_menu_rules_hold_wrong_key_star_then_
         run.entries.iter().filter(|e| e.applet_id == "rider_route").map(|e| e.detail["select"].clone()).collect();
     assert_eq!(selects, [json!("repeat"), json!("repeat"), json!("connect_vendor")]);
     assert_eq!(env.answer(&sid, "connect_vendor")["destination"]["numbers"], json!([store.phone]));
-    let keys = env.events("inbound.key").await;
+    let keys = env.events_of_kind("inbound.key").await;
     let choices: Vec<_> = keys.iter().map(|k| (k.detail["choice"].clone(), k.detail["wrongKeys"].clone())).collect();
     assert_eq!(
         choices,

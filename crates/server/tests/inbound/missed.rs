@@ -2,18 +2,16 @@
 //! several missed calls, retries then an SMS, a restart in between, and
 //! callback hours.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use mangwale_server::PrepareOptions;
 use mangwale_server::inbound::missed;
-use mangwale_sim::exotel::{CallMode, CalleeScript, Endpoint, Fault, SimConfig, SimHandle, SmsStatus};
+use mangwale_sim::exotel::{CallMode, CalleeScript, Endpoint, Fault, SmsStatus};
 use mangwale_store::test_support::TestDb;
-use mangwale_store::{CallbackState, Clock, ManualClock, Worker};
+use mangwale_store::{CallbackState, Clock};
 use serde_json::{Value, json};
 
-use crate::common::{API_KEY, Setup, TestApp};
+use crate::common::SimEnv;
 
 const CALLER: &str = "+919876543210";
 /// The caller's digits, which no timeline entry may show.
@@ -27,33 +25,20 @@ fn daytime() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 6, 0, 0).unwrap()
 }
 
-struct Env {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    sim: SimHandle,
-    worker: Worker,
+/// The sandbox from `at`, on `db` when it restarts.
+async fn start_at(at: DateTime<Utc>, db: Option<TestDb>) -> SimEnv {
+    SimEnv::builder()
+        .at(at)
+        .var("EXOTEL_DLT_ENTITY_ID", "1101160000000000001")
+        .var("EXOTEL_DLT_TEMPLATE_MISSED_CALL", DLT_TEMPLATE)
+        .exotel(|config| config.with_template(DLT_TEMPLATE, DLT_TEXT))
+        .phones_first()
+        .db(db)
+        .start()
+        .await
 }
 
-impl Env {
-    async fn start(at: DateTime<Utc>, db: Option<TestDb>) -> Env {
-        let clock = Arc::new(ManualClock::new(at));
-        let sim_config = SimConfig::manual(at).with_template(DLT_TEMPLATE, DLT_TEXT);
-        let app = TestApp::start_setup(Setup {
-            vars: vec![
-                ("EXOTEL_DLT_ENTITY_ID".into(), "1101160000000000001".into()),
-                ("EXOTEL_DLT_TEMPLATE_MISSED_CALL".into(), DLT_TEMPLATE.into()),
-            ],
-            clock: clock.clone(),
-            prepare: PrepareOptions { exotel_sim: Some(sim_config), ..PrepareOptions::default() },
-            db,
-            ..Setup::default()
-        })
-        .await;
-        let sim = app.state.exotel.sim.clone().unwrap().handle();
-        let worker = mangwale_server::build_worker(&app.state);
-        Env { app, clock, sim, worker }
-    }
-
+impl SimEnv {
     fn t(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -61,28 +46,16 @@ impl Env {
     /// The caller rings the missed-call number, and the flow's Passthru
     /// reaches our route.
     async fn missed_call(&self) {
-        let exophone = self.sim.config().exophones[0].clone();
-        self.sim.incoming_call(CALLER, exophone, "missed_call").unwrap();
-        self.sim.run_due().await;
-        self.worker.run_until_idle().await.unwrap();
-    }
-
-    /// Moves every clock by `secs` in steps of 5 s, running due jobs and
-    /// letting the simulated phones act at each step.
-    async fn tick(&self, secs: u64) {
-        for _ in 0..secs.div_ceil(5) {
-            self.clock.advance(Duration::from_secs(5));
-            self.sim.advance(Duration::from_secs(5)).await;
-            self.worker.run_until_idle().await.unwrap();
-            self.sim.run_due().await;
-            self.worker.run_until_idle().await.unwrap();
-        }
+        let exophone = self.exotel.config().exophones[0].clone();
+        self.exotel.incoming_call(CALLER, exophone, "missed_call").unwrap();
+        self.exotel.run_due().await;
+        self.run_jobs().await;
     }
 
     /// Our calls to the caller (flow calls), oldest first.
     fn callbacks(&self) -> Vec<mangwale_sim::exotel::Call> {
         let mut calls: Vec<_> = self
-            .sim
+            .exotel
             .calls()
             .into_iter()
             .filter(|c| c.from.as_str() == CALLER && matches!(c.mode, CallMode::Flow { .. }))
@@ -96,25 +69,21 @@ impl Env {
         self.app.state.store.callback_for_phone(&caller, self.t() - chrono::Duration::days(2)).await.unwrap().unwrap()
     }
 
-    async fn events(&self) -> Vec<mangwale_store::TimelineEvent> {
-        self.app.state.store.events_after(0, 1000).await.unwrap()
-    }
-
-    async fn kinds(&self) -> Vec<String> {
-        self.events().await.into_iter().filter(|e| e.kind.starts_with("missed_call.")).map(|e| e.kind).collect()
+    async fn missed_call_kinds(&self) -> Vec<String> {
+        self.all_events().await.into_iter().filter(|e| e.kind.starts_with("missed_call.")).map(|e| e.kind).collect()
     }
 
     async fn analytics(&self) -> Value {
         let from = (self.t() - chrono::Duration::hours(12)).to_rfc3339();
         let path = format!("/exotel/ivr/analytics?from={}", urlencode(&from));
-        let (status, body) = self.app.get(&path, Some(API_KEY)).await;
+        let (status, body) = self.get(&path).await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
     /// No timeline entry shows the caller's number.
     async fn assert_masked(&self) {
-        for event in self.events().await {
+        for event in self.all_events().await {
             let text = serde_json::to_string(&(&event.detail, &event.party)).unwrap();
             assert!(!text.contains(CALLER_DIGITS), "{} shows the caller's number: {text}", event.kind);
         }
@@ -127,8 +96,8 @@ fn urlencode(text: &str) -> String {
 
 #[tokio::test]
 async fn three_missed_calls_in_two_minutes_bring_one_callback_30_s_after_the_first() {
-    let env = Env::start(daytime(), None).await;
-    env.sim
+    let env = start_at(daytime(), None).await;
+    env.exotel
         .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20)))
         .unwrap();
     let first = env.t();
@@ -146,13 +115,13 @@ async fn three_missed_calls_in_two_minutes_bring_one_callback_30_s_after_the_fir
     assert_eq!(calls[0].caller_id, env.app.state.exotel.caller_id(mangwale_server::exotel::CallerPurpose::NewOrder));
     let CallMode::Flow { flow_id, .. } = &calls[0].mode else { unreachable!() };
     assert_eq!(flow_id.as_deref(), Some(missed::CALLBACK_FLOW), "the caller hears their own menu");
-    let applets: Vec<String> = env.sim.flow_log(&calls[0].sid).into_iter().map(|e| e.applet_id).collect();
+    let applets: Vec<String> = env.exotel.flow_log(&calls[0].sid).into_iter().map(|e| e.applet_id).collect();
     assert_eq!(applets.first().map(String::as_str), Some("incoming"), "{applets:?}");
 
     let callback = env.callback().await;
     assert_eq!((callback.state, callback.missed_count, callback.tries), (CallbackState::Answered, 3, 1));
     assert_eq!(
-        env.kinds().await,
+        env.missed_call_kinds().await,
         vec![
             "missed_call.callback_scheduled",
             "missed_call.callback_placed",
@@ -178,14 +147,14 @@ async fn three_missed_calls_in_two_minutes_bring_one_callback_30_s_after_the_fir
 
 #[tokio::test]
 async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_texted() {
-    let env = Env::start(daytime(), None).await;
-    env.sim.script(CALLER, CalleeScript::no_answer()).unwrap();
+    let env = start_at(daytime(), None).await;
+    env.exotel.script(CALLER, CalleeScript::no_answer()).unwrap();
     let first = env.t();
     env.missed_call().await;
     env.tick(100).await;
     assert_eq!(env.callbacks().len(), 1);
     // Busy for the retries.
-    env.sim.script(CALLER, CalleeScript::busy()).unwrap();
+    env.exotel.script(CALLER, CalleeScript::busy()).unwrap();
     env.tick(800).await;
 
     let calls = env.callbacks();
@@ -199,7 +168,7 @@ async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_t
             "a retry comes 2 minutes after the call before ended: {gap}"
         );
     }
-    let sms: Vec<_> = env.sim.sms_messages().into_iter().filter(|m| m.to.as_str() == CALLER).collect();
+    let sms: Vec<_> = env.exotel.sms_messages().into_iter().filter(|m| m.to.as_str() == CALLER).collect();
     assert_eq!(sms.len(), 1, "{sms:#?}");
     let number = env.app.state.exotel.caller_id(mangwale_server::exotel::CallerPurpose::NewOrder);
     assert_eq!(sms[0].body, missed::sms_text(3, &number));
@@ -210,10 +179,10 @@ async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_t
 
     let callback = env.callback().await;
     assert_eq!((callback.state, callback.tries), (CallbackState::GaveUp, 3));
-    let report = env.events().await.into_iter().find(|e| e.kind == "exotel.sms_status").expect("the SMS's report");
+    let report = env.all_events().await.into_iter().find(|e| e.kind == "exotel.sms_status").expect("the SMS's report");
     assert_eq!(report.party, Some(missed::party(&callback.phone)), "on the caller's timeline");
     assert_eq!(
-        env.kinds().await,
+        env.missed_call_kinds().await,
         vec![
             "missed_call.callback_scheduled",
             "missed_call.callback_placed",
@@ -226,7 +195,7 @@ async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_t
         ]
     );
     let statuses: Vec<Value> = env
-        .events()
+        .all_events()
         .await
         .into_iter()
         .filter(|e| e.kind == "missed_call.callback_retry_scheduled" || e.kind == "missed_call.callback_gave_up")
@@ -253,25 +222,25 @@ async fn a_callback_not_answered_or_busy_is_retried_twice_2_minutes_apart_then_t
 /// and it is not sent again, even by another run of the job.
 #[tokio::test]
 async fn a_missed_call_sms_whose_answer_was_lost_is_reported_unknown_and_not_sent_again() {
-    let env = Env::start(daytime(), None).await;
-    env.sim.script(CALLER, CalleeScript::no_answer()).unwrap();
-    env.sim.inject_fault(Endpoint::SmsSend, Fault::DropAfterProcessing, 1);
+    let env = start_at(daytime(), None).await;
+    env.exotel.script(CALLER, CalleeScript::no_answer()).unwrap();
+    env.exotel.inject_fault(Endpoint::SmsSend, Fault::DropAfterProcessing, 1);
     env.missed_call().await;
     env.tick(900).await;
     assert_eq!(env.callbacks().len(), 3);
-    let kinds = env.kinds().await;
+    let kinds = env.missed_call_kinds().await;
     assert_eq!(kinds.last().map(String::as_str), Some("missed_call.sms_unknown"), "{kinds:?}");
 
     // The job run again (a redelivery): the SMS is not sent a second time.
     let callback = env.callback().await;
     let rerun = mangwale_store::NewJob::new(missed::SMS_JOB, "rerun", json!({"callbackId": callback.id}), env.t());
     env.app.state.store.enqueue(rerun).await.unwrap();
-    env.worker.run_until_idle().await.unwrap();
-    let sms: Vec<_> = env.sim.sms_messages().into_iter().filter(|m| m.to.as_str() == CALLER).collect();
+    env.run_jobs().await;
+    let sms: Vec<_> = env.exotel.sms_messages().into_iter().filter(|m| m.to.as_str() == CALLER).collect();
     assert_eq!(sms.len(), 1, "{sms:#?}");
-    let sms_requests = env.sim.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).count();
+    let sms_requests = env.exotel.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).count();
     assert_eq!(sms_requests, 1, "the rerun did not ask Exotel again");
-    let unknown = env.events().await.into_iter().filter(|e| e.kind == "missed_call.sms_unknown").count();
+    let unknown = env.all_events().await.into_iter().filter(|e| e.kind == "missed_call.sms_unknown").count();
     assert_eq!(unknown, 2, "each run reports the unknown outcome");
     env.assert_masked().await;
     env.app.stop().await;
@@ -281,7 +250,7 @@ async fn a_missed_call_sms_whose_answer_was_lost_is_reported_unknown_and_not_sen
 /// new process calls back, once.
 #[tokio::test]
 async fn a_restart_between_a_missed_call_and_its_callback_still_calls_back_once() {
-    let env = Env::start(daytime(), None).await;
+    let env = start_at(daytime(), None).await;
     let first = env.t();
     let res = env
         .app
@@ -292,13 +261,13 @@ async fn a_restart_between_a_missed_call_and_its_callback_still_calls_back_once(
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    env.worker.run_until_idle().await.unwrap();
+    env.run_jobs().await;
     env.tick(10).await;
     assert!(env.callbacks().is_empty());
     let db = env.app.stop_keeping_db().await;
 
-    let env = Env::start(first + chrono::Duration::seconds(15), Some(db)).await;
-    env.sim
+    let env = start_at(first + chrono::Duration::seconds(15), Some(db)).await;
+    env.exotel
         .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20)))
         .unwrap();
     env.tick(300).await;
@@ -315,20 +284,20 @@ async fn a_missed_call_outside_callback_hours_is_called_back_at_opening() {
     // 23:30 in India; the hours open again at 08:00 IST (02:30 UTC).
     let night = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
     let opening = Utc.with_ymd_and_hms(2026, 12, 6, 2, 30, 0).unwrap();
-    let env = Env::start(night, None).await;
-    env.sim
+    let env = start_at(night, None).await;
+    env.exotel
         .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(20)))
         .unwrap();
     env.missed_call().await;
     env.tick(120).await;
     assert!(env.callbacks().is_empty(), "nobody is called at night");
-    let scheduled = env.events().await.into_iter().find(|e| e.kind == "missed_call.callback_scheduled").unwrap();
+    let scheduled = env.all_events().await.into_iter().find(|e| e.kind == "missed_call.callback_scheduled").unwrap();
     assert_eq!(scheduled.detail["outsideHours"], true);
     assert_eq!(env.callback().await.due_at, opening);
 
     let before = opening - chrono::Duration::seconds(20);
     env.clock.set(before);
-    env.sim.advance_to(before).await;
+    env.exotel.advance_to(before).await;
     env.tick(60).await;
     let calls = env.callbacks();
     assert_eq!(calls.len(), 1, "{calls:#?}");
@@ -340,8 +309,8 @@ async fn a_missed_call_outside_callback_hours_is_called_back_at_opening() {
 #[tokio::test]
 async fn a_missed_call_while_we_are_calling_them_brings_no_callback() {
     use mangwale_server::calls::{CallTarget, PlaceCall, place_call};
-    let env = Env::start(daytime(), None).await;
-    env.sim
+    let env = start_at(daytime(), None).await;
+    env.exotel
         .script(CALLER, CalleeScript::answers_after(Duration::from_secs(3)).stays_for(Duration::from_secs(60)))
         .unwrap();
     let call = PlaceCall {
@@ -361,7 +330,7 @@ async fn a_missed_call_while_we_are_calling_them_brings_no_callback() {
     env.missed_call().await;
     env.tick(120).await;
     assert!(env.callbacks().is_empty());
-    assert_eq!(env.kinds().await, vec!["missed_call.while_talking"]);
+    assert_eq!(env.missed_call_kinds().await, vec!["missed_call.while_talking"]);
     assert_eq!(env.analytics().await["missedCalls"], 1);
     env.app.stop().await;
 }

@@ -4,99 +4,32 @@
 //! number and the items (WhatsApp, else SMS), and the rider's masked
 //! sessions with the vendor and the customer are asked for.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mangwale_core::ladder::LadderState;
-use mangwale_providers::exotel::client::RetryPolicy;
-use mangwale_server::PrepareOptions;
-use mangwale_sim::exotel::{CalleeScript, Endpoint, ExotelSim, Fault, SimConfig};
-use mangwale_sim::jupiter::{JupiterSim, Signing};
-use mangwale_sim::whatsapp::{ApprovedTemplate, WhatsAppSim, WhatsAppSimConfig, default_templates};
-use mangwale_store::{Clock, ManualClock};
-use serde_json::{Value, json};
+use mangwale_sim::exotel::{CalleeScript, Endpoint, Fault};
+use mangwale_sim::jupiter::Signing;
+use mangwale_sim::whatsapp::{ApprovedTemplate, default_templates};
+use serde_json::json;
 
-use crate::common::{API_KEY, Setup, TestApp};
+use crate::common::SimEnv;
 
 const RIDER: &str = "+919988776655";
 const SECRET: &str = "mangwale-exotel-webhook-secret";
 
-struct Env {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    exotel: Arc<ExotelSim>,
-    whatsapp: WhatsAppSim,
-    jupiter: JupiterSim,
-}
-
 /// The sandbox on a manual clock; the WhatsApp simulator approves
 /// `templates` (else its defaults).
-async fn env(templates: Option<Vec<ApprovedTemplate>>) -> Env {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let mut whatsapp = WhatsAppSimConfig::manual(clock.now());
-    if let Some(templates) = templates {
-        whatsapp.templates = templates;
+async fn env(templates: Option<Vec<ApprovedTemplate>>) -> SimEnv {
+    let builder = SimEnv::builder().var("JUPITER_WEBHOOK_SECRET", SECRET).exotel_retries(1).maintenance();
+    match templates {
+        Some(templates) => builder.whatsapp_templates(templates),
+        None => builder.whatsapp(),
     }
-    let app = TestApp::start_setup(Setup {
-        vars: vec![("JUPITER_WEBHOOK_SECRET".into(), SECRET.into())],
-        clock: clock.clone(),
-        prepare: PrepareOptions {
-            exotel_sim: Some(SimConfig::manual(clock.now())),
-            whatsapp_sim: Some(whatsapp),
-            // The Exotel client's own retries, without their real-time waits.
-            exotel_retry: Some(RetryPolicy {
-                max_retries: 1,
-                base: Duration::from_millis(1),
-                cap: Duration::from_millis(2),
-            }),
-            ..PrepareOptions::default()
-        },
-        ..Setup::default()
-    })
-    .await;
-    mangwale_server::maintenance::schedule(&app.state).await.unwrap();
-    let exotel = app.state.exotel.sim.clone().unwrap();
-    let whatsapp = app.state.channels.whatsapp_sim.clone().unwrap();
-    let jupiter = app.state.jupiter.sim.clone().unwrap();
-    Env { app, clock, exotel, whatsapp, jupiter }
+    .start()
+    .await
 }
 
-impl Env {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .app
-            .http
-            .post(format!("{}{path}", self.app.base))
-            .header("X-API-Key", API_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn run_jobs(&self) {
-        mangwale_server::build_worker(&self.app.state).run_until_idle().await.unwrap();
-    }
-
-    /// Moves every clock by `secs` in steps of 5 s, running due jobs and
-    /// letting the simulated phones act at each step.
-    async fn tick(&self, secs: u64) {
-        for _ in 0..secs.div_ceil(5) {
-            self.clock.advance(Duration::from_secs(5));
-            self.run_jobs().await;
-            self.exotel.advance(Duration::from_secs(5)).await;
-            self.whatsapp.advance(Duration::from_secs(5)).await;
-            self.run_jobs().await;
-        }
-    }
-
-    async fn events(&self, order: &str, kind: &str) -> Vec<Value> {
-        let events = self.app.state.store.events_for_order(order).await.unwrap();
-        events.into_iter().filter(|e| e.kind == kind).map(|e| e.detail).collect()
-    }
-
+impl SimEnv {
     async fn job(&self, key: &str) -> mangwale_store::Job {
         self.app.state.store.job_by_key(key).await.unwrap().unwrap_or_else(|| panic!("no job {key}"))
     }
@@ -147,7 +80,7 @@ async fn a_rider_who_presses_1_on_the_ivr_hears_the_pickup_and_gets_it_on_whatsa
     let items = demo.items.iter().map(|l| format!("{} x{}", l.name, l.quantity)).collect::<Vec<_>>().join(", ");
     let map = format!("https://www.google.com/maps/search/?api=1&query={},{}", store.latitude, store.longitude);
     assert_eq!(message.body_params, [order.clone(), store.name.clone(), store.address.clone(), map, items]);
-    let sent = env.events(&order, "pickup.sent").await;
+    let sent = env.details(&order, "pickup.sent").await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!((sent[0]["channel"].as_str(), sent[0]["rider"].as_str()), (Some("whatsapp"), Some("R-15")));
     assert!(!sent[0].to_string().contains(&RIDER[3..]), "no full phone number on the timeline: {}", sent[0]);
@@ -168,7 +101,7 @@ async fn a_rider_who_presses_1_on_the_ivr_hears_the_pickup_and_gets_it_on_whatsa
     assert_eq!(sent.unwrap().status().as_u16(), 202);
     env.tick(10).await;
     assert_eq!(env.whatsapp.messages().iter().filter(|m| m.template == "rider_pickup").count(), 1);
-    assert_eq!(env.events(&order, "pickup.already_sent").await.len(), 1);
+    assert_eq!(env.details(&order, "pickup.already_sent").await.len(), 1);
     env.app.stop().await;
 }
 
@@ -188,7 +121,7 @@ async fn without_whatsapp_the_pickup_location_goes_by_sms() {
     assert_eq!(sent.unwrap().status().as_u16(), 202);
     env.tick(10).await;
 
-    let failed = env.events(&order, "pickup.channel_failed").await;
+    let failed = env.details(&order, "pickup.channel_failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!((failed[0]["channel"].as_str(), failed[0]["willRetry"].as_bool()), (Some("whatsapp"), Some(false)));
     let sms: Vec<_> = env.exotel.sms_messages().into_iter().filter(|m| m.body.contains("pickup")).collect();
@@ -197,16 +130,15 @@ async fn without_whatsapp_the_pickup_location_goes_by_sms() {
     assert_eq!(sms[0].to, rider_phone);
     assert!(sms[0].body.contains(&order) && sms[0].body.contains(&store.address), "{}", sms[0].body);
     assert!(sms[0].body.contains("https://www.google.com/maps/search/"), "{}", sms[0].body);
-    let sent = env.events(&order, "pickup.sent").await;
+    let sent = env.details(&order, "pickup.sent").await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["channel"], "sms");
     assert_eq!(sent[0]["rider"], rider.id.to_string());
 
     // The masked sessions were asked for with the event.
-    let kinds: Vec<String> =
-        env.app.state.store.events_for_order(&order).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds = env.kinds(&order).await;
     assert!(kinds.iter().any(|k| k == "jupiter.event_applied"), "{kinds:?}");
-    let applied = env.events(&order, "jupiter.event_applied").await;
+    let applied = env.details(&order, "jupiter.event_applied").await;
     let actions = applied.iter().flat_map(|a| a["actions"].as_array().cloned().unwrap_or_default()).collect::<Vec<_>>();
     for action in ["notify:rider_pickup", "masking:open:rider_vendor", "masking:open:customer_rider"] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
@@ -236,11 +168,11 @@ async fn an_sms_outage_is_retried_and_a_refused_sms_falls_back_to_push() {
     accept(first.id, first.rider_id.unwrap()).await;
     env.tick(60).await;
     let order = first.id.to_string();
-    let failed = env.events(&order, "pickup.channel_failed").await;
+    let failed = env.details(&order, "pickup.channel_failed").await;
     let sms_failures: Vec<_> = failed.iter().filter(|f| f["channel"] == "sms").collect();
     assert_eq!(sms_failures.len(), 1, "{failed:?}");
     assert_eq!(sms_failures[0]["willRetry"], true);
-    let sent = env.events(&order, "pickup.sent").await;
+    let sent = env.details(&order, "pickup.sent").await;
     assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("sms")), "{sent:?}");
     assert_eq!(env.exotel.sms_messages().iter().filter(|m| m.body.contains(&order)).count(), 1);
 
@@ -250,7 +182,7 @@ async fn an_sms_outage_is_retried_and_a_refused_sms_falls_back_to_push() {
     accept(second.id, second.rider_id.unwrap()).await;
     env.tick(10).await;
     let order = second.id.to_string();
-    let sent = env.events(&order, "pickup.sent").await;
+    let sent = env.details(&order, "pickup.sent").await;
     assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("app_push")), "{sent:?}");
     let push = env.app.state.channels.push_sim.clone().unwrap();
     let delivered: Vec<_> = push.deliveries().into_iter().filter(|d| d.data.get("orderId") == Some(&order)).collect();
@@ -283,11 +215,11 @@ async fn a_pickup_sms_whose_answer_was_lost_is_not_sent_again_by_the_retry() {
     assert_eq!(env.exotel.sms_messages().iter().filter(|m| m.body.contains(&order)).count(), 1);
     let sms_requests = env.exotel.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).count();
     assert_eq!(sms_requests, 1, "the retry did not ask Exotel again");
-    let failed = env.events(&order, "pickup.channel_failed").await;
+    let failed = env.details(&order, "pickup.channel_failed").await;
     let sms_unknown: Vec<_> = failed.iter().filter(|f| f["channel"] == "sms").collect();
     assert_eq!(sms_unknown.len(), 2, "both attempts say so: {failed:?}");
     assert!(sms_unknown.iter().all(|f| f["outcome"] == "unknown"), "{failed:?}");
-    let sent = env.events(&order, "pickup.sent").await;
+    let sent = env.details(&order, "pickup.sent").await;
     assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("app_push")), "{sent:?}");
     env.app.stop().await;
 }

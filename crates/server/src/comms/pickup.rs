@@ -42,21 +42,14 @@ const MASKING_ATTEMPTS: u32 = 50;
 pub struct PickupRequest {
     pub order_id: OrderId,
     /// The rider's id in Jupiter.
-    #[serde(default)]
     pub rider_id: Option<String>,
-    #[serde(default)]
     pub rider_phone: Option<E164>,
-    #[serde(default)]
     pub language: Option<Language>,
     /// `ivr`, `whatsapp`, `jupiter:rider/accepted`.
     pub source: String,
-    #[serde(default)]
     pub escalation_id: Option<String>,
-    #[serde(default)]
     pub vendor_name: Option<String>,
-    #[serde(default)]
     pub vendor_address: Option<String>,
-    #[serde(default)]
     pub items: Option<String>,
 }
 

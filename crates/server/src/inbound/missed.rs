@@ -28,6 +28,8 @@ use mangwale_store::{
     CallAttempt, CallState, Callback, Job, JobError, JobHandler, MissedCall, MissedCallPlan, MissedCallRecorded,
     NewEvent, NewJob, StoreError, TryClaim, TryEnd, Worker,
 };
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::calls::{CallTarget, PlaceCall, PlaceCallError, place_call};
@@ -84,19 +86,36 @@ pub async fn talking_to(state: &AppState, phone: &E164) -> Result<bool, StoreErr
 /// has ended; `None` for any other attempt.
 pub fn outcome_job(attempt: &CallAttempt, now: DateTime<Utc>) -> Option<NewJob> {
     (attempt.purpose == PURPOSE && attempt.state.is_final()).then(|| {
-        NewJob::new(OUTCOME_JOB, format!("{OUTCOME_JOB}:{}", attempt.id), json!({"attempt": attempt.id}), now)
-            .max_attempts(20)
+        let payload = json!(OutcomePayload { attempt: attempt.id.clone() });
+        NewJob::new(OUTCOME_JOB, format!("{OUTCOME_JOB}:{}", attempt.id), payload, now).max_attempts(20)
     })
 }
 
+/// What an [`OUTCOME_JOB`] carries.
+#[derive(Serialize, Deserialize)]
+struct OutcomePayload {
+    /// The callback's call attempt that ended.
+    attempt: String,
+}
+
 fn try_job(callback_id: &str, try_no: u32, due_at: DateTime<Utc>) -> NewJob {
-    NewJob::new(
-        TRY_JOB,
-        format!("{TRY_JOB}:{callback_id}:{try_no}"),
-        json!({"callbackId": callback_id, "try": try_no}),
-        due_at,
-    )
-    .max_attempts(10)
+    let payload = json!(TryPayload { callback_id: callback_id.to_string(), try_no });
+    NewJob::new(TRY_JOB, format!("{TRY_JOB}:{callback_id}:{try_no}"), payload, due_at).max_attempts(10)
+}
+
+/// What a [`TRY_JOB`] carries.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TryPayload {
+    callback_id: String,
+    #[serde(rename = "try")]
+    try_no: u32,
+}
+
+/// The job's payload as `T`; any other payload fails the job for good.
+fn payload<T: DeserializeOwned>(job: &Job, what: &str) -> Result<T, JobError> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("not a {what} ({e}): {}", job.payload)))
 }
 
 fn store_error(e: StoreError) -> JobError {
@@ -204,9 +223,8 @@ struct Try {
 #[async_trait]
 impl JobHandler for Try {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
-        let bad = || JobError::Permanent(format!("not a callback try: {}", job.payload));
-        let id = job.payload["callbackId"].as_str().ok_or_else(bad)?;
-        let try_no = job.payload["try"].as_u64().and_then(|t| u32::try_from(t).ok()).ok_or_else(bad)?;
+        let TryPayload { callback_id, try_no } = payload(job, "callback try")?;
+        let id = callback_id.as_str();
         let state = &self.state;
         let now = state.clock.now();
         // Due inside the hours, but run late (the service was down): wait
@@ -360,8 +378,8 @@ struct Outcome {
 #[async_trait]
 impl JobHandler for Outcome {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
-        let bad = || JobError::Permanent(format!("not a callback outcome: {}", job.payload));
-        let attempt_id = job.payload["attempt"].as_str().ok_or_else(bad)?;
+        let OutcomePayload { attempt } = payload(job, "callback outcome")?;
+        let attempt_id = attempt.as_str();
         let state = &self.state;
         let Some(attempt) = state.store.call_by_id(attempt_id).await.map_err(store_error)? else {
             return Err(JobError::Permanent(format!("no call attempt {attempt_id}")));

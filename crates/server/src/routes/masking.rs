@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use mangwale_core::masking::{Leg, PartyPair, PartyRole};
 use mangwale_core::{E164, OrderId};
 use mangwale_store::MaskingOpen;
@@ -23,9 +23,9 @@ use crate::state::AppState;
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/masking/create", post(create))
-        .route("/masking/customer-rider", post(customer_rider))
-        .route("/masking/customer-vendor", post(customer_vendor))
-        .route("/masking/rider-vendor", post(rider_vendor))
+        .route("/masking/customer-rider", open_pair(PartyPair::CustomerRider))
+        .route("/masking/customer-vendor", open_pair(PartyPair::CustomerVendor))
+        .route("/masking/rider-vendor", open_pair(PartyPair::RiderVendor))
         .route("/masking/session/{order_id}", get(session))
         .route("/masking/end", post(end))
         .route("/masking/active", get(active))
@@ -135,63 +135,27 @@ struct OrderBody {
     order_id: Option<Id>,
 }
 
-async fn open_pair(
-    state: &AppState,
-    body: OrderBody,
-    pair: PartyPair,
-    message: &str,
-) -> AppResult<(StatusCode, Json<Value>)> {
+/// `POST /masking/customer-rider`, `/masking/customer-vendor` and
+/// `/masking/rider-vendor` `{orderId}`: the pair's session, the parties
+/// from Jupiter.
+fn open_pair(pair: PartyPair) -> MethodRouter<AppState> {
+    post(move |State(state): State<AppState>, ApiJson(body): ApiJson<OrderBody>| async move {
+        open_pair_session(&state, body, pair).await
+    })
+}
+
+async fn open_pair_session(state: &AppState, body: OrderBody, pair: PartyPair) -> AppResult<(StatusCode, Json<Value>)> {
     let order_id = order_id("orderId", &body.order_id)?;
     let order = order_for_request(state, &order_id, "orderId").await?;
     let (a, b) = legs_for_request(&order, pair, "orderId")?;
-    let outcome = masking::open_session(
-        state,
-        &order_id,
-        pair,
-        a,
-        b,
-        &format!("api:/masking/{}", pair.as_str().replace('_', "-")),
-        None,
-    )
-    .await?;
+    let source = format!("api:/masking/{}", pair.as_str().replace('_', "-"));
+    let outcome = masking::open_session(state, &order_id, pair, a, b, &source, None).await?;
+    let message = match pair {
+        PartyPair::CustomerRider => "Customer and rider can now call each other using the masked number",
+        PartyPair::CustomerVendor => "Customer and vendor can now call each other using the masked number",
+        PartyPair::RiderVendor => "Rider and vendor can now call each other using the masked number",
+    };
     opened(outcome, state.clock.now(), message)
-}
-
-/// `POST /masking/customer-rider` `{orderId}`: the parties from Jupiter.
-async fn customer_rider(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<OrderBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    open_pair(
-        &state,
-        body,
-        PartyPair::CustomerRider,
-        "Customer and rider can now call each other using the masked number",
-    )
-    .await
-}
-
-/// `POST /masking/customer-vendor` `{orderId}`.
-async fn customer_vendor(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<OrderBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    open_pair(
-        &state,
-        body,
-        PartyPair::CustomerVendor,
-        "Customer and vendor can now call each other using the masked number",
-    )
-    .await
-}
-
-/// `POST /masking/rider-vendor` `{orderId}`.
-async fn rider_vendor(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<OrderBody>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    open_pair(&state, body, PartyPair::RiderVendor, "Rider and vendor can now call each other using the masked number")
-        .await
 }
 
 /// `GET /masking/session/:orderId`: the order's open sessions (newest as

@@ -291,3 +291,38 @@ async fn an_empty_pool_sends_masked_calls_to_support() {
     assert_eq!(run.path(), ["identify", "route", "no_session", "support", "end"]);
     env.app.stop().await;
 }
+
+/// Each pair route opens its own pair's session, with the incumbent's
+/// message.
+#[tokio::test]
+async fn each_pair_route_opens_the_session_of_its_pair() {
+    let env = env(&POOL).await;
+    for (path, pair, message) in [
+        (
+            "/masking/customer-rider",
+            "customer_rider",
+            "Customer and rider can now call each other using the masked number",
+        ),
+        (
+            "/masking/customer-vendor",
+            "customer_vendor",
+            "Customer and vendor can now call each other using the masked number",
+        ),
+        ("/masking/rider-vendor", "rider_vendor", "Rider and vendor can now call each other using the masked number"),
+    ] {
+        let (status, answer) = env.post(path, json!({"orderId": ORDER})).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+        assert_eq!((&answer["session"]["pair"], &answer["message"]), (&json!(pair), &json!(message)), "{path}");
+    }
+    let sources: Vec<Value> =
+        env.details(ORDER, "masking.session_opened").await.into_iter().map(|d| d["source"].clone()).collect();
+    assert_eq!(
+        sources,
+        [
+            json!("api:/masking/customer-rider"),
+            json!("api:/masking/customer-vendor"),
+            json!("api:/masking/rider-vendor")
+        ]
+    );
+    env.app.stop().await;
+}

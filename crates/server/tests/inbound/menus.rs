@@ -183,7 +183,7 @@ async fn a_customer_with_an_active_order_presses_1_and_reaches_the_rider_through
     let run = env.exotel.flow_run(&sid).unwrap();
     let path = run.path();
     assert_eq!(path[path.len() - 4..], ["connect_rider", "after_masked", "goodbye", "end"], "the call ended: {path:?}");
-    let ended = env.events("masking.call_ended").await;
+    let ended = env.events_of_kind("masking.call_ended").await;
     assert_eq!(ended.len(), 1, "{ended:?}");
     assert_eq!(
         (ended[0].detail["outcome"].as_str(), ended[0].detail["caller"].as_str()),

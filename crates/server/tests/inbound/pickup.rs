@@ -245,13 +245,13 @@ async fn a_pickup_whatsapp_whose_answer_was_lost_is_not_sent_again_when_a_later_
 
     let pickups = env.whatsapp.messages().into_iter().filter(|m| m.template == "rider_pickup").count();
     assert_eq!(pickups, 1, "the retry did not send the WhatsApp message again");
-    let failed = env.events(&order, "pickup.channel_failed").await;
+    let failed = env.details(&order, "pickup.channel_failed").await;
     let unknown: Vec<_> = failed.iter().filter(|f| f["channel"] == "whatsapp").collect();
     assert!(unknown.len() >= 2, "each attempt says the WhatsApp outcome is unknown: {failed:?}");
     assert!(unknown.iter().all(|f| f["outcome"] == "unknown"), "{failed:?}");
     let retried = failed.iter().any(|f| f["channel"] == "sms" && f["willRetry"] == true);
     assert!(retried, "the SMS failure retried the job: {failed:?}");
-    let sent = env.events(&order, "pickup.sent").await;
+    let sent = env.details(&order, "pickup.sent").await;
     assert_eq!((sent.len(), sent[0]["channel"].as_str()), (1, Some("sms")), "{sent:?}");
     env.app.stop().await;
 }

@@ -159,6 +159,29 @@ async fn catalog_search_by_alias_and_php_fallback() {
 }
 
 #[tokio::test]
+async fn a_store_catalog_comes_with_variants_and_modifier_groups() {
+    let (sim, client) = setup().await;
+    let data = sim.data();
+    let misal_house = data.stores.iter().find(|s| s.name == "Godavari Misal House").unwrap();
+    let catalog = client.store_catalog(misal_house.id).await.unwrap().expect("a known store");
+    assert_eq!((catalog.store.id, catalog.store.name.as_str()), (misal_house.id, "Godavari Misal House"));
+    assert_eq!(catalog.store.language.as_deref(), Some("mr"));
+    assert_eq!(catalog.items.len(), data.catalog(misal_house.id).count());
+    let misal = catalog.items.iter().find(|i| i.item.name == "Misal Pav").unwrap();
+    let half = misal.variants.iter().find(|v| v.id == "half").unwrap();
+    assert_eq!(half.price_paise, 4500);
+    let spice = misal.modifier_groups.iter().find(|g| g.id == "spice").unwrap();
+    assert!(spice.exclusive && spice.default.as_deref() == Some("medium"));
+    assert!(spice.options.iter().any(|o| o.aliases.iter().any(|a| a == "kam teekha")));
+    let extras = misal.modifier_groups.iter().find(|g| g.id == "extras").unwrap();
+    assert!(!extras.exclusive && extras.options.iter().any(|o| o.price_delta_paise == 1000));
+
+    client.store_catalog(misal_house.id).await.unwrap();
+    assert_eq!(sim.received().iter().filter(|r| r.path == "/api/catalog").count(), 1, "cached");
+    assert_eq!(client.store_catalog(9999).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_status_update_reaches_jupiter_and_invalidates_the_cached_order() {
     let (sim, client) = setup().await;
     let demo = sim.data().orders.iter().find(|o| o.status == "pending").unwrap().clone();

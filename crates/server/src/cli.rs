@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `openapi`, `check-config`.
+//! The command line: `serve` (default), `migrate`, `openapi`, `check-config`,
+//! `sim`, `voice`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -36,6 +37,23 @@ enum Command {
     Sim {
         #[command(subcommand)]
         which: Simulator,
+    },
+    /// Voice ordering tools.
+    Voice {
+        #[command(subcommand)]
+        which: VoiceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VoiceCommand {
+    /// Print a store's catalog as JSON in the voice catalog format
+    /// (docs/voice.md), read from Jupiter (JUPITER_URL) or, in sandbox mode,
+    /// the built-in simulator with the Nashik demo data.
+    Catalog {
+        /// The store's Jupiter id.
+        #[arg(long)]
+        store: u64,
     },
 }
 
@@ -132,6 +150,16 @@ pub fn main() -> ExitCode {
                 })
                 .await
             }
+            Command::Voice { which: VoiceCommand::Catalog { store } } => match voice_catalog(store).await {
+                Ok(json) => {
+                    print_out(&json);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mangwale-exotel voice catalog: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Command::Migrate => match migrate().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
@@ -154,6 +182,18 @@ fn print_out(text: &str) {
 fn fail(e: &StartupError) -> ExitCode {
     eprintln!("mangwale-exotel: {e}");
     ExitCode::FAILURE
+}
+
+/// A store's catalog in the voice catalog format, as pretty JSON.
+async fn voice_catalog(store_id: u64) -> Result<String, String> {
+    let config = Config::from_env().map_err(|e| StartupError::Config(e).to_string())?;
+    let jupiter = crate::jupiter::Jupiter::start(&config).await.map_err(|e| e.to_string())?;
+    let catalog = crate::jupiter::catalog::voice_catalog(&jupiter.client, store_id).await;
+    if let Some(sim) = jupiter.sim {
+        sim.shutdown().await;
+    }
+    let catalog = catalog.map_err(|e| e.to_string())?;
+    serde_json::to_string_pretty(&catalog).map_err(|e| e.to_string())
 }
 
 async fn migrate() -> Result<(), StartupError> {

@@ -271,6 +271,32 @@ async fn catalog_search_understands_what_callers_say() {
 }
 
 #[tokio::test]
+async fn a_store_catalog_lists_every_item_with_its_variants_and_modifier_groups() {
+    let sim = sim().await;
+    let data = sim.data();
+    let misal_house = store_id(&data, "Godavari Misal House");
+    let (status, body) = jupiter_get(&sim, &format!("/api/catalog?store_id={misal_house}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["store"]["name"], "Godavari Misal House");
+    assert_eq!(body["store"]["language"], "mr");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), data.catalog(misal_house).count(), "unavailable items too");
+    let chai = items.iter().find(|i| i["name"] == "Cutting Chai").unwrap();
+    assert_eq!(chai["variants"][0], json!({"id": "cutting", "name": "Cutting (half cup)",
+        "aliases": ["cutting", "half cup", "कटिंग"], "price": 12.0}));
+    let sugar = &chai["modifierGroups"][0];
+    assert_eq!((&sugar["id"], &sugar["exclusive"], &sugar["default"]), (&json!("sugar"), &json!(true), &json!("regular")));
+    assert!(sugar["options"].as_array().unwrap().iter().any(|o| o["id"] == "less" && o["priceDelta"] == 0.0));
+    let pav = items.iter().find(|i| i["name"] == "Extra Pav").unwrap();
+    assert_eq!((&pav["variants"], &pav["modifierGroups"]), (&json!([]), &json!([])));
+
+    let (status, error) = jupiter_get(&sim, "/api/catalog").await;
+    assert_eq!((status, &error["field"]), (400, &json!("store_id")));
+    assert_eq!(jupiter_get(&sim, "/api/catalog?store_id=seven").await.1["field"], "store_id");
+    assert_eq!(jupiter_get(&sim, "/api/catalog?store_id=9999").await.0, 404);
+}
+
+#[tokio::test]
 async fn php_item_search_matches_names_only() {
     let sim = sim().await;
     let veg = store_id(&sim.data(), "Hari Om Fruits & Vegetables");
@@ -609,6 +635,22 @@ async fn the_nashik_demo_data_is_consistent() {
     }
     assert!(data.items.iter().any(|i| !i.available) && data.items.iter().filter(|i| !i.available).count() < 20);
     assert!(data.items.iter().all(|i| i.price > 0.0 && !i.aliases.is_empty()));
+    for item in &data.items {
+        let variant_ids: HashSet<&str> = item.variants.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(variant_ids.len(), item.variants.len(), "{}: unique variant ids", item.name);
+        assert!(item.variants.iter().all(|v| v.price > 0.0), "{}", item.name);
+        for group in &item.modifier_groups {
+            let option_ids: HashSet<&str> = group.options.iter().map(|o| o.id.as_str()).collect();
+            assert!(!option_ids.is_empty() && option_ids.len() == group.options.len(), "{}: {}", item.name, group.id);
+            assert!(group.default.as_deref().is_none_or(|d| option_ids.contains(d)), "{}: {}", item.name, group.id);
+            assert!(group.exclusive || group.default.is_none(), "{}: a default only picks one option", item.name);
+        }
+    }
+    for store in ["Godavari Misal House", "Swad Maharashtrian Thali", "Shri Ganesh Sweets", "Udupi Krishna Bhavan", "Punjab Da Dhaba"] {
+        let id = store_id(&data, store);
+        assert!(data.catalog(id).any(|i| !i.variants.is_empty()), "{store} has sizes");
+        assert!(data.catalog(id).any(|i| !i.modifier_groups.is_empty()), "{store} has choices");
+    }
     assert!(
         data.items.iter().any(|i| i.aliases.iter().any(|a| a.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c))))
     );

@@ -30,8 +30,8 @@ use url::Url;
 
 pub use error::{Backend, JupiterError, JupiterErrorKind};
 pub use model::{
-    Address, CatalogItem, CreatedOrder, Customer, CustomerAddress, NewOrder, Order, OrderLine, PaymentMethod, Person,
-    Rider, Source, Store, StoreRef,
+    Address, CatalogItem, CatalogModifierGroup, CatalogModifierOption, CatalogStore, CatalogVariant, CreatedOrder, Customer, CustomerAddress, NewOrder, Order, OrderLine, PaymentMethod, Person,
+    Rider, Source, Store, StoreCatalog, StoreCatalogItem, StoreRef,
 };
 pub use resilience::BreakerConfig;
 
@@ -141,6 +141,7 @@ struct Inner {
     riders_by_phone: TtlCache<E164, Option<Rider>>,
     customers: TtlCache<E164, Customer>,
     catalog: TtlCache<(u64, String, usize), Vec<CatalogItem>>,
+    store_catalogs: TtlCache<u64, StoreCatalog>,
 }
 
 /// A successful answer, or the backend saying it has no such record.
@@ -163,6 +164,8 @@ struct Call {
 }
 
 const CACHE_CAPACITY: usize = 10_000;
+/// Whole catalogs are large; a few hundred stores' worth is plenty.
+const STORE_CATALOG_CACHE_CAPACITY: usize = 500;
 
 /// Largest answer read from Jupiter or the PHP backend: 4 MiB, room for a
 /// store's catalog search or an order with many items, and no more.
@@ -188,6 +191,7 @@ impl JupiterClient {
             riders_by_phone: TtlCache::new(ttl.rider, CACHE_CAPACITY),
             customers: TtlCache::new(ttl.customer, CACHE_CAPACITY),
             catalog: TtlCache::new(ttl.catalog, CACHE_CAPACITY),
+            store_catalogs: TtlCache::new(ttl.catalog, STORE_CATALOG_CACHE_CAPACITY),
             config,
         };
         JupiterClient { inner: Arc::new(inner) }
@@ -393,6 +397,25 @@ impl JupiterClient {
         Ok(items)
     }
 
+    /// A store's whole catalog, with each item's variants and modifier
+    /// groups: Jupiter's `GET /api/catalog?store_id=` (the PHP backend has
+    /// no variants or modifiers, so there is no fallback). `Ok(None)`: no
+    /// such store.
+    pub async fn store_catalog(&self, store_id: u64) -> Result<Option<StoreCatalog>, JupiterError> {
+        if let Some(catalog) = self.inner.store_catalogs.get(&store_id) {
+            return Ok(Some(catalog));
+        }
+        let store = store_id.to_string();
+        let body = match self.jupiter(Method::GET, "store_catalog", "/api/catalog", &[("store_id", &store)], None).await? {
+            Answer::Found(body) => body,
+            Answer::NotFound => return Ok(None),
+        };
+        let catalog = model::store_catalog_from_json(&body)
+            .map_err(|message| self.bad_response(Backend::Jupiter, "store_catalog", &message))?;
+        self.inner.store_catalogs.put(store_id, catalog.clone());
+        Ok(Some(catalog))
+    }
+
     // -- writes -------------------------------------------------------------
 
     /// updateOrderStatus. Sent once; the cached order is dropped whatever
@@ -508,6 +531,7 @@ impl JupiterClient {
         inner.riders_by_phone.clear();
         inner.customers.clear();
         inner.catalog.clear();
+        inner.store_catalogs.clear();
     }
 
     /// Drops the cached copy of an order (after we changed it some other way).

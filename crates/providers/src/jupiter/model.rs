@@ -175,6 +175,65 @@ pub struct CatalogItem {
     pub category: Option<String>,
 }
 
+/// A store's whole catalog: Jupiter's `GET /api/catalog?store_id=`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCatalog {
+    pub store: CatalogStore,
+    pub items: Vec<StoreCatalogItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogStore {
+    pub id: u64,
+    pub name: String,
+    /// The language the store takes calls in (`hi`, `mr`, `en`), when Jupiter knows it.
+    pub language: Option<String>,
+    pub active: bool,
+}
+
+/// An item with the sizes it comes in and the choices it takes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCatalogItem {
+    pub item: CatalogItem,
+    pub variants: Vec<CatalogVariant>,
+    pub modifier_groups: Vec<CatalogModifierGroup>,
+}
+
+/// One size of an item at its own price (half plate, 500 g box).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogVariant {
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub price_paise: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogModifierGroup {
+    pub id: String,
+    pub name: String,
+    /// At most one option (spice level) rather than any number (extras).
+    pub exclusive: bool,
+    /// The option id that applies when the caller names none.
+    pub default: Option<String>,
+    pub options: Vec<CatalogModifierOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogModifierOption {
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    /// Added to the price of one unit.
+    pub price_delta_paise: i64,
+}
+
 /// How a voice order is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -496,6 +555,70 @@ pub fn catalog_item_from_json(v: &Value) -> Option<CatalogItem> {
         available: flag(v.get("available"), true),
         category: text(v.get("category")).or_else(|| text(v.get("category_name"))),
     })
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// A list field: absent or `null` is empty; anything else must be an array
+/// whose every element parses, else the whole answer is bad (`Err` names
+/// the element), so that no variant or option is silently dropped.
+fn each<T>(v: Option<&Value>, what: &str, parse: impl Fn(&Value) -> Option<T>) -> Result<Vec<T>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| parse(e).ok_or_else(|| format!("{what}[{i}] is malformed")))
+            .collect(),
+        Some(_) => Err(format!("{what} is not a list")),
+    }
+}
+
+/// Jupiter's `{"store": {...}, "items": [...]}`; `Err` says which part is malformed.
+pub fn store_catalog_from_json(v: &Value) -> Result<StoreCatalog, String> {
+    let s = v.get("store").ok_or("no store")?;
+    let store = CatalogStore {
+        id: id(s.get("id")).ok_or("store.id is missing")?,
+        name: text(s.get("name")).ok_or("store.name is missing")?,
+        language: text(s.get("language")),
+        active: flag(s.get("active"), true),
+    };
+    let items = each(v.get("items"), "items", |item| {
+        let variants = each(item.get("variants"), "variants", |variant| {
+            Some(CatalogVariant {
+                id: text(variant.get("id"))?,
+                name: text(variant.get("name"))?,
+                aliases: strings(variant.get("aliases")),
+                price_paise: paise(variant.get("price"))?,
+            })
+        })
+        .ok()?;
+        let modifier_groups = each(item.get("modifierGroups"), "modifierGroups", |group| {
+            let options = each(group.get("options"), "options", |option| {
+                Some(CatalogModifierOption {
+                    id: text(option.get("id"))?,
+                    name: text(option.get("name"))?,
+                    aliases: strings(option.get("aliases")),
+                    price_delta_paise: paise(option.get("priceDelta")).unwrap_or(0),
+                })
+            })
+            .ok()?;
+            Some(CatalogModifierGroup {
+                id: text(group.get("id"))?,
+                name: text(group.get("name"))?,
+                exclusive: group.get("exclusive")?.as_bool()?,
+                default: text(group.get("default")),
+                options,
+            })
+        })
+        .ok()?;
+        Some(StoreCatalogItem { item: catalog_item_from_json(item)?, variants, modifier_groups })
+    })?;
+    Ok(StoreCatalog { store, items })
 }
 
 pub fn created_order_from_json(v: &Value) -> Option<CreatedOrder> {

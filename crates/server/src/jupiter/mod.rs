@@ -6,6 +6,7 @@
 //! in-process with the Nashik demo data, and the client talks to it over
 //! loopback HTTP like it would to the real thing.
 
+pub mod catalog;
 pub mod events;
 pub mod outbox;
 pub mod resolve;

@@ -10,3 +10,4 @@ mod menus;
 mod missed;
 mod pickup;
 mod sandbox_sim;
+mod voice_catalog;

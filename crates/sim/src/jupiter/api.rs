@@ -62,6 +62,7 @@ pub(crate) fn handle(inner: &Inner, req: &ApiRequest<'_>) -> Reply {
         ["api", "orders", "active"] => only(req, Method::GET, || active_orders(&lock(&inner.state).data, req)),
         ["api", "customer", "lookup"] => only(req, Method::GET, || customer(&lock(&inner.state).data, req)),
         ["api", "rider", "lookup"] => only(req, Method::GET, || rider(&lock(&inner.state).data, req)),
+        ["api", "catalog"] => only(req, Method::GET, || store_catalog(&lock(&inner.state).data, req)),
         ["api", "catalog", "search"] => only(req, Method::GET, || catalog_search(&lock(&inner.state).data, req)),
         _ => Err(ApiError::new(404, format!("no endpoint {}", req.path))),
     };
@@ -188,6 +189,46 @@ fn catalog_search(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiErr
     };
     let items = search::search(data.catalog(store.id), req.param("q").unwrap_or(""), limit);
     Ok(json!({"items": items.into_iter().map(catalog_item).collect::<Vec<_>>()}))
+}
+
+/// `GET /api/catalog?store_id=`: a store and its whole catalog, with each
+/// item's variants and modifier groups, in catalog order.
+fn store_catalog(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError> {
+    let store_id = req.param("store_id").ok_or_else(|| ApiError::field(400, "store_id", "store_id is required"))?;
+    let id: u64 =
+        store_id.parse().map_err(|_| ApiError::field(400, "store_id", format!("store_id: not an id: {store_id}")))?;
+    let store = data.store(id).ok_or_else(|| ApiError::new(404, format!("store {id} not found")))?;
+    let items: Vec<Value> = data
+        .catalog(store.id)
+        .map(|item| {
+            let mut value = catalog_item(item);
+            value["variants"] = item
+                .variants
+                .iter()
+                .map(|v| json!({"id": v.id, "name": v.name, "aliases": v.aliases, "price": v.price}))
+                .collect();
+            value["modifierGroups"] = item
+                .modifier_groups
+                .iter()
+                .map(|g| {
+                    let options: Vec<Value> = g
+                        .options
+                        .iter()
+                        .map(|o| json!({"id": o.id, "name": o.name, "aliases": o.aliases, "priceDelta": o.price_delta}))
+                        .collect();
+                    json!({"id": g.id, "name": g.name, "exclusive": g.exclusive, "default": g.default, "options": options})
+                })
+                .collect();
+            value
+        })
+        .collect();
+    Ok(json!({
+        "store": {
+            "id": store.id, "name": store.name, "language": store.owner_language, "active": store.active,
+            "storeType": store.store_type, "moduleType": store.module_type,
+        },
+        "items": items,
+    }))
 }
 
 fn catalog_item(item: &DemoItem) -> Value {

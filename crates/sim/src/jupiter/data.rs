@@ -70,6 +70,50 @@ pub struct DemoItem {
     pub pack_size: String,
     pub category: String,
     pub available: bool,
+    /// Sizes the item comes in (half or full plate, 250 g / 500 g / 1 kg
+    /// box), each at its own price; none when it comes in one size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<DemoVariant>,
+    /// Choices the kitchen takes with the item (spice level, no onion,
+    /// extra butter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modifier_groups: Vec<DemoModifierGroup>,
+}
+
+/// One size of an item, at its own price (not a difference).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoVariant {
+    /// Unique within the item (`half`, `500g`).
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Rupees.
+    pub price: f64,
+}
+
+/// A set of choices for an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoModifierGroup {
+    /// Unique within the item (`spice`, `onion`, `extras`).
+    pub id: String,
+    pub name: String,
+    /// At most one option (spice level) rather than any number (extras).
+    pub exclusive: bool,
+    /// The option that applies when the caller names none.
+    #[serde(default)]
+    pub default: Option<String>,
+    pub options: Vec<DemoModifierOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoModifierOption {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Rupees added to the price of one unit.
+    pub price_delta: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +262,10 @@ struct FileItem {
     pack_size: String,
     category: String,
     available: bool,
+    #[serde(default)]
+    variants: Vec<DemoVariant>,
+    #[serde(default)]
+    modifier_groups: Vec<DemoModifierGroup>,
 }
 
 impl DemoData {
@@ -245,6 +293,8 @@ impl DemoData {
                 pack_size: i.pack_size,
                 category: i.category,
                 available: i.available,
+                variants: i.variants,
+                modifier_groups: i.modifier_groups,
             }));
             data.stores.push(store);
         }

@@ -73,8 +73,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use data::{
-    DeliveryAddress, DemoAddress, DemoCustomer, DemoData, DemoItem, DemoOrder, DemoOrderLine, DemoRider, DemoStore,
-    NASHIK_DEMO_JSON, national_digits,
+    DeliveryAddress, DemoAddress, DemoCustomer, DemoData, DemoItem, DemoModifierGroup, DemoModifierOption, DemoOrder,
+    DemoOrderLine, DemoRider, DemoStore, DemoVariant, NASHIK_DEMO_JSON, national_digits,
 };
 pub use orders::{MAX_QUANTITY, ORDER_STATUSES, PAYMENT_METHODS};
 pub use webhooks::{Signing, webhook_signature, webhook_signature_with_event_id};

@@ -89,6 +89,8 @@ mod tests {
             pack_size: "1 kg".to_string(),
             category: "Vegetables".to_string(),
             available,
+            variants: Vec::new(),
+            modifier_groups: Vec::new(),
         }
     }
 

@@ -282,10 +282,16 @@ async fn a_store_catalog_lists_every_item_with_its_variants_and_modifier_groups(
     let items = body["items"].as_array().unwrap();
     assert_eq!(items.len(), data.catalog(misal_house).count(), "unavailable items too");
     let chai = items.iter().find(|i| i["name"] == "Cutting Chai").unwrap();
-    assert_eq!(chai["variants"][0], json!({"id": "cutting", "name": "Cutting (half cup)",
-        "aliases": ["cutting", "half cup", "कटिंग"], "price": 12.0}));
+    assert_eq!(
+        chai["variants"][0],
+        json!({"id": "cutting", "name": "Cutting (half cup)",
+        "aliases": ["cutting", "half cup", "कटिंग"], "price": 12.0})
+    );
     let sugar = &chai["modifierGroups"][0];
-    assert_eq!((&sugar["id"], &sugar["exclusive"], &sugar["default"]), (&json!("sugar"), &json!(true), &json!("regular")));
+    assert_eq!(
+        (&sugar["id"], &sugar["exclusive"], &sugar["default"]),
+        (&json!("sugar"), &json!(true), &json!("regular"))
+    );
     assert!(sugar["options"].as_array().unwrap().iter().any(|o| o["id"] == "less" && o["priceDelta"] == 0.0));
     let pav = items.iter().find(|i| i["name"] == "Extra Pav").unwrap();
     assert_eq!((&pav["variants"], &pav["modifierGroups"]), (&json!([]), &json!([])));
@@ -646,7 +652,13 @@ async fn the_nashik_demo_data_is_consistent() {
             assert!(group.exclusive || group.default.is_none(), "{}: a default only picks one option", item.name);
         }
     }
-    for store in ["Godavari Misal House", "Swad Maharashtrian Thali", "Shri Ganesh Sweets", "Udupi Krishna Bhavan", "Punjab Da Dhaba"] {
+    for store in [
+        "Godavari Misal House",
+        "Swad Maharashtrian Thali",
+        "Shri Ganesh Sweets",
+        "Udupi Krishna Bhavan",
+        "Punjab Da Dhaba",
+    ] {
         let id = store_id(&data, store);
         assert!(data.catalog(id).any(|i| !i.variants.is_empty()), "{store} has sizes");
         assert!(data.catalog(id).any(|i| !i.modifier_groups.is_empty()), "{store} has choices");

@@ -30,8 +30,9 @@ use url::Url;
 
 pub use error::{Backend, JupiterError, JupiterErrorKind};
 pub use model::{
-    Address, CatalogItem, CatalogModifierGroup, CatalogModifierOption, CatalogStore, CatalogVariant, CreatedOrder, Customer, CustomerAddress, NewOrder, Order, OrderLine, PaymentMethod, Person,
-    Rider, Source, Store, StoreCatalog, StoreCatalogItem, StoreRef,
+    Address, CatalogItem, CatalogModifierGroup, CatalogModifierOption, CatalogStore, CatalogVariant, CreatedOrder,
+    Customer, CustomerAddress, NewOrder, Order, OrderLine, PaymentMethod, Person, Rider, Source, Store, StoreCatalog,
+    StoreCatalogItem, StoreRef,
 };
 pub use resilience::BreakerConfig;
 
@@ -406,10 +407,11 @@ impl JupiterClient {
             return Ok(Some(catalog));
         }
         let store = store_id.to_string();
-        let body = match self.jupiter(Method::GET, "store_catalog", "/api/catalog", &[("store_id", &store)], None).await? {
-            Answer::Found(body) => body,
-            Answer::NotFound => return Ok(None),
-        };
+        let body =
+            match self.jupiter(Method::GET, "store_catalog", "/api/catalog", &[("store_id", &store)], None).await? {
+                Answer::Found(body) => body,
+                Answer::NotFound => return Ok(None),
+            };
         let catalog = model::store_catalog_from_json(&body)
             .map_err(|message| self.bad_response(Backend::Jupiter, "store_catalog", &message))?;
         self.inner.store_catalogs.put(store_id, catalog.clone());

@@ -569,11 +569,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 fn each<T>(v: Option<&Value>, what: &str, parse: impl Fn(&Value) -> Option<T>) -> Result<Vec<T>, String> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .enumerate()
-            .map(|(i, e)| parse(e).ok_or_else(|| format!("{what}[{i}] is malformed")))
-            .collect(),
+        Some(Value::Array(list)) => {
+            list.iter().enumerate().map(|(i, e)| parse(e).ok_or_else(|| format!("{what}[{i}] is malformed"))).collect()
+        }
         Some(_) => Err(format!("{what} is not a list")),
     }
 }

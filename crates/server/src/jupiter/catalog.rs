@@ -3,7 +3,9 @@
 //! dialog understands callers against and `voice catalog --store` prints.
 
 use mangwale_providers::jupiter::{JupiterClient, JupiterError, StoreCatalog};
-use mangwale_voice::{Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, Paise, Unit, Variant};
+use mangwale_voice::{
+    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, Paise, Unit, Variant,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreCatalogError {
@@ -34,7 +36,9 @@ pub fn to_voice_catalog(catalog: &StoreCatalog) -> Result<Catalog, CatalogError>
     for (i, entry) in catalog.items.iter().enumerate() {
         let item = &entry.item;
         let unit = match item.unit.as_deref() {
-            Some(code) => unit(code).ok_or_else(|| bad(format!("items[{i}].unit"), format!("unknown unit {code:?}")))?,
+            Some(code) => {
+                unit(code).ok_or_else(|| bad(format!("items[{i}].unit"), format!("unknown unit {code:?}")))?
+            }
             None => return Err(bad(format!("items[{i}].unit"), "missing".into())),
         };
         let category = item.category.clone().ok_or_else(|| bad(format!("items[{i}].category"), "missing".into()))?;
@@ -119,7 +123,12 @@ mod tests {
 
     fn jupiter_catalog(unit: &str, language: Option<&str>) -> StoreCatalog {
         StoreCatalog {
-            store: JupiterStore { id: 7, name: "Godavari Misal House".into(), language: language.map(Into::into), active: true },
+            store: JupiterStore {
+                id: 7,
+                name: "Godavari Misal House".into(),
+                language: language.map(Into::into),
+                active: true,
+            },
             items: vec![StoreCatalogItem {
                 item: CatalogItem {
                     id: 7013,

@@ -1,0 +1,3 @@
+//! The voice crate's tests against committed data (crates/voice/tests/data).
+
+mod catalog_format;

@@ -723,4 +723,29 @@ mod tests {
         assert_eq!((item.store_id, item.price_paise, item.category.as_deref()), (2, 14_550, Some("Dal")));
         assert!(item.aliases.is_empty());
     }
+
+    #[test]
+    fn a_store_catalog_keeps_every_variant_and_option_or_is_refused() {
+        let item = |variants: Value| {
+            json!({"store": {"id": 7, "name": "Godavari Misal House", "language": "mr"},
+                   "items": [{"id": 7001, "storeId": 7, "name": "Misal Pav", "price": 70.0, "unit": "plate",
+                              "variants": variants,
+                              "modifierGroups": [{"id": "spice", "name": "Spice", "exclusive": true, "default": "medium",
+                                                  "options": [{"id": "medium", "name": "Medium", "priceDelta": 0},
+                                                              {"id": "farsan", "name": "Extra farsan", "priceDelta": "10.00"}]}]}]})
+        };
+        let catalog =
+            store_catalog_from_json(&item(json!([{"id": "half", "name": "Half plate", "price": 45}]))).unwrap();
+        let misal = &catalog.items[0];
+        assert_eq!(
+            (misal.variants[0].price_paise, misal.modifier_groups[0].options[1].price_delta_paise),
+            (4500, 1000)
+        );
+        assert_eq!(catalog.store.language.as_deref(), Some("mr"));
+        assert!(store_catalog_from_json(&item(json!(null))).unwrap().items[0].variants.is_empty());
+        let error = store_catalog_from_json(&item(json!([{"id": "half", "name": "Half plate"}]))).unwrap_err();
+        assert_eq!(error, "items[0] is malformed", "a variant without a price is not dropped");
+        assert_eq!(store_catalog_from_json(&item(json!("half"))).unwrap_err(), "items[0] is malformed");
+        assert_eq!(store_catalog_from_json(&json!({"items": []})).unwrap_err(), "no store");
+    }
 }

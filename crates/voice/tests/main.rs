@@ -1,3 +1,4 @@
 //! The voice crate's tests against committed data (crates/voice/tests/data).
 
 mod catalog_format;
+mod devset;

@@ -3,7 +3,7 @@
 //! names an orderable item of the case's store in the Nashik demo data
 //! (crates/sim/data/nashik-demo.json), in a quantity its unit allows.
 //! Prints the cases per file, language, store and phenomenon
-//! (`cargo test -p mangwale-voice --test devset -- --nocapture`).
+//! (`cargo test -p mangwale-voice --test main devset -- --nocapture`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

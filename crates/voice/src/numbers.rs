@@ -1,0 +1,498 @@
+//! Quantities as callers say them: digits and number words in Hindi,
+//! Marathi and English, the Indian fractions (pav ¼, aadha ½, sawa 1¼,
+//! dedh 1½, dhai 2½, paune N−¼, saadhe N+½, darjan 12) and units
+//! ("500 gram", "ek kilo", "half plate", "250 ml").
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::catalog::Unit;
+use crate::normalize::Token;
+
+/// A quantity in thousandths of the item's unit, so that ¼ kg and 1½
+/// plates are exact. JSON carries it as a number (`1.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Qty(pub u64);
+
+impl Qty {
+    pub const ONE: Qty = Qty(1000);
+
+    pub fn whole(n: u64) -> Qty {
+        Qty(n * 1000)
+    }
+
+    pub fn milli(self) -> u64 {
+        self.0
+    }
+
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+
+    /// From a decimal number with at most three decimals (`0.25`).
+    pub fn from_f64(value: f64) -> Option<Qty> {
+        let milli = (value * 1000.0).round();
+        (value.is_finite() && value >= 0.0 && milli < 1e15 && (milli - value * 1000.0).abs() < 1e-6)
+            .then_some(Qty(milli as u64))
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for Qty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, frac) = (self.0 / 1000, self.0 % 1000);
+        if frac == 0 { write!(f, "{whole}") } else { write!(f, "{}", format!("{whole}.{frac:03}").trim_end_matches('0')) }
+    }
+}
+
+impl Serialize for Qty {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 { s.serialize_u64(self.0 / 1000) } else { s.serialize_f64(self.as_f64()) }
+    }
+}
+
+impl<'de> Deserialize<'de> for Qty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(d)?;
+        Qty::from_f64(value)
+            .ok_or_else(|| serde::de::Error::custom(format!("{value} is not a quantity (≥ 0, at most 3 decimals)")))
+    }
+}
+
+/// A unit the caller said, which may differ from the item's ("500 gram" of
+/// sugar sold by the kg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpokenUnit {
+    Kg,
+    G,
+    Litre,
+    Ml,
+    Plate,
+    Piece,
+    Pack,
+    Dozen,
+}
+
+/// A spoken amount: a number and perhaps a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    pub value: Qty,
+    pub unit: Option<SpokenUnit>,
+}
+
+/// How well a spoken unit fit the item's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitFit {
+    /// Same unit, or converted exactly (grams to kg, dozen to pieces).
+    Exact,
+    /// No unit said, or a counting word (plate, piece) for a counted item.
+    Assumed,
+    /// A unit of another kind (kilos of a plate item): the number is kept.
+    Mismatch,
+}
+
+impl Amount {
+    /// The quantity in the item's unit.
+    pub fn in_unit(self, unit: Unit) -> (Qty, UnitFit) {
+        use SpokenUnit as S;
+        let v = self.value.0;
+        let Some(spoken) = self.unit else { return (self.value, UnitFit::Assumed) };
+        let (qty, fit) = match (spoken, unit) {
+            (S::Kg, Unit::Kg) | (S::G, Unit::G) | (S::Litre, Unit::Litre) | (S::Ml, Unit::Ml) => (v, UnitFit::Exact),
+            (S::Dozen, Unit::Dozen) | (S::Plate, Unit::Plate) | (S::Pack, Unit::Pack) => (v, UnitFit::Exact),
+            (S::Piece, Unit::Piece) => (v, UnitFit::Exact),
+            (S::G, Unit::Kg) | (S::Ml, Unit::Litre) => (v / 1000, UnitFit::Exact),
+            (S::Kg, Unit::G) | (S::Litre, Unit::Ml) => (v * 1000, UnitFit::Exact),
+            (S::Dozen, Unit::Piece) => (v * 12, UnitFit::Exact),
+            (S::Piece, Unit::Dozen) if v % 12_000 == 0 => (v / 12, UnitFit::Exact),
+            (S::Plate | S::Piece | S::Pack, Unit::Piece | Unit::Plate | Unit::Pack | Unit::Dozen) => {
+                (v, UnitFit::Assumed)
+            }
+            (S::Plate | S::Piece | S::Pack, _) => (v, UnitFit::Assumed),
+            _ => (v, UnitFit::Mismatch),
+        };
+        (Qty(qty), fit)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    /// A whole number or a fraction, in thousandths.
+    Value(u64),
+    /// sawa: N + ¼ (alone, 1¼).
+    Sawa,
+    /// paune: N − ¼ (alone, ¾).
+    Paune,
+    /// saadhe: N + ½.
+    Saadhe,
+    /// sau, hundred, hazaar: multiplies what came before.
+    Times(u64),
+    Unit(SpokenUnit),
+}
+
+const NUMBER_WORDS: &[(u64, &[&str])] = &[
+    (1, &["ek", "ik", "one", "एक"]),
+    (2, &["do", "don", "two", "दो", "दोन", "दोनों"]),
+    (3, &["teen", "tin", "three", "तीन"]),
+    (4, &["char", "chaar", "four", "चार"]),
+    (5, &["panch", "paanch", "pach", "paach", "five", "पाँच", "पांच", "पाच"]),
+    (6, &["chhe", "chhah", "cheh", "saha", "six", "छह", "छः", "सहा"]),
+    (7, &["saat", "sat", "seven", "सात"]),
+    (8, &["aath", "aat", "eight", "आठ"]),
+    (9, &["nau", "nine", "नौ", "नऊ"]),
+    (10, &["das", "dus", "daha", "ten", "दस", "दहा"]),
+    (11, &["gyarah", "gyara", "akra", "akara", "eleven", "ग्यारह", "अकरा"]),
+    (12, &["barah", "bara", "baara", "twelve", "बारह", "बारा"]),
+    (13, &["terah", "tera", "tera", "thirteen", "तेरह", "तेरा"]),
+    (14, &["chaudah", "chauda", "chaudaa", "fourteen", "चौदह", "चौदा"]),
+    (15, &["pandrah", "pandra", "pandhra", "pandhara", "fifteen", "पंद्रह", "पंधरा"]),
+    (16, &["solah", "sola", "sixteen", "सोलह", "सोळा"]),
+    (17, &["satrah", "satra", "seventeen", "सत्रह", "सतरा"]),
+    (18, &["atharah", "athara", "eighteen", "अठारह", "अठरा"]),
+    (19, &["unnis", "unees", "ekonis", "nineteen", "उन्नीस", "एकोणीस"]),
+    (20, &["bees", "vees", "twenty", "बीस", "वीस"]),
+    (21, &["ikkis", "ekvis", "twenty one", "इक्कीस", "एकवीस"]),
+    (22, &["bais", "baavis", "बाईस", "बावीस"]),
+    (24, &["chaubis", "chovis", "चौबीस", "चोवीस"]),
+    (25, &["pachchis", "pachis", "pachees", "pacchis", "panchvis", "twenty five", "पच्चीस", "पंचवीस"]),
+    (30, &["tees", "tis", "thirty", "तीस"]),
+    (40, &["chalis", "chaalees", "chaalis", "forty", "चालीस", "चाळीस"]),
+    (50, &["pachas", "pachaas", "pachaas", "pannas", "fifty", "पचास", "पन्नास"]),
+    (60, &["saath", "saath", "sixty", "साठ"]),
+    (70, &["sattar", "seventy", "सत्तर"]),
+    (75, &["pachattar", "pachhattar", "pachahattar", "पचहत्तर", "पंचाहत्तर"]),
+    (80, &["assi", "ainshi", "eighty", "अस्सी", "ऐंशी"]),
+    (90, &["nabbe", "navvad", "ninety", "नब्बे", "नव्वद"]),
+];
+
+const FRACTION_WORDS: &[(u64, &[&str])] = &[
+    (250, &["pav", "paav", "pao", "quarter", "पाव"]),
+    (500, &["aadha", "adha", "aadhi", "adhi", "aadhe", "ardha", "ardhi", "half", "आधा", "आधी", "अर्धा", "अर्धी"]),
+    (750, &["pauna", "paun", "पौना", "पाउण", "पाऊण"]),
+    (1500, &["dedh", "dedh", "derh", "did", "deed", "डेढ़", "डेढ", "दीड"]),
+    (2500, &["dhai", "dhaai", "adhai", "adich", "adeech", "ढाई", "अढ़ाई", "अडीच"]),
+];
+
+const UNIT_WORDS: &[(SpokenUnit, &[&str])] = &[
+    (SpokenUnit::Kg, &["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "किलो"]),
+    (SpokenUnit::G, &["g", "gm", "gms", "gram", "grams", "gramm", "ग्राम", "ग्रॅम"]),
+    (SpokenUnit::Litre, &["l", "ltr", "litre", "liter", "litres", "liters", "लीटर", "लिटर"]),
+    (SpokenUnit::Ml, &["ml", "millilitre", "milliliter", "एमएल"]),
+    (SpokenUnit::Plate, &["plate", "plates", "plet", "pleat", "प्लेट"]),
+    (
+        SpokenUnit::Piece,
+        &[
+            "piece", "pieces", "pcs", "pc", "nag", "peace", "glass", "cup", "cups", "bottle", "bottles", "vati",
+            "bowl", "नग", "पीस", "गिलास", "ग्लास", "कप", "बोतल", "वाटी",
+        ],
+    ),
+    (SpokenUnit::Pack, &["pack", "packs", "packet", "packets", "paket", "pakit", "पैकेट", "पॅकेट", "पाकीट", "पुडा"]),
+    (SpokenUnit::Dozen, &["dozen", "dozens", "darjan", "darjen", "dajan", "दर्जन", "डझन", "डज़न"]),
+];
+
+fn lexicon() -> &'static HashMap<String, Word> {
+    static LEXICON: OnceLock<HashMap<String, Word>> = OnceLock::new();
+    LEXICON.get_or_init(|| {
+        let mut map = HashMap::new();
+        let mut put = |spelling: &str, word: Word| {
+            // Multi-word English numbers ("twenty one") are read word by word.
+            if !spelling.contains(' ') {
+                for token in crate::normalize::tokenize(spelling) {
+                    map.insert(token.light, word);
+                }
+            }
+        };
+        for (n, spellings) in NUMBER_WORDS {
+            spellings.iter().for_each(|s| put(s, Word::Value(n * 1000)));
+        }
+        for (milli, spellings) in FRACTION_WORDS {
+            spellings.iter().for_each(|s| put(s, Word::Value(*milli)));
+        }
+        for (unit, spellings) in UNIT_WORDS {
+            spellings.iter().for_each(|s| put(s, Word::Unit(*unit)));
+        }
+        for s in ["sawa", "sava", "savva", "sawwa", "सवा", "सव्वा"] {
+            put(s, Word::Sawa);
+        }
+        for s in ["paune", "pone", "paune", "पौने", "पावणे", "pavne"] {
+            put(s, Word::Paune);
+        }
+        for s in ["saadhe", "sadhe", "saade", "sade", "साढ़े", "साडे"] {
+            put(s, Word::Saadhe);
+        }
+        for s in ["sau", "hundred", "सौ", "शंभर", "shambhar"] {
+            put(s, Word::Times(100));
+        }
+        for s in ["hazar", "hazaar", "hajar", "thousand", "हज़ार", "हजार"] {
+            put(s, Word::Times(1000));
+        }
+        map
+    })
+}
+
+fn word_at(tokens: &[Token], i: usize) -> Option<Word> {
+    lexicon().get(&tokens.get(i)?.light).copied()
+}
+
+/// Whether the word is a unit ("kilo", "plate").
+pub fn unit_at(tokens: &[Token], i: usize) -> Option<SpokenUnit> {
+    match word_at(tokens, i) {
+        Some(Word::Unit(u)) => Some(u),
+        _ => None,
+    }
+}
+
+/// A spoken amount found in an utterance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmountMatch {
+    pub amount: Amount,
+    /// Tokens it covers.
+    pub len: usize,
+    /// It is the single word "pav", which is also bread ("misal pav").
+    pub bare_pav: bool,
+}
+
+fn digits(text: &str) -> Option<u64> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || whole.len() > 9 || frac.len() > 3 || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let frac_milli = format!("{frac:0<3}").parse::<u64>().ok()?;
+    Some(whole.parse::<u64>().ok()? * 1000 + frac_milli)
+}
+
+fn is(tokens: &[Token], i: usize, words: &[&str]) -> bool {
+    tokens.get(i).is_some_and(|t| words.contains(&t.text.as_str()))
+}
+
+/// Reads an amount starting at token `i`: a number (digits, words,
+/// fractions, "sawa do", "dedh sau", "two hundred fifty", "one and a
+/// half") and an optional unit, or a unit alone that means one of it
+/// ("kilo aata", "dozen eggs").
+pub fn parse_amount(tokens: &[Token], i: usize) -> Option<AmountMatch> {
+    let mut j = i;
+    let prefix = match word_at(tokens, j) {
+        Some(w @ (Word::Sawa | Word::Paune | Word::Saadhe)) => {
+            j += 1;
+            Some(w)
+        }
+        _ => None,
+    };
+    let (base, base_is_times) = match (tokens.get(j).and_then(|t| digits(&t.text)), word_at(tokens, j)) {
+        (Some(v), _) => (Some(v), false),
+        (None, Some(Word::Value(v))) => (Some(v), false),
+        // "sau gram", "sawa sau": a hundred on its own.
+        (None, Some(Word::Times(m))) => (Some(m * 1000), true),
+        // "a kilo", "a dozen": "a" counts as one only before a unit.
+        (None, _) if is(tokens, j, &["a", "an"]) && unit_at(tokens, j + 1).is_some() => (Some(1000), false),
+        _ => (None, false),
+    };
+    let mut value = match (prefix, base) {
+        (Some(p), Some(b)) => {
+            j += 1;
+            apply_prefix(p, b)?
+        }
+        (None, Some(b)) => {
+            j += 1;
+            b
+        }
+        (Some(Word::Sawa), None) => 1250,
+        (Some(Word::Paune), None) => 750,
+        (Some(_), None) => return None,
+        (None, None) => {
+            let unit = unit_at(tokens, i)?;
+            return matches!(unit, SpokenUnit::Kg | SpokenUnit::Litre | SpokenUnit::Dozen).then_some(AmountMatch {
+                amount: Amount { value: Qty::ONE, unit: Some(unit) },
+                len: 1,
+                bare_pav: false,
+            });
+        }
+    };
+    if let Some(Word::Times(m)) = word_at(tokens, j)
+        && !base_is_times
+    {
+        value *= m;
+        j += 1;
+    }
+    if value >= 100_000 && value % 100_000 == 0 {
+        // "ek sau bees", "two hundred fifty"
+        if let Some(rest) = number_below(tokens, j, 100_000) {
+            value += rest.0;
+            j += rest.1;
+        }
+    } else if let Some(Word::Value(rest)) = word_at(tokens, j)
+        && value >= 20_000
+        && value < 100_000
+        && value % 10_000 == 0
+        && rest < 10_000
+        && rest % 1000 == 0
+        && !tokens[j - 1].devanagari
+    {
+        // "twenty five": English tens and units.
+        value += rest;
+        j += 1;
+    }
+    // "one and a half", "do aur aadha"
+    if is(tokens, j, &["and", "aur", "ani", "aani"])
+        && (word_at(tokens, j + 1) == Some(Word::Value(500))
+            || (is(tokens, j + 1, &["a"]) && word_at(tokens, j + 2) == Some(Word::Value(500))))
+        && value % 1000 == 0
+    {
+        value += 500;
+        j += if is(tokens, j + 1, &["a"]) { 3 } else { 2 };
+    }
+    // "half a kilo", "quarter of a kg"
+    let mut k = j;
+    while is(tokens, k, &["a", "of"]) {
+        k += 1;
+    }
+    let unit = unit_at(tokens, k);
+    if unit.is_some() {
+        j = k + 1;
+    }
+    if value == 0 {
+        return None;
+    }
+    let bare_pav = j == i + 1 && value == 250 && prefix.is_none();
+    Some(AmountMatch { amount: Amount { value: Qty(value), unit }, len: j - i, bare_pav })
+}
+
+/// sawa/paune/saadhe N is N ± a fraction of one ("sawa do" 2¼); of a
+/// hundred or more, a fraction of N ("sawa sau" 125).
+fn apply_prefix(prefix: Word, base: u64) -> Option<u64> {
+    let large = base >= 100_000;
+    match prefix {
+        Word::Sawa if large => Some(base + base / 4),
+        Word::Sawa => Some(base + 250),
+        Word::Paune if large => Some(base - base / 4),
+        Word::Paune if base > 250 => Some(base - 250),
+        Word::Saadhe if large => Some(base + base / 2),
+        Word::Saadhe if base >= 1000 => Some(base + 500),
+        _ => None,
+    }
+}
+
+/// A whole number word or digits below `limit` at `j`: (value, tokens).
+fn number_below(tokens: &[Token], j: usize, limit: u64) -> Option<(u64, usize)> {
+    let value = match (tokens.get(j).and_then(|t| digits(&t.text)), word_at(tokens, j)) {
+        (Some(v), _) => v,
+        (None, Some(Word::Value(v))) if v % 1000 == 0 => v,
+        _ => return None,
+    };
+    if value >= limit {
+        return None;
+    }
+    // "two hundred twenty five"
+    if value >= 20_000
+        && value % 10_000 == 0
+        && let Some(Word::Value(unit)) = word_at(tokens, j + 1)
+        && unit < 10_000
+        && unit % 1000 == 0
+    {
+        return Some((value + unit, 2));
+    }
+    Some((value, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::tokenize;
+
+    fn amount(text: &str) -> Option<(f64, Option<SpokenUnit>, usize)> {
+        let tokens = tokenize(text);
+        parse_amount(&tokens, 0).map(|m| (m.amount.value.as_f64(), m.amount.unit, m.len))
+    }
+
+    #[test]
+    fn numbers_in_four_languages() {
+        use SpokenUnit::*;
+        let cases: &[(&str, f64, Option<SpokenUnit>)] = &[
+            ("2", 2.0, None),
+            ("2.5 kg", 2.5, Some(Kg)),
+            ("do", 2.0, None),
+            ("teen plate", 3.0, Some(Plate)),
+            ("dus", 10.0, None),
+            ("bees", 20.0, None),
+            ("pachaas", 50.0, None),
+            ("sau", 100.0, None),
+            ("ek sau bees", 120.0, None),
+            ("दो", 2.0, None),
+            ("तीन", 3.0, None),
+            ("दोन", 2.0, None),
+            ("पाच", 5.0, None),
+            ("don", 2.0, None),
+            ("paach", 5.0, None),
+            ("char", 4.0, None),
+            ("one", 1.0, None),
+            ("twenty five", 25.0, None),
+            ("two hundred fifty ml", 250.0, Some(Ml)),
+            ("hundred grams", 100.0, Some(G)),
+            ("sau gram", 100.0, Some(G)),
+            ("500 gram", 500.0, Some(G)),
+            ("500g", 500.0, Some(G)),
+            ("ek kilo", 1.0, Some(Kg)),
+            ("एक किलो", 1.0, Some(Kg)),
+            ("250 ml", 250.0, Some(Ml)),
+            ("half plate", 0.5, Some(Plate)),
+            ("paav kilo", 0.25, Some(Kg)),
+            ("पाव किलो", 0.25, Some(Kg)),
+            ("aadha kilo", 0.5, Some(Kg)),
+            ("अर्धा किलो", 0.5, Some(Kg)),
+            ("sawa kilo", 1.25, Some(Kg)),
+            ("sawa do", 2.25, None),
+            ("dedh", 1.5, None),
+            ("डेढ़ किलो", 1.5, Some(Kg)),
+            ("दीड किलो", 1.5, Some(Kg)),
+            ("dhai", 2.5, None),
+            ("ढाई सौ ग्राम", 250.0, Some(G)),
+            ("अडीच किलो", 2.5, Some(Kg)),
+            ("paune do", 1.75, None),
+            ("paune teen kilo", 2.75, Some(Kg)),
+            ("saadhe teen", 3.5, None),
+            ("darjan", 1.0, Some(Dozen)),
+            ("do darjan", 2.0, Some(Dozen)),
+            ("डझन", 1.0, Some(Dozen)),
+            ("dedh sau gram", 150.0, Some(G)),
+            ("sawa sau", 125.0, None),
+            ("one and a half kg", 1.5, Some(Kg)),
+            ("half a kilo", 0.5, Some(Kg)),
+            ("a dozen", 1.0, Some(Dozen)),
+        ];
+        for (text, value, unit) in cases {
+            let got = amount(text);
+            let (v, u, len) = got.unwrap_or_else(|| panic!("{text}: no amount"));
+            assert_eq!((v, u), (*value, *unit), "{text}");
+            assert_eq!(len, tokenize(text).len(), "{text} covers every word");
+        }
+        assert!(amount("misal").is_none());
+        assert!(amount("a misal").is_none());
+    }
+
+    #[test]
+    fn bare_pav_is_flagged() {
+        let tokens = tokenize("pav");
+        assert!(parse_amount(&tokens, 0).unwrap().bare_pav);
+        let tokens = tokenize("pav kilo");
+        assert!(!parse_amount(&tokens, 0).unwrap().bare_pav);
+    }
+
+    #[test]
+    fn spoken_units_convert_to_the_items_unit() {
+        let a = |v: u64, u| Amount { value: Qty(v), unit: Some(u) };
+        assert_eq!(a(500_000, SpokenUnit::G).in_unit(Unit::Kg), (Qty(500), UnitFit::Exact));
+        assert_eq!(a(1000, SpokenUnit::Kg).in_unit(Unit::G), (Qty(1_000_000), UnitFit::Exact));
+        assert_eq!(a(1000, SpokenUnit::Dozen).in_unit(Unit::Piece), (Qty(12_000), UnitFit::Exact));
+        assert_eq!(a(2000, SpokenUnit::Kg).in_unit(Unit::Plate), (Qty(2000), UnitFit::Mismatch));
+        assert_eq!(Qty(1500).to_string(), "1.5");
+        assert_eq!(serde_json::to_string(&Qty(250)).unwrap(), "0.25");
+        assert_eq!(serde_json::from_str::<Qty>("2").unwrap(), Qty(2000));
+    }
+}

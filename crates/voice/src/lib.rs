@@ -2,11 +2,20 @@
 //! dialog. Pure and offline: text in, cart operations and text out; speech
 //! and the telephony around it live in the server.
 
+pub mod cart;
 pub mod catalog;
+pub mod lexicon;
+pub mod matcher;
 pub mod normalize;
 pub mod numbers;
+pub mod understand;
 
+pub use cart::{Cart, CartLine};
 pub use catalog::{
     Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, Paise, Unit, Variant,
 };
+pub use lexicon::AskTopic;
 pub use numbers::{Amount, Qty, SpokenUnit};
+pub use understand::{
+    Candidate, CartOp, Context, ItemRef, ModifierChoice, Script, Subject, Understander, Understanding,
+};

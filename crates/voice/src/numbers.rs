@@ -47,13 +47,17 @@ impl Qty {
 impl fmt::Display for Qty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (whole, frac) = (self.0 / 1000, self.0 % 1000);
-        if frac == 0 { write!(f, "{whole}") } else { write!(f, "{}", format!("{whole}.{frac:03}").trim_end_matches('0')) }
+        if frac == 0 {
+            write!(f, "{whole}")
+        } else {
+            write!(f, "{}", format!("{whole}.{frac:03}").trim_end_matches('0'))
+        }
     }
 }
 
 impl Serialize for Qty {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 { s.serialize_u64(self.0 / 1000) } else { s.serialize_f64(self.as_f64()) }
+        if self.0.is_multiple_of(1000) { s.serialize_u64(self.0 / 1000) } else { s.serialize_f64(self.as_f64()) }
     }
 }
 
@@ -111,7 +115,7 @@ impl Amount {
             (S::G, Unit::Kg) | (S::Ml, Unit::Litre) => (v / 1000, UnitFit::Exact),
             (S::Kg, Unit::G) | (S::Litre, Unit::Ml) => (v * 1000, UnitFit::Exact),
             (S::Dozen, Unit::Piece) => (v * 12, UnitFit::Exact),
-            (S::Piece, Unit::Dozen) if v % 12_000 == 0 => (v / 12, UnitFit::Exact),
+            (S::Piece, Unit::Dozen) if v.is_multiple_of(12_000) => (v / 12, UnitFit::Exact),
             (S::Plate | S::Piece | S::Pack, Unit::Piece | Unit::Plate | Unit::Pack | Unit::Dozen) => {
                 (v, UnitFit::Assumed)
             }
@@ -189,8 +193,26 @@ const UNIT_WORDS: &[(SpokenUnit, &[&str])] = &[
     (
         SpokenUnit::Piece,
         &[
-            "piece", "pieces", "pcs", "pc", "nag", "peace", "glass", "cup", "cups", "bottle", "bottles", "vati",
-            "bowl", "नग", "पीस", "गिलास", "ग्लास", "कप", "बोतल", "वाटी",
+            "piece",
+            "pieces",
+            "pcs",
+            "pc",
+            "nag",
+            "peace",
+            "glass",
+            "cup",
+            "cups",
+            "bottle",
+            "bottles",
+            "vati",
+            "bowl",
+            "नग",
+            "पीस",
+            "गिलास",
+            "ग्लास",
+            "कप",
+            "बोतल",
+            "वाटी",
         ],
     ),
     (SpokenUnit::Pack, &["pack", "packs", "packet", "packets", "paket", "pakit", "पैकेट", "पॅकेट", "पाकीट", "पुडा"]),
@@ -328,8 +350,7 @@ pub fn parse_amount(tokens: &[Token], i: usize) -> Option<AmountMatch> {
             j += rest.1;
         }
     } else if let Some(Word::Value(rest)) = word_at(tokens, j)
-        && value >= 20_000
-        && value < 100_000
+        && (20_000..100_000).contains(&value)
         && value % 10_000 == 0
         && rest < 10_000
         && rest % 1000 == 0

@@ -1,0 +1,201 @@
+//! Fuzzy matching of catalog aliases (items, variants, modifier options)
+//! over word sequences of an utterance.
+//!
+//! Every alias is a sequence of fuzzy word keys. The index keeps the
+//! distinct words (the vocabulary) and, per word, where it occurs. An
+//! utterance's words are compared once with the vocabulary (edit distance
+//! on keys); alias matches then grow from each matching word along the
+//! alias, so a 200-item catalog costs a few thousand short comparisons.
+
+use std::collections::HashMap;
+
+use crate::catalog::Catalog;
+use crate::normalize::{Token, similarity, tokenize};
+
+/// What an alias names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Item(usize),
+    Variant { item: usize, variant: usize },
+    Option { item: usize, group: usize, option: usize },
+}
+
+impl Target {
+    pub fn item(self) -> usize {
+        match self {
+            Target::Item(i) | Target::Variant { item: i, .. } | Target::Option { item: i, .. } => i,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Alias {
+    target: Target,
+    words: Vec<usize>,
+}
+
+/// An alias found in an utterance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AliasMatch {
+    pub target: Target,
+    /// Utterance words covered, from the start position.
+    pub len: usize,
+    /// The whole alias was said (not only some of its words: "chai" of
+    /// "masala chai").
+    pub full: bool,
+    /// Mean word similarity times the share of the alias said, 0..1.
+    pub score: f32,
+}
+
+/// The precomputed alias index of one catalog.
+#[derive(Debug)]
+pub struct AliasIndex {
+    aliases: Vec<Alias>,
+    vocab: Vec<String>,
+    /// Vocabulary words by length, for cheap candidate filtering.
+    by_len: HashMap<usize, Vec<usize>>,
+    /// For each vocabulary word: (alias, position in the alias).
+    postings: Vec<Vec<(usize, usize)>>,
+}
+
+/// Prefix families modifier aliases are expanded with, so that a catalog
+/// that says "bina pyaaz" also understands "no pyaaz" and "without pyaaz".
+const MODIFIER_FAMILIES: &[&[&str]] = &[
+    &["bina", "bagair", "without", "no", "vina", "बिना", "विना"],
+    &["kam", "less", "kami", "halka", "thoda", "कम", "कमी"],
+    &["extra", "zyada", "jyada", "jaada", "jast", "more", "double", "ज़्यादा", "जास्त", "एक्स्ट्रा"],
+];
+
+impl AliasIndex {
+    pub fn new(catalog: &Catalog) -> AliasIndex {
+        let mut index =
+            AliasIndex { aliases: Vec::new(), vocab: Vec::new(), by_len: HashMap::new(), postings: Vec::new() };
+        let mut vocab_ids: HashMap<String, usize> = HashMap::new();
+        let families: Vec<Vec<String>> =
+            MODIFIER_FAMILIES.iter().map(|f| f.iter().flat_map(|w| tokenize(w)).map(|t| t.key).collect()).collect();
+        let mut add = |index: &mut AliasIndex, target: Target, keys: Vec<String>| {
+            if keys.is_empty() {
+                return;
+            }
+            let words = keys
+                .into_iter()
+                .map(|k| {
+                    *vocab_ids.entry(k.clone()).or_insert_with(|| {
+                        index.by_len.entry(k.len()).or_default().push(index.vocab.len());
+                        index.vocab.push(k);
+                        index.postings.push(Vec::new());
+                        index.vocab.len() - 1
+                    })
+                })
+                .collect::<Vec<_>>();
+            let id = index.aliases.len();
+            if index.aliases.iter().any(|a| a.target == target && a.words == words) {
+                return;
+            }
+            for (pos, w) in words.iter().enumerate() {
+                index.postings[*w].push((id, pos));
+            }
+            index.aliases.push(Alias { target, words });
+        };
+        for (i, item) in catalog.items.iter().enumerate() {
+            for name in std::iter::once(&item.name).chain(&item.aliases) {
+                let keys = keys_of(name);
+                if keys.len() > 1 {
+                    // ASR merges words: "misalpav".
+                    add(&mut index, Target::Item(i), vec![keys.concat()]);
+                }
+                add(&mut index, Target::Item(i), keys);
+            }
+            for (v, variant) in item.variants.iter().enumerate() {
+                for name in std::iter::once(&variant.name).chain(&variant.aliases) {
+                    add(&mut index, Target::Variant { item: i, variant: v }, keys_of(name));
+                }
+            }
+            for (g, group) in item.modifier_groups.iter().enumerate() {
+                for (o, option) in group.options.iter().enumerate() {
+                    let target = Target::Option { item: i, group: g, option: o };
+                    for name in std::iter::once(&option.name).chain(&option.aliases) {
+                        let keys = keys_of(name);
+                        let family = keys.first().and_then(|k| families.iter().find(|f| f.contains(k)));
+                        if let Some(family) = family
+                            && keys.len() > 1
+                        {
+                            for prefix in family {
+                                let mut expanded = keys.clone();
+                                expanded[0] = prefix.clone();
+                                add(&mut index, target, expanded);
+                            }
+                        }
+                        add(&mut index, target, keys);
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    /// For each utterance word, the vocabulary words it resembles.
+    pub fn resemblances(&self, tokens: &[Token]) -> Vec<Vec<(usize, f32)>> {
+        tokens
+            .iter()
+            .map(|t| {
+                let len = t.key.len();
+                let mut found = Vec::new();
+                for l in len.saturating_sub(2)..=len + 2 {
+                    for &w in self.by_len.get(&l).map(Vec::as_slice).unwrap_or_default() {
+                        let s = similarity(&t.key, &self.vocab[w]);
+                        if s > 0.0 {
+                            found.push((w, s));
+                        }
+                    }
+                }
+                found
+            })
+            .collect()
+    }
+
+    /// The best match per target of the aliases that start at word `i` of
+    /// the utterance (or whose later words do, for partial matches of items).
+    pub fn matches_at(&self, resemblances: &[Vec<(usize, f32)>], i: usize) -> Vec<AliasMatch> {
+        let mut best: HashMap<Target, AliasMatch> = HashMap::new();
+        let Some(here) = resemblances.get(i) else { return Vec::new() };
+        for &(word, s) in here {
+            for &(a, pos) in &self.postings[word] {
+                let alias = &self.aliases[a];
+                if pos > 0 && !matches!(alias.target, Target::Item(_)) {
+                    continue;
+                }
+                let mut total = s;
+                let mut k = 1;
+                while pos + k < alias.words.len()
+                    && let Some(next) = resemblances.get(i + k)
+                    && let Some(&(_, s)) = next.iter().find(|(w, _)| *w == alias.words[pos + k])
+                {
+                    total += s;
+                    k += 1;
+                }
+                let full = pos == 0 && k == alias.words.len();
+                if !full && !matches!(alias.target, Target::Item(_)) {
+                    continue;
+                }
+                let share = k as f32 / alias.words.len() as f32;
+                let score = total / k as f32 * if full { 1.0 } else { 0.5 + 0.4 * share };
+                let m = AliasMatch { target: alias.target, len: k, full, score };
+                let better =
+                    best.get(&alias.target).is_none_or(|b| (m.len, m.full, m.score) > (b.len, b.full, b.score));
+                if better {
+                    best.insert(alias.target, m);
+                }
+            }
+        }
+        let mut found: Vec<AliasMatch> = best.into_values().collect();
+        found.sort_by(|a, b| {
+            (b.len, b.full).cmp(&(a.len, a.full)).then(b.score.total_cmp(&a.score)).then(a.target.cmp(&b.target))
+        });
+        found
+    }
+}
+
+fn keys_of(name: &str) -> Vec<String> {
+    tokenize(name).into_iter().map(|t| t.key).collect()
+}

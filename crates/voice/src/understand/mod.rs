@@ -1,0 +1,636 @@
+//! Order understanding: an utterance and a catalog in, cart operations out,
+//! each resolved to catalog ids with a confidence and, when the words fit
+//! several items, the alternatives. Words that name nothing in the catalog
+//! come back as [`CartOp::NotInCatalog`]; they are never forced onto the
+//! nearest item.
+//!
+//! The utterance is read in three passes: words are normalised
+//! ([`crate::normalize`]); each position becomes a piece (a marker phrase
+//! such as "hata do", an amount, a catalog alias, or an unknown word),
+//! longest first; pieces are grouped into clauses at "aur"/"and"/"ani" and
+//! each clause becomes operations (amounts bind to the next item, else the
+//! previous one; variants and modifiers to the nearest item that has them).
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Lang};
+use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES, Marker, marker_at};
+use crate::matcher::{AliasIndex, AliasMatch, Target};
+use crate::normalize::{Token, light_key, tokenize};
+use crate::numbers::{Amount, Qty, UnitFit, parse_amount, unit_at};
+
+/// One catalog item the caller may have meant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub item_id: String,
+    pub confidence: f32,
+}
+
+/// An item the caller named, resolved to the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemRef {
+    pub item_id: String,
+    /// 0..1: how closely the words matched, lowered when ambiguous.
+    pub confidence: f32,
+    /// Other items the same words fit about as well ("chai": masala chai,
+    /// adrak chai); empty when the match is clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Candidate>,
+    /// The words heard, normalised.
+    pub heard: String,
+}
+
+impl ItemRef {
+    pub fn is_ambiguous(&self) -> bool {
+        !self.alternatives.is_empty()
+    }
+}
+
+/// Which cart line an operation is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Item(ItemRef),
+    /// The line the dialog is on (the one last added or asked about),
+    /// when the utterance names none and no [`Context`] gave one.
+    Focus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModifierChoice {
+    pub group_id: String,
+    pub option_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum CartOp {
+    Add {
+        item: ItemRef,
+        /// In the item's unit; `None` when the caller said no quantity.
+        quantity: Option<Qty>,
+        variant_id: Option<String>,
+        #[serde(default)]
+        modifiers: Vec<ModifierChoice>,
+    },
+    Remove {
+        subject: Subject,
+    },
+    SetQuantity {
+        subject: Subject,
+        quantity: Qty,
+    },
+    SetVariant {
+        subject: Subject,
+        variant_id: String,
+    },
+    SetModifier {
+        subject: Subject,
+        modifier: ModifierChoice,
+    },
+    /// Words that name nothing in this catalog ("do pizza").
+    NotInCatalog {
+        heard: String,
+        amount: Option<Amount>,
+        /// Said in a removal ("pizza hata do").
+        removal: bool,
+    },
+    /// Empty the cart; the order stays open.
+    Clear,
+    Confirm,
+    Reject,
+    /// Cancel the order.
+    Cancel,
+    Ask {
+        topic: AskTopic,
+        item: Option<ItemRef>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Script {
+    Latin,
+    Devanagari,
+}
+
+/// What the dialog knows that an utterance may lean on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The item id of the line being talked about ("do nahi teen",
+    /// "half", "bina pyaaz" refer to it).
+    pub focus: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Understanding {
+    pub ops: Vec<CartOp>,
+    /// The language the caller used (Latin-script Hindi is `hi-en`).
+    pub language: Lang,
+    pub script: Script,
+    /// Words that were neither catalog, quantity nor known phrase and did
+    /// not make a [`CartOp::NotInCatalog`] (noise beside an item).
+    pub unmatched_words: Vec<String>,
+}
+
+/// Understands utterances against one catalog; build once per catalog.
+#[derive(Debug)]
+pub struct Understander {
+    catalog: Catalog,
+    index: AliasIndex,
+}
+
+#[derive(Debug, Clone)]
+enum PieceKind {
+    Amount(Amount),
+    Alias { candidates: Vec<AliasMatch>, fallback: Option<Amount> },
+    Marker(Marker),
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+struct Piece {
+    kind: PieceKind,
+    start: usize,
+    len: usize,
+}
+
+/// An order line being assembled from one clause.
+#[derive(Debug)]
+struct Slot {
+    at: usize,
+    kind: SlotKind,
+    amount: Option<Amount>,
+    variant: Option<usize>,
+    modifiers: Vec<(usize, usize)>,
+}
+
+#[derive(Debug)]
+enum SlotKind {
+    Item { index: usize, item: ItemRef },
+    Unknown(String),
+}
+
+/// Alternatives within this score of the best are "about as good".
+const AMBIGUITY_MARGIN: f32 = 0.08;
+const MIN_SCORE: f32 = 0.45;
+
+impl Understander {
+    pub fn new(catalog: &Catalog) -> Understander {
+        Understander { index: AliasIndex::new(catalog), catalog: catalog.clone() }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn understand(&self, utterance: &str) -> Understanding {
+        self.understand_in(utterance, &Context::default())
+    }
+
+    pub fn understand_in(&self, utterance: &str, context: &Context) -> Understanding {
+        let tokens = tokenize(utterance);
+        let (language, script) = detect_language(&tokens);
+        let pieces = self.pieces(&tokens);
+        let mut ops = Vec::new();
+        let mut unmatched_words = Vec::new();
+        for clause in pieces.split(|p| matches!(p.kind, PieceKind::Marker(Marker::Connector))) {
+            let clause: Vec<Piece> =
+                clause.iter().filter(|p| !matches!(p.kind, PieceKind::Marker(Marker::Filler))).cloned().collect();
+            if !clause.is_empty() {
+                self.clause_ops(&tokens, &clause, context, &mut ops, &mut unmatched_words);
+            }
+        }
+        // A "yes" or "no" with order content is an answer to "anything else?";
+        // alone it is a confirmation or refusal. Several yeses are one.
+        ops.dedup_by(|a, b| matches!((a, b), (CartOp::Confirm, CartOp::Confirm) | (CartOp::Reject, CartOp::Reject)));
+        Understanding { ops, language, script, unmatched_words }
+    }
+
+    fn pieces(&self, tokens: &[Token]) -> Vec<Piece> {
+        let resemblances = self.index.resemblances(tokens);
+        let function_word = |j: usize| marker_at(tokens, j).is_some() || parse_amount(tokens, j).is_some();
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let marker = marker_at(tokens, i);
+            let amount = parse_amount(tokens, i);
+            let aliases: Vec<AliasMatch> = self
+                .index
+                .matches_at(&resemblances, i)
+                .into_iter()
+                .filter(|m| m.score >= MIN_SCORE && (m.full || !(i..i + m.len).all(function_word)))
+                .collect();
+            let (ml, al) = (marker.map_or(0, |m| m.1), amount.map_or(0, |a| a.len));
+            let best = aliases.first().copied();
+            let (cl, full) = best.map_or((0, false), |b| (b.len, b.full));
+            let alias_piece = |candidates: Vec<AliasMatch>, fallback| {
+                let best = candidates[0];
+                let candidates = candidates
+                    .into_iter()
+                    .filter(|c| c.len == best.len && c.full == best.full && c.score >= best.score - AMBIGUITY_MARGIN)
+                    .collect();
+                Piece { kind: PieceKind::Alias { candidates, fallback }, start: i, len: best.len }
+            };
+            let piece = if cl > 0 && full && cl > ml.max(al) {
+                alias_piece(aliases, None)
+            } else if let Some(a) = amount.filter(|a| a.bare_pav && cl > 0) {
+                // "pav" is ¼ before a unit or an item ("pav kilo", "pav
+                // shrikhand"), bread after a number ("do pav") or alone.
+                let after_number = matches!(pieces.last(), Some(Piece { kind: PieceKind::Amount(_), .. }));
+                let item_follows = unit_at(tokens, i + 1).is_some()
+                    || self.index.matches_at(&resemblances, i + 1).iter().any(|m| m.full && m.score >= MIN_SCORE);
+                if !after_number && item_follows {
+                    Piece { kind: PieceKind::Amount(a.amount), start: i, len: 1 }
+                } else {
+                    alias_piece(aliases, None)
+                }
+            } else if ml > 0 && ml >= al && ml >= cl {
+                Piece { kind: PieceKind::Marker(marker.map(|m| m.0).unwrap_or(Marker::Filler)), start: i, len: ml }
+            } else if let Some(a) = amount.filter(|a| a.len >= cl || !full) {
+                if full && cl == a.len && best.is_some_and(|b| matches!(b.target, Target::Variant { .. })) {
+                    // "half plate": the variant if the item has one, else ½.
+                    alias_piece(aliases, Some(a.amount))
+                } else {
+                    Piece { kind: PieceKind::Amount(a.amount), start: i, len: a.len }
+                }
+            } else if cl > 0 {
+                alias_piece(aliases, None)
+            } else {
+                Piece { kind: PieceKind::Unknown, start: i, len: 1 }
+            };
+            i += piece.len;
+            pieces.push(piece);
+        }
+        pieces
+    }
+
+    fn heard(tokens: &[Token], start: usize, len: usize) -> String {
+        tokens[start..start + len].iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The item a set of alias candidates names, with alternatives.
+    fn item_ref(&self, candidates: &[AliasMatch], heard: String) -> Option<(usize, ItemRef)> {
+        let mut items: Vec<(usize, f32)> = Vec::new();
+        for c in candidates {
+            if let Target::Item(i) = c.target
+                && !items.iter().any(|(j, _)| *j == i)
+            {
+                items.push((i, c.score));
+            }
+        }
+        let (best, score) = *items.first()?;
+        let alternatives: Vec<Candidate> = items[1..]
+            .iter()
+            .map(|(i, s)| Candidate { item_id: self.catalog.items[*i].id.clone(), confidence: *s * 0.6 })
+            .collect();
+        let confidence = if alternatives.is_empty() { score } else { score * 0.6 };
+        Some((best, ItemRef { item_id: self.catalog.items[best].id.clone(), confidence, alternatives, heard }))
+    }
+
+    fn focus_ref(&self, context: &Context) -> Option<(usize, ItemRef)> {
+        let id = context.focus.as_deref()?;
+        let index = self.catalog.items.iter().position(|i| i.id == id)?;
+        Some((
+            index,
+            ItemRef { item_id: id.to_string(), confidence: 1.0, alternatives: Vec::new(), heard: String::new() },
+        ))
+    }
+
+    fn quantity(&self, item: usize, amount: Amount) -> Qty {
+        let (qty, fit) = amount.in_unit(self.catalog.items[item].unit);
+        if fit == UnitFit::Mismatch { amount.value } else { qty }
+    }
+
+    fn clause_ops(
+        &self,
+        tokens: &[Token],
+        pieces: &[Piece],
+        context: &Context,
+        ops: &mut Vec<CartOp>,
+        unmatched: &mut Vec<String>,
+    ) {
+        let before = ops.len();
+        let has = |m: Marker| pieces.iter().any(|p| matches!(p.kind, PieceKind::Marker(x) if x == m));
+        let marker_at_piece =
+            |k: usize, m: Marker| matches!(pieces.get(k).map(|p| &p.kind), Some(PieceKind::Marker(x)) if *x == m);
+
+        // Slots: named items and runs of unknown words.
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut subs: Vec<(usize, Vec<AliasMatch>, Option<Amount>)> = Vec::new();
+        let mut k = 0;
+        while k < pieces.len() {
+            let p = &pieces[k];
+            match &p.kind {
+                PieceKind::Alias { candidates, fallback } => {
+                    match self.item_ref(candidates, Self::heard(tokens, p.start, p.len)) {
+                        Some((index, item)) => slots.push(Slot {
+                            at: k,
+                            kind: SlotKind::Item { index, item },
+                            amount: None,
+                            variant: None,
+                            modifiers: Vec::new(),
+                        }),
+                        None => subs.push((k, candidates.clone(), *fallback)),
+                    }
+                }
+                PieceKind::Unknown => {
+                    let start = k;
+                    while pieces.get(k + 1).is_some_and(|p| matches!(p.kind, PieceKind::Unknown)) {
+                        k += 1;
+                    }
+                    let words = Self::heard(tokens, pieces[start].start, pieces[k].start + 1 - pieces[start].start);
+                    slots.push(Slot {
+                        at: start,
+                        kind: SlotKind::Unknown(words),
+                        amount: None,
+                        variant: None,
+                        modifiers: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+
+        // "do nahi teen": a correction of the quantity.
+        let mut correction: Option<(usize, Amount)> = None;
+        let mut amounts: Vec<(usize, Amount)> = Vec::new();
+        for (k, p) in pieces.iter().enumerate() {
+            if let PieceKind::Amount(a) = p.kind {
+                amounts.push((k, a));
+            }
+        }
+        for w in amounts.windows(2) {
+            if w[1].0 == w[0].0 + 2 && marker_at_piece(w[0].0 + 1, Marker::Negation) {
+                correction = Some(w[1]);
+            }
+        }
+        if let Some((at, _)) = correction {
+            amounts.retain(|(k, _)| *k >= at);
+        }
+
+        // Amounts bind to the next slot, else the previous one; when the
+        // clause starts with an item ("chini ek kilo, tel do litre") they
+        // follow their items.
+        let items_first = slots.first().is_some_and(|s| amounts.first().is_none_or(|(k, _)| s.at < *k));
+        let mut loose_amount = None;
+        for &(k, amount) in &amounts {
+            let next_amount = amounts.iter().map(|(j, _)| *j).find(|j| *j > k).unwrap_or(usize::MAX);
+            let previous = slots.iter().rposition(|s| s.at < k && s.amount.is_none());
+            let next = slots.iter().position(|s| s.at > k && s.at < next_amount && s.amount.is_none());
+            let chosen = if items_first { previous.or(next) } else { next.or(previous) };
+            match chosen {
+                Some(s) => slots[s].amount = Some(amount),
+                None => loose_amount = Some(amount),
+            }
+        }
+
+        // Variants and modifiers bind to the nearest item that has them.
+        let mut loose_subs = Vec::new();
+        for (k, candidates, fallback) in subs {
+            let nearest = slots
+                .iter_mut()
+                .filter_map(|s| match s.kind {
+                    SlotKind::Item { index, .. } => {
+                        candidates.iter().find(|c| c.target.item() == index).map(|c| (s.at.abs_diff(k), c.target, s))
+                    }
+                    SlotKind::Unknown(_) => None,
+                })
+                .min_by_key(|(d, _, _)| *d);
+            match nearest {
+                Some((_, Target::Variant { variant, .. }, slot)) => slot.variant = Some(variant),
+                Some((_, Target::Option { group, option, .. }, slot)) => slot.modifiers.push((group, option)),
+                _ => {
+                    // No item beside it took it: "half plate" of an item without that variant is ½.
+                    let near = slots.iter_mut().filter(|s| s.amount.is_none()).min_by_key(|s| s.at.abs_diff(k));
+                    match (fallback, near) {
+                        (Some(a), Some(slot)) => slot.amount = Some(a),
+                        _ => loose_subs.push((candidates, fallback)),
+                    }
+                }
+            }
+        }
+
+        let subject = |slot: &Slot| match &slot.kind {
+            SlotKind::Item { item, .. } => Some(Subject::Item(item.clone())),
+            SlotKind::Unknown(_) => None,
+        };
+        let focus = self.focus_ref(context);
+        let focus_subject = || focus.as_ref().map_or(Subject::Focus, |(_, r)| Subject::Item(r.clone()));
+        let removal = |slot: &Slot, ops: &mut Vec<CartOp>| match subject(slot) {
+            Some(subject) => ops.push(CartOp::Remove { subject }),
+            None => {
+                if let SlotKind::Unknown(heard) = &slot.kind {
+                    ops.push(CartOp::NotInCatalog { heard: heard.clone(), amount: slot.amount, removal: true })
+                }
+            }
+        };
+        let items: Vec<&Slot> = slots.iter().filter(|s| matches!(s.kind, SlotKind::Item { .. })).collect();
+
+        if has(Marker::Clear) {
+            ops.push(CartOp::Clear);
+            return;
+        }
+        if has(Marker::Cancel) {
+            if items.is_empty() {
+                ops.push(CartOp::Cancel);
+            } else {
+                items.iter().for_each(|s| removal(s, ops));
+            }
+            return;
+        }
+        if let Some(topic) = pieces.iter().find_map(|p| match p.kind {
+            PieceKind::Marker(Marker::Ask(t)) => Some(t),
+            _ => None,
+        }) {
+            let item = items.first().and_then(|s| match &s.kind {
+                SlotKind::Item { item, .. } => Some(item.clone()),
+                SlotKind::Unknown(_) => None,
+            });
+            ops.push(CartOp::Ask { topic, item });
+            return;
+        }
+
+        let negations: Vec<usize> = (0..pieces.len()).filter(|k| marker_at_piece(*k, Marker::Negation)).collect();
+        let removes: Vec<usize> = (0..pieces.len()).filter(|k| marker_at_piece(*k, Marker::Remove)).collect();
+        let set = has(Marker::Set);
+        let leading_negation = negations.first() == Some(&0) && pieces.len() > 1;
+
+        // "misal nahi vada pav", "chai ki jagah coffee": replace the first.
+        if slots.len() >= 2 {
+            let between = |k: &usize| *k > slots[0].at && *k < slots[1].at;
+            let instead = (0..pieces.len()).filter(|k| marker_at_piece(*k, Marker::Set)).any(|k| between(&k));
+            if negations.iter().any(between) || removes.iter().any(between) || instead {
+                removal(&slots[0], ops);
+                for slot in &slots[1..] {
+                    self.add_or_set(slot, false, true, ops, unmatched);
+                }
+                return;
+            }
+        }
+
+        let trailing_negation = negations.last().is_some_and(|k| slots.iter().all(|s| s.at < *k));
+        if !removes.is_empty() || (trailing_negation && !slots.is_empty() && correction.is_none()) {
+            if slots.is_empty() {
+                ops.push(CartOp::Remove { subject: focus_subject() });
+            } else {
+                slots.iter().for_each(|s| removal(s, ops));
+            }
+            return;
+        }
+
+        if let Some((_, amount)) = correction {
+            match items.first() {
+                Some(slot) => {
+                    if let SlotKind::Item { index, item } = &slot.kind {
+                        let quantity = self.quantity(*index, amount);
+                        ops.push(CartOp::SetQuantity { subject: Subject::Item(item.clone()), quantity });
+                    }
+                }
+                None => {
+                    let quantity = focus.as_ref().map_or(amount.value, |(i, _)| self.quantity(*i, amount));
+                    ops.push(CartOp::SetQuantity { subject: focus_subject(), quantity });
+                }
+            }
+            return;
+        }
+
+        for slot in &slots {
+            self.add_or_set(slot, set || leading_negation, !items.is_empty(), ops, unmatched);
+        }
+        if slots.is_empty()
+            && let Some(amount) = loose_amount
+        {
+            let quantity = focus.as_ref().map_or(amount.value, |(i, _)| self.quantity(*i, amount));
+            ops.push(CartOp::SetQuantity { subject: focus_subject(), quantity });
+        }
+        for (candidates, _) in loose_subs {
+            self.loose_sub(&candidates, focus.as_ref(), ops);
+        }
+        if ops.len() == before {
+            if !negations.is_empty() {
+                ops.push(CartOp::Reject);
+            } else if has(Marker::Confirm) {
+                ops.push(CartOp::Confirm);
+            }
+        }
+    }
+
+    /// Adds a slot's item, or sets its quantity/variant/modifiers when the
+    /// clause corrects rather than adds.
+    fn add_or_set(
+        &self,
+        slot: &Slot,
+        set: bool,
+        beside_items: bool,
+        ops: &mut Vec<CartOp>,
+        unmatched: &mut Vec<String>,
+    ) {
+        let (index, item) = match &slot.kind {
+            SlotKind::Item { index, item } => (*index, item),
+            SlotKind::Unknown(heard) => {
+                // Noise beside an item is not an order line; words with a quantity are.
+                if slot.amount.is_some() || !beside_items {
+                    ops.push(CartOp::NotInCatalog { heard: heard.clone(), amount: slot.amount, removal: false });
+                } else {
+                    unmatched.push(heard.clone());
+                }
+                return;
+            }
+        };
+        let catalog_item = &self.catalog.items[index];
+        let variant_id = slot.variant.map(|v| catalog_item.variants[v].id.clone());
+        let modifiers: Vec<ModifierChoice> = slot
+            .modifiers
+            .iter()
+            .map(|(g, o)| {
+                let group = &catalog_item.modifier_groups[*g];
+                ModifierChoice { group_id: group.id.clone(), option_id: group.options[*o].id.clone() }
+            })
+            .collect();
+        let quantity = slot.amount.map(|a| self.quantity(index, a));
+        if set {
+            let subject = Subject::Item(item.clone());
+            if let Some(quantity) = quantity {
+                ops.push(CartOp::SetQuantity { subject: subject.clone(), quantity });
+            }
+            if let Some(variant_id) = variant_id {
+                ops.push(CartOp::SetVariant { subject: subject.clone(), variant_id });
+            }
+            for modifier in modifiers {
+                ops.push(CartOp::SetModifier { subject: subject.clone(), modifier });
+            }
+            if quantity.is_none() && slot.variant.is_none() && slot.modifiers.is_empty() {
+                ops.push(CartOp::Add { item: item.clone(), quantity: None, variant_id: None, modifiers: Vec::new() });
+            }
+        } else {
+            ops.push(CartOp::Add { item: item.clone(), quantity, variant_id, modifiers });
+        }
+    }
+
+    /// A variant or modifier said with no item beside it: it applies to the
+    /// focus line if that item has it, else to the item it belongs to.
+    fn loose_sub(&self, candidates: &[AliasMatch], focus: Option<&(usize, ItemRef)>, ops: &mut Vec<CartOp>) {
+        let chosen = focus
+            .and_then(|(i, r)| candidates.iter().find(|c| c.target.item() == *i).map(|c| (c.target, r.clone())))
+            .or_else(|| {
+                let first = candidates.first()?;
+                let mut items: Vec<usize> = candidates.iter().map(|c| c.target.item()).collect();
+                items.dedup();
+                let alternatives = items[1..]
+                    .iter()
+                    .map(|i| Candidate { item_id: self.catalog.items[*i].id.clone(), confidence: first.score * 0.5 })
+                    .collect::<Vec<_>>();
+                let confidence = if alternatives.is_empty() { first.score * 0.8 } else { first.score * 0.5 };
+                let item = &self.catalog.items[first.target.item()];
+                Some((
+                    first.target,
+                    ItemRef { item_id: item.id.clone(), confidence, alternatives, heard: String::new() },
+                ))
+            });
+        let Some((target, item)) = chosen else { return };
+        let catalog_item = &self.catalog.items[target.item()];
+        let subject = Subject::Item(item);
+        match target {
+            Target::Variant { variant, .. } => {
+                ops.push(CartOp::SetVariant { subject, variant_id: catalog_item.variants[variant].id.clone() })
+            }
+            Target::Option { group, option, .. } => {
+                let group = &catalog_item.modifier_groups[group];
+                let modifier =
+                    ModifierChoice { group_id: group.id.clone(), option_id: group.options[option].id.clone() };
+                ops.push(CartOp::SetModifier { subject, modifier });
+            }
+            Target::Item(_) => {}
+        }
+    }
+}
+
+fn detect_language(tokens: &[Token]) -> (Lang, Script) {
+    static CUES: OnceLock<[Vec<String>; 3]> = OnceLock::new();
+    let [english_cues, hindi_cues, marathi_cues] = CUES.get_or_init(|| {
+        [ENGLISH_CUES, HINDI_CUES, MARATHI_CUES].map(|cues| cues.iter().map(|c| light_key(c)).collect())
+    });
+    let count = |cues: &Vec<String>| tokens.iter().filter(|t| cues.contains(&t.light)).count();
+    let marathi = count(marathi_cues);
+    let devanagari = tokens.iter().filter(|t| t.devanagari).count();
+    if devanagari * 2 >= tokens.len() && devanagari > 0 {
+        let hindi = count(hindi_cues);
+        return (if marathi > hindi { Lang::Mr } else { Lang::Hi }, Script::Devanagari);
+    }
+    let (english, hindi) = (count(english_cues), count(hindi_cues));
+    let lang = if english > hindi + marathi {
+        Lang::En
+    } else if marathi > hindi {
+        Lang::Mr
+    } else {
+        Lang::HiEn
+    };
+    (lang, Script::Latin)
+}
+
+#[cfg(test)]
+mod tests;

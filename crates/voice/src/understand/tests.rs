@@ -1,0 +1,298 @@
+//! Table-driven cases over two small stores, in Hinglish, Devanagari
+//! Hindi, Marathi and English: each case's turns are understood in the
+//! cart's context and applied, and the cart must come out as listed.
+
+use super::*;
+use crate::cart::Cart;
+
+const MISAL_HOUSE: &str = r#"{
+  "store": {"id": "godavari", "name": "Godavari Misal House", "language": "mr"},
+  "items": [
+    {"id": "misal", "name": "Misal Pav", "aliases": ["misal", "misal paav", "मिसळ पाव", "मिसळ"], "price": 90,
+     "unit": "plate", "category": "Misal", "available": true,
+     "variants": [{"id": "half", "name": "Half plate", "aliases": ["half", "हाफ", "अर्धी प्लेट"], "price": 55}],
+     "modifier_groups": [
+       {"id": "spice", "name": "Spice", "exclusive": true, "default": "medium", "options": [
+         {"id": "medium", "name": "Medium", "price_delta": 0},
+         {"id": "kam", "name": "Less spicy", "aliases": ["kam teekha", "कम तीखा", "कमी तिखट"], "price_delta": 0},
+         {"id": "extra", "name": "Extra spicy", "aliases": ["extra teekha", "जास्त तिखट"], "price_delta": 0}]},
+       {"id": "onion", "name": "Onion", "exclusive": false, "options": [
+         {"id": "no_onion", "name": "No onion", "aliases": ["bina pyaaz", "बिना प्याज़", "कांदा नको"], "price_delta": 0}]}]},
+    {"id": "vada", "name": "Vada Pav", "aliases": ["wada pav", "वडा पाव"], "price": 20, "unit": "piece",
+     "category": "Snacks", "available": true},
+    {"id": "cutting", "name": "Cutting Chai", "aliases": ["cutting", "कटिंग", "कटिंग चाय", "कटिंग चहा"], "price": 12,
+     "unit": "piece", "category": "Drinks", "available": true},
+    {"id": "masala_chai", "name": "Masala Chai", "aliases": ["मसाला चाय"], "price": 20, "unit": "piece",
+     "category": "Drinks", "available": true},
+    {"id": "adrak_chai", "name": "Adrak Chai", "aliases": ["ginger tea", "अदरक चाय", "आले चहा"], "price": 20,
+     "unit": "piece", "category": "Drinks", "available": true},
+    {"id": "samosa", "name": "Samosa", "aliases": ["समोसा"], "price": 15, "unit": "piece", "category": "Snacks",
+     "available": true},
+    {"id": "pav", "name": "Extra Pav", "aliases": ["pav", "पाव"], "price": 10, "unit": "piece", "category": "Extras",
+     "available": true},
+    {"id": "poha", "name": "Poha", "aliases": ["pohe", "पोहे", "पोहा"], "price": 30, "unit": "plate",
+     "category": "Breakfast", "available": true},
+    {"id": "bhaji", "name": "Kanda Bhaji", "aliases": ["onion pakoda", "कांदा भजी"], "price": 40, "unit": "plate",
+     "category": "Snacks", "available": true}
+  ]
+}"#;
+
+const KIRANA: &str = r#"{
+  "store": {"id": "kirana", "name": "Shree Kirana", "language": "hi"},
+  "items": [
+    {"id": "sugar", "name": "Sugar", "aliases": ["shakkar", "cheeni", "chini", "साखर", "चीनी", "शक्कर"], "price": 45,
+     "unit": "kg", "category": "Staples", "available": true},
+    {"id": "toor", "name": "Toor Dal", "aliases": ["tur dal", "arhar dal", "तूर डाळ", "अरहर दाल"], "price": 140,
+     "unit": "kg", "category": "Staples", "available": true},
+    {"id": "milk", "name": "Milk", "aliases": ["doodh", "दूध"], "price": 56, "unit": "litre", "category": "Dairy",
+     "available": true},
+    {"id": "eggs", "name": "Eggs", "aliases": ["egg", "anda", "ande", "अंडे", "अंडी"], "price": 7, "unit": "piece",
+     "category": "Dairy", "available": true},
+    {"id": "bananas", "name": "Bananas", "aliases": ["banana", "kela", "kele", "केळी", "केले"], "price": 60,
+     "unit": "dozen", "category": "Fruit", "available": true},
+    {"id": "paneer", "name": "Paneer", "aliases": ["पनीर"], "price": 0.4, "unit": "g", "category": "Dairy",
+     "available": true},
+    {"id": "atta", "name": "Atta", "aliases": ["aata", "gehun atta", "आटा", "पीठ"], "price": 50, "unit": "kg",
+     "category": "Staples", "available": true},
+    {"id": "shrikhand", "name": "Shrikhand", "aliases": ["श्रीखंड"], "price": 300, "unit": "kg",
+     "category": "Sweets", "available": true},
+    {"id": "oil", "name": "Sunflower Oil", "aliases": ["tel", "oil", "तेल"], "price": 160, "unit": "litre",
+     "category": "Staples", "available": true}
+  ]
+}"#;
+
+fn understander(json: &str) -> Understander {
+    Understander::new(&Catalog::from_json(json).expect("test catalog"))
+}
+
+/// Plays the turns and returns the cart as (item, variant, quantity, modifier option ids).
+fn play(u: &Understander, turns: &[&str]) -> Vec<(String, Option<String>, f64, Vec<String>)> {
+    let mut cart = Cart::default();
+    for turn in turns {
+        let understood = u.understand_in(turn, &cart.context());
+        for op in &understood.ops {
+            cart.apply(u.catalog(), op);
+        }
+    }
+    cart.lines
+        .into_iter()
+        .map(|l| (l.item_id, l.variant_id, l.quantity.as_f64(), l.modifiers.into_iter().map(|m| m.option_id).collect()))
+        .collect()
+}
+
+type Line<'a> = (&'a str, Option<&'a str>, f64, &'a [&'a str]);
+
+fn check(u: &Understander, cases: &[(&[&str], &[Line])]) {
+    let mut failures = Vec::new();
+    for (turns, expected) in cases {
+        let got = play(u, turns);
+        let want: Vec<_> = expected
+            .iter()
+            .map(|(i, v, q, m)| (i.to_string(), v.map(str::to_string), *q, m.iter().map(|s| s.to_string()).collect()))
+            .collect::<Vec<_>>();
+        if got != want {
+            let ops: Vec<_> = turns.iter().map(|t| u.understand(t).ops).collect();
+            failures.push(format!("{turns:?}\n  want {want:?}\n  got  {got:?}\n  ops  {ops:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn orders_at_a_misal_house_in_four_languages() {
+    let u = understander(MISAL_HOUSE);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            // Hinglish as an ASR writes it
+            (&["do plate misal aur ek cutting chai"], &[("misal", None, 2.0, none), ("cutting", None, 1.0, none)]),
+            (&["teen missal paav"], &[("misal", None, 3.0, none)]),
+            (&["misalpav do"], &[("misal", None, 2.0, none)]),
+            (&["misal do plate"], &[("misal", None, 2.0, none)]),
+            (&["2 misal"], &[("misal", None, 2.0, none)]),
+            (&["ek samosa ek masala chai"], &[("samosa", None, 1.0, none), ("masala_chai", None, 1.0, none)]),
+            (&["do wada pav aur char pav"], &[("vada", None, 2.0, none), ("pav", None, 4.0, none)]),
+            (
+                &["kanda bhaji ek plate aur do adrak chai"],
+                &[("bhaji", None, 1.0, none), ("adrak_chai", None, 2.0, none)],
+            ),
+            (&["bhaiya ek poha dena jaldi"], &[("poha", None, 1.0, none)]),
+            // Devanagari Hindi and Marathi
+            (&["दोन मिसळ पाव, एक कटिंग"], &[("misal", None, 2.0, none), ("cutting", None, 1.0, none)]),
+            (&["एक मिसळ आणि दोन वडा पाव"], &[("misal", None, 1.0, none), ("vada", None, 2.0, none)]),
+            (&["दो समोसा और एक अदरक चाय"], &[("samosa", None, 2.0, none), ("adrak_chai", None, 1.0, none)]),
+            (&["तीन पोहे आणि चार कटिंग चहा"], &[("poha", None, 3.0, none), ("cutting", None, 4.0, none)]),
+            (&["don misal ani paach cutting"], &[("misal", None, 2.0, none), ("cutting", None, 5.0, none)]),
+            // English
+            (
+                &["two misal pav and one cutting chai please"],
+                &[("misal", None, 2.0, none), ("cutting", None, 1.0, none)],
+            ),
+            (&["one plate poha and two samosas"], &[("poha", None, 1.0, none), ("samosa", None, 2.0, none)]),
+            (&["three ginger tea"], &[("adrak_chai", None, 3.0, none)]),
+            // variants and modifiers
+            (&["ek half plate misal"], &[("misal", Some("half"), 1.0, none)]),
+            (&["do misal kam teekha"], &[("misal", None, 2.0, &["kam"])]),
+            (&["ek misal bina pyaaz"], &[("misal", None, 1.0, &["no_onion"])]),
+            (&["ek misal no pyaaz extra teekha"], &[("misal", None, 1.0, &["no_onion", "extra"])]),
+            (&["एक मिसळ कमी तिखट"], &[("misal", None, 1.0, &["kam"])]),
+            (&["ek misal", "half"], &[("misal", Some("half"), 1.0, none)]),
+            (&["ek misal", "kam teekha"], &[("misal", None, 1.0, &["kam"])]),
+            // corrections and removals
+            (&["do misal", "nahi, do nahi teen"], &[("misal", None, 3.0, none)]),
+            (&["do misal nahi teen misal"], &[("misal", None, 3.0, none)]),
+            (&["do misal", "teen kar do"], &[("misal", None, 3.0, none)]),
+            (&["do misal aur ek samosa", "samosa hata do"], &[("misal", None, 2.0, none)]),
+            (&["do misal aur ek cutting", "cancel the cutting chai"], &[("misal", None, 2.0, none)]),
+            (&["ek samosa aur ek poha", "समोसा नको"], &[("poha", None, 1.0, none)]),
+            (&["ek misal nahi vada pav"], &[("vada", None, 1.0, none)]),
+            (&["do misal", "sab hata do", "ek poha"], &[("poha", None, 1.0, none)]),
+            (&["ek samosa", "hata do"], none_lines()),
+            (&["do misal", "order cancel karo"], none_lines()),
+        ],
+    );
+}
+
+fn none_lines() -> &'static [Line<'static>] {
+    &[]
+}
+
+#[test]
+fn weights_volumes_and_fractions_at_a_kirana() {
+    let u = understander(KIRANA);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            (&["ek kilo chini aur aadha kilo toor dal"], &[("sugar", None, 1.0, none), ("toor", None, 0.5, none)]),
+            (&["500 gram shakkar"], &[("sugar", None, 0.5, none)]),
+            (&["500g sugar"], &[("sugar", None, 0.5, none)]),
+            (&["पाव किलो साखर"], &[("sugar", None, 0.25, none)]),
+            (&["pav kilo shrikhand"], &[("shrikhand", None, 0.25, none)]),
+            (&["sawa kilo atta"], &[("atta", None, 1.25, none)]),
+            (&["dedh litre doodh"], &[("milk", None, 1.5, none)]),
+            (&["ढाई किलो आटा"], &[("atta", None, 2.5, none)]),
+            (&["अडीच किलो साखर"], &[("sugar", None, 2.5, none)]),
+            (&["दीड किलो साखर"], &[("sugar", None, 1.5, none)]),
+            (&["paune do kilo arhar dal"], &[("toor", None, 1.75, none)]),
+            (&["ek darjan ande"], &[("eggs", None, 12.0, none)]),
+            (&["do darjan kele"], &[("bananas", None, 2.0, none)]),
+            (&["250 gram paneer"], &[("paneer", None, 250.0, none)]),
+            (&["ek kilo paneer"], &[("paneer", None, 1000.0, none)]),
+            (&["two litres of milk"], &[("milk", None, 2.0, none)]),
+            (&["half kg sugar and 250 ml oil"], &[("sugar", None, 0.5, none), ("oil", None, 0.25, none)]),
+            (&["dhai sau gram paneer"], &[("paneer", None, 250.0, none)]),
+            (&["चीनी एक किलो, तेल दो लीटर"], &[("sugar", None, 1.0, none), ("oil", None, 2.0, none)]),
+            (&["एक किलो साखर आणि अर्धा लिटर दूध"], &[("sugar", None, 1.0, none), ("milk", None, 0.5, none)]),
+            (&["ek kilo chini", "nahi do nahi teen"], &[("sugar", None, 3.0, none)]),
+            (&["ek kilo chini", "aadha kilo kar do"], &[("sugar", None, 0.5, none)]),
+        ],
+    );
+}
+
+#[test]
+fn ambiguous_words_come_back_with_alternatives() {
+    let u = understander(MISAL_HOUSE);
+    let ops = u.understand("ek chai").ops;
+    let [CartOp::Add { item, quantity, .. }] = ops.as_slice() else { panic!("{ops:?}") };
+    assert_eq!(*quantity, Some(Qty::ONE));
+    assert!(item.is_ambiguous(), "{item:?}");
+    let mut ids: Vec<&str> =
+        std::iter::once(item.item_id.as_str()).chain(item.alternatives.iter().map(|a| a.item_id.as_str())).collect();
+    ids.sort();
+    assert_eq!(ids, ["adrak_chai", "cutting", "masala_chai"]);
+    assert!(item.confidence < 0.7);
+
+    let ops = u.understand("ek masala chai").ops;
+    let [CartOp::Add { item, .. }] = ops.as_slice() else { panic!("{ops:?}") };
+    assert!(!item.is_ambiguous() && item.confidence > 0.9, "{item:?}");
+}
+
+#[test]
+fn items_not_in_the_catalog_are_not_forced_onto_one() {
+    let u = understander(MISAL_HOUSE);
+    for (text, heard, qty) in [("do pizza", "pizza", Some(2.0)), ("ek burger aur do misal", "burger", Some(1.0))] {
+        let ops = u.understand(text).ops;
+        let found = ops.iter().find_map(|op| match op {
+            CartOp::NotInCatalog { heard, amount, removal: false } => {
+                Some((heard.clone(), amount.map(|a| a.value.as_f64())))
+            }
+            _ => None,
+        });
+        assert_eq!(found, Some((heard.to_string(), qty)), "{text}: {ops:?}");
+        assert!(!ops.iter().any(|op| matches!(op, CartOp::Add { item, .. } if item.heard == heard)), "{ops:?}");
+    }
+    let ops = u.understand("biryani").ops;
+    assert!(matches!(ops.as_slice(), [CartOp::NotInCatalog { .. }]), "{ops:?}");
+}
+
+#[test]
+fn yes_no_cancel_and_questions() {
+    let u = understander(MISAL_HOUSE);
+    let cases: &[(&str, CartOp)] = &[
+        ("haan", CartOp::Confirm),
+        ("ha ji theek hai", CartOp::Confirm),
+        ("ho", CartOp::Confirm),
+        ("hoy barobar", CartOp::Confirm),
+        ("yes confirm", CartOp::Confirm),
+        ("हाँ", CartOp::Confirm),
+        ("होय", CartOp::Confirm),
+        ("confirm confirm", CartOp::Confirm),
+        ("nahi", CartOp::Reject),
+        ("nako", CartOp::Reject),
+        ("no", CartOp::Reject),
+        ("नाही", CartOp::Reject),
+        ("नहीं", CartOp::Reject),
+        ("cancel", CartOp::Cancel),
+        ("order cancel kar do", CartOp::Cancel),
+        ("rehne do", CartOp::Cancel),
+        ("ऑर्डर रद्द करा", CartOp::Cancel),
+        ("sab hata do", CartOp::Clear),
+    ];
+    for (text, want) in cases {
+        assert_eq!(u.understand(text).ops, vec![want.clone()], "{text}");
+    }
+    let ops = u.understand("misal kitne ka hai").ops;
+    assert!(
+        matches!(ops.as_slice(), [CartOp::Ask { topic: AskTopic::Price, item: Some(i) }] if i.item_id == "misal"),
+        "{ops:?}"
+    );
+    assert!(matches!(
+        u.understand("kab tak aayega").ops.as_slice(),
+        [CartOp::Ask { topic: AskTopic::DeliveryTime, .. }]
+    ));
+    assert!(matches!(
+        u.understand("manager se baat karni hai").ops.as_slice(),
+        [CartOp::Ask { topic: AskTopic::Human, .. }]
+    ));
+    assert!(u.understand("").ops.is_empty());
+}
+
+#[test]
+fn the_language_and_script_are_detected() {
+    let u = understander(MISAL_HOUSE);
+    let cases = [
+        ("do plate misal aur ek cutting chai", Lang::HiEn, Script::Latin),
+        ("two misal and one cutting chai please", Lang::En, Script::Latin),
+        ("दोन मिसळ पाव आणि एक कटिंग", Lang::Mr, Script::Devanagari),
+        ("दो समोसा और एक चाय", Lang::Hi, Script::Devanagari),
+        ("don misal ani ek cutting pahije", Lang::Mr, Script::Latin),
+    ];
+    for (text, lang, script) in cases {
+        let understood = u.understand(text);
+        assert_eq!((understood.language, understood.script), (lang, script), "{text}");
+    }
+}
+
+#[test]
+fn operations_serialize_with_ids_and_typed_quantities() {
+    let u = understander(KIRANA);
+    let ops = u.understand("dedh kilo chini").ops;
+    let json = serde_json::to_value(&ops).unwrap();
+    assert_eq!(json[0]["op"], "add");
+    assert_eq!(json[0]["item"]["item_id"], "sugar");
+    assert_eq!(json[0]["quantity"], 1.5);
+    let back: Vec<CartOp> = serde_json::from_value(json).unwrap();
+    assert_eq!(back, ops);
+}

@@ -319,7 +319,7 @@ impl Understander {
 
         // Slots: named items and runs of unknown words.
         let mut slots: Vec<Slot> = Vec::new();
-        let mut subs: Vec<(usize, Vec<AliasMatch>, Option<Amount>)> = Vec::new();
+        let mut subs: Vec<(usize, Vec<AliasMatch>, Option<Amount>, String)> = Vec::new();
         let mut k = 0;
         while k < pieces.len() {
             let p = &pieces[k];
@@ -333,7 +333,7 @@ impl Understander {
                             variant: None,
                             modifiers: Vec::new(),
                         }),
-                        None => subs.push((k, candidates.clone(), *fallback)),
+                        None => subs.push((k, candidates.clone(), *fallback, Self::heard(tokens, p.start, p.len))),
                     }
                 }
                 PieceKind::Unknown => {
@@ -390,7 +390,7 @@ impl Understander {
 
         // Variants and modifiers bind to the nearest item that has them.
         let mut loose_subs = Vec::new();
-        for (k, candidates, fallback) in subs {
+        for (k, candidates, fallback, heard) in subs {
             let nearest = slots
                 .iter_mut()
                 .filter_map(|s| match s.kind {
@@ -408,7 +408,7 @@ impl Understander {
                     let near = slots.iter_mut().filter(|s| s.amount.is_none()).min_by_key(|s| s.at.abs_diff(k));
                     match (fallback, near) {
                         (Some(a), Some(slot)) => slot.amount = Some(a),
-                        _ => loose_subs.push((candidates, fallback)),
+                        _ => loose_subs.push((candidates, heard)),
                     }
                 }
             }
@@ -507,8 +507,13 @@ impl Understander {
             let quantity = focus.as_ref().map_or(amount.value, |(i, _)| self.quantity(*i, amount));
             ops.push(CartOp::SetQuantity { subject: focus_subject(), quantity });
         }
-        for (candidates, _) in loose_subs {
-            self.loose_sub(&candidates, focus.as_ref(), ops);
+        for (candidates, heard) in loose_subs {
+            if items.is_empty() {
+                self.loose_sub(&candidates, focus.as_ref(), ops);
+            } else {
+                // "extra teekha" beside an item that has no such option.
+                unmatched.push(heard);
+            }
         }
         if ops.len() == before {
             if !negations.is_empty() {

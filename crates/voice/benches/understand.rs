@@ -5,13 +5,22 @@
 //!
 //!     cargo bench -p mangwale-voice --bench understand
 //!
-//! Knob: BENCH_ROUNDS (default 200 passes over the utterances). It asserts
-//! nothing.
+//! Then it plays the development set (crates/voice/tests/data, over the
+//! Nashik demo stores) through the understander and a cart, and prints the
+//! exact-cart rate and item recall and precision per language: a
+//! measurement of the parser alone, without the dialog.
+//!
+//! Knobs: BENCH_ROUNDS (default 200 passes over the utterances);
+//! BENCH_SHOW_MISSES=N prints the first N dev-set cases that came out wrong.
+//! It asserts nothing.
 
+use std::collections::HashMap;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::Instant;
 
-use mangwale_voice::{CartOp, Catalog, Understander};
+use mangwale_voice::{Cart, CartOp, Catalog, Understander};
+use serde_json::Value;
 
 const DISHES: &[(&str, &str)] = &[
     ("misal pav", "मिसळ पाव"),
@@ -146,4 +155,118 @@ fn main() {
             .collect();
         println!("  \"{u}\" → {kinds:?}");
     }
+    devset();
+}
+
+/// The demo stores as catalogs (the demo data's numeric ids as text, `l` as litre).
+fn demo_catalogs(dir: &Path) -> HashMap<String, Understander> {
+    let demo: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("../sim/data/nashik-demo.json")).unwrap())
+        .expect("demo data");
+    let mut stores = HashMap::new();
+    for store in demo["stores"].as_array().unwrap() {
+        let id = store["id"].to_string();
+        let language = match store["owner_language"].as_str() {
+            Some(l @ ("hi" | "mr" | "en" | "hi-en")) => l,
+            _ => "hi",
+        };
+        let items: Vec<Value> = store["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                let object = item.as_object_mut().unwrap();
+                object.remove("pack_size");
+                object.insert("id".into(), Value::String(object["id"].to_string()));
+                if object["unit"] == "l" {
+                    object.insert("unit".into(), "litre".into());
+                }
+                item
+            })
+            .collect();
+        let json =
+            serde_json::json!({"store": {"id": id, "name": store["name"], "language": language}, "items": items});
+        let catalog = Catalog::from_json(&json.to_string()).unwrap_or_else(|e| panic!("store {id}: {e}"));
+        stores.insert(id, Understander::new(&catalog));
+    }
+    stores
+}
+
+type Line = (String, Option<String>, u64, Vec<String>);
+
+fn devset() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = dir.join("tests/data");
+    let Ok(files) = std::fs::read_dir(&data) else { return };
+    let stores = demo_catalogs(dir);
+    let show: usize = std::env::var("BENCH_SHOW_MISSES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut shown = 0;
+    // per language: cases, exact carts, expected lines, found lines, right lines
+    let mut tally: std::collections::BTreeMap<String, [usize; 5]> = Default::default();
+    let mut paths: Vec<_> =
+        files.flatten().map(|f| f.path()).filter(|p| p.extension() == Some("jsonl".as_ref())).collect();
+    paths.sort();
+    for path in paths {
+        for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+            let case: Value = serde_json::from_str(line).expect("case");
+            let Some(u) = stores.get(case["store_id"].as_str().unwrap_or_default()) else { continue };
+            let mut cart = Cart::default();
+            for turn in case["turns"].as_array().unwrap() {
+                for op in u.understand_in(turn.as_str().unwrap(), &cart.context()).ops {
+                    cart.apply(u.catalog(), &op);
+                }
+            }
+            let mut got: Vec<Line> = cart
+                .lines
+                .iter()
+                .map(|l| {
+                    let mods = l.modifiers.iter().map(|m| m.option_id.clone()).collect();
+                    (l.item_id.clone(), l.variant_id.clone(), l.quantity.milli(), mods)
+                })
+                .collect();
+            let mut want: Vec<Line> = case["expected"]["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    let mut mods: Vec<String> =
+                        l["modifiers"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+                    mods.sort();
+                    let qty = (l["quantity"].as_f64().unwrap() * 1000.0).round() as u64;
+                    (l["item_id"].as_str().unwrap().into(), l["variant_id"].as_str().map(Into::into), qty, mods)
+                })
+                .collect();
+            got.sort();
+            want.sort();
+            let lang = case["lang"].as_str().unwrap_or("?").to_string();
+            let t = tally.entry(lang).or_default();
+            t[0] += 1;
+            t[1] += usize::from(got == want);
+            t[2] += want.len();
+            t[3] += got.len();
+            t[4] += want.iter().filter(|w| got.iter().any(|g| g.0 == w.0)).count();
+            if got != want && shown < show {
+                shown += 1;
+                println!("miss {}: {:?}\n  want {want:?}\n  got  {got:?}", case["id"], case["turns"]);
+            }
+        }
+    }
+    let mut all = [0; 5];
+    println!("dev set (parser and cart only, no dialog):");
+    for (lang, t) in &tally {
+        (0..5).for_each(|i| all[i] += t[i]);
+        print_tally(lang, t);
+    }
+    print_tally("all", &all);
+}
+
+fn print_tally(lang: &str, t: &[usize; 5]) {
+    let pct = |a: usize, b: usize| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    println!(
+        "  {lang:6} {:4} cases  exact carts {:5.1} %  item recall {:5.1} %  item precision {:5.1} %",
+        t[0],
+        pct(t[1], t[0]),
+        pct(t[4], t[2]),
+        pct(t[4], t[3])
+    );
 }

@@ -47,6 +47,9 @@ impl Cart {
     /// the cart adds it.
     pub fn apply(&mut self, catalog: &Catalog, op: &CartOp) -> bool {
         match op {
+            // An unavailable item is understood (the dialog says so) but never
+            // becomes a line.
+            CartOp::Add { item, .. } if !available(catalog, &item.item_id) => false,
             CartOp::Add { item, quantity, variant_id, modifiers } => {
                 self.add(&item.item_id, quantity.unwrap_or(Qty::ONE), variant_id.clone(), modifiers.clone())
             }
@@ -76,7 +79,8 @@ impl Cart {
                     self.focus = Some(i);
                     true
                 }
-                None => self.add_for(subject, Some(*quantity), None, None),
+                None if quantity.is_zero() => false,
+                None => self.add_for(catalog, subject, Some(*quantity), None, None),
             },
             CartOp::SetVariant { subject, variant_id } => match self.line_of(subject) {
                 Some(i) => {
@@ -84,7 +88,7 @@ impl Cart {
                     self.focus = Some(i);
                     true
                 }
-                None => self.add_for(subject, None, Some(variant_id.clone()), None),
+                None => self.add_for(catalog, subject, None, Some(variant_id.clone()), None),
             },
             CartOp::SetModifier { subject, modifier } => match self.line_of(subject) {
                 Some(i) => {
@@ -103,7 +107,7 @@ impl Cart {
                     self.focus = Some(i);
                     true
                 }
-                None => self.add_for(subject, None, None, Some(modifier.clone())),
+                None => self.add_for(catalog, subject, None, None, Some(modifier.clone())),
             },
             CartOp::Clear | CartOp::Cancel => {
                 let changed = !self.lines.is_empty();
@@ -142,12 +146,20 @@ impl Cart {
 
     fn add_for(
         &mut self,
+        catalog: &Catalog,
         subject: &Subject,
         quantity: Option<Qty>,
         variant_id: Option<String>,
         modifier: Option<ModifierChoice>,
     ) -> bool {
         let Subject::Item(item) = subject else { return false };
+        if !available(catalog, &item.item_id) {
+            return false;
+        }
         self.add(&item.item_id, quantity.unwrap_or(Qty::ONE), variant_id, modifier.into_iter().collect())
     }
+}
+
+fn available(catalog: &Catalog, item_id: &str) -> bool {
+    catalog.item(item_id).is_some_and(|i| i.available)
 }

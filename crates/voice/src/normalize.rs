@@ -279,6 +279,13 @@ pub fn word_key(word: &str) -> String {
     {
         s = s.replace(from, to);
     }
+    // English plurals: "samosas", "potatoes", "pastries".
+    if s.len() > 4 && s.ends_with("ies") {
+        s.truncate(s.len() - 3);
+        s.push('y');
+    } else if s.len() > 3 && s.ends_with('s') && !s.ends_with("ss") && !s.ends_with("us") {
+        s.pop();
+    }
     if s.ends_with("ay") {
         s.truncate(s.len() - 2);
         s.push_str("ai");

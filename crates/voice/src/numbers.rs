@@ -114,7 +114,7 @@ impl Amount {
             (S::Piece, Unit::Piece) => (v, UnitFit::Exact),
             (S::G, Unit::Kg) | (S::Ml, Unit::Litre) => (v / 1000, UnitFit::Exact),
             (S::Kg, Unit::G) | (S::Litre, Unit::Ml) => (v * 1000, UnitFit::Exact),
-            (S::Dozen, Unit::Piece) => (v * 12, UnitFit::Exact),
+            (S::Dozen, Unit::Piece | Unit::Plate) => (v * 12, UnitFit::Exact),
             (S::Piece, Unit::Dozen) if v.is_multiple_of(12_000) => (v / 12, UnitFit::Exact),
             (S::Plate | S::Piece | S::Pack, Unit::Piece | Unit::Plate | Unit::Pack | Unit::Dozen) => {
                 (v, UnitFit::Assumed)
@@ -215,7 +215,37 @@ const UNIT_WORDS: &[(SpokenUnit, &[&str])] = &[
             "वाटी",
         ],
     ),
-    (SpokenUnit::Pack, &["pack", "packs", "packet", "packets", "paket", "pakit", "पैकेट", "पॅकेट", "पाकीट", "पुडा"]),
+    (
+        SpokenUnit::Pack,
+        &[
+            "pack",
+            "packs",
+            "packet",
+            "packets",
+            "paket",
+            "pakit",
+            "strip",
+            "strips",
+            "patta",
+            "patte",
+            "patti",
+            "bunch",
+            "bunches",
+            "gaddi",
+            "gaddiyan",
+            "judi",
+            "ladi",
+            "पत्ता",
+            "पत्ते",
+            "गड्डी",
+            "जुडी",
+            "लडी",
+            "पैकेट",
+            "पॅकेट",
+            "पाकीट",
+            "पुडा",
+        ],
+    ),
     (SpokenUnit::Dozen, &["dozen", "dozens", "darjan", "darjen", "dajan", "दर्जन", "डझन", "डज़न"]),
 ];
 
@@ -360,14 +390,26 @@ pub fn parse_amount(tokens: &[Token], i: usize) -> Option<AmountMatch> {
         value += rest;
         j += 1;
     }
-    // "one and a half", "do aur aadha"
-    if is(tokens, j, &["and", "aur", "ani", "aani"])
-        && (word_at(tokens, j + 1) == Some(Word::Value(500))
-            || (is(tokens, j + 1, &["a"]) && word_at(tokens, j + 2) == Some(Word::Value(500))))
-        && value % 1000 == 0
-    {
-        value += 500;
-        j += if is(tokens, j + 1, &["a"]) { 3 } else { 2 };
+    // "three quarter": quarters counted.
+    if is(tokens, j, &["quarter", "quarters"]) && (1000..=3000).contains(&value) && value % 1000 == 0 {
+        value /= 4;
+        j += 1;
+    }
+    // "one and a half", "do aur aadha", "one and a quarter", "one and three quarters"
+    if is(tokens, j, &["and", "aur", "ani", "aani"]) && value % 1000 == 0 {
+        let mut k = j + 1;
+        if is(tokens, k, &["a"]) {
+            k += 1;
+        }
+        let fraction = match word_at(tokens, k) {
+            Some(Word::Value(f @ (250 | 500))) => Some((f, k + 1)),
+            Some(Word::Value(3000)) if is(tokens, k + 1, &["quarter", "quarters"]) => Some((750, k + 2)),
+            _ => None,
+        };
+        if let Some((f, end)) = fraction {
+            value += f;
+            j = end;
+        }
     }
     // "half a kilo", "quarter of a kg"
     let mut k = j;

@@ -196,12 +196,24 @@ impl Understander {
         let pieces = self.pieces(&tokens);
         let mut ops = Vec::new();
         let mut unmatched_words = Vec::new();
+        let mut clauses: Vec<Vec<Piece>> = Vec::new();
+        let mut carried: Vec<Piece> = Vec::new();
         for clause in pieces.split(|p| matches!(p.kind, PieceKind::Marker(Marker::Connector))) {
-            let clause: Vec<Piece> =
+            let mut clause: Vec<Piece> =
                 clause.iter().filter(|p| !matches!(p.kind, PieceKind::Marker(Marker::Filler))).cloned().collect();
-            if !clause.is_empty() {
-                self.clause_ops(&tokens, &clause, context, &mut ops, &mut unmatched_words);
+            clause.splice(0..0, std::mem::take(&mut carried));
+            // "ek aur veg biryani", "one more": the number belongs to what follows.
+            if !clause.is_empty() && clause.iter().all(|p| matches!(p.kind, PieceKind::Amount(_))) {
+                carried = clause;
+            } else if !clause.is_empty() {
+                clauses.push(clause);
             }
+        }
+        if !carried.is_empty() {
+            clauses.push(carried);
+        }
+        for clause in &clauses {
+            self.clause_ops(&tokens, clause, context, &mut ops, &mut unmatched_words);
         }
         // A "yes" or "no" with order content is an answer to "anything else?";
         // alone it is a confirmation or refusal. Several yeses are one.
@@ -326,6 +338,14 @@ impl Understander {
             match &p.kind {
                 PieceKind::Alias { candidates, fallback } => {
                     match self.item_ref(candidates, Self::heard(tokens, p.start, p.len)) {
+                        // "chawal basmati wala": two words of one item.
+                        Some((index, _))
+                            if slots.last().is_some_and(|s| {
+                                s.at + 1 == k && matches!(s.kind, SlotKind::Item { index: i, .. } if i == index)
+                            }) =>
+                        {
+                            slots.last_mut().unwrap().at = k;
+                        }
                         Some((index, item)) => slots.push(Slot {
                             at: k,
                             kind: SlotKind::Item { index, item },
@@ -382,9 +402,19 @@ impl Understander {
             let previous = slots.iter().rposition(|s| s.at < k && s.amount.is_none());
             let next = slots.iter().position(|s| s.at > k && s.at < next_amount && s.amount.is_none());
             let chosen = if items_first { previous.or(next) } else { next.or(previous) };
-            match chosen {
-                Some(s) => slots[s].amount = Some(amount),
-                None => loose_amount = Some(amount),
+            // A second amount for a line multiplies a measure: "one dettol
+            // 250 ml", "do paneer 200 gram wale", "100 ml do bottle".
+            let combined = || {
+                slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(s, slot)| Some((s, combine(slot.amount?, amount)?, slot.at.abs_diff(k))))
+                    .min_by_key(|(_, _, d)| *d)
+            };
+            match (chosen, combined()) {
+                (Some(s), _) => slots[s].amount = Some(amount),
+                (None, Some((s, amount, _))) => slots[s].amount = Some(amount),
+                (None, None) => loose_amount = Some(amount),
             }
         }
 
@@ -612,6 +642,21 @@ impl Understander {
             Target::Item(_) => {}
         }
     }
+}
+
+/// A count and a measure said for one line, as one amount.
+fn combine(a: Amount, b: Amount) -> Option<Amount> {
+    use crate::numbers::SpokenUnit as S;
+    let measure = |u: Option<S>| matches!(u, Some(S::Kg | S::G | S::Litre | S::Ml));
+    let (measure_amount, count) = match (measure(a.unit), measure(b.unit)) {
+        (true, false) => (a, b),
+        (false, true) => (b, a),
+        _ => return None,
+    };
+    if !matches!(count.unit, None | Some(S::Piece | S::Pack)) || count.value.0 % 1000 != 0 {
+        return None;
+    }
+    Some(Amount { value: Qty(measure_amount.value.0 * (count.value.0 / 1000)), unit: measure_amount.unit })
 }
 
 fn detect_language(tokens: &[Token]) -> (Lang, Script) {

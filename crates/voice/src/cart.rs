@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::numbers::Qty;
-use crate::understand::{CartOp, Context, ModifierChoice, Subject};
+use crate::understand::{CartOp, Context, ItemRef, ModifierChoice, Subject};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
@@ -30,14 +30,23 @@ impl Cart {
         Context { focus: self.focus.and_then(|i| self.lines.get(i)).map(|l| l.item_id.clone()) }
     }
 
+    /// The line a subject names. An ambiguous item ("vada": batata vada or
+    /// vada pav) is the one of its candidates that is in the cart.
     fn line_of(&self, subject: &Subject) -> Option<usize> {
         match subject {
             Subject::Focus => self.focus.filter(|i| *i < self.lines.len()),
-            Subject::Item(item) => self
-                .focus
-                .filter(|i| self.lines.get(*i).is_some_and(|l| l.item_id == item.item_id))
-                .or_else(|| self.lines.iter().rposition(|l| l.item_id == item.item_id)),
+            Subject::Item(item) => self.item_in_cart(item).and_then(|id| {
+                self.focus
+                    .filter(|i| self.lines.get(*i).is_some_and(|l| l.item_id == id))
+                    .or_else(|| self.lines.iter().rposition(|l| l.item_id == id))
+            }),
         }
+    }
+
+    fn item_in_cart<'a>(&self, item: &'a ItemRef) -> Option<&'a str> {
+        std::iter::once(item.item_id.as_str())
+            .chain(item.alternatives.iter().map(|a| a.item_id.as_str()))
+            .find(|id| self.lines.iter().any(|l| l.item_id == *id))
     }
 
     /// Applies one operation; returns whether the cart changed. Operations
@@ -56,7 +65,12 @@ impl Cart {
             CartOp::Remove { subject } => {
                 let before = self.lines.len();
                 match subject {
-                    Subject::Item(item) => self.lines.retain(|l| l.item_id != item.item_id),
+                    Subject::Item(item) => {
+                        if let Some(id) = self.item_in_cart(item) {
+                            let id = id.to_string();
+                            self.lines.retain(|l| l.item_id != id);
+                        }
+                    }
                     Subject::Focus => {
                         if let Some(i) = self.line_of(subject) {
                             self.lines.remove(i);
@@ -81,6 +95,19 @@ impl Cart {
                 }
                 None if quantity.is_zero() => false,
                 None => self.add_for(catalog, subject, Some(*quantity), None, None),
+            },
+            CartOp::Reduce { subject, quantity } => match self.line_of(subject) {
+                Some(i) if self.lines[i].quantity <= *quantity => {
+                    self.lines.remove(i);
+                    self.focus = self.lines.len().checked_sub(1);
+                    true
+                }
+                Some(i) => {
+                    self.lines[i].quantity = Qty(self.lines[i].quantity.0 - quantity.0);
+                    self.focus = Some(i);
+                    true
+                }
+                None => false,
             },
             CartOp::SetVariant { subject, variant_id } => match self.line_of(subject) {
                 Some(i) => {

@@ -34,6 +34,8 @@ pub enum Marker {
     Remove,
     /// kar do, make it: sets rather than adds.
     Set,
+    /// kam karo, kami kara: takes some off a line.
+    Reduce,
     Ask(AskTopic),
     /// aur, and, ani: separates order lines.
     Connector,
@@ -164,7 +166,10 @@ const PHRASES: &[(Marker, &[&str])] = &[
             "nikaal do",
             "remove",
             "delete",
-            "minus",
+            "hatva",
+            "hatava",
+            "हटवा",
+            "nikala",
             "kadha",
             "kadhun taka",
             "kadhun tak",
@@ -192,6 +197,23 @@ const PHRASES: &[(Marker, &[&str])] = &[
             "नहीं चाहिए",
             "नाही पाहिजे",
             "मत दो",
+        ],
+    ),
+    (
+        Marker::Reduce,
+        &[
+            "kam karo",
+            "kam kar do",
+            "kam kijiye",
+            "kam kardo",
+            "kami kara",
+            "kami karun dya",
+            "reduce",
+            "minus",
+            "कम करो",
+            "कम कर दो",
+            "कमी करा",
+            "कमी करून द्या",
         ],
     ),
     (

@@ -149,6 +149,16 @@ impl AliasIndex {
                         }
                     }
                 }
+                if found.is_empty()
+                    && let Some(stem) = marathi_stem(&t.key)
+                {
+                    for &w in self.by_len.get(&stem.len()).map(Vec::as_slice).unwrap_or_default() {
+                        let s = similarity(&stem, &self.vocab[w]);
+                        if s > 0.0 {
+                            found.push((w, s * 0.95));
+                        }
+                    }
+                }
                 found
             })
             .collect()
@@ -194,6 +204,19 @@ impl AliasIndex {
         });
         found
     }
+}
+
+/// The word without a Marathi case ending or plural the catalog does not
+/// list: "साबणाचा" (of soap) → saban, "पोळ्या" (chapatis) → poli.
+fn marathi_stem(key: &str) -> Option<String> {
+    for suffix in ["acha", "achi", "ache", "achya", "chya", "cha", "chi", "che", "la", "na"] {
+        if let Some(stem) = key.strip_suffix(suffix)
+            && stem.len() >= 3
+        {
+            return Some(stem.to_string());
+        }
+    }
+    key.strip_suffix("ya").filter(|s| s.len() >= 3).map(|s| format!("{s}i"))
 }
 
 fn keys_of(name: &str) -> Vec<String> {

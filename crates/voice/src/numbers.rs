@@ -290,7 +290,22 @@ fn lexicon() -> &'static HashMap<String, Word> {
 }
 
 fn word_at(tokens: &[Token], i: usize) -> Option<Word> {
-    lexicon().get(&tokens.get(i)?.light).copied()
+    let light = &tokens.get(i)?.light;
+    if let Some(word) = lexicon().get(light) {
+        return Some(*word);
+    }
+    // Marathi glues hundreds and saade to the number: "दोनशे" 200,
+    // "अडीचशे" 250, "साडेतीन" 3½.
+    if let Some(Word::Value(v)) = light.strip_suffix("se").and_then(|n| lexicon().get(n))
+        && *v >= 1000
+    {
+        return Some(Word::Value(v * 100));
+    }
+    let glued = light.strip_prefix("sade").or_else(|| light.strip_prefix("sadhe"));
+    match glued.and_then(|n| lexicon().get(n)) {
+        Some(Word::Value(v)) if *v >= 1000 && v % 1000 == 0 => Some(Word::Value(v + 500)),
+        _ => None,
+    }
 }
 
 /// Whether the word is a unit ("kilo", "plate").

@@ -19,7 +19,7 @@ use crate::catalog::{Catalog, Lang};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES, Marker, marker_at};
 use crate::matcher::{AliasIndex, AliasMatch, Target};
 use crate::normalize::{Token, light_key, tokenize};
-use crate::numbers::{Amount, Qty, UnitFit, parse_amount, unit_at};
+use crate::numbers::{Amount, AmountMatch, Qty, UnitFit, parse_amount, unit_at};
 
 /// One catalog item the caller may have meant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +79,11 @@ pub enum CartOp {
         subject: Subject,
     },
     SetQuantity {
+        subject: Subject,
+        quantity: Qty,
+    },
+    /// Take this much off the line ("ek plate kam karo"); none left removes it.
+    Reduce {
         subject: Subject,
         quantity: Qty,
     },
@@ -228,7 +233,23 @@ impl Understander {
         let mut i = 0;
         while i < tokens.len() {
             let marker = marker_at(tokens, i);
-            let amount = parse_amount(tokens, i);
+            // "ek patta gobi": the unit word starts an item's name.
+            let amount = parse_amount(tokens, i).map(|a| {
+                let last = i + a.len - 1;
+                let unit_starts_item = a.len > 1
+                    && a.amount.unit.is_some()
+                    && unit_at(tokens, last).is_some()
+                    && self
+                        .index
+                        .matches_at(&resemblances, last)
+                        .iter()
+                        .any(|m| m.full && m.len >= 2 && m.score >= 0.9);
+                if unit_starts_item {
+                    AmountMatch { amount: Amount { unit: None, ..a.amount }, len: a.len - 1, ..a }
+                } else {
+                    a
+                }
+            });
             let aliases: Vec<AliasMatch> = self
                 .index
                 .matches_at(&resemblances, i)
@@ -338,13 +359,17 @@ impl Understander {
             match &p.kind {
                 PieceKind::Alias { candidates, fallback } => {
                     match self.item_ref(candidates, Self::heard(tokens, p.start, p.len)) {
-                        // "chawal basmati wala": two words of one item.
-                        Some((index, _))
-                            if slots.last().is_some_and(|s| {
-                                s.at + 1 == k && matches!(s.kind, SlotKind::Item { index: i, .. } if i == index)
-                            }) =>
+                        // "chawal basmati wala", "cake chocolate wala": words of one item.
+                        Some((index, item))
+                            if slots.last().is_some_and(|s| s.at + 1 == k && same_item(&s.kind, index, &item)) =>
                         {
-                            slots.last_mut().unwrap().at = k;
+                            let last = slots.last_mut().expect("checked");
+                            last.at = k;
+                            if let SlotKind::Item { item: previous, .. } = &last.kind
+                                && previous.alternatives.len() > item.alternatives.len()
+                            {
+                                last.kind = SlotKind::Item { index, item };
+                            }
                         }
                         Some((index, item)) => slots.push(Slot {
                             at: k,
@@ -528,6 +553,24 @@ impl Understander {
             return;
         }
 
+        if has(Marker::Reduce) {
+            for slot in &items {
+                if let SlotKind::Item { index, item } = &slot.kind {
+                    let quantity = slot.amount.map_or(Qty::ONE, |a| self.quantity(*index, a));
+                    ops.push(CartOp::Reduce { subject: Subject::Item(item.clone()), quantity });
+                }
+            }
+            if items.is_empty() {
+                let quantity = match (loose_amount, &focus) {
+                    (Some(a), Some((i, _))) => self.quantity(*i, a),
+                    (Some(a), None) => a.value,
+                    (None, _) => Qty::ONE,
+                };
+                ops.push(CartOp::Reduce { subject: focus_subject(), quantity });
+            }
+            return;
+        }
+
         for slot in &slots {
             self.add_or_set(slot, set || leading_negation, !items.is_empty(), ops, unmatched);
         }
@@ -641,6 +684,19 @@ impl Understander {
             }
             Target::Item(_) => {}
         }
+    }
+}
+
+/// Whether a slot and a newly named item are one item (the same, or one
+/// among the other's alternatives).
+fn same_item(slot: &SlotKind, index: usize, item: &ItemRef) -> bool {
+    match slot {
+        SlotKind::Item { index: i, item: previous } => {
+            *i == index
+                || previous.alternatives.iter().any(|a| a.item_id == item.item_id)
+                || item.alternatives.iter().any(|a| a.item_id == previous.item_id)
+        }
+        SlotKind::Unknown(_) => false,
     }
 }
 

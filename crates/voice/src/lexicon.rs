@@ -220,6 +220,8 @@ const PHRASES: &[(Marker, &[&str])] = &[
         Marker::Set,
         &[
             "kar do",
+            "make",
+            "actually",
             "karo",
             "kardo",
             "kar dijiye",
@@ -350,6 +352,14 @@ const PHRASES: &[(Marker, &[&str])] = &[
         Marker::Filler,
         &[
             "mujhe",
+            "it",
+            "this",
+            "that",
+            "ye",
+            "yeh",
+            "wo",
+            "woh",
+            "vo",
             "muje",
             "mereko",
             "hame",

@@ -19,7 +19,7 @@ use crate::catalog::{Catalog, Lang};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES, Marker, marker_at};
 use crate::matcher::{AliasIndex, AliasMatch, Target};
 use crate::normalize::{Token, light_key, tokenize};
-use crate::numbers::{Amount, AmountMatch, Qty, UnitFit, parse_amount, unit_at};
+use crate::numbers::{Amount, AmountMatch, Qty, SpokenUnit, UnitFit, parse_amount, unit_at};
 
 /// One catalog item the caller may have meant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +145,9 @@ pub struct Understanding {
 pub struct Understander {
     catalog: Catalog,
     index: AliasIndex,
+    /// Per item, the item that is its half plate ("Chicken Biryani Half"
+    /// for "Chicken Dum Biryani"); itself for a half item.
+    half_of: Vec<Option<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +173,8 @@ struct Slot {
     amount: Option<Amount>,
     variant: Option<usize>,
     modifiers: Vec<(usize, usize)>,
+    /// "half", "aadhi plate": the store's half item, or half of one.
+    half: bool,
 }
 
 #[derive(Debug)]
@@ -184,7 +189,7 @@ const MIN_SCORE: f32 = 0.45;
 
 impl Understander {
     pub fn new(catalog: &Catalog) -> Understander {
-        Understander { index: AliasIndex::new(catalog), catalog: catalog.clone() }
+        Understander { index: AliasIndex::new(catalog), catalog: catalog.clone(), half_of: half_items(catalog) }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -228,7 +233,12 @@ impl Understander {
 
     fn pieces(&self, tokens: &[Token]) -> Vec<Piece> {
         let resemblances = self.index.resemblances(tokens);
-        let function_word = |j: usize| marker_at(tokens, j).is_some() || parse_amount(tokens, j).is_some();
+        let function_words: Vec<bool> = (0..tokens.len())
+            .map(|j| {
+                marker_at(tokens, j).is_some() || parse_amount(tokens, j).is_some() || unit_at(tokens, j).is_some()
+            })
+            .collect();
+        let function_word = |j: usize| function_words[j];
         let mut pieces: Vec<Piece> = Vec::new();
         let mut i = 0;
         while i < tokens.len() {
@@ -254,7 +264,10 @@ impl Understander {
                 .index
                 .matches_at(&resemblances, i)
                 .into_iter()
+                // A number or unit word only names an item when said exactly
+                // ("barah vada pav" is not "bata vada" and pav).
                 .filter(|m| m.score >= MIN_SCORE && (m.full || !(i..i + m.len).all(function_word)))
+                .filter(|m| m.score >= 0.999 || !(i..i + m.len).any(function_word))
                 .collect();
             let (ml, al) = (marker.map_or(0, |m| m.1), amount.map_or(0, |a| a.len));
             let best = aliases.first().copied();
@@ -377,6 +390,7 @@ impl Understander {
                             amount: None,
                             variant: None,
                             modifiers: Vec::new(),
+                            half: false,
                         }),
                         None => subs.push((k, candidates.clone(), *fallback, Self::heard(tokens, p.start, p.len))),
                     }
@@ -393,6 +407,7 @@ impl Understander {
                         amount: None,
                         variant: None,
                         modifiers: Vec::new(),
+                        half: false,
                     });
                 }
                 _ => {}
@@ -424,6 +439,14 @@ impl Understander {
         let mut loose_amount = None;
         for &(k, amount) in &amounts {
             let next_amount = amounts.iter().map(|(j, _)| *j).find(|j| *j > k).unwrap_or(usize::MAX);
+            if amount.value == Qty(500) && matches!(amount.unit, None | Some(SpokenUnit::Plate)) {
+                let previous = slots.iter().rposition(|s| s.at < k);
+                let next = slots.iter().position(|s| s.at > k && s.at < next_amount);
+                if let Some(s) = if items_first { previous.or(next) } else { next.or(previous) } {
+                    slots[s].half = true;
+                    continue;
+                }
+            }
             let previous = slots.iter().rposition(|s| s.at < k && s.amount.is_none());
             let next = slots.iter().position(|s| s.at > k && s.at < next_amount && s.amount.is_none());
             let chosen = if items_first { previous.or(next) } else { next.or(previous) };
@@ -619,6 +642,28 @@ impl Understander {
                 return;
             }
         };
+        let mut quantity = slot.amount.map(|a| self.quantity(index, a));
+        let (index, item) = match (slot.half, self.half_of[index]) {
+            // "half chicken biryani" where the store sells the half as an item.
+            (true, Some(half)) if half != index => {
+                let id = self.catalog.items[half].id.clone();
+                (
+                    half,
+                    &ItemRef {
+                        item_id: id,
+                        confidence: item.confidence,
+                        alternatives: Vec::new(),
+                        heard: item.heard.clone(),
+                    },
+                )
+            }
+            (true, Some(_)) => (index, item),
+            (true, None) => {
+                quantity = Some(Qty(quantity.unwrap_or(Qty::ONE).0 / 2));
+                (index, item)
+            }
+            (false, _) => (index, item),
+        };
         let catalog_item = &self.catalog.items[index];
         let variant_id = slot.variant.map(|v| catalog_item.variants[v].id.clone());
         let modifiers: Vec<ModifierChoice> = slot
@@ -629,7 +674,6 @@ impl Understander {
                 ModifierChoice { group_id: group.id.clone(), option_id: group.options[*o].id.clone() }
             })
             .collect();
-        let quantity = slot.amount.map(|a| self.quantity(index, a));
         if set {
             let subject = Subject::Item(item.clone());
             if let Some(quantity) = quantity {
@@ -685,6 +729,37 @@ impl Understander {
             Target::Item(_) => {}
         }
     }
+}
+
+/// Pairs items with their half-plate items by name: an item whose name or
+/// alias is another's with "half" added.
+fn half_items(catalog: &Catalog) -> Vec<Option<usize>> {
+    let is_half = |w: &String| w == "half" || w == "haf";
+    let names = |item: &crate::catalog::Item| -> Vec<Vec<String>> {
+        std::iter::once(&item.name)
+            .chain(&item.aliases)
+            .map(|n| tokenize(n).into_iter().map(|t| t.key).collect::<Vec<_>>())
+            .collect()
+    };
+    let all: Vec<Vec<Vec<String>>> = catalog.items.iter().map(names).collect();
+    let mut half_of = vec![None; catalog.items.len()];
+    for (h, half_names) in all.iter().enumerate() {
+        let wholes: Vec<Vec<String>> = half_names
+            .iter()
+            .filter(|n| n.iter().any(is_half))
+            .map(|n| n.iter().filter(|w| !is_half(w)).cloned().collect())
+            .collect();
+        if wholes.is_empty() {
+            continue;
+        }
+        half_of[h] = Some(h);
+        for (i, names) in all.iter().enumerate() {
+            if i != h && half_of[i].is_none() && names.iter().any(|n| wholes.contains(n)) {
+                half_of[i] = Some(h);
+            }
+        }
+    }
+    half_of
 }
 
 /// Whether a slot and a newly named item are one item (the same, or one

@@ -152,10 +152,12 @@ impl AliasIndex {
                 if found.is_empty()
                     && let Some(stem) = marathi_stem(&t.key)
                 {
-                    for &w in self.by_len.get(&stem.len()).map(Vec::as_slice).unwrap_or_default() {
-                        let s = similarity(&stem, &self.vocab[w]);
-                        if s > 0.0 {
-                            found.push((w, s * 0.95));
+                    for l in stem.len().saturating_sub(1)..=stem.len() + 2 {
+                        for &w in self.by_len.get(&l).map(Vec::as_slice).unwrap_or_default() {
+                            let s = similarity(&stem, &self.vocab[w]);
+                            if s > 0.0 {
+                                found.push((w, s * 0.95));
+                            }
                         }
                     }
                 }
@@ -207,9 +209,12 @@ impl AliasIndex {
 }
 
 /// The word without a Marathi case ending or plural the catalog does not
-/// list: "साबणाचा" (of soap) → saban, "पोळ्या" (chapatis) → poli.
+/// list: "साबणाचा" (of soap) → saban, "साखरेचा" → sakhr, "पोळ्या"
+/// (chapatis) → poli.
 fn marathi_stem(key: &str) -> Option<String> {
-    for suffix in ["acha", "achi", "ache", "achya", "chya", "cha", "chi", "che", "la", "na"] {
+    for suffix in
+        ["echa", "echi", "eche", "echya", "acha", "achi", "ache", "achya", "chya", "cha", "chi", "che", "la", "na"]
+    {
         if let Some(stem) = key.strip_suffix(suffix)
             && stem.len() >= 3
         {

@@ -482,10 +482,15 @@ impl Understander {
                 Some((_, Target::Variant { variant, .. }, slot)) => slot.variant = Some(variant),
                 Some((_, Target::Option { group, option, .. }, slot)) => slot.modifiers.push((group, option)),
                 _ => {
-                    // No item beside it took it: "half plate" of an item without that variant is ½.
-                    let near = slots.iter_mut().filter(|s| s.amount.is_none()).min_by_key(|s| s.at.abs_diff(k));
+                    // No item beside it took it: "half plate" of an item
+                    // without that variant is its half item, or half of it.
+                    let near = slots
+                        .iter_mut()
+                        .filter(|s| matches!(s.kind, SlotKind::Item { .. }))
+                        .min_by_key(|s| s.at.abs_diff(k));
                     match (fallback, near) {
-                        (Some(a), Some(slot)) => slot.amount = Some(a),
+                        (Some(a), Some(slot)) if a.value == Qty(500) => slot.half = true,
+                        (Some(a), Some(slot)) if slot.amount.is_none() => slot.amount = Some(a),
                         _ => loose_subs.push((candidates, heard)),
                     }
                 }

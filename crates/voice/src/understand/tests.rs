@@ -32,6 +32,12 @@ const MISAL_HOUSE: &str = r#"{
      "available": true},
     {"id": "poha", "name": "Poha", "aliases": ["pohe", "पोहे", "पोहा"], "price": 30, "unit": "plate",
      "category": "Breakfast", "available": true},
+    {"id": "batata_vada", "name": "Batata Vada", "aliases": ["बटाटा वडा"], "price": 15, "unit": "piece",
+     "category": "Snacks", "available": true},
+    {"id": "pav_bhaji", "name": "Pav Bhaji", "aliases": ["पाव भाजी"], "price": 80, "unit": "plate",
+     "category": "Snacks", "available": true},
+    {"id": "pav_bhaji_half", "name": "Pav Bhaji Half", "aliases": ["half pav bhaji", "हाफ पाव भाजी"], "price": 50,
+     "unit": "plate", "category": "Snacks", "available": true},
     {"id": "bhaji", "name": "Kanda Bhaji", "aliases": ["onion pakoda", "कांदा भजी"], "price": 40, "unit": "plate",
      "category": "Snacks", "available": true}
   ]
@@ -56,6 +62,8 @@ const KIRANA: &str = r#"{
      "category": "Staples", "available": true},
     {"id": "shrikhand", "name": "Shrikhand", "aliases": ["श्रीखंड"], "price": 300, "unit": "kg",
      "category": "Sweets", "available": true},
+    {"id": "ghee", "name": "Ghee", "aliases": ["घी", "तूप"], "price": 600, "unit": "kg", "category": "Staples",
+     "available": false},
     {"id": "oil", "name": "Sunflower Oil", "aliases": ["tel", "oil", "तेल"], "price": 160, "unit": "litre",
      "category": "Staples", "available": true}
   ]
@@ -149,6 +157,18 @@ fn orders_at_a_misal_house_in_four_languages() {
             (&["ek misal nahi vada pav"], &[("vada", None, 1.0, none)]),
             (&["do misal", "sab hata do", "ek poha"], &[("poha", None, 1.0, none)]),
             (&["ek samosa", "hata do"], none_lines()),
+            (&["teen misal", "ek plate kam karo"], &[("misal", None, 2.0, none)]),
+            (&["पाच मिसळ पाव", "दोन मिसळ कमी करा"], &[("misal", None, 3.0, none)]),
+            (&["teen misal", "ek aur misal"], &[("misal", None, 4.0, none)]),
+            (&["ek batata vada ani don cutting", "vada nako"], &[("cutting", None, 2.0, none)]),
+            (&["paach vada pav ani paach cutting", "vada pav hatva"], &[("cutting", None, 5.0, none)]),
+            (&["बारा वडा पाव"], &[("vada", None, 12.0, none)]),
+            (&["barah vada pav"], &[("vada", None, 12.0, none)]),
+            (&["ek half plate pav bhaji"], &[("pav_bhaji_half", None, 1.0, none)]),
+            (&["do pav bhaji aadhi plate"], &[("pav_bhaji_half", None, 2.0, none)]),
+            (&["half misal"], &[("misal", Some("half"), 1.0, none)]),
+            (&["a dozen samosas"], &[("samosa", None, 12.0, none)]),
+            (&["two samosas", "make the samosas four"], &[("samosa", None, 4.0, none)]),
             (&["do misal", "order cancel karo"], none_lines()),
         ],
     );
@@ -187,6 +207,15 @@ fn weights_volumes_and_fractions_at_a_kirana() {
             (&["एक किलो साखर आणि अर्धा लिटर दूध"], &[("sugar", None, 1.0, none), ("milk", None, 0.5, none)]),
             (&["ek kilo chini", "nahi do nahi teen"], &[("sugar", None, 3.0, none)]),
             (&["ek kilo chini", "aadha kilo kar do"], &[("sugar", None, 0.5, none)]),
+            (&["दोनशे ग्राम पनीर"], &[("paneer", None, 200.0, none)]),
+            (&["adichshe gram paneer"], &[("paneer", None, 250.0, none)]),
+            (&["साडेतीन किलो आटा"], &[("atta", None, 3.5, none)]),
+            (&["one and a quarter kilo sugar"], &[("sugar", None, 1.25, none)]),
+            (&["three quarter kilo sugar"], &[("sugar", None, 0.75, none)]),
+            (&["do paneer 200 gram wale"], &[("paneer", None, 400.0, none)]),
+            (&["ek tel 500 ml"], &[("oil", None, 0.5, none)]),
+            (&["साखरेचा एक पुडा"], &[("sugar", None, 1.0, none)]),
+            (&["ek kilo ghee aur ek kilo chini"], &[("sugar", None, 1.0, none)]),
         ],
     );
 }
@@ -295,4 +324,14 @@ fn operations_serialize_with_ids_and_typed_quantities() {
     assert_eq!(json[0]["quantity"], 1.5);
     let back: Vec<CartOp> = serde_json::from_value(json).unwrap();
     assert_eq!(back, ops);
+}
+
+#[test]
+fn an_unavailable_item_is_understood_but_never_a_line() {
+    let u = understander(KIRANA);
+    let ops = u.understand("ek kilo ghee").ops;
+    assert!(matches!(ops.as_slice(), [CartOp::Add { item, .. }] if item.item_id == "ghee"), "{ops:?}");
+    let mut cart = Cart::default();
+    assert!(!cart.apply(u.catalog(), &ops[0]));
+    assert!(cart.lines.is_empty());
 }

@@ -165,10 +165,8 @@ fn demo_catalogs(dir: &Path) -> HashMap<String, Understander> {
     let mut stores = HashMap::new();
     for store in demo["stores"].as_array().unwrap() {
         let id = store["id"].to_string();
-        let language = match store["owner_language"].as_str() {
-            Some(l @ ("hi" | "mr" | "en" | "hi-en")) => l,
-            _ => "hi",
-        };
+        let language =
+            store["owner_language"].as_str().filter(|l| ["hi", "mr", "en", "hi-en"].contains(l)).unwrap_or("hi");
         let items: Vec<Value> = store["items"]
             .as_array()
             .unwrap()

@@ -648,32 +648,31 @@ impl Understander {
             }
         };
         let mut quantity = slot.amount.map(|a| self.quantity(index, a));
-        let (index, item) = match (slot.half, self.half_of[index]) {
+        let half_item;
+        let (index, item, same_item) = match (slot.half, self.half_of[index]) {
             // "half chicken biryani" where the store sells the half as an item.
             (true, Some(half)) if half != index => {
-                let id = self.catalog.items[half].id.clone();
-                (
-                    half,
-                    &ItemRef {
-                        item_id: id,
-                        confidence: item.confidence,
-                        alternatives: Vec::new(),
-                        heard: item.heard.clone(),
-                    },
-                )
+                half_item = ItemRef {
+                    item_id: self.catalog.items[half].id.clone(),
+                    confidence: item.confidence,
+                    alternatives: Vec::new(),
+                    heard: item.heard.clone(),
+                };
+                (half, &half_item, false)
             }
-            (true, Some(_)) => (index, item),
             (true, None) => {
                 quantity = Some(Qty(quantity.unwrap_or(Qty::ONE).0 / 2));
-                (index, item)
+                (index, item, true)
             }
-            (false, _) => (index, item),
+            _ => (index, item, true),
         };
         let catalog_item = &self.catalog.items[index];
-        let variant_id = slot.variant.map(|v| catalog_item.variants[v].id.clone());
+        // Variants and modifiers were found for the item named, not its half item.
+        let variant_id = slot.variant.filter(|_| same_item).map(|v| catalog_item.variants[v].id.clone());
         let modifiers: Vec<ModifierChoice> = slot
             .modifiers
             .iter()
+            .filter(|_| same_item)
             .map(|(g, o)| {
                 let group = &catalog_item.modifier_groups[*g];
                 ModifierChoice { group_id: group.id.clone(), option_id: group.options[*o].id.clone() }

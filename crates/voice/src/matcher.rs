@@ -166,6 +166,17 @@ impl AliasIndex {
             .collect()
     }
 
+    /// How closely the nearest vocabulary word resembles a key (0 if none does).
+    pub fn closest(&self, key: &str) -> f32 {
+        let mut best: f32 = 0.0;
+        for l in key.len().saturating_sub(2)..=key.len() + 2 {
+            for &w in self.by_len.get(&l).map(Vec::as_slice).unwrap_or_default() {
+                best = best.max(similarity(key, &self.vocab[w]));
+            }
+        }
+        best
+    }
+
     /// The best match per target of the aliases that start at word `i` of
     /// the utterance (or whose later words do, for partial matches of items).
     pub fn matches_at(&self, resemblances: &[Vec<(usize, f32)>], i: usize) -> Vec<AliasMatch> {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, Lang};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES, Marker, marker_at};
 use crate::matcher::{AliasIndex, AliasMatch, Target};
-use crate::normalize::{Token, light_key, tokenize};
+use crate::normalize::{Token, light_key, tokenize, word_key};
 use crate::numbers::{Amount, AmountMatch, Qty, SpokenUnit, UnitFit, parse_amount, unit_at};
 
 /// One catalog item the caller may have meant.
@@ -201,7 +201,7 @@ impl Understander {
     }
 
     pub fn understand_in(&self, utterance: &str, context: &Context) -> Understanding {
-        let tokens = tokenize(utterance);
+        let tokens = self.join_split_words(tokenize(utterance));
         let (language, script) = detect_language(&tokens);
         let pieces = self.pieces(&tokens);
         let mut ops = Vec::new();
@@ -229,6 +229,41 @@ impl Understander {
         // alone it is a confirmation or refusal. Several yeses are one.
         ops.dedup_by(|a, b| matches!((a, b), (CartOp::Confirm, CartOp::Confirm) | (CartOp::Reject, CartOp::Reject)));
         Understanding { ops, language, script, unmatched_words }
+    }
+
+    /// Joins two words an ASR split ("mis al", "shri khand") when neither
+    /// is a catalog word, a number or a phrase word, and together they are.
+    fn join_split_words(&self, tokens: Vec<Token>) -> Vec<Token> {
+        if tokens.len() < 2 {
+            return tokens;
+        }
+        let plain = |t: &[Token], j: usize| {
+            marker_at(t, j).is_none() && parse_amount(t, j).is_none() && unit_at(t, j).is_none()
+        };
+        let closeness: Vec<f32> = tokens.iter().map(|t| self.index.closest(&t.key)).collect();
+        let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+        let mut i = 0;
+        while i < tokens.len() {
+            let apart = closeness[i].min(closeness.get(i + 1).copied().unwrap_or(1.0));
+            if apart < 0.8
+                && i + 1 < tokens.len()
+                && tokens[i].devanagari == tokens[i + 1].devanagari
+                && plain(&tokens, i)
+                && plain(&tokens, i + 1)
+            {
+                let text = format!("{}{}", tokens[i].text, tokens[i + 1].text);
+                let joined =
+                    Token { key: word_key(&text), light: light_key(&text), text, devanagari: tokens[i].devanagari };
+                if self.index.closest(&joined.key) >= 0.8 {
+                    out.push(joined);
+                    i += 2;
+                    continue;
+                }
+            }
+            out.push(tokens[i].clone());
+            i += 1;
+        }
+        out
     }
 
     fn pieces(&self, tokens: &[Token]) -> Vec<Piece> {

@@ -117,6 +117,7 @@ fn orders_at_a_misal_house_in_four_languages() {
             (&["do plate misal aur ek cutting chai"], &[("misal", None, 2.0, none), ("cutting", None, 1.0, none)]),
             (&["teen missal paav"], &[("misal", None, 3.0, none)]),
             (&["misalpav do"], &[("misal", None, 2.0, none)]),
+            (&["do mis al aur ek sa mosa"], &[("misal", None, 2.0, none), ("samosa", None, 1.0, none)]),
             (&["misal do plate"], &[("misal", None, 2.0, none)]),
             (&["2 misal"], &[("misal", None, 2.0, none)]),
             (&["ek samosa ek masala chai"], &[("samosa", None, 1.0, none), ("masala_chai", None, 1.0, none)]),

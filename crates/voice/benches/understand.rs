@@ -6,7 +6,7 @@
 //!     cargo bench -p mangwale-voice --bench understand
 //!
 //! Then it plays the development set (crates/voice/tests/data, over the
-//! Nashik demo stores) through the understander and a cart, and prints the
+//! Nashik demo stores' catalogs in tests/data/catalogs) through the understander and a cart, and prints the
 //! exact-cart rate and item recall and precision per language: a
 //! measurement of the parser alone, without the dialog.
 //!
@@ -158,34 +158,14 @@ fn main() {
     devset();
 }
 
-/// The demo stores as catalogs (the demo data's numeric ids as text, `l` as litre).
-fn demo_catalogs(dir: &Path) -> HashMap<String, Understander> {
-    let demo: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("../sim/data/nashik-demo.json")).unwrap())
-        .expect("demo data");
+/// The demo stores' catalogs (tests/data/catalogs/<store id>.json).
+fn demo_catalogs(data: &Path) -> HashMap<String, Understander> {
     let mut stores = HashMap::new();
-    for store in demo["stores"].as_array().unwrap() {
-        let id = store["id"].to_string();
-        let language =
-            store["owner_language"].as_str().filter(|l| ["hi", "mr", "en", "hi-en"].contains(l)).unwrap_or("hi");
-        let items: Vec<Value> = store["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| {
-                let mut item = item.clone();
-                let object = item.as_object_mut().unwrap();
-                object.remove("pack_size");
-                object.insert("id".into(), Value::String(object["id"].to_string()));
-                if object["unit"] == "l" {
-                    object.insert("unit".into(), "litre".into());
-                }
-                item
-            })
-            .collect();
-        let json =
-            serde_json::json!({"store": {"id": id, "name": store["name"], "language": language}, "items": items});
-        let catalog = Catalog::from_json(&json.to_string()).unwrap_or_else(|e| panic!("store {id}: {e}"));
-        stores.insert(id, Understander::new(&catalog));
+    let Ok(files) = std::fs::read_dir(data.join("catalogs")) else { return stores };
+    for path in files.flatten().map(|f| f.path()) {
+        let text = std::fs::read_to_string(&path).expect("catalog file");
+        let catalog = Catalog::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        stores.insert(catalog.store.id.clone(), Understander::new(&catalog));
     }
     stores
 }
@@ -196,7 +176,7 @@ fn devset() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = dir.join("tests/data");
     let Ok(files) = std::fs::read_dir(&data) else { return };
-    let stores = demo_catalogs(dir);
+    let stores = demo_catalogs(&data);
     let show: usize = std::env::var("BENCH_SHOW_MISSES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut shown = 0;
     // per language: cases, exact carts, expected lines, found lines, right lines

@@ -120,6 +120,11 @@ impl Amount {
                 (v, UnitFit::Assumed)
             }
             (S::Plate | S::Piece | S::Pack, _) => (v, UnitFit::Assumed),
+            // Sold by weight, asked by volume or the other way ("half litre
+            // ghee" of ghee sold by the gram): a litre taken as a kilo.
+            (S::Litre, Unit::Kg) | (S::Kg, Unit::Litre) | (S::Ml, Unit::G) | (S::G, Unit::Ml) => (v, UnitFit::Assumed),
+            (S::Litre, Unit::G) | (S::Kg, Unit::Ml) => (v * 1000, UnitFit::Assumed),
+            (S::Ml, Unit::Kg) | (S::G, Unit::Litre) => (v / 1000, UnitFit::Assumed),
             _ => (v, UnitFit::Mismatch),
         };
         (Qty(qty), fit)

@@ -401,6 +401,19 @@ impl Understander {
         // Slots: named items and runs of unknown words.
         let mut slots: Vec<Slot> = Vec::new();
         let mut subs: Vec<(usize, Vec<AliasMatch>, Option<Amount>, String)> = Vec::new();
+        let named: Vec<usize> = pieces
+            .iter()
+            .filter_map(|p| match &p.kind {
+                PieceKind::Alias { candidates, .. } => Some(candidates),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|c| match c.target {
+                Target::Item(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        let focus_index = self.focus_ref(context).map(|(i, _)| i);
         let mut k = 0;
         while k < pieces.len() {
             let p = &pieces[k];
@@ -427,7 +440,37 @@ impl Understander {
                             modifiers: Vec::new(),
                             half: false,
                         }),
-                        None => subs.push((k, candidates.clone(), *fallback, Self::heard(tokens, p.start, p.len))),
+                        None => {
+                            let heard = Self::heard(tokens, p.start, p.len);
+                            // "char cutting": a variant of one item only, which the
+                            // clause does not name otherwise, names that item.
+                            let owner = candidates[0].target.item();
+                            let only_owner = candidates.iter().all(|c| c.target.item() == owner);
+                            match candidates[0].target {
+                                Target::Variant { variant, .. }
+                                    if only_owner
+                                        && fallback.is_none()
+                                        && !named.contains(&owner)
+                                        && focus_index != Some(owner) =>
+                                {
+                                    let item = ItemRef {
+                                        item_id: self.catalog.items[owner].id.clone(),
+                                        confidence: candidates[0].score * 0.9,
+                                        alternatives: Vec::new(),
+                                        heard,
+                                    };
+                                    slots.push(Slot {
+                                        at: k,
+                                        kind: SlotKind::Item { index: owner, item },
+                                        amount: None,
+                                        variant: Some(variant),
+                                        modifiers: Vec::new(),
+                                        half: false,
+                                    });
+                                }
+                                _ => subs.push((k, candidates.clone(), *fallback, heard)),
+                            }
+                        }
                     }
                 }
                 PieceKind::Unknown => {

@@ -561,13 +561,17 @@ impl Understander {
                 Some((_, Target::Option { group, option, .. }, slot)) => slot.modifiers.push((group, option)),
                 _ => {
                     // No item beside it took it: "half plate" of an item
-                    // without that variant is its half item, or half of it.
+                    // without that variant is its half item, or half of it;
+                    // "aadha kilo" (another item's size) is a weight.
                     let near = slots
                         .iter_mut()
                         .filter(|s| matches!(s.kind, SlotKind::Item { .. }))
                         .min_by_key(|s| s.at.abs_diff(k));
+                    let measure = |a: Amount| {
+                        matches!(a.unit, Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml))
+                    };
                     match (fallback, near) {
-                        (Some(a), Some(slot)) if a.value == Qty(500) => slot.half = true,
+                        (Some(a), Some(slot)) if a.value == Qty(500) && !measure(a) => slot.half = true,
                         (Some(a), Some(slot)) if slot.amount.is_none() => slot.amount = Some(a),
                         _ => loose_subs.push((candidates, heard)),
                     }

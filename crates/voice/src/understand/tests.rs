@@ -336,3 +336,16 @@ fn an_unavailable_item_is_understood_but_never_a_line() {
     assert!(!cart.apply(u.catalog(), &ops[0]));
     assert!(cart.lines.is_empty());
 }
+
+#[test]
+fn another_items_size_said_of_an_item_without_sizes_is_its_weight() {
+    // Sharma Kirana: Besan has a 500g variant aliased "aadha kilo"; Curd has none.
+    let u = understander(include_str!("../../tests/data/catalogs/1.json"));
+    check(
+        &u,
+        &[
+            (&["aadha kilo dahi"], &[("1017", None, 500.0, &[])]),
+            (&["आधा लीटर दूध"], &[("1016", Some("500ml"), 1.0, &[])]),
+        ],
+    );
+}

@@ -1,7 +1,9 @@
 //! The development set under tests/data: every case file is JSON lines in
 //! the `voice eval` case format, ids are unique, and every expected line
 //! names an orderable item of the case's store in the Nashik demo data
-//! (crates/sim/data/nashik-demo.json), in a quantity its unit allows.
+//! (crates/sim/data/nashik-demo.json), in a quantity its unit allows, and
+//! an item sold in sizes as a whole count of one of its variants (or of no
+//! variant when the caller named no size).
 //! Prints the cases per file, language, store and phenomenon
 //! (`cargo test -p mangwale-voice --test main devset -- --nocapture`).
 
@@ -120,6 +122,10 @@ const REQUIRED_TAGS: [(&str, usize); 22] = [
     ("duplicate-confirm", 15),
 ];
 
+/// The most packs or plates of one size a case orders; a larger number on
+/// a sized item is a weight or volume left unconverted (500 for "aadha kilo").
+const MAX_SIZED_COUNT: f64 = 100.0;
+
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
@@ -203,6 +209,18 @@ fn check_case(case: &Case, stores: &HashMap<String, HashMap<String, DemoItem>>) 
         let quantity = line.quantity;
         if !quantity.is_finite() || quantity <= 0.0 {
             problems.push(format!("{field}.quantity: {quantity} must be positive"));
+        }
+        // An item sold in sizes is counted in packs or plates of a size
+        // (or, with no size said, of the size the dialog will ask for):
+        // "dedh kilo kaju katli" is 1 × 1kg and 1 × 500g, never 1500 g.
+        if !item.variants.is_empty() {
+            if quantity.fract() != 0.0 || quantity > MAX_SIZED_COUNT {
+                problems.push(format!(
+                    "{field}.quantity: {quantity} is no count of item {}'s sizes (a whole number up to {MAX_SIZED_COUNT})",
+                    line.item_id
+                ));
+            }
+            continue;
         }
         // Only weights and volumes sold by the kilo or litre come in
         // fractions (paav, aadha, sawa...); grams, millilitres and counted
@@ -313,4 +331,35 @@ fn a_case_with_a_fractional_count_or_punctuation_is_rejected() {
             "expected.lines[0].quantity: 0.5 piece must be whole".to_string(),
         ]
     );
+}
+
+#[test]
+fn a_sized_item_weighed_or_counted_in_fractions_or_an_unknown_size_is_rejected() {
+    let stores = demo_items();
+    let line = r#"{"id": "x", "store_id": "13", "turns": ["dedh kilo kaju katli aur aadha kilo pedha"],
+        "expected": {"lines": [
+            {"item_id": "13001", "variant_id": null, "quantity": 1500, "modifiers": []},
+            {"item_id": "13004", "variant_id": "1kg", "quantity": 0.5, "modifiers": []},
+            {"item_id": "13004", "variant_id": "2kg", "quantity": 1, "modifiers": []}]}}"#;
+    let case: Case = serde_json::from_str(line).expect("well-formed");
+    let problems = check_case(&case, &stores);
+    assert_eq!(
+        problems,
+        vec![
+            "expected.lines[0].quantity: 1500 is no count of item 13001's sizes (a whole number up to 100)".to_string(),
+            "expected.lines[1].quantity: 0.5 is no count of item 13004's sizes (a whole number up to 100)".to_string(),
+            "expected.lines[2].variant_id: 2kg is no variant of item 13004".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_sized_item_in_two_sizes_is_two_lines() {
+    let stores = demo_items();
+    let line = r#"{"id": "x", "store_id": "13", "turns": ["dedh kilo pedha"],
+        "expected": {"lines": [
+            {"item_id": "13004", "variant_id": "1kg", "quantity": 1, "modifiers": []},
+            {"item_id": "13004", "variant_id": "500g", "quantity": 1, "modifiers": []}]}}"#;
+    let case: Case = serde_json::from_str(line).expect("well-formed");
+    assert_eq!(check_case(&case, &stores), Vec::<String>::new());
 }

@@ -1,5 +1,5 @@
-//! A cart that understood operations apply to, in the shape `voice eval`
-//! compares (item, variant, quantity, modifiers).
+//! A cart that understood operations apply to, in the shape of the
+//! development set's expected lines (item, variant, quantity, modifiers).
 
 use serde::{Deserialize, Serialize};
 

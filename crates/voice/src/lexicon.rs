@@ -525,7 +525,7 @@ pub const ENGLISH_CUES: &[&str] = &[
 ];
 pub const MARATHI_CUES: &[&str] = &[
     "ani", "aani", "pahije", "nako", "dya", "ghya", "don", "ahe", "aahe", "kiti", "hoy", "mala", "kara", "kadha",
-    "paach", "pach", "saha", "daha", "did", "adich", "ardha", "barobar", "chalel", "tar", "cha", "chi", "che",
+    "paach", "pach", "saha", "daha", "adich", "ardha", "barobar", "chalel", "tar", "cha", "chi", "che",
 ];
 pub const HINDI_CUES: &[&str] = &[
     "aur", "chahiye", "nahi", "hai", "do", "teen", "bhaiya", "dena", "kar", "hata", "mujhe", "wala", "wali", "haan",

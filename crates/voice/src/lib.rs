@@ -1,6 +1,7 @@
-//! Voice ordering: catalog-grounded order understanding and the ordering
-//! dialog. Pure and offline: text in, cart operations and text out; speech
-//! and the telephony around it live in the server.
+//! Voice ordering: the catalog format and catalog-grounded order
+//! understanding (text in, cart operations out), pure and offline. The
+//! ordering dialog, speech and the telephony around them are still to come
+//! (issue 11); the server will keep each call's cart in the store.
 
 pub mod cart;
 pub mod catalog;

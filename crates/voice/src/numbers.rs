@@ -149,11 +149,11 @@ enum Word {
 const NUMBER_WORDS: &[(u64, &[&str])] = &[
     (1, &["ek", "ik", "one", "एक"]),
     (2, &["do", "don", "two", "दो", "दोन", "दोनों"]),
-    (3, &["teen", "tin", "three", "तीन"]),
+    (3, &["teen", "three", "तीन"]),
     (4, &["char", "chaar", "four", "चार"]),
     (5, &["panch", "paanch", "pach", "paach", "five", "पाँच", "पांच", "पाच"]),
     (6, &["chhe", "chhah", "cheh", "saha", "six", "छह", "छः", "सहा"]),
-    (7, &["saat", "sat", "seven", "सात"]),
+    (7, &["saat", "seven", "सात"]),
     (8, &["aath", "aat", "eight", "आठ"]),
     (9, &["nau", "nine", "नौ", "नऊ"]),
     (10, &["das", "dus", "daha", "ten", "दस", "दहा"]),
@@ -185,7 +185,7 @@ const FRACTION_WORDS: &[(u64, &[&str])] = &[
     (250, &["pav", "paav", "pao", "quarter", "पाव"]),
     (500, &["aadha", "adha", "aadhi", "adhi", "aadhe", "ardha", "ardhi", "half", "आधा", "आधी", "अर्धा", "अर्धी"]),
     (750, &["pauna", "paun", "पौना", "पाउण", "पाऊण"]),
-    (1500, &["dedh", "dedh", "derh", "did", "deed", "डेढ़", "डेढ", "दीड"]),
+    (1500, &["dedh", "derh", "deed", "डेढ़", "डेढ", "दीड"]),
     (2500, &["dhai", "dhaai", "adhai", "adich", "adeech", "ढाई", "अढ़ाई", "अडीच"]),
 ];
 
@@ -294,8 +294,16 @@ fn lexicon() -> &'static HashMap<String, Word> {
     })
 }
 
+/// Latin words whose light key meets a number word's but which are common
+/// English words: "did" is not दीड (1½), "tin" and "sat" are not 3 and 7.
+const ENGLISH_LOOKALIKES: &[&str] = &["did", "tin", "sat"];
+
 fn word_at(tokens: &[Token], i: usize) -> Option<Word> {
-    let light = &tokens.get(i)?.light;
+    let token = tokens.get(i)?;
+    if !token.devanagari && ENGLISH_LOOKALIKES.contains(&token.text.as_str()) {
+        return None;
+    }
+    let light = &token.light;
     if let Some(word) = lexicon().get(light) {
         return Some(*word);
     }

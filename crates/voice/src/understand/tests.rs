@@ -349,3 +349,16 @@ fn another_items_size_said_of_an_item_without_sizes_is_its_weight() {
         ],
     );
 }
+
+#[test]
+fn english_words_that_sound_like_number_words_are_not_quantities() {
+    let u = understander(MISAL_HOUSE);
+    // "did" is not दीड (1½); "deed" spelled out still is.
+    check(
+        &u,
+        &[
+            (&["i did order misal pav"], &[("misal", None, 1.0, &[])]),
+            (&["deed plate misal"], &[("misal", None, 1.5, &[])]),
+        ],
+    );
+}

@@ -665,13 +665,15 @@ impl Config {
             self.masking_numbers.push(number);
             applied.push("EXOTEL_MASKING_NUMBERS");
         }
-        if self.order_desk_phone.is_none() {
+        // Only when neither is set: a set ADMIN_SUPPORT_PHONE is the order
+        // desk's documented fallback.
+        if self.order_desk_phone.is_none() && self.admin_support_phone.is_none() {
             self.order_desk_phone = demo(SANDBOX_ORDER_DESK_PHONE);
-            applied.push("ORDER_DESK_PHONE");
+            applied.extend(self.order_desk_phone.as_ref().map(|_| "ORDER_DESK_PHONE"));
         }
         if self.admin_support_phone.is_none() {
             self.admin_support_phone = demo(SANDBOX_ADMIN_SUPPORT_PHONE);
-            applied.push("ADMIN_SUPPORT_PHONE");
+            applied.extend(self.admin_support_phone.as_ref().map(|_| "ADMIN_SUPPORT_PHONE"));
         }
         applied
     }
@@ -805,6 +807,10 @@ mod tests {
         assert_eq!(sandbox.apply_sandbox_demo_defaults(), ["EXOTEL_MASKING_NUMBERS", "ADMIN_SUPPORT_PHONE"]);
         assert_eq!(sandbox.masking_numbers.len(), 1);
         assert_eq!(sandbox.order_desk().map(E164::as_str), Some("+919876500000"));
+        // A configured admin phone stays the order desk's fallback.
+        let mut admin_only = Config::from_vars(vars(&[("ADMIN_SUPPORT_PHONE", "9876511111")])).expect("sandbox");
+        assert_eq!(admin_only.apply_sandbox_demo_defaults(), ["EXOTEL_MASKING_NUMBERS"]);
+        assert_eq!(admin_only.order_desk().map(E164::as_str), Some("+919876511111"));
         let mut live = Config::from_vars(vars(&live())).expect("live");
         assert!(live.apply_sandbox_demo_defaults().is_empty());
         assert!(live.masking_numbers.is_empty() && live.admin_support_phone.is_none());

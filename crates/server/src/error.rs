@@ -65,9 +65,18 @@ impl AppError {
     }
 }
 
+/// A store that failed is a 503 `store_unavailable`: the caller (Exotel,
+/// Jupiter, an internal client) retries, and the retry is deduplicated.
+/// Stored data that cannot be read is a bug: 500.
 impl From<mangwale_store::StoreError> for AppError {
     fn from(e: mangwale_store::StoreError) -> Self {
-        AppError::Internal(Box::new(e))
+        match e {
+            mangwale_store::StoreError::Corrupt(_) => AppError::Internal(Box::new(e)),
+            e => {
+                tracing::error!(error = %e, "the store failed");
+                AppError::Unavailable { code: "store_unavailable", message: "the store is unavailable; retry".into() }
+            }
+        }
     }
 }
 

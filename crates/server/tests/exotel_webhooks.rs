@@ -111,7 +111,9 @@ async fn every_applet_url_answers_head_like_get_even_without_parameters() {
         "/exotel/applet/passthru",
     ];
     for route in routes {
-        let get = app.http.get(app.exotel_url(&format!("{route}?{PASSTHRU}"))).send().await.unwrap();
+        // A Gather answers only where one of our menus is.
+        let menu = if route.ends_with("/gather") { "&flow=vendor_new_order&step=menu" } else { "" };
+        let get = app.http.get(app.exotel_url(&format!("{route}?{PASSTHRU}{menu}"))).send().await.unwrap();
         for query in ["", "?flow=vendor_new_order&step=announce", &format!("?{PASSTHRU}")] {
             let head = app.http.head(app.exotel_url(&format!("{route}{query}"))).send().await.unwrap();
             assert_eq!(head.status(), get.status(), "{route}{query}");
@@ -336,8 +338,8 @@ async fn applet_answers_have_exotels_shapes() {
     let get = app.http.get(&url).send().await.unwrap();
     assert_eq!(get.headers()["content-type"], "text/plain");
     assert!(!get.text().await.unwrap().is_empty());
-    let (status, gather) =
-        json_of(app.http.get(app.exotel_url(&format!("/exotel/applet/gather?{PASSTHRU}"))).send().await.unwrap()).await;
+    let menu = format!("/exotel/applet/gather?{PASSTHRU}&flow=vendor_new_order&step=menu");
+    let (status, gather) = json_of(app.http.get(app.exotel_url(&menu)).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert!(gather["gather_prompt"]["text"].is_string());
     assert_eq!(gather["max_input_digits"], 1);
@@ -345,6 +347,10 @@ async fn applet_answers_have_exotels_shapes() {
         json_of(app.http.get(app.exotel_url(&format!("/exotel/applet/connect?{PASSTHRU}"))).send().await.unwrap())
             .await;
     assert_eq!(connect["destination"]["numbers"], json!([]));
+    // Where no menu of ours is, no menu is made up: a 400 naming the step.
+    let (status, error) =
+        json_of(app.http.get(app.exotel_url(&format!("/exotel/applet/gather?{PASSTHRU}"))).send().await.unwrap()).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (400, Some("step")), "{error}");
     app.stop().await;
 }
 

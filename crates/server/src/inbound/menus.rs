@@ -86,14 +86,6 @@ async fn order_of(state: &AppState, call: &InboundCall) -> Option<Order> {
     }
 }
 
-fn customer_phone(order: &Order) -> Option<&E164> {
-    order
-        .customer
-        .as_ref()
-        .and_then(|c| c.phone.as_ref())
-        .or_else(|| order.delivery_address.as_ref().and_then(|a| a.contact_phone.as_ref()))
-}
-
 /// Which options the caller's menu has.
 fn offer_for(call: &InboundCall, order: Option<&Order>) -> Offer {
     let store_phone = order.and_then(|o| o.store.as_ref()).and_then(|s| s.phone.as_ref()).is_some();
@@ -103,9 +95,11 @@ fn offer_for(call: &InboundCall, order: Option<&Order>) -> Offer {
             vendor: store_phone && order.is_some_and(|o| o.status != "picked_up"),
             pending: false,
         },
-        CallerKind::Rider => {
-            Offer { rider: order.and_then(customer_phone).is_some(), vendor: store_phone, pending: false }
-        }
+        CallerKind::Rider => Offer {
+            rider: order.and_then(|o| crate::masking::leg_of(o, PartyRole::Customer)).is_some(),
+            vendor: store_phone,
+            pending: false,
+        },
         CallerKind::Vendor => {
             Offer { rider: false, vendor: false, pending: call.pending_orders > 0 && call.order_id.is_some() }
         }
@@ -302,7 +296,7 @@ pub async fn connect(state: &AppState, request: &AppletRequest, step: &str) -> A
             Some(_) => Ok((crate::comms::ivr::connect(state, "admin"), "support".to_string())),
             None => Err("no ADMIN_SUPPORT_PHONE is configured"),
         },
-        "rider" | "vendor" | "customer" => masked(state, &call, step).await,
+        "rider" | "vendor" | "customer" => masked(state, &call, step).await?,
         _ => Err("not a Connect of the inbound flow"),
     };
     let now = state.clock.now();
@@ -338,27 +332,31 @@ fn dial(state: &AppState, number: &E164, whom: &str) -> (Connect, String) {
 
 /// A customer's rider or vendor, a rider's customer or vendor: through a
 /// masking session, so neither side learns the other's number.
-async fn masked(state: &AppState, call: &InboundCall, step: &str) -> Result<(Connect, String), &'static str> {
+async fn masked(
+    state: &AppState,
+    call: &InboundCall,
+    step: &str,
+) -> AppResult<Result<(Connect, String), &'static str>> {
     let caller_role = match call.kind {
         CallerKind::Customer => PartyRole::Customer,
         CallerKind::Rider => PartyRole::Rider,
-        _ => return Err("only customers and riders are connected to an order's parties"),
+        _ => return Ok(Err("only customers and riders are connected to an order's parties")),
     };
-    let caller_phone = call.phone.clone().ok_or("the call has no caller number")?;
-    let order = order_of(state, call).await.ok_or("the caller's order could not be read")?;
-    let (role, phone) = match step {
-        "rider" => (PartyRole::Rider, order.rider.as_ref().and_then(|r| r.phone.clone())),
-        "vendor" => (PartyRole::Vendor, order.store.as_ref().and_then(|s| s.phone.clone())),
-        _ => (PartyRole::Customer, customer_phone(&order).cloned()),
+    let Some(caller_phone) = call.phone.clone() else { return Ok(Err("the call has no caller number")) };
+    let Some(order) = order_of(state, call).await else { return Ok(Err("the caller's order could not be read")) };
+    let role = match step {
+        "rider" => PartyRole::Rider,
+        "vendor" => PartyRole::Vendor,
+        _ => PartyRole::Customer,
     };
-    let phone = phone.ok_or("the order names no number for that party")?;
+    let Some(callee) = crate::masking::leg_of(&order, role) else {
+        return Ok(Err("the order names no number for that party"));
+    };
     let caller = Leg { role: caller_role, phone: caller_phone };
-    let callee = Leg { role, phone };
-    let connect = crate::masking::connect_through_session(state, &call.call_sid, order.id.as_str(), &caller, &callee)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the masking session could not connect");
-            "the masking session could not connect"
-        })?;
-    Ok((connect, format!("{role:?}").to_lowercase()))
+    let connect =
+        crate::masking::connect_through_session(state, &call.call_sid, order.id.as_str(), &caller, &callee).await?;
+    // An empty masking pool sends the caller to support instead.
+    let reached_callee = connect.destination.numbers.iter().any(|n| n == callee.phone.as_str());
+    let whom = if reached_callee { role.as_str() } else { "support" };
+    Ok(Ok((connect, whom.to_string())))
 }

@@ -144,7 +144,8 @@ struct Received {
 #[async_trait]
 impl JobHandler for Received {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
-        let bad = || JobError::Permanent(format!("not a missed call: {}", job.payload));
+        // The payload holds the caller's number: the error names the job only.
+        let bad = || JobError::Permanent(format!("not a missed call (job {})", job.id));
         let p = &job.payload;
         let call_sid = p["callSid"].as_str().ok_or_else(bad)?.to_string();
         let phone = p["phone"].as_str().and_then(|p| E164::parse(p).ok()).ok_or_else(bad)?;
@@ -257,12 +258,15 @@ impl JobHandler for Try {
             counter("mangwale_missed_call_callbacks_total", "postponed");
             return Err(JobError::Defer(due_at));
         }
-        self.place(&callback, try_no).await
+        self.place(&callback, try_no, job.attempts >= job.max_attempts).await
     }
 }
 
 impl Try {
-    async fn place(&self, callback: &Callback, try_no: u32) -> Result<(), JobError> {
+    /// Places the try's call. On the job's last attempt a transient failure
+    /// ends the try like a call nobody answered (the next try, or the SMS),
+    /// so a callback never stays open behind a dead job.
+    async fn place(&self, callback: &Callback, try_no: u32, last_attempt: bool) -> Result<(), JobError> {
         let state = &self.state;
         let request = PlaceCall {
             purpose: PURPOSE.into(),
@@ -298,6 +302,10 @@ impl Try {
                 counter("mangwale_missed_call_callbacks_total", "not_placed");
                 end_try(state, callback, try_no, None, &message).await
             }
+            Err(e) if last_attempt => {
+                counter("mangwale_missed_call_callbacks_total", "not_placed");
+                end_try(state, callback, try_no, None, &format!("not placed after every retry: {e}")).await
+            }
             Err(e) => {
                 // Nothing rang: the try is given back and the job retried.
                 let now = state.clock.now();
@@ -319,6 +327,8 @@ async fn end_try(
 ) -> Result<(), JobError> {
     let now = state.clock.now();
     let phone = &callback.phone;
+    // A provider's error text may echo the number dialled.
+    let status = mangwale_core::mask_phone_numbers(status);
     let base = json!({"callbackId": callback.id, "try": try_no, "status": status});
     let (end, kind, detail, jobs, outcome) = match answered_by {
         Some(attempt) => (

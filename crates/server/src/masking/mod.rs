@@ -169,7 +169,12 @@ pub async fn open_session(
 /// The leg of `role` in a Jupiter order, if the order names its phone.
 pub fn leg_of(order: &Order, role: PartyRole) -> Option<Leg> {
     let phone = match role {
-        PartyRole::Customer => order.customer.as_ref().and_then(|p| p.phone.clone()),
+        // The delivery contact when the customer's record has no phone.
+        PartyRole::Customer => order
+            .customer
+            .as_ref()
+            .and_then(|p| p.phone.clone())
+            .or_else(|| order.delivery_address.as_ref().and_then(|a| a.contact_phone.clone())),
         PartyRole::Rider => order.rider.as_ref().and_then(|p| p.phone.clone()),
         PartyRole::Vendor => order.store.as_ref().and_then(|s| s.phone.clone()),
     };

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use mangwale_providers::exotel::applet::{Connect, Gather, Greeting, Prompt, SwitchCase, TEXT_PLAIN};
+use mangwale_providers::exotel::applet::{Connect, Gather, Greeting, SwitchCase, TEXT_PLAIN};
 use mangwale_providers::exotel::inbound::{
     AppletRequest, CallStatusCallback, ParamError, SmsStatus, SmsStatusCallback,
 };
@@ -176,9 +176,9 @@ async fn incoming(State(state): State<AppState>, params: ExotelParams) -> AppRes
     let (request, duplicate) = record_applet(&state, "incoming", &params).await?;
     let route = if duplicate {
         // Exotel's retry of the same request: the record made the first time.
-        match state.store.inbound_call(&request.call_sid).await {
-            Ok(Some(call)) => mangwale_core::inbound::route_for_caller(call.kind, call.order_id.is_some()),
-            _ => crate::inbound::menus::incoming(&state, &request).await?,
+        match state.store.inbound_call(&request.call_sid).await? {
+            Some(call) => mangwale_core::inbound::route_for_caller(call.kind, call.order_id.is_some()),
+            None => crate::inbound::menus::incoming(&state, &request).await?,
         }
     } else {
         crate::inbound::menus::incoming(&state, &request).await?
@@ -375,8 +375,9 @@ async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppRes
     Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response())
 }
 
-/// The menu of a ladder call's step, in the party's language; for any other
-/// call the welcome menu: 1 food, 2 parcel, 3 local shop.
+/// The menu at a Gather of our flows: a ladder call's step in the party's
+/// language, the order-digits question of a masked call, the inbound
+/// flow's menus; a 400 naming `step` where no menu of ours is.
 async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResult<Json<Gather>> {
     let (request, _) = record_applet(&state, "gather", &params).await?;
     let (flow, step) = flow_step(&params);
@@ -391,11 +392,12 @@ async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResul
     if let Some(menu) = crate::comms::ivr::gather(&state, &request, &flow, &step).await {
         return Ok(Json(menu));
     }
-    Ok(Json(
-        Gather::menu(Prompt::Text(
-            "Khana order karne ke liye 1, parcel ke liye 2, local dukaan se saaman ke liye 3 dabayein.".into(),
-        ))
-        .repeat_with(Prompt::Text("Kripya 1, 2 ya 3 dabayein.".into())),
+    // No menu of ours is at this URL (a dashboard applet misconfigured):
+    // offering keys that nothing acts on would strand the caller.
+    Err(malformed(
+        &params.0,
+        "gather",
+        ParamError { field: "step", message: format!("no menu of our flows at flow={flow:?} step={step:?}") },
     ))
 }
 

@@ -1,10 +1,11 @@
 //! Voice ordering: the catalog format and catalog-grounded order
-//! understanding (text in, cart operations out), pure and offline. The
-//! ordering dialog, speech and the telephony around them are still to come
-//! (issue 11); the server will keep each call's cart in the store.
+//! understanding (text in, cart operations out), pure and offline. The ordering
+//! dialog (`dialog`) is a durable state machine over them; speech and the
+//! telephony around it live in the server.
 
 pub mod cart;
 pub mod catalog;
+pub mod dialog;
 pub mod lexicon;
 pub mod matcher;
 pub mod normalize;

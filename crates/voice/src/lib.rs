@@ -10,6 +10,7 @@ pub mod lexicon;
 pub mod matcher;
 pub mod normalize;
 pub mod numbers;
+pub mod spell;
 pub mod understand;
 
 pub use cart::{Cart, CartLine};

@@ -2,3 +2,4 @@
 
 mod catalog_format;
 mod devset;
+mod dialog;

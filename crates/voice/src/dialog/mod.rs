@@ -14,7 +14,10 @@
 //! a UPI link) → place the order exactly once → say its number. The call
 //! stays open afterwards: the caller may cancel or say goodbye.
 
+mod flow;
 pub mod ports;
+mod pricing;
+mod prompts;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +27,7 @@ pub use ports::{
 
 use crate::cart::Cart;
 use crate::catalog::{Lang, Paise};
-use crate::understand::Understanding;
+use crate::understand::{CartOp, Understanding};
 
 /// What the caller did this turn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +162,43 @@ pub struct Dialog {
     /// Orders placed in this call, cancelled ones included (flagged).
     pub orders: Vec<PlacedOrder>,
     pub ended: bool,
+    /// Turns in a row that were empty, silent or not understood: the third
+    /// hands the call to the order desk.
+    #[serde(default)]
+    pub misses: u8,
+    /// What the agent still has to ask about the items of the last
+    /// utterance (which item, how much), the first one being asked now.
+    #[serde(default)]
+    pub questions: Vec<Question>,
+    /// Stores offered for a dish, in the order the caller picks them by
+    /// number.
+    #[serde(default)]
+    pub offers: Vec<StoreOffer>,
+    /// The words that named the dish, applied to the cart of the store the
+    /// caller picks.
+    #[serde(default)]
+    pub dish: Option<String>,
+    /// The delivery address offered or accepted for the order being placed.
+    #[serde(default)]
+    pub address: Option<Address>,
+    /// The order whose cancellation waits for the caller's yes.
+    #[serde(default)]
+    pub cancelling: Option<String>,
+    /// The question the agent asked last, asked again when a turn is not
+    /// understood.
+    #[serde(default)]
+    pub question: String,
+}
+
+/// Something the dialog must ask before an item can go into the cart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ask", rename_all = "snake_case")]
+pub enum Question {
+    /// Which of these items (ids, in the order offered) the caller meant;
+    /// `op` is the add to apply with the one chosen.
+    Choice { candidates: Vec<String>, op: CartOp },
+    /// How much of an item sold by weight or volume; `op` is its add.
+    Quantity { op: CartOp },
 }
 
 impl Dialog {
@@ -170,39 +210,56 @@ impl Dialog {
             call_id: call_id.into(),
             mode,
             language,
-            expects: Expects::Items,
+            expects: if store.is_some() { Expects::Items } else { Expects::Store },
             store,
             cart: Cart::default(),
             orders: Vec::new(),
             ended: false,
+            misses: 0,
+            questions: Vec::new(),
+            offers: Vec::new(),
+            dish: None,
+            address: None,
+            cancelling: None,
+            question: String::new(),
         }
-        // issue 11 dialog helper: replace with the real constructor.
     }
 
     /// A new call from a caller whose earlier call (`earlier`, dropped
     /// within the last 30 minutes) left a cart unplaced: the agent's first
     /// turn offers it back.
     pub fn resuming(call_id: impl Into<String>, earlier: &Dialog) -> Dialog {
-        let _ = earlier;
-        todo!("issue 11 dialog helper: {}", call_id.into())
+        let mut dialog = Dialog::new(call_id, earlier.mode, earlier.language, earlier.store.clone());
+        dialog.cart = earlier.cart.clone();
+        dialog.expects = Expects::Resume;
+        dialog
     }
 
     /// Whether this dialog, were the caller to drop now, leaves a cart worth
-    /// offering back on their next call.
+    /// offering back on their next call: one with lines not yet placed (a
+    /// placed order empties the cart).
     pub fn is_resumable(&self) -> bool {
-        todo!("issue 11 dialog helper")
+        self.store.is_some() && !self.cart.lines.is_empty()
     }
 
     /// One turn. Never fails: a port error becomes what the agent says (and
     /// a handoff to the order desk when nothing can go on).
     pub async fn turn(&mut self, input: Input, ports: &dyn Ports) -> Reply {
-        let _ = (input, ports);
-        todo!("issue 11 dialog helper")
+        let mut turn = flow::Turn::default();
+        let agent = flow::step(self, input, ports, &mut turn).await;
+        Reply {
+            agent,
+            language: self.language,
+            expects: self.expects,
+            ended: self.ended,
+            handoff: turn.handoff,
+            understood: turn.understood,
+            events: turn.events,
+        }
     }
 
     /// The cart priced against the store's catalog.
     pub fn cart_view(&self, catalog: &crate::catalog::Catalog) -> CartView {
-        let _ = catalog;
-        todo!("issue 11 dialog helper")
+        pricing::view(self.store.as_ref().map(|s| s.id.clone()), &self.cart, catalog)
     }
 }

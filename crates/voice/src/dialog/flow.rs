@@ -1,0 +1,1030 @@
+//! The dialog's steps: one input in, what the agent says out, with the
+//! state in [`Dialog`] changed along the way. Each step answers the
+//! question the agent asked last (`Dialog::expects`); words that answer
+//! something else (an item while the address is asked) are taken as items
+//! where that makes sense.
+
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, CatalogStore, Lang, Unit};
+use crate::lexicon::AskTopic;
+use crate::normalize::{similarity, tokenize};
+use crate::numbers::{Qty, parse_amount};
+use crate::understand::{CartOp, Context, ItemRef, Script, Subject, Understander, Understanding};
+
+use super::pricing::{item_name, say_cart, say_line};
+use super::prompts as say;
+use super::{
+    Address, Dialog, DialogEvent, Expects, Handoff, HandoffReason, Input, LinkChannel, Mode, OrderRequest, Payment,
+    PortError, Ports, Question, StoreOffer,
+};
+
+/// What a turn produced besides the words.
+#[derive(Debug, Default)]
+pub struct Turn {
+    pub events: Vec<DialogEvent>,
+    pub handoff: Option<Handoff>,
+    pub understood: Option<Understanding>,
+}
+
+/// How many stores' catalogs are searched for a dish, nearest first.
+const DISH_SEARCH_STORES: usize = 8;
+/// How many stores are offered for a dish.
+const OFFERED_STORES: usize = 3;
+/// Turns not understood in a row before the order desk takes over.
+const MAX_MISSES: u8 = 3;
+
+/// A yes or no, from words or keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum YesNo {
+    Yes,
+    No,
+}
+
+/// One caller input, understood.
+struct Heard {
+    /// The raw words (empty for keys).
+    text: String,
+    understanding: Option<Understanding>,
+    /// A number pressed or said alone ("1", "do", "second").
+    number: Option<u64>,
+}
+
+impl Heard {
+    fn ops(&self) -> &[CartOp] {
+        self.understanding.as_ref().map_or(&[], |u| u.ops.as_slice())
+    }
+
+    fn yes_no(&self) -> Option<YesNo> {
+        match self.number {
+            Some(1) => return Some(YesNo::Yes),
+            Some(2) => return Some(YesNo::No),
+            _ => {}
+        }
+        let ops = self.ops();
+        if ops.iter().any(|o| matches!(o, CartOp::Confirm)) {
+            Some(YesNo::Yes)
+        } else if ops.iter().any(|o| matches!(o, CartOp::Reject)) {
+            Some(YesNo::No)
+        } else {
+            None
+        }
+    }
+
+    fn has(&self, f: impl Fn(&CartOp) -> bool) -> bool {
+        self.ops().iter().any(f)
+    }
+}
+
+pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn) -> String {
+    if d.ended {
+        d.expects = Expects::Nothing;
+        return String::new();
+    }
+    match input {
+        Input::Hangup => {
+            d.ended = true;
+            d.expects = Expects::Nothing;
+            String::new()
+        }
+        Input::Start => start(d, ports, t).await,
+        Input::Silence => miss(d, t, None),
+        Input::Dtmf(keys) => {
+            let number = keys.trim().trim_end_matches('#').parse::<u64>().ok();
+            let heard = Heard { text: String::new(), understanding: None, number };
+            answer(d, heard, ports, t).await
+        }
+        Input::Say(text) if text.trim().is_empty() => miss(d, t, None),
+        Input::Say(text) => {
+            let text = text.trim().to_string();
+            // Keys said as digits ("1") answer like keys.
+            if let Ok(n) = text.trim_end_matches('.').parse::<u64>() {
+                let heard = Heard { text, understanding: None, number: Some(n) };
+                return answer(d, heard, ports, t).await;
+            }
+            let catalog = match store_catalog(d, ports).await {
+                Ok(c) => c,
+                Err(e) => return unavailable(d, t, &e),
+            };
+            let catalog = catalog.unwrap_or_else(|| Arc::new(empty_catalog(d.language)));
+            let understander = Understander::new(&catalog);
+            let context = question_context(d).unwrap_or_else(|| d.cart.context());
+            let mut understanding = understander.understand_in(&text, &context);
+            if understanding.ops.is_empty()
+                && !is_done(&text)
+                && spoken_number(&text).is_none()
+                && d.store.is_some()
+                && let Some(second) = ports.fallback(&text, &catalog, &context).await
+            {
+                understanding = second;
+            }
+            follow_language(d, &understanding, &text);
+            t.understood = Some(understanding.clone());
+            if understanding.ops.iter().any(|o| matches!(o, CartOp::Ask { topic: AskTopic::Human, .. }))
+                || asks_for_person(&text)
+            {
+                return hand_off(d, t, HandoffReason::Asked, say::to_order_desk(d.language));
+            }
+            let number = spoken_number(&text);
+            let heard = Heard { text, understanding: Some(understanding), number };
+            answer(d, heard, ports, t).await
+        }
+    }
+}
+
+/// The item a pending question is about, as the context of its answer.
+fn question_context(d: &Dialog) -> Option<Context> {
+    match d.questions.first()? {
+        Question::Quantity { op: CartOp::Add { item, .. } } => Some(Context { focus: Some(item.item_id.clone()) }),
+        _ => None,
+    }
+}
+
+async fn answer(d: &mut Dialog, heard: Heard, ports: &dyn Ports, t: &mut Turn) -> String {
+    let misses_before = d.misses;
+    let said = match d.expects {
+        Expects::Store => on_store(d, &heard, ports, t).await,
+        Expects::Resume => on_resume(d, &heard, ports, t).await,
+        Expects::Choice | Expects::Quantity => on_question(d, &heard, ports, t).await,
+        Expects::Confirm => on_confirm(d, &heard, ports, t).await,
+        Expects::Address => on_address(d, &heard, t),
+        Expects::Payment => on_payment(d, &heard, ports, t).await,
+        Expects::Items | Expects::AnythingElse => on_items(d, &heard, ports, t).await,
+        Expects::Nothing => Ok(Some(String::new())),
+    };
+    match said {
+        Ok(Some(text)) => {
+            // A step that counted a miss itself (a dish no store sells) keeps it.
+            if !d.ended && d.misses == misses_before {
+                d.misses = 0;
+            }
+            text
+        }
+        Ok(None) => miss(d, t, None),
+        Err(e) => unavailable(d, t, &e),
+    }
+}
+
+/// What a step says: `None` when the input answered nothing (a miss).
+type Said = Result<Option<String>, PortError>;
+
+async fn start(d: &mut Dialog, ports: &dyn Ports, t: &mut Turn) -> String {
+    if d.expects == Expects::Resume {
+        let catalog = match store_catalog(d, ports).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return greet(d),
+            Err(e) => return unavailable(d, t, &e),
+        };
+        let (lines, total) = say_cart(d.language, &d.cart, &catalog);
+        return ask(d, Expects::Resume, String::new(), say::resume(d.language, &lines, &total));
+    }
+    greet(d)
+}
+
+fn greet(d: &mut Dialog) -> String {
+    match &d.store {
+        Some(store) => {
+            let name = store.name.clone();
+            ask(d, Expects::Items, String::new(), say::greet_store(d.language, &name))
+        }
+        None => ask(d, Expects::Store, String::new(), say::greet_no_store(d.language)),
+    }
+}
+
+/// Says `before` and then `question`, remembering the question to ask
+/// again when the answer is not understood.
+fn ask(d: &mut Dialog, expects: Expects, before: String, question: String) -> String {
+    d.expects = expects;
+    d.question = question.clone();
+    join(&[before, question])
+}
+
+fn join(parts: &[String]) -> String {
+    parts.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join(" ")
+}
+
+fn miss(d: &mut Dialog, t: &mut Turn, instead: Option<String>) -> String {
+    d.misses += 1;
+    let sorry = instead.unwrap_or_else(|| say::not_understood(d.language));
+    if d.misses >= MAX_MISSES {
+        let desk = say::to_order_desk(d.language);
+        return hand_off(d, t, HandoffReason::NotUnderstood, join(&[sorry, desk]));
+    }
+    join(&[sorry, d.question.clone()])
+}
+
+fn hand_off(d: &mut Dialog, t: &mut Turn, reason: HandoffReason, text: String) -> String {
+    d.ended = true;
+    d.expects = Expects::Nothing;
+    t.handoff = Some(Handoff::OrderDesk { reason });
+    t.events.push(DialogEvent::HandedOff { reason });
+    text
+}
+
+fn unavailable(d: &mut Dialog, t: &mut Turn, _error: &PortError) -> String {
+    let text = say::system_down(d.language);
+    hand_off(d, t, HandoffReason::Unavailable, text)
+}
+
+fn goodbye(d: &mut Dialog) -> String {
+    d.ended = true;
+    d.expects = Expects::Nothing;
+    say::goodbye(d.language)
+}
+
+async fn store_catalog(d: &Dialog, ports: &dyn Ports) -> Result<Option<Arc<Catalog>>, PortError> {
+    match &d.store {
+        Some(store) => ports.catalog(&store.id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Before a store is chosen the caller's words are still read for yes, no,
+/// cancel and "a person please": against a catalog with no items.
+fn empty_catalog(language: Lang) -> Catalog {
+    Catalog { store: CatalogStore { id: String::new(), name: String::new(), language }, items: Vec::new() }
+}
+
+/// Follows the language the caller speaks: a change of script always, a
+/// change of language within a script only on two words or more (a lone
+/// "हो" or "ok" says little about the language).
+fn follow_language(d: &mut Dialog, u: &Understanding, text: &str) {
+    let script_now = match d.language {
+        Lang::Hi | Lang::Mr => Script::Devanagari,
+        Lang::HiEn | Lang::En => Script::Latin,
+    };
+    if u.script != script_now || tokenize(text).len() >= 2 {
+        d.language = u.language;
+    }
+}
+
+fn words_in(text: &str) -> Vec<String> {
+    tokenize(text).into_iter().map(|t| t.light).collect()
+}
+
+/// Whether the words contain one of the phrases (light keys, in order).
+fn contains_phrase(text: &str, phrases: &[&str]) -> bool {
+    let words = words_in(text);
+    phrases.iter().any(|p| {
+        let phrase = words_in(p);
+        !phrase.is_empty() && words.windows(phrase.len()).any(|w| w == phrase.as_slice())
+    })
+}
+
+/// "bas", "itna hi", "that's all": the caller has finished ordering.
+fn is_done(text: &str) -> bool {
+    contains_phrase(
+        text,
+        &[
+            "bas",
+            "itna hi",
+            "itnahi",
+            "bas itna",
+            "ho gaya",
+            "aur kuch nahi",
+            "kuch nahi",
+            "that's all",
+            "thats all",
+            "that is all",
+            "nothing else",
+            "nothing more",
+            "no more",
+            "done",
+            "evdhach",
+            "evadhach",
+            "itkach",
+            "bas zala",
+            "zala",
+            "baki kahi nako",
+            "kahi nako",
+            "thank you",
+            "thanks",
+            "dhanyavaad",
+            "dhanyavad",
+            "shukriya",
+            "bye",
+            "goodbye",
+            "बस",
+            "इतना ही",
+            "और कुछ नहीं",
+            "कुछ नहीं",
+            "एवढंच",
+            "एवढेच",
+            "इतकंच",
+            "झालं",
+            "बाकी काही नको",
+            "काही नको",
+            "धन्यवाद",
+            "शुक्रिया",
+        ],
+    )
+}
+
+fn asks_for_person(text: &str) -> bool {
+    contains_phrase(
+        text,
+        &["agent se baat", "insaan", "operator", "kisi se baat", "talk to a person", "real person", "इंसान", "ऑपरेटर"],
+    )
+}
+
+/// A number said alone, as an answer to "1 ya 2": digits, a number word
+/// ("do", "दोन") or an ordinal ("pehla", "second").
+fn spoken_number(text: &str) -> Option<u64> {
+    let tokens = tokenize(text);
+    const ORDINALS: [(u64, &[&str]); 3] = [
+        (1, &["pehla", "pehli", "pahla", "pahila", "pahili", "first", "पहला", "पहली", "पहिला", "पहिली"]),
+        (2, &["dusra", "doosra", "dusri", "doosri", "dusara", "dusre", "second", "दूसरा", "दूसरी", "दुसरा", "दुसरी"]),
+        (3, &["tisra", "teesra", "tisri", "teesri", "tisara", "third", "तीसरा", "तीसरी", "तिसरा", "तिसरी"]),
+    ];
+    let words = words_in(text);
+    for (n, spellings) in ORDINALS {
+        if spellings.iter().any(|s| words_in(s).first().is_some_and(|w| words.contains(w))) {
+            return Some(n);
+        }
+    }
+    let found = parse_amount(&tokens, 0)?;
+    let filler = |w: &String| ["number", "namber", "option", "वाला", "wala", "vala", "नंबर"].contains(&w.as_str());
+    let rest_is_filler = words[found.len..].iter().all(filler);
+    (found.amount.unit.is_none() && found.amount.value.0 % 1000 == 0 && rest_is_filler)
+        .then_some(found.amount.value.0 / 1000)
+}
+
+// ---- choosing the store -------------------------------------------------
+
+/// Words of store names that do not tell stores apart.
+const GENERIC_STORE_WORDS: &[&str] = &[
+    "the",
+    "and",
+    "da",
+    "di",
+    "de",
+    "ka",
+    "ki",
+    "shri",
+    "shree",
+    "sri",
+    "stores",
+    "store",
+    "shop",
+    "house",
+    "kirana",
+    "general",
+    "mart",
+    "bhavan",
+    "hotel",
+    "restaurant",
+    "sweets",
+    "farsan",
+    "misal",
+    "thali",
+    "biryani",
+    "fresh",
+    "farm",
+    "produce",
+    "fruits",
+    "vegetables",
+    "sabzi",
+    "mandi",
+    "pharmacy",
+    "medicals",
+    "medical",
+    "bakers",
+    "supermarket",
+    "provision",
+    "daily",
+    "needs",
+    "nashik",
+    "dhaba",
+    "centre",
+    "center",
+];
+
+/// How strongly the words name a store: the distinctive name words (or a
+/// whole alias) heard.
+fn store_score(store: &StoreOffer, heard: &[String]) -> usize {
+    let generic: Vec<String> = GENERIC_STORE_WORDS.iter().map(|w| word_key_of(w)).collect();
+    std::iter::once(&store.name)
+        .chain(&store.aliases)
+        .map(|name| {
+            let words: Vec<String> =
+                tokenize(name).into_iter().map(|t| t.key).filter(|k| !generic.contains(k)).collect();
+            words.iter().filter(|w| heard.iter().any(|h| similarity(w, h) >= 0.8)).count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn word_key_of(word: &str) -> String {
+    tokenize(word).into_iter().next().map(|t| t.key).unwrap_or_default()
+}
+
+/// The stores the words name best (several on a tie).
+fn named_stores(stores: &[StoreOffer], text: &str) -> Vec<StoreOffer> {
+    let heard: Vec<String> = tokenize(text).into_iter().map(|t| t.key).collect();
+    let scored: Vec<(usize, &StoreOffer)> = stores.iter().map(|s| (store_score(s, &heard), s)).collect();
+    let best = scored.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    if best == 0 {
+        return Vec::new();
+    }
+    scored.into_iter().filter(|(n, _)| *n == best).map(|(_, s)| s.clone()).collect()
+}
+
+async fn on_store(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
+    // A number picks one of the stores offered.
+    if let Some(n) = heard.number
+        && !d.offers.is_empty()
+    {
+        return match d.offers.get((n as usize).wrapping_sub(1)).cloned() {
+            Some(store) => choose_store(d, store, ports, t).await,
+            None => Ok(None),
+        };
+    }
+    if heard.text.is_empty() {
+        return Ok(None);
+    }
+    if heard.has(|o| matches!(o, CartOp::Cancel | CartOp::Reject)) || is_done(&heard.text) {
+        return Ok(Some(goodbye(d)));
+    }
+    // A store named among those offered, else among all.
+    let among_offers = named_stores(&d.offers, &heard.text);
+    if among_offers.len() == 1 {
+        return choose_store(d, among_offers[0].clone(), ports, t).await;
+    }
+    let stores = ports.stores().await?;
+    let named = named_stores(&stores, &heard.text);
+    if named.len() == 1 {
+        let store = named[0].clone();
+        if !store.open {
+            let closed = say::store_closed(d.language, &store.name);
+            return Ok(Some(ask(d, Expects::Store, String::new(), closed)));
+        }
+        d.dish = None;
+        return choose_store(d, store, ports, t).await;
+    }
+    // A dish: the nearest open stores whose catalog sells it.
+    let mut selling: Vec<StoreOffer> = Vec::new();
+    for store in stores.iter().filter(|s| s.open).take(DISH_SEARCH_STORES) {
+        let catalog = ports.catalog(&store.id).await?;
+        let understanding = Understander::new(&catalog).understand(&heard.text);
+        let sells = understanding.ops.iter().any(|op| match op {
+            CartOp::Add { item, .. } => catalog.item(&item.item_id).is_some_and(|i| i.available),
+            _ => false,
+        });
+        if sells {
+            selling.push(store.clone());
+        }
+    }
+    match selling.len() {
+        0 => {
+            let text = say::no_store_sells(d.language);
+            Ok(Some(miss(d, t, Some(text))))
+        }
+        1 => {
+            d.dish = Some(heard.text.clone());
+            choose_store(d, selling.remove(0), ports, t).await
+        }
+        _ => {
+            selling.truncate(OFFERED_STORES);
+            d.dish = Some(heard.text.clone());
+            let names: Vec<String> = selling.iter().map(|s| s.name.clone()).collect();
+            d.offers = selling;
+            let question = say::choose(d.language, &names);
+            Ok(Some(ask(d, Expects::Store, String::new(), question)))
+        }
+    }
+}
+
+/// The caller's store: said, then the remembered dish (if any) goes into
+/// its cart.
+async fn choose_store(d: &mut Dialog, store: StoreOffer, ports: &dyn Ports, t: &mut Turn) -> Said {
+    t.events.push(DialogEvent::StoreChosen { store_id: store.id.clone(), store_name: store.name.clone() });
+    let name = store.name.clone();
+    d.store = Some(store);
+    d.offers.clear();
+    let Some(dish) = d.dish.take() else {
+        return Ok(Some(ask(d, Expects::Items, String::new(), say::store_chosen(d.language, &name))));
+    };
+    let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
+    let understanding = Understander::new(&catalog).understand_in(&dish, &d.cart.context());
+    let heard = Heard { text: dish, understanding: Some(understanding), number: None };
+    let said = take_items(d, &heard, &catalog, t);
+    Ok(Some(join(&[format!("{name}."), said.unwrap_or_else(|| say::store_chosen(d.language, &name))])))
+}
+
+// ---- resuming an earlier cart -------------------------------------------
+
+async fn on_resume(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
+    let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
+    match heard.yes_no() {
+        Some(YesNo::Yes) => Ok(Some(read_back(d, &catalog))),
+        Some(YesNo::No) => {
+            d.cart = Default::default();
+            cart_changed(d, &catalog, t);
+            Ok(Some(ask(d, Expects::Items, say::okay(d.language), say::ask_items(d.language))))
+        }
+        None => Ok(take_items(d, heard, &catalog, t)),
+    }
+}
+
+// ---- items ---------------------------------------------------------------
+
+async fn on_items(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
+    let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
+    if heard.understanding.is_none() {
+        // Keys while taking items: 1 reads the cart back, 2 ends.
+        return Ok(match heard.number {
+            Some(1) if !d.cart.lines.is_empty() => Some(read_back(d, &catalog)),
+            Some(2) if d.cart.lines.is_empty() => Some(goodbye(d)),
+            _ => None,
+        });
+    }
+    Ok(take_items(d, heard, &catalog, t))
+}
+
+fn cart_changed(d: &Dialog, catalog: &Catalog, t: &mut Turn) {
+    t.events.push(DialogEvent::CartChanged { cart: d.cart_view(catalog) });
+}
+
+fn read_back(d: &mut Dialog, catalog: &Catalog) -> String {
+    if d.cart.lines.is_empty() {
+        return ask(d, Expects::Items, String::new(), say::cart_empty(d.language));
+    }
+    let (lines, total) = say_cart(d.language, &d.cart, catalog);
+    ask(d, Expects::Confirm, String::new(), say::read_back(d.language, &lines, &total))
+}
+
+/// The question after items changed: the first pending question, else
+/// "anything else?" (or, with nothing in the cart, what to order).
+fn next_question(d: &mut Dialog, catalog: &Catalog, before: String) -> String {
+    let lang = d.language;
+    match d.questions.first() {
+        Some(Question::Choice { candidates, .. }) => {
+            let names: Vec<String> =
+                candidates.iter().filter_map(|id| catalog.item(id)).map(|i| item_name(lang, i)).collect();
+            ask(d, Expects::Choice, before, say::choose(lang, &names))
+        }
+        Some(Question::Quantity { op }) => {
+            let name = op_item(op).and_then(|id| catalog.item(id)).map(|i| item_name(lang, i)).unwrap_or_default();
+            ask(d, Expects::Quantity, before, say::ask_quantity(lang, &name))
+        }
+        None if d.cart.lines.is_empty() && !d.orders.is_empty() => {
+            ask(d, Expects::AnythingElse, before, say::anything_else(lang))
+        }
+        None if d.cart.lines.is_empty() => ask(d, Expects::Items, before, say::ask_items(lang)),
+        None => ask(d, Expects::Items, before, say::anything_else(lang)),
+    }
+}
+
+fn op_item(op: &CartOp) -> Option<&str> {
+    match op {
+        CartOp::Add { item, .. } => Some(&item.item_id),
+        _ => None,
+    }
+}
+
+/// What to do with an add.
+enum Resolved {
+    Apply(CartOp),
+    /// It cannot go in yet: which item (the words fit several), or how
+    /// much (a weighed item with no amount said and no size).
+    Ask(Question),
+    /// None of the items the words fit is available now.
+    Unavailable,
+}
+
+fn resolve_add(op: &CartOp, catalog: &Catalog) -> Resolved {
+    let CartOp::Add { item, .. } = op else { return Resolved::Apply(op.clone()) };
+    let candidates: Vec<String> = std::iter::once(item.item_id.clone())
+        .chain(item.alternatives.iter().map(|a| a.item_id.clone()))
+        .filter(|id| catalog.item(id).is_some_and(|i| i.available))
+        .take(3)
+        .collect();
+    match candidates.as_slice() {
+        [] => Resolved::Unavailable,
+        [only] => {
+            let op = if item.is_ambiguous() { with_item(op, only) } else { op.clone() };
+            if needs_quantity(&op, catalog) { Resolved::Ask(Question::Quantity { op }) } else { Resolved::Apply(op) }
+        }
+        _ => Resolved::Ask(Question::Choice { candidates, op: op.clone() }),
+    }
+}
+
+fn needs_quantity(op: &CartOp, catalog: &Catalog) -> bool {
+    let CartOp::Add { item, quantity: None, variant_id: None, .. } = op else { return false };
+    catalog.item(&item.item_id).is_some_and(|i| matches!(i.unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml))
+}
+
+/// The add with the item the caller chose (and no alternatives left).
+fn with_item(op: &CartOp, item_id: &str) -> CartOp {
+    let mut op = op.clone();
+    if let CartOp::Add { item, .. } = &mut op {
+        *item = ItemRef {
+            item_id: item_id.to_string(),
+            confidence: 1.0,
+            alternatives: Vec::new(),
+            heard: item.heard.clone(),
+        };
+    }
+    op
+}
+
+/// What changed between two carts, said briefly: the lines added or
+/// changed, and the items removed.
+fn acknowledge(d: &Dialog, before: &crate::cart::Cart, catalog: &Catalog) -> String {
+    let lang = d.language;
+    let changed: Vec<String> =
+        d.cart.lines.iter().filter(|l| !before.lines.contains(l)).filter_map(|l| say_line(lang, l, catalog)).collect();
+    let removed: Vec<String> = before
+        .lines
+        .iter()
+        .filter(|b| !d.cart.lines.iter().any(|l| l.item_id == b.item_id))
+        .filter_map(|b| catalog.item(&b.item_id))
+        .map(|i| item_name(lang, i))
+        .collect();
+    let mut said = Vec::new();
+    if !changed.is_empty() {
+        said.push(say::added(lang, &say::list(lang, &changed)));
+    }
+    if !removed.is_empty() {
+        said.push(say::removed(lang, &say::list(lang, &removed)));
+    }
+    join(&said)
+}
+
+/// Items said: applies what can be applied, notes what is not sold or not
+/// available, answers questions, and queues what must be asked. `None`
+/// when the words carried nothing the dialog can act on.
+fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) -> Option<String> {
+    let lang = d.language;
+    let ops = heard.ops().to_vec();
+    let done = is_done(&heard.text);
+    if ops.is_empty() && !done {
+        return None;
+    }
+    if ops.iter().any(|o| matches!(o, CartOp::Cancel)) {
+        return Some(cancel(d, catalog, t));
+    }
+    let before = d.cart.clone();
+    let mut notes: Vec<String> = Vec::new();
+    let mut questions: Vec<Question> = Vec::new();
+    let (mut confirm, mut reject) = (false, false);
+    for op in &ops {
+        match op {
+            CartOp::Add { item, .. } => match resolve_add(op, catalog) {
+                Resolved::Apply(op) => {
+                    d.cart.apply(catalog, &op);
+                }
+                Resolved::Ask(question) => questions.push(question),
+                Resolved::Unavailable => {
+                    let name =
+                        catalog.item(&item.item_id).map(|i| item_name(lang, i)).unwrap_or_else(|| item.heard.clone());
+                    notes.push(say::unavailable(lang, &name));
+                }
+            },
+            CartOp::NotInCatalog { heard, removal: false, .. } => notes.push(say::not_sold(lang, heard)),
+            CartOp::NotInCatalog { removal: true, .. } => {}
+            CartOp::Clear => {
+                if d.cart.apply(catalog, op) {
+                    notes.push(say::cart_cleared(lang));
+                }
+            }
+            CartOp::Confirm => confirm = true,
+            CartOp::Reject => reject = true,
+            CartOp::Ask { topic, item } => notes.push(answer_question(d, *topic, item.as_ref(), catalog)),
+            CartOp::Cancel => {}
+            _ => {
+                d.cart.apply(catalog, op);
+            }
+        }
+    }
+    let changed = d.cart != before;
+    if changed {
+        cart_changed(d, catalog, t);
+    }
+    let ack = join(&[acknowledge(d, &before, catalog), join(&notes)]);
+    if !questions.is_empty() {
+        d.questions = questions;
+        return Some(next_question(d, catalog, ack));
+    }
+    if done || confirm || reject {
+        if !d.cart.lines.is_empty() && !(reject && changed) {
+            return Some(join(&[ack, read_back(d, catalog)]));
+        }
+        if confirm
+            && !changed
+            && let Some(order) = d.orders.iter().rev().find(|o| !o.cancelled)
+        {
+            let number = order.number.clone();
+            return Some(ask(d, Expects::AnythingElse, say::already_placed(lang, &number), say::anything_else(lang)));
+        }
+        if d.cart.lines.is_empty() && (done || reject) {
+            return Some(join(&[ack, goodbye(d)]));
+        }
+    }
+    if ack.is_empty() && !changed {
+        return None;
+    }
+    Some(next_question(d, catalog, ack))
+}
+
+fn answer_question(d: &Dialog, topic: AskTopic, item: Option<&ItemRef>, catalog: &Catalog) -> String {
+    let lang = d.language;
+    let item = item.and_then(|r| catalog.item(&r.item_id));
+    match (topic, item) {
+        (AskTopic::Price, Some(item)) => {
+            let name = item_name(lang, item);
+            let mut prices = vec![crate::spell::rupees(item.price, lang)];
+            prices.extend(item.variants.iter().skip(1).map(|v| {
+                format!(
+                    "{}: {}",
+                    super::pricing::spoken_name(lang, &v.name, &v.aliases),
+                    crate::spell::rupees(v.price, lang)
+                )
+            }));
+            say::price_of(lang, &name, &prices.join(", "))
+        }
+        (AskTopic::Menu, Some(item)) if item.available => say::sold_here(lang, &item_name(lang, item)),
+        (AskTopic::Menu, Some(item)) => say::unavailable(lang, &item_name(lang, item)),
+        (AskTopic::Menu, None) => {
+            let names: Vec<String> =
+                catalog.items.iter().filter(|i| i.available).take(6).map(|i| item_name(lang, i)).collect();
+            say::menu(lang, &say::list(lang, &names))
+        }
+        (AskTopic::DeliveryTime, _) => say::delivery_time(lang),
+        (AskTopic::Price | AskTopic::Total | AskTopic::Repeat, _) if !d.cart.lines.is_empty() => {
+            let (lines, total) = say_cart(lang, &d.cart, catalog);
+            say::total_so_far(lang, &lines, &total)
+        }
+        (AskTopic::Price | AskTopic::Total | AskTopic::Repeat | AskTopic::Human, _) => say::cart_empty(lang),
+    }
+}
+
+/// "Cancel": an unplaced cart is emptied at once; with an empty cart the
+/// last placed order is cancelled after the caller confirms.
+fn cancel(d: &mut Dialog, catalog: &Catalog, t: &mut Turn) -> String {
+    let lang = d.language;
+    d.questions.clear();
+    if !d.cart.lines.is_empty() {
+        d.cart = Default::default();
+        cart_changed(d, catalog, t);
+        return ask(d, Expects::Items, String::new(), say::cart_cancelled(lang));
+    }
+    match d.orders.iter().rev().find(|o| !o.cancelled) {
+        Some(order) => {
+            let number = order.number.clone();
+            d.cancelling = Some(order.order_id.clone());
+            ask(d, Expects::Confirm, String::new(), say::confirm_cancel(lang, &number))
+        }
+        None if d.orders.is_empty() => ask(d, Expects::Items, String::new(), say::cart_cancelled(lang)),
+        None => ask(d, Expects::AnythingElse, say::nothing_to_cancel(lang), say::anything_else(lang)),
+    }
+}
+
+// ---- questions about items -----------------------------------------------
+
+async fn on_question(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
+    let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
+    let Some(question) = d.questions.first().cloned() else {
+        return Ok(Some(next_question(d, &catalog, String::new())));
+    };
+    let resolved = match &question {
+        Question::Choice { candidates, op } => chosen(heard, candidates).map(|id| with_item(op, &id)),
+        Question::Quantity { op } => how_much(heard, op, &catalog),
+    };
+    let Some(op) = resolved else {
+        // Other words: the caller moved on; what they said now counts.
+        if heard.ops().iter().any(|o| !matches!(o, CartOp::Confirm | CartOp::Reject)) {
+            d.questions.clear();
+            return Ok(take_items(d, heard, &catalog, t));
+        }
+        return Ok(None);
+    };
+    d.questions.remove(0);
+    if needs_quantity(&op, &catalog) {
+        d.questions.insert(0, Question::Quantity { op });
+        return Ok(Some(next_question(d, &catalog, String::new())));
+    }
+    let before = d.cart.clone();
+    d.cart.apply(&catalog, &op);
+    if d.cart != before {
+        cart_changed(d, &catalog, t);
+    }
+    let ack = acknowledge(d, &before, &catalog);
+    Ok(Some(next_question(d, &catalog, ack)))
+}
+
+/// The candidate a choice answer names: by number, or by words that fit
+/// one candidate only.
+fn chosen(heard: &Heard, candidates: &[String]) -> Option<String> {
+    if let Some(n) = heard.number {
+        return candidates.get((n as usize).checked_sub(1)?).cloned();
+    }
+    let mut named: Vec<&String> = Vec::new();
+    for op in heard.ops() {
+        let item = match op {
+            CartOp::Add { item, .. } => Some(item),
+            CartOp::SetQuantity { subject: Subject::Item(item), .. }
+            | CartOp::SetVariant { subject: Subject::Item(item), .. }
+            | CartOp::SetModifier { subject: Subject::Item(item), .. } => Some(item),
+            _ => None,
+        };
+        let Some(item) = item else { continue };
+        let fits: Vec<&String> = candidates
+            .iter()
+            .filter(|c| **c == item.item_id || item.alternatives.iter().any(|a| &a.item_id == *c))
+            .collect();
+        if !item.is_ambiguous() && candidates.contains(&item.item_id) {
+            named.push(candidates.iter().find(|c| **c == item.item_id)?);
+        } else if fits.len() == 1 {
+            named.push(fits[0]);
+        }
+    }
+    named.dedup();
+    (named.len() == 1).then(|| named[0].clone())
+}
+
+/// The amount a quantity answer gives, in the item's unit: a number
+/// pressed, or an amount said ("dedh kilo", "500 gram").
+fn how_much(heard: &Heard, op: &CartOp, catalog: &Catalog) -> Option<CartOp> {
+    let item = catalog.item(op_item(op)?)?;
+    let quantity = match (&heard.understanding, heard.number) {
+        (None, Some(n)) => Qty::whole(n),
+        _ => {
+            let tokens = tokenize(&heard.text);
+            let amount = (0..tokens.len()).find_map(|i| parse_amount(&tokens, i))?.amount;
+            amount.in_unit(item.unit).0
+        }
+    };
+    if quantity.is_zero() {
+        return None;
+    }
+    let mut op = op.clone();
+    if let CartOp::Add { quantity: q, .. } = &mut op {
+        *q = Some(quantity);
+    }
+    Some(op)
+}
+
+// ---- confirming, address, payment, placing -----------------------------------
+
+async fn on_confirm(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
+    let lang = d.language;
+    if let Some(order_id) = d.cancelling.clone() {
+        return match heard.yes_no() {
+            Some(YesNo::Yes) => Ok(Some(cancel_order(d, &order_id, ports, t).await)),
+            Some(YesNo::No) => {
+                d.cancelling = None;
+                Ok(Some(ask(d, Expects::AnythingElse, say::order_kept(lang), say::anything_else(lang))))
+            }
+            None if heard.has(|o| matches!(o, CartOp::Cancel)) => Ok(Some(cancel_order(d, &order_id, ports, t).await)),
+            None => Ok(None),
+        };
+    }
+    let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
+    let cart_ops = heard.ops().iter().any(|o| !matches!(o, CartOp::Confirm | CartOp::Reject));
+    match heard.yes_no() {
+        Some(YesNo::Yes) if !cart_ops => confirmed(d, &catalog, ports, t).await.map(Some),
+        Some(YesNo::No) if !cart_ops => Ok(Some(ask(d, Expects::Items, String::new(), say::what_to_change(lang)))),
+        _ if cart_ops => Ok(take_items(d, heard, &catalog, t)),
+        _ => Ok(None),
+    }
+}
+
+/// The cart is confirmed: on a call the address and payment come next;
+/// with one catalog and no profile the order is placed now.
+async fn confirmed(d: &mut Dialog, catalog: &Catalog, ports: &dyn Ports, t: &mut Turn) -> Result<String, PortError> {
+    let lang = d.language;
+    if d.cart.lines.is_empty() {
+        return Ok(ask(d, Expects::Items, String::new(), say::cart_empty(lang)));
+    }
+    if d.mode == Mode::CatalogOnly {
+        return Ok(place(d, catalog, None, ports, t).await);
+    }
+    let address = ports.profile().await?.and_then(|p| p.addresses.into_iter().next());
+    let Some(address) = address else {
+        return Ok(hand_off(d, t, HandoffReason::NoAddress, say::no_address(lang)));
+    };
+    let spoken = spoken_address(&address);
+    d.address = Some(address);
+    Ok(ask(d, Expects::Address, String::new(), say::ask_address(lang, &spoken)))
+}
+
+fn spoken_address(address: &Address) -> String {
+    match &address.label {
+        Some(label) if !label.trim().is_empty() => format!("{label}, {}", address.text),
+        _ => address.text.clone(),
+    }
+}
+
+fn on_address(d: &mut Dialog, heard: &Heard, t: &mut Turn) -> Said {
+    let lang = d.language;
+    Ok(match heard.yes_no() {
+        Some(YesNo::Yes) => Some(ask(d, Expects::Payment, String::new(), say::ask_payment(lang))),
+        Some(YesNo::No) => {
+            d.address = None;
+            Some(hand_off(d, t, HandoffReason::NoAddress, say::to_order_desk(lang)))
+        }
+        None => None,
+    })
+}
+
+/// Cash on delivery or a UPI link, from keys or words.
+fn payment_of(heard: &Heard) -> Option<Payment> {
+    let text = heard.text.to_lowercase();
+    let whatsapp = ["whatsapp", "whats app", "watsapp", "व्हाट्सएप", "व्हॉट्सॲप", "वॉट्सऐप", "व्हाट्सऐप"];
+    let via = if whatsapp.iter().any(|w| text.contains(w)) { LinkChannel::Whatsapp } else { LinkChannel::Sms };
+    match heard.number {
+        Some(1) => return Some(Payment::CashOnDelivery),
+        Some(2) => return Some(Payment::UpiLink { via }),
+        _ => {}
+    }
+    let cash = ["cash", "kash", "cod", "nakad", "naqad", "rokh", "कैश", "कॅश", "नकद", "रोख", "कॅश ऑन"];
+    let upi = [
+        "upi",
+        "u p i",
+        "online",
+        "link",
+        "gpay",
+        "google pay",
+        "phonepe",
+        "phone pe",
+        "paytm",
+        "यूपीआई",
+        "ऑनलाइन",
+        "लिंक",
+    ];
+    if upi.iter().any(|w| text.contains(w)) || via == LinkChannel::Whatsapp {
+        Some(Payment::UpiLink { via })
+    } else if cash.iter().any(|w| text.contains(w)) {
+        Some(Payment::CashOnDelivery)
+    } else {
+        None
+    }
+}
+
+async fn on_payment(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
+    let Some(payment) = payment_of(heard) else { return Ok(None) };
+    let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
+    Ok(Some(place(d, &catalog, Some(payment), ports, t).await))
+}
+
+/// Places the cart as an order, once: the idempotency key is the call and
+/// the number of orders already placed in it, so a retried turn (the same
+/// state loaded again) gets the same order back from the port.
+async fn place(d: &mut Dialog, catalog: &Catalog, payment: Option<Payment>, ports: &dyn Ports, t: &mut Turn) -> String {
+    let lang = d.language;
+    let view = d.cart_view(catalog);
+    let Some(store_id) = view.store_id.clone() else {
+        return ask(d, Expects::Store, String::new(), say::ask_store(lang));
+    };
+    let request = OrderRequest {
+        idempotency_key: format!("{}:{}", d.call_id, d.orders.len()),
+        store_id,
+        lines: view.lines.clone(),
+        total: view.total,
+        payment,
+        address: d.address.clone(),
+        language: lang,
+    };
+    let order = match ports.place_order(&request).await {
+        Ok(order) => order,
+        Err(e) => {
+            t.events.push(DialogEvent::OrderFailed { cart: view, error: e.message });
+            return hand_off(d, t, HandoffReason::OrderFailed, say::place_failed(lang));
+        }
+    };
+    d.orders.push(order.clone());
+    d.cart = Default::default();
+    d.address = None;
+    t.events.push(DialogEvent::OrderPlaced { order: order.clone() });
+    cart_changed(d, catalog, t);
+    let mut said = vec![say::placed(lang, &order.number, &crate::spell::rupees(order.total, lang))];
+    if let Some(Payment::UpiLink { via }) = payment {
+        match ports.send_payment_link(&order, via).await {
+            Ok(()) => {
+                t.events.push(DialogEvent::PaymentLinkSent { order_id: order.order_id.clone(), via });
+                said.push(say::link_sent(lang, via == LinkChannel::Whatsapp));
+            }
+            Err(e) => {
+                t.events.push(DialogEvent::PaymentLinkFailed { order_id: order.order_id.clone(), error: e.message });
+                said.push(say::link_failed(lang));
+            }
+        }
+    }
+    ask(d, Expects::AnythingElse, join(&said), say::anything_else(lang))
+}
+
+async fn cancel_order(d: &mut Dialog, order_id: &str, ports: &dyn Ports, t: &mut Turn) -> String {
+    let lang = d.language;
+    d.cancelling = None;
+    let Some(index) = d.orders.iter().position(|o| o.order_id == order_id) else {
+        return ask(d, Expects::AnythingElse, say::nothing_to_cancel(lang), say::anything_else(lang));
+    };
+    if let Err(_e) = ports.cancel_order(&d.orders[index]).await {
+        return hand_off(d, t, HandoffReason::Unavailable, say::cancel_failed(lang));
+    }
+    d.orders[index].cancelled = true;
+    let number = d.orders[index].number.clone();
+    t.events.push(DialogEvent::OrderCancelled { order_id: order_id.to_string() });
+    ask(d, Expects::AnythingElse, say::order_cancelled(lang, &number), say::anything_else(lang))
+}

@@ -357,7 +357,7 @@ pub fn below_hundred(n: u64, lang: Lang) -> String {
         Lang::HiEn => HI_EN[n].to_string(),
         Lang::Mr => MR[n].to_string(),
         Lang::En if n < 20 => EN_ONES[n].to_string(),
-        Lang::En if n % 10 == 0 => EN_TENS[n / 10].to_string(),
+        Lang::En if n.is_multiple_of(10) => EN_TENS[n / 10].to_string(),
         Lang::En => format!("{}-{}", EN_TENS[n / 10], EN_ONES[n % 10]),
     }
 }
@@ -526,7 +526,7 @@ pub fn measure(qty: Qty, unit: Unit, lang: Lang) -> String {
     // Grams and millilitres are said as the digits they are written in
     // ("500 gram"); a speech synthesiser reads them in any language.
     let amount = match unit {
-        Unit::G | Unit::Ml if qty.0 % 1000 == 0 => (qty.0 / 1000).to_string(),
+        Unit::G | Unit::Ml if qty.0.is_multiple_of(1000) => (qty.0 / 1000).to_string(),
         Unit::G | Unit::Ml => qty.to_string(),
         _ => quantity(qty, lang),
     };
@@ -568,7 +568,7 @@ mod tests {
         assert_eq!(number(100_000, Lang::En), "one lakh");
         assert_eq!(number(100, Lang::Mr), "शंभर");
         assert_eq!(number(125, Lang::Mr), "एकशे पंचवीस");
-        assert_eq!(number(2_50_17_005, Lang::HiEn), "do crore pachaas lakh satrah hazaar paanch");
+        assert_eq!(number(25_017_005, Lang::HiEn), "do crore pachaas lakh satrah hazaar paanch");
         assert_eq!(rupees(Paise(100), Lang::HiEn), "ek rupaya");
         assert_eq!(rupees(Paise(1250), Lang::En), "twelve rupees and fifty paise");
         assert_eq!(rupees(Paise(1250), Lang::HiEn), "baarah rupaye pachaas paise");

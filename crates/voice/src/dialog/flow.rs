@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogStore, Lang, Unit};
-use crate::lexicon::AskTopic;
-use crate::normalize::{similarity, tokenize};
+use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES};
+use crate::normalize::{light_key, similarity, tokenize};
 use crate::numbers::{Qty, parse_amount};
 use crate::understand::{CartOp, Context, ItemRef, Script, Subject, Understander, Understanding};
 
@@ -245,15 +245,31 @@ fn empty_catalog(language: Lang) -> Catalog {
     Catalog { store: CatalogStore { id: String::new(), name: String::new(), language }, items: Vec::new() }
 }
 
-/// Follows the language the caller speaks: a change of script always, a
-/// change of language within a script only on two words or more (a lone
-/// "हो" or "ok" says little about the language).
+/// Follows the language the caller speaks: a change of script always;
+/// within a script, only when at least two words are cues of the language
+/// and it has more of them than the others (a lone "ok", or "extra
+/// farsan" in Hinglish, says little).
 fn follow_language(d: &mut Dialog, u: &Understanding, text: &str) {
     let script_now = match d.language {
         Lang::Hi | Lang::Mr => Script::Devanagari,
         Lang::HiEn | Lang::En => Script::Latin,
     };
-    if u.script != script_now || tokenize(text).len() >= 2 {
+    if u.script != script_now {
+        d.language = u.language;
+        return;
+    }
+    let words = words_in(text);
+    let count = |cues: &[&str]| {
+        let cues: Vec<String> = cues.iter().map(|c| light_key(c)).collect();
+        words.iter().filter(|w| cues.contains(w)).count()
+    };
+    let (english, hindi, marathi) = (count(ENGLISH_CUES), count(HINDI_CUES), count(MARATHI_CUES));
+    let cues = match u.language {
+        Lang::En => english.saturating_sub(hindi + marathi),
+        Lang::Mr => marathi.saturating_sub(hindi),
+        Lang::Hi | Lang::HiEn => hindi.saturating_sub(marathi + english),
+    };
+    if cues >= 2 || (cues >= 1 && words.len() >= 3) {
         d.language = u.language;
     }
 }
@@ -532,9 +548,14 @@ async fn on_items(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn
     let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
     if heard.understanding.is_none() {
         // Keys while taking items: 1 reads the cart back, 2 ends.
-        return Ok(match heard.number {
-            Some(1) if !d.cart.lines.is_empty() => Some(read_back(d, &catalog)),
-            Some(2) if d.cart.lines.is_empty() => Some(goodbye(d)),
+        let lang = d.language;
+        let placed = d.orders.iter().rev().find(|o| !o.cancelled).map(|o| o.number.clone());
+        return Ok(match (heard.number, placed) {
+            (Some(1), _) if !d.cart.lines.is_empty() => Some(read_back(d, &catalog)),
+            (Some(1), Some(number)) => {
+                Some(ask(d, Expects::AnythingElse, say::already_placed(lang, &number), say::anything_else(lang)))
+            }
+            (Some(2), _) if d.cart.lines.is_empty() => Some(goodbye(d)),
             _ => None,
         });
     }
@@ -692,6 +713,11 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
             CartOp::Reject => reject = true,
             CartOp::Ask { topic, item } => notes.push(answer_question(d, *topic, item.as_ref(), catalog)),
             CartOp::Cancel => {}
+            // A size or option said alone that fits several items, none in
+            // the cart: too unsure to add an item for it.
+            CartOp::SetVariant { subject: Subject::Item(item), .. }
+            | CartOp::SetModifier { subject: Subject::Item(item), .. }
+                if item.is_ambiguous() && !in_cart(&d.cart, item) => {}
             _ => {
                 d.cart.apply(catalog, op);
             }
@@ -707,7 +733,9 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
         return Some(next_question(d, catalog, ack));
     }
     if done || confirm || reject {
-        if !d.cart.lines.is_empty() && !(reject && changed) {
+        // A "nahi" that came with a change is a correction, not "nothing more".
+        let correcting = reject && changed;
+        if !d.cart.lines.is_empty() && !correcting {
             return Some(join(&[ack, read_back(d, catalog)]));
         }
         if confirm
@@ -725,6 +753,10 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
         return None;
     }
     Some(next_question(d, catalog, ack))
+}
+
+fn in_cart(cart: &crate::cart::Cart, item: &ItemRef) -> bool {
+    cart.lines.iter().any(|l| l.item_id == item.item_id || item.alternatives.iter().any(|a| a.item_id == l.item_id))
 }
 
 fn answer_question(d: &Dialog, topic: AskTopic, item: Option<&ItemRef>, catalog: &Catalog) -> String {

@@ -110,10 +110,17 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
             let understander = Understander::new(&catalog);
             let context = question_context(d).unwrap_or_else(|| d.cart.context());
             let mut understanding = understander.understand_in(&text, &context);
-            if understanding.ops.is_empty()
+            // Words the parser made nothing of (or only unknown words of), where
+            // items are expected, get one second opinion, which the port has
+            // validated against the catalog.
+            let items_expected =
+                matches!(d.expects, Expects::Items | Expects::AnythingElse | Expects::Choice | Expects::Quantity);
+            let weak = is_weak(&understanding, &d.cart);
+            if weak
+                && items_expected
+                && d.store.is_some()
                 && !is_done(&text)
                 && spoken_number(&text).is_none()
-                && d.store.is_some()
                 && let Some(second) = ports.fallback(&text, &catalog, &context).await
             {
                 understanding = second;
@@ -125,11 +132,43 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
             {
                 return hand_off(d, t, HandoffReason::Asked, say::to_order_desk(d.language));
             }
+            // Several unknown word groups and nothing else is not an item
+            // the store lacks but words not understood: asked again.
+            if is_weak(&understanding, &d.cart) && garbled(&understanding) {
+                understanding.ops.clear();
+            }
             let number = spoken_number(&text);
             let heard = Heard { text, understanding: Some(understanding), number };
             answer(d, heard, ports, t).await
         }
     }
+}
+
+/// Whether the parser found nothing to act on: no operations, or only
+/// unknown words said without an amount, or an option that fits several
+/// items none of which is in the cart.
+fn is_weak(u: &Understanding, cart: &crate::cart::Cart) -> bool {
+    u.ops.iter().all(|op| match op {
+        CartOp::NotInCatalog { amount: None, removal: false, .. } => true,
+        CartOp::SetVariant { subject: Subject::Item(item), .. }
+        | CartOp::SetModifier { subject: Subject::Item(item), .. } => item.is_ambiguous() && !in_cart(cart, item),
+        _ => false,
+    })
+}
+
+/// Unknown words in more than one place, or a long run of them: not the
+/// name of a dish the store does not sell ("pizza"), but words not
+/// understood.
+fn garbled(u: &Understanding) -> bool {
+    let unknown: Vec<&String> = u
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            CartOp::NotInCatalog { heard, .. } => Some(heard),
+            _ => None,
+        })
+        .collect();
+    unknown.len() > 1 || unknown.iter().any(|h| h.split_whitespace().count() > 2)
 }
 
 /// The item a pending question is about, as the context of its answer.
@@ -169,6 +208,11 @@ async fn answer(d: &mut Dialog, heard: Heard, ports: &dyn Ports, t: &mut Turn) -
 type Said = Result<Option<String>, PortError>;
 
 async fn start(d: &mut Dialog, ports: &dyn Ports, t: &mut Turn) -> String {
+    // A start in the middle of a dialog (the call's speech leg came back)
+    // asks the open question again rather than greeting over it.
+    if !d.question.is_empty() {
+        return d.question.clone();
+    }
     if d.expects == Expects::Resume {
         let catalog = match store_catalog(d, ports).await {
             Ok(Some(c)) => c,

@@ -11,7 +11,7 @@ use mangwale_voice::dialog::{
     Address, Dialog, DialogEvent, Expects, Handoff, HandoffReason, Input, LinkChannel, Mode, OrderRequest, Payment,
     PlacedOrder, PortError, Ports, Profile, Reply, StoreOffer,
 };
-use mangwale_voice::{Catalog, Lang, Paise, Qty};
+use mangwale_voice::{CartOp, Catalog, Context, ItemRef, Lang, Paise, Qty, Script, Understanding};
 
 fn catalog(store_id: &str) -> Catalog {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/catalogs/{store_id}.json"));
@@ -35,6 +35,9 @@ struct World {
     profile: Option<Profile>,
     fail_orders: bool,
     fail_links: bool,
+    /// What the second opinion makes of words the parser could not read.
+    fallback: Option<Understanding>,
+    fallback_asked: Mutex<Vec<String>>,
     /// Placed orders by idempotency key, in placing order.
     orders: Mutex<Vec<(String, OrderRequest, PlacedOrder)>>,
     cancelled: Mutex<Vec<String>>,
@@ -60,6 +63,8 @@ impl World {
             }),
             fail_orders: false,
             fail_links: false,
+            fallback: None,
+            fallback_asked: Mutex::new(Vec::new()),
             orders: Mutex::new(Vec::new()),
             cancelled: Mutex::new(Vec::new()),
             links: Mutex::new(Vec::new()),
@@ -125,6 +130,11 @@ impl Ports for World {
         }
         self.links.lock().unwrap().push((order.order_id.clone(), via));
         Ok(())
+    }
+
+    async fn fallback(&self, utterance: &str, _catalog: &Catalog, _context: &Context) -> Option<Understanding> {
+        self.fallback_asked.lock().unwrap().push(utterance.to_string());
+        self.fallback.clone()
     }
 }
 
@@ -652,4 +662,41 @@ async fn a_port_that_is_down_hands_off_as_unavailable() {
     let reply = say(&mut call, &world, "do plate misal").await;
     assert_eq!(reply.handoff, Some(Handoff::OrderDesk { reason: HandoffReason::Unavailable }));
     assert!(reply.ended);
+}
+
+#[tokio::test]
+async fn words_the_parser_cannot_read_get_one_second_opinion() {
+    let misal = ItemRef { item_id: "7001".into(), confidence: 0.9, alternatives: Vec::new(), heard: "misal".into() };
+    let fallback = Understanding {
+        ops: vec![CartOp::Add { item: misal, quantity: Some(Qty::whole(2)), variant_id: None, modifiers: Vec::new() }],
+        language: Lang::HiEn,
+        script: Script::Latin,
+        unmatched_words: Vec::new(),
+    };
+    let world = World { fallback: Some(fallback), ..World::new() };
+    let mut call = godavari_call(&world);
+    call.turn(Input::Start, &world).await;
+    let reply = say(&mut call, &world, "wo jo laal wala tikha hota hai").await;
+    assert_eq!(*world.fallback_asked.lock().unwrap(), ["wo jo laal wala tikha hota hai"]);
+    assert_eq!(lines(&call), [("7001".into(), None, Qty::whole(2))], "{}", reply.agent);
+    assert_eq!(reply.understood.map(|u| u.ops.len()), Some(1));
+    assert_eq!(call.misses, 0);
+
+    // Without a second opinion the words are asked again.
+    let world = World::new();
+    let mut call = godavari_call(&world);
+    call.turn(Input::Start, &world).await;
+    let reply = say(&mut call, &world, "wo jo laal wala tikha hota hai").await;
+    assert_eq!(*world.fallback_asked.lock().unwrap(), ["wo jo laal wala tikha hota hai"]);
+    assert!(reply.agent.contains("samajh nahi aaya"), "{}", reply.agent);
+    assert_eq!(call.misses, 1);
+}
+
+#[tokio::test]
+async fn a_start_in_the_middle_of_a_dialog_asks_the_open_question_again() {
+    let world = World::new();
+    let mut call = read_back_call(&world).await;
+    let again = call.turn(Input::Start, &world).await;
+    assert_eq!(again.expects, Expects::Confirm);
+    assert!(again.agent.starts_with("Aapka order: do plate Misal Pav"), "{}", again.agent);
 }

@@ -920,23 +920,42 @@ fn chosen(heard: &Heard, candidates: &[String]) -> Option<String> {
 }
 
 /// The amount a quantity answer gives, in the item's unit: a number
-/// pressed, or an amount said ("dedh kilo", "500 gram").
+/// pressed, a size of the item ("ek kilo" of an item sold in 500g and 1kg
+/// packs is one 1kg pack), or an amount said ("dedh kilo", "500 gram").
 fn how_much(heard: &Heard, op: &CartOp, catalog: &Catalog) -> Option<CartOp> {
-    let item = catalog.item(op_item(op)?)?;
-    let quantity = match (&heard.understanding, heard.number) {
-        (None, Some(n)) => Qty::whole(n),
-        _ => {
-            let tokens = tokenize(&heard.text);
-            let amount = (0..tokens.len()).find_map(|i| parse_amount(&tokens, i))?.amount;
-            amount.in_unit(item.unit).0
-        }
+    let item_id = op_item(op)?;
+    let item = catalog.item(item_id)?;
+    let about = |subject: &Subject| match subject {
+        Subject::Focus => true,
+        Subject::Item(r) => r.item_id == item_id,
     };
-    if quantity.is_zero() {
+    let (mut quantity, mut variant) = (None, None);
+    if let (None, Some(n)) = (&heard.understanding, heard.number) {
+        quantity = Some(Qty::whole(n));
+    }
+    for said in heard.ops() {
+        match said {
+            CartOp::SetVariant { subject, variant_id } if about(subject) => variant = Some(variant_id.clone()),
+            CartOp::SetQuantity { subject, quantity: q } if about(subject) => quantity = Some(*q),
+            CartOp::Add { item, quantity: q, variant_id, .. } if item.item_id == item_id => {
+                quantity = quantity.or(*q);
+                variant = variant.or_else(|| variant_id.clone());
+            }
+            _ => {}
+        }
+    }
+    if quantity.is_none() && variant.is_none() {
+        let tokens = tokenize(&heard.text);
+        let amount = (0..tokens.len()).find_map(|i| parse_amount(&tokens, i))?.amount;
+        quantity = Some(amount.in_unit(item.unit).0);
+    }
+    if quantity.is_some_and(|q| q.is_zero()) {
         return None;
     }
     let mut op = op.clone();
-    if let CartOp::Add { quantity: q, .. } = &mut op {
-        *q = Some(quantity);
+    if let CartOp::Add { quantity: q, variant_id, .. } = &mut op {
+        *q = quantity;
+        *variant_id = variant;
     }
     Some(op)
 }

@@ -633,6 +633,11 @@ async fn a_weighed_item_without_an_amount_is_asked_how_much() {
     let reply = say(&mut call, &world, "dedh kilo").await;
     assert_eq!(lines(&call), [("1009".into(), None, Qty(1500))], "{}", reply.agent);
     assert!(reply.agent.contains("dedh kilo Sugar"), "{}", reply.agent);
+    // An item sold in sizes takes the size said as the answer.
+    let question = say(&mut call, &world, "aur besan").await;
+    assert_eq!(question.expects, Expects::Quantity, "{}", question.agent);
+    let reply = say(&mut call, &world, "ek kilo").await;
+    assert_eq!(lines(&call)[1], ("1007".into(), Some("1kg".into()), Qty::ONE), "{}", reply.agent);
     // A price question is answered from the catalog.
     let price = say(&mut call, &world, "toor dal kitne ka hai").await;
     assert!(price.agent.contains("Toor Dal ek sau painsath rupaye ka hai"), "{}", price.agent);

@@ -489,6 +489,27 @@ fn named_stores(stores: &[StoreOffer], text: &str) -> Vec<StoreOffer> {
     scored.into_iter().filter(|(n, _)| *n == best).map(|(_, s)| s.clone()).collect()
 }
 
+/// The words left when the store's name (and "se", "from" after it) is
+/// taken out: what the caller ordered along with naming the store.
+fn without_store_name(store: &StoreOffer, text: &str) -> String {
+    let names: Vec<String> = std::iter::once(&store.name)
+        .chain(&store.aliases)
+        .flat_map(|n| tokenize(n).into_iter().map(|t| t.key))
+        .collect();
+    let from = ["se", "from", "madhun", "kadun", "mdhun", "kdun"];
+    let mut kept = Vec::new();
+    let mut after_name = false;
+    for token in tokenize(text) {
+        if names.iter().any(|n| similarity(n, &token.key) >= 0.8) {
+            after_name = true;
+        } else if !(after_name && from.contains(&token.light.as_str())) {
+            kept.push(token.text);
+            after_name = false;
+        }
+    }
+    kept.join(" ")
+}
+
 async fn on_store(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {
     // A number picks one of the stores offered.
     if let Some(n) = heard.number
@@ -518,7 +539,8 @@ async fn on_store(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn
             let closed = say::store_closed(d.language, &store.name);
             return Ok(Some(ask(d, Expects::Store, String::new(), closed)));
         }
-        d.dish = None;
+        // "godavari se do plate misal": the items said with the name count too.
+        d.dish = Some(without_store_name(&store, &heard.text));
         return choose_store(d, store, ports, t).await;
     }
     // A dish: the nearest open stores whose catalog sells it.
@@ -565,10 +587,14 @@ async fn choose_store(d: &mut Dialog, store: StoreOffer, ports: &dyn Ports, t: &
         return Ok(Some(ask(d, Expects::Items, String::new(), say::store_chosen(d.language, &name))));
     };
     let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
-    let understanding = Understander::new(&catalog).understand_in(&dish, &d.cart.context());
-    let heard = Heard { text: dish, understanding: Some(understanding), number: None };
-    let said = take_items(d, &heard, &catalog, t);
-    Ok(Some(join(&[format!("{name}."), said.unwrap_or_else(|| say::store_chosen(d.language, &name))])))
+    let mut understanding = Understander::new(&catalog).understand_in(&dish, &d.cart.context());
+    // Only the items: the other words named the store ("godavari se").
+    understanding.ops.retain(|op| matches!(op, CartOp::Add { .. }));
+    let heard = Heard { text: String::new(), understanding: Some(understanding), number: None };
+    Ok(Some(match take_items(d, &heard, &catalog, t) {
+        Some(said) => join(&[format!("{name}."), said]),
+        None => ask(d, Expects::Items, String::new(), say::store_chosen(d.language, &name)),
+    }))
 }
 
 // ---- resuming an earlier cart -------------------------------------------

@@ -554,6 +554,16 @@ async fn the_store_is_chosen_by_its_name() {
     let reply = say(&mut call, &world, "godavari se order karna hai").await;
     assert_eq!(call.store.as_ref().map(|s| s.id.as_str()), Some("7"), "{}", reply.agent);
     assert_eq!(reply.expects, Expects::Items);
+    assert!(call.cart.lines.is_empty());
+    assert_eq!(reply.agent, "Godavari Misal House. Kya order karna hai?");
+
+    // Items said with the store's name go into its cart.
+    let mut call = Dialog::new("CA2", Mode::Call, Lang::HiEn, None);
+    call.turn(Input::Start, &world).await;
+    let reply = say(&mut call, &world, "udupi se do masala dosa").await;
+    assert_eq!(call.store.as_ref().map(|s| s.id.as_str()), Some("11"), "{}", reply.agent);
+    assert_eq!(lines(&call), [("11001".into(), None, Qty::whole(2))], "{}", reply.agent);
+    assert!(reply.agent.starts_with("Udupi Krishna Bhavan. do plate Masala Dosa, theek hai."), "{}", reply.agent);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod dialog;
 pub mod lexicon;
 pub mod matcher;
+pub mod noise;
 pub mod normalize;
 pub mod numbers;
 pub mod spell;
@@ -18,6 +19,7 @@ pub use catalog::{
     Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, Paise, Unit, Variant,
 };
 pub use lexicon::AskTopic;
+pub use noise::AsrNoise;
 pub use numbers::{Amount, Qty, SpokenUnit};
 pub use understand::{
     Candidate, CartOp, Context, ItemRef, ModifierChoice, Script, Subject, Understander, Understanding,

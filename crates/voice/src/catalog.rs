@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::numbers::Qty;
+
 /// Money in paise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Paise(pub i64);
@@ -139,10 +141,24 @@ pub struct Item {
     pub unit: Unit,
     pub category: String,
     pub available: bool,
+    /// What one pack holds, where a count of the item means packs of it:
+    /// a 400 g loaf of an item sold by the gram, a tray of 6 eggs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_size: Option<PackSize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<Variant>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modifier_groups: Vec<ModifierGroup>,
+}
+
+/// The contents of one pack of an item: a weight or volume ("400 g" of
+/// bread sold by the gram, "100 ml" of a syrup) or a number of pieces ("6"
+/// eggs in a pack, a dozen bananas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackSize {
+    pub quantity: Qty,
+    pub unit: Unit,
 }
 
 /// One store's catalog.
@@ -197,6 +213,9 @@ impl Catalog {
             }
             if item.price.0 < 0 {
                 return bad(format!("items[{i}].price"), "must not be negative");
+            }
+            if item.pack_size.is_some_and(|p| p.quantity.is_zero()) {
+                return bad(format!("items[{i}].pack_size.quantity"), "must be more than 0");
             }
             let mut variant_ids = std::collections::HashSet::new();
             for (v, variant) in item.variants.iter().enumerate() {

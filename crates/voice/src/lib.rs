@@ -16,7 +16,7 @@ pub mod understand;
 
 pub use cart::{Cart, CartLine};
 pub use catalog::{
-    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, Paise, Unit, Variant,
+    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, PackSize, Paise, Unit, Variant,
 };
 pub use lexicon::AskTopic;
 pub use noise::AsrNoise;

@@ -4,7 +4,8 @@
 
 use mangwale_providers::jupiter::{JupiterClient, JupiterError, StoreCatalog};
 use mangwale_voice::{
-    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, Paise, Unit, Variant,
+    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, PackSize, Paise, Qty, Unit,
+    Variant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,7 @@ pub fn to_voice_catalog(catalog: &StoreCatalog) -> Result<Catalog, CatalogError>
             unit,
             category,
             available: item.available,
+            pack_size: item.pack_size.as_deref().and_then(pack_size),
             variants: entry
                 .variants
                 .iter()
@@ -115,6 +117,33 @@ fn unit(code: &str) -> Option<Unit> {
     }
 }
 
+/// Jupiter's free-text pack size as what one pack holds: a number and a
+/// unit ("400 g", "500 ml", "6 pieces", "1 dozen") or a strip of tablets
+/// ("strip of 10"). A text that names no such amount ("1 plate (full)", "4
+/// x 70 g", "1 bunch", "1 piece (about 500 g)") describes the serving, not
+/// contents a caller counts in, and gives no pack size.
+fn pack_size(text: &str) -> Option<PackSize> {
+    let text = text.trim().to_ascii_lowercase();
+    let (number, unit) = match text.strip_prefix("strip of ") {
+        Some(count) => (count.trim(), "pieces"),
+        None => {
+            let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+            (text[..split].trim(), text[split..].trim())
+        }
+    };
+    let unit = match unit {
+        "g" | "gm" | "gms" | "gram" | "grams" => Unit::G,
+        "kg" | "kgs" | "kilo" => Unit::Kg,
+        "ml" => Unit::Ml,
+        "l" | "litre" | "litres" | "liter" => Unit::Litre,
+        "piece" | "pieces" | "pcs" => Unit::Piece,
+        "dozen" => Unit::Dozen,
+        _ => return None,
+    };
+    let quantity = Qty::from_f64(number.parse().ok()?).filter(|q| !q.is_zero())?;
+    Some(PackSize { quantity, unit })
+}
+
 #[cfg(test)]
 mod tests {
     use mangwale_providers::jupiter::{CatalogItem, CatalogStore as JupiterStore, StoreCatalogItem};
@@ -155,5 +184,22 @@ mod tests {
         assert_eq!(to_voice_catalog(&jupiter_catalog("bowl", Some("mr"))).unwrap_err().path, "items[0].unit");
         assert_eq!(to_voice_catalog(&jupiter_catalog("kg", Some("gu"))).unwrap_err().path, "store.language");
         assert_eq!(to_voice_catalog(&jupiter_catalog("kg", None)).unwrap_err().path, "store.language");
+    }
+
+    #[test]
+    fn pack_sizes_that_say_an_amount_are_kept_and_servings_are_not() {
+        let pack = |quantity: u64, unit| Some(PackSize { quantity: Qty::whole(quantity), unit });
+        assert_eq!(pack_size("400 g"), pack(400, Unit::G));
+        assert_eq!(pack_size("500 ml"), pack(500, Unit::Ml));
+        assert_eq!(pack_size("1 l"), pack(1, Unit::Litre));
+        assert_eq!(pack_size("5 kg"), pack(5, Unit::Kg));
+        assert_eq!(pack_size("6 pieces"), pack(6, Unit::Piece));
+        assert_eq!(pack_size("1 dozen"), pack(1, Unit::Dozen));
+        assert_eq!(pack_size("strip of 10"), pack(10, Unit::Piece));
+        for serving in ["1 plate (full)", "4 x 70 g", "1 bunch", "1 piece (about 500 g)", "1 glass", "0 g", ""] {
+            assert_eq!(pack_size(serving), None, "{serving}");
+        }
+        let catalog = to_voice_catalog(&jupiter_catalog("l", Some("mr"))).unwrap();
+        assert_eq!(catalog.items[0].pack_size, None, "1 glass is a serving");
     }
 }

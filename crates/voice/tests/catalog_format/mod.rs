@@ -126,6 +126,7 @@ fn full_sample() -> (Value, Vec<(&'static str, Vec<Value>)>) {
         "items": [{
             "id": "7001", "name": "Misal Pav", "aliases": ["misal paav", "मिसळ पाव"], "price": 70,
             "unit": "plate", "category": "Misal", "available": true,
+            "pack_size": {"quantity": 1, "unit": "plate"},
             "variants": [{"id": "half", "name": "Half plate", "aliases": ["half"], "price": 45}],
             "modifier_groups": [{"id": "spice", "name": "Spice level", "exclusive": true, "default": "mild",
                 "options": [{"id": "mild", "name": "Less spicy", "aliases": ["kam teekha"], "price_delta": 0}]}]
@@ -135,6 +136,7 @@ fn full_sample() -> (Value, Vec<(&'static str, Vec<Value>)>) {
     let places = vec![
         ("store", at(&[json!("store")])),
         ("item", at(&[json!("items"), json!(0)])),
+        ("pack_size", at(&[json!("items"), json!(0), json!("pack_size")])),
         ("variant", at(&[json!("items"), json!(0), json!("variants"), json!(0)])),
         ("modifier_group", at(&[json!("items"), json!(0), json!("modifier_groups"), json!(0)])),
         (
@@ -220,12 +222,17 @@ fn every_lang() -> Vec<Lang> {
 fn the_schema_and_the_parser_agree_on_units_and_languages() {
     let schema = schema();
     let units: Vec<Value> = every_unit().into_iter().map(|u| serde_json::to_value(u).unwrap()).collect();
-    assert_eq!(&Value::Array(units), &schema["$defs"]["item"]["properties"]["unit"]["enum"]);
+    assert_eq!(&Value::Array(units.clone()), &schema["$defs"]["item"]["properties"]["unit"]["enum"]);
+    assert_eq!(&Value::Array(units), &schema["$defs"]["pack_size"]["properties"]["unit"]["enum"]);
     let langs: Vec<Value> = every_lang().into_iter().map(|l| serde_json::to_value(l).unwrap()).collect();
     assert_eq!(&Value::Array(langs), &schema["$defs"]["store"]["properties"]["language"]["enum"]);
     let (sample, _) = full_sample();
-    for (path, bad) in [(vec![json!("store")], ("language", "gu")), (vec![json!("items"), json!(0)], ("unit", "bowl"))]
-    {
+    let places = [
+        (vec![json!("store")], ("language", "gu")),
+        (vec![json!("items"), json!(0)], ("unit", "bowl")),
+        (vec![json!("items"), json!(0), json!("pack_size")], ("unit", "bowl")),
+    ];
+    for (path, bad) in places {
         let mut wrong = sample.clone();
         object_at(&mut wrong, &path).insert(bad.0.into(), json!(bad.1));
         assert!(!parses(&wrong) && !schema_errors(&wrong).is_empty(), "{bad:?} is refused by both");

@@ -484,6 +484,15 @@ const PHRASES: &[(Marker, &[&str])] = &[
             "वाले",
             "सिर्फ",
             "बस",
+            // "ajun ek", "darjan bhar": more, about.
+            "ajun",
+            "ajoon",
+            "aankhi",
+            "aanakhi",
+            "bhar",
+            "अजून",
+            "आणखी",
+            "भर",
         ],
     ),
 ];

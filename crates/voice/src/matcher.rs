@@ -45,6 +45,8 @@ pub struct AliasMatch {
     pub full: bool,
     /// Mean word similarity times the share of the alias said, 0..1.
     pub score: f32,
+    /// Every word said matched its alias word's key exactly.
+    pub exact: bool,
 }
 
 /// The precomputed alias index of one catalog.
@@ -189,12 +191,14 @@ impl AliasIndex {
                     continue;
                 }
                 let mut total = s;
+                let mut exact = s >= 1.0;
                 let mut k = 1;
                 while pos + k < alias.words.len()
                     && let Some(next) = resemblances.get(i + k)
                     && let Some(&(_, s)) = next.iter().find(|(w, _)| *w == alias.words[pos + k])
                 {
                     total += s;
+                    exact &= s >= 1.0;
                     k += 1;
                 }
                 let full = pos == 0 && k == alias.words.len();
@@ -203,17 +207,23 @@ impl AliasIndex {
                 }
                 let share = k as f32 / alias.words.len() as f32;
                 let score = total / k as f32 * if full { 1.0 } else { 0.5 + 0.4 * share };
-                let m = AliasMatch { target: alias.target, len: k, full, score };
-                let better =
-                    best.get(&alias.target).is_none_or(|b| (m.len, m.full, m.score) > (b.len, b.full, b.score));
+                let m = AliasMatch { target: alias.target, len: k, full, score, exact };
+                let better = best
+                    .get(&alias.target)
+                    .is_none_or(|b| (m.len, m.exact, m.full, m.score) > (b.len, b.exact, b.full, b.score));
                 if better {
                     best.insert(alias.target, m);
                 }
             }
         }
         let mut found: Vec<AliasMatch> = best.into_values().collect();
+        // Longest first; then words heard exactly before a whole alias heard
+        // fuzzily ("vada" of Batata Vada, not the option "sada").
         found.sort_by(|a, b| {
-            (b.len, b.full).cmp(&(a.len, a.full)).then(b.score.total_cmp(&a.score)).then(a.target.cmp(&b.target))
+            (b.len, b.exact, b.full)
+                .cmp(&(a.len, a.exact, a.full))
+                .then(b.score.total_cmp(&a.score))
+                .then(a.target.cmp(&b.target))
         });
         found
     }

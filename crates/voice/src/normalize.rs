@@ -33,8 +33,9 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             word.push('.');
             continue;
         }
-        // Apostrophes join ("don't"); other punctuation separates.
-        if c == '\'' || c == '’' {
+        // Apostrophes join ("don't"), and so do the zero-width joiners
+        // Devanagari text carries ("चौर्‍याहत्तर"); other punctuation separates.
+        if matches!(c, '\'' | '’' | '\u{200C}' | '\u{200D}') {
             continue;
         }
         if next_class != class || next_class == Class::Space {
@@ -224,7 +225,10 @@ fn matra(c: char) -> Option<&'static str> {
         'ो' => "o",
         'ौ' => "au",
         'ॉ' | 'ॊ' => "o",
-        'ॅ' | 'ॆ' => "e",
+        // The candra e of English loans ("पॅकेट" packet, "बॅग" bag) is
+        // written "a" in Latin.
+        'ॅ' => "a",
+        'ॆ' => "e",
         _ => return None,
     })
 }
@@ -238,7 +242,8 @@ fn independent_vowel(c: char) -> Option<&'static str> {
         'उ' => "u",
         'ऊ' => "oo",
         'ऋ' => "ri",
-        'ए' | 'ऍ' | 'ऎ' => "e",
+        'ऍ' => "a",
+        'ए' | 'ऎ' => "e",
         'ऐ' => "ai",
         'ओ' | 'ऑ' | 'ऒ' => "o",
         'औ' => "au",

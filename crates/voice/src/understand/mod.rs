@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, Lang};
+use crate::catalog::{Catalog, Item, Lang, Unit};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES, Marker, marker_at};
 use crate::matcher::{AliasIndex, AliasMatch, Target};
 use crate::normalize::{Token, light_key, tokenize, word_key};
@@ -148,6 +148,15 @@ pub struct Understander {
     /// Per item, the item that is its half plate ("Chicken Biryani Half"
     /// for "Chicken Dum Biryani"); itself for a half item.
     half_of: Vec<Option<usize>>,
+    /// Per item, its variants that are a weight or volume ("250 g", "1
+    /// kg", "500 ml") with that measure in the item's unit, largest first.
+    sizes: Vec<Vec<(usize, Qty)>>,
+    /// Per item, variants one of whose aliases is a counting unit word
+    /// ("plate" of Idli Sambar), by that unit.
+    unit_variants: Vec<Vec<(SpokenUnit, usize)>>,
+    /// Per item, the fuzzy keys of each variant's aliases, to find a
+    /// variant said inside the item's name ("cutting chai").
+    variant_keys: Vec<Vec<(usize, Vec<String>)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,7 +198,29 @@ const MIN_SCORE: f32 = 0.45;
 
 impl Understander {
     pub fn new(catalog: &Catalog) -> Understander {
-        Understander { index: AliasIndex::new(catalog), catalog: catalog.clone(), half_of: half_items(catalog) }
+        Understander {
+            index: AliasIndex::new(catalog),
+            catalog: catalog.clone(),
+            half_of: half_items(catalog),
+            sizes: catalog.items.iter().map(sizes_of).collect(),
+            unit_variants: catalog.items.iter().map(unit_variants_of).collect(),
+            variant_keys: catalog
+                .items
+                .iter()
+                .map(|item| {
+                    item.variants
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(v, variant)| {
+                            std::iter::once(&variant.name)
+                                .chain(&variant.aliases)
+                                .map(move |a| (v, tokenize(a).into_iter().map(|t| t.key).collect::<Vec<_>>()))
+                        })
+                        .filter(|(_, keys)| !keys.is_empty())
+                        .collect()
+                })
+                .collect(),
+        }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -311,11 +342,26 @@ impl Understander {
                 let best = candidates[0];
                 let candidates = candidates
                     .into_iter()
-                    .filter(|c| c.len == best.len && c.full == best.full && c.score >= best.score - AMBIGUITY_MARGIN)
+                    .filter(|c| {
+                        c.len == best.len
+                            && c.full == best.full
+                            && c.exact == best.exact
+                            && c.score >= best.score - AMBIGUITY_MARGIN
+                    })
                     .collect();
                 Piece { kind: PieceKind::Alias { candidates, fallback }, start: i, len: best.len }
             };
-            let piece = if cl > 0 && full && cl > ml.max(al) {
+            // "ek idli sambar": a number and a longer item name after it beat
+            // a size alias that starts with the number ("ek idli").
+            let item_after_amount = amount.is_some_and(|a| {
+                best.is_some_and(|b| !matches!(b.target, Target::Item(_)))
+                    && self
+                        .index
+                        .matches_at(&resemblances, i + a.len)
+                        .iter()
+                        .any(|m| m.full && matches!(m.target, Target::Item(_)) && a.len + m.len > cl)
+            });
+            let piece = if cl > 0 && full && cl > ml.max(al) && !item_after_amount {
                 alias_piece(aliases, None)
             } else if let Some(a) = amount.filter(|a| a.bare_pav && cl > 0) {
                 // "pav" is ¼ before a unit or an item ("pav kilo", "pav
@@ -330,7 +376,7 @@ impl Understander {
                 }
             } else if ml > 0 && ml >= al && ml >= cl {
                 Piece { kind: PieceKind::Marker(marker.map(|m| m.0).unwrap_or(Marker::Filler)), start: i, len: ml }
-            } else if let Some(a) = amount.filter(|a| a.len >= cl || !full) {
+            } else if let Some(a) = amount.filter(|a| a.len >= cl || !full || item_after_amount) {
                 if full && cl == a.len && best.is_some_and(|b| matches!(b.target, Target::Variant { .. })) {
                     // "half plate": the variant if the item has one, else ½.
                     alias_piece(aliases, Some(a.amount))
@@ -371,6 +417,22 @@ impl Understander {
         Some((best, ItemRef { item_id: self.catalog.items[best].id.clone(), confidence, alternatives, heard }))
     }
 
+    /// The variant whose alias is said inside the item's name ("cutting
+    /// chai": Cutting Chai's `cutting` cup), if exactly one is.
+    fn variant_in_name(&self, item: usize, words: &[Token]) -> Option<usize> {
+        let keys: Vec<&str> = words.iter().map(|t| t.key.as_str()).collect();
+        let mut found = None;
+        for (v, alias) in &self.variant_keys[item] {
+            if keys.windows(alias.len()).any(|w| w.iter().zip(alias).all(|(a, b)| *a == b)) {
+                if found.is_some_and(|f| f != *v) {
+                    return None;
+                }
+                found = Some(*v);
+            }
+        }
+        found
+    }
+
     fn focus_ref(&self, context: &Context) -> Option<(usize, ItemRef)> {
         let id = context.focus.as_deref()?;
         let index = self.catalog.items.iter().position(|i| i.id == id)?;
@@ -380,9 +442,91 @@ impl Understander {
         ))
     }
 
+    /// An amount in the item's unit. A count of an item sold by weight or
+    /// volume is packs of its pack size ("do bread" of a 400 g loaf is 800
+    /// g); pieces of an item sold in packs of several are packs ("ek
+    /// darjan ande" in trays of six is 2, rounded up to whole packs).
     fn quantity(&self, item: usize, amount: Amount) -> Qty {
-        let (qty, fit) = amount.in_unit(self.catalog.items[item].unit);
+        let catalog_item = &self.catalog.items[item];
+        if let Some(pack) = catalog_item.pack_size {
+            let count = matches!(amount.unit, None | Some(SpokenUnit::Piece | SpokenUnit::Pack));
+            let measured = matches!(catalog_item.unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml);
+            if measured && count && amount.value.0 % 1000 == 0 {
+                let content = Amount { value: pack.quantity, unit: spoken_unit(pack.unit) };
+                if let (per_pack, UnitFit::Exact) = content.in_unit(catalog_item.unit) {
+                    return Qty(per_pack.0 * (amount.value.0 / 1000));
+                }
+            }
+            let pieces_per_pack = match pack.unit {
+                Unit::Piece => pack.quantity.0,
+                Unit::Dozen => pack.quantity.0 * 12,
+                _ => 0,
+            };
+            if catalog_item.unit == Unit::Pack && pieces_per_pack > 1000 {
+                let pieces = match amount.unit {
+                    Some(SpokenUnit::Dozen) => Some(amount.value.0 * 12),
+                    // "chhe ande": a bare count that fills whole packs is pieces.
+                    None | Some(SpokenUnit::Piece)
+                        if amount.value.0 >= pieces_per_pack && amount.value.0 % pieces_per_pack == 0 =>
+                    {
+                        Some(amount.value.0)
+                    }
+                    _ => None,
+                };
+                if let Some(pieces) = pieces {
+                    return Qty(pieces.div_ceil(pieces_per_pack) * 1000);
+                }
+            }
+        }
+        let (qty, fit) = amount.in_unit(catalog_item.unit);
         if fit == UnitFit::Mismatch { amount.value } else { qty }
+    }
+
+    /// A weight or volume of an item sold in sizes as packs of those sizes,
+    /// fewest packs, largest first ("dedh kilo" is 1 kg and 500 g); `None`
+    /// when the item has no such sizes, the amount is no measure, or the
+    /// sizes do not add up to it exactly.
+    fn in_sizes(&self, item: usize, amount: Amount) -> Option<Vec<(String, Qty)>> {
+        let sizes = &self.sizes[item];
+        let measure = matches!(amount.unit, Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml));
+        if sizes.is_empty() || !measure {
+            return None;
+        }
+        let catalog_item = &self.catalog.items[item];
+        let (mut left, fit) = amount.in_unit(catalog_item.unit);
+        if fit != UnitFit::Exact || left.is_zero() {
+            return None;
+        }
+        let mut packs = Vec::new();
+        for &(variant, size) in sizes {
+            let n = left.0 / size.0;
+            if n > 0 {
+                packs.push((catalog_item.variants[variant].id.clone(), Qty::whole(n)));
+                left = Qty(left.0 - n * size.0);
+            }
+        }
+        left.is_zero().then_some(packs)
+    }
+
+    /// Sets an item's quantity: packs of its sizes when a weight of a
+    /// sized item was said (its lines replaced), else the quantity.
+    fn set_quantity(&self, subject: Subject, item: Option<usize>, amount: Amount, ops: &mut Vec<CartOp>) {
+        if let (Some(index), Subject::Item(item)) = (item, &subject)
+            && let Some(packs) = self.in_sizes(index, amount)
+        {
+            ops.push(CartOp::Remove { subject: subject.clone() });
+            for (variant_id, quantity) in packs {
+                ops.push(CartOp::Add {
+                    item: item.clone(),
+                    quantity: Some(quantity),
+                    variant_id: Some(variant_id),
+                    modifiers: Vec::new(),
+                });
+            }
+            return;
+        }
+        let quantity = item.map_or(amount.value, |i| self.quantity(i, amount));
+        ops.push(CartOp::SetQuantity { subject, quantity });
     }
 
     fn clause_ops(
@@ -434,9 +578,9 @@ impl Understander {
                         }
                         Some((index, item)) => slots.push(Slot {
                             at: k,
+                            variant: self.variant_in_name(index, &tokens[p.start..p.start + p.len]),
                             kind: SlotKind::Item { index, item },
                             amount: None,
-                            variant: None,
                             modifiers: Vec::new(),
                             half: false,
                         }),
@@ -501,6 +645,26 @@ impl Understander {
                 amounts.push((k, a));
             }
         }
+        // A size that is also an amount ("ek kilo"), said where no item of
+        // the clause comes in it ("ek kilo paneer" at a shop whose besan
+        // comes in 1 kg packs), is the amount.
+        let slot_items: Vec<usize> = slots
+            .iter()
+            .filter_map(|s| match s.kind {
+                SlotKind::Item { index, .. } => Some(index),
+                SlotKind::Unknown(_) => None,
+            })
+            .collect();
+        if !slots.is_empty() {
+            subs.retain(|(k, candidates, fallback, _)| match fallback {
+                Some(a) if !candidates.iter().any(|c| slot_items.contains(&c.target.item())) => {
+                    amounts.push((*k, *a));
+                    false
+                }
+                _ => true,
+            });
+            amounts.sort_by_key(|(k, _)| *k);
+        }
         for w in amounts.windows(2) {
             if w[1].0 == w[0].0 + 2 && marker_at_piece(w[0].0 + 1, Marker::Negation) {
                 correction = Some(w[1]);
@@ -513,7 +677,20 @@ impl Understander {
         // Amounts bind to the next slot, else the previous one; when the
         // clause starts with an item ("chini ek kilo, tel do litre") they
         // follow their items.
-        let items_first = slots.first().is_some_and(|s| amounts.first().is_none_or(|(k, _)| s.at < *k));
+        let items_first = slots
+            .iter()
+            .find(|s| matches!(s.kind, SlotKind::Item { .. }))
+            .is_some_and(|s| amounts.first().is_none_or(|(k, _)| s.at < *k));
+        // Unknown words right before an item ("do ajun vada pav", "darjan
+        // bhar chapati") do not take the amount said before them.
+        let before_item: Vec<bool> = slots
+            .iter()
+            .enumerate()
+            .map(|(n, s)| {
+                matches!(s.kind, SlotKind::Unknown(_))
+                    && slots.get(n + 1).is_some_and(|next| matches!(next.kind, SlotKind::Item { .. }))
+            })
+            .collect();
         let mut loose_amount = None;
         for &(k, amount) in &amounts {
             let next_amount = amounts.iter().map(|(j, _)| *j).find(|j| *j > k).unwrap_or(usize::MAX);
@@ -526,7 +703,8 @@ impl Understander {
                 }
             }
             let previous = slots.iter().rposition(|s| s.at < k && s.amount.is_none());
-            let next = slots.iter().position(|s| s.at > k && s.at < next_amount && s.amount.is_none());
+            let next = (0..slots.len())
+                .find(|&n| slots[n].at > k && slots[n].at < next_amount && slots[n].amount.is_none() && !before_item[n]);
             let chosen = if items_first { previous.or(next) } else { next.or(previous) };
             // A second amount for a line multiplies a measure: "one dettol
             // 250 ml", "do paneer 200 gram wale", "100 ml do bottle".
@@ -651,14 +829,10 @@ impl Understander {
             match items.first() {
                 Some(slot) => {
                     if let SlotKind::Item { index, item } = &slot.kind {
-                        let quantity = self.quantity(*index, amount);
-                        ops.push(CartOp::SetQuantity { subject: Subject::Item(item.clone()), quantity });
+                        self.set_quantity(Subject::Item(item.clone()), Some(*index), amount, ops);
                     }
                 }
-                None => {
-                    let quantity = focus.as_ref().map_or(amount.value, |(i, _)| self.quantity(*i, amount));
-                    ops.push(CartOp::SetQuantity { subject: focus_subject(), quantity });
-                }
+                None => self.set_quantity(focus_subject(), focus.as_ref().map(|(i, _)| *i), amount, ops),
             }
             return;
         }
@@ -687,8 +861,7 @@ impl Understander {
         if slots.is_empty()
             && let Some(amount) = loose_amount
         {
-            let quantity = focus.as_ref().map_or(amount.value, |(i, _)| self.quantity(*i, amount));
-            ops.push(CartOp::SetQuantity { subject: focus_subject(), quantity });
+            self.set_quantity(focus_subject(), focus.as_ref().map(|(i, _)| *i), amount, ops);
         }
         for (candidates, heard) in loose_subs {
             if items.is_empty() {
@@ -750,7 +923,16 @@ impl Understander {
         };
         let catalog_item = &self.catalog.items[index];
         // Variants and modifiers were found for the item named, not its half item.
-        let variant_id = slot.variant.filter(|_| same_item).map(|v| catalog_item.variants[v].id.clone());
+        let mut variant = slot.variant.filter(|_| same_item);
+        // "do plate idli": the unit said is one of the item's sizes.
+        if variant.is_none()
+            && let Some(amount) = slot.amount
+            && let Some(&(_, v)) = self.unit_variants[index].iter().find(|(u, _)| Some(*u) == amount.unit)
+        {
+            variant = Some(v);
+            quantity = Some(amount.value);
+        }
+        let variant_id = variant.map(|v| catalog_item.variants[v].id.clone());
         let modifiers: Vec<ModifierChoice> = slot
             .modifiers
             .iter()
@@ -760,6 +942,25 @@ impl Understander {
                 ModifierChoice { group_id: group.id.clone(), option_id: group.options[*o].id.clone() }
             })
             .collect();
+        // "dedh kilo pedha" of pedha sold in 1 kg, 500 g and 250 g boxes.
+        let packs = match (variant_id.is_none() && same_item && !slot.half, slot.amount) {
+            (true, Some(amount)) => self.in_sizes(index, amount),
+            _ => None,
+        };
+        if let Some(packs) = packs {
+            if set {
+                ops.push(CartOp::Remove { subject: Subject::Item(item.clone()) });
+            }
+            for (variant_id, quantity) in packs {
+                ops.push(CartOp::Add {
+                    item: item.clone(),
+                    quantity: Some(quantity),
+                    variant_id: Some(variant_id),
+                    modifiers: modifiers.clone(),
+                });
+            }
+            return;
+        }
         if set {
             let subject = Subject::Item(item.clone());
             if let Some(quantity) = quantity {
@@ -771,7 +972,7 @@ impl Understander {
             for modifier in modifiers {
                 ops.push(CartOp::SetModifier { subject: subject.clone(), modifier });
             }
-            if quantity.is_none() && slot.variant.is_none() && slot.modifiers.is_empty() {
+            if quantity.is_none() && variant.is_none() && slot.modifiers.is_empty() {
                 ops.push(CartOp::Add { item: item.clone(), quantity: None, variant_id: None, modifiers: Vec::new() });
             }
         } else {
@@ -846,6 +1047,62 @@ fn half_items(catalog: &Catalog) -> Vec<Option<usize>> {
         }
     }
     half_of
+}
+
+/// An item's variants that are a weight or volume, in the item's unit,
+/// largest first: a variant is one when its name or an alias is only an
+/// amount with a measure ("250 g", "1 kilo").
+fn sizes_of(item: &Item) -> Vec<(usize, Qty)> {
+    let mut sizes: Vec<(usize, Qty)> = item
+        .variants
+        .iter()
+        .enumerate()
+        .filter_map(|(v, variant)| {
+            std::iter::once(&variant.name).chain(&variant.aliases).find_map(|name| {
+                let tokens = tokenize(name);
+                let m = parse_amount(&tokens, 0).filter(|m| m.len == tokens.len())?;
+                let measure =
+                    matches!(m.amount.unit, Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml));
+                match m.amount.in_unit(item.unit) {
+                    (qty, UnitFit::Exact) if measure && !qty.is_zero() => Some((v, qty)),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes
+}
+
+/// An item's variants named by a counting unit word alone ("plate").
+fn unit_variants_of(item: &Item) -> Vec<(SpokenUnit, usize)> {
+    let mut found: Vec<(SpokenUnit, usize)> = Vec::new();
+    for (v, variant) in item.variants.iter().enumerate() {
+        for alias in std::iter::once(&variant.name).chain(&variant.aliases) {
+            let tokens = tokenize(alias);
+            if let [_] = tokens.as_slice()
+                && let Some(unit @ (SpokenUnit::Plate | SpokenUnit::Piece | SpokenUnit::Pack)) = unit_at(&tokens, 0)
+                && !found.iter().any(|(u, _)| *u == unit)
+            {
+                found.push((unit, v));
+            }
+        }
+    }
+    found
+}
+
+/// The spoken unit that reads a catalog unit.
+fn spoken_unit(unit: Unit) -> Option<SpokenUnit> {
+    Some(match unit {
+        Unit::Piece => SpokenUnit::Piece,
+        Unit::Plate => SpokenUnit::Plate,
+        Unit::Kg => SpokenUnit::Kg,
+        Unit::G => SpokenUnit::G,
+        Unit::Litre => SpokenUnit::Litre,
+        Unit::Ml => SpokenUnit::Ml,
+        Unit::Pack => SpokenUnit::Pack,
+        Unit::Dozen => SpokenUnit::Dozen,
+    })
 }
 
 /// Whether a slot and a newly named item are one item (the same, or one

@@ -7,6 +7,8 @@
 //! Prints the cases per file, language, store and phenomenon
 //! (`cargo test -p mangwale-voice --test main devset -- --nocapture`).
 
+mod accuracy;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

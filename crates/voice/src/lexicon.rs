@@ -98,7 +98,23 @@ const PHRASES: &[(Marker, &[&str])] = &[
     ),
     (
         Marker::Negation,
-        &["nahi", "nahin", "nai", "nahee", "no", "nope", "not", "naahi", "nako", "नहीं", "नही", "नाही", "ना", "नको"],
+        &[
+            "nahi",
+            "nahin",
+            "nai",
+            "nahee",
+            "nah",
+            "no",
+            "nope",
+            "not",
+            "naahi",
+            "nako",
+            "नहीं",
+            "नही",
+            "नाही",
+            "ना",
+            "नको",
+        ],
     ),
     (
         Marker::Cancel,
@@ -484,6 +500,11 @@ const PHRASES: &[(Marker, &[&str])] = &[
             "वाले",
             "सिर्फ",
             "बस",
+            // Marathi "of": "paracetamol chi don pakite".
+            "chi",
+            "chya",
+            "ची",
+            "च्या",
             // "ajun ek", "darjan bhar": more, about.
             "ajun",
             "ajoon",

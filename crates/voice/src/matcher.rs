@@ -205,6 +205,11 @@ impl AliasIndex {
                 if !full && !matches!(alias.target, Target::Item(_)) {
                     continue;
                 }
+                // Some words of a name, heard only roughly, name nothing
+                // ("aurar" is not "arhar" of "arhar dal").
+                if !full && !exact && total / (k as f32) < 0.8 {
+                    continue;
+                }
                 let share = k as f32 / alias.words.len() as f32;
                 let score = total / k as f32 * if full { 1.0 } else { 0.5 + 0.4 * share };
                 let m = AliasMatch { target: alias.target, len: k, full, score, exact };

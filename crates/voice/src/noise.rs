@@ -74,18 +74,21 @@ impl AsrNoise {
                 r if r < 0.86 => Error::Merge,
                 _ => Error::Drop,
             };
-            // A merge needs a next word; dropping the only word leaves nothing.
+            // A merge needs a next word; dropping the only word leaves
+            // nothing. A word nothing else fits is dropped.
             if (error == Error::Merge && i >= words.len()) || (error == Error::Drop && words.len() == 1) {
                 error = Error::Substitute;
             }
             match error {
-                Error::Substitute => out.push(substitute(word, &mut rng)),
-                Error::Split => match split(word, &mut rng) {
-                    Some((a, b)) => {
-                        out.push(a);
-                        out.push(b);
-                    }
-                    None => out.push(substitute(word, &mut rng)),
+                Error::Substitute => match substitute(word, &mut rng).or_else(|| split(word, &mut rng)) {
+                    Some(Ok(w)) => out.push(w),
+                    Some(Err((a, b))) => out.extend([a, b]),
+                    None => {}
+                },
+                Error::Split => match split(word, &mut rng).or_else(|| substitute(word, &mut rng)) {
+                    Some(Ok(w)) => out.push(w),
+                    Some(Err((a, b))) => out.extend([a, b]),
+                    None => {}
                 },
                 Error::Merge => {
                     out.push(format!("{word}{}", words[i]));
@@ -98,25 +101,71 @@ impl AsrNoise {
     }
 }
 
-/// A phonetic misspelling of the word, always different from it.
-fn substitute(word: &str, rng: &mut SplitMix64) -> String {
+/// One word written another way: `Ok` a word, `Err` two words.
+type Rewrite = Result<String, (String, String)>;
+
+/// A phonetic misspelling of the word, always different from it; a
+/// number in digits is written in words ("250" → "two hundred fifty"), as
+/// ASRs do either. `None` when nothing in the word is confusable.
+fn substitute(word: &str, rng: &mut SplitMix64) -> Option<Rewrite> {
+    if let Ok(n) = word.parse::<u32>() {
+        let spelled = english_number(n)?;
+        return Some(match spelled.split_once(' ') {
+            Some((a, b)) => Err((a.to_string(), b.to_string())),
+            None => Ok(spelled),
+        });
+    }
     let edits = if word.chars().any(is_devanagari) { devanagari_edits(word) } else { latin_edits(word) };
     if edits.is_empty() {
-        // Nothing phonetic to confuse ("ek", "2"): the ASR doubles or
-        // drops a letter.
-        let chars: Vec<char> = word.chars().collect();
-        let at = rng.below(chars.len());
-        let mut out: String = chars[..=at].iter().collect();
-        if chars.len() > 2 && rng.unit() < 0.5 {
-            out.pop();
-        } else {
-            out.push(chars[at]);
-        }
-        out.extend(&chars[at + 1..]);
-        return out;
+        return None;
     }
     let (at, len, to) = &edits[rng.below(edits.len())];
-    format!("{}{}{}", &word[..*at], to, &word[at + len..])
+    Some(Ok(format!("{}{}{}", &word[..*at], to, &word[at + len..])))
+}
+
+/// 1–999 in English words, joined by spaces after the first ("two
+/// hundred fifty" is "two" and "hundred fifty").
+fn english_number(n: u32) -> Option<String> {
+    const ONES: [&str; 20] = [
+        "",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    if n == 0 || n > 999 {
+        return None;
+    }
+    let mut words: Vec<&str> = Vec::new();
+    if n >= 100 {
+        words.extend([ONES[(n / 100) as usize], "hundred"]);
+    }
+    let rest = (n % 100) as usize;
+    if rest >= 20 {
+        words.push(TENS[rest / 10]);
+        if rest % 10 > 0 {
+            words.push(ONES[rest % 10]);
+        }
+    } else if rest > 0 {
+        words.push(ONES[rest]);
+    }
+    Some(words.join(" "))
 }
 
 /// Every phonetic edit that applies to a Latin word: (byte offset, bytes
@@ -193,7 +242,7 @@ fn devanagari_edits(word: &str) -> Vec<(usize, usize, String)> {
 
 /// The word cut in two where an ASR hears a pause ("samosa" → "sam osa"):
 /// between letters, never before a vowel sign or after a virama.
-fn split(word: &str, rng: &mut SplitMix64) -> Option<(String, String)> {
+fn split(word: &str, rng: &mut SplitMix64) -> Option<Rewrite> {
     let chars: Vec<(usize, char)> = word.char_indices().collect();
     let cuts: Vec<usize> = (2..chars.len().saturating_sub(1))
         .filter(|&k| {
@@ -207,7 +256,7 @@ fn split(word: &str, rng: &mut SplitMix64) -> Option<(String, String)> {
         return None;
     }
     let at = cuts[rng.below(cuts.len())];
-    Some((word[..at].to_string(), word[at..].to_string()))
+    Some(Err((word[..at].to_string(), word[at..].to_string())))
 }
 
 fn is_devanagari(c: char) -> bool {
@@ -305,24 +354,27 @@ mod tests {
     #[test]
     fn substitutions_are_the_ones_asrs_make() {
         let mut rng = SplitMix64::new(1);
-        let seen: std::collections::HashSet<String> = (0..400).map(|_| substitute("paav", &mut rng)).collect();
-        assert!(seen.contains("pav") && seen.contains("paaw"), "{seen:?}");
-        let seen: std::collections::HashSet<String> = (0..400).map(|_| substitute("missal", &mut rng)).collect();
-        assert!(seen.contains("misal") && seen.contains("mishsal"), "{seen:?}");
-        let seen: std::collections::HashSet<String> = (0..400).map(|_| substitute("मिसळ", &mut rng)).collect();
-        assert!(seen.contains("मिसल") && seen.contains("मीसळ"), "{seen:?}");
-        let seen: std::collections::HashSet<String> = (0..400).map(|_| substitute("पांच", &mut rng)).collect();
-        assert!(seen.contains("पाच"), "{seen:?}");
-        for word in ["ek", "2", "x"] {
-            assert_ne!(substitute(word, &mut rng), word);
-        }
+        let mut seen = |word: &str| -> std::collections::HashSet<String> {
+            (0..400).filter_map(|_| substitute(word, &mut rng)?.ok()).collect()
+        };
+        let paav = seen("paav");
+        assert!(paav.contains("pav") && paav.contains("paaw"), "{paav:?}");
+        let missal = seen("missal");
+        assert!(missal.contains("misal") && missal.contains("mishsal"), "{missal:?}");
+        let misal = seen("मिसळ");
+        assert!(misal.contains("मिसल") && misal.contains("मीसळ"), "{misal:?}");
+        assert!(seen("पांच").contains("पाच"));
+        assert!(!seen("ek").contains("ek"));
+        assert_eq!(substitute("2", &mut rng), Some(Ok("two".into())));
+        assert_eq!(substitute("250", &mut rng), Some(Err(("two".into(), "hundred fifty".into()))));
+        assert_eq!(substitute("x", &mut rng), None, "nothing to confuse");
     }
 
     #[test]
     fn splits_keep_devanagari_letters_whole() {
         let mut rng = SplitMix64::new(5);
         for _ in 0..100 {
-            let (a, b) = split("मिसळपाव", &mut rng).expect("long enough to split");
+            let Some(Err((a, b))) = split("मिसळपाव", &mut rng) else { panic!("long enough to split") };
             assert!(!b.starts_with(is_combining), "{a} {b}");
             assert_eq!(format!("{a}{b}"), "मिसळपाव");
         }

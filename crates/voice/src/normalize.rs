@@ -15,6 +15,14 @@ pub struct Token {
     pub devanagari: bool,
 }
 
+impl Token {
+    /// A word from its Latin text (transliterated already when it was
+    /// Devanagari).
+    pub fn new(text: String, devanagari: bool) -> Token {
+        Token { key: word_key(&text), light: light_key(&text), text, devanagari }
+    }
+}
+
 /// Splits an utterance into normalised words. Digits and letters are split
 /// apart ("500g" → "500", "g"); Devanagari digits become ASCII digits; a
 /// decimal point between digits is kept ("2.5").
@@ -268,7 +276,28 @@ pub fn light_key(word: &str) -> String {
     for (from, to) in [("ph", "f"), ("sh", "s"), ("w", "v"), ("z", "j"), ("ee", "i"), ("oo", "u"), ("q", "k")] {
         s = s.replace(from, to);
     }
-    collapse_doubles(&s)
+    // A hard c is k ("ec", "cilo", "cankel"); "ch" stays.
+    let s = collapse_doubles(&s);
+    let bytes = s.as_bytes();
+    let hard: String =
+        s.char_indices().map(|(i, c)| if c == 'c' && bytes.get(i + 1) != Some(&b'h') { 'k' } else { c }).collect();
+    collapse_doubles(&hard)
+}
+
+/// The key without a nasal before a consonant, which ASRs drop and add
+/// around the anusvara ("पांच"/"पाच", "किंलो" for किलो).
+pub fn without_nasal(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let vowel = |c: u8| b"aeiou".contains(&c);
+    key.char_indices()
+        .filter(|&(i, c)| {
+            !(c == 'n'
+                && i > 0
+                && vowel(bytes[i - 1])
+                && bytes.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() && !vowel(*n) && *n != b'y'))
+        })
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// The fuzzy key catalog aliases are compared on: [`light_key`] plus hard c
@@ -298,7 +327,8 @@ pub fn word_key(word: &str) -> String {
     if s.len() > 2 && s.ends_with('h') && s[..s.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']) {
         s.pop();
     }
-    collapse_doubles(&s)
+    // "moong"/"मूग", "kanda"/"कादा": a nasal before a consonant comes and goes.
+    collapse_doubles(&without_nasal(&s))
 }
 
 fn collapse_doubles(s: &str) -> String {

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::catalog::Unit;
-use crate::normalize::Token;
+use crate::normalize::{Token, without_nasal};
 
 /// A quantity in thousandths of the item's unit, so that ¼ kg and 1½
 /// plates are exact. JSON carries it as a number (`1.5`).
@@ -182,7 +182,7 @@ const ENGLISH_NUMBERS: &[(u64, &[&str])] = &[
 /// script (every number has its own word in Hindi).
 const HINDI_NUMBERS: &[(u64, &[&str])] = &[
     (1, &["ek", "ik", "एक"]),
-    (2, &["do", "दो", "दोनों"]),
+    (2, &["do", "doo", "dono", "donon", "दो", "दोनों"]),
     (3, &["teen", "तीन"]),
     (4, &["char", "chaar", "चार"]),
     (5, &["panch", "paanch", "पाँच", "पांच"]),
@@ -470,14 +470,28 @@ const UNIT_WORDS: &[(SpokenUnit, &[&str])] = &[
 ];
 
 fn lexicon() -> &'static HashMap<String, Word> {
-    static LEXICON: OnceLock<HashMap<String, Word>> = OnceLock::new();
+    &lexicons().0
+}
+
+/// Number, fraction and unit words by light key, and by light key without
+/// nasals for Devanagari words whose anusvara an ASR dropped or added
+/// (keys that would mean two words left out).
+fn lexicons() -> &'static (HashMap<String, Word>, HashMap<String, Option<Word>>) {
+    static LEXICON: OnceLock<(HashMap<String, Word>, HashMap<String, Option<Word>>)> = OnceLock::new();
     LEXICON.get_or_init(|| {
         let mut map = HashMap::new();
+        let mut short_a: Vec<(String, Word)> = Vec::new();
         let mut put = |spelling: &str, word: Word| {
             // Multi-word English numbers ("twenty one") are read word by word.
             if !spelling.contains(' ') {
                 for token in crate::normalize::tokenize(spelling) {
                     map.insert(token.light, word);
+                }
+                // Devanagari with the long ā heard short ("ढई" for ढाई).
+                if spelling.contains('ा') && spelling.chars().count() >= 3 {
+                    for token in crate::normalize::tokenize(&spelling.replace('ा', "")) {
+                        short_a.push((token.light, word));
+                    }
                 }
             }
         };
@@ -505,7 +519,25 @@ fn lexicon() -> &'static HashMap<String, Word> {
         for s in ["hazar", "hazaar", "hajar", "thousand", "हज़ार", "हजार"] {
             put(s, Word::Times(1000));
         }
-        map
+        // Where the short spelling means no other word.
+        let mut short_counts: HashMap<&str, usize> = HashMap::new();
+        for (key, _) in &short_a {
+            *short_counts.entry(key.as_str()).or_default() += 1;
+        }
+        for (key, word) in &short_a {
+            let same = short_a.iter().filter(|(k, w)| k == key && w == word).count();
+            if !map.contains_key(key) && short_counts[key.as_str()] == same {
+                map.insert(key.clone(), *word);
+            }
+        }
+        let mut nasal_free: HashMap<String, Option<Word>> = HashMap::new();
+        for (key, word) in &map {
+            let entry = nasal_free.entry(without_nasal(key)).or_insert(Some(*word));
+            if *entry != Some(*word) {
+                *entry = None;
+            }
+        }
+        (map, nasal_free)
     })
 }
 
@@ -515,11 +547,17 @@ const ENGLISH_LOOKALIKES: &[&str] = &["did", "tin", "sat"];
 
 fn word_at(tokens: &[Token], i: usize) -> Option<Word> {
     let token = tokens.get(i)?;
-    if !token.devanagari && ENGLISH_LOOKALIKES.contains(&token.text.as_str()) {
+    // "tin kilo", "did kilo": before a unit they are the numbers.
+    if !token.devanagari && ENGLISH_LOOKALIKES.contains(&token.text.as_str()) && unit_at(tokens, i + 1).is_none() {
         return None;
     }
     let light = &token.light;
     if let Some(word) = lexicon().get(light) {
+        return Some(*word);
+    }
+    if token.devanagari
+        && let Some(Some(word)) = lexicons().1.get(&without_nasal(light))
+    {
         return Some(*word);
     }
     // Marathi glues hundreds and saade to the number: "दोनशे" 200,

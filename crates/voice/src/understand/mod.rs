@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, Item, Lang, Unit};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES, Marker, marker_at};
 use crate::matcher::{AliasIndex, AliasMatch, Target};
-use crate::normalize::{Token, light_key, tokenize, word_key};
+use crate::normalize::{Token, light_key, tokenize};
 use crate::numbers::{Amount, AmountMatch, Qty, SpokenUnit, UnitFit, parse_amount, unit_at};
 
 /// One catalog item the caller may have meant.
@@ -174,6 +174,14 @@ struct Piece {
     len: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WordKind {
+    Amount,
+    Phrase,
+    Catalog,
+    Unknown,
+}
+
 /// An order line being assembled from one clause.
 #[derive(Debug)]
 struct Slot {
@@ -191,6 +199,12 @@ enum SlotKind {
     Item { index: usize, item: ItemRef },
     Unknown(String),
 }
+
+/// English words never split off a run-together word.
+const ENGLISH_FUNCTION_WORDS: &[&str] = &[
+    "a", "an", "the", "of", "to", "it", "i", "me", "my", "we", "us", "for", "can", "you", "this", "that", "get",
+    "give", "some", "want", "need", "like", "would", "with", "send", "just", "only", "more", "no", "not", "on", "in",
+];
 
 /// Alternatives within this score of the best are "about as good".
 const AMBIGUITY_MARGIN: f32 = 0.08;
@@ -232,7 +246,7 @@ impl Understander {
     }
 
     pub fn understand_in(&self, utterance: &str, context: &Context) -> Understanding {
-        let tokens = self.join_split_words(tokenize(utterance));
+        let tokens = self.mend_word_boundaries(tokenize(utterance));
         let (language, script) = detect_language(&tokens);
         let pieces = self.pieces(&tokens);
         let mut ops = Vec::new();
@@ -262,30 +276,67 @@ impl Understander {
         Understanding { ops, language, script, unmatched_words }
     }
 
-    /// Joins two words an ASR split ("mis al", "shri khand") when neither
-    /// is a catalog word, a number or a phrase word, and together they are.
-    fn join_split_words(&self, tokens: Vec<Token>) -> Vec<Token> {
-        if tokens.len() < 2 {
-            return tokens;
+    /// What one word is on its own: a number or unit word, a phrase word
+    /// (haan, aur, karo), or a catalog word.
+    fn word_kind(&self, token: &Token) -> WordKind {
+        let alone = std::slice::from_ref(token);
+        if parse_amount(alone, 0).is_some() || unit_at(alone, 0).is_some() {
+            WordKind::Amount
+        } else if marker_at(alone, 0).is_some() {
+            WordKind::Phrase
+        } else if self.index.closest(&token.key) >= 0.8 {
+            WordKind::Catalog
+        } else {
+            WordKind::Unknown
         }
-        let plain = |t: &[Token], j: usize| {
-            marker_at(t, j).is_none() && parse_amount(t, j).is_none() && unit_at(t, j).is_none()
-        };
-        let closeness: Vec<f32> = tokens.iter().map(|t| self.index.closest(&t.key)).collect();
+    }
+
+    /// Mends word boundaries an ASR got wrong: a word that is two known
+    /// words run together is split ("ekraita", "dokilo", "kiloonion",
+    /// "bhihata"), and two unknown pieces that make one known word are
+    /// joined ("mis al", "te en", "ki lo", "canc el").
+    fn mend_word_boundaries(&self, tokens: Vec<Token>) -> Vec<Token> {
+        let mut split: Vec<Token> = Vec::with_capacity(tokens.len() + 2);
+        // Words of a phrase ("theek hai") stay whole.
+        let mut in_phrase = vec![false; tokens.len()];
+        for j in 0..tokens.len() {
+            if let Some((_, len)) = marker_at(&tokens, j)
+                && len > 1
+            {
+                in_phrase[j..j + len].iter_mut().for_each(|p| *p = true);
+            }
+        }
+        for (token, in_phrase) in tokens.into_iter().zip(in_phrase) {
+            match self.split_merged(&token).filter(|_| !in_phrase) {
+                Some((left, right)) => split.extend([left, right]),
+                None => split.push(token),
+            }
+        }
+        let tokens = split;
+        let kinds: Vec<WordKind> = tokens.iter().map(|t| self.word_kind(t)).collect();
         let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
         let mut i = 0;
         while i < tokens.len() {
-            let apart = closeness[i].min(closeness.get(i + 1).copied().unwrap_or(1.0));
-            if apart < 0.8
-                && i + 1 < tokens.len()
-                && tokens[i].devanagari == tokens[i + 1].devanagari
-                && plain(&tokens, i)
-                && plain(&tokens, i + 1)
-            {
-                let text = format!("{}{}", tokens[i].text, tokens[i + 1].text);
-                let joined =
-                    Token { key: word_key(&text), light: light_key(&text), text, devanagari: tokens[i].devanagari };
-                if self.index.closest(&joined.key) >= 0.8 {
+            if i + 1 < tokens.len() && tokens[i].devanagari == tokens[i + 1].devanagari {
+                let (a, b) = (kinds[i], kinds[i + 1]);
+                let joined = Token::new(format!("{}{}", tokens[i].text, tokens[i + 1].text), tokens[i].devanagari);
+                let mends = match self.word_kind(&joined) {
+                    // "mis al": neither half is anything.
+                    WordKind::Catalog => {
+                        a == WordKind::Unknown && b == WordKind::Unknown && self.index.closest(&joined.key) >= 0.8
+                    }
+                    // "te en", "ki lo", "ka ro": a number, unit or phrase word from
+                    // halves that are no number and not both phrase words.
+                    WordKind::Amount | WordKind::Phrase => {
+                        a != WordKind::Amount
+                            && b != WordKind::Amount
+                            && (a == WordKind::Unknown || b == WordKind::Unknown)
+                            && a != WordKind::Catalog
+                            && b != WordKind::Catalog
+                    }
+                    WordKind::Unknown => false,
+                };
+                if mends {
                     out.push(joined);
                     i += 2;
                     continue;
@@ -295,6 +346,27 @@ impl Understander {
             i += 1;
         }
         out
+    }
+
+    /// An unknown word that is two known words run together, one of them
+    /// a number, unit or phrase word or both catalog words ("dosamasala").
+    fn split_merged(&self, token: &Token) -> Option<(Token, Token)> {
+        let text = &token.text;
+        if text.len() < 5 || !text.is_ascii() || self.word_kind(token) != WordKind::Unknown {
+            return None;
+        }
+        (2..text.len() - 1).find_map(|at| {
+            let left = Token::new(text[..at].to_string(), token.devanagari);
+            let right = Token::new(text[at..].to_string(), token.devanagari);
+            let (a, b) = (self.word_kind(&left), self.word_kind(&right));
+            // English function words are too short and common to split off
+            // ("theek" is not "the ek").
+            let slight =
+                |t: &Token, kind| kind == WordKind::Phrase && ENGLISH_FUNCTION_WORDS.contains(&t.text.as_str());
+            let known = a != WordKind::Unknown && b != WordKind::Unknown && !slight(&left, a) && !slight(&right, b);
+            let fits = known && (a != WordKind::Catalog || b != WordKind::Catalog || (at >= 3 && text.len() - at >= 3));
+            fits.then_some((left, right))
+        })
     }
 
     fn pieces(&self, tokens: &[Token]) -> Vec<Piece> {
@@ -447,6 +519,7 @@ impl Understander {
     /// g); pieces of an item sold in packs of several are packs ("ek
     /// darjan ande" in trays of six is 2, rounded up to whole packs).
     fn quantity(&self, item: usize, amount: Amount) -> Qty {
+        let amount = self.fraction_of_measure(item, amount);
         let catalog_item = &self.catalog.items[item];
         if let Some(pack) = catalog_item.pack_size {
             let count = matches!(amount.unit, None | Some(SpokenUnit::Piece | SpokenUnit::Pack));
@@ -482,11 +555,23 @@ impl Understander {
         if fit == UnitFit::Mismatch { amount.value } else { qty }
     }
 
+    /// A fraction said without a unit of an item sold by the gram or
+    /// millilitre is of a kilo or litre ("paav jalebi", "aadha bhindi").
+    fn fraction_of_measure(&self, item: usize, amount: Amount) -> Amount {
+        let unit = match self.catalog.items[item].unit {
+            Unit::G => SpokenUnit::Kg,
+            Unit::Ml => SpokenUnit::Litre,
+            _ => return amount,
+        };
+        if amount.unit.is_none() && amount.value.0 % 1000 != 0 { Amount { unit: Some(unit), ..amount } } else { amount }
+    }
+
     /// A weight or volume of an item sold in sizes as packs of those sizes,
     /// fewest packs, largest first ("dedh kilo" is 1 kg and 500 g); `None`
     /// when the item has no such sizes, the amount is no measure, or the
     /// sizes do not add up to it exactly.
     fn in_sizes(&self, item: usize, amount: Amount) -> Option<Vec<(String, Qty)>> {
+        let amount = self.fraction_of_measure(item, amount);
         let sizes = &self.sizes[item];
         let measure = matches!(amount.unit, Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml));
         if sizes.is_empty() || !measure {
@@ -694,17 +779,27 @@ impl Understander {
         let mut loose_amount = None;
         for &(k, amount) in &amounts {
             let next_amount = amounts.iter().map(|(j, _)| *j).find(|j| *j > k).unwrap_or(usize::MAX);
+            // "aadha bhindi" of an item sold by weight is half a kilo, not a half plate.
+            let counted = |s: &Slot| match s.kind {
+                SlotKind::Item { index, .. } => {
+                    !matches!(self.catalog.items[index].unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml)
+                }
+                SlotKind::Unknown(_) => true,
+            };
             if amount.value == Qty(500) && matches!(amount.unit, None | Some(SpokenUnit::Plate)) {
                 let previous = slots.iter().rposition(|s| s.at < k);
                 let next = slots.iter().position(|s| s.at > k && s.at < next_amount);
-                if let Some(s) = if items_first { previous.or(next) } else { next.or(previous) } {
+                if let Some(s) = if items_first { previous.or(next) } else { next.or(previous) }
+                    && counted(&slots[s])
+                {
                     slots[s].half = true;
                     continue;
                 }
             }
             let previous = slots.iter().rposition(|s| s.at < k && s.amount.is_none());
-            let next = (0..slots.len())
-                .find(|&n| slots[n].at > k && slots[n].at < next_amount && slots[n].amount.is_none() && !before_item[n]);
+            let next = (0..slots.len()).find(|&n| {
+                slots[n].at > k && slots[n].at < next_amount && slots[n].amount.is_none() && !before_item[n]
+            });
             let chosen = if items_first { previous.or(next) } else { next.or(previous) };
             // A second amount for a line multiplies a measure: "one dettol
             // 250 ml", "do paneer 200 gram wale", "100 ml do bottle".

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::normalize::{Token, tokenize};
+use crate::normalize::{Token, tokenize, without_nasal};
 
 /// What a caller asks instead of ordering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -518,30 +518,50 @@ const PHRASES: &[(Marker, &[&str])] = &[
     ),
 ];
 
-fn phrases() -> &'static (HashMap<Vec<String>, Marker>, usize) {
-    static PHRASE_INDEX: OnceLock<(HashMap<Vec<String>, Marker>, usize)> = OnceLock::new();
+/// Phrases by their words' light keys, the same without nasals before
+/// consonants (for Devanagari words whose anusvara an ASR added or
+/// dropped: "कांढा" for काढा), and the most words a phrase has.
+struct PhraseIndex {
+    exact: HashMap<Vec<String>, Marker>,
+    nasal_free: HashMap<Vec<String>, Marker>,
+    longest: usize,
+}
+
+fn phrases() -> &'static PhraseIndex {
+    static PHRASE_INDEX: OnceLock<PhraseIndex> = OnceLock::new();
     PHRASE_INDEX.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut exact = HashMap::new();
         let mut longest = 0;
         for (marker, spellings) in PHRASES {
             for s in *spellings {
                 let key: Vec<String> = tokenize(s).into_iter().map(|t| t.light).collect();
                 longest = longest.max(key.len());
-                map.entry(key).or_insert(*marker);
+                exact.entry(key).or_insert(*marker);
             }
         }
-        (map, longest)
+        let mut nasal_free = HashMap::new();
+        for (key, marker) in &exact {
+            let stripped: Vec<String> = key.iter().map(|k| without_nasal(k)).collect();
+            nasal_free.entry(stripped).or_insert(*marker);
+        }
+        PhraseIndex { exact, nasal_free, longest }
     })
 }
 
 /// The longest marker phrase starting at word `i`: (marker, words).
 pub fn marker_at(tokens: &[Token], i: usize) -> Option<(Marker, usize)> {
-    let (map, longest) = phrases();
-    let mut key: Vec<String> = Vec::with_capacity(*longest);
+    let index = phrases();
+    let mut key: Vec<String> = Vec::with_capacity(index.longest);
+    let mut stripped: Vec<String> = Vec::with_capacity(index.longest);
     let mut found = None;
-    for t in tokens.iter().skip(i).take(*longest) {
+    for t in tokens.iter().skip(i).take(index.longest) {
         key.push(t.light.clone());
-        if let Some(m) = map.get(&key) {
+        stripped.push(if t.devanagari { without_nasal(&t.light) } else { t.light.clone() });
+        if let Some(m) = index.exact.get(&key) {
+            found = Some((*m, key.len()));
+        } else if stripped.iter().zip(tokens.iter().skip(i)).any(|(_, t)| t.devanagari)
+            && let Some(m) = index.nasal_free.get(&stripped)
+        {
             found = Some((*m, key.len()));
         }
     }

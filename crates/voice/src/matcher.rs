@@ -170,13 +170,20 @@ impl AliasIndex {
 
     /// How closely the nearest vocabulary word resembles a key (0 if none does).
     pub fn closest(&self, key: &str) -> f32 {
-        let mut best: f32 = 0.0;
-        for l in key.len().saturating_sub(2)..=key.len() + 2 {
-            for &w in self.by_len.get(&l).map(Vec::as_slice).unwrap_or_default() {
-                best = best.max(similarity(key, &self.vocab[w]));
+        let nearest = |key: &str| {
+            let mut best: f32 = 0.0;
+            for l in key.len().saturating_sub(2)..=key.len() + 2 {
+                for &w in self.by_len.get(&l).map(Vec::as_slice).unwrap_or_default() {
+                    best = best.max(similarity(key, &self.vocab[w]));
+                }
             }
+            best
+        };
+        let best = nearest(key);
+        match marathi_stem(key) {
+            Some(stem) if best < 0.8 => best.max(nearest(&stem) * 0.95),
+            _ => best,
         }
-        best
     }
 
     /// The best match per target of the aliases that start at word `i` of

@@ -487,6 +487,15 @@ fn lexicons() -> &'static (HashMap<String, Word>, HashMap<String, Option<Word>>)
                 for token in crate::normalize::tokenize(spelling) {
                     map.insert(token.light, word);
                 }
+                // Latin with the last vowel or h unheard ("tw", "ded", "plat").
+                if spelling.is_ascii() && spelling.len() >= 3 && spelling.ends_with(['a', 'e', 'i', 'o', 'u', 'h']) {
+                    let clipped = &spelling[..spelling.len() - 1];
+                    if !CLIPPED_LOOKALIKES.contains(&clipped) {
+                        for token in crate::normalize::tokenize(clipped) {
+                            short_a.push((token.light, word));
+                        }
+                    }
+                }
                 // Devanagari with the long ā heard short ("ढई" for ढाई).
                 if spelling.contains('ा') && spelling.chars().count() >= 3 {
                     for token in crate::normalize::tokenize(&spelling.replace('ा', "")) {
@@ -540,6 +549,13 @@ fn lexicons() -> &'static (HashMap<String, Word>, HashMap<String, Option<Word>>)
         (map, nasal_free)
     })
 }
+
+/// Number and unit words with the last letter unheard that are words of
+/// their own ("on", "saw", "bar", "sol" of sol kadhi).
+const CLIPPED_LOOKALIKES: &[&str] = &[
+    "on", "in", "an", "as", "is", "it", "at", "to", "so", "no", "he", "me", "we", "be", "or", "of", "up", "us", "my",
+    "by", "go", "na", "sa", "saw", "bar", "sol", "fiv", "ter", "aad", "pa", "paa",
+];
 
 /// Latin words whose light key meets a number word's but which are common
 /// English words: "did" is not दीड (1½), "tin" and "sat" are not 3 and 7.
@@ -601,8 +617,9 @@ fn digits(text: &str) -> Option<u64> {
     Some(whole.parse::<u64>().ok()? * 1000 + frac_milli)
 }
 
+/// Whether word `i` is one of `words`, compared on light keys ("aand" is "and").
 fn is(tokens: &[Token], i: usize, words: &[&str]) -> bool {
-    tokens.get(i).is_some_and(|t| words.contains(&t.text.as_str()))
+    tokens.get(i).is_some_and(|t| words.iter().any(|w| crate::normalize::light_key(w) == t.light))
 }
 
 /// Reads an amount starting at token `i`: a number (digits, words,

@@ -267,8 +267,8 @@ impl Understander {
         if !carried.is_empty() {
             clauses.push(carried);
         }
-        for clause in &clauses {
-            self.clause_ops(&tokens, clause, context, &mut ops, &mut unmatched_words);
+        for (n, clause) in clauses.iter().enumerate() {
+            self.clause_ops(&tokens, clause, n == 0, context, &mut ops, &mut unmatched_words);
         }
         // A "yes" or "no" with order content is an answer to "anything else?";
         // alone it is a confirmation or refusal. Several yeses are one.
@@ -321,9 +321,17 @@ impl Understander {
                 let (a, b) = (kinds[i], kinds[i + 1]);
                 let joined = Token::new(format!("{}{}", tokens[i].text, tokens[i + 1].text), tokens[i].devanagari);
                 let mends = match self.word_kind(&joined) {
-                    // "mis al": neither half is anything.
+                    // "mis al": neither half is anything; "के ळी": one half is
+                    // a phrase word and together they are a catalog word.
                     WordKind::Catalog => {
-                        a == WordKind::Unknown && b == WordKind::Unknown && self.index.closest(&joined.key) >= 0.8
+                        let closeness = self.index.closest(&joined.key);
+                        match (a, b) {
+                            (WordKind::Unknown, WordKind::Unknown) => closeness >= 0.8,
+                            (WordKind::Unknown, WordKind::Phrase) | (WordKind::Phrase, WordKind::Unknown) => {
+                                closeness >= 0.9
+                            }
+                            _ => false,
+                        }
                     }
                     // "te en", "ki lo", "ka ro": a number, unit or phrase word from
                     // halves that are no number and not both phrase words.
@@ -359,11 +367,18 @@ impl Understander {
             let left = Token::new(text[..at].to_string(), token.devanagari);
             let right = Token::new(text[at..].to_string(), token.devanagari);
             let (a, b) = (self.word_kind(&left), self.word_kind(&right));
-            // English function words are too short and common to split off
-            // ("theek" is not "the ek").
-            let slight =
-                |t: &Token, kind| kind == WordKind::Phrase && ENGLISH_FUNCTION_WORDS.contains(&t.text.as_str());
-            let known = a != WordKind::Unknown && b != WordKind::Unknown && !slight(&left, a) && !slight(&right, b);
+            // An English function word and a number are no split ("theek"
+            // is not "the ek"; "akilo" is "a kilo").
+            let number = |t: &Token, kind| kind == WordKind::Amount && unit_at(std::slice::from_ref(t), 0).is_none();
+            let slight = |t: &Token, kind, other: &Token, other_kind| {
+                kind == WordKind::Phrase
+                    && ENGLISH_FUNCTION_WORDS.contains(&t.text.as_str())
+                    && number(other, other_kind)
+            };
+            let known = a != WordKind::Unknown
+                && b != WordKind::Unknown
+                && !slight(&left, a, &right, b)
+                && !slight(&right, b, &left, a);
             let fits = known && (a != WordKind::Catalog || b != WordKind::Catalog || (at >= 3 && text.len() - at >= 3));
             fits.then_some((left, right))
         })
@@ -618,6 +633,7 @@ impl Understander {
         &self,
         tokens: &[Token],
         pieces: &[Piece],
+        first_clause: bool,
         context: &Context,
         ops: &mut Vec<CartOp>,
         unmatched: &mut Vec<String>,
@@ -740,16 +756,17 @@ impl Understander {
                 SlotKind::Unknown(_) => None,
             })
             .collect();
-        if !slots.is_empty() {
-            subs.retain(|(k, candidates, fallback, _)| match fallback {
-                Some(a) if !candidates.iter().any(|c| slot_items.contains(&c.target.item())) => {
-                    amounts.push((*k, *a));
-                    false
-                }
-                _ => true,
-            });
-            amounts.sort_by_key(|(k, _)| *k);
-        }
+        let focus_has = |candidates: &[AliasMatch]| {
+            slots.is_empty() && focus_index.is_some_and(|f| candidates.iter().any(|c| c.target.item() == f))
+        };
+        subs.retain(|(k, candidates, fallback, _)| match fallback {
+            Some(a) if !candidates.iter().any(|c| slot_items.contains(&c.target.item())) && !focus_has(candidates) => {
+                amounts.push((*k, *a));
+                false
+            }
+            _ => true,
+        });
+        amounts.sort_by_key(|(k, _)| *k);
         for w in amounts.windows(2) {
             if w[1].0 == w[0].0 + 2 && marker_at_piece(w[0].0 + 1, Marker::Negation) {
                 correction = Some(w[1]);
@@ -953,10 +970,17 @@ impl Understander {
         for slot in &slots {
             self.add_or_set(slot, set || leading_negation, !items.is_empty(), ops, unmatched);
         }
+        // An amount alone answers "how many?" or corrects the line talked
+        // about; after "aur" it was said of something not heard.
         if slots.is_empty()
             && let Some(amount) = loose_amount
         {
-            self.set_quantity(focus_subject(), focus.as_ref().map(|(i, _)| *i), amount, ops);
+            if first_clause || set {
+                self.set_quantity(focus_subject(), focus.as_ref().map(|(i, _)| *i), amount, ops);
+            } else {
+                let last = &pieces[pieces.len() - 1];
+                unmatched.push(Self::heard(tokens, pieces[0].start, last.start + last.len - pieces[0].start));
+            }
         }
         for (candidates, heard) in loose_subs {
             if items.is_empty() {

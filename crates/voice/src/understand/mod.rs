@@ -157,12 +157,24 @@ pub struct Understander {
     /// Per item, the fuzzy keys of each variant's aliases, to find a
     /// variant said inside the item's name ("cutting chai").
     variant_keys: Vec<Vec<(usize, Vec<String>)>>,
+    /// Per item, the fuzzy keys of its name and each alias.
+    item_keys: Vec<Vec<Vec<String>>>,
+    /// Per half item, the whole item it is half of ("Chicken Dum Biryani"
+    /// for "Chicken Biryani Half").
+    whole_of: Vec<Option<usize>>,
 }
 
 #[derive(Debug, Clone)]
 enum PieceKind {
     Amount(Amount),
-    Alias { candidates: Vec<AliasMatch>, fallback: Option<Amount> },
+    /// `others`: further items the same words name less well ("saban" of
+    /// Bhandi Saban beside the soap named Saban), which a correction or
+    /// removal may mean when they are the ones in the cart.
+    Alias {
+        candidates: Vec<AliasMatch>,
+        fallback: Option<Amount>,
+        others: Vec<usize>,
+    },
     Marker(Marker),
     Unknown,
 }
@@ -192,6 +204,8 @@ struct Slot {
     modifiers: Vec<(usize, usize)>,
     /// "half", "aadhi plate": the store's half item, or half of one.
     half: bool,
+    /// Items the words name less well (see [`PieceKind::Alias`]).
+    others: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -199,6 +213,9 @@ enum SlotKind {
     Item { index: usize, item: ItemRef },
     Unknown(String),
 }
+
+/// "Full" (plate), the opposite of a half item, in the four languages.
+const FULL_WORDS: &[&str] = &["full", "poora", "poori", "puri", "purn", "purna", "फुल", "पूरा", "पूरी", "पूर्ण"];
 
 /// English words never split off a run-together word.
 const ENGLISH_FUNCTION_WORDS: &[&str] = &[
@@ -216,6 +233,22 @@ impl Understander {
             index: AliasIndex::new(catalog),
             catalog: catalog.clone(),
             half_of: half_items(catalog),
+            whole_of: {
+                let half_of = half_items(catalog);
+                (0..catalog.items.len())
+                    .map(|h| (0..half_of.len()).find(|&w| w != h && half_of[w] == Some(h) && half_of[h] == Some(h)))
+                    .collect()
+            },
+            item_keys: catalog
+                .items
+                .iter()
+                .map(|item| {
+                    std::iter::once(&item.name)
+                        .chain(&item.aliases)
+                        .map(|a| tokenize(a).into_iter().map(|t| t.key).collect())
+                        .collect()
+                })
+                .collect(),
             sizes: catalog.items.iter().map(sizes_of).collect(),
             unit_variants: catalog.items.iter().map(unit_variants_of).collect(),
             variant_keys: catalog
@@ -427,16 +460,22 @@ impl Understander {
             let (cl, full) = best.map_or((0, false), |b| (b.len, b.full));
             let alias_piece = |candidates: Vec<AliasMatch>, fallback| {
                 let best = candidates[0];
-                let candidates = candidates
-                    .into_iter()
-                    .filter(|c| {
-                        c.len == best.len
-                            && c.full == best.full
-                            && c.exact == best.exact
-                            && c.score >= best.score - AMBIGUITY_MARGIN
+                let (candidates, rest): (Vec<AliasMatch>, Vec<AliasMatch>) = candidates.into_iter().partition(|c| {
+                    c.len == best.len
+                        && c.full == best.full
+                        && c.exact == best.exact
+                        && c.score >= best.score - AMBIGUITY_MARGIN
+                });
+                let mut others: Vec<usize> = rest
+                    .iter()
+                    .filter(|c| c.len == best.len)
+                    .filter_map(|c| match c.target {
+                        Target::Item(index) => Some(index),
+                        _ => None,
                     })
                     .collect();
-                Piece { kind: PieceKind::Alias { candidates, fallback }, start: i, len: best.len }
+                others.dedup();
+                Piece { kind: PieceKind::Alias { candidates, fallback, others }, start: i, len: best.len }
             };
             // "ek idli sambar": a number and a longer item name after it beat
             // a size alias that starts with the number ("ek idli").
@@ -502,6 +541,33 @@ impl Understander {
             .collect();
         let confidence = if alternatives.is_empty() { score } else { score * 0.6 };
         Some((best, ItemRef { item_id: self.catalog.items[best].id.clone(), confidence, alternatives, heard }))
+    }
+
+    /// A slot's item as the subject of a correction or removal: with the
+    /// items its words name less well as alternatives, so that the one in
+    /// the cart is meant ("saban teen kara" of the Bhandi Saban ordered).
+    fn subject_of(&self, slot: &Slot) -> Option<Subject> {
+        let SlotKind::Item { item, .. } = &slot.kind else { return None };
+        let mut item = item.clone();
+        for other in &slot.others {
+            let id = &self.catalog.items[*other].id;
+            if *id != item.item_id && !item.alternatives.iter().any(|a| a.item_id == *id) {
+                item.alternatives.push(Candidate { item_id: id.clone(), confidence: item.confidence * 0.5 });
+            }
+        }
+        Some(Subject::Item(item))
+    }
+
+    /// Whether the words that named a slot's item are all words of a name
+    /// of another item ("cake" of Chocolate Truffle Cake).
+    fn names_part_of(&self, slot: &SlotKind, index: usize) -> bool {
+        let SlotKind::Item { index: previous, item } = slot else { return false };
+        let heard: Vec<String> = tokenize(&item.heard).into_iter().map(|t| t.key).collect();
+        *previous != index
+            && !heard.is_empty()
+            && self.item_keys[index]
+                .iter()
+                .any(|name| name.len() > heard.len() && heard.iter().all(|w| name.contains(w)))
     }
 
     /// The variant whose alias is said inside the item's name ("cutting
@@ -658,24 +724,70 @@ impl Understander {
                 _ => None,
             })
             .collect();
+        // "no, make it a full plate" of a half item the store sells on its
+        // own: the whole item instead.
+        if named.is_empty()
+            && let Some((half, half_ref)) = self.focus_ref(context)
+            && let Some(whole) = self.whole_of[half]
+        {
+            let last = &pieces[pieces.len() - 1];
+            let said = &tokens[pieces[0].start..last.start + last.len];
+            if said.iter().any(|t| FULL_WORDS.iter().any(|w| light_key(w) == t.light)) {
+                ops.push(CartOp::Remove { subject: Subject::Item(half_ref.clone()) });
+                let item = ItemRef {
+                    item_id: self.catalog.items[whole].id.clone(),
+                    confidence: half_ref.confidence,
+                    alternatives: Vec::new(),
+                    heard: String::new(),
+                };
+                ops.push(CartOp::Add { item, quantity: None, variant_id: None, modifiers: Vec::new() });
+                return;
+            }
+        }
+
         let focus_index = self.focus_ref(context).map(|(i, _)| i);
+        let mut unknown_end: Option<usize> = None;
         let mut k = 0;
         while k < pieces.len() {
             let p = &pieces[k];
             match &p.kind {
-                PieceKind::Alias { candidates, fallback } => {
+                PieceKind::Alias { candidates, fallback, others } => {
                     match self.item_ref(candidates, Self::heard(tokens, p.start, p.len)) {
+                        // "hari mirch" where the shop sells only lal mirch, "cold
+                        // coffee" beside filter coffee: an unknown word before some
+                        // words of an item's name is another thing.
+                        Some(_) if !candidates[0].full && unknown_end.is_some_and(|end| end + 1 == k) => {
+                            if let Some(Slot { kind: SlotKind::Unknown(words), .. }) = slots.last_mut() {
+                                words.push(' ');
+                                words.push_str(&Self::heard(tokens, p.start, p.len));
+                            }
+                            unknown_end = Some(k);
+                        }
                         // "chawal basmati wala", "cake chocolate wala": words of one item.
                         Some((index, item))
                             if slots.last().is_some_and(|s| s.at + 1 == k && same_item(&s.kind, index, &item)) =>
                         {
                             let last = slots.last_mut().expect("checked");
                             last.at = k;
+                            last.others.extend(others);
                             if let SlotKind::Item { item: previous, .. } = &last.kind
                                 && previous.alternatives.len() > item.alternatives.len()
                             {
                                 last.kind = SlotKind::Item { index, item };
                             }
+                        }
+                        // "cake chocolate wala": the words said first are part of
+                        // the name of the item said next.
+                        Some((index, item))
+                            if slots.last().is_some_and(|s| {
+                                s.at + 1 == k && s.amount.is_none() && self.names_part_of(&s.kind, index)
+                            }) =>
+                        {
+                            let last = slots.last_mut().expect("checked");
+                            last.at = k;
+                            last.variant = self.variant_in_name(index, &tokens[p.start..p.start + p.len]);
+                            last.kind = SlotKind::Item { index, item };
+                            last.others = others.clone();
                         }
                         Some((index, item)) => slots.push(Slot {
                             at: k,
@@ -684,6 +796,7 @@ impl Understander {
                             amount: None,
                             modifiers: Vec::new(),
                             half: false,
+                            others: others.clone(),
                         }),
                         None => {
                             let heard = Self::heard(tokens, p.start, p.len);
@@ -711,6 +824,7 @@ impl Understander {
                                         variant: Some(variant),
                                         modifiers: Vec::new(),
                                         half: false,
+                                        others: Vec::new(),
                                     });
                                 }
                                 _ => subs.push((k, candidates.clone(), *fallback, heard)),
@@ -731,7 +845,9 @@ impl Understander {
                         variant: None,
                         modifiers: Vec::new(),
                         half: false,
+                        others: Vec::new(),
                     });
+                    unknown_end = Some(k);
                 }
                 _ => {}
             }
@@ -869,10 +985,7 @@ impl Understander {
             }
         }
 
-        let subject = |slot: &Slot| match &slot.kind {
-            SlotKind::Item { item, .. } => Some(Subject::Item(item.clone())),
-            SlotKind::Unknown(_) => None,
-        };
+        let subject = |slot: &Slot| self.subject_of(slot);
         let focus = self.focus_ref(context);
         let focus_subject = || focus.as_ref().map_or(Subject::Focus, |(_, r)| Subject::Item(r.clone()));
         let removal = |slot: &Slot, ops: &mut Vec<CartOp>| match subject(slot) {
@@ -940,8 +1053,8 @@ impl Understander {
         if let Some((_, amount)) = correction {
             match items.first() {
                 Some(slot) => {
-                    if let SlotKind::Item { index, item } = &slot.kind {
-                        self.set_quantity(Subject::Item(item.clone()), Some(*index), amount, ops);
+                    if let (SlotKind::Item { index, .. }, Some(subject)) = (&slot.kind, self.subject_of(slot)) {
+                        self.set_quantity(subject, Some(*index), amount, ops);
                     }
                 }
                 None => self.set_quantity(focus_subject(), focus.as_ref().map(|(i, _)| *i), amount, ops),
@@ -951,9 +1064,9 @@ impl Understander {
 
         if has(Marker::Reduce) {
             for slot in &items {
-                if let SlotKind::Item { index, item } = &slot.kind {
+                if let (SlotKind::Item { index, .. }, Some(subject)) = (&slot.kind, self.subject_of(slot)) {
                     let quantity = slot.amount.map_or(Qty::ONE, |a| self.quantity(*index, a));
-                    ops.push(CartOp::Reduce { subject: Subject::Item(item.clone()), quantity });
+                    ops.push(CartOp::Reduce { subject, quantity });
                 }
             }
             if items.is_empty() {
@@ -1081,7 +1194,10 @@ impl Understander {
             return;
         }
         if set {
-            let subject = Subject::Item(item.clone());
+            let subject = match self.subject_of(slot) {
+                Some(subject) if same_item => subject,
+                _ => Subject::Item(item.clone()),
+            };
             if let Some(quantity) = quantity {
                 ops.push(CartOp::SetQuantity { subject: subject.clone(), quantity });
             }

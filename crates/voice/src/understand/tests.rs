@@ -362,3 +362,169 @@ fn english_words_that_sound_like_number_words_are_not_quantities() {
         ],
     );
 }
+
+/// A sweet shop, bakery and kirana in one: items sold in weight sizes,
+/// items counted in packs of a weight or of pieces, a half item.
+const SIZES_AND_PACKS: &str = r#"{
+  "store": {"id": "mixed", "name": "Mixed Store", "language": "hi-en"},
+  "items": [
+    {"id": "pedha", "name": "Pedha", "aliases": ["pede", "पेढे", "पेड़ा"], "price": 480, "unit": "g",
+     "category": "Sweets", "available": true,
+     "variants": [
+       {"id": "250g", "name": "250 g", "aliases": ["paav kilo", "पाव किलो"], "price": 120},
+       {"id": "500g", "name": "500 g", "aliases": ["aadha kilo", "अर्धा किलो"], "price": 240},
+       {"id": "1kg", "name": "1 kg", "aliases": ["ek kilo", "एक किलो"], "price": 480}]},
+    {"id": "besan", "name": "Besan", "aliases": ["बेसन"], "price": 58, "unit": "g", "category": "Flour",
+     "available": true, "pack_size": {"quantity": 500, "unit": "g"},
+     "variants": [
+       {"id": "500g", "name": "500 g", "aliases": ["aadha kilo"], "price": 58},
+       {"id": "1kg", "name": "1 kg", "aliases": ["ek kilo", "1 kilo"], "price": 116}]},
+    {"id": "bread", "name": "White Bread", "aliases": ["bread", "ब्रेड"], "price": 0.1, "unit": "g",
+     "category": "Bakery", "available": true, "pack_size": {"quantity": 400, "unit": "g"}},
+    {"id": "eggs", "name": "Eggs", "aliases": ["ande", "anda", "अंडे", "अंडी"], "price": 42, "unit": "pack",
+     "category": "Dairy", "available": true, "pack_size": {"quantity": 6, "unit": "piece"}},
+    {"id": "chilli", "name": "Red Chilli Powder", "aliases": ["lal mirch", "लाल मिर्च"], "price": 0.5, "unit": "g",
+     "category": "Masala", "available": true, "pack_size": {"quantity": 100, "unit": "g"}},
+    {"id": "coke", "name": "Coca Cola", "aliases": ["coke", "कोक"], "price": 0.08, "unit": "ml",
+     "category": "Drinks", "available": true, "pack_size": {"quantity": 500, "unit": "ml"}},
+    {"id": "idli", "name": "Idli Sambar", "aliases": ["idli", "इडली"], "price": 50, "unit": "plate",
+     "category": "Breakfast", "available": true,
+     "variants": [
+       {"id": "plate", "name": "Plate (2 idli)", "aliases": ["plate"], "price": 50},
+       {"id": "single", "name": "Single idli", "aliases": ["single", "ek idli"], "price": 30}]},
+    {"id": "chai", "name": "Cutting Chai", "aliases": ["chai", "चाय"], "price": 12, "unit": "piece",
+     "category": "Drinks", "available": true,
+     "variants": [
+       {"id": "cutting", "name": "Cutting", "aliases": ["cutting", "कटिंग"], "price": 12},
+       {"id": "full", "name": "Full cup", "aliases": ["full"], "price": 20}]},
+    {"id": "samosa", "name": "Samosa", "aliases": ["samose", "समोसा"], "price": 15, "unit": "piece",
+     "category": "Snacks", "available": true},
+    {"id": "raita", "name": "Raita", "aliases": ["रायता"], "price": 40, "unit": "plate", "category": "Sides",
+     "available": true},
+    {"id": "biryani", "name": "Chicken Biryani", "aliases": ["biryani", "बिरयानी"], "price": 220, "unit": "plate",
+     "category": "Biryani", "available": true},
+    {"id": "biryani_half", "name": "Chicken Biryani Half", "aliases": ["half biryani", "हाफ बिरयानी"],
+     "price": 130, "unit": "plate", "category": "Biryani", "available": true}
+  ]
+}"#;
+
+#[test]
+fn hindi_and_marathi_numbers_up_to_ninety_nine() {
+    let u = understander(SIZES_AND_PACKS);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            (&["teis samose"], &[("samosa", None, 23.0, none)]),
+            (&["chhabbis samose"], &[("samosa", None, 26.0, none)]),
+            (&["सैंतालीस समोसे"], &[("samosa", None, 47.0, none)]),
+            (&["pachpan samose"], &[("samosa", None, 55.0, none)]),
+            (&["निन्यानवे समोसे"], &[("samosa", None, 99.0, none)]),
+            (&["तेवीस समोसे"], &[("samosa", None, 23.0, none)]),
+            (&["बेचाळीस समोसे"], &[("samosa", None, 42.0, none)]),
+            (&["एकसष्ट समोसे"], &[("samosa", None, 61.0, none)]),
+            (&["sattavis samose"], &[("samosa", None, 27.0, none)]),
+            (&["pasashta samose"], &[("samosa", None, 65.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn weights_of_items_sold_in_sizes_are_packs_of_those_sizes() {
+    let u = understander(SIZES_AND_PACKS);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            (&["dedh kilo pede"], &[("pedha", Some("1kg"), 1.0, none), ("pedha", Some("500g"), 1.0, none)]),
+            (&["do kilo pedha"], &[("pedha", Some("1kg"), 2.0, none)]),
+            (&["sawa kilo pedha"], &[("pedha", Some("1kg"), 1.0, none), ("pedha", Some("250g"), 1.0, none)]),
+            (&["पौने एक किलो पेड़ा"], &[("pedha", Some("500g"), 1.0, none), ("pedha", Some("250g"), 1.0, none)]),
+            (&["dhai sau gram pedha"], &[("pedha", Some("250g"), 1.0, none)]),
+            // A fraction of an item sold by the gram is of a kilo.
+            (&["paav pedha"], &[("pedha", Some("250g"), 1.0, none)]),
+            (
+                &["ek kilo pedha", "nahi dedh kilo"],
+                &[("pedha", Some("1kg"), 1.0, none), ("pedha", Some("500g"), 1.0, none)],
+            ),
+            // No size or weight said: the dialog asks which.
+            (&["do pedha"], &[("pedha", None, 2.0, none)]),
+            // Sizes that do not add up stay a weight.
+            (&["100 gram pedha"], &[("pedha", None, 100.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn counts_of_items_sold_in_packs_are_packs() {
+    let u = understander(SIZES_AND_PACKS);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            (&["do bread"], &[("bread", None, 800.0, none)]),
+            (&["ek coke"], &[("coke", None, 500.0, none)]),
+            (&["ek lal mirch"], &[("chilli", None, 100.0, none)]),
+            (&["200 gram lal mirch"], &[("chilli", None, 200.0, none)]),
+            (&["ek darjan ande"], &[("eggs", None, 2.0, none)]),
+            (&["aadha darjan ande"], &[("eggs", None, 1.0, none)]),
+            (&["chhe ande"], &[("eggs", None, 1.0, none)]),
+            (&["do packet ande"], &[("eggs", None, 2.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn a_size_said_in_the_name_or_as_the_unit_is_that_variant() {
+    let u = understander(SIZES_AND_PACKS);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            (&["ek cutting chai"], &[("chai", Some("cutting"), 1.0, none)]),
+            (&["char cutting"], &[("chai", Some("cutting"), 4.0, none)]),
+            (&["ek chai"], &[("chai", None, 1.0, none)]),
+            (&["do plate idli"], &[("idli", Some("plate"), 2.0, none)]),
+            // "ek idli sambar" is one Idli Sambar, not the single idli and sambar.
+            (&["ek idli sambar"], &[("idli", None, 1.0, none)]),
+            (&["half biryani", "nahi full plate"], &[("biryani", None, 1.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn words_an_asr_ran_together_or_split_are_mended() {
+    let u = understander(SIZES_AND_PACKS);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            (&["do samose aur ekraita"], &[("samosa", None, 2.0, none), ("raita", None, 1.0, none)]),
+            (&["tw samose"], &[("samosa", None, 2.0, none)]),
+            (&["te en samose"], &[("samosa", None, 3.0, none)]),
+            (&["dokilo pede"], &[("pedha", Some("1kg"), 2.0, none)]),
+            (&["ded kilo pede"], &[("pedha", Some("1kg"), 1.0, none), ("pedha", Some("500g"), 1.0, none)]),
+            (&["do samose", "canc el"], &[]),
+            (&["ec samosa"], &[("samosa", None, 1.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn unknown_things_beside_known_words_stay_unknown() {
+    let u = understander(SIZES_AND_PACKS);
+    // "hari mirch" at a shop that sells only lal mirch.
+    let ops = u.understand("paav kilo hari mirch").ops;
+    assert!(matches!(ops.as_slice(), [CartOp::NotInCatalog { heard, .. }] if heard == "hari mirch"), "{ops:?}");
+    // "ek kilo" is Besan's size, but said of paneer, which the shop does not sell.
+    let ops = u.understand("ek kilo paneer").ops;
+    assert!(
+        matches!(ops.as_slice(), [CartOp::NotInCatalog { heard, amount: Some(_), .. }] if heard == "paneer"),
+        "{ops:?}"
+    );
+    // An amount after "aur" with its item unheard changes no line.
+    assert_eq!(play(&u, &["do samose aur ek kilo"]), vec![("samosa".to_string(), None, 2.0, Vec::new())]);
+    // A word that is no number and no item is not split into them.
+    let ops = u.understand("theek hai").ops;
+    assert_eq!(ops, vec![CartOp::Confirm]);
+}

@@ -51,11 +51,20 @@ fn cases() -> Vec<DevCase> {
                 .expect("lines")
                 .iter()
                 .map(|l| {
-                    let mut modifiers: Vec<String> =
-                        l["modifiers"].as_array().expect("modifiers").iter().map(|m| m.as_str().expect("modifier").into()).collect();
+                    let mut modifiers: Vec<String> = l["modifiers"]
+                        .as_array()
+                        .expect("modifiers")
+                        .iter()
+                        .map(|m| m.as_str().expect("modifier").into())
+                        .collect();
                     modifiers.sort();
                     let quantity = (l["quantity"].as_f64().expect("quantity") * 1000.0).round() as u64;
-                    (l["item_id"].as_str().expect("item_id").into(), l["variant_id"].as_str().map(Into::into), quantity, modifiers)
+                    (
+                        l["item_id"].as_str().expect("item_id").into(),
+                        l["variant_id"].as_str().map(Into::into),
+                        quantity,
+                        modifiers,
+                    )
                 })
                 .collect();
             want.sort();
@@ -63,7 +72,12 @@ fn cases() -> Vec<DevCase> {
                 id: case["id"].as_str().expect("id").into(),
                 lang: case["lang"].as_str().unwrap_or("?").into(),
                 store_id: case["store_id"].as_str().expect("store_id").into(),
-                turns: case["turns"].as_array().expect("turns").iter().map(|t| t.as_str().expect("turn").into()).collect(),
+                turns: case["turns"]
+                    .as_array()
+                    .expect("turns")
+                    .iter()
+                    .map(|t| t.as_str().expect("turn").into())
+                    .collect(),
                 want,
             });
         }
@@ -138,10 +152,18 @@ fn exact_carts_clean_and_with_asr_noise_meet_the_targets() {
             measure(&stores, &cases, Some(AsrNoise::new(NOISE_RATE, *seed)), show)
         })
         .collect();
-    println!("exact carts, parser and cart only ({} cases; noise {NOISE_RATE} over seeds {NOISE_SEEDS:?}):", cases.len());
+    println!(
+        "exact carts, parser and cart only ({} cases; noise {NOISE_RATE} over seeds {NOISE_SEEDS:?}):",
+        cases.len()
+    );
     for (lang, counts) in &clean {
         let per_seed: Vec<String> = noisy.iter().map(|n| format!("{:5.1} %", 100.0 * share(n[lang]))).collect();
-        println!("  {lang:6} {:4} cases  clean {:5.1} %  noisy {}", counts.0, 100.0 * share(*counts), per_seed.join("  "));
+        println!(
+            "  {lang:6} {:4} cases  clean {:5.1} %  noisy {}",
+            counts.0,
+            100.0 * share(*counts),
+            per_seed.join("  ")
+        );
     }
     let clean_all = share(clean["all"]);
     assert!(clean_all >= CLEAN_TARGET, "clean exact carts {:.1} % < {:.0} %", 100.0 * clean_all, 100.0 * CLEAN_TARGET);

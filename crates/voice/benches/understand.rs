@@ -7,8 +7,9 @@
 //!
 //! Then it plays the development set (crates/voice/tests/data, over the
 //! Nashik demo stores' catalogs in tests/data/catalogs) through the understander and a cart, and prints the
-//! exact-cart rate and item recall and precision per language: a
-//! measurement of the parser alone, without the dialog.
+//! exact-cart rate and item recall and precision per language, clean and
+//! with `AsrNoise::new(0.1, seed)` for seeds 1–3: a measurement of the
+//! parser alone, without the dialog.
 //!
 //! Knobs: BENCH_ROUNDS (default 200 passes over the utterances);
 //! BENCH_SHOW_MISSES=N prints the first N dev-set cases that came out wrong.
@@ -19,7 +20,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use mangwale_voice::{Cart, CartOp, Catalog, Understander};
+use mangwale_voice::{AsrNoise, Cart, CartOp, Catalog, Understander};
 use serde_json::Value;
 
 const DISHES: &[(&str, &str)] = &[
@@ -155,7 +156,10 @@ fn main() {
             .collect();
         println!("  \"{u}\" → {kinds:?}");
     }
-    devset();
+    devset(None);
+    for seed in [1, 2, 3] {
+        devset(Some(AsrNoise::new(0.1, seed)));
+    }
 }
 
 /// The demo stores' catalogs (tests/data/catalogs/<store id>.json).
@@ -172,7 +176,10 @@ fn demo_catalogs(data: &Path) -> HashMap<String, Understander> {
 
 type Line = (String, Option<String>, u64, Vec<String>);
 
-fn devset() {
+/// Plays the development set, clean or with simulated ASR noise (each case
+/// corrupted with its index over the sorted case files as the salt, as the
+/// devset test does).
+fn devset(noise: Option<AsrNoise>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = dir.join("tests/data");
     let Ok(files) = std::fs::read_dir(&data) else { return };
@@ -185,13 +192,18 @@ fn devset() {
     let mut paths: Vec<_> =
         files.flatten().map(|f| f.path()).filter(|p| p.extension() == Some("jsonl".as_ref())).collect();
     paths.sort();
+    let mut index = 0u64;
     for path in paths {
         for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()) {
             let case: Value = serde_json::from_str(line).expect("case");
+            let salt = index;
+            index += 1;
             let Some(u) = stores.get(case["store_id"].as_str().unwrap_or_default()) else { continue };
             let mut cart = Cart::default();
             for turn in case["turns"].as_array().unwrap() {
-                for op in u.understand_in(turn.as_str().unwrap(), &cart.context()).ops {
+                let turn = turn.as_str().unwrap();
+                let turn = noise.map_or_else(|| turn.to_string(), |n| n.corrupt(turn, salt));
+                for op in u.understand_in(&turn, &cart.context()).ops {
                     cart.apply(u.catalog(), &op);
                 }
             }
@@ -233,7 +245,10 @@ fn devset() {
         }
     }
     let mut all = [0; 6];
-    println!("dev set (parser and cart only, no dialog):");
+    match noise {
+        None => println!("dev set (parser and cart only, no dialog):"),
+        Some(n) => println!("dev set with ASR noise {} seed {}:", n.rate, n.seed),
+    }
     for (lang, t) in &tally {
         (0..6).for_each(|i| all[i] += t[i]);
         print_tally(lang, t);

@@ -551,21 +551,30 @@ fn phrases() -> &'static PhraseIndex {
 /// The longest marker phrase starting at word `i`: (marker, words).
 pub fn marker_at(tokens: &[Token], i: usize) -> Option<(Marker, usize)> {
     let index = phrases();
-    let mut key: Vec<String> = Vec::with_capacity(index.longest);
-    let mut stripped: Vec<String> = Vec::with_capacity(index.longest);
-    let mut found = None;
-    for t in tokens.iter().skip(i).take(index.longest) {
-        key.push(t.light.clone());
-        stripped.push(if t.devanagari { without_nasal(&t.light) } else { t.light.clone() });
-        if let Some(m) = index.exact.get(&key) {
-            found = Some((*m, key.len()));
-        } else if stripped.iter().zip(tokens.iter().skip(i)).any(|(_, t)| t.devanagari)
-            && let Some(m) = index.nasal_free.get(&stripped)
-        {
-            found = Some((*m, key.len()));
+    let words = tokens.get(i..).unwrap_or_default();
+    let words = &words[..words.len().min(index.longest)];
+    let longest = |map: &HashMap<Vec<String>, Marker>, key: &dyn Fn(&Token) -> String| {
+        let mut phrase: Vec<String> = Vec::with_capacity(words.len());
+        let mut found = None;
+        for t in words {
+            phrase.push(key(t));
+            if let Some(m) = map.get(&phrase) {
+                found = Some((*m, phrase.len()));
+            }
         }
+        found
+    };
+    let exact = longest(&index.exact, &|t| t.light.clone());
+    if !words.iter().any(|t| t.devanagari) {
+        return exact;
     }
-    found
+    let stripped =
+        longest(&index.nasal_free, &|t| if t.devanagari { without_nasal(&t.light) } else { t.light.clone() });
+    match (exact, stripped) {
+        (Some(e), Some(s)) if s.1 > e.1 => Some(s),
+        (None, s) => s,
+        (e, _) => e,
+    }
 }
 
 /// Words that suggest a language, for answering in it.

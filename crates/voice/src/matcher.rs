@@ -54,6 +54,8 @@ pub struct AliasMatch {
 pub struct AliasIndex {
     aliases: Vec<Alias>,
     vocab: Vec<String>,
+    /// Vocabulary word ids by key, for exact look-ups.
+    vocab_ids: HashMap<String, usize>,
     /// Vocabulary words by length, for cheap candidate filtering.
     by_len: HashMap<usize, Vec<usize>>,
     /// For each vocabulary word: (alias, position in the alias).
@@ -70,8 +72,13 @@ const MODIFIER_FAMILIES: &[&[&str]] = &[
 
 impl AliasIndex {
     pub fn new(catalog: &Catalog) -> AliasIndex {
-        let mut index =
-            AliasIndex { aliases: Vec::new(), vocab: Vec::new(), by_len: HashMap::new(), postings: Vec::new() };
+        let mut index = AliasIndex {
+            aliases: Vec::new(),
+            vocab: Vec::new(),
+            vocab_ids: HashMap::new(),
+            by_len: HashMap::new(),
+            postings: Vec::new(),
+        };
         let mut vocab_ids: HashMap<String, usize> = HashMap::new();
         let families: Vec<Vec<String>> =
             MODIFIER_FAMILIES.iter().map(|f| f.iter().flat_map(|w| tokenize(w)).map(|t| t.key).collect()).collect();
@@ -133,6 +140,7 @@ impl AliasIndex {
                 }
             }
         }
+        index.vocab_ids = index.vocab.iter().enumerate().map(|(i, k)| (k.clone(), i)).collect();
         index
     }
 
@@ -170,6 +178,9 @@ impl AliasIndex {
 
     /// How closely the nearest vocabulary word resembles a key (0 if none does).
     pub fn closest(&self, key: &str) -> f32 {
+        if self.vocab_ids.contains_key(key) {
+            return 1.0;
+        }
         let nearest = |key: &str| {
             let mut best: f32 = 0.0;
             for l in key.len().saturating_sub(2)..=key.len() + 2 {

@@ -617,9 +617,10 @@ fn digits(text: &str) -> Option<u64> {
     Some(whole.parse::<u64>().ok()? * 1000 + frac_milli)
 }
 
-/// Whether word `i` is one of `words`, compared on light keys ("aand" is "and").
+/// Whether word `i` is one of `words`, given as light keys ("aand" is
+/// "and"; "quarter" is "kuarter").
 fn is(tokens: &[Token], i: usize, words: &[&str]) -> bool {
-    tokens.get(i).is_some_and(|t| words.iter().any(|w| crate::normalize::light_key(w) == t.light))
+    tokens.get(i).is_some_and(|t| words.contains(&t.light.as_str()))
 }
 
 /// Reads an amount starting at token `i`: a number (digits, words,
@@ -689,19 +690,19 @@ pub fn parse_amount(tokens: &[Token], i: usize) -> Option<AmountMatch> {
         j += 1;
     }
     // "three quarter": quarters counted.
-    if is(tokens, j, &["quarter", "quarters"]) && (1000..=3000).contains(&value) && value % 1000 == 0 {
+    if is(tokens, j, &["kuarter", "kuarters"]) && (1000..=3000).contains(&value) && value % 1000 == 0 {
         value /= 4;
         j += 1;
     }
     // "one and a half", "do aur aadha", "one and a quarter", "one and three quarters"
-    if is(tokens, j, &["and", "aur", "ani", "aani"]) && value % 1000 == 0 {
+    if is(tokens, j, &["and", "aur", "ani"]) && value % 1000 == 0 {
         let mut k = j + 1;
         if is(tokens, k, &["a"]) {
             k += 1;
         }
         let fraction = match word_at(tokens, k) {
             Some(Word::Value(f @ (250 | 500))) => Some((f, k + 1)),
-            Some(Word::Value(3000)) if is(tokens, k + 1, &["quarter", "quarters"]) => Some((750, k + 2)),
+            Some(Word::Value(3000)) if is(tokens, k + 1, &["kuarter", "kuarters"]) => Some((750, k + 2)),
             _ => None,
         };
         if let Some((f, end)) = fraction {
@@ -826,6 +827,9 @@ mod tests {
             ("one and a half kg", 1.5, Some(Kg)),
             ("half a kilo", 0.5, Some(Kg)),
             ("a dozen", 1.0, Some(Dozen)),
+            // Compared on light keys, as an ASR may spell them.
+            ("one aand a half kilo", 1.5, Some(Kg)),
+            ("three kuarter kilo", 0.75, Some(Kg)),
         ];
         for (text, value, unit) in cases {
             let got = amount(text);

@@ -229,16 +229,14 @@ const MIN_SCORE: f32 = 0.45;
 
 impl Understander {
     pub fn new(catalog: &Catalog) -> Understander {
+        let half_of = half_items(catalog);
         Understander {
             index: AliasIndex::new(catalog),
             catalog: catalog.clone(),
-            half_of: half_items(catalog),
-            whole_of: {
-                let half_of = half_items(catalog);
-                (0..catalog.items.len())
-                    .map(|h| (0..half_of.len()).find(|&w| w != h && half_of[w] == Some(h) && half_of[h] == Some(h)))
-                    .collect()
-            },
+            whole_of: (0..catalog.items.len())
+                .map(|h| (0..half_of.len()).find(|&w| w != h && half_of[w] == Some(h) && half_of[h] == Some(h)))
+                .collect(),
+            half_of,
             item_keys: catalog
                 .items
                 .iter()
@@ -350,7 +348,8 @@ impl Understander {
         let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
         let mut i = 0;
         while i < tokens.len() {
-            if i + 1 < tokens.len() && tokens[i].devanagari == tokens[i + 1].devanagari {
+            let unknown_beside = kinds[i] == WordKind::Unknown || kinds.get(i + 1) == Some(&WordKind::Unknown);
+            if unknown_beside && i + 1 < tokens.len() && tokens[i].devanagari == tokens[i + 1].devanagari {
                 let (a, b) = (kinds[i], kinds[i + 1]);
                 let joined = Token::new(format!("{}{}", tokens[i].text, tokens[i + 1].text), tokens[i].devanagari);
                 let mends = match self.word_kind(&joined) {
@@ -398,8 +397,12 @@ impl Understander {
         }
         (2..text.len() - 1).find_map(|at| {
             let left = Token::new(text[..at].to_string(), token.devanagari);
+            let a = self.word_kind(&left);
+            if a == WordKind::Unknown {
+                return None;
+            }
             let right = Token::new(text[at..].to_string(), token.devanagari);
-            let (a, b) = (self.word_kind(&left), self.word_kind(&right));
+            let b = self.word_kind(&right);
             // An English function word and a number are no split ("theek"
             // is not "the ek"; "akilo" is "a kilo").
             let number = |t: &Token, kind| kind == WordKind::Amount && unit_at(std::slice::from_ref(t), 0).is_none();

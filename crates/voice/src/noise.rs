@@ -159,7 +159,7 @@ fn english_number(n: u32) -> Option<String> {
     let rest = (n % 100) as usize;
     if rest >= 20 {
         words.push(TENS[rest / 10]);
-        if rest % 10 > 0 {
+        if !rest.is_multiple_of(10) {
             words.push(ONES[rest % 10]);
         }
     } else if rest > 0 {

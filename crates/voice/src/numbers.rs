@@ -476,8 +476,10 @@ fn lexicon() -> &'static HashMap<String, Word> {
 /// Number, fraction and unit words by light key, and by light key without
 /// nasals for Devanagari words whose anusvara an ASR dropped or added
 /// (keys that would mean two words left out).
-fn lexicons() -> &'static (HashMap<String, Word>, HashMap<String, Option<Word>>) {
-    static LEXICON: OnceLock<(HashMap<String, Word>, HashMap<String, Option<Word>>)> = OnceLock::new();
+type Lexicons = (HashMap<String, Word>, HashMap<String, Option<Word>>);
+
+fn lexicons() -> &'static Lexicons {
+    static LEXICON: OnceLock<Lexicons> = OnceLock::new();
     LEXICON.get_or_init(|| {
         let mut map = HashMap::new();
         let mut short_a: Vec<(String, Word)> = Vec::new();

@@ -4,8 +4,7 @@
 
 use mangwale_providers::jupiter::{JupiterClient, JupiterError, StoreCatalog};
 use mangwale_voice::{
-    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, PackSize, Paise, Qty, Unit,
-    Variant,
+    Catalog, CatalogError, CatalogStore, Item, Lang, ModifierGroup, ModifierOption, PackSize, Paise, Qty, Unit, Variant,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -608,7 +608,7 @@ impl Understander {
         if let Some(pack) = catalog_item.pack_size {
             let count = matches!(amount.unit, None | Some(SpokenUnit::Piece | SpokenUnit::Pack));
             let measured = matches!(catalog_item.unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml);
-            if measured && count && amount.value.0 % 1000 == 0 {
+            if measured && count && amount.value.0.is_multiple_of(1000) {
                 let content = Amount { value: pack.quantity, unit: spoken_unit(pack.unit) };
                 if let (per_pack, UnitFit::Exact) = content.in_unit(catalog_item.unit) {
                     return Qty(per_pack.0 * (amount.value.0 / 1000));
@@ -624,7 +624,7 @@ impl Understander {
                     Some(SpokenUnit::Dozen) => Some(amount.value.0 * 12),
                     // "chhe ande": a bare count that fills whole packs is pieces.
                     None | Some(SpokenUnit::Piece)
-                        if amount.value.0 >= pieces_per_pack && amount.value.0 % pieces_per_pack == 0 =>
+                        if amount.value.0 >= pieces_per_pack && amount.value.0.is_multiple_of(pieces_per_pack) =>
                     {
                         Some(amount.value.0)
                     }
@@ -647,7 +647,11 @@ impl Understander {
             Unit::Ml => SpokenUnit::Litre,
             _ => return amount,
         };
-        if amount.unit.is_none() && amount.value.0 % 1000 != 0 { Amount { unit: Some(unit), ..amount } } else { amount }
+        if amount.unit.is_none() && !amount.value.0.is_multiple_of(1000) {
+            Amount { unit: Some(unit), ..amount }
+        } else {
+            amount
+        }
     }
 
     /// A weight or volume of an item sold in sizes as packs of those sizes,
@@ -1308,7 +1312,7 @@ fn sizes_of(item: &Item) -> Vec<(usize, Qty)> {
             })
         })
         .collect();
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
     sizes
 }
 

@@ -176,6 +176,11 @@ impl AliasIndex {
             .collect()
     }
 
+    /// Whether a key is a word of some alias.
+    pub fn has_word(&self, key: &str) -> bool {
+        self.vocab_ids.contains_key(key)
+    }
+
     /// How closely the nearest vocabulary word resembles a key (0 if none does).
     pub fn closest(&self, key: &str) -> f32 {
         if self.vocab_ids.contains_key(key) {

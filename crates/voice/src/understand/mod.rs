@@ -310,12 +310,18 @@ impl Understander {
     /// What one word is on its own: a number or unit word, a phrase word
     /// (haan, aur, karo), or a catalog word.
     fn word_kind(&self, token: &Token) -> WordKind {
+        self.word_kind_as(token, true)
+    }
+
+    /// [`Self::word_kind`], with catalog words found exactly only unless
+    /// `fuzzy` (cheap enough to try at every letter of a word).
+    fn word_kind_as(&self, token: &Token, fuzzy: bool) -> WordKind {
         let alone = std::slice::from_ref(token);
         if parse_amount(alone, 0).is_some() || unit_at(alone, 0).is_some() {
             WordKind::Amount
         } else if marker_at(alone, 0).is_some() {
             WordKind::Phrase
-        } else if self.index.closest(&token.key) >= 0.8 {
+        } else if (fuzzy && self.index.closest(&token.key) >= 0.8) || self.index.has_word(&token.key) {
             WordKind::Catalog
         } else {
             WordKind::Unknown
@@ -397,7 +403,7 @@ impl Understander {
         }
         (2..text.len() - 1).find_map(|at| {
             let left = Token::new(text[..at].to_string(), token.devanagari);
-            let a = self.word_kind(&left);
+            let a = self.word_kind_as(&left, false);
             if a == WordKind::Unknown {
                 return None;
             }

@@ -161,6 +161,22 @@ pub struct PackSize {
     pub unit: Unit,
 }
 
+impl Item {
+    /// How much of the item, in its unit, its `price` buys: one pack where
+    /// the pack size is a weight or volume of the item's kind (Jupiter
+    /// prices such items by the pack: ₹40 for a 400 g loaf sold by the
+    /// gram, so 800 g cost ₹80), else one unit. A variant's price is for
+    /// one of that variant.
+    pub fn price_quantity(&self) -> Qty {
+        let Some(pack) = self.pack_size else { return Qty::ONE };
+        let content = crate::numbers::Amount { value: pack.quantity, unit: Some(pack.unit.into()) };
+        match content.in_unit(self.unit) {
+            (qty, crate::numbers::UnitFit::Exact) if !qty.is_zero() => qty,
+            _ => Qty::ONE,
+        }
+    }
+}
+
 /// One store's catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -270,6 +286,21 @@ mod tests {
         assert_eq!(catalog.store.language, Lang::Mr);
         let again = Catalog::from_json(&serde_json::to_string(&catalog).unwrap()).expect("round trip");
         assert_eq!(again, catalog);
+    }
+
+    #[test]
+    fn a_weight_or_volume_pack_size_is_what_the_price_buys() {
+        let item = |unit: &str, pack: &str| {
+            let json = format!(
+                r#"{{"id": "x", "name": "X", "price": 40, "unit": "{unit}", "category": "C", "available": true{pack}}}"#
+            );
+            serde_json::from_str::<Item>(&json).expect("item")
+        };
+        assert_eq!(item("g", r#", "pack_size": {"quantity": 400, "unit": "g"}"#).price_quantity(), Qty::whole(400));
+        assert_eq!(item("kg", r#", "pack_size": {"quantity": 5, "unit": "kg"}"#).price_quantity(), Qty::whole(5));
+        assert_eq!(item("ml", r#", "pack_size": {"quantity": 1, "unit": "litre"}"#).price_quantity(), Qty::whole(1000));
+        assert_eq!(item("pack", r#", "pack_size": {"quantity": 6, "unit": "piece"}"#).price_quantity(), Qty::ONE);
+        assert_eq!(item("plate", "").price_quantity(), Qty::ONE);
     }
 
     #[test]

@@ -84,6 +84,21 @@ pub enum SpokenUnit {
     Dozen,
 }
 
+impl From<Unit> for SpokenUnit {
+    fn from(unit: Unit) -> SpokenUnit {
+        match unit {
+            Unit::Piece => SpokenUnit::Piece,
+            Unit::Plate => SpokenUnit::Plate,
+            Unit::Kg => SpokenUnit::Kg,
+            Unit::G => SpokenUnit::G,
+            Unit::Litre => SpokenUnit::Litre,
+            Unit::Ml => SpokenUnit::Ml,
+            Unit::Pack => SpokenUnit::Pack,
+            Unit::Dozen => SpokenUnit::Dozen,
+        }
+    }
+}
+
 /// A spoken amount: a number and perhaps a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Amount {

@@ -615,7 +615,7 @@ impl Understander {
             let count = matches!(amount.unit, None | Some(SpokenUnit::Piece | SpokenUnit::Pack));
             let measured = matches!(catalog_item.unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml);
             if measured && count && amount.value.0.is_multiple_of(1000) {
-                let content = Amount { value: pack.quantity, unit: spoken_unit(pack.unit) };
+                let content = Amount { value: pack.quantity, unit: Some(pack.unit.into()) };
                 if let (per_pack, UnitFit::Exact) = content.in_unit(catalog_item.unit) {
                     return Qty(per_pack.0 * (amount.value.0 / 1000));
                 }
@@ -1337,20 +1337,6 @@ fn unit_variants_of(item: &Item) -> Vec<(SpokenUnit, usize)> {
         }
     }
     found
-}
-
-/// The spoken unit that reads a catalog unit.
-fn spoken_unit(unit: Unit) -> Option<SpokenUnit> {
-    Some(match unit {
-        Unit::Piece => SpokenUnit::Piece,
-        Unit::Plate => SpokenUnit::Plate,
-        Unit::Kg => SpokenUnit::Kg,
-        Unit::G => SpokenUnit::G,
-        Unit::Litre => SpokenUnit::Litre,
-        Unit::Ml => SpokenUnit::Ml,
-        Unit::Pack => SpokenUnit::Pack,
-        Unit::Dozen => SpokenUnit::Dozen,
-    })
 }
 
 /// Whether a slot and a newly named item are one item (the same, or one

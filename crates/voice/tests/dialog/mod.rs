@@ -254,7 +254,8 @@ async fn a_removal_takes_the_item_out_and_says_so() {
     say(&mut call, &world, "ek vada pav aur do cutting chai").await;
     assert_eq!(call.cart.lines.len(), 2);
     let reply = say(&mut call, &world, "vada pav hata do").await;
-    assert_eq!(lines(&call), [("7012".into(), None, Qty::whole(2))], "{}", reply.agent);
+    // "cutting chai" names the `cutting` cup (docs/voice.md, "Quantities").
+    assert_eq!(lines(&call), [("7012".into(), Some("cutting".into()), Qty::whole(2))], "{}", reply.agent);
     assert!(reply.agent.contains("Vada Pav hata diya"), "{}", reply.agent);
     assert_eq!(reply.expects, Expects::Items);
 }

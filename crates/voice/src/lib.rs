@@ -6,11 +6,13 @@
 pub mod cart;
 pub mod catalog;
 pub mod dialog;
+pub mod fallback;
 pub mod lexicon;
 pub mod matcher;
 pub mod noise;
 pub mod normalize;
 pub mod numbers;
+pub mod speech;
 pub mod spell;
 pub mod understand;
 

@@ -3,3 +3,4 @@
 mod catalog_format;
 mod devset;
 mod dialog;
+mod fallback;

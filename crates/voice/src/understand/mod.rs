@@ -1367,7 +1367,9 @@ fn combine(a: Amount, b: Amount) -> Option<Amount> {
     Some(Amount { value: Qty(measure_amount.value.0 * (count.value.0 / 1000)), unit: measure_amount.unit })
 }
 
-fn detect_language(tokens: &[Token]) -> (Lang, Script) {
+/// The language and script of an utterance's words (also used to label
+/// what a fallback understood).
+pub(crate) fn detect_language(tokens: &[Token]) -> (Lang, Script) {
     static CUES: OnceLock<[Vec<String>; 3]> = OnceLock::new();
     let [english_cues, hindi_cues, marathi_cues] = CUES.get_or_init(|| {
         [ENGLISH_CUES, HINDI_CUES, MARATHI_CUES].map(|cues| cues.iter().map(|c| light_key(c)).collect())

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod exotel;
+pub mod fallback;
 pub mod jupiter;
 pub mod push;
 pub mod retry;

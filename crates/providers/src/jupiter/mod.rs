@@ -15,7 +15,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod model;
-mod resilience;
+pub(crate) mod resilience;
 
 use std::fmt;
 use std::sync::Arc;

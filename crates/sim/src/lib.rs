@@ -6,6 +6,8 @@
 //!   call flows (applet requests, Voicebot WebSocket) Exotel runs against us.
 //! - [`jupiter`]: Jupiter, the order backend, and the PHP backend behind it,
 //!   with the Nashik demo data; and the webhooks Jupiter sends us.
+//! - [`llm`] and [`nlu`]: an OpenAI-compatible chat server and the NLU
+//!   service, answering the voice fallback from scripted tables.
 //!
 //! Time comes from a [`SimClock`]: the system clock for the sandbox, or a
 //! manual clock that tests advance, firing every due event in order.
@@ -15,6 +17,8 @@ pub mod exotel;
 mod http;
 pub mod ids;
 pub mod jupiter;
+pub mod llm;
+pub mod nlu;
 pub mod push;
 pub mod whatsapp;
 
@@ -24,5 +28,7 @@ pub use exotel::{
     run_standalone_with,
 };
 pub use jupiter::{JupiterSim, JupiterSimConfig};
+pub use llm::{LlmScript, LlmSim, LlmSimConfig};
+pub use nlu::{NluScript, NluSim};
 pub use push::{PushSim, PushSimConfig};
 pub use whatsapp::{RecipientScript, WhatsAppSim, WhatsAppSimConfig};

@@ -136,8 +136,31 @@ pub struct Config {
     /// App push (PUSH_PROVIDER=fcm|app); `None`: the simulator in sandbox
     /// mode, no push steps in live mode.
     pub push: Option<mangwale_providers::push::PushConfig>,
+    /// The voice dialog's LLM fallback (`LLM_URL`); `None`: off.
+    pub llm: Option<LlmSettings>,
+    /// The voice dialog's NLU service (`NLU_URL`); `None`: off.
+    pub nlu: Option<NluSettings>,
     pub log_format: LogFormat,
     pub mode: Mode,
+}
+
+/// An OpenAI-compatible chat endpoint (vLLM) the voice dialog asks about
+/// words its parser cannot resolve.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// The server's root (`http://vllm:8000`; a trailing `/v1` is accepted).
+    pub url: Url,
+    pub model: String,
+    /// Sent as `Authorization: Bearer`.
+    pub api_key: Option<Secret>,
+    pub timeout: std::time::Duration,
+}
+
+/// The NLU service of the user's stack (the contract is in docs/voice.md).
+#[derive(Debug, Clone)]
+pub struct NluSettings {
+    pub url: Url,
+    pub timeout: std::time::Duration,
 }
 
 /// The WhatsApp Cloud API account.
@@ -296,6 +319,12 @@ pub const VARIABLES: &[&str] = &[
     "FCM_BASE_URL",
     "APP_PUSH_URL",
     "APP_PUSH_API_KEY",
+    "LLM_URL",
+    "LLM_MODEL",
+    "LLM_API_KEY",
+    "LLM_TIMEOUT_MS",
+    "NLU_URL",
+    "NLU_TIMEOUT_MS",
     "LOG_FORMAT",
 ];
 
@@ -519,6 +548,32 @@ impl Config {
                 Some(config)
             }
         };
+        let llm = match (url("LLM_URL")?, get("LLM_MODEL")) {
+            (Some(url), Some(model)) => Some(LlmSettings {
+                url,
+                model,
+                api_key: get("LLM_API_KEY").map(Secret),
+                timeout: std::time::Duration::from_millis(bounded("LLM_TIMEOUT_MS", 2500, 100..=30_000)?),
+            }),
+            (Some(_), None) => return Err(err("LLM_MODEL", "is required with LLM_URL (the model the server serves)")),
+            (None, _) => {
+                if let Some(var) = ["LLM_MODEL", "LLM_API_KEY", "LLM_TIMEOUT_MS"].into_iter().find(|v| get(v).is_some())
+                {
+                    return Err(err("LLM_URL", format!("is required with {var} (without it the LLM fallback is off)")));
+                }
+                None
+            }
+        };
+        let nlu = match url("NLU_URL")? {
+            Some(url) => Some(NluSettings {
+                url,
+                timeout: std::time::Duration::from_millis(bounded("NLU_TIMEOUT_MS", 1000, 100..=10_000)?),
+            }),
+            None if get("NLU_TIMEOUT_MS").is_some() => {
+                return Err(err("NLU_URL", "is required with NLU_TIMEOUT_MS (without it the NLU fallback is off)"));
+            }
+            None => None,
+        };
 
         let config = Config {
             host,
@@ -561,6 +616,8 @@ impl Config {
             ladders,
             whatsapp,
             push,
+            llm,
+            nlu,
             log_format,
             mode,
         };
@@ -782,6 +839,26 @@ impl Config {
                     None => "not set (sandbox: simulator)".into(),
                 },
             ),
+            (
+                "LLM",
+                match &self.llm {
+                    Some(llm) => format!(
+                        "{} model {}, key {}, timeout {} ms",
+                        llm.url,
+                        llm.model,
+                        secret(&llm.api_key),
+                        llm.timeout.as_millis()
+                    ),
+                    None => "not set (no LLM fallback)".into(),
+                },
+            ),
+            (
+                "NLU",
+                match &self.nlu {
+                    Some(nlu) => format!("{} timeout {} ms", nlu.url, nlu.timeout.as_millis()),
+                    None => "not set (no NLU fallback)".into(),
+                },
+            ),
             ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
         ]
     }
@@ -991,5 +1068,37 @@ mod tests {
         let described: String = c.describe().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         assert!(!described.contains("0123456789abcdef0123"));
         assert!(described.contains("EXOTEL_CALLER_ID=+9180xxxxx233"));
+    }
+
+    #[test]
+    fn voice_fallbacks_are_off_unless_configured_and_name_their_variables() {
+        let c = Config::from_vars(vec![]).unwrap();
+        assert!(c.llm.is_none() && c.nlu.is_none());
+        let c = Config::from_vars(vars(&[
+            ("LLM_URL", "http://vllm.internal:8002"),
+            ("LLM_MODEL", "Qwen/Qwen2.5-7B-Instruct-AWQ"),
+            ("LLM_API_KEY", "sk-very-secret-llm-key"),
+            ("NLU_URL", "http://nlu.internal:7010"),
+            ("NLU_TIMEOUT_MS", "800"),
+        ]))
+        .unwrap();
+        let llm = c.llm.as_ref().unwrap();
+        assert_eq!((llm.model.as_str(), llm.timeout.as_millis()), ("Qwen/Qwen2.5-7B-Instruct-AWQ", 2500));
+        assert_eq!(c.nlu.as_ref().unwrap().timeout.as_millis(), 800);
+        let described: String = c.describe().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        assert!(!described.contains("sk-very-secret") && !format!("{c:?}").contains("sk-very-secret"));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("LLM_URL", "http://vllm:8000")], "LLM_MODEL"),
+            (&[("LLM_MODEL", "qwen")], "LLM_URL"),
+            (&[("LLM_API_KEY", "sk-1")], "LLM_URL"),
+            (&[("LLM_URL", "vllm:8000"), ("LLM_MODEL", "qwen")], "LLM_URL"),
+            (&[("LLM_URL", "http://vllm:8000"), ("LLM_MODEL", "qwen"), ("LLM_TIMEOUT_MS", "0")], "LLM_TIMEOUT_MS"),
+            (&[("NLU_URL", "nlu")], "NLU_URL"),
+            (&[("NLU_TIMEOUT_MS", "500")], "NLU_URL"),
+            (&[("NLU_URL", "http://nlu:7010"), ("NLU_TIMEOUT_MS", "fast")], "NLU_TIMEOUT_MS"),
+        ];
+        for (list, var) in cases {
+            assert_eq!(Config::from_vars(vars(list)).unwrap_err().var, *var, "{list:?}");
+        }
     }
 }

@@ -5,11 +5,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mangwale_providers::fallback::FallbackError;
 use mangwale_providers::jupiter::JupiterClient;
 use mangwale_store::{Clock, ComponentState, Components, QueueStats, Store};
 use reqwest::Url;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+
+use crate::voice_fallback::VoiceFallback;
 
 /// How often dependencies are probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
@@ -66,6 +69,19 @@ pub struct Connections {
     pub jupiter: DependencyStatus,
     pub php: DependencyStatus,
     pub database: DependencyStatus,
+    /// The voice fallback's LLM (`LLM_URL`), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<DependencyStatus>,
+    /// The voice fallback's NLU service (`NLU_URL`), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nlu: Option<DependencyStatus>,
+}
+
+impl Connections {
+    /// The optional dependencies that are configured and not answering.
+    fn optional_down(&self) -> bool {
+        [&self.llm, &self.nlu].into_iter().flatten().any(|s| !s.connected)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +131,12 @@ impl HealthSnapshot {
         let c = &self.connections;
         if !c.database.connected || !self.failed_components().is_empty() {
             Verdict::Down
-        } else if !c.jupiter.connected || !c.php.connected || self.late_jobs() > 0 || !self.dead_by_kind.is_empty() {
+        } else if !c.jupiter.connected
+            || !c.php.connected
+            || c.optional_down()
+            || self.late_jobs() > 0
+            || !self.dead_by_kind.is_empty()
+        {
             Verdict::Degraded
         } else {
             Verdict::Ok
@@ -140,6 +161,8 @@ pub struct HealthMonitor {
     handled: RwLock<Vec<String>>,
     /// The service's own supervised tasks (worker, health probe).
     components: Components,
+    /// The voice dialog's NLU/LLM fallback, probed when configured.
+    voice_fallback: Option<Arc<VoiceFallback>>,
 }
 
 impl HealthMonitor {
@@ -155,6 +178,8 @@ impl HealthMonitor {
                 jupiter: DependencyStatus::not_probed(Some(&jupiter)),
                 php: DependencyStatus::not_probed(php.as_ref()),
                 database: DependencyStatus::not_probed(None),
+                llm: None,
+                nlu: None,
             },
             queue: None,
             awaiting_handler: Default::default(),
@@ -170,7 +195,19 @@ impl HealthMonitor {
             snapshot: RwLock::new(snapshot),
             handled: RwLock::new(Vec::new()),
             components: Components::new(),
+            voice_fallback: None,
         }
+    }
+
+    /// Probes the voice fallback's LLM and NLU service too, when configured.
+    pub fn with_voice_fallback(mut self, fallback: Option<Arc<VoiceFallback>>) -> Self {
+        if let Some(fallback) = &fallback {
+            let snapshot = self.snapshot.get_mut().unwrap_or_else(|e| e.into_inner());
+            snapshot.connections.llm = fallback.llm_url().map(|u| DependencyStatus::not_probed(Some(u)));
+            snapshot.connections.nlu = fallback.nlu_url().map(|u| DependencyStatus::not_probed(Some(u)));
+        }
+        self.voice_fallback = fallback;
+        self
     }
 
     /// The registry the service's own supervised tasks report to.
@@ -194,13 +231,14 @@ impl HealthMonitor {
     /// Probes every dependency once, concurrently, and publishes the result
     /// (also as metrics).
     pub async fn probe_once(&self) {
-        let (database, queue, by_kind, dead, jupiter, php) = tokio::join!(
+        let (database, queue, by_kind, dead, jupiter, php, (llm, nlu)) = tokio::join!(
             self.probe_database(),
             self.store.queue_stats(self.clock.now()),
             self.store.overdue_by_kind(self.clock.now()),
             self.store.dead_by_kind(self.clock.now() - DEAD_JOBS_WINDOW),
             self.probe_jupiter(),
             self.probe_php(),
+            self.probe_voice_fallback(),
         );
         let awaiting_handler = {
             let handled = self.handled.read().unwrap_or_else(|e| e.into_inner());
@@ -231,7 +269,9 @@ impl HealthMonitor {
                 None
             }
         };
-        for (name, status) in [("database", &database), ("jupiter", &jupiter), ("php", &php)] {
+        let optional = [("llm", llm.as_ref()), ("nlu", nlu.as_ref())];
+        let probed = [("database", Some(&database)), ("jupiter", Some(&jupiter)), ("php", Some(&php))];
+        for (name, status) in probed.into_iter().chain(optional).filter_map(|(n, s)| Some((n, s?))) {
             metrics::gauge!("mangwale_dependency_up", "dependency" => name).set(if status.connected {
                 1.0
             } else {
@@ -242,7 +282,7 @@ impl HealthMonitor {
             }
         }
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = HealthSnapshot {
-            connections: Connections { jupiter, php, database },
+            connections: Connections { jupiter, php, database, llm, nlu },
             queue,
             awaiting_handler,
             dead_by_kind,
@@ -282,6 +322,18 @@ impl HealthMonitor {
         DependencyStatus::measured(Some(&self.jupiter), outcome, started.elapsed(), self.clock.now())
     }
 
+    /// The LLM (`GET /v1/models` lists the model) and the NLU service
+    /// (`GET /health`), each when configured.
+    async fn probe_voice_fallback(&self) -> (Option<DependencyStatus>, Option<DependencyStatus>) {
+        let Some(fallback) = &self.voice_fallback else { return (None, None) };
+        let measure = |url: Option<&Url>, started: Instant, outcome: Option<Result<Duration, String>>| {
+            outcome.map(|o| DependencyStatus::measured(url, o.map(|_| ()), started.elapsed(), self.clock.now()))
+        };
+        let ((llm_started, llm), (nlu_started, nlu)) =
+            tokio::join!(timed(fallback.llm_health()), timed(fallback.nlu_health()));
+        (measure(fallback.llm_url(), llm_started, llm), measure(fallback.nlu_url(), nlu_started, nlu))
+    }
+
     /// The PHP site: any HTTP answer proves it is reachable.
     async fn probe_php(&self) -> DependencyStatus {
         let Some(php) = &self.php else {
@@ -295,4 +347,19 @@ impl HealthMonitor {
         };
         DependencyStatus::measured(Some(php), outcome, started.elapsed(), self.clock.now())
     }
+}
+
+/// Runs an optional probe within [`PROBE_TIMEOUT`]: when it started, and
+/// `None` when there was nothing to probe.
+async fn timed(
+    probe: impl std::future::Future<Output = Option<Result<Duration, FallbackError>>>,
+) -> (Instant, Option<Result<Duration, String>>) {
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Some(Ok(latency))) => Some(Ok(latency)),
+        Ok(Some(Err(e))) => Some(Err(e.to_string())),
+        Ok(None) => None,
+        Err(_) => Some(Err("timed out".to_string())),
+    };
+    (started, outcome)
 }

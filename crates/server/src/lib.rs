@@ -27,6 +27,7 @@ pub mod masking;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod voice_fallback;
 
 use std::sync::Arc;
 
@@ -92,13 +93,15 @@ pub async fn prepare_with(
     let store = mangwale_store::connect(&config.database_url, &ConnectOptions::default()).await.map_err(store_error)?;
     let credentials = settle_credentials(&config, store.as_ref()).await.map_err(store_error)?;
     let jupiter = Arc::new(crate::jupiter::Jupiter::start(&config).await?);
+    let voice_fallback = crate::voice_fallback::VoiceFallback::from_config(&config);
     let health = HealthMonitor::new(
         store.clone(),
         clock.clone(),
         jupiter.client.clone(),
         jupiter.jupiter_url.clone(),
         jupiter.php_url.clone(),
-    );
+    )
+    .with_voice_fallback(voice_fallback.clone());
     // SQLite serialises writes anyway: one writer groups them best.
     let writers = if store.backend() == Backend::Sqlite { 1 } else { 4 };
     let inbound = InboundWriter::spawn(store.clone(), writers, 256);
@@ -124,6 +127,8 @@ pub async fn prepare_with(
         health: Arc::new(health),
         metrics: Metrics::global(),
         callers: crate::inbound::caller::CallerCache::default(),
+        voice_fallback,
+        speech: mangwale_voice::speech::SpeechStatus::none(),
     }))
 }
 

@@ -44,4 +44,9 @@ pub struct Services {
     /// Inbound callers recently identified (a cache; the call's record is
     /// in the store).
     pub callers: crate::inbound::caller::CallerCache,
+    /// The voice dialog's NLU/LLM fallback; `None` when neither `NLU_URL`
+    /// nor `LLM_URL` is set.
+    pub voice_fallback: Option<Arc<crate::voice_fallback::VoiceFallback>>,
+    /// The speech engines, for `/health` (none until the speech issue).
+    pub speech: mangwale_voice::speech::SpeechStatus,
 }

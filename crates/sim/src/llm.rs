@@ -86,9 +86,13 @@ pub struct LlmRequest {
 impl LlmRequest {
     /// The content of the message with this role, for chat requests.
     pub fn message(&self, role: &str) -> Option<&str> {
-        self.body.as_ref()?.get("messages")?.as_array()?.iter().rev().find_map(|m| {
-            (m.get("role")?.as_str()? == role).then(|| m.get("content")?.as_str()).flatten()
-        })
+        self.body
+            .as_ref()?
+            .get("messages")?
+            .as_array()?
+            .iter()
+            .rev()
+            .find_map(|m| (m.get("role")?.as_str()? == role).then(|| m.get("content")?.as_str()).flatten())
     }
 }
 
@@ -237,7 +241,13 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
 }
 
 /// The answer, or `None` to hang.
-fn answer(inner: &Inner, method: &Method, path: &str, authorization: Option<&str>, body: Option<Value>) -> Option<(u16, Value)> {
+fn answer(
+    inner: &Inner,
+    method: &Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<Value>,
+) -> Option<(u16, Value)> {
     let route = (method.clone(), path.trim_end_matches('/'));
     let chat = route == (Method::POST, "/v1/chat/completions");
     let models = route == (Method::GET, "/v1/models");
@@ -290,7 +300,12 @@ fn answer(inner: &Inner, method: &Method, path: &str, authorization: Option<&str
         return Some(error(400, "you must provide a model parameter", None, None));
     };
     let Some(messages) = request.get("messages") else {
-        return Some(error(400, "Missing required parameter: 'messages'.", Some("messages"), Some("missing_required_parameter")));
+        return Some(error(
+            400,
+            "Missing required parameter: 'messages'.",
+            Some("messages"),
+            Some("missing_required_parameter"),
+        ));
     };
     let Some(messages) = messages.as_array().filter(|m| !m.is_empty()) else {
         return Some(error(400, "Invalid 'messages': expected a non-empty array.", Some("messages"), None));
@@ -298,10 +313,20 @@ fn answer(inner: &Inner, method: &Method, path: &str, authorization: Option<&str
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str);
         if !matches!(role, Some("system" | "user" | "assistant" | "developer" | "tool")) {
-            return Some(error(400, &format!("Invalid value for 'messages[{i}].role'."), Some(&format!("messages[{i}].role")), None));
+            return Some(error(
+                400,
+                &format!("Invalid value for 'messages[{i}].role'."),
+                Some(&format!("messages[{i}].role")),
+                None,
+            ));
         }
         if !m.get("content").is_some_and(Value::is_string) {
-            return Some(error(400, &format!("Invalid type for 'messages[{i}].content'."), Some(&format!("messages[{i}].content")), None));
+            return Some(error(
+                400,
+                &format!("Invalid type for 'messages[{i}].content'."),
+                Some(&format!("messages[{i}].content")),
+                None,
+            ));
         }
     }
     if let Some(t) = request.get("temperature")
@@ -356,7 +381,9 @@ fn answer(inner: &Inner, method: &Method, path: &str, authorization: Option<&str
     let (content, finish) = match script.unwrap_or_else(|| LlmScript::Content(r#"{"ops": []}"#.into())) {
         LlmScript::Content(c) => (c, "stop"),
         LlmScript::Truncated(c) => (c, "length"),
-        LlmScript::Status(status) => return Some(error(status, "The server had an error while processing your request.", None, None)),
+        LlmScript::Status(status) => {
+            return Some(error(status, "The server had an error while processing your request.", None, None));
+        }
         LlmScript::Hang => return None,
     };
     let n = {

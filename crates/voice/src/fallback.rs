@@ -313,12 +313,8 @@ fn checked_op(
         .map(normalized)
         .filter(|h| !h.is_empty() && h.chars().count() <= MAX_HEARD_CHARS && utterance.contains(h.as_str()))
         .unwrap_or_default();
-    let item_ref = |item: &Item| ItemRef {
-        item_id: item.id.clone(),
-        confidence,
-        alternatives: Vec::new(),
-        heard: heard.clone(),
-    };
+    let item_ref =
+        |item: &Item| ItemRef { item_id: item.id.clone(), confidence, alternatives: Vec::new(), heard: heard.clone() };
     let named_item = || -> Result<Option<&Item>, Rejection> {
         match &p.item_id {
             Some(id) => catalog.item(id).map(Some).ok_or_else(|| Rejection::UnknownItem(id.clone())),
@@ -353,11 +349,15 @@ fn checked_op(
             let q = p.quantity.ok_or_else(|| malformed("no quantity"))?;
             let quantity = match item {
                 Some(item) => quantity(item, q)?,
-                None => Qty::from_f64(q).filter(|q| !q.is_zero() && *q <= Qty::whole(100)).ok_or_else(|| {
-                    Rejection::Quantity { item_id: String::new(), quantity: q, max: 100.0 }
-                })?,
+                None => Qty::from_f64(q)
+                    .filter(|q| !q.is_zero() && *q <= Qty::whole(100))
+                    .ok_or_else(|| Rejection::Quantity { item_id: String::new(), quantity: q, max: 100.0 })?,
             };
-            if p.op == "reduce" { CartOp::Reduce { subject, quantity } } else { CartOp::SetQuantity { subject, quantity } }
+            if p.op == "reduce" {
+                CartOp::Reduce { subject, quantity }
+            } else {
+                CartOp::SetQuantity { subject, quantity }
+            }
         }
         "set_variant" => {
             let (subject, item) = subject()?;
@@ -381,9 +381,9 @@ fn checked_op(
             }
             let amount = match p.quantity {
                 Some(q) => Some(Amount {
-                    value: Qty::from_f64(q).filter(|q| !q.is_zero() && *q <= Qty::whole(100)).ok_or_else(|| {
-                        Rejection::Quantity { item_id: String::new(), quantity: q, max: 100.0 }
-                    })?,
+                    value: Qty::from_f64(q)
+                        .filter(|q| !q.is_zero() && *q <= Qty::whole(100))
+                        .ok_or_else(|| Rejection::Quantity { item_id: String::new(), quantity: q, max: 100.0 })?,
                     unit: None,
                 }),
                 None => None,
@@ -395,10 +395,8 @@ fn checked_op(
         "reject" => CartOp::Reject,
         "cancel" => CartOp::Cancel,
         "ask" => {
-            let Some(topic) = p
-                .topic
-                .as_deref()
-                .and_then(|t| serde_json::from_value::<AskTopic>(Value::String(t.to_string())).ok())
+            let Some(topic) =
+                p.topic.as_deref().and_then(|t| serde_json::from_value::<AskTopic>(Value::String(t.to_string())).ok())
             else {
                 return Ok(None);
             };
@@ -419,10 +417,11 @@ fn quantity(item: &Item, value: f64) -> Result<Qty, Rejection> {
 }
 
 fn variant(item: &Item, variant_id: &str) -> Result<String, Rejection> {
-    item.variants.iter().find(|v| v.id == variant_id).map(|v| v.id.clone()).ok_or_else(|| Rejection::UnknownVariant {
-        item_id: item.id.clone(),
-        variant_id: variant_id.to_string(),
-    })
+    item.variants
+        .iter()
+        .find(|v| v.id == variant_id)
+        .map(|v| v.id.clone())
+        .ok_or_else(|| Rejection::UnknownVariant { item_id: item.id.clone(), variant_id: variant_id.to_string() })
 }
 
 fn modifiers(item: &Item, chosen: &[ModifierChoice]) -> Result<Vec<ModifierChoice>, Rejection> {
@@ -457,4 +456,3 @@ pub fn understand_llm_answer(
 ) -> Result<Understanding, Rejection> {
     validate(&parse_llm_answer(content)?, catalog, context, utterance, Source::Llm)
 }
-

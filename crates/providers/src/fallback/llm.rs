@@ -163,7 +163,8 @@ impl LlmClient {
             stream: false,
         };
         let path = format!("{}/chat/completions", self.prefix);
-        let call = Call { operation: OP, method: Method::POST, path: &path, body: Some(&request), bypass_breaker: false };
+        let call =
+            Call { operation: OP, method: Method::POST, path: &path, body: Some(&request), bypass_breaker: false };
         let body = self.endpoint.send(call).await?;
         let bad = |message: String| self.endpoint.error(OP, FallbackErrorKind::BadResponse, Some(200), message);
         let answer: ChatResponse =
@@ -184,8 +185,7 @@ impl LlmClient {
         const OP: &str = "health";
         let started = Instant::now();
         let path = format!("{}/models", self.prefix);
-        let call =
-            Call::<()> { operation: OP, method: Method::GET, path: &path, body: None, bypass_breaker: true };
+        let call = Call::<()> { operation: OP, method: Method::GET, path: &path, body: None, bypass_breaker: true };
         let body = self.endpoint.send(call).await?;
         let models: ModelList = serde_json::from_slice(&body).map_err(|e| {
             self.endpoint.error(OP, FallbackErrorKind::BadResponse, Some(200), format!("not a model list: {e}"))

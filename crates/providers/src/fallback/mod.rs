@@ -134,7 +134,13 @@ impl Endpoint {
         Endpoint { service, http, base, api_key, timeout, breaker: Breaker::new(breaker) }
     }
 
-    fn error(&self, operation: &'static str, kind: FallbackErrorKind, status: Option<u16>, message: impl Into<String>) -> FallbackError {
+    fn error(
+        &self,
+        operation: &'static str,
+        kind: FallbackErrorKind,
+        status: Option<u16>,
+        message: impl Into<String>,
+    ) -> FallbackError {
         FallbackError { service: self.service, operation, kind, status, message: message.into() }
     }
 
@@ -146,7 +152,9 @@ impl Endpoint {
 
     /// Sends one request and returns the 2xx body.
     async fn send<B: Serialize>(&self, call: Call<'_, B>) -> Result<Bytes, FallbackError> {
-        if !call.bypass_breaker && let Err(retry_in) = self.breaker.admit() {
+        if !call.bypass_breaker
+            && let Err(retry_in) = self.breaker.admit()
+        {
             self.record(call.operation, "circuit_open", None);
             return Err(self.error(
                 call.operation,
@@ -178,8 +186,10 @@ impl Endpoint {
 
     async fn attempt<B: Serialize>(&self, call: &Call<'_, B>) -> Result<Bytes, FallbackError> {
         let op = call.operation;
-        let mut request =
-            self.http.request(call.method.clone(), self.url(call.path)?).header(reqwest::header::ACCEPT, "application/json");
+        let mut request = self
+            .http
+            .request(call.method.clone(), self.url(call.path)?)
+            .header(reqwest::header::ACCEPT, "application/json");
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
@@ -188,7 +198,12 @@ impl Endpoint {
         }
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
-                self.error(op, FallbackErrorKind::Timeout, None, format!("no answer within {} ms", self.timeout.as_millis()))
+                self.error(
+                    op,
+                    FallbackErrorKind::Timeout,
+                    None,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                )
             } else if e.is_connect() {
                 self.error(op, FallbackErrorKind::Unavailable, None, "connection refused or unreachable")
             } else {

@@ -126,7 +126,8 @@ impl NluClient {
 
     pub async fn parse(&self, request: &NluRequest<'_>) -> Result<NluParse, FallbackError> {
         const OP: &str = "parse";
-        let call = Call { operation: OP, method: Method::POST, path: "/parse", body: Some(request), bypass_breaker: false };
+        let call =
+            Call { operation: OP, method: Method::POST, path: "/parse", body: Some(request), bypass_breaker: false };
         let body = self.endpoint.send(call).await?;
         serde_json::from_slice(&body).map_err(|e| {
             self.endpoint.error(OP, FallbackErrorKind::BadResponse, Some(200), format!("not an NLU parse: {e}"))
@@ -136,7 +137,8 @@ impl NluClient {
     /// `GET /health`, once, past an open breaker.
     pub async fn health(&self) -> Result<Duration, FallbackError> {
         let started = Instant::now();
-        let call = Call::<()> { operation: "health", method: Method::GET, path: "/health", body: None, bypass_breaker: true };
+        let call =
+            Call::<()> { operation: "health", method: Method::GET, path: "/health", body: None, bypass_breaker: true };
         self.endpoint.send(call).await?;
         Ok(started.elapsed())
     }

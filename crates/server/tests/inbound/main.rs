@@ -11,3 +11,4 @@ mod missed;
 mod pickup;
 mod sandbox_sim;
 mod voice_catalog;
+mod voice_fallback;

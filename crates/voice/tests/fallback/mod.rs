@@ -130,8 +130,8 @@ fn nlu_proposals_are_checked_the_same_way_with_their_own_cap() {
         confidence: Some(0.9),
         ..Proposal::default()
     };
-    let u = validate(std::slice::from_ref(&proposal), &catalog, &Context::default(), "aadha bhaji", Source::Nlu)
-        .unwrap();
+    let u =
+        validate(std::slice::from_ref(&proposal), &catalog, &Context::default(), "aadha bhaji", Source::Nlu).unwrap();
     let CartOp::Add { item, quantity, .. } = &u.ops[0] else { panic!() };
     assert_eq!(*quantity, Some(Qty(500)));
     assert!((item.confidence - Source::Nlu.cap() * 0.9).abs() < 1e-6);

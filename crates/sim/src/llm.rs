@@ -335,7 +335,7 @@ fn answer(
         return Some(error(400, "Invalid 'temperature': expected a number from 0 to 2.", Some("temperature"), None));
     }
     if let Some(n) = request.get("max_tokens")
-        && !n.as_u64().is_some_and(|n| n >= 1)
+        && n.as_u64().is_none_or(|n| n == 0)
     {
         return Some(error(400, "Invalid 'max_tokens': expected an integer of at least 1.", Some("max_tokens"), None));
     }

@@ -15,6 +15,7 @@
 //! stays open afterwards: the caller may cancel or say goodbye.
 
 mod flow;
+pub mod local;
 pub mod ports;
 mod pricing;
 mod prompts;

@@ -6,6 +6,7 @@
 pub mod cart;
 pub mod catalog;
 pub mod dialog;
+pub mod eval;
 pub mod fallback;
 pub mod lexicon;
 pub mod matcher;

@@ -19,6 +19,7 @@ pub mod local;
 pub mod ports;
 mod pricing;
 mod prompts;
+pub mod protocol;
 
 use serde::{Deserialize, Serialize};
 

@@ -2,11 +2,17 @@
 //! `sim`, `voice`.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use mangwale_voice::dialog::local::{LocalPorts, read_catalog};
+use mangwale_voice::dialog::{Dialog, Mode as DialogMode, protocol};
+use mangwale_voice::{AsrNoise, Lang, eval};
 
 use crate::config::{Config, Mode};
 use crate::{StartupError, telemetry};
@@ -55,6 +61,60 @@ enum VoiceCommand {
         #[arg(long)]
         store: u64,
     },
+    /// Hold an ordering dialog over one catalog file: JSON lines on stdin
+    /// ({"say": "..."}, {"dtmf": "1"}, {"hangup": true}), one line per turn
+    /// on stdout (docs/voice.md). Each run is a fresh call; there is no
+    /// address or payment step, and orders go to --orders, never to Jupiter.
+    Dialog {
+        /// A catalog in the voice catalog format (`voice catalog` prints one).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// The caller's expected language: hi, mr, en or hi-en (Hinglish in
+        /// Latin script). Defaults to the store's.
+        #[arg(long, value_parser = parse_lang)]
+        language: Option<Lang>,
+        /// Append placed and cancelled orders to this JSON-lines file
+        /// (created if missing); without it they are kept in memory only.
+        #[arg(long)]
+        orders: Option<PathBuf>,
+    },
+    /// Play evaluation cases through the dialog and print exact-cart rate,
+    /// item recall and precision, quantity accuracy and turn latency.
+    Eval {
+        /// A catalog file for every case, or a directory of
+        /// <store_id>.json picked by each case's store_id.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Case files (JSON lines), one or more.
+        #[arg(long, num_args = 1.., required = true)]
+        cases: Vec<PathBuf>,
+        /// Simulated ASR errors: the share of words hit (0 to 1).
+        #[arg(long, value_parser = parse_noise_rate)]
+        noise: Option<f64>,
+        /// The seed of the simulated errors.
+        #[arg(long, default_value_t = 1, requires = "noise")]
+        seed: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// List the failing cases with their expected and resulting lines.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn parse_lang(text: &str) -> Result<Lang, String> {
+    [Lang::Hi, Lang::Mr, Lang::En, Lang::HiEn]
+        .into_iter()
+        .find(|l| l.code() == text)
+        .ok_or_else(|| format!("{text:?} is none of hi, mr, en, hi-en"))
+}
+
+fn parse_noise_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("{text:?} is not a share of words between 0 and 1")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +220,28 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+            Command::Voice { which: VoiceCommand::Dialog { catalog, language, orders } } => {
+                match voice_dialog(&catalog, language, orders).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("mangwale-exotel voice dialog: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Voice { which: VoiceCommand::Eval { catalog, cases, noise, seed, json, verbose } } => {
+                let noise = noise.map(|rate| AsrNoise::new(rate, seed));
+                match voice_eval(&catalog, &cases, noise, json, verbose).await {
+                    Ok(report) => {
+                        print_out(&report);
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("mangwale-exotel voice eval: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
             Command::Migrate => match migrate().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
@@ -194,6 +276,36 @@ async fn voice_catalog(store_id: u64) -> Result<String, String> {
     }
     let catalog = catalog.map_err(|e| e.to_string())?;
     serde_json::to_string_pretty(&catalog).map_err(|e| e.to_string())
+}
+
+/// One catalog-only call over stdin and stdout.
+async fn voice_dialog(catalog: &Path, language: Option<Lang>, orders: Option<PathBuf>) -> Result<(), String> {
+    let catalog = Arc::new(read_catalog(catalog).map_err(|e| e.to_string())?);
+    let ports = match orders {
+        Some(path) => LocalPorts::with_orders_file(catalog.clone(), path).map_err(|e| e.to_string())?,
+        None => LocalPorts::new(catalog.clone()),
+    };
+    // Unique per run: idempotency keys derive from it, and an orders file
+    // outlives the run.
+    let call_id = format!("cli-{}", uuid::Uuid::new_v4());
+    let language = language.unwrap_or(catalog.store.language);
+    let mut dialog = Dialog::new(call_id, DialogMode::CatalogOnly, language, Some(ports.store()));
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    protocol::run(&mut dialog, &ports, &catalog, stdin.lock(), stdout.lock()).await.map_err(|e| e.to_string())
+}
+
+/// The evaluation report, as text or JSON.
+async fn voice_eval(
+    catalog: &Path,
+    cases: &[PathBuf],
+    noise: Option<AsrNoise>,
+    json: bool,
+    verbose: bool,
+) -> Result<String, String> {
+    let catalogs = eval::Catalogs::open(catalog).map_err(|e| e.to_string())?;
+    let cases = eval::read_cases(cases).map_err(|e| e.to_string())?;
+    let (report, _) = eval::evaluate(&cases, &catalogs, noise).await.map_err(|e| e.to_string())?;
+    if json { serde_json::to_string_pretty(&report).map_err(|e| e.to_string()) } else { Ok(report.to_text(verbose)) }
 }
 
 async fn migrate() -> Result<(), StartupError> {

@@ -507,7 +507,8 @@ impl EvalReport {
 
 fn describe_input(input: &Input) -> String {
     match input {
-        Input::Say(text) => format!("{text:?}"),
+        // Not `{:?}`: that escapes Devanagari vowel signs.
+        Input::Say(text) => format!("\"{text}\""),
         Input::Dtmf(keys) => format!("[dtmf {keys}]"),
         Input::Hangup => "[hangup]".into(),
         Input::Silence => "[silence]".into(),

@@ -4,3 +4,4 @@ mod catalog_format;
 mod devset;
 mod dialog;
 mod fallback;
+mod protocol;

@@ -8,6 +8,7 @@
 //! (`cargo test -p mangwale-voice --test main devset -- --nocapture`).
 
 mod accuracy;
+mod through_dialog;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

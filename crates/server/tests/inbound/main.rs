@@ -11,4 +11,5 @@ mod missed;
 mod pickup;
 mod sandbox_sim;
 mod voice_catalog;
+mod voice_cli;
 mod voice_fallback;

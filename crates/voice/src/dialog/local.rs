@@ -36,6 +36,8 @@ pub enum LocalError {
     /// The catalog does not match the format; `source.path` is the bad field.
     #[error("{}: {source}", path.display())]
     Catalog { path: PathBuf, source: CatalogError },
+    #[error("{}: cannot append orders: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{}:{line}: {message}", path.display())]
     OrdersFile { path: PathBuf, line: usize, message: String },
 }
@@ -117,6 +119,11 @@ impl LocalPorts {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(LocalError::Read { path, source }),
+        }
+        // A file that cannot be appended to is refused now, not when the
+        // caller's first order fails.
+        if let Err(source) = OpenOptions::new().create(true).append(true).open(&path) {
+            return Err(LocalError::Write { path, source });
         }
         Ok(LocalPorts { catalog, file: Some(path), orders: Mutex::new(orders) })
     }
@@ -389,6 +396,18 @@ mod tests {
         std::fs::write(&path, "\n{\"placed\":{\"idempotency_key\":\"k\",\"order\":{\"order_id\":1}}}\n").unwrap();
         let e = LocalPorts::with_orders_file(catalog(), &path).unwrap_err();
         assert!(e.to_string().contains(":2: placed.order.order_id: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn an_orders_file_that_cannot_be_written_is_refused_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir/orders.jsonl");
+        let e = LocalPorts::with_orders_file(catalog(), &path).unwrap_err();
+        assert!(matches!(e, LocalError::Write { .. }), "{e}");
+        assert!(e.to_string().contains("no-such-dir/orders.jsonl: cannot append orders"), "{e}");
+        let fresh = dir.path().join("orders.jsonl");
+        LocalPorts::with_orders_file(catalog(), &fresh).unwrap();
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "", "created empty");
     }
 
     #[test]

@@ -13,10 +13,12 @@ use mangwale_voice::eval::{self, Catalogs, EvalReport};
 
 use super::{case_files, data_dir};
 
-/// (exact carts, item recall) floors, clean.
-const CLEAN_FLOOR: (f64, f64) = (0.87, 0.99);
-/// (exact carts, item recall) floors with noise 0.1, seed 1.
-const NOISY_FLOOR: (f64, f64) = (0.69, 0.92);
+/// (exact carts, item recall) floors, clean: measured 515 of 518 (99.42 %)
+/// and 99.88 %.
+const CLEAN_FLOOR: (f64, f64) = (0.994, 0.998);
+/// (exact carts, item recall) floors with noise 0.1, seed 1: measured 477
+/// of 518 (92.08 %) and 97.98 %.
+const NOISY_FLOOR: (f64, f64) = (0.92, 0.979);
 
 async fn report(noise: Option<AsrNoise>) -> EvalReport {
     let cases = eval::read_cases(&case_files()).expect("the development set reads");

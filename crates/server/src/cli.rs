@@ -304,7 +304,7 @@ async fn voice_eval(
 ) -> Result<String, String> {
     let catalogs = eval::Catalogs::open(catalog).map_err(|e| e.to_string())?;
     let cases = eval::read_cases(cases).map_err(|e| e.to_string())?;
-    let (report, _) = eval::evaluate(&cases, &catalogs, noise).await.map_err(|e| e.to_string())?;
+    let report = eval::evaluate(&cases, &catalogs, noise).await.map_err(|e| e.to_string())?;
     if json { serde_json::to_string_pretty(&report).map_err(|e| e.to_string()) } else { Ok(report.to_text(verbose)) }
 }
 

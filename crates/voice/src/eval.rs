@@ -539,13 +539,13 @@ pub async fn evaluate(
     cases: &[EvalCase],
     catalogs: &Catalogs,
     noise: Option<AsrNoise>,
-) -> Result<(EvalReport, Vec<CaseOutcome>), EvalError> {
+) -> Result<EvalReport, EvalError> {
     let per_case = catalogs.for_cases(cases)?;
     let mut outcomes = Vec::with_capacity(cases.len());
     for (index, (case, catalog)) in cases.iter().zip(per_case).enumerate() {
         outcomes.push(run_case(index, case, catalog, noise).await);
     }
-    Ok((EvalReport::new(&outcomes, noise), outcomes))
+    Ok(EvalReport::new(&outcomes, noise))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ const NOISY_FLOOR: (f64, f64) = (0.92, 0.979);
 async fn report(noise: Option<AsrNoise>) -> EvalReport {
     let cases = eval::read_cases(&case_files()).expect("the development set reads");
     let catalogs = Catalogs::open(&data_dir().join("catalogs")).expect("the demo catalogs");
-    let (report, _) = eval::evaluate(&cases, &catalogs, noise).await.expect("every case has its catalog");
+    let report = eval::evaluate(&cases, &catalogs, noise).await.expect("every case has its catalog");
     let verbose = std::env::var_os("DEVSET_VERBOSE").is_some();
     println!("{}", report.to_text(verbose));
     report

@@ -17,12 +17,12 @@ use super::{case_files, data_dir};
 
 const CLEAN_TARGET: f64 = 0.95;
 const NOISY_TARGET: f64 = 0.85;
-const NOISE_RATE: f64 = 0.1;
-const NOISE_SEEDS: [u64; 3] = [1, 2, 3];
+pub(super) const NOISE_RATE: f64 = 0.1;
+pub(super) const NOISE_SEEDS: [u64; 3] = [1, 2, 3];
 
-type Line = (String, Option<String>, u64, Vec<String>);
+pub(super) type Line = (String, Option<String>, u64, Vec<String>);
 
-struct DevCase {
+pub(super) struct DevCase {
     id: String,
     lang: String,
     store_id: String,
@@ -30,8 +30,7 @@ struct DevCase {
     want: Vec<Line>,
 }
 
-fn understanders() -> HashMap<String, Understander> {
-    let dir = data_dir().join("catalogs");
+pub(super) fn understanders(dir: &std::path::Path) -> HashMap<String, Understander> {
     let mut stores = HashMap::new();
     for path in std::fs::read_dir(&dir).expect("catalogs").map(|e| e.expect("entry").path()) {
         let text = std::fs::read_to_string(&path).expect("catalog file");
@@ -41,9 +40,9 @@ fn understanders() -> HashMap<String, Understander> {
     stores
 }
 
-fn cases() -> Vec<DevCase> {
+pub(super) fn cases(files: &[std::path::PathBuf]) -> Vec<DevCase> {
     let mut cases = Vec::new();
-    for file in case_files() {
+    for file in files {
         for line in std::fs::read_to_string(&file).expect("case file").lines().filter(|l| !l.trim().is_empty()) {
             let case: Value = serde_json::from_str(line).expect("case");
             let mut want: Vec<Line> = case["expected"]["lines"]
@@ -51,12 +50,8 @@ fn cases() -> Vec<DevCase> {
                 .expect("lines")
                 .iter()
                 .map(|l| {
-                    let mut modifiers: Vec<String> = l["modifiers"]
-                        .as_array()
-                        .expect("modifiers")
-                        .iter()
-                        .map(|m| m.as_str().expect("modifier").into())
-                        .collect();
+                    let mut modifiers: Vec<String> =
+                        l["modifiers"].as_array().expect("modifiers").iter().map(modifier_option).collect();
                     modifiers.sort();
                     let quantity = (l["quantity"].as_f64().expect("quantity") * 1000.0).round() as u64;
                     (
@@ -85,6 +80,16 @@ fn cases() -> Vec<DevCase> {
     cases
 }
 
+/// A modifier of an expected line: the option id, written as a string
+/// (the development set) or as `{group_id, option_id}` (the held-out set
+/// may use either).
+fn modifier_option(modifier: &Value) -> String {
+    match modifier {
+        Value::String(option) => option.clone(),
+        other => other["option_id"].as_str().expect("modifier: an option id or {group_id, option_id}").into(),
+    }
+}
+
 fn cart_of(understander: &Understander, turns: &[String]) -> Vec<Line> {
     let mut cart = Cart::default();
     for turn in turns {
@@ -104,14 +109,34 @@ fn cart_of(understander: &Understander, turns: &[String]) -> Vec<Line> {
     got
 }
 
-/// Exact carts per language (cases, exact), with the misses listed up to `show`.
-fn measure(
+/// Per language: cases, exact carts, expected lines, expected lines whose
+/// item is in the cart (item recall).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Tally {
+    pub cases: usize,
+    pub exact: usize,
+    pub lines: usize,
+    pub recalled: usize,
+}
+
+impl Tally {
+    pub fn exact_share(&self) -> f64 {
+        self.exact as f64 / self.cases.max(1) as f64
+    }
+
+    pub fn recall(&self) -> f64 {
+        self.recalled as f64 / self.lines.max(1) as f64
+    }
+}
+
+/// Exact carts and item recall per language, with the misses listed up to `show`.
+pub(super) fn measure(
     stores: &HashMap<String, Understander>,
     cases: &[DevCase],
     noise: Option<AsrNoise>,
     show: usize,
-) -> BTreeMap<String, (usize, usize)> {
-    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+) -> BTreeMap<String, Tally> {
+    let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
     let mut shown = 0;
     for (index, case) in cases.iter().enumerate() {
         let understander = stores.get(&case.store_id).unwrap_or_else(|| panic!("{}: no catalog", case.id));
@@ -121,10 +146,13 @@ fn measure(
         };
         let got = cart_of(understander, &turns);
         let exact = got == case.want;
+        let recalled = case.want.iter().filter(|w| got.iter().any(|g| g.0 == w.0)).count();
         for lang in [case.lang.as_str(), "all"] {
             let entry = tally.entry(lang.to_string()).or_default();
-            entry.0 += 1;
-            entry.1 += usize::from(exact);
+            entry.cases += 1;
+            entry.exact += usize::from(exact);
+            entry.lines += case.want.len();
+            entry.recalled += recalled;
         }
         if !exact && shown < show {
             shown += 1;
@@ -134,18 +162,14 @@ fn measure(
     tally
 }
 
-fn share((cases, exact): (usize, usize)) -> f64 {
-    exact as f64 / cases.max(1) as f64
-}
-
 #[test]
 fn exact_carts_clean_and_with_asr_noise_meet_the_targets() {
-    let stores = understanders();
-    let cases = cases();
+    let stores = understanders(&data_dir().join("catalogs"));
+    let cases = cases(&case_files());
     let show: usize = std::env::var("DEVSET_SHOW_MISSES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let noisy_seed: Option<u64> = std::env::var("DEVSET_NOISE_SEED").ok().and_then(|v| v.parse().ok());
     let clean = measure(&stores, &cases, None, if noisy_seed.is_none() { show } else { 0 });
-    let noisy: Vec<BTreeMap<String, (usize, usize)>> = NOISE_SEEDS
+    let noisy: Vec<BTreeMap<String, Tally>> = NOISE_SEEDS
         .iter()
         .map(|seed| {
             let show = if noisy_seed == Some(*seed) { show } else { 0 };
@@ -157,18 +181,18 @@ fn exact_carts_clean_and_with_asr_noise_meet_the_targets() {
         cases.len()
     );
     for (lang, counts) in &clean {
-        let per_seed: Vec<String> = noisy.iter().map(|n| format!("{:5.1} %", 100.0 * share(n[lang]))).collect();
+        let per_seed: Vec<String> = noisy.iter().map(|n| format!("{:5.1} %", 100.0 * n[lang].exact_share())).collect();
         println!(
             "  {lang:6} {:4} cases  clean {:5.1} %  noisy {}",
-            counts.0,
-            100.0 * share(*counts),
+            counts.cases,
+            100.0 * counts.exact_share(),
             per_seed.join("  ")
         );
     }
-    let clean_all = share(clean["all"]);
+    let clean_all = clean["all"].exact_share();
     assert!(clean_all >= CLEAN_TARGET, "clean exact carts {:.1} % < {:.0} %", 100.0 * clean_all, 100.0 * CLEAN_TARGET);
     for (seed, n) in NOISE_SEEDS.iter().zip(&noisy) {
-        let noisy_all = share(n["all"]);
+        let noisy_all = n["all"].exact_share();
         assert!(
             noisy_all >= NOISY_TARGET,
             "exact carts with noise {NOISE_RATE} seed {seed}: {:.1} % < {:.0} %",

@@ -8,6 +8,7 @@
 //! (`cargo test -p mangwale-voice --test main devset -- --nocapture`).
 
 mod accuracy;
+mod holdout;
 mod through_dialog;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -150,7 +150,7 @@ pub struct Understander {
     half_of: Vec<Option<usize>>,
     /// Per item, its variants that are a weight or volume ("250 g", "1
     /// kg", "500 ml") with that measure in the item's unit, largest first.
-    sizes: Vec<Vec<(usize, Qty)>>,
+    sizes: Vec<Vec<Size>>,
     /// Per item, variants one of whose aliases is a counting unit word
     /// ("plate" of Idli Sambar), by that unit.
     unit_variants: Vec<Vec<(SpokenUnit, usize)>>,
@@ -667,24 +667,24 @@ impl Understander {
     fn in_sizes(&self, item: usize, amount: Amount) -> Option<Vec<(String, Qty)>> {
         let amount = self.fraction_of_measure(item, amount);
         let sizes = &self.sizes[item];
-        let measure = matches!(amount.unit, Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml));
-        if sizes.is_empty() || !measure {
+        let (dimension, mut left) = in_base_measure(amount)?;
+        if sizes.is_empty() || left == 0 {
             return None;
         }
+        // Ghee sold in 500 ml and asked for by the kilo: a litre is a kilo
+        // when the item comes in sizes of the other measure only.
+        let same: Vec<&Size> = sizes.iter().filter(|s| s.dimension == dimension).collect();
+        let usable: Vec<&Size> = if same.is_empty() { sizes.iter().collect() } else { same };
         let catalog_item = &self.catalog.items[item];
-        let (mut left, fit) = amount.in_unit(catalog_item.unit);
-        if fit != UnitFit::Exact || left.is_zero() {
-            return None;
-        }
         let mut packs = Vec::new();
-        for &(variant, size) in sizes {
-            let n = left.0 / size.0;
+        for size in usable {
+            let n = left / size.base;
             if n > 0 {
-                packs.push((catalog_item.variants[variant].id.clone(), Qty::whole(n)));
-                left = Qty(left.0 - n * size.0);
+                packs.push((catalog_item.variants[size.variant].id.clone(), Qty::whole(n)));
+                left -= n * size.base;
             }
         }
-        left.is_zero().then_some(packs)
+        (left == 0).then_some(packs)
     }
 
     /// Sets an item's quantity: packs of its sizes when a weight of a
@@ -1297,29 +1297,65 @@ fn half_items(catalog: &Catalog) -> Vec<Option<usize>> {
     half_of
 }
 
-/// An item's variants that are a weight or volume, in the item's unit,
-/// largest first: a variant is one when its name or an alias is only an
-/// amount with a measure ("250 g", "1 kilo").
-fn sizes_of(item: &Item) -> Vec<(usize, Qty)> {
-    let mut sizes: Vec<(usize, Qty)> = item
+/// Weight or volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dimension {
+    Weight,
+    Volume,
+}
+
+/// A variant that is a weight or volume ("250 g", "1 kg bag", "1l").
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    variant: usize,
+    dimension: Dimension,
+    /// In milligrams or microlitres.
+    base: u64,
+}
+
+/// A spoken weight or volume in milligrams or microlitres (an `Amount`
+/// holds thousandths of its unit).
+fn in_base_measure(amount: Amount) -> Option<(Dimension, u64)> {
+    let v = amount.value.0;
+    match amount.unit? {
+        SpokenUnit::Kg => Some((Dimension::Weight, v * 1000)),
+        SpokenUnit::G => Some((Dimension::Weight, v)),
+        SpokenUnit::Litre => Some((Dimension::Volume, v * 1000)),
+        SpokenUnit::Ml => Some((Dimension::Volume, v)),
+        _ => None,
+    }
+}
+
+/// An item's variants that are a weight or volume, largest first,
+/// whatever unit the item itself is sold in (kg, or packs): a variant is
+/// one when its name, an alias or its id starts with an amount with a
+/// measure and says no other number ("250 g", "500 gm", "1 kg bag", "1
+/// ltr pouch", "half kg", "आधा किलो", the id "1l").
+fn sizes_of(item: &Item) -> Vec<Size> {
+    let mut sizes: Vec<Size> = item
         .variants
         .iter()
         .enumerate()
         .filter_map(|(v, variant)| {
-            std::iter::once(&variant.name).chain(&variant.aliases).find_map(|name| {
-                let tokens = tokenize(name);
-                let m = parse_amount(&tokens, 0).filter(|m| m.len == tokens.len())?;
-                let measure =
-                    matches!(m.amount.unit, Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml));
-                match m.amount.in_unit(item.unit) {
-                    (qty, UnitFit::Exact) if measure && !qty.is_zero() => Some((v, qty)),
-                    _ => None,
-                }
-            })
+            std::iter::once(&variant.name).chain(&variant.aliases).chain(std::iter::once(&variant.id)).find_map(
+                |name| {
+                    let tokens = tokenize(name);
+                    let m = parse_amount(&tokens, 0)?;
+                    if tokens[m.len..].iter().any(|t| digits_in(&t.text)) {
+                        return None;
+                    }
+                    let (dimension, base) = in_base_measure(m.amount)?;
+                    (base > 0).then_some(Size { variant: v, dimension, base })
+                },
+            )
         })
         .collect();
-    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.base));
     sizes
+}
+
+fn digits_in(text: &str) -> bool {
+    text.chars().any(|c| c.is_ascii_digit())
 }
 
 /// An item's variants named by a counting unit word alone ("plate").

@@ -802,6 +802,17 @@ impl Understander {
                             last.kind = SlotKind::Item { index, item };
                             last.others = others.clone();
                         }
+                        // "basmati chawal", "lux sabun": a word after an item that is
+                        // only part of another item's name ("kolam chawal", "dettol
+                        // sabun") describes the item said.
+                        Some(_)
+                            if !candidates[0].full
+                                && slots.last().is_some_and(|s| {
+                                    s.at + 1 == k && s.amount.is_none() && matches!(s.kind, SlotKind::Item { .. })
+                                }) =>
+                        {
+                            slots.last_mut().expect("checked").at = k;
+                        }
                         Some((index, item)) => slots.push(Slot {
                             at: k,
                             variant: self.variant_in_name(index, &tokens[p.start..p.start + p.len]),
@@ -896,8 +907,20 @@ impl Understander {
             _ => true,
         });
         amounts.sort_by_key(|(k, _)| *k);
+        // "do nahi teen", "teen lux sabun nahi nahi char", "three lux soaps
+        // no make it four": a negation after the first amount, then only
+        // negations, "make it" and fillers before the second.
+        let only_words_of_correction =
+            |k: usize| matches!(pieces[k].kind, PieceKind::Marker(Marker::Negation | Marker::Set | Marker::Filler));
         for w in amounts.windows(2) {
-            if w[1].0 == w[0].0 + 2 && marker_at_piece(w[0].0 + 1, Marker::Negation) {
+            let Some(negation) = (w[0].0 + 1..w[1].0).find(|k| marker_at_piece(*k, Marker::Negation)) else {
+                continue;
+            };
+            let adjacent = w[1].0 == w[0].0 + 2;
+            // "char vada pav nako teen vada pav" names the item again: a
+            // replacement, below.
+            let item_follows = slots.iter().any(|s| s.at == w[1].0 + 1);
+            if (negation..w[1].0).all(only_words_of_correction) && (adjacent || !item_follows) {
                 correction = Some(w[1]);
             }
         }

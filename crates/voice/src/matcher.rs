@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::catalog::Catalog;
 use crate::normalize::{Token, similarity, tokenize};
+use crate::numbers::{Qty, parse_amount, unit_at};
 
 /// What an alias names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,6 +71,45 @@ const MODIFIER_FAMILIES: &[&[&str]] = &[
     &["extra", "zyada", "jyada", "jaada", "jast", "more", "double", "ज़्यादा", "जास्त", "एक्स्ट्रा"],
 ];
 
+/// Size words variant aliases are expanded with, so that a catalog that
+/// says "chhoti bottle" and "bada" also understands "छोटी", "small",
+/// "मोठी" and "badi".
+const SIZE_FAMILIES: &[&[&str]] = &[
+    &["chhota", "chhoti", "chhote", "chota", "choti", "small", "lahan", "छोटा", "छोटी", "छोटे", "लहान"],
+    &[
+        "bada",
+        "badi",
+        "bade",
+        "big",
+        "large",
+        "motha",
+        "mothi",
+        "mota",
+        "moti",
+        "बड़ा",
+        "बड़ी",
+        "बडा",
+        "बडी",
+        "मोठा",
+        "मोठी",
+        "मोठे",
+    ],
+];
+
+/// The word a variant is called by alone: the first word of a longer name
+/// ("full" of "Full plate", "chhoti" of "chhoti bottle", "हाफ" of "हाफ
+/// प्लेट"), unless it is a number, a unit or a measure ("5 kg bag"),
+/// which say other things alone; "half" is kept, as "half plate" is.
+fn head_word(tokens: &[Token]) -> Option<String> {
+    if tokens.len() < 2 || unit_at(tokens, 0).is_some() {
+        return None;
+    }
+    match parse_amount(&tokens[..1], 0) {
+        Some(m) if !(m.amount.value == Qty(500) && m.amount.unit.is_none()) => None,
+        _ => Some(tokens[0].key.clone()),
+    }
+}
+
 impl AliasIndex {
     pub fn new(catalog: &Catalog) -> AliasIndex {
         let mut index = AliasIndex {
@@ -82,6 +122,8 @@ impl AliasIndex {
         let mut vocab_ids: HashMap<String, usize> = HashMap::new();
         let families: Vec<Vec<String>> =
             MODIFIER_FAMILIES.iter().map(|f| f.iter().flat_map(|w| tokenize(w)).map(|t| t.key).collect()).collect();
+        let size_families: Vec<Vec<String>> =
+            SIZE_FAMILIES.iter().map(|f| f.iter().flat_map(|w| tokenize(w)).map(|t| t.key).collect()).collect();
         let mut add = |index: &mut AliasIndex, target: Target, keys: Vec<String>| {
             if keys.is_empty() {
                 return;
@@ -107,7 +149,9 @@ impl AliasIndex {
             index.aliases.push(Alias { target, words });
         };
         for (i, item) in catalog.items.iter().enumerate() {
-            for name in std::iter::once(&item.name).chain(&item.aliases) {
+            // "Vicks Action 500 (strip of 10)" is said "vicks action 500".
+            let unbracketed = item.name.split_once('(').map(|(before, _)| before.trim().to_string());
+            for name in std::iter::once(&item.name).chain(&item.aliases).chain(unbracketed.as_ref()) {
                 let keys = keys_of(name);
                 if keys.len() > 1 {
                     // ASR merges words: "misalpav".
@@ -115,9 +159,39 @@ impl AliasIndex {
                 }
                 add(&mut index, Target::Item(i), keys);
             }
+            // A head word shared by two of the item's variants names neither.
+            let heads: Vec<Vec<String>> = item
+                .variants
+                .iter()
+                .map(|variant| {
+                    std::iter::once(&variant.name)
+                        .chain(&variant.aliases)
+                        .filter_map(|name| head_word(&tokenize(name)))
+                        .collect()
+                })
+                .collect();
             for (v, variant) in item.variants.iter().enumerate() {
-                for name in std::iter::once(&variant.name).chain(&variant.aliases) {
-                    add(&mut index, Target::Variant { item: i, variant: v }, keys_of(name));
+                let target = Target::Variant { item: i, variant: v };
+                let mut names: Vec<Vec<String>> =
+                    std::iter::once(&variant.name).chain(&variant.aliases).map(|n| keys_of(n)).collect();
+                for head in &heads[v] {
+                    if !heads.iter().enumerate().any(|(w, h)| w != v && h.contains(head)) {
+                        names.push(vec![head.clone()]);
+                    }
+                }
+                for keys in names {
+                    if let Some((at, family)) = keys
+                        .iter()
+                        .enumerate()
+                        .find_map(|(at, k)| size_families.iter().find(|f| f.contains(k)).map(|f| (at, f)))
+                    {
+                        for word in family {
+                            let mut expanded = keys.clone();
+                            expanded[at] = word.clone();
+                            add(&mut index, target, expanded);
+                        }
+                    }
+                    add(&mut index, target, keys);
                 }
             }
             for (g, group) in item.modifier_groups.iter().enumerate() {

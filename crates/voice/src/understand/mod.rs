@@ -595,6 +595,16 @@ impl Understander {
         found
     }
 
+    /// Whether the piece at `k` comes right after an item sold in sizes: a
+    /// size word there ("benadryl chhoti", of a bottle it has no "chhoti"
+    /// for) is said of that item, never another item's size.
+    fn sized_item_before(&self, slots: &[Slot], k: usize) -> bool {
+        slots.last().is_some_and(|s| {
+            s.at + 1 == k
+                && matches!(s.kind, SlotKind::Item { index, .. } if !self.catalog.items[index].variants.is_empty())
+        })
+    }
+
     fn focus_ref(&self, context: &Context) -> Option<(usize, ItemRef)> {
         let id = context.focus.as_deref()?;
         let index = self.catalog.items.iter().position(|i| i.id == id)?;
@@ -833,7 +843,8 @@ impl Understander {
                                     if only_owner
                                         && fallback.is_none()
                                         && !named.contains(&owner)
-                                        && focus_index != Some(owner) =>
+                                        && focus_index != Some(owner)
+                                        && !self.sized_item_before(&slots, k) =>
                                 {
                                     let item = ItemRef {
                                         item_id: self.catalog.items[owner].id.clone(),

@@ -320,6 +320,18 @@ pub fn word_key(word: &str) -> String {
     } else if s.len() > 3 && s.ends_with('s') && !s.ends_with("ss") && !s.ends_with("us") {
         s.pop();
     }
+    // English spellings as Devanagari writes them: "tea" टी, "bottle"
+    // बोतल, "apple" ॲपल.
+    if s.len() > 2 && s.ends_with("ea") {
+        s.truncate(s.len() - 2);
+        s.push('i');
+    } else if s.len() > 4
+        && s.ends_with("le")
+        && s[..s.len() - 2].ends_with(|c: char| c.is_ascii_alphabetic() && !"aeiou".contains(c))
+    {
+        s.truncate(s.len() - 2);
+        s.push_str("al");
+    }
     if s.ends_with("ay") {
         s.truncate(s.len() - 2);
         s.push_str("ai");

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::catalog::Catalog;
 use crate::normalize::{Token, similarity, tokenize};
-use crate::numbers::{Qty, parse_amount, unit_at};
+use crate::numbers::{Qty, SpokenUnit, parse_amount, unit_at};
 
 /// What an alias names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,7 +101,11 @@ const SIZE_FAMILIES: &[&[&str]] = &[
 /// प्लेट"), unless it is a number, a unit or a measure ("5 kg bag"),
 /// which say other things alone; "half" is kept, as "half plate" is.
 fn head_word(tokens: &[Token]) -> Option<String> {
-    if tokens.len() < 2 || unit_at(tokens, 0).is_some() {
+    // "aadha kilo", "half kg": a measure, said as one ("aadha" alone is half
+    // of anything).
+    let measure =
+        matches!(unit_at(tokens, 1), Some(SpokenUnit::Kg | SpokenUnit::G | SpokenUnit::Litre | SpokenUnit::Ml));
+    if tokens.len() < 2 || unit_at(tokens, 0).is_some() || measure {
         return None;
     }
     match parse_amount(&tokens[..1], 0) {

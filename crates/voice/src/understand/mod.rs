@@ -401,7 +401,9 @@ impl Understander {
         if text.len() < 5 || !text.is_ascii() || self.word_kind(token) != WordKind::Unknown {
             return None;
         }
-        (2..text.len() - 1).find_map(|at| {
+        // Of the splits that fit, one into two words heard exactly ("teen
+        // kilo") beats an earlier one needing a fuzzy half ("tee nkilo").
+        let mut splits = (2..text.len() - 1).filter_map(|at| {
             let left = Token::new(text[..at].to_string(), token.devanagari);
             let a = self.word_kind_as(&left, false);
             if a == WordKind::Unknown {
@@ -423,7 +425,13 @@ impl Understander {
                 && !slight(&right, b, &left, a);
             let fits = known && (a != WordKind::Catalog || b != WordKind::Catalog || (at >= 3 && text.len() - at >= 3));
             fits.then_some((left, right))
-        })
+        });
+        let first = splits.next()?;
+        let exact = |t: &Token| self.word_kind_as(t, false) != WordKind::Unknown;
+        if exact(&first.1) {
+            return Some(first);
+        }
+        Some(splits.find(|(_, right)| exact(right)).unwrap_or(first))
     }
 
     fn pieces(&self, tokens: &[Token]) -> Vec<Piece> {

@@ -355,12 +355,15 @@ fn collapse_doubles(s: &str) -> String {
     out
 }
 
-/// Levenshtein distance over bytes (keys are ASCII), giving up past `max`.
+/// Edit distance over bytes (keys are ASCII), an adjacent transposition
+/// counting as one edit: Devanagari's schwa lands on either side of a
+/// consonant ("बांसमती" basamti, basmati), giving up past `max`.
 pub fn edit_distance(a: &str, b: &str, max: usize) -> Option<usize> {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len().abs_diff(b.len()) > max {
         return None;
     }
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for (i, &ca) in a.iter().enumerate() {
@@ -368,12 +371,17 @@ pub fn edit_distance(a: &str, b: &str, max: usize) -> Option<usize> {
         let mut row_min = cur[0];
         for (j, &cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            row_min = row_min.min(cur[j + 1]);
+            let mut d = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && ca == b[j - 1] && a[i - 1] == cb {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
+            row_min = row_min.min(d);
         }
         if row_min > max {
             return None;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     Some(prev[b.len()]).filter(|d| *d <= max)

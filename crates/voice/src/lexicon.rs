@@ -477,6 +477,13 @@ const PHRASES: &[(Marker, &[&str])] = &[
             "another",
             "one more",
             "with",
+            // "extra cheese ke saath": with, never saath (60).
+            "ke saath",
+            "ke sath",
+            "ke saat",
+            "के साथ",
+            "sobat",
+            "सोबत",
             "wa",
             "va",
             "चाहिए",

@@ -344,6 +344,7 @@ impl Understander {
             }
         }
         for (token, in_phrase) in tokens.into_iter().zip(in_phrase) {
+            let token = self.unstuttered(token);
             match self.split_merged(&token).filter(|_| !in_phrase) {
                 Some((left, right)) => split.extend([left, right]),
                 None => split.push(token),
@@ -367,6 +368,12 @@ impl Understander {
                             (WordKind::Unknown, WordKind::Unknown) => closeness >= 0.8,
                             (WordKind::Unknown, WordKind::Phrase) | (WordKind::Phrase, WordKind::Unknown) => {
                                 closeness >= 0.9
+                            }
+                            // "मॅ गी": a fragment of two letters and a catalog word
+                            // ("gee", ghee) that make one catalog word heard exactly.
+                            (WordKind::Unknown, WordKind::Catalog) | (WordKind::Catalog, WordKind::Unknown) => {
+                                let fragment = if a == WordKind::Unknown { &tokens[i] } else { &tokens[i + 1] };
+                                fragment.text.chars().count() <= 2 && self.index.has_word(&joined.key)
                             }
                             _ => false,
                         }
@@ -394,6 +401,24 @@ impl Understander {
         out
     }
 
+    /// A number word whose first syllable the ASR heard twice ("ददो" dado
+    /// for do, "tiin"): the word without the repeat, if that is a number.
+    fn unstuttered(&self, token: Token) -> Token {
+        let b = token.text.as_bytes();
+        let repeated = b.len() >= 4
+            && !b"aeiou".contains(&b[0])
+            && b[1] == b'a'
+            && b[2] == b[0]
+            && self.word_kind(&token) == WordKind::Unknown;
+        if repeated {
+            let rest = Token::new(token.text[2..].to_string(), token.devanagari);
+            if parse_amount(std::slice::from_ref(&rest), 0).is_some() {
+                return rest;
+            }
+        }
+        token
+    }
+
     /// An unknown word that is two known words run together, one of them
     /// a number, unit or phrase word or both catalog words ("dosamasala").
     fn split_merged(&self, token: &Token) -> Option<(Token, Token)> {
@@ -404,8 +429,26 @@ impl Understander {
         // Of the splits that fit, one into two words heard exactly ("teen
         // kilo") beats an earlier one needing a fuzzy half ("tee nkilo").
         let mut splits = (2..text.len() - 1).filter_map(|at| {
-            let left = Token::new(text[..at].to_string(), token.devanagari);
-            let a = self.word_kind_as(&left, false);
+            let mut left = Token::new(text[..at].to_string(), token.devanagari);
+            let mut a = self.word_kind_as(&left, false);
+            // "लीटरदूध" is written leetradoodh: run together, the schwa moved
+            // after the last consonant of the first word (leetar).
+            let b = text[..at].as_bytes();
+            let consonant = |c: u8| c.is_ascii_alphabetic() && !b"aeiou".contains(&c);
+            if a == WordKind::Unknown
+                && token.devanagari
+                && at >= 3
+                && b[at - 1] == b'a'
+                && consonant(b[at - 2])
+                && consonant(b[at - 3])
+            {
+                let moved = format!("{}a{}", &text[..at - 2], &text[at - 2..at - 1]);
+                let candidate = Token::new(moved, token.devanagari);
+                let kind = self.word_kind_as(&candidate, false);
+                if kind != WordKind::Unknown {
+                    (left, a) = (candidate, kind);
+                }
+            }
             if a == WordKind::Unknown {
                 return None;
             }

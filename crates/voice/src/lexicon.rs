@@ -236,6 +236,8 @@ const PHRASES: &[(Marker, &[&str])] = &[
         Marker::Set,
         &[
             "kar do",
+            // "sab cancel kar", "teen kar": the "do" unheard.
+            "kar",
             "make",
             "actually",
             "karo",

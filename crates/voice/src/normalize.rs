@@ -395,6 +395,11 @@ pub fn similarity(a: &str, b: &str) -> f32 {
         return 1.0;
     }
     let len = a.len().max(b.len());
+    // "vad" for vada, "ped" for peda: a short word with its last vowel unheard.
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if short.len() == 3 && long.len() == 4 && long.starts_with(short) && long.ends_with(['a', 'e', 'i', 'o', 'u']) {
+        return 0.7;
+    }
     let allowed = match a.len().min(b.len()) {
         0..=3 => 0,
         4..=7 => 1,

@@ -1017,6 +1017,18 @@ impl Understander {
                 }
                 SlotKind::Unknown(_) => true,
             };
+            // "dettol 550" of a liquid sold in 125, 250 and 550 ml: a number
+            // right after an item that is one of its sizes (never a count
+            // that high) is that size.
+            if amount.unit.is_none()
+                && amount.value.0 >= 20_000
+                && let Some(slot) = slots.iter_mut().find(|s| s.at + 1 == k && s.variant.is_none())
+                && let SlotKind::Item { index, .. } = slot.kind
+                && let Some(size) = self.sizes[index].iter().find(|s| s.said == amount.value)
+            {
+                slot.variant = Some(size.variant);
+                continue;
+            }
             if amount.value == Qty(500) && matches!(amount.unit, None | Some(SpokenUnit::Plate)) {
                 let previous = slots.iter().rposition(|s| s.at < k);
                 let next = slots.iter().position(|s| s.at > k && s.at < next_amount);
@@ -1396,6 +1408,8 @@ struct Size {
     dimension: Dimension,
     /// In milligrams or microlitres.
     base: u64,
+    /// The number said of it ("550" of "550 ml").
+    said: Qty,
 }
 
 /// A spoken weight or volume in milligrams or microlitres (an `Amount`
@@ -1430,7 +1444,7 @@ fn sizes_of(item: &Item) -> Vec<Size> {
                         return None;
                     }
                     let (dimension, base) = in_base_measure(m.amount)?;
-                    (base > 0).then_some(Size { variant: v, dimension, base })
+                    (base > 0).then_some(Size { variant: v, dimension, base, said: m.amount.value })
                 },
             )
         })

@@ -466,4 +466,13 @@ mod tests {
         let texts: Vec<String> = tokenize("500g Sugar, 2.5 KG! दोन-मिसळ ३ प्लेट").into_iter().map(|t| t.text).collect();
         assert_eq!(texts, ["500", "g", "sugar", "2.5", "kg", "don", "misal", "3", "plet"]);
     }
+
+    #[test]
+    fn a_schwa_on_the_other_side_of_a_consonant_is_one_edit() {
+        assert_eq!(edit_distance("basamti", "basmati", 1), Some(1));
+        assert_eq!(edit_distance("basmati", "basmati", 1), Some(0));
+        assert_eq!(edit_distance("abcd", "badc", 1), None);
+        assert_eq!(tokenize("टी")[0].key, word_key("tea"));
+        assert_eq!(tokenize("बोतल")[0].key, word_key("bottle"));
+    }
 }

@@ -528,3 +528,115 @@ fn unknown_things_beside_known_words_stay_unknown() {
     let ops = u.understand("theek hai").ops;
     assert_eq!(ops, vec![CartOp::Confirm]);
 }
+
+/// A store written the way outside catalogs are: items sold in packs whose
+/// sizes are named "500 g", "1 kg bag", "1 ltr pouch" or only by their id,
+/// plates with full and half variants, bottles called small and big.
+const OUTSIDE_STORE: &str = r#"{
+  "store": {"id": "outside", "name": "Outside Store", "language": "hi"},
+  "items": [
+    {"id": "tea", "name": "Tata Tea Premium", "aliases": ["tata tea"], "price": 130, "unit": "pack",
+     "category": "Tea", "available": true,
+     "variants": [{"id": "250g", "name": "250 gm", "price": 130}, {"id": "500g", "name": "500 g", "price": 255},
+                  {"id": "1kg", "name": "1 kg", "price": 500}]},
+    {"id": "salt", "name": "Tata Salt", "aliases": ["namak"], "price": 28, "unit": "pack", "category": "Staples",
+     "available": true},
+    {"id": "milk", "name": "Gokul Milk", "aliases": ["gokul doodh", "doodh", "दूध"], "price": 34, "unit": "pack",
+     "category": "Dairy", "available": true,
+     "variants": [{"id": "500ml", "name": "half litre pouch", "price": 34}, {"id": "1l", "name": "Big pouch", "price": 66}]},
+    {"id": "atta", "name": "Aashirvaad Atta", "aliases": ["atta"], "price": 245, "unit": "pack", "category": "Staples",
+     "available": true,
+     "variants": [{"id": "5kg", "name": "5 kg bag", "price": 245}, {"id": "10kg", "name": "10 kg bag", "price": 470}]},
+    {"id": "basmati", "name": "Basmati Rice", "aliases": ["basmati", "बासमती"], "price": 110, "unit": "kg",
+     "category": "Rice", "available": true},
+    {"id": "kolam", "name": "Kolam Rice", "aliases": ["kolam chawal"], "price": 62, "unit": "kg", "category": "Rice",
+     "available": true},
+    {"id": "lux", "name": "Lux Soap", "aliases": ["lux", "लक्स"], "price": 38, "unit": "piece",
+     "category": "Personal Care", "available": true},
+    {"id": "mask", "name": "N95 Mask", "aliases": ["mask"], "price": 40, "unit": "piece", "category": "Devices",
+     "available": true},
+    {"id": "vicks_action", "name": "Vicks Action 500 (strip of 10)", "aliases": ["vicks action"], "price": 48,
+     "unit": "pack", "category": "Cold", "available": true},
+    {"id": "vaporub", "name": "Vicks VapoRub", "aliases": ["vicks"], "price": 50, "unit": "pack", "category": "Cold",
+     "available": true,
+     "variants": [{"id": "25ml", "name": "25 ml", "aliases": ["chhota"], "price": 50},
+                  {"id": "50ml", "name": "50 ml", "aliases": ["bada"], "price": 95}]},
+    {"id": "benadryl", "name": "Benadryl", "aliases": ["benadryl", "बेनाड्रिल"], "price": 125, "unit": "pack",
+     "category": "Cold", "available": true,
+     "variants": [{"id": "100ml", "name": "100 ml bottle", "aliases": ["chhoti bottle"], "price": 125},
+                  {"id": "150ml", "name": "150 ml bottle", "aliases": ["badi bottle"], "price": 165}]},
+    {"id": "dettol", "name": "Dettol Liquid", "aliases": ["dettol"], "price": 65, "unit": "pack", "category": "First Aid",
+     "available": true,
+     "variants": [{"id": "125ml", "name": "125 ml", "aliases": ["chhoti"], "price": 65},
+                  {"id": "550ml", "name": "550 ml", "aliases": ["badi"], "price": 240}]},
+    {"id": "manchurian", "name": "Veg Manchurian", "aliases": ["manchurian"], "price": 140, "unit": "plate",
+     "category": "Chinese", "available": true,
+     "variants": [{"id": "full", "name": "Full plate", "price": 140}, {"id": "half", "name": "Half plate", "price": 85}]},
+    {"id": "pbm", "name": "Paneer Butter Masala", "aliases": ["paneer butter masala"], "price": 220, "unit": "plate",
+     "category": "Punjabi", "available": true,
+     "variants": [{"id": "full", "name": "Full plate", "price": 220}, {"id": "half", "name": "Half plate", "price": 130}]},
+    {"id": "vada_pav", "name": "Vada Pav", "aliases": ["vada pav", "वडा पाव"], "price": 20, "unit": "piece",
+     "category": "Snacks", "available": true,
+     "modifier_groups": [{"id": "extras", "name": "Extras", "exclusive": false, "options": [
+       {"id": "cheese", "name": "Extra cheese", "aliases": ["extra cheese"], "price_delta": 15}]}]}
+  ]
+}"#;
+
+#[test]
+fn an_outside_catalogs_sizes_hold_whatever_their_names_say() {
+    let u = understander(OUTSIDE_STORE);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            // A weight or volume of an item sold in packs of sizes.
+            (&["aadha kilo tata tea"], &[("tea", Some("500g"), 1.0, none)]),
+            (&["one and a half kilo tata tea"], &[("tea", Some("1kg"), 1.0, none), ("tea", Some("500g"), 1.0, none)]),
+            (&["डेढ़ किलो टाटा टी"], &[("tea", Some("1kg"), 1.0, none), ("tea", Some("500g"), 1.0, none)]),
+            (&["paav kilo tata tea"], &[("tea", Some("250g"), 1.0, none)]),
+            (&["do litre gokul doodh"], &[("milk", Some("1l"), 2.0, none)]),
+            (&["दो लीटरदूध"], &[("milk", Some("1l"), 2.0, none)]),
+            (&["5 kilo atta"], &[("atta", Some("5kg"), 1.0, none)]),
+            // A number that is one of the item's sizes.
+            (&["one dettol550"], &[("dettol", Some("550ml"), 1.0, none)]),
+            // A number inside a product's name is its name.
+            (&["ek vicks action 500"], &[("vicks_action", None, 1.0, none)]),
+            // Size words, in any language, after the item.
+            (&["paneer butter masala full"], &[("pbm", Some("full"), 1.0, none)]),
+            (&["ek half manchurian"], &[("manchurian", Some("half"), 1.0, none)]),
+            (&["एक विक्स मोठी"], &[("vaporub", Some("50ml"), 1.0, none)]),
+            (&["बेनाड्रिल छोटी बोतल"], &[("benadryl", Some("100ml"), 1.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn corrections_greetings_and_descriptions_around_an_order() {
+    let u = understander(OUTSIDE_STORE);
+    let none: &[&str] = &[];
+    let cheese: &[&str] = &["cheese"];
+    check(
+        &u,
+        &[
+            // The last number said of the item wins.
+            (&["तीन लक्स साबुन नहीं नहीं चार"], &[("lux", None, 4.0, none)]),
+            (&["चार लक्स नको नको सहा"], &[("lux", None, 6.0, none)]),
+            (&["three lux soaps no make it four"], &[("lux", None, 4.0, none)]),
+            (&["three masks", "sorry make that five masks"], &[("mask", None, 5.0, none)]),
+            // Greetings and address forms are no items.
+            (&["namaskar dada ek lux dena"], &[("lux", None, 1.0, none)]),
+            (&["हॅलो भाऊ जरा दोन लक्स द्या"], &[("lux", None, 2.0, none)]),
+            (&["hello sir two masks please"], &[("mask", None, 2.0, none)]),
+            // A word that is only part of another item's name describes the item said.
+            (&["dedh kilo basmati chawal"], &[("basmati", None, 1.5, none)]),
+            (&["बांसमती एक किलो"], &[("basmati", None, 1.0, none)]),
+            // "ke saath" is with, not sixty.
+            (&["vada pav extra cheese ke saath"], &[("vada_pav", None, 1.0, cheese)]),
+            // Number words an ASR stuttered or cut.
+            (&["ददो लक्स"], &[("lux", None, 2.0, none)]),
+        ],
+    );
+    // Still not forced onto the nearest item.
+    let ops = u.understand("do pizza").ops;
+    assert!(matches!(ops.as_slice(), [CartOp::NotInCatalog { .. }]), "{ops:?}");
+}

@@ -16,10 +16,12 @@ use mangwale_voice::AsrNoise;
 use super::accuracy::{NOISE_RATE, NOISE_SEEDS, Tally, cases, measure, understanders};
 use super::data_dir;
 
-/// Exact carts clean, as measured when the floor was set.
-const CLEAN_FLOOR: f64 = 0.86;
-/// Exact carts with noise, on every seed.
-const NOISY_FLOOR: f64 = 0.77;
+/// Exact carts clean: 86.9 % when the set arrived, 100 % after the parser
+/// work it prompted (docs/voice.md, "Held-out set").
+const CLEAN_FLOOR: f64 = 0.99;
+/// Exact carts with noise, on every seed: 77.5–80.6 % when the set
+/// arrived, 92.5–94.4 % since.
+const NOISY_FLOOR: f64 = 0.92;
 
 #[test]
 fn held_out_exact_carts_and_recall_stay_above_their_floors() {

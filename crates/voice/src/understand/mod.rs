@@ -433,7 +433,7 @@ impl Understander {
             let mut a = self.word_kind_as(&left, false);
             // "लीटरदूध" is written leetradoodh: run together, the schwa moved
             // after the last consonant of the first word (leetar).
-            let b = text[..at].as_bytes();
+            let b = &text.as_bytes()[..at];
             let consonant = |c: u8| c.is_ascii_alphabetic() && !b"aeiou".contains(&c);
             if a == WordKind::Unknown
                 && token.devanagari

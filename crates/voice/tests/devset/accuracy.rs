@@ -32,7 +32,7 @@ pub(super) struct DevCase {
 
 pub(super) fn understanders(dir: &std::path::Path) -> HashMap<String, Understander> {
     let mut stores = HashMap::new();
-    for path in std::fs::read_dir(&dir).expect("catalogs").map(|e| e.expect("entry").path()) {
+    for path in std::fs::read_dir(dir).expect("catalogs").map(|e| e.expect("entry").path()) {
         let text = std::fs::read_to_string(&path).expect("catalog file");
         let catalog = Catalog::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         stores.insert(catalog.store.id.clone(), Understander::new(&catalog));
@@ -43,7 +43,7 @@ pub(super) fn understanders(dir: &std::path::Path) -> HashMap<String, Understand
 pub(super) fn cases(files: &[std::path::PathBuf]) -> Vec<DevCase> {
     let mut cases = Vec::new();
     for file in files {
-        for line in std::fs::read_to_string(&file).expect("case file").lines().filter(|l| !l.trim().is_empty()) {
+        for line in std::fs::read_to_string(file).expect("case file").lines().filter(|l| !l.trim().is_empty()) {
             let case: Value = serde_json::from_str(line).expect("case");
             let mut want: Vec<Line> = case["expected"]["lines"]
                 .as_array()

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use mangwale_core::{E164, OrderId};
 use mangwale_providers::jupiter::{
-    Address, Backend, BreakerConfig, JupiterClient, JupiterClientConfig, JupiterErrorKind, NewOrder, PartyRef,
-    PaymentMethod, Source,
+    Address, Backend, BreakerConfig, JupiterClient, JupiterClientConfig, JupiterErrorKind, NewOrder, NewOrderLine,
+    NewOrderModifier, PartyRef, PaymentMethod, Source,
 };
 use mangwale_sim::jupiter::{JupiterFault, JupiterSim, JupiterSimConfig, Target};
 use serde_json::json;
@@ -212,12 +212,25 @@ async fn a_status_update_reaches_jupiter_and_invalidates_the_cached_order() {
 async fn orders_are_created_once_per_idempotency_key() {
     let (sim, client) = setup().await;
     let data = sim.data();
-    let item = data.items.iter().find(|i| i.available && data.store(i.store_id).unwrap().active).unwrap();
+    let item = data
+        .items
+        .iter()
+        .find(|i| i.available && i.variants.is_empty() && data.store(i.store_id).unwrap().active)
+        .unwrap();
+    let price = (item.price * 100.0).round() as i64;
     let new = NewOrder {
         idempotency_key: "voice-call-1".into(),
         customer_phone: E164::parse("+919812345678").unwrap(),
         store_id: item.store_id,
-        items: vec![(item.id, 2)],
+        lines: vec![NewOrderLine {
+            item_id: item.id,
+            variant_id: None,
+            quantity_milli: 2000,
+            modifiers: Vec::new(),
+            unit_price_paise: price,
+            line_total_paise: 2 * price,
+        }],
+        total_paise: 2 * price,
         payment_method: PaymentMethod::CashOnDelivery,
         delivery_address: Address {
             contact_name: Some("Asha".into()),
@@ -233,9 +246,66 @@ async fn orders_are_created_once_per_idempotency_key() {
     assert_eq!(first.status, "pending");
     assert!(first.amount_paise >= (item.price * 200.0).round() as i64);
     assert_eq!(client.create_order(&new).await.unwrap(), first);
-    let bad = NewOrder { idempotency_key: "voice-call-2".into(), items: vec![(999_999, 1)], ..new };
+    let mut bad = NewOrder { idempotency_key: "voice-call-2".into(), ..new };
+    bad.lines[0].item_id = 999_999;
     let refused = client.create_order(&bad).await.unwrap_err();
     assert_eq!(refused.field(), Some("items[0].itemId"));
+}
+
+#[tokio::test]
+async fn a_voice_order_carries_sizes_choices_and_prices_and_can_be_cancelled_and_paid_by_link() {
+    let (sim, client) = setup().await;
+    let line = |item_id: u64, variant: &str, quantity_milli: u64, unit: i64, modifiers: Vec<NewOrderModifier>| {
+        NewOrderLine {
+            item_id,
+            variant_id: Some(variant.into()),
+            quantity_milli,
+            modifiers,
+            unit_price_paise: unit,
+            line_total_paise: unit * quantity_milli as i64 / 1000,
+        }
+    };
+    let no_onion = NewOrderModifier { group_id: "onion".into(), option_id: "no_onion".into() };
+    let new = NewOrder {
+        idempotency_key: "voice-call-misal".into(),
+        customer_phone: E164::parse("+919812345678").unwrap(),
+        store_id: 7,
+        lines: vec![line(7001, "half", 2000, 4500, vec![no_onion]), line(7012, "cutting", 1000, 1200, vec![])],
+        total_paise: 10_200,
+        payment_method: PaymentMethod::DigitalPayment,
+        delivery_address: Address {
+            contact_name: None,
+            contact_phone: None,
+            address: "Ramkund, Panchavati".into(),
+            landmark: None,
+            latitude: None,
+            longitude: None,
+        },
+        note: None,
+    };
+    let created = client.create_order(&new).await.unwrap();
+    assert_eq!(created.amount_paise, 12_200, "the items and the delivery charge");
+    let sent = sim.received().into_iter().find(|r| r.path == "/api/order/create").unwrap().body.unwrap();
+    assert_eq!(sent["items"][0]["variantId"], "half");
+    assert_eq!(sent["items"][0]["modifiers"][0], json!({"groupId": "onion", "optionId": "no_onion"}));
+    assert_eq!((sent["items"][0]["unitPrice"].clone(), sent["total"].clone()), (json!(45), json!(102)));
+
+    let mut wrong = NewOrder { idempotency_key: "voice-call-wrong".into(), ..new.clone() };
+    wrong.total_paise = 9_900;
+    assert_eq!(client.create_order(&wrong).await.unwrap_err().field(), Some("total"));
+
+    let link = client.payment_link(&created.order_id).await.unwrap();
+    assert!(link.url.starts_with("upi://pay?") && link.amount_paise == 12_200, "{link:?}");
+    client.cancel_order(&created.order_id, "caller cancelled").await.unwrap();
+    client.cancel_order(&created.order_id, "caller cancelled").await.unwrap();
+    assert_eq!(sim.order(created.order_id.as_str()).unwrap().status, "canceled");
+    let late = client.payment_link(&created.order_id).await.unwrap_err();
+    assert_eq!((late.is_transient(), late.status), (false, Some(409)));
+
+    let near = client.stores_near(Some((20.0075, 73.7935)), 3).await.unwrap();
+    assert_eq!(near.len(), 3);
+    assert!(near.windows(2).all(|w| w[0].distance_km <= w[1].distance_km), "{near:?}");
+    assert!(near.iter().all(|s| s.distance_km.is_some()));
 }
 
 #[tokio::test]

@@ -413,6 +413,123 @@ async fn creating_an_order_names_the_field_at_fault() {
     assert_eq!(status, 200);
 }
 
+/// Godavari Misal House (store 7): misal sold in half and full plates with
+/// spice, onion and extras; cutting chai in two sizes.
+fn misal_order(key: &str) -> Value {
+    json!({
+        "idempotencyKey": key, "customerPhone": "9822012345", "storeId": 7,
+        "items": [
+            {"itemId": 7001, "variantId": "full", "quantity": 2, "unitPrice": 80, "lineTotal": 160,
+             "modifiers": [{"groupId": "spice", "optionId": "hot"}, {"groupId": "extras", "optionId": "farsan"}]},
+            {"itemId": 7012, "variantId": "cutting", "quantity": 1, "unitPrice": 12, "lineTotal": 12,
+             "modifiers": []},
+        ],
+        "total": 172, "paymentMethod": "cash_on_delivery",
+        "deliveryAddress": {"address": "Ramkund, Panchavati"},
+    })
+}
+
+#[tokio::test]
+async fn an_order_with_variants_and_modifiers_is_repriced_and_kept_with_them() {
+    let sim = sim().await;
+    let (status, created) = jupiter_post(&sim, "/api/order/create", &misal_order("misal-1")).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["orderAmount"].as_f64(), Some(192.0), "172 and the delivery charge");
+    let order = sim.order(&created["orderId"].to_string()).unwrap();
+    assert_eq!(order.items[0].variant_id.as_deref(), Some("full"));
+    assert_eq!((order.items[0].quantity, order.items[0].price), (2.0, 80.0));
+    assert_eq!(order.items[0].modifiers.len(), 2);
+    let (_, shown) = jupiter_get(&sim, &format!("/api/order/{}", order.id)).await;
+    assert_eq!(shown["items"][0]["quantity"], json!(2), "a whole quantity stays an integer");
+    assert_eq!(shown["items"][0]["modifiers"][1], json!({"groupId": "extras", "optionId": "farsan"}));
+
+    // Loose goods take decimals; 1.5 kg of onions at 35 is 52.50.
+    let onions = json!({
+        "idempotencyKey": "onions", "customerPhone": "9822012345", "storeId": 18,
+        "items": [{"itemId": 18001, "quantity": 1.5, "unitPrice": 35, "lineTotal": 52.5}], "total": 52.5,
+        "paymentMethod": "digital_payment", "deliveryAddress": {"address": "Ramkund, Panchavati"},
+    });
+    let (status, created) = jupiter_post(&sim, "/api/order/create", &onions).await;
+    assert_eq!((status, created["orderAmount"].as_f64()), (200, Some(62.5)), "{created}");
+}
+
+#[tokio::test]
+async fn a_line_that_does_not_fit_the_catalog_or_its_price_is_refused_by_field() {
+    let sim = sim().await;
+    let before = sim.data().orders.len();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("/items/0/variantId", json!("jumbo"), "items[0].variantId"),
+        ("/items/0/variantId", Value::Null, "items[0].variantId"),
+        ("/items/1/variantId", json!("kulhad"), "items[1].variantId"),
+        ("/items/0/modifiers/0/groupId", json!("sauce"), "items[0].modifiers[0].groupId"),
+        ("/items/0/modifiers/0/optionId", json!("volcanic"), "items[0].modifiers[0].optionId"),
+        ("/items/0/modifiers/1", json!({"groupId": "spice", "optionId": "mild"}), "items[0].modifiers[1].groupId"),
+        ("/items/0/quantity", json!(1.5), "items[0].quantity"),
+        ("/items/0/unitPrice", json!(70), "items[0].unitPrice"),
+        ("/items/0/lineTotal", json!(150), "items[0].lineTotal"),
+        ("/total", json!(170), "total"),
+    ];
+    for (i, (pointer, value, field)) in cases.into_iter().enumerate() {
+        let mut body = misal_order(&format!("bad-{i}"));
+        *body.pointer_mut(pointer).unwrap() = value;
+        let (status, answer) = jupiter_post(&sim, "/api/order/create", &body).await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert_eq!(answer["field"], field, "{answer}");
+    }
+    assert_eq!(sim.data().orders.len(), before, "nothing was created");
+}
+
+#[tokio::test]
+async fn a_customer_cancels_until_the_order_leaves_the_store_and_pays_by_a_upi_link() {
+    let sim = sim().await;
+    let (_, created) = jupiter_post(&sim, "/api/order/create", &misal_order("to-cancel")).await;
+    let id = created["orderId"].as_u64().unwrap();
+    let (status, link) = jupiter_post(&sim, &format!("/api/order/{id}/payment-link"), &json!({})).await;
+    assert_eq!(status, 200, "{link}");
+    let url = link["url"].as_str().unwrap();
+    assert!(url.starts_with("upi://pay?pa=") && url.contains("am=192.00"), "{url}");
+    let (_, again) = jupiter_post(&sim, &format!("/api/order/{id}/payment-link"), &json!({})).await;
+    assert_eq!(again, link, "the same link for the same order");
+
+    let cancel = json!({"orderId": id, "reason": "changed my mind", "cancelledBy": "customer"});
+    for _ in 0..2 {
+        let (status, answer) = jupiter_post(&sim, "/api/order/cancel", &cancel).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("canceled")), "{answer}");
+    }
+    assert_eq!(sim.order(&id.to_string()).unwrap().status, "canceled");
+    let (status, _) = jupiter_post(&sim, &format!("/api/order/{id}/payment-link"), &json!({})).await;
+    assert_eq!(status, 409, "nothing to pay on a cancelled order");
+
+    let picked = sim.data().orders.iter().find(|o| o.status == "picked_up").unwrap().id;
+    let (status, answer) = jupiter_post(&sim, "/api/order/cancel", &json!({"orderId": picked})).await;
+    assert_eq!((status, answer["field"].as_str()), (409, Some("orderId")), "{answer}");
+    let (status, _) = jupiter_post(&sim, "/api/order/cancel", &json!({"orderId": 1})).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn stores_are_listed_nearest_first_with_their_distance() {
+    let sim = sim().await;
+    // Ramkund, Panchavati: Godavari Misal House is a few hundred metres away.
+    let (status, answer) = jupiter_get(&sim, "/api/stores?lat=20.0075&lng=73.7935&limit=5").await;
+    assert_eq!(status, 200, "{answer}");
+    let stores = answer["stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 5);
+    let distances: Vec<f64> = stores.iter().map(|s| s["distanceKm"].as_f64().unwrap()).collect();
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    assert!(stores.iter().any(|s| s["id"] == 7 && s["aliases"][0] == "godavari"), "{answer}");
+
+    let (_, all) = jupiter_get(&sim, "/api/stores").await;
+    let all = all["stores"].as_array().unwrap();
+    assert_eq!(all.len(), 20);
+    assert!(all.iter().all(|s| s["distanceKm"].is_null()));
+    assert!(all.iter().any(|s| s["open"] == false), "closed stores are listed as closed");
+    for (query, field) in [("lat=20.0", "lng"), ("lat=north&lng=73.7", "lat"), ("limit=0", "limit")] {
+        let (status, answer) = jupiter_get(&sim, &format!("/api/stores?{query}")).await;
+        assert_eq!((status, answer["field"].as_str()), (400, Some(field)), "{query}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn status_updates_change_the_order_everywhere() {
     let sim = sim().await;

@@ -31,8 +31,8 @@ use url::Url;
 pub use error::{Backend, JupiterError, JupiterErrorKind};
 pub use model::{
     Address, CatalogItem, CatalogModifierGroup, CatalogModifierOption, CatalogStore, CatalogVariant, CreatedOrder,
-    Customer, CustomerAddress, NewOrder, Order, OrderLine, PaymentMethod, Person, Rider, Source, Store, StoreCatalog,
-    StoreCatalogItem, StoreRef,
+    Customer, CustomerAddress, NearbyStore, NewOrder, NewOrderLine, NewOrderModifier, Order, OrderLine, PaymentLink,
+    PaymentMethod, Person, Rider, Source, Store, StoreCatalog, StoreCatalogItem, StoreRef,
 };
 pub use resilience::BreakerConfig;
 
@@ -143,6 +143,7 @@ struct Inner {
     customers: TtlCache<E164, Customer>,
     catalog: TtlCache<(u64, String, usize), Vec<CatalogItem>>,
     store_catalogs: TtlCache<u64, StoreCatalog>,
+    nearby_stores: TtlCache<String, Vec<NearbyStore>>,
 }
 
 /// A successful answer, or the backend saying it has no such record.
@@ -193,6 +194,7 @@ impl JupiterClient {
             customers: TtlCache::new(ttl.customer, CACHE_CAPACITY),
             catalog: TtlCache::new(ttl.catalog, CACHE_CAPACITY),
             store_catalogs: TtlCache::new(ttl.catalog, STORE_CATALOG_CACHE_CAPACITY),
+            nearby_stores: TtlCache::new(ttl.store, STORE_CATALOG_CACHE_CAPACITY),
             config,
         };
         JupiterClient { inner: Arc::new(inner) }
@@ -444,14 +446,32 @@ impl JupiterClient {
     /// Creates a voice order. The idempotency key makes a retry return the
     /// first order, so transient failures are retried here.
     pub async fn create_order(&self, order: &NewOrder) -> Result<CreatedOrder, JupiterError> {
-        let items: Vec<Value> =
-            order.items.iter().map(|(item, quantity)| json!({"itemId": item, "quantity": quantity})).collect();
+        let items: Vec<Value> = order
+            .lines
+            .iter()
+            .map(|line| {
+                let modifiers: Vec<Value> = line
+                    .modifiers
+                    .iter()
+                    .map(|m| json!({"groupId": m.group_id, "optionId": m.option_id}))
+                    .collect();
+                json!({
+                    "itemId": line.item_id,
+                    "variantId": line.variant_id,
+                    "quantity": decimal(line.quantity_milli as i64, 1000),
+                    "modifiers": modifiers,
+                    "unitPrice": decimal(line.unit_price_paise, 100),
+                    "lineTotal": decimal(line.line_total_paise, 100),
+                })
+            })
+            .collect();
         let address = &order.delivery_address;
         let body = json!({
             "idempotencyKey": order.idempotency_key,
             "customerPhone": order.customer_phone.as_str(),
             "storeId": order.store_id,
             "items": items,
+            "total": decimal(order.total_paise, 100),
             "paymentMethod": order.payment_method.as_str(),
             "deliveryAddress": {
                 "contact_person_name": address.contact_name,
@@ -478,6 +498,66 @@ impl JupiterClient {
                 .ok_or_else(|| self.bad_response(Backend::Jupiter, "create_order", "an answer without orderId")),
             Answer::NotFound => Err(self.permanent(Backend::Jupiter, "create_order", 404, "no order endpoint", None)),
         }
+    }
+
+    /// The customer cancels their order (voice ordering: "order cancel
+    /// karo"): Jupiter `POST /api/order/cancel`. Cancelling an order already
+    /// cancelled succeeds, so a retried cancel is harmless; an order past
+    /// the point of cancelling (picked up, delivered) is a permanent 409.
+    /// Sent once; the caller is on the line and hears the outcome.
+    pub async fn cancel_order(&self, id: &OrderId, reason: &str) -> Result<(), JupiterError> {
+        self.inner.orders.invalidate(&id.as_str().to_string());
+        let body = json!({"orderId": wire_id(id), "reason": reason, "cancelledBy": "customer", "source": ORDER_SOURCE});
+        let answer = self.jupiter_write("cancel_order", "/api/order/cancel", body).await;
+        self.inner.orders.invalidate(&id.as_str().to_string());
+        answer
+    }
+
+    /// The link the customer pays an order by (UPI): Jupiter
+    /// `POST /api/order/{id}/payment-link`. Jupiter answers the same link
+    /// for the same order, so it is retried like a read.
+    pub async fn payment_link(&self, id: &OrderId) -> Result<PaymentLink, JupiterError> {
+        let call = Call {
+            backend: Backend::Jupiter,
+            operation: "payment_link",
+            method: Method::POST,
+            url: self.url(Backend::Jupiter, &format!("/api/order/{id}/payment-link"), &[])?,
+            body: Some(json!({"source": ORDER_SOURCE})),
+            retries: self.inner.config.read_retries,
+            bypass_breaker: false,
+        };
+        match self.send(call).await? {
+            Answer::Found(body) => model::payment_link_from_json(&body)
+                .ok_or_else(|| self.bad_response(Backend::Jupiter, "payment_link", "an answer without url")),
+            Answer::NotFound => Err(self.permanent(Backend::Jupiter, "payment_link", 404, "no such order", None)),
+        }
+    }
+
+    /// Stores near a point (the customer's delivery address), nearest
+    /// first, open and closed (`open` tells): Jupiter
+    /// `GET /api/stores?lat=&lng=&limit=`. Without a point, every store in
+    /// Jupiter's order. Cached like a store.
+    pub async fn stores_near(&self, point: Option<(f64, f64)>, limit: usize) -> Result<Vec<NearbyStore>, JupiterError> {
+        let (lat, lng) = match point {
+            Some((lat, lng)) => (format!("{lat:.6}"), format!("{lng:.6}")),
+            None => (String::new(), String::new()),
+        };
+        let limit_text = limit.to_string();
+        let key = format!("{lat},{lng},{limit}");
+        if let Some(stores) = self.inner.nearby_stores.get(&key) {
+            return Ok(stores);
+        }
+        let mut query = vec![("limit", limit_text.as_str())];
+        if point.is_some() {
+            query.extend([("lat", lat.as_str()), ("lng", lng.as_str())]);
+        }
+        let stores = match self.jupiter(Method::GET, "stores_near", "/api/stores", &query, None).await? {
+            Answer::Found(body) => model::nearby_stores_from_json(&body)
+                .map_err(|message| self.bad_response(Backend::Jupiter, "stores_near", &message))?,
+            Answer::NotFound => Vec::new(),
+        };
+        self.inner.nearby_stores.put(key, stores.clone());
+        Ok(stores)
     }
 
     // -- health -------------------------------------------------------------
@@ -534,6 +614,7 @@ impl JupiterClient {
         inner.customers.clear();
         inner.catalog.clear();
         inner.store_catalogs.clear();
+        inner.nearby_stores.clear();
     }
 
     /// Drops the cached copy of an order (after we changed it some other way).
@@ -805,6 +886,12 @@ fn wire_id(id: &OrderId) -> Value {
         Ok(n) if n.to_string() == id.as_str() => json!(n),
         _ => json!(id.as_str()),
     }
+}
+
+/// `units / scale` as a JSON number: a whole number stays an integer (what
+/// a client of the older contract sends), else a decimal (`1.5`, `12.5`).
+fn decimal(units: i64, scale: i64) -> Value {
+    if units % scale == 0 { json!(units / scale) } else { json!(units as f64 / scale as f64) }
 }
 
 /// The first element of an array answer (or of `{key: [...]}` /

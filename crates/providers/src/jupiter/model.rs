@@ -259,11 +259,61 @@ pub struct NewOrder {
     pub idempotency_key: String,
     pub customer_phone: E164,
     pub store_id: u64,
-    /// Item id and quantity.
-    pub items: Vec<(u64, u32)>,
+    pub lines: Vec<NewOrderLine>,
+    /// The lines' totals added up (the delivery charge is Jupiter's to add):
+    /// Jupiter recomputes it from its catalog and refuses an order whose
+    /// prices differ, so the caller is never charged other than they heard.
+    pub total_paise: i64,
     pub payment_method: PaymentMethod,
     pub delivery_address: Address,
     pub note: Option<String>,
+}
+
+/// One line of a [`NewOrder`], priced as the caller heard it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrderLine {
+    pub item_id: u64,
+    /// The size, for an item sold in sizes.
+    pub variant_id: Option<String>,
+    /// In the item's unit, in thousandths (1.5 kg is 1500): sent as a
+    /// decimal number.
+    pub quantity_milli: u64,
+    pub modifiers: Vec<NewOrderModifier>,
+    /// The variant's (or item's) price plus the options' deltas, for one unit.
+    pub unit_price_paise: i64,
+    /// `unit_price × quantity`, rounded to the paisa (half up).
+    pub line_total_paise: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrderModifier {
+    pub group_id: String,
+    pub option_id: String,
+}
+
+/// An open (or closed) store near a customer: Jupiter's `GET /api/stores`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NearbyStore {
+    pub id: u64,
+    pub name: String,
+    /// Other names callers use (Hinglish, Devanagari).
+    pub aliases: Vec<String>,
+    pub area: Option<String>,
+    /// From the point asked about; `None` when no point was given.
+    pub distance_km: Option<f64>,
+    /// Taking orders now.
+    pub open: bool,
+    pub language: Option<String>,
+}
+
+/// A link the customer pays an order by: Jupiter's
+/// `POST /api/order/{id}/payment-link`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentLink {
+    pub url: String,
+    pub amount_paise: i64,
 }
 
 /// What Jupiter answered to a create.
@@ -617,6 +667,34 @@ pub fn store_catalog_from_json(v: &Value) -> Result<StoreCatalog, String> {
         Some(StoreCatalogItem { item: catalog_item_from_json(item)?, variants, modifier_groups })
     })?;
     Ok(StoreCatalog { store, items })
+}
+
+/// `{"stores": [...]}` of `GET /api/stores`; a store without id or name is
+/// a bad answer, not dropped.
+pub fn nearby_stores_from_json(v: &Value) -> Result<Vec<NearbyStore>, String> {
+    let list = v.get("stores").and_then(Value::as_array).ok_or("an answer without stores")?;
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Ok(NearbyStore {
+                id: id(s.get("id")).ok_or(format!("stores[{i}].id is missing"))?,
+                name: text(s.get("name")).ok_or(format!("stores[{i}].name is missing"))?,
+                aliases: s
+                    .get("aliases")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|x| text(Some(x))).collect())
+                    .unwrap_or_default(),
+                area: text(s.get("area")),
+                distance_km: number(s.get("distanceKm")),
+                open: s.get("open").and_then(Value::as_bool).unwrap_or(false),
+                language: text(s.get("language")),
+            })
+        })
+        .collect()
+}
+
+pub fn payment_link_from_json(v: &Value) -> Option<PaymentLink> {
+    Some(PaymentLink { url: text(v.get("url"))?, amount_paise: paise(v.get("amount")).unwrap_or(0) })
 }
 
 pub fn created_order_from_json(v: &Value) -> Option<CreatedOrder> {

@@ -54,7 +54,15 @@ pub(crate) fn handle(inner: &Inner, req: &ApiRequest<'_>) -> Reply {
             let body = json_body(req)?;
             orders::create(&mut lock(&inner.state), body, Utc::now())
         }),
+        ["api", "order", "cancel"] => only(req, Method::POST, || {
+            let body = json_body(req)?;
+            orders::cancel(&mut lock(&inner.state), body)
+        }),
+        ["api", "order", id, "payment-link"] => {
+            only(req, Method::POST, || orders::payment_link(&lock(&inner.state), id))
+        }
         ["api", "order", id] => only(req, Method::GET, || order(&lock(&inner.state).data, id)),
+        ["api", "stores"] => only(req, Method::GET, || stores_near(&lock(&inner.state).data, req)),
         ["api", "notifications", "ivr-event"] => only(req, Method::POST, || {
             let body = json_body(req)?;
             orders::notify(&mut lock(&inner.state), body)
@@ -120,6 +128,68 @@ fn active_orders(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiErro
     Ok(json!({"orders": orders.into_iter().map(|o| jupiter_order(data, o)).collect::<Vec<_>>()}))
 }
 
+/// Stores listed when the request names no `limit`, and the most it may ask for.
+const DEFAULT_STORES_LIMIT: usize = 20;
+const MAX_STORES_LIMIT: usize = 100;
+
+/// `GET /api/stores?lat=&lng=&limit=`: stores nearest the point first (by
+/// straight-line distance), open and closed; without a point, by id.
+fn stores_near(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError> {
+    let coordinate = |name: &str, range: f64| -> Result<Option<f64>, ApiError> {
+        req.param(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && x.abs() <= range)
+                    .ok_or_else(|| ApiError::field(400, name, format!("{name}: not a coordinate: {v}")))
+            })
+            .transpose()
+    };
+    let point = match (coordinate("lat", 90.0)?, coordinate("lng", 180.0)?) {
+        (Some(lat), Some(lng)) => Some((lat, lng)),
+        (None, None) => None,
+        (Some(_), None) => return Err(ApiError::field(400, "lng", "lng: required with lat")),
+        (None, Some(_)) => return Err(ApiError::field(400, "lat", "lat: required with lng")),
+    };
+    let limit = match req.param("limit") {
+        None => DEFAULT_STORES_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| ApiError::field(400, "limit", "limit: a positive number"))?
+            .min(MAX_STORES_LIMIT),
+    };
+    let mut stores: Vec<(Option<f64>, &DemoStore)> =
+        data.stores.iter().map(|s| (point.map(|(lat, lng)| km_between((lat, lng), (s.latitude, s.longitude))), s)).collect();
+    stores.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.id.cmp(&b.1.id)));
+    let stores: Vec<Value> = stores
+        .into_iter()
+        .take(limit)
+        .map(|(km, s)| {
+            json!({"id": s.id, "name": s.name, "aliases": s.aliases, "area": s.area, "open": s.active,
+                   "distanceKm": km.map(|km| (km * 100.0).round() / 100.0), "language": s.owner_language,
+                   "storeType": s.store_type})
+        })
+        .collect();
+    Ok(json!({"stores": stores}))
+}
+
+/// Great-circle distance in km.
+fn km_between((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let (dp, dl) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    6371.0 * 2.0 * a.sqrt().asin()
+}
+
+/// A quantity as a JSON number: whole ones as integers, as older readers
+/// of the contract expect.
+pub(crate) fn quantity_json(quantity: f64) -> Value {
+    if quantity.fract() == 0.0 && quantity.abs() < 1e15 { json!(quantity as i64) } else { json!(quantity) }
+}
+
 /// Order statuses after which an order is no longer under way.
 const FINISHED: &[&str] = &["delivered", "canceled", "failed", "refund_requested", "refunded"];
 
@@ -130,10 +200,7 @@ const RIDER_KMH: f64 = 20.0;
 /// from the store at the rider's average speed, at least 5.
 fn eta_minutes(store: &DemoStore, order: &DemoOrder) -> Option<u64> {
     let (lat, lon) = (order.delivery_address.latitude?, order.delivery_address.longitude?);
-    let (p1, p2) = (store.latitude.to_radians(), lat.to_radians());
-    let (dp, dl) = ((lat - store.latitude).to_radians(), (lon - store.longitude).to_radians());
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    let km = 6371.0 * 2.0 * a.sqrt().asin();
+    let km = km_between((store.latitude, store.longitude), (lat, lon));
     Some(((km / RIDER_KMH * 60.0).ceil() as u64).max(5))
 }
 
@@ -249,7 +316,12 @@ pub(crate) fn jupiter_order(data: &DemoData, order: &DemoOrder) -> Value {
     let items: Vec<Value> = order
         .items
         .iter()
-        .map(|l| json!({"itemId": l.item_id, "name": l.name, "quantity": l.quantity, "price": l.price}))
+        .map(|l| {
+            let modifiers: Vec<Value> =
+                l.modifiers.iter().map(|m| json!({"groupId": m.group_id, "optionId": m.option_id})).collect();
+            json!({"itemId": l.item_id, "name": l.name, "quantity": quantity_json(l.quantity), "price": l.price,
+                   "variantId": l.variant_id, "modifiers": modifiers})
+        })
         .collect();
     json!({
         "id": order.id,

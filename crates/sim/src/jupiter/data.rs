@@ -50,6 +50,9 @@ pub struct DemoStore {
     pub avg_rating: f64,
     /// An inactive store takes no orders.
     pub active: bool,
+    /// Other names callers use ("godavari", "गोदावरी").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// A catalog entry of one store.
@@ -228,9 +231,24 @@ pub struct DeliveryAddress {
 pub struct DemoOrderLine {
     pub item_id: u64,
     pub name: String,
-    pub quantity: u32,
-    /// Rupees per pack.
+    /// In the item's unit: whole for pieces and plates, a decimal for
+    /// loose goods (1.5 kg).
+    pub quantity: f64,
+    /// Rupees per unit: the variant's (or item's) price plus the options'
+    /// deltas.
     pub price: f64,
+    /// The size, for an item sold in sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modifiers: Vec<DemoOrderModifier>,
+}
+
+/// An option chosen for a line (`spice`: `hot`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoOrderModifier {
+    pub group_id: String,
+    pub option_id: String,
 }
 
 /// The data file: catalogs are nested in their stores so that the file

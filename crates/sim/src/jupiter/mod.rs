@@ -20,7 +20,11 @@
 //! | GET | `/api/customer/lookup?phone=` | `{id, name, phone, language, addresses, isRegistered}` or 404 |
 //! | GET | `/api/rider/lookup?phone=` | `{id, name, phone}` or 404 |
 //! | GET | `/api/catalog/search?store_id=&q=&limit=` | `{"items": [catalog item]}`, best match first (names and aliases in any script) |
-//! | POST | `/api/order/create` | `{"success": true, "orderId", "orderAmount", "status": "pending"}`; 400 `{"error", "field"}` naming the field at fault |
+//! | POST | `/api/order/create` | `{"success": true, "orderId", "orderAmount", "status": "pending"}`; each line checked against the catalog (item, `variantId`, `modifiers`, `quantity`) and repriced (`unitPrice`, `lineTotal`, `total` must match when sent); 400 `{"error", "field"}` naming the field at fault (`items[1].variantId`); a repeated `idempotencyKey` answers the first order |
+//! | POST | `/api/order/cancel` | the customer cancels: `{"success": true, "orderId", "status": "canceled"}`, again for a cancelled order; 409 once it has left the store; 404 unknown |
+//! | POST | `/api/order/{id}/payment-link` | `{"success": true, "orderId", "url": "upi://pay?…", "amount"}`, the same for the same order; 409 when paid or cancelled |
+//! | GET | `/api/catalog?store_id=` | the store and its whole catalog, with variants and modifier groups |
+//! | GET | `/api/stores?lat=&lng=&limit=` | `{"stores": [{id, name, aliases, area, open, distanceKm, language, storeType}]}`, nearest first (by id without a point) |
 //!
 //! Phone parameters may be 10 digits, `0…`, `91…` or `+91…`; records match
 //! on the 10 national digits. Ids in bodies may be numbers or strings.
@@ -74,9 +78,9 @@ use tokio::task::JoinHandle;
 
 pub use data::{
     DeliveryAddress, DemoAddress, DemoCustomer, DemoData, DemoItem, DemoModifierGroup, DemoModifierOption, DemoOrder,
-    DemoOrderLine, DemoRider, DemoStore, DemoVariant, NASHIK_DEMO_JSON, national_digits,
+    DemoOrderLine, DemoOrderModifier, DemoRider, DemoStore, DemoVariant, NASHIK_DEMO_JSON, national_digits,
 };
-pub use orders::{MAX_QUANTITY, ORDER_STATUSES, PAYMENT_METHODS};
+pub use orders::{CANCELLABLE_STATUSES, MAX_QUANTITY, ORDER_STATUSES, PAYEE_VPA, PAYMENT_METHODS};
 pub use webhooks::{Signing, webhook_signature, webhook_signature_with_event_id};
 
 use crate::clock::lock;

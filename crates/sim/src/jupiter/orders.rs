@@ -6,7 +6,9 @@ use mangwale_core::E164;
 use serde_json::{Map, Value, json};
 
 use super::api::ApiError;
-use super::data::{DeliveryAddress, DemoCustomer, DemoOrder, DemoOrderLine, round_paise};
+use super::data::{
+    DeliveryAddress, DemoCustomer, DemoItem, DemoOrder, DemoOrderLine, DemoOrderModifier, DemoStore, round_paise,
+};
 use super::state::State;
 
 /// The order statuses Jupiter accepts (6amMart's `order_status` values).
@@ -28,6 +30,14 @@ pub const PAYMENT_METHODS: &[&str] = &["cash_on_delivery", "digital_payment"];
 
 /// How many of one item an order may have.
 pub const MAX_QUANTITY: u64 = 50;
+
+/// The statuses from which a customer may still cancel: nothing has left
+/// the store yet.
+pub const CANCELLABLE_STATUSES: &[&str] = &["pending", "accepted", "confirmed", "processing"];
+
+/// Units sold loose, whose quantity may be a decimal (1.5 kg); all others
+/// (piece, plate, pack, dozen) and every item sold in sizes count whole.
+const LOOSE_UNITS: &[&str] = &["kg", "g", "l", "litre", "ml"];
 
 /// The first id handed to a created order when there are none yet.
 const FIRST_ORDER_ID: u64 = 100_001;
@@ -95,30 +105,23 @@ fn validate(st: &mut State, body: &Value, now: DateTime<Utc>) -> Result<DemoOrde
         _ => return Err(ApiError::field(400, "items", "items: at least one item is required")),
     };
     let mut order_lines = Vec::with_capacity(lines.len());
+    let mut subtotal_paise = 0;
     for (i, line) in lines.iter().enumerate() {
-        let field = format!("items[{i}].itemId");
-        let item_id = line
-            .get("itemId")
-            .and_then(as_u64)
-            .ok_or_else(|| ApiError::field(400, &field, format!("{field}: an item id is required")))?;
-        let item =
-            st.data.item(item_id).filter(|item| item.store_id == store.id).ok_or_else(|| {
-                ApiError::field(400, &field, format!("{field}: {} has no item {item_id}", store.name))
-            })?;
-        if !item.available {
-            return Err(ApiError::field(400, &field, format!("{field}: {} is not available", item.name)));
+        let priced = price_line(st, &store, i, line)?;
+        subtotal_paise += priced.line_total_paise;
+        order_lines.push(priced.line);
+    }
+    // An older client sends no total; one that does must have heard the
+    // price Jupiter charges.
+    if let Some(total) = body.get("total").filter(|v| !v.is_null()) {
+        let sent = money_paise(total).ok_or_else(|| ApiError::field(400, "total", "total: not an amount"))?;
+        if sent != subtotal_paise {
+            return Err(ApiError::field(
+                400,
+                "total",
+                format!("total: the items come to {}, not {}", rupees(subtotal_paise), rupees(sent)),
+            ));
         }
-        let quantity_field = format!("items[{i}].quantity");
-        let quantity =
-            line.get("quantity").and_then(as_u64).filter(|q| (1..=MAX_QUANTITY).contains(q)).ok_or_else(|| {
-                ApiError::field(400, &quantity_field, format!("{quantity_field}: from 1 to {MAX_QUANTITY}"))
-            })?;
-        order_lines.push(DemoOrderLine {
-            item_id,
-            name: item.name.clone(),
-            quantity: quantity as u32,
-            price: item.price,
-        });
     }
 
     let payment_method = required_str(body, "paymentMethod")?;
@@ -142,7 +145,6 @@ fn validate(st: &mut State, body: &Value, now: DateTime<Utc>) -> Result<DemoOrde
         None => register_guest(st, &phone, text(address, &["contact_person_name", "contactPersonName"])),
     };
     let customer = st.data.customer(customer_id).map(|c| (c.name(), c.phone.clone())).unwrap_or_default();
-    let subtotal: f64 = order_lines.iter().map(|l| l.price * f64::from(l.quantity)).sum();
     let id = st.data.orders.iter().map(|o| o.id + 1).max().unwrap_or(FIRST_ORDER_ID).max(FIRST_ORDER_ID);
     Ok(DemoOrder {
         id,
@@ -159,7 +161,7 @@ fn validate(st: &mut State, body: &Value, now: DateTime<Utc>) -> Result<DemoOrde
         created_at: now,
         processing_time: None,
         delivery_charge: store.delivery_charge,
-        order_amount: round_paise(subtotal + store.delivery_charge),
+        order_amount: round_paise(subtotal_paise as f64 / 100.0 + store.delivery_charge),
         php_json_strings: false,
         delivery_address: DeliveryAddress {
             contact_person_name: text(address, &["contact_person_name", "contactPersonName"]).unwrap_or(customer.0),
@@ -175,6 +177,189 @@ fn validate(st: &mut State, body: &Value, now: DateTime<Utc>) -> Result<DemoOrde
         items: order_lines,
     })
 }
+
+struct PricedLine {
+    line: DemoOrderLine,
+    line_total_paise: i64,
+}
+
+/// Checks one line of a create request against the store's catalog and
+/// prices it: the variant's (or item's) price plus the options' deltas per
+/// unit, times the quantity, rounded to the paisa half up. Prices the
+/// client sent (`unitPrice`, `lineTotal`) must match.
+fn price_line(st: &State, store: &DemoStore, i: usize, line: &Value) -> Result<PricedLine, ApiError> {
+    let field = format!("items[{i}].itemId");
+    let item_id = line
+        .get("itemId")
+        .and_then(as_u64)
+        .ok_or_else(|| ApiError::field(400, &field, format!("{field}: an item id is required")))?;
+    let item: &DemoItem = st
+        .data
+        .item(item_id)
+        .filter(|item| item.store_id == store.id)
+        .ok_or_else(|| ApiError::field(400, &field, format!("{field}: {} has no item {item_id}", store.name)))?;
+    if !item.available {
+        return Err(ApiError::field(400, &field, format!("{field}: {} is not available", item.name)));
+    }
+
+    let variant_field = format!("items[{i}].variantId");
+    let variant_id = match line.get("variantId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.trim().is_empty() => Some(id.trim().to_string()),
+        Some(v) => return Err(ApiError::field(400, &variant_field, format!("{variant_field}: not a variant id: {v}"))),
+    };
+    let base_rupees = match (&variant_id, item.variants.is_empty()) {
+        (None, true) => item.price,
+        (None, false) => {
+            let sizes: Vec<&str> = item.variants.iter().map(|v| v.id.as_str()).collect();
+            return Err(ApiError::field(
+                400,
+                &variant_field,
+                format!("{variant_field}: {} comes in sizes ({}); say which", item.name, sizes.join(", ")),
+            ));
+        }
+        (Some(id), _) => {
+            item.variants.iter().find(|v| &v.id == id).map(|v| v.price).ok_or_else(|| {
+                ApiError::field(400, &variant_field, format!("{variant_field}: {} has no variant {id:?}", item.name))
+            })?
+        }
+    };
+
+    let quantity_field = format!("items[{i}].quantity");
+    let loose = item.variants.is_empty() && LOOSE_UNITS.contains(&item.unit.as_str());
+    let quantity_milli = line
+        .get("quantity")
+        .and_then(quantity_milli)
+        .filter(|q| *q > 0 && *q <= MAX_QUANTITY * 1000 && (loose || q % 1000 == 0))
+        .ok_or_else(|| {
+            let kind = if loose { "up to three decimals" } else { "a whole number" };
+            ApiError::field(400, &quantity_field, format!("{quantity_field}: from 1 to {MAX_QUANTITY}, {kind}"))
+        })?;
+
+    let mut modifiers: Vec<DemoOrderModifier> = Vec::new();
+    let mut delta_paise = 0;
+    let chosen = match line.get("modifiers") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(list)) => list.as_slice(),
+        Some(_) => {
+            let field = format!("items[{i}].modifiers");
+            return Err(ApiError::field(400, &field, format!("{field}: a list of {{groupId, optionId}}")));
+        }
+    };
+    for (j, choice) in chosen.iter().enumerate() {
+        let group_field = format!("items[{i}].modifiers[{j}].groupId");
+        let option_field = format!("items[{i}].modifiers[{j}].optionId");
+        let group_id = choice.get("groupId").and_then(Value::as_str).unwrap_or("");
+        let group = item.modifier_groups.iter().find(|g| g.id == group_id).ok_or_else(|| {
+            ApiError::field(400, &group_field, format!("{group_field}: {} has no choice {group_id:?}", item.name))
+        })?;
+        let option_id = choice.get("optionId").and_then(Value::as_str).unwrap_or("");
+        let option = group.options.iter().find(|o| o.id == option_id).ok_or_else(|| {
+            ApiError::field(400, &option_field, format!("{option_field}: {} has no option {option_id:?}", group.name))
+        })?;
+        let taken = modifiers.iter().filter(|m| m.group_id == group.id);
+        if modifiers.iter().any(|m| m.group_id == group.id && m.option_id == option.id)
+            || (group.exclusive && taken.count() > 0)
+        {
+            return Err(ApiError::field(
+                400,
+                &group_field,
+                format!("{group_field}: {} takes one option, given twice", group.name),
+            ));
+        }
+        delta_paise += to_paise(option.price_delta);
+        modifiers.push(DemoOrderModifier { group_id: group.id.clone(), option_id: option.id.clone() });
+    }
+
+    let unit_paise = to_paise(base_rupees) + delta_paise;
+    let line_total_paise = (unit_paise * quantity_milli as i64 + 500).div_euclid(1000);
+    for (name, expected) in [("unitPrice", unit_paise), ("lineTotal", line_total_paise)] {
+        let Some(sent) = line.get(name).filter(|v| !v.is_null()) else { continue };
+        let field = format!("items[{i}].{name}");
+        let sent = money_paise(sent).ok_or_else(|| ApiError::field(400, &field, format!("{field}: not an amount")))?;
+        if sent != expected {
+            return Err(ApiError::field(
+                400,
+                &field,
+                format!("{field}: {} costs {}, not {}", item.name, rupees(expected), rupees(sent)),
+            ));
+        }
+    }
+    Ok(PricedLine {
+        line: DemoOrderLine {
+            item_id,
+            name: item.name.clone(),
+            quantity: quantity_milli as f64 / 1000.0,
+            price: unit_paise as f64 / 100.0,
+            variant_id,
+            modifiers,
+        },
+        line_total_paise,
+    })
+}
+
+/// A quantity (number or numeric text) in thousandths, if it has at most
+/// three decimals.
+fn quantity_milli(v: &Value) -> Option<u64> {
+    let q = as_f64(v)?;
+    let milli = (q * 1000.0).round();
+    (q.is_finite() && q > 0.0 && (milli - q * 1000.0).abs() < 1e-6).then_some(milli as u64)
+}
+
+/// An amount in rupees (number or numeric text) in paise, if it has at
+/// most two decimals.
+fn money_paise(v: &Value) -> Option<i64> {
+    let r = as_f64(v)?;
+    let paise = (r * 100.0).round();
+    (r.is_finite() && (paise - r * 100.0).abs() < 1e-6).then_some(paise as i64)
+}
+
+fn to_paise(rupees: f64) -> i64 {
+    (rupees * 100.0).round() as i64
+}
+
+fn rupees(paise: i64) -> String {
+    format!("{}.{:02}", paise / 100, paise % 100)
+}
+
+/// `POST /api/order/cancel`: the customer cancels. Cancelling a cancelled
+/// order succeeds again (a retry); an order that has left the store (or
+/// never will) is a 409.
+pub(crate) fn cancel(st: &mut State, body: &Value) -> Result<Value, ApiError> {
+    let id = required_order_id(body, "orderId")?;
+    let order = st.data.find_order_mut(&id).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))?;
+    let number = order.id;
+    if order.status != "canceled" {
+        if !CANCELLABLE_STATUSES.contains(&order.status.as_str()) {
+            return Err(ApiError::field(
+                409,
+                "orderId",
+                format!("orderId: order {id} is {}; it can no longer be cancelled", order.status),
+            ));
+        }
+        order.status = "canceled".to_string();
+        st.push_status_update(json!({"orderId": number, "status": "canceled", "metadata": body, "source": body.get("source")}));
+    }
+    Ok(json!({"success": true, "orderId": number, "status": "canceled"}))
+}
+
+/// The UPI collect link of the simulated Jupiter's payment gateway for an
+/// order: a `upi://pay` intent for the amount due, the same for the same
+/// order. A paid or cancelled order has nothing to pay (409).
+pub(crate) fn payment_link(st: &State, id: &str) -> Result<Value, ApiError> {
+    let order = st.data.find_order(id).ok_or_else(|| ApiError::new(404, format!("order {id} not found")))?;
+    if order.status == "canceled" || order.payment_status == "paid" {
+        let why = if order.status == "canceled" { "cancelled" } else { "paid" };
+        return Err(ApiError::field(409, "orderId", format!("orderId: order {id} is {why}; nothing to pay")));
+    }
+    let amount = rupees(to_paise(order.order_amount));
+    let reference = order.reference.clone().unwrap_or_else(|| order.id.to_string());
+    let url = format!("upi://pay?pa={PAYEE_VPA}&pn=Mangwale&am={amount}&cu=INR&tr={reference}&tn=Order%20{}", order.id);
+    Ok(json!({"success": true, "orderId": order.id, "url": url, "amount": order.order_amount}))
+}
+
+/// The payee of the simulated gateway's UPI links.
+pub const PAYEE_VPA: &str = "mangwale.sim@upi";
 
 fn register_guest(st: &mut State, phone: &E164, name: Option<String>) -> u64 {
     let id = st.data.customers.iter().map(|c| c.id + 1).max().unwrap_or(1);

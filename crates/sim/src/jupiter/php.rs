@@ -106,7 +106,7 @@ fn php_order(data: &DemoData, order: &DemoOrder) -> Value {
                 "item_id": line.item_id,
                 "order_id": order.id,
                 "price": money(line.price),
-                "quantity": line.quantity,
+                "quantity": super::api::quantity_json(line.quantity),
                 "discount_on_item": "0.00",
                 "tax_amount": "0.00",
                 "variation": "[]",

@@ -255,16 +255,15 @@ async fn orders_are_created_once_per_idempotency_key() {
 #[tokio::test]
 async fn a_voice_order_carries_sizes_choices_and_prices_and_can_be_cancelled_and_paid_by_link() {
     let (sim, client) = setup().await;
-    let line = |item_id: u64, variant: &str, quantity_milli: u64, unit: i64, modifiers: Vec<NewOrderModifier>| {
-        NewOrderLine {
+    let line =
+        |item_id: u64, variant: &str, quantity_milli: u64, unit: i64, modifiers: Vec<NewOrderModifier>| NewOrderLine {
             item_id,
             variant_id: Some(variant.into()),
             quantity_milli,
             modifiers,
             unit_price_paise: unit,
             line_total_paise: unit * quantity_milli as i64 / 1000,
-        }
-    };
+        };
     let no_onion = NewOrderModifier { group_id: "onion".into(), option_id: "no_onion".into() };
     let new = NewOrder {
         idempotency_key: "voice-call-misal".into(),

@@ -29,6 +29,7 @@ mod sqlite_writes;
 pub mod supervise;
 pub mod test_support;
 pub mod timeline;
+pub mod voice_sessions;
 pub mod worker;
 
 pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, phone_digest};
@@ -53,6 +54,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use supervise::{ComponentState, Components, RestartBudget};
 pub use timeline::{NewEvent, TimelineEvent, TimelineStore};
+pub use voice_sessions::{VoiceChannel, VoiceSession, VoiceSessionStatus, VoiceSessionStore, VoiceSessionUpdate};
 pub use worker::{JobError, JobHandler, JobObserver, JobTrouble, RetryPolicy, RunReport, Worker, WorkerConfig};
 
 /// Errors from the store. Callers treat them all as internal failures; the
@@ -114,6 +116,7 @@ pub trait Store:
     + MissedCallStore
     + MaskingStore
     + InboundCallStore
+    + VoiceSessionStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

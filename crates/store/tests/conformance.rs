@@ -94,6 +94,7 @@ conformance!(
     masking_sessions_reopen_once_end_and_expire,
     concurrent_masking_allocations_never_clash,
     masked_calls_are_kept_and_counted,
+    voice_sessions_save_by_compare_and_swap_and_offer_a_dropped_cart_once,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1666,4 +1667,67 @@ async fn inbound_calls_keep_who_called_and_whether_they_are_on_the_line(db: &Tes
     let anonymous = InboundCall { call_sid: "CA-in-2".into(), phone: None, ..first };
     db.store.save_inbound_call(&anonymous).await.unwrap();
     assert_eq!(db.store.inbound_call("CA-in-2").await.unwrap().unwrap().phone, None);
+}
+
+async fn voice_sessions_save_by_compare_and_swap_and_offer_a_dropped_cart_once(db: &TestDb) {
+    use mangwale_core::E164;
+    use mangwale_store::{VoiceChannel, VoiceSession, VoiceSessionStatus, VoiceSessionUpdate};
+
+    let s = &db.store;
+    let phone = E164::parse("+919876543210").unwrap();
+    let minutes = chrono::Duration::minutes;
+    let first = VoiceSession {
+        session_id: "CA-voice-1".into(),
+        channel: VoiceChannel::Call,
+        phone: Some(phone.clone()),
+        dialog: r#"{"cart":[]}"#.into(),
+        version: 1,
+        status: VoiceSessionStatus::Active,
+        resumable: false,
+        last_turn: None,
+        last_reply: None,
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    assert!(s.create_voice_session(&first, None).await.unwrap());
+    assert!(!s.create_voice_session(&first, None).await.unwrap(), "a second start of the same call loads the first");
+    assert_eq!(s.voice_session("CA-voice-1").await.unwrap(), Some(first.clone()));
+    assert_eq!(s.voice_session("CA-nobody").await.unwrap(), None);
+
+    // Two turns loaded version 1; the first save wins, the second must reload.
+    let turn = |dialog: &str, at| VoiceSessionUpdate {
+        dialog: dialog.into(),
+        status: VoiceSessionStatus::Active,
+        resumable: true,
+        last_turn: Some("2".into()),
+        last_reply: Some(r#"{"agent":"..."}"#.into()),
+        at,
+    };
+    assert_eq!(
+        s.save_voice_session("CA-voice-1", 1, &turn(r#"{"cart":[1]}"#, t0() + minutes(1))).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(s.save_voice_session("CA-voice-1", 1, &turn(r#"{"cart":[2]}"#, t0() + minutes(1))).await.unwrap(), None);
+    let saved = s.voice_session("CA-voice-1").await.unwrap().unwrap();
+    assert_eq!((saved.version, saved.dialog.as_str(), saved.resumable), (2, r#"{"cart":[1]}"#, true));
+    assert_eq!((saved.last_turn.as_deref(), saved.updated_at), (Some("2"), t0() + minutes(1)));
+    assert_eq!(s.save_voice_session("CA-nobody", 1, &turn("{}", t0())).await.unwrap(), None);
+
+    // The caller drops and calls back: the cart is offered within 30 minutes.
+    let since = |now: DateTime<Utc>| now - minutes(30);
+    let back = t0() + minutes(20);
+    let found = s.resumable_voice_session(&phone, since(back), "CA-voice-2").await.unwrap();
+    assert_eq!(found.map(|f| f.session_id), Some("CA-voice-1".into()));
+    assert_eq!(s.resumable_voice_session(&phone, since(t0() + minutes(40)), "CA-voice-2").await.unwrap(), None);
+    assert_eq!(s.resumable_voice_session(&phone, since(back), "CA-voice-1").await.unwrap(), None, "not its own");
+    let other = E164::parse("+919822012345").unwrap();
+    assert_eq!(s.resumable_voice_session(&other, since(back), "CA-voice-2").await.unwrap(), None);
+
+    // The call that takes the cart up makes it no longer on offer.
+    let second = VoiceSession { session_id: "CA-voice-2".into(), created_at: back, updated_at: back, ..first.clone() };
+    assert!(s.create_voice_session(&second, Some("CA-voice-1")).await.unwrap());
+    assert_eq!(s.resumable_voice_session(&phone, since(back), "CA-voice-3").await.unwrap(), None);
+    let placed = VoiceSessionUpdate { status: VoiceSessionStatus::Placed, resumable: false, ..turn("{}", back) };
+    assert_eq!(s.save_voice_session("CA-voice-2", 1, &placed).await.unwrap(), Some(2));
+    assert_eq!(s.voice_session("CA-voice-2").await.unwrap().unwrap().status, VoiceSessionStatus::Placed);
 }

@@ -450,11 +450,8 @@ impl JupiterClient {
             .lines
             .iter()
             .map(|line| {
-                let modifiers: Vec<Value> = line
-                    .modifiers
-                    .iter()
-                    .map(|m| json!({"groupId": m.group_id, "optionId": m.option_id}))
-                    .collect();
+                let modifiers: Vec<Value> =
+                    line.modifiers.iter().map(|m| json!({"groupId": m.group_id, "optionId": m.option_id})).collect();
                 json!({
                     "itemId": line.item_id,
                     "variantId": line.variant_id,

@@ -161,8 +161,11 @@ fn stores_near(data: &DemoData, req: &ApiRequest<'_>) -> Result<Value, ApiError>
             .ok_or_else(|| ApiError::field(400, "limit", "limit: a positive number"))?
             .min(MAX_STORES_LIMIT),
     };
-    let mut stores: Vec<(Option<f64>, &DemoStore)> =
-        data.stores.iter().map(|s| (point.map(|(lat, lng)| km_between((lat, lng), (s.latitude, s.longitude))), s)).collect();
+    let mut stores: Vec<(Option<f64>, &DemoStore)> = data
+        .stores
+        .iter()
+        .map(|s| (point.map(|(lat, lng)| km_between((lat, lng), (s.latitude, s.longitude))), s))
+        .collect();
     stores.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.id.cmp(&b.1.id)));
     let stores: Vec<Value> = stores
         .into_iter()

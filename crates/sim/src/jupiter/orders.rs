@@ -218,11 +218,9 @@ fn price_line(st: &State, store: &DemoStore, i: usize, line: &Value) -> Result<P
                 format!("{variant_field}: {} comes in sizes ({}); say which", item.name, sizes.join(", ")),
             ));
         }
-        (Some(id), _) => {
-            item.variants.iter().find(|v| &v.id == id).map(|v| v.price).ok_or_else(|| {
-                ApiError::field(400, &variant_field, format!("{variant_field}: {} has no variant {id:?}", item.name))
-            })?
-        }
+        (Some(id), _) => item.variants.iter().find(|v| &v.id == id).map(|v| v.price).ok_or_else(|| {
+            ApiError::field(400, &variant_field, format!("{variant_field}: {} has no variant {id:?}", item.name))
+        })?,
     };
 
     let quantity_field = format!("items[{i}].quantity");
@@ -338,7 +336,9 @@ pub(crate) fn cancel(st: &mut State, body: &Value) -> Result<Value, ApiError> {
             ));
         }
         order.status = "canceled".to_string();
-        st.push_status_update(json!({"orderId": number, "status": "canceled", "metadata": body, "source": body.get("source")}));
+        st.push_status_update(
+            json!({"orderId": number, "status": "canceled", "metadata": body, "source": body.get("source")}),
+        );
     }
     Ok(json!({"success": true, "orderId": number, "status": "canceled"}))
 }

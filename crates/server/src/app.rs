@@ -35,6 +35,7 @@ pub fn build(state: AppState) -> Router {
         .merge(routes::comms::router())
         .merge(routes::masking::router())
         .merge(routes::whatsapp::router())
+        .merge(routes::voice::router())
         .merge(routes::sandbox_sim::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -46,6 +46,7 @@ const INTERNAL_PREFIXES: &[&str] = &[
     "/exotel/ivr/bridge/",
     "/exotel/ivr/voice/process",
     "/exotel/ivr/analytics",
+    "/voice/",
     "/exotel/auth/check",
     "/_sim/",
 ];
@@ -162,6 +163,8 @@ mod tests {
             "/exotel/auth/check",
             "/_sim/exotel",
             "/_sim/exotel/incoming",
+            "/voice/sessions",
+            "/voice/sessions/vs_1/turns",
         ] {
             assert_eq!(access_for(p), Access::Internal, "{p}");
         }
@@ -171,7 +174,7 @@ mod tests {
         }
         assert_eq!(access_for("/webhooks/jupiter/order/new"), Access::JupiterSigned);
         assert_eq!(access_for("/webhooks/whatsapp"), Access::WhatsAppSigned);
-        for p in ["/health", "/metrics", "/webhooks/jupiter/health", "/", "/campaignsx"] {
+        for p in ["/health", "/metrics", "/webhooks/jupiter/health", "/", "/campaignsx", "/voicex"] {
             assert_eq!(access_for(p), Access::Public, "{p}");
         }
     }

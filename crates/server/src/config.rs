@@ -128,6 +128,9 @@ pub struct Config {
     pub exotel_dlt_template_missed_call: Option<String>,
     /// DLT template id of the SMS that gives an accepting rider the pickup location.
     pub exotel_dlt_template_rider_pickup: Option<String>,
+    /// DLT template id of the SMS that carries a voice order's UPI payment
+    /// link (`EXOTEL_DLT_TEMPLATE_PAYMENT_LINK`).
+    pub exotel_dlt_template_payment_link: Option<String>,
     /// The escalation ladders (LADDERS_FILE, else `config/ladders.toml`).
     pub ladders: LadderBook,
     /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
@@ -306,6 +309,7 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_DLT_TEMPLATE_ADMIN_ALERT",
     "EXOTEL_DLT_TEMPLATE_MISSED_CALL",
     "EXOTEL_DLT_TEMPLATE_RIDER_PICKUP",
+    "EXOTEL_DLT_TEMPLATE_PAYMENT_LINK",
     "LADDERS_FILE",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
@@ -613,6 +617,7 @@ impl Config {
             exotel_dlt_template_admin_alert: get("EXOTEL_DLT_TEMPLATE_ADMIN_ALERT"),
             exotel_dlt_template_missed_call: get("EXOTEL_DLT_TEMPLATE_MISSED_CALL"),
             exotel_dlt_template_rider_pickup: get("EXOTEL_DLT_TEMPLATE_RIDER_PICKUP"),
+            exotel_dlt_template_payment_link: get("EXOTEL_DLT_TEMPLATE_PAYMENT_LINK"),
             ladders,
             whatsapp,
             push,
@@ -817,6 +822,10 @@ impl Config {
             (
                 "EXOTEL_DLT_TEMPLATE_RIDER_PICKUP",
                 self.exotel_dlt_template_rider_pickup.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            (
+                "EXOTEL_DLT_TEMPLATE_PAYMENT_LINK",
+                self.exotel_dlt_template_payment_link.clone().unwrap_or_else(|| "not set".into()),
             ),
             (
                 "WHATSAPP",

@@ -27,6 +27,7 @@ pub mod masking;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod voice;
 pub mod voice_fallback;
 
 use std::sync::Arc;
@@ -115,6 +116,7 @@ pub async fn prepare_with(
     .await?;
     masking::log_pool(&config);
     let channels = crate::comms::channels::Channels::start(&config, options.whatsapp_sim, options.push_sim).await?;
+    let voice = Arc::new(crate::voice::VoiceServices::new());
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
         channels,
@@ -129,6 +131,7 @@ pub async fn prepare_with(
         callers: crate::inbound::caller::CallerCache::default(),
         voice_fallback,
         speech: mangwale_voice::speech::SpeechStatus::none(),
+        voice,
     }))
 }
 

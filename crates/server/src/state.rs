@@ -49,4 +49,6 @@ pub struct Services {
     pub voice_fallback: Option<Arc<crate::voice_fallback::VoiceFallback>>,
     /// The speech engines, for `/health` (none until the speech issue).
     pub speech: mangwale_voice::speech::SpeechStatus,
+    /// Voice ordering's catalogs and its fallback hook.
+    pub voice: Arc<crate::voice::VoiceServices>,
 }

@@ -263,6 +263,8 @@ pub enum SmsPurpose {
     MissedCall,
     /// The rider's pickup location.
     RiderPickup,
+    /// The UPI payment link of a voice order.
+    PaymentLink,
 }
 
 impl SmsPurpose {
@@ -271,6 +273,7 @@ impl SmsPurpose {
             SmsPurpose::AdminAlert => "admin_alert",
             SmsPurpose::MissedCall => "missed_call",
             SmsPurpose::RiderPickup => "rider_pickup",
+            SmsPurpose::PaymentLink => "payment_link",
         }
     }
 }
@@ -399,6 +402,11 @@ pub fn wanted_templates(ladders: &mangwale_core::ladder::LadderBook) -> Vec<(Str
     let rider = ladders.get(LadderKind::RiderAssign);
     for language in ["hi", "en", "mr"] {
         wanted.push((super::pickup::PICKUP_TEMPLATE.to_string(), rider.whatsapp_language(language)));
+        let customer = ladders.get(LadderKind::CustomerStatus);
+        let pair = (crate::voice::PAYMENT_LINK_TEMPLATE.to_string(), customer.whatsapp_language(language));
+        if !wanted.contains(&pair) {
+            wanted.push(pair);
+        }
     }
     for kind in LadderKind::ALL {
         let def = ladders.get(kind);

@@ -8,4 +8,5 @@ pub mod jupiter_webhooks;
 pub mod masking;
 pub mod sandbox_sim;
 pub mod system;
+pub mod voice;
 pub mod whatsapp;

@@ -83,6 +83,7 @@ impl ApprovedTemplate {
 /// | `customer_status` | order id, status, minutes to arrival | — |
 /// | `customer_delay` | order id, minutes of delay, reason | — |
 /// | `rider_pickup` | order id, vendor name, vendor address, map link, items | — |
+/// | `order_payment_link` | order id, amount, payment link | — |
 pub fn default_templates() -> Vec<ApprovedTemplate> {
     vec![
         ApprovedTemplate::new("vendor_new_order", 3, &["Accept", "Reject"]),
@@ -92,5 +93,6 @@ pub fn default_templates() -> Vec<ApprovedTemplate> {
         ApprovedTemplate::new("customer_status", 3, &[]),
         ApprovedTemplate::new("customer_delay", 3, &[]),
         ApprovedTemplate::new("rider_pickup", 5, &[]),
+        ApprovedTemplate::new("order_payment_link", 3, &[]),
     ]
 }

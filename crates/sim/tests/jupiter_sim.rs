@@ -459,7 +459,6 @@ async fn a_line_that_does_not_fit_the_catalog_or_its_price_is_refused_by_field()
     let before = sim.data().orders.len();
     let cases: Vec<(&str, Value, &str)> = vec![
         ("/items/0/variantId", json!("jumbo"), "items[0].variantId"),
-        ("/items/0/variantId", Value::Null, "items[0].variantId"),
         ("/items/1/variantId", json!("kulhad"), "items[1].variantId"),
         ("/items/0/modifiers/0/groupId", json!("sauce"), "items[0].modifiers[0].groupId"),
         ("/items/0/modifiers/0/optionId", json!("volcanic"), "items[0].modifiers[0].optionId"),

@@ -25,8 +25,10 @@ use crate::jupiter::catalog::{StoreCatalogError, voice_catalog};
 use crate::jupiter::events::{LADDER_START_JOB, LADDER_STOP_JOB};
 use crate::state::AppState;
 
-/// How many stores near the caller the dialog is offered.
-const NEARBY_STORES: usize = 10;
+/// How many stores the dialog is given, nearest first: all of a city's
+/// (the dialog finds a store named anywhere in them, and searches the
+/// nearest open few for a dish); Jupiter's most per request.
+const NEARBY_STORES: usize = 100;
 /// Attempts of the job that starts a placed order's vendor ladder (Jupiter
 /// may be down for a while; the order stands).
 const LADDER_START_ATTEMPTS: u32 = 20;
@@ -123,8 +125,9 @@ fn order_id(order: &PlacedOrder) -> Result<OrderId, PortError> {
 
 #[async_trait]
 impl Ports for ServerPorts {
-    /// Open stores near the caller's default address, nearest first
-    /// (every open store, by id, when the caller has no saved address).
+    /// Stores near the caller's default address, nearest first (every
+    /// store, by id, when the caller has no saved address). Closed ones
+    /// are listed as closed, so that a caller who names one is told so.
     async fn stores(&self) -> Result<Vec<StoreOffer>, PortError> {
         let point =
             self.customer().await?.and_then(|c| c.addresses.first()).and_then(|a| Some((a.latitude?, a.longitude?)));
@@ -137,7 +140,6 @@ impl Ports for ServerPorts {
             .map_err(|e| unavailable("the stores near the caller", &e))?;
         Ok(stores
             .into_iter()
-            .filter(|s| s.open)
             .map(|s| StoreOffer {
                 id: s.id.to_string(),
                 name: s.name,

@@ -13,3 +13,4 @@ mod sandbox_sim;
 mod voice_catalog;
 mod voice_cli;
 mod voice_fallback;
+mod voice_order;

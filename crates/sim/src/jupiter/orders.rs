@@ -208,17 +208,11 @@ fn price_line(st: &State, store: &DemoStore, i: usize, line: &Value) -> Result<P
         Some(Value::String(id)) if !id.trim().is_empty() => Some(id.trim().to_string()),
         Some(v) => return Err(ApiError::field(400, &variant_field, format!("{variant_field}: not a variant id: {v}"))),
     };
-    let base_rupees = match (&variant_id, item.variants.is_empty()) {
-        (None, true) => item.price,
-        (None, false) => {
-            let sizes: Vec<&str> = item.variants.iter().map(|v| v.id.as_str()).collect();
-            return Err(ApiError::field(
-                400,
-                &variant_field,
-                format!("{variant_field}: {} comes in sizes ({}); say which", item.name, sizes.join(", ")),
-            ));
-        }
-        (Some(id), _) => item.variants.iter().find(|v| &v.id == id).map(|v| v.price).ok_or_else(|| {
+    // An item sold in sizes without a size is sold at the item's own price
+    // (its default size), as a client of the older contract orders it.
+    let base_rupees = match &variant_id {
+        None => item.price,
+        Some(id) => item.variants.iter().find(|v| &v.id == id).map(|v| v.price).ok_or_else(|| {
             ApiError::field(400, &variant_field, format!("{variant_field}: {} has no variant {id:?}", item.name))
         })?,
     };

@@ -264,3 +264,36 @@ async fn the_dialog_over_http_sessions() {
         assert_eq!((status, answer["error"]["field"].as_str()), (400, Some(field)), "{body}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn paying_by_upi_sends_jupiters_link_by_sms_once() {
+    let env = env().await;
+    let call = "CA-voice-upi";
+    env.order_up_to_payment(call).await;
+    let placed = env.say(call, "upi link bhejo").await;
+    let order = &placed["orders"][0];
+    assert_eq!(order["payment"], json!({"method": "upi_link", "via": "sms"}), "{placed}");
+    let id = order["order_id"].as_str().unwrap();
+    assert_eq!(env.jupiter.order(id).unwrap().payment_method, "digital_payment");
+    let sms: Vec<_> = env.exotel.sms_messages().into_iter().filter(|m| m.to.as_str() == RAHUL).collect();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert!(sms[0].body.contains("upi://pay?") && sms[0].body.contains(id), "{}", sms[0].body);
+    assert!(env.kinds(id).await.iter().any(|k| k == "voice.payment_link_sent"));
+}
+
+#[tokio::test]
+async fn turns_of_one_session_that_race_are_both_kept() {
+    let env = env().await;
+    let (_, started) = env.post("/voice/sessions", json!({"store_id": GODAVARI, "language": "hi-en"})).await;
+    let turns = format!("/voice/sessions/{}/turns", started["sessionId"].as_str().unwrap());
+    let (misal, chai) = tokio::join!(
+        env.post(&turns, json!({"say": "do plate misal"})),
+        env.post(&turns, json!({"say": "ek cutting chai"}))
+    );
+    assert_eq!((misal.0, chai.0), (200, 200), "{misal:?} {chai:?}");
+    let (_, after) = env.post(&turns, json!({"say": "bas"})).await;
+    let mut items: Vec<&str> =
+        after["cart"]["lines"].as_array().unwrap().iter().map(|l| l["item_id"].as_str().unwrap()).collect();
+    items.sort();
+    assert_eq!(items, ["7001", "7012"], "neither turn was lost: {after}");
+}

@@ -797,7 +797,7 @@ async fn the_nashik_demo_data_is_consistent() {
             let item = data.item(line.item_id).unwrap();
             assert_eq!(item.store_id, order.store_id, "order {}: {} is from another store", order.id, item.name);
             assert_eq!((line.name.as_str(), line.price), (item.name.as_str(), item.price));
-            subtotal += line.price * f64::from(line.quantity);
+            subtotal += line.price * line.quantity;
         }
         assert_eq!(order.delivery_charge, store.delivery_charge);
         assert!((order.order_amount - (subtotal + order.delivery_charge)).abs() < 0.005, "order {}", order.id);

@@ -25,8 +25,11 @@ const CATALOG_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 /// fallback is `AppState::voice_fallback`).
 #[derive(Default)]
 pub struct VoiceServices {
-    catalogs: Mutex<HashMap<u64, (DateTime<Utc>, Arc<Catalog>)>>,
+    catalogs: Mutex<HashMap<u64, CachedCatalog>>,
 }
+
+/// A store's catalog, and when it was read from Jupiter.
+type CachedCatalog = (DateTime<Utc>, Arc<Catalog>);
 
 impl VoiceServices {
     pub fn new() -> Self {

@@ -40,6 +40,10 @@ pub struct ServerPorts {
     phone: Option<E164>,
     /// The caller as Jupiter knows them, asked once per turn.
     customer: OnceCell<Option<Customer>>,
+    /// Something the turn did in Jupiter whose follow-up could not be
+    /// recorded (the store failed): the turn must not be saved, so that its
+    /// retry does it again (Jupiter answers the same order for the same key).
+    unrecorded: std::sync::Mutex<Option<String>>,
 }
 
 fn unavailable(what: &str, e: &JupiterError) -> PortError {
@@ -52,7 +56,22 @@ fn refused(message: impl Into<String>) -> PortError {
 
 impl ServerPorts {
     pub fn new(state: AppState, call_id: impl Into<String>, phone: Option<E164>) -> Self {
-        ServerPorts { state, call_id: call_id.into(), phone, customer: OnceCell::new() }
+        ServerPorts {
+            state,
+            call_id: call_id.into(),
+            phone,
+            customer: OnceCell::new(),
+            unrecorded: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Why the turn must be retried rather than saved, if it must.
+    pub fn unrecorded(&self) -> Option<String> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn must_retry(&self, why: String) {
+        *self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
     }
 
     /// The caller's Jupiter record; `None` without a caller number. A
@@ -92,7 +111,8 @@ impl ServerPorts {
     /// Starts the order's vendor ladder through the orchestrator's
     /// `ladder.start` job (the path of Jupiter's `order/new`), keyed on the
     /// order: a retried placement enqueues nothing more, so one ladder runs.
-    async fn start_vendor_ladder(&self, order_id: &OrderId, request: &OrderRequest) -> Result<(), PortError> {
+    /// A store that fails here fails the whole turn (see `unrecorded`).
+    async fn start_vendor_ladder(&self, order_id: &OrderId, request: &OrderRequest) {
         let ladder = mangwale_core::ladder::LadderKind::VendorNewOrder;
         let catalog = self.catalog(&request.store_id).await.ok();
         let payload = json!({
@@ -107,11 +127,10 @@ impl ServerPorts {
         let now = self.state.clock.now();
         let job = NewJob::new(LADDER_START_JOB, format!("voice:ladder:{order_id}"), payload, now)
             .max_attempts(LADDER_START_ATTEMPTS);
-        self.state.store.enqueue(job).await.map_err(|e| {
+        if let Err(e) = self.state.store.enqueue(job).await {
             tracing::error!(order_id = %order_id, error = %e, "the vendor ladder of a voice order could not be enqueued");
-            PortError { message: "the order was placed, but the store could not be told".into(), retryable: true }
-        })?;
-        Ok(())
+            self.must_retry(format!("order {order_id} was placed, but its vendor ladder could not be enqueued"));
+        }
     }
 }
 
@@ -233,7 +252,7 @@ impl Ports for ServerPorts {
             unavailable("Jupiter did not take the order", &e)
         })?;
         metrics::counter!("mangwale_voice_orders_total", "outcome" => "placed").increment(1);
-        self.start_vendor_ladder(&created.order_id, order).await?;
+        self.start_vendor_ladder(&created.order_id, order).await;
         Ok(PlacedOrder {
             order_id: created.order_id.as_str().to_string(),
             number: created.order_id.as_str().to_string(),
@@ -259,10 +278,10 @@ impl Ports for ServerPorts {
         let payload = json!({"orderId": id.as_str(), "all": true, "actor": format!("voice:{}", self.call_id),
                              "outcome": "cancelled"});
         let job = NewJob::new(LADDER_STOP_JOB, format!("voice:cancel:{id}"), payload, self.state.clock.now());
-        self.state.store.enqueue(job).await.map_err(|e| {
+        if let Err(e) = self.state.store.enqueue(job).await {
             tracing::error!(order_id = %id, error = %e, "stopping the ladders of a cancelled voice order failed");
-            PortError { message: "the order was cancelled, but the store could not be told".into(), retryable: true }
-        })?;
+            self.must_retry(format!("order {id} was cancelled, but its ladders could not be stopped"));
+        }
         Ok(())
     }
 

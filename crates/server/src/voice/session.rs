@@ -126,6 +126,7 @@ pub async fn turn(state: &AppState, session_id: &str, input: Input, turn: Option
         let mut dialog: Dialog = serde_json::from_str(&stored.dialog).map_err(|e| corrupt(session_id, e))?;
         let ports = ServerPorts::new(state.clone(), session_id, stored.phone.clone());
         let reply = dialog.turn(input.clone(), &ports).await;
+        retry_if_unrecorded(&ports)?;
         let answer = answer_of(&dialog, &reply, &ports).await;
         let update = update_of(&dialog, &reply, &answer, turn, state)?;
         let saved = state.store.save_voice_session(session_id, stored.version, &update).await.map_err(store_failed)?;
@@ -140,6 +141,15 @@ pub async fn turn(state: &AppState, session_id: &str, input: Input, turn: Option
         code: "voice_session_busy",
         message: format!("voice session {session_id} changed under every attempt; retry"),
     })
+}
+
+/// A turn whose effects in Jupiter could not be followed up in the store is
+/// not saved: 503, and its retry (Exotel's, the client's) does it again.
+fn retry_if_unrecorded(ports: &ServerPorts) -> AppResult<()> {
+    match ports.unrecorded() {
+        Some(why) => Err(AppError::Unavailable { code: "store_unavailable", message: format!("{why}; retry") }),
+        None => Ok(()),
+    }
 }
 
 /// How a session starts.
@@ -210,6 +220,7 @@ pub async fn start(
         let reply = dialog.turn(input.clone(), &ports).await;
         turns.push((input, reply));
     }
+    retry_if_unrecorded(&ports)?;
     let (_, reply) = turns.last().expect("the greeting");
     let answer = answer_of(&dialog, reply, &ports).await;
     let update = update_of(&dialog, reply, &answer, turn_id.as_deref(), state)?;

@@ -295,7 +295,7 @@ mod whatsapp {
         assert_eq!(messages[0]["statuses"], json!(["sent", "delivered", "read"]));
         let info = ok(http().get(control("")).send().await.unwrap()).await;
         assert_eq!(info["pending_events"], 0);
-        assert_eq!(info["templates"].as_array().unwrap().len(), 7);
+        assert_eq!(info["templates"].as_array().unwrap().len(), 8);
         let missing = http().get(control("/messages/wamid.nope")).send().await.unwrap();
         assert_eq!(missing.status(), 404);
     }

@@ -451,6 +451,14 @@ async fn an_order_with_variants_and_modifiers_is_repriced_and_kept_with_them() {
     });
     let (status, created) = jupiter_post(&sim, "/api/order/create", &onions).await;
     assert_eq!((status, created["orderAmount"].as_f64()), (200, Some(62.5)), "{created}");
+    // Poha is sold by the gram at ₹37 a 500 g pack: 1000 g is ₹74.
+    let poha = json!({
+        "idempotencyKey": "poha", "customerPhone": "9822012345", "storeId": 1,
+        "items": [{"itemId": 1008, "quantity": 1000, "unitPrice": 37, "lineTotal": 74}], "total": 74,
+        "paymentMethod": "cash_on_delivery", "deliveryAddress": {"address": "College Road"},
+    });
+    let (status, created) = jupiter_post(&sim, "/api/order/create", &poha).await;
+    assert_eq!((status, created["orderAmount"].as_f64()), (200, Some(94.0)), "{created}");
 }
 
 #[tokio::test]

@@ -219,10 +219,14 @@ fn price_line(st: &State, store: &DemoStore, i: usize, line: &Value) -> Result<P
 
     let quantity_field = format!("items[{i}].quantity");
     let loose = item.variants.is_empty() && LOOSE_UNITS.contains(&item.unit.as_str());
+    // What the price buys, in thousandths of the item's unit: one pack of
+    // loose goods priced by the pack (₹37 for 500 g of poha sold by the
+    // gram), else one unit.
+    let priced_milli = if loose { pack_content_milli(item).unwrap_or(1000) } else { 1000 };
     let quantity_milli = line
         .get("quantity")
         .and_then(quantity_milli)
-        .filter(|q| *q > 0 && *q <= MAX_QUANTITY * 1000 && (loose || q % 1000 == 0))
+        .filter(|q| *q > 0 && *q <= MAX_QUANTITY * priced_milli && (loose || q % 1000 == 0))
         .ok_or_else(|| {
             let kind = if loose { "up to three decimals" } else { "a whole number" };
             ApiError::field(400, &quantity_field, format!("{quantity_field}: from 1 to {MAX_QUANTITY}, {kind}"))
@@ -264,7 +268,8 @@ fn price_line(st: &State, store: &DemoStore, i: usize, line: &Value) -> Result<P
     }
 
     let unit_paise = to_paise(base_rupees) + delta_paise;
-    let line_total_paise = (unit_paise * quantity_milli as i64 + 500).div_euclid(1000);
+    let priced = priced_milli as i64;
+    let line_total_paise = (unit_paise * quantity_milli as i64 + priced / 2).div_euclid(priced);
     for (name, expected) in [("unitPrice", unit_paise), ("lineTotal", line_total_paise)] {
         let Some(sent) = line.get(name).filter(|v| !v.is_null()) else { continue };
         let field = format!("items[{i}].{name}");
@@ -288,6 +293,29 @@ fn price_line(st: &State, store: &DemoStore, i: usize, line: &Value) -> Result<P
         },
         line_total_paise,
     })
+}
+
+/// What one pack of a loose item holds, in thousandths of the item's unit,
+/// when its pack size is a weight or volume of the same kind ("500 g" of an
+/// item sold by the gram is 500 000; "1 kg" of one sold by the kg 1 000).
+fn pack_content_milli(item: &DemoItem) -> Option<u64> {
+    let text = item.pack_size.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let amount: f64 = text[..split].trim().parse().ok()?;
+    // The pack's unit and the item's, in grams or millilitres.
+    let grams = |unit: &str| match unit {
+        "g" | "ml" => Some((1.0, unit.starts_with('g'))),
+        "kg" => Some((1000.0, true)),
+        "l" | "litre" => Some((1000.0, false)),
+        _ => None,
+    };
+    let (pack_scale, pack_weight) = grams(text[split..].trim())?;
+    let (item_scale, item_weight) = grams(item.unit.as_str())?;
+    if pack_weight != item_weight {
+        return None;
+    }
+    let milli = (amount * pack_scale / item_scale * 1000.0).round();
+    (milli >= 1.0).then_some(milli as u64)
 }
 
 /// A quantity (number or numeric text) in thousandths, if it has at most

@@ -216,9 +216,16 @@ pub async fn start(
     let mut turns = vec![(Input::Start, greeting)];
     let offers_cart = turns[0].1.expects == Expects::Resume;
     let turn_id = then.as_ref().and_then(|(_, id)| id.map(str::to_string));
-    if let Some((input, _)) = then.filter(|_| !offers_cart && !dialog.ended) {
-        let reply = dialog.turn(input.clone(), &ports).await;
-        turns.push((input, reply));
+    // Words the caller said before hearing the offer of their earlier cart
+    // are not a turn; they go on the timeline as held.
+    let mut held = None;
+    match then {
+        Some((input, _)) if !offers_cart && !dialog.ended => {
+            let reply = dialog.turn(input.clone(), &ports).await;
+            turns.push((input, reply));
+        }
+        Some((input, _)) => held = Some(input_detail(&input)),
+        None => {}
     }
     retry_if_unrecorded(&ports)?;
     let (_, reply) = turns.last().expect("the greeting");
@@ -253,6 +260,13 @@ pub async fn start(
     }
     for (input, reply) in &turns {
         record_turn(state, &session, &dialog, input, reply).await?;
+    }
+    if let Some(words) = held {
+        let event = NewEvent::new("voice.words_held", now)
+            .call(&new.session_id)
+            .channel("voice")
+            .detail(json!({"caller": words, "why": "the earlier cart was offered first"}));
+        state.store.record_event(event).await.map_err(store_failed)?;
     }
     Ok(Some(Answered { answer, replayed: false }))
 }

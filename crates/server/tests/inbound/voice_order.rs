@@ -150,6 +150,8 @@ async fn a_caller_who_dropped_is_offered_the_cart_on_calling_back_within_30_minu
     env.clock.advance(std::time::Duration::from_secs(600));
     let back = env.say("CA-voice-back", "hello").await;
     assert_eq!(back["expects"], "resume", "{back}");
+    let held: Vec<_> = env.all_events().await.into_iter().filter(|e| e.kind == "voice.words_held").collect();
+    assert_eq!(held[0].detail["caller"], json!({"say": "hello"}), "the words before the offer are kept");
     assert_eq!(back["cart"]["lines"][0]["item_id"], "7001");
     assert_eq!(quantity(&back["cart"]["lines"][0]), json!(2));
     let yes = env.say("CA-voice-back", "haan").await;

@@ -12,6 +12,7 @@ use crate::normalize::{light_key, similarity, tokenize};
 use crate::numbers::{Qty, parse_amount};
 use crate::understand::{CartOp, Context, ItemRef, Script, Subject, Understander, Understanding};
 
+use super::courtesy;
 use super::pricing::{item_name, say_cart, say_line};
 use super::prompts as say;
 use super::{
@@ -110,6 +111,7 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
             let understander = Understander::new(&catalog);
             let context = question_context(d).unwrap_or_else(|| d.cart.context());
             let mut understanding = understander.understand_in(&text, &context);
+            courtesy::drop_courtesy(&mut understanding, &catalog);
             // Words the parser made nothing of (or only unknown words of), where
             // items are expected, get one second opinion, which the port has
             // validated against the catalog.
@@ -125,8 +127,19 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
             {
                 understanding = second;
             }
+            let language_before = d.language;
             follow_language(d, &understanding, &text);
+            if d.language != language_before {
+                // One turn, one language: the question asked again (after a
+                // "not understood", say) is asked in the caller's language.
+                ask_again_in_language(d, &catalog);
+            }
             t.understood = Some(understanding.clone());
+            // "namaste ji", "हॅलो दादा": a greeting, answered with the open
+            // question rather than "not understood".
+            if understanding.ops.is_empty() && courtesy::only_courtesy(&text) && !d.question.is_empty() {
+                return d.question.clone();
+            }
             if understanding.ops.iter().any(|o| matches!(o, CartOp::Ask { topic: AskTopic::Human, .. }))
                 || asks_for_person(&text)
             {
@@ -243,6 +256,15 @@ fn ask(d: &mut Dialog, expects: Expects, before: String, question: String) -> St
     join(&[before, question])
 }
 
+/// What a step said, without the question it ended on (another question
+/// is asked instead).
+fn without_question(d: &Dialog, said: String) -> String {
+    match said.strip_suffix(d.question.as_str()) {
+        Some(before) if !d.question.is_empty() => before.trim_end().to_string(),
+        _ => said,
+    }
+}
+
 fn join(parts: &[String]) -> String {
     parts.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join(" ")
 }
@@ -302,10 +324,16 @@ fn follow_language(d: &mut Dialog, u: &Understanding, text: &str) {
         d.language = u.language;
         return;
     }
-    let words = words_in(text);
+    // Item names are the catalog's words, not the caller's language
+    // ("butter naan" is no English).
+    let item_words: Vec<String> = u.ops.iter().filter_map(op_heard).flat_map(|h| words_in(h)).collect();
+    let words: Vec<String> = words_in(text).into_iter().filter(|w| !item_words.contains(w)).collect();
+    let numbers: Vec<String> = NUMBER_CUES.iter().map(|c| light_key(c)).collect();
     let count = |cues: &[&str]| {
         let cues: Vec<String> = cues.iter().map(|c| light_key(c)).collect();
-        words.iter().filter(|w| cues.contains(w)).count()
+        // A number word says the most: "three masks" is English, "teen
+        // mask" Hinglish.
+        words.iter().filter(|w| cues.contains(w)).map(|w| if numbers.contains(w) { 2 } else { 1 }).sum::<usize>()
     };
     let (english, hindi, marathi) = (count(ENGLISH_CUES), count(HINDI_CUES), count(MARATHI_CUES));
     let cues = match u.language {
@@ -316,6 +344,67 @@ fn follow_language(d: &mut Dialog, u: &Understanding, text: &str) {
     if cues >= 2 || (cues >= 1 && words.len() >= 3) {
         d.language = u.language;
     }
+}
+
+/// Number words among the language cues: callers say numbers in their own
+/// language even when they name items in another.
+const NUMBER_CUES: &[&str] = &[
+    "one", "two", "three", "four", "five", "ek", "do", "teen", "paanch", "panch", "dus", "dedh", "dhai", "aadha",
+    "adha", "sawa", "paune", "don", "paach", "pach", "saha", "daha", "adich", "ardha",
+];
+
+/// The item words an operation names, as heard.
+fn op_heard(op: &CartOp) -> Option<&str> {
+    match op {
+        CartOp::Add { item, .. } => Some(&item.heard),
+        CartOp::Remove { subject: Subject::Item(item) }
+        | CartOp::SetQuantity { subject: Subject::Item(item), .. }
+        | CartOp::Reduce { subject: Subject::Item(item), .. }
+        | CartOp::SetVariant { subject: Subject::Item(item), .. }
+        | CartOp::SetModifier { subject: Subject::Item(item), .. } => Some(&item.heard),
+        CartOp::Ask { item: Some(item), .. } => Some(&item.heard),
+        _ => None,
+    }
+}
+
+/// The open question, said again in the language the dialog speaks now.
+fn ask_again_in_language(d: &mut Dialog, catalog: &Catalog) {
+    if d.question.is_empty() {
+        return;
+    }
+    let lang = d.language;
+    d.question = match d.expects {
+        Expects::Items | Expects::AnythingElse | Expects::Choice | Expects::Quantity => {
+            let expects = d.expects;
+            let question = next_question(d, catalog, String::new());
+            // next_question may pick "anything else" for the items step;
+            // what the dialog waits for stays as it was.
+            d.expects = expects;
+            question
+        }
+        Expects::Store => say::ask_store(lang),
+        Expects::Confirm => match d.cancelling.clone() {
+            Some(order_id) => {
+                let number = d.orders.iter().find(|o| o.order_id == order_id).map(|o| o.number.clone());
+                say::confirm_cancel(lang, &number.unwrap_or_default())
+            }
+            None if d.cart.lines.is_empty() => return,
+            None => {
+                let (lines, total) = say_cart(lang, &d.cart, catalog);
+                say::read_back(lang, &lines, &total)
+            }
+        },
+        Expects::Resume => {
+            let (lines, total) = say_cart(lang, &d.cart, catalog);
+            say::resume(lang, &lines, &total)
+        }
+        Expects::Address => match &d.address {
+            Some(address) => say::ask_address(lang, &spoken_address(address)),
+            None => return,
+        },
+        Expects::Payment => say::ask_payment(lang),
+        Expects::Nothing => return,
+    };
 }
 
 fn words_in(text: &str) -> Vec<String> {
@@ -683,7 +772,7 @@ enum Resolved {
     Unavailable,
 }
 
-fn resolve_add(op: &CartOp, catalog: &Catalog) -> Resolved {
+fn resolve_add(op: &CartOp, catalog: &Catalog, said: &str) -> Resolved {
     let CartOp::Add { item, .. } = op else { return Resolved::Apply(op.clone()) };
     let candidates: Vec<String> = std::iter::once(item.item_id.clone())
         .chain(item.alternatives.iter().map(|a| a.item_id.clone()))
@@ -696,8 +785,49 @@ fn resolve_add(op: &CartOp, catalog: &Catalog) -> Resolved {
             let op = if item.is_ambiguous() { with_item(op, only) } else { op.clone() };
             if needs_quantity(&op, catalog) { Resolved::Ask(Question::Quantity { op }) } else { Resolved::Apply(op) }
         }
-        _ => Resolved::Ask(Question::Choice { candidates, op: op.clone() }),
+        _ => match named_in(&candidates, item, said, catalog) {
+            // "do kilo atta chakki wala": the caller's own words already
+            // say which.
+            Some(id) => {
+                let op = with_item(op, &id);
+                if needs_quantity(&op, catalog) {
+                    Resolved::Ask(Question::Quantity { op })
+                } else {
+                    Resolved::Apply(op)
+                }
+            }
+            None => Resolved::Ask(Question::Choice { candidates, op: op.clone() }),
+        },
     }
+}
+
+/// The one candidate whose distinguishing words (of its name and aliases,
+/// not shared with every other candidate, nor the words that matched them
+/// all) were said in the utterance, if exactly one was.
+fn named_in(candidates: &[String], item: &ItemRef, said: &str, catalog: &Catalog) -> Option<String> {
+    let said: Vec<String> = words_in(said);
+    let matched = words_in(&item.heard);
+    let words_of = |id: &String| -> Vec<String> {
+        catalog
+            .item(id)
+            .map(|i| std::iter::once(&i.name).chain(&i.aliases).flat_map(|n| words_in(n)).collect())
+            .unwrap_or_default()
+    };
+    let all: Vec<Vec<String>> = candidates.iter().map(words_of).collect();
+    let named: Vec<&String> = candidates
+        .iter()
+        .zip(&all)
+        .filter(|(_, words)| {
+            words.iter().any(|w| {
+                w.chars().count() >= 3
+                    && !matched.contains(w)
+                    && !all.iter().all(|other| other.contains(w))
+                    && said.iter().any(|s| !matched.contains(s) && similarity(w, s) >= 0.85)
+            })
+        })
+        .map(|(id, _)| id)
+        .collect();
+    (named.len() == 1).then(|| named[0].clone())
 }
 
 fn needs_quantity(op: &CartOp, catalog: &Catalog) -> bool {
@@ -761,7 +891,7 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
     let (mut confirm, mut reject) = (false, false);
     for op in &ops {
         match op {
-            CartOp::Add { item, .. } => match resolve_add(op, catalog) {
+            CartOp::Add { item, .. } => match resolve_add(op, catalog, &heard.text) {
                 Resolved::Apply(op) => {
                     d.cart.apply(catalog, &op);
                 }
@@ -772,7 +902,9 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
                     notes.push(say::unavailable(lang, &name));
                 }
             },
-            CartOp::NotInCatalog { heard, removal: false, .. } => notes.push(say::not_sold(lang, heard)),
+            CartOp::NotInCatalog { heard: words, removal: false, .. } => {
+                notes.push(say::not_sold(lang, &as_said(&heard.text, words)))
+            }
             CartOp::NotInCatalog { removal: true, .. } => {}
             CartOp::Clear => {
                 if d.cart.apply(catalog, op) {
@@ -823,6 +955,20 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
         return None;
     }
     Some(next_question(d, catalog, ack))
+}
+
+/// The caller's own words (in their script) for words the parser heard
+/// (normalised, Devanagari transliterated): "साबुन", not "saabun".
+fn as_said(text: &str, heard: &str) -> String {
+    let wanted = words_in(heard);
+    let said: Vec<&str> = text
+        .split_whitespace()
+        .filter(|raw| {
+            let keys = words_in(raw);
+            !keys.is_empty() && keys.iter().all(|k| wanted.contains(k))
+        })
+        .collect();
+    if said.is_empty() { heard.to_string() } else { said.join(" ") }
 }
 
 fn in_cart(cart: &crate::cart::Cart, item: &ItemRef) -> bool {
@@ -894,10 +1040,54 @@ async fn on_question(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut T
         Question::Quantity { op } => how_much(heard, op, &catalog),
     };
     let Some(op) = resolved else {
-        // Other words: the caller moved on; what they said now counts.
-        if heard.ops().iter().any(|o| !matches!(o, CartOp::Confirm | CartOp::Reject)) {
-            d.questions.clear();
-            return Ok(take_items(d, heard, &catalog, t));
+        // Other words: the caller moved on. What they said now counts, and
+        // the item asked about is not dropped: its question waits behind
+        // those of the new words.
+        let wants_read_back = heard.yes_no() == Some(YesNo::Yes) || is_done(&heard.text);
+        if heard.ops().iter().any(|o| !matches!(o, CartOp::Confirm | CartOp::Reject)) || wants_read_back {
+            let pending = std::mem::take(&mut d.questions);
+            // A yes or "bas" to "which one?" takes the likeliest (the
+            // first offered): the read-back says it and the caller can
+            // change it, but a line they asked for is never lost.
+            let (taken, waiting): (Vec<Question>, Vec<Question>) = if wants_read_back {
+                pending.into_iter().partition(|q| matches!(q, Question::Choice { .. }))
+            } else {
+                (Vec::new(), pending)
+            };
+            let before = d.cart.clone();
+            for question in taken {
+                if let Question::Choice { candidates, op } = question
+                    && let Some(best) = candidates.first()
+                {
+                    let op = with_item(&op, best);
+                    if needs_quantity(&op, &catalog) {
+                        d.questions.push(Question::Quantity { op });
+                    } else {
+                        d.cart.apply(&catalog, &op);
+                    }
+                }
+            }
+            let took = acknowledge(d, &before, &catalog);
+            let waiting_now = std::mem::take(&mut d.questions).into_iter().chain(waiting).collect::<Vec<_>>();
+            if d.cart != before {
+                cart_changed(d, &catalog, t);
+            }
+            let said = take_items(d, heard, &catalog, t);
+            // The new words' questions first, then the ones still open
+            // (unless the caller cancelled).
+            if !heard.has(|o| matches!(o, CartOp::Cancel)) {
+                d.questions.extend(waiting_now);
+            }
+            if !d.questions.is_empty() && !d.ended {
+                let before_question = join(&[took, said.map(|s| without_question(d, s)).unwrap_or_default()]);
+                return Ok(Some(next_question(d, &catalog, before_question)));
+            }
+            return Ok(Some(join(&[took, said.unwrap_or_else(|| next_question(d, &catalog, String::new()))])));
+        }
+        if heard.yes_no() == Some(YesNo::No) && matches!(question, Question::Choice { .. }) {
+            // "nahi" to "A ya B?": neither; the item is left out.
+            d.questions.remove(0);
+            return Ok(Some(next_question(d, &catalog, say::okay(d.language))));
         }
         return Ok(None);
     };

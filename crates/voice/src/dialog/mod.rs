@@ -14,6 +14,7 @@
 //! a UPI link) → place the order exactly once → say its number. The call
 //! stays open afterwards: the caller may cancel or say goodbye.
 
+mod courtesy;
 mod flow;
 pub mod local;
 pub mod ports;

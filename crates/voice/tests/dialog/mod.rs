@@ -716,3 +716,4 @@ async fn a_start_in_the_middle_of_a_dialog_asks_the_open_question_again() {
     assert_eq!(again.expects, Expects::Confirm);
     assert!(again.agent.starts_with("Aapka order: do plate Misal Pav"), "{}", again.agent);
 }
+mod outside;

@@ -1,0 +1,138 @@
+//! What the held-out set's outside writer found the dialog doing wrong:
+//! an item asked about and then lost, greetings and address forms taken
+//! for items, replies in another language than the caller's.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mangwale_voice::Catalog;
+use mangwale_voice::dialog::local::LocalPorts;
+use mangwale_voice::dialog::{Dialog, Expects, Input, Mode, Reply};
+use mangwale_voice::{Lang, Qty};
+
+fn holdout_catalog(store_id: &str) -> Arc<Catalog> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/holdout/catalogs/{store_id}.json"));
+    Arc::new(Catalog::from_json(&std::fs::read_to_string(path).unwrap()).unwrap())
+}
+
+/// A catalog-only call to a held-out store, greeted.
+async fn call(store_id: &str, lang: Lang) -> (Dialog, LocalPorts) {
+    let ports = LocalPorts::new(holdout_catalog(store_id));
+    let mut dialog = Dialog::new("CA-outside", Mode::CatalogOnly, lang, Some(ports.store()));
+    dialog.turn(Input::Start, &ports).await;
+    (dialog, ports)
+}
+
+async fn say(dialog: &mut Dialog, ports: &LocalPorts, text: &str) -> Reply {
+    dialog.turn(Input::Say(text.into()), ports).await
+}
+
+fn lines(dialog: &Dialog) -> Vec<(String, Qty)> {
+    let mut lines: Vec<(String, Qty)> = dialog.cart.lines.iter().map(|l| (l.item_id.clone(), l.quantity)).collect();
+    lines.sort();
+    lines
+}
+
+fn devanagari(text: &str) -> bool {
+    text.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c))
+}
+
+// Store 901 sells Aashirvaad Atta (90101, packs) and Chakki Atta (90102, by
+// the kg): "atta" alone fits both.
+
+#[tokio::test]
+async fn an_item_asked_about_is_not_lost_when_the_caller_names_another() {
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    let r = say(&mut d, &p, "do kilo atta").await;
+    assert_eq!(r.expects, Expects::Choice, "{}", r.agent);
+    let r = say(&mut d, &p, "aur ek kilo sabudana bhi").await;
+    assert_eq!(lines(&d), [("90160".to_string(), Qty::whole(1))], "{}", r.agent);
+    assert_eq!(r.expects, Expects::Choice, "the atta is asked again: {}", r.agent);
+    assert!(r.agent.contains("Chakki Atta"), "{}", r.agent);
+    let r = say(&mut d, &p, "2").await;
+    assert_eq!(lines(&d), [("90102".to_string(), Qty::whole(2)), ("90160".to_string(), Qty::whole(1))], "{}", r.agent);
+}
+
+#[tokio::test]
+async fn a_yes_to_which_item_takes_the_likeliest_and_reads_it_back() {
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    say(&mut d, &p, "do kilo atta").await;
+    let r = say(&mut d, &p, "haan confirm").await;
+    assert_eq!(lines(&d).len(), 1, "the atta line is kept: {}", r.agent);
+    assert_eq!(r.expects, Expects::Confirm, "read back: {}", r.agent);
+    assert!(r.agent.contains("Aashirvaad Atta"), "{}", r.agent);
+}
+
+#[tokio::test]
+async fn a_no_to_which_item_leaves_it_out() {
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    say(&mut d, &p, "do kilo atta").await;
+    let r = say(&mut d, &p, "nahi").await;
+    assert!(d.cart.lines.is_empty() && d.questions.is_empty(), "{}", r.agent);
+    assert_eq!(d.misses, 0);
+}
+
+#[tokio::test]
+async fn the_callers_own_words_choose_between_similar_items() {
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    let r = say(&mut d, &p, "do kilo atta chakki wala").await;
+    assert_eq!(lines(&d), [("90102".to_string(), Qty::whole(2))], "{}", r.agent);
+    assert_eq!(r.expects, Expects::Items, "nothing asked: {}", r.agent);
+}
+
+#[tokio::test]
+async fn an_address_form_is_not_an_item_the_store_lacks() {
+    let (mut d, p) = call("901", Lang::Mr).await;
+    let r = say(&mut d, &p, "दादा दोन किलो साखर पाठवा").await;
+    assert!(!r.agent.contains("मिळत नाही") && !r.agent.contains("daadaa"), "{}", r.agent);
+    assert_eq!(lines(&d), [("90121".to_string(), Qty::whole(2))], "the amount said before दादा: {}", r.agent);
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    let r = say(&mut d, &p, "namaste ji do kilo sugar bhau").await;
+    assert!(!r.agent.contains("nahi milta"), "{}", r.agent);
+    assert_eq!(lines(&d), [("90121".to_string(), Qty::whole(2))], "{}", r.agent);
+}
+
+#[tokio::test]
+async fn a_greeting_alone_is_answered_with_the_question_not_an_apology() {
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    for greeting in ["namaste ji", "hello sir", "नमस्कार ताई"] {
+        let r = say(&mut d, &p, greeting).await;
+        assert!(!r.agent.contains("nahi milta") && !r.agent.contains("मिळत नाही"), "{greeting}: {}", r.agent);
+        assert!(!r.agent.to_lowercase().contains("samajh") && !r.agent.contains("समजलं"), "{greeting}: {}", r.agent);
+        assert_eq!(d.misses, 0, "{greeting}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_word_is_said_back_as_the_caller_said_it() {
+    let (mut d, p) = call("901", Lang::Hi).await;
+    let r = say(&mut d, &p, "एक पिज़्ज़ा").await;
+    assert!(r.agent.contains("पिज़्ज़ा"), "{}", r.agent);
+}
+
+#[tokio::test]
+async fn an_english_caller_hears_english_even_from_a_hinglish_start() {
+    // Store 902 sells N95 masks.
+    let (mut d, p) = call("902", Lang::HiEn).await;
+    let r = say(&mut d, &p, "three masks").await;
+    assert_eq!(r.language, Lang::En, "{}", r.agent);
+    assert!(r.agent.starts_with("three N95 Mask"), "{}", r.agent);
+}
+
+#[tokio::test]
+async fn item_names_in_english_do_not_switch_a_hinglish_caller() {
+    // Store 904 sells butter naan and paneer butter masala.
+    let (mut d, p) = call("904", Lang::HiEn).await;
+    let r = say(&mut d, &p, "ek butter naan").await;
+    assert_eq!(r.language, Lang::HiEn, "{}", r.agent);
+}
+
+#[tokio::test]
+async fn not_understood_is_said_in_one_language() {
+    // Greeted in Hindi (Devanagari); the caller speaks Latin Hinglish that
+    // means nothing here: the apology and the question again are both Latin.
+    let (mut d, p) = call("901", Lang::Hi).await;
+    let r = say(&mut d, &p, "arre woh wala kya tha bhaiya").await;
+    assert_eq!(d.misses, 1, "{}", r.agent);
+    assert!(!devanagari(&r.agent), "{}", r.agent);
+}

@@ -53,15 +53,65 @@ pub enum EvalError {
 }
 
 /// One line of an order as cases state it: modifiers are option ids.
+/// Case writers differ, so a line reads leniently where the meaning is
+/// the same: `quantity` a number or a numeric string (`2`, `"0.5"`);
+/// `variant_id` and `modifiers` missing or null for none; a modifier an
+/// option id (`"mild"`) or a choice object (`{"group_id": "spice",
+/// "option_id": "mild"}`), both compared on the option id, as the
+/// dialog's lines are.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalLine {
     pub item_id: String,
     #[serde(default)]
     pub variant_id: Option<String>,
+    #[serde(deserialize_with = "quantity_number_or_text")]
     pub quantity: Qty,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "modifier_ids")]
     pub modifiers: Vec<String>,
+}
+
+fn quantity_number_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<Qty, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Said {
+        Number(f64),
+        Text(String),
+    }
+    let value = match Said::deserialize(d)? {
+        Said::Number(n) => n,
+        Said::Text(text) => {
+            text.trim().parse::<f64>().map_err(|_| serde::de::Error::custom(format!("{text:?} is not a number")))?
+        }
+    };
+    Qty::from_f64(value)
+        .ok_or_else(|| serde::de::Error::custom(format!("{value} is not a quantity (≥ 0, at most 3 decimals)")))
+}
+
+fn modifier_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Choice {
+        #[serde(default)]
+        #[allow(dead_code)] // read to accept it; lines compare on the option
+        group_id: Option<String>,
+        option_id: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Modifier {
+        Id(String),
+        Choice(Choice),
+    }
+    let said: Option<Vec<Modifier>> = Option::deserialize(d)?;
+    Ok(said
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| match m {
+            Modifier::Id(id) => id,
+            Modifier::Choice(c) => c.option_id,
+        })
+        .collect())
 }
 
 impl EvalLine {
@@ -587,6 +637,32 @@ mod tests {
         assert_eq!(case.turns, vec![Input::Say("do plate misal aur ek cutting chai".into()), Input::Dtmf("1".into())]);
         assert_eq!(case.expected[0].item_id, "7001", "sorted");
         assert_eq!(case.expected[1].modifiers, ["adrak", "less"], "modifiers sorted");
+    }
+
+    #[test]
+    fn modifiers_as_ids_or_choices_and_quantities_as_text_read_the_same() {
+        let read = |lines: &str| {
+            EvalCase::from_json(&format!(r#"{{"id": "a", "turns": ["x"], "expected": {{"lines": [{lines}]}}}}"#))
+                .expect("case")
+                .expected
+        };
+        let as_ids =
+            read(r#"{"item_id": "7012", "variant_id": "cutting", "quantity": 2, "modifiers": ["mild", "adrak"]}"#);
+        let as_choices = read(
+            r#"{"item_id": "7012", "variant_id": "cutting", "quantity": "2",
+                "modifiers": [{"group_id": "spice", "option_id": "mild"}, {"option_id": "adrak"}]}"#,
+        );
+        assert_eq!(as_ids, as_choices);
+        assert_eq!(as_ids[0].modifiers, ["adrak", "mild"]);
+        let bare = read(r#"{"item_id": "7001", "quantity": "0.5", "variant_id": null, "modifiers": null}"#);
+        assert_eq!(bare, [line("7001", None, 0)].map(|l| EvalLine { quantity: Qty(500), ..l }));
+        let missing = read(r#"{"item_id": "7001", "quantity": 0.5}"#);
+        assert_eq!(missing, bare);
+        let e = EvalCase::from_json(
+            r#"{"id": "a", "turns": ["x"], "expected": {"lines": [{"item_id": "1", "quantity": "two"}]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("expected.lines[0].quantity"), "{e}");
     }
 
     #[test]

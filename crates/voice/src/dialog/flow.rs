@@ -830,9 +830,31 @@ fn named_in(candidates: &[String], item: &ItemRef, said: &str, catalog: &Catalog
     (named.len() == 1).then(|| named[0].clone())
 }
 
+/// A weighed item with no amount, no size and no pack said: how much is
+/// asked. (One sold in packs of a weight is one pack.)
 fn needs_quantity(op: &CartOp, catalog: &Catalog) -> bool {
     let CartOp::Add { item, quantity: None, variant_id: None, .. } = op else { return false };
-    catalog.item(&item.item_id).is_some_and(|i| matches!(i.unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml))
+    catalog
+        .item(&item.item_id)
+        .is_some_and(|i| matches!(i.unit, Unit::Kg | Unit::G | Unit::Litre | Unit::Ml) && one_pack(i).is_none())
+}
+
+/// What one pack of an item sold by weight or volume in packs of one size
+/// holds (none with sizes to choose from, or priced per unit).
+fn one_pack(item: &crate::catalog::Item) -> Option<Qty> {
+    Some(item.price_quantity()).filter(|q| *q != Qty::ONE && item.variants.is_empty())
+}
+
+/// An add with no amount of an item priced by the pack ("poha bhi" of
+/// poha sold by the gram in 500 g packs) is one pack.
+fn one_pack_if_unsaid(op: CartOp, catalog: &Catalog) -> CartOp {
+    match op {
+        CartOp::Add { item, quantity: None, variant_id: None, modifiers } => {
+            let pack = catalog.item(&item.item_id).and_then(one_pack);
+            CartOp::Add { item, quantity: pack, variant_id: None, modifiers }
+        }
+        other => other,
+    }
 }
 
 /// The add with the item the caller chose (and no alternatives left).
@@ -893,7 +915,7 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
         match op {
             CartOp::Add { item, .. } => match resolve_add(op, catalog, &heard.text) {
                 Resolved::Apply(op) => {
-                    d.cart.apply(catalog, &op);
+                    d.cart.apply(catalog, &one_pack_if_unsaid(op, catalog));
                 }
                 Resolved::Ask(question) => questions.push(question),
                 Resolved::Unavailable => {
@@ -1063,7 +1085,7 @@ async fn on_question(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut T
                     if needs_quantity(&op, &catalog) {
                         d.questions.push(Question::Quantity { op });
                     } else {
-                        d.cart.apply(&catalog, &op);
+                        d.cart.apply(&catalog, &one_pack_if_unsaid(op, &catalog));
                     }
                 }
             }
@@ -1097,7 +1119,7 @@ async fn on_question(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut T
         return Ok(Some(next_question(d, &catalog, String::new())));
     }
     let before = d.cart.clone();
-    d.cart.apply(&catalog, &op);
+    d.cart.apply(&catalog, &one_pack_if_unsaid(op, &catalog));
     if d.cart != before {
         cart_changed(d, &catalog, t);
     }

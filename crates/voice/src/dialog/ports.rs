@@ -51,7 +51,10 @@ pub struct OrderLine {
     pub variant_id: Option<String>,
     pub quantity: Qty,
     pub modifiers: Vec<ModifierChoice>,
-    /// Variant (or item) price plus the modifiers' deltas, per unit.
+    /// Variant (or item) price plus the modifiers' deltas, as the catalog
+    /// states it: per one of the variant, per unit of the item, or per
+    /// pack for an item with a weight or volume `pack_size`. `line_total`
+    /// is the line's price (see the pricing in docs/voice.md).
     pub unit_price: Paise,
     pub line_total: Paise,
 }

@@ -2,13 +2,18 @@
 
 use crate::cart::{Cart, CartLine};
 use crate::catalog::{Catalog, Item, Lang, Paise};
+use crate::numbers::Qty;
 use crate::spell;
 
 use super::{CartView, OrderLine};
 
 /// The cart priced: unit price = the variant's price (or the item's when
 /// no variant was said) plus the chosen modifiers' deltas; line total =
-/// unit × quantity (thousandths of the unit), rounded to the paisa.
+/// unit price × quantity ÷ what that price buys, rounded to the paisa.
+/// A variant's price buys one of the variant; an item's price buys one
+/// unit, or one pack where the item has a weight or volume `pack_size`
+/// (Jupiter prices those by the pack: 500 g of poha sold by the gram at
+/// ₹37 a 500 g pack cost ₹37, not 500 × ₹37).
 /// A line whose item is no longer in the catalog has no price and is left
 /// out (the catalog is the only source of prices).
 pub fn view(store_id: Option<String>, cart: &Cart, catalog: &Catalog) -> CartView {
@@ -30,8 +35,8 @@ fn priced(line: &CartLine, catalog: &Catalog) -> Option<OrderLine> {
         })
         .sum();
     let unit_price = Paise(base.0 + deltas);
-    let milli = i128::from(unit_price.0) * i128::from(line.quantity.0);
-    let line_total = Paise(((milli + 500).div_euclid(1000)) as i64);
+    let bought = if variant.is_some() { Qty::ONE } else { item.price_quantity() };
+    let line_total = Paise(rounded_div(i128::from(unit_price.0) * i128::from(line.quantity.0), i128::from(bought.0)));
     let name = match variant {
         Some(v) => format!("{} ({})", item.name, v.name),
         None => item.name.clone(),
@@ -45,6 +50,13 @@ fn priced(line: &CartLine, catalog: &Catalog) -> Option<OrderLine> {
         unit_price,
         line_total,
     })
+}
+
+/// `numerator / denominator` rounded half up (both non-negative; prices
+/// and quantities are).
+fn rounded_div(numerator: i128, denominator: i128) -> i64 {
+    let denominator = denominator.max(1);
+    ((2 * numerator + denominator).div_euclid(2 * denominator)) as i64
 }
 
 fn devanagari(text: &str) -> bool {

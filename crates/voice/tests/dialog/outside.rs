@@ -136,3 +136,43 @@ async fn not_understood_is_said_in_one_language() {
     assert_eq!(d.misses, 1, "{}", r.agent);
     assert!(!devanagari(&r.agent), "{}", r.agent);
 }
+
+/// A demo catalog (store 1, Shree Ganesh Kirana: poha sold by the gram at
+/// ₹37 a 500 g pack, wheat atta by the kg at ₹257 a 5 kg bag).
+async fn demo_call(store_id: &str, lang: Lang) -> (Dialog, LocalPorts, Arc<Catalog>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/catalogs/{store_id}.json"));
+    let catalog = Arc::new(Catalog::from_json(&std::fs::read_to_string(path).unwrap()).unwrap());
+    let ports = LocalPorts::new(catalog.clone());
+    let mut dialog = Dialog::new("CA-pack", Mode::CatalogOnly, lang, Some(ports.store()));
+    dialog.turn(Input::Start, &ports).await;
+    (dialog, ports, catalog)
+}
+
+#[tokio::test]
+async fn an_item_priced_by_the_pack_is_priced_per_pack() {
+    let (mut d, p, catalog) = demo_call("1", Lang::HiEn).await;
+    let poha = catalog.item("1008").unwrap();
+    assert_eq!(poha.price_quantity(), Qty::whole(500), "the data: ₹37 buys a 500 g pack");
+    let r = say(&mut d, &p, "aadha kilo poha").await;
+    assert_eq!(lines(&d), [("1008".to_string(), Qty::whole(500))], "{}", r.agent);
+    let view = d.cart_view(&catalog);
+    assert_eq!(view.lines[0].line_total, poha.price, "500 g is one pack, not 500 packs");
+    assert_eq!(view.total, poha.price);
+    let r = say(&mut d, &p, "bas").await;
+    assert!(r.agent.contains("saintees rupaye"), "{}", r.agent);
+    // Two kilos of atta sold in 5 kg bags: two fifths of the bag's price.
+    let atta = catalog.item("1006").unwrap();
+    let (mut d, p, _) = demo_call("1", Lang::HiEn).await;
+    say(&mut d, &p, "do kilo gehu ka atta").await;
+    let view = d.cart_view(&catalog);
+    assert_eq!(view.lines.len(), 1, "{view:?}");
+    assert_eq!(view.lines[0].line_total.0 * 5, atta.price.0 * 2, "{view:?}");
+}
+
+#[tokio::test]
+async fn a_pack_priced_item_said_without_an_amount_is_one_pack() {
+    let (mut d, p, catalog) = demo_call("1", Lang::HiEn).await;
+    let r = say(&mut d, &p, "poha bhi dena").await;
+    assert_eq!(lines(&d), [("1008".to_string(), Qty::whole(500))], "{}", r.agent);
+    assert_eq!(d.cart_view(&catalog).total, catalog.item("1008").unwrap().price);
+}

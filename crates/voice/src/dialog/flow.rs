@@ -772,7 +772,16 @@ enum Resolved {
     Unavailable,
 }
 
-fn resolve_add(op: &CartOp, catalog: &Catalog, said: &str) -> Resolved {
+/// The words of an utterance but those that named its other items ("ek
+/// chicken tikka do biryani": "chicken" is the tikka's, not a choice among
+/// biryanis).
+fn words_besides(text: &str, ops: &[CartOp], this: &CartOp) -> Vec<String> {
+    let others: Vec<String> =
+        ops.iter().filter(|o| !std::ptr::eq(*o, this)).filter_map(op_heard).flat_map(words_in).collect();
+    words_in(text).into_iter().filter(|w| !others.contains(w)).collect()
+}
+
+fn resolve_add(op: &CartOp, catalog: &Catalog, said: &[String]) -> Resolved {
     let CartOp::Add { item, .. } = op else { return Resolved::Apply(op.clone()) };
     let candidates: Vec<String> = std::iter::once(item.item_id.clone())
         .chain(item.alternatives.iter().map(|a| a.item_id.clone()))
@@ -804,8 +813,7 @@ fn resolve_add(op: &CartOp, catalog: &Catalog, said: &str) -> Resolved {
 /// The one candidate whose distinguishing words (of its name and aliases,
 /// not shared with every other candidate, nor the words that matched them
 /// all) were said in the utterance, if exactly one was.
-fn named_in(candidates: &[String], item: &ItemRef, said: &str, catalog: &Catalog) -> Option<String> {
-    let said: Vec<String> = words_in(said);
+fn named_in(candidates: &[String], item: &ItemRef, said: &[String], catalog: &Catalog) -> Option<String> {
     let matched = words_in(&item.heard);
     let words_of = |id: &String| -> Vec<String> {
         catalog
@@ -913,7 +921,7 @@ fn take_items(d: &mut Dialog, heard: &Heard, catalog: &Catalog, t: &mut Turn) ->
     let (mut confirm, mut reject) = (false, false);
     for op in &ops {
         match op {
-            CartOp::Add { item, .. } => match resolve_add(op, catalog, &heard.text) {
+            CartOp::Add { item, .. } => match resolve_add(op, catalog, &words_besides(&heard.text, &ops, op)) {
                 Resolved::Apply(op) => {
                     d.cart.apply(catalog, &one_pack_if_unsaid(op, catalog));
                 }
@@ -1067,7 +1075,9 @@ async fn on_question(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut T
         // those of the new words.
         let wants_read_back = heard.yes_no() == Some(YesNo::Yes) || is_done(&heard.text);
         if heard.ops().iter().any(|o| !matches!(o, CartOp::Confirm | CartOp::Reject)) || wants_read_back {
-            let pending = std::mem::take(&mut d.questions);
+            let mut pending = std::mem::take(&mut d.questions);
+            // "biryani hata do" to "which biryani?": that item is not wanted.
+            pending.retain(|q| !heard.ops().iter().any(|o| removes(o, q)));
             // A yes or "bas" to "which one?" takes the likeliest (the
             // first offered): the read-back says it and the caller can
             // change it, but a line they asked for is never lost.
@@ -1125,6 +1135,18 @@ async fn on_question(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut T
     }
     let ack = acknowledge(d, &before, &catalog);
     Ok(Some(next_question(d, &catalog, ack)))
+}
+
+/// Whether an operation takes back the item a question is about.
+fn removes(op: &CartOp, question: &Question) -> bool {
+    let CartOp::Remove { subject: Subject::Item(item) } = op else { return false };
+    let asked: Vec<&str> = match question {
+        Question::Choice { candidates, .. } => candidates.iter().map(String::as_str).collect(),
+        Question::Quantity { op } => op_item(op).into_iter().collect(),
+    };
+    std::iter::once(&item.item_id)
+        .chain(item.alternatives.iter().map(|a| &a.item_id))
+        .any(|id| asked.contains(&id.as_str()))
 }
 
 /// The candidate a choice answer names: by number, or by words that fit

@@ -176,3 +176,24 @@ async fn a_pack_priced_item_said_without_an_amount_is_one_pack() {
     assert_eq!(lines(&d), [("1008".to_string(), Qty::whole(500))], "{}", r.agent);
     assert_eq!(d.cart_view(&catalog).total, catalog.item("1008").unwrap().price);
 }
+
+#[tokio::test]
+async fn an_item_asked_about_and_then_removed_is_not_asked_again() {
+    let (mut d, p) = call("901", Lang::HiEn).await;
+    say(&mut d, &p, "ek kilo sabudana aur do kilo atta").await;
+    let r = say(&mut d, &p, "atta hata do").await;
+    assert!(d.questions.is_empty(), "{}", r.agent);
+    assert_eq!(r.expects, Expects::Items, "{}", r.agent);
+    assert_eq!(lines(&d), [("90160".to_string(), Qty::whole(1))], "{}", r.agent);
+}
+
+#[tokio::test]
+async fn the_words_of_another_item_do_not_choose_between_similar_items() {
+    // Demo store 9: "biryani" fits chicken, mutton and egg biryani, and
+    // "chicken" here is the tikka's word, not a choice among them.
+    let (mut d, p, _) = demo_call("9", Lang::HiEn).await;
+    let r = say(&mut d, &p, "ek chicken tikka do biryani").await;
+    let ids: Vec<String> = d.cart.lines.iter().map(|l| l.item_id.clone()).collect();
+    assert_eq!(ids, ["9008"], "no biryani taken for the tikka's word: {}", r.agent);
+    assert_eq!(r.expects, Expects::Choice, "{}", r.agent);
+}

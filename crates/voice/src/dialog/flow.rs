@@ -326,7 +326,7 @@ fn follow_language(d: &mut Dialog, u: &Understanding, text: &str) {
     }
     // Item names are the catalog's words, not the caller's language
     // ("butter naan" is no English).
-    let item_words: Vec<String> = u.ops.iter().filter_map(op_heard).flat_map(|h| words_in(h)).collect();
+    let item_words: Vec<String> = u.ops.iter().filter_map(op_heard).flat_map(words_in).collect();
     let words: Vec<String> = words_in(text).into_iter().filter(|w| !item_words.contains(w)).collect();
     let numbers: Vec<String> = NUMBER_CUES.iter().map(|c| light_key(c)).collect();
     let count = |cues: &[&str]| {

@@ -122,6 +122,7 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
                 && items_expected
                 && d.store.is_some()
                 && !is_done(&text)
+                && !courtesy::only_courtesy(&text)
                 && spoken_number(&text).is_none()
                 && let Some(second) = ports.fallback(&text, &catalog, &context).await
             {
@@ -1204,12 +1205,15 @@ fn how_much(heard: &Heard, op: &CartOp, catalog: &Catalog) -> Option<CartOp> {
             _ => {}
         }
     }
-    if quantity.is_none() && variant.is_none() {
+    // "ek kilo toor dal" to "how much sugar?" is toor dal: an amount said
+    // with another item is that item's.
+    let other_item = heard.ops().iter().any(|o| matches!(o, CartOp::Add { item, .. } if item.item_id != item_id));
+    if quantity.is_none() && variant.is_none() && !other_item {
         let tokens = tokenize(&heard.text);
         let amount = (0..tokens.len()).find_map(|i| parse_amount(&tokens, i))?.amount;
         quantity = Some(amount.in_unit(item.unit).0);
     }
-    if quantity.is_some_and(|q| q.is_zero()) {
+    if quantity.is_none() && variant.is_none() || quantity.is_some_and(|q| q.is_zero()) {
         return None;
     }
     let mut op = op.clone();

@@ -197,3 +197,16 @@ async fn the_words_of_another_item_do_not_choose_between_similar_items() {
     assert_eq!(ids, ["9008"], "no biryani taken for the tikka's word: {}", r.agent);
     assert_eq!(r.expects, Expects::Choice, "{}", r.agent);
 }
+
+#[tokio::test]
+async fn how_much_is_asked_again_after_the_items_said_instead() {
+    let (mut d, p, _) = demo_call("1", Lang::HiEn).await;
+    let r = say(&mut d, &p, "cheeni chahiye").await;
+    assert_eq!(r.expects, Expects::Quantity, "{}", r.agent);
+    let r = say(&mut d, &p, "ek kilo toor dal").await;
+    assert_eq!(lines(&d), [("1001".to_string(), Qty::whole(1))], "{}", r.agent);
+    assert_eq!(r.expects, Expects::Quantity, "{}", r.agent);
+    assert!(r.agent.contains("Toor Dal") && r.agent.ends_with("Jaise ek kilo ya 500 gram."), "{}", r.agent);
+    let r = say(&mut d, &p, "dedh kilo").await;
+    assert_eq!(lines(&d), [("1001".to_string(), Qty::whole(1)), ("1009".to_string(), Qty(1500))], "{}", r.agent);
+}

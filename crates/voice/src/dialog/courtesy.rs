@@ -115,6 +115,122 @@ const COURTESY_WORDS: &[&str] = &[
     "ओके",
 ];
 
+/// Grammar words that never name goods ("kya tha", "woh wala", "क्या था",
+/// "ते काय"): an unknown group made only of them is not something the
+/// store lacks but words the caller said around the order. Unlike
+/// courtesy words they are not taken out of a longer unknown group, where
+/// they may be part of a name the store does not sell.
+const FUNCTION_WORDS: &[&str] = &[
+    "kya",
+    "kyaa",
+    "tha",
+    "thi",
+    "the",
+    "hai",
+    "hain",
+    "ho",
+    "hoga",
+    "woh",
+    "wo",
+    "voh",
+    "vo",
+    "yeh",
+    "ye",
+    "yah",
+    "is",
+    "us",
+    "wala",
+    "wali",
+    "wale",
+    "waala",
+    "vala",
+    "kuch",
+    "kuchh",
+    "koi",
+    "aur",
+    "bhi",
+    "to",
+    "toh",
+    "na",
+    "arre",
+    "are",
+    "arey",
+    "accha",
+    "acha",
+    "achha",
+    "matlab",
+    "kaun",
+    "kaunsa",
+    "kitna",
+    "kaisa",
+    "jo",
+    "wahi",
+    "what",
+    "was",
+    "it",
+    "that",
+    "this",
+    "a",
+    "an",
+    "of",
+    "um",
+    "uh",
+    "hmm",
+    "ok",
+    "okay",
+    "so",
+    "like",
+    "one",
+    "kay",
+    "kaay",
+    "hota",
+    "hote",
+    "ahe",
+    "aahe",
+    "te",
+    "he",
+    "ha",
+    "ti",
+    "kahi",
+    "mhanje",
+    "ka",
+    "ki",
+    "ke",
+    "क्या",
+    "था",
+    "थी",
+    "थे",
+    "है",
+    "हैं",
+    "वो",
+    "वह",
+    "यह",
+    "ये",
+    "वाला",
+    "वाली",
+    "कुछ",
+    "कोई",
+    "और",
+    "भी",
+    "तो",
+    "अरे",
+    "अच्छा",
+    "मतलब",
+    "काय",
+    "होतं",
+    "होता",
+    "आहे",
+    "ते",
+    "हे",
+    "तो",
+    "ती",
+    "काही",
+    "म्हणजे",
+    "का",
+    "की",
+    "के",
+];
+
 fn keys(text: &str) -> Vec<String> {
     tokenize(text).into_iter().map(|t| t.light).collect()
 }
@@ -124,6 +240,13 @@ fn keys(text: &str) -> Vec<String> {
 pub fn only_courtesy(text: &str) -> bool {
     let words = keys(text);
     !words.is_empty() && without_courtesy(&words).is_empty()
+}
+
+/// Whether every word of an unknown group is a grammar word ("kya tha"):
+/// words not understood rather than goods the store lacks.
+pub fn only_function_words(heard: &str) -> bool {
+    let words = keys(heard);
+    !words.is_empty() && words.iter().all(|w| FUNCTION_WORDS.iter().any(|f| keys(f).first() == Some(w)))
 }
 
 /// The words left when the courtesy words (and phrases) are taken out.

@@ -170,9 +170,9 @@ fn is_weak(u: &Understanding, cart: &crate::cart::Cart) -> bool {
     })
 }
 
-/// Unknown words in more than one place, or a long run of them: not the
-/// name of a dish the store does not sell ("pizza"), but words not
-/// understood.
+/// Unknown words in more than one place, a long run of them, or only
+/// grammar words ("kya tha"): not the name of a dish the store does not
+/// sell ("pizza"), but words not understood.
 fn garbled(u: &Understanding) -> bool {
     let unknown: Vec<&String> = u
         .ops
@@ -182,7 +182,9 @@ fn garbled(u: &Understanding) -> bool {
             _ => None,
         })
         .collect();
-    unknown.len() > 1 || unknown.iter().any(|h| h.split_whitespace().count() > 2)
+    unknown.len() > 1
+        || unknown.iter().any(|h| h.split_whitespace().count() > 2)
+        || (!unknown.is_empty() && unknown.iter().all(|h| courtesy::only_function_words(h)))
 }
 
 /// The item a pending question is about, as the context of its answer.

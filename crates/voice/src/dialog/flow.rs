@@ -112,6 +112,9 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
             let context = question_context(d).unwrap_or_else(|| d.cart.context());
             let mut understanding = understander.understand_in(&text, &context);
             courtesy::drop_courtesy(&mut understanding, &catalog);
+            if is_done(&text) {
+                drop_done_words(&mut understanding);
+            }
             // Words the parser made nothing of (or only unknown words of), where
             // items are expected, get one second opinion, which the port has
             // validated against the catalog.
@@ -424,52 +427,74 @@ fn contains_phrase(text: &str, phrases: &[&str]) -> bool {
 }
 
 /// "bas", "itna hi", "that's all": the caller has finished ordering.
+const DONE_PHRASES: &[&str] = &[
+    "bas",
+    "itna hi",
+    "itnahi",
+    "bas itna",
+    "ho gaya",
+    "aur kuch nahi",
+    "kuch nahi",
+    "that's all",
+    "thats all",
+    "thats it",
+    "that's it",
+    "bas itna hi",
+    "itna hi chahiye",
+    "bas yahi",
+    "bas evdhach",
+    "evdhanch",
+    "बस इतना ही",
+    "इतनाही",
+    "बस एवढंच",
+    "that is all",
+    "nothing else",
+    "nothing more",
+    "no more",
+    "done",
+    "evdhach",
+    "evadhach",
+    "itkach",
+    "bas zala",
+    "zala",
+    "baki kahi nako",
+    "kahi nako",
+    "thank you",
+    "thanks",
+    "dhanyavaad",
+    "dhanyavad",
+    "shukriya",
+    "bye",
+    "goodbye",
+    "बस",
+    "इतना ही",
+    "और कुछ नहीं",
+    "कुछ नहीं",
+    "एवढंच",
+    "एवढेच",
+    "इतकंच",
+    "झालं",
+    "बाकी काही नको",
+    "काही नको",
+    "धन्यवाद",
+    "शुक्रिया",
+];
+
 fn is_done(text: &str) -> bool {
-    contains_phrase(
-        text,
-        &[
-            "bas",
-            "itna hi",
-            "itnahi",
-            "bas itna",
-            "ho gaya",
-            "aur kuch nahi",
-            "kuch nahi",
-            "that's all",
-            "thats all",
-            "that is all",
-            "nothing else",
-            "nothing more",
-            "no more",
-            "done",
-            "evdhach",
-            "evadhach",
-            "itkach",
-            "bas zala",
-            "zala",
-            "baki kahi nako",
-            "kahi nako",
-            "thank you",
-            "thanks",
-            "dhanyavaad",
-            "dhanyavad",
-            "shukriya",
-            "bye",
-            "goodbye",
-            "बस",
-            "इतना ही",
-            "और कुछ नहीं",
-            "कुछ नहीं",
-            "एवढंच",
-            "एवढेच",
-            "इतकंच",
-            "झालं",
-            "बाकी काही नको",
-            "काही नको",
-            "धन्यवाद",
-            "शुक्रिया",
-        ],
-    )
+    contains_phrase(text, DONE_PHRASES)
+}
+
+/// "bas itna hi", "that's all", "thank you bye": when the caller is done,
+/// unknown words that are only words of such phrases (or grammar words) are
+/// part of saying so, not goods the store lacks.
+fn drop_done_words(u: &mut Understanding) {
+    let done: std::collections::HashSet<String> = DONE_PHRASES.iter().flat_map(|p| words_in(p)).collect();
+    u.ops.retain(|op| match op {
+        CartOp::NotInCatalog { heard, amount: None, .. } => !words_in(heard)
+            .iter()
+            .all(|w| done.contains(w) || courtesy::only_function_words(w) || courtesy::only_courtesy(w)),
+        _ => true,
+    });
 }
 
 fn asks_for_person(text: &str) -> bool {

@@ -11,8 +11,20 @@ use mangwale_voice::dialog::{Dialog, Expects, Input, Mode, Reply};
 use mangwale_voice::{Lang, Qty};
 
 fn holdout_catalog(store_id: &str) -> Arc<Catalog> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/holdout/catalogs/{store_id}.json"));
+    catalog_at(&format!("tests/data/holdout/catalogs/{store_id}.json"))
+}
+
+fn catalog_at(path: &str) -> Arc<Catalog> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
     Arc::new(Catalog::from_json(&std::fs::read_to_string(path).unwrap()).unwrap())
+}
+
+/// A catalog-only call to Godavari Misal House (demo store 7), greeted.
+async fn godavari(lang: Lang) -> (Dialog, LocalPorts) {
+    let ports = LocalPorts::new(catalog_at("tests/data/catalogs/7.json"));
+    let mut dialog = Dialog::new("CA-godavari", Mode::CatalogOnly, lang, Some(ports.store()));
+    dialog.turn(Input::Start, &ports).await;
+    (dialog, ports)
 }
 
 /// A catalog-only call to a held-out store, greeted.
@@ -209,4 +221,38 @@ async fn how_much_is_asked_again_after_the_items_said_instead() {
     assert!(r.agent.contains("Toor Dal") && r.agent.ends_with("Jaise ek kilo ya 500 gram."), "{}", r.agent);
     let r = say(&mut d, &p, "dedh kilo").await;
     assert_eq!(lines(&d), [("1001".to_string(), Qty::whole(1)), ("1009".to_string(), Qty(1500))], "{}", r.agent);
+}
+
+#[tokio::test]
+async fn saying_one_is_done_is_not_asking_for_goods() {
+    // "bas itna hi", "बस एवढंच", "that's all", "thank you bye": the words of
+    // being done are never read back as things the store does not sell.
+    for (lang, order, done) in [
+        (Lang::HiEn, "do plate misal", "bas itna hi"),
+        (Lang::Mr, "दोन मिसळ पाव", "बस एवढंच"),
+        (Lang::En, "two plates of misal", "thats all"),
+        (Lang::Hi, "दो प्लेट मिसल", "बस इतना ही"),
+    ] {
+        let (mut d, p) = godavari(lang).await;
+        say(&mut d, &p, order).await;
+        let r = say(&mut d, &p, done).await;
+        assert_eq!(r.expects, Expects::Confirm, "{done}: {}", r.agent);
+        for not_sold in ["nahi milta", "मिळत नाही", "not sold", "नहीं मिलता"] {
+            assert!(!r.agent.contains(not_sold), "{done}: {}", r.agent);
+        }
+    }
+    let (mut d, p) = godavari(Lang::En).await;
+    say(&mut d, &p, "two plates of misal").await;
+    say(&mut d, &p, "thats all").await;
+    say(&mut d, &p, "yes").await;
+    let r = say(&mut d, &p, "thank you bye").await;
+    assert!(r.ended && !r.agent.contains("not sold"), "{}", r.agent);
+}
+
+#[tokio::test]
+async fn grammar_words_alone_are_not_understood_rather_than_not_sold() {
+    let (mut d, p) = godavari(Lang::HiEn).await;
+    let r = say(&mut d, &p, "kya tha woh").await;
+    assert_eq!(d.misses, 1, "{}", r.agent);
+    assert!(!r.agent.contains("nahi milta"), "{}", r.agent);
 }

@@ -613,18 +613,35 @@ fn without_store_name(store: &StoreOffer, text: &str) -> String {
         .chain(&store.aliases)
         .flat_map(|n| tokenize(n).into_iter().map(|t| t.key))
         .collect();
-    let from = ["se", "from", "madhun", "kadun", "mdhun", "kdun"];
-    let mut kept = Vec::new();
-    let mut after_name = false;
-    for token in tokenize(text) {
-        if names.iter().any(|n| similarity(n, &token.key) >= 0.8) {
-            after_name = true;
-        } else if !(after_name && from.contains(&token.light.as_str())) {
-            kept.push(token.text);
-            after_name = false;
+    let from = ["se", "from", "madhun", "kadun", "mdhun", "kdun", "wale", "wala", "vale", "yahan"];
+    let tokens = tokenize(text);
+    let name_word: Vec<bool> = tokens.iter().map(|t| names.iter().any(|n| similarity(n, &t.key) >= 0.8)).collect();
+    // Only the longest run of the store's name words is the store: in
+    // "godavari misal house se do plate misal" the last "misal" is the
+    // dish, even though "Misal" is in the store's name.
+    let mut best = 0..0;
+    let mut i = 0;
+    while i < tokens.len() {
+        let start = i;
+        while i < tokens.len() && name_word[i] {
+            i += 1;
         }
+        if i - start > best.len() {
+            best = start..i;
+        }
+        i = i.max(start + 1);
     }
-    kept.join(" ")
+    let mut end = best.end;
+    while !best.is_empty() && end < tokens.len() && from.contains(&tokens[end].light.as_str()) {
+        end += 1;
+    }
+    tokens
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !(best.start..end).contains(i))
+        .map(|(_, t)| t.text)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn on_store(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn) -> Said {

@@ -565,6 +565,14 @@ async fn the_store_is_chosen_by_its_name() {
     assert_eq!(call.store.as_ref().map(|s| s.id.as_str()), Some("11"), "{}", reply.agent);
     assert_eq!(lines(&call), [("11001".into(), None, Qty::whole(2))], "{}", reply.agent);
     assert!(reply.agent.starts_with("Udupi Krishna Bhavan. do plate Masala Dosa, theek hai."), "{}", reply.agent);
+
+    // A dish whose name shares a word with the store's is the dish: only
+    // the store's own mention is taken out.
+    let mut call = Dialog::new("CA3", Mode::Call, Lang::HiEn, None);
+    call.turn(Input::Start, &world).await;
+    let reply = say(&mut call, &world, "godavari misal house se do plate misal").await;
+    assert_eq!(call.store.as_ref().map(|s| s.id.as_str()), Some("7"), "{}", reply.agent);
+    assert_eq!(lines(&call), [("7001".into(), None, Qty::whole(2))], "{}", reply.agent);
 }
 
 #[tokio::test]

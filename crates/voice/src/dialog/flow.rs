@@ -10,15 +10,15 @@ use crate::catalog::{Catalog, CatalogStore, Lang, Unit};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES};
 use crate::normalize::{light_key, similarity, tokenize};
 use crate::numbers::{Qty, parse_amount};
-use crate::understand::{CartOp, Context, ItemRef, Script, Subject, Understander, Understanding};
+use crate::understand::{CartOp, Context, ItemRef, Script, Subject, Understanding};
 
-use super::courtesy;
 use super::pricing::{item_name, say_cart, say_line};
 use super::prompts as say;
 use super::{
     Address, Dialog, DialogEvent, Expects, Handoff, HandoffReason, Input, LinkChannel, Mode, OrderRequest, Payment,
     PortError, Ports, Question, StoreOffer,
 };
+use super::{courtesy, understanders};
 
 /// What a turn produced besides the words.
 #[derive(Debug, Default)]
@@ -107,8 +107,19 @@ pub async fn step(d: &mut Dialog, input: Input, ports: &dyn Ports, t: &mut Turn)
                 Ok(c) => c,
                 Err(e) => return unavailable(d, t, &e),
             };
-            let catalog = catalog.unwrap_or_else(|| Arc::new(empty_catalog(d.language)));
-            let understander = Understander::new(&catalog);
+            // Before a store is chosen the words are read against no items
+            // (numbers, yes and no); that index is not worth keeping.
+            let (catalog, understander) = match catalog {
+                Some(catalog) => {
+                    let understander = understanders::understander(&catalog);
+                    (catalog, understander)
+                }
+                None => {
+                    let catalog = Arc::new(empty_catalog(d.language));
+                    let understander = Arc::new(crate::understand::Understander::new(&catalog));
+                    (catalog, understander)
+                }
+            };
             let context = question_context(d).unwrap_or_else(|| d.cart.context());
             let mut understanding = understander.understand_in(&text, &context);
             courtesy::drop_courtesy(&mut understanding, &catalog);
@@ -681,7 +692,7 @@ async fn on_store(d: &mut Dialog, heard: &Heard, ports: &dyn Ports, t: &mut Turn
     let mut selling: Vec<StoreOffer> = Vec::new();
     for store in stores.iter().filter(|s| s.open).take(DISH_SEARCH_STORES) {
         let catalog = ports.catalog(&store.id).await?;
-        let understanding = Understander::new(&catalog).understand(&heard.text);
+        let understanding = understanders::understander(&catalog).understand(&heard.text);
         let sells = understanding.ops.iter().any(|op| match op {
             CartOp::Add { item, .. } => catalog.item(&item.item_id).is_some_and(|i| i.available),
             _ => false,
@@ -721,7 +732,7 @@ async fn choose_store(d: &mut Dialog, store: StoreOffer, ports: &dyn Ports, t: &
         return Ok(Some(ask(d, Expects::Items, String::new(), say::store_chosen(d.language, &name))));
     };
     let Some(catalog) = store_catalog(d, ports).await? else { return Ok(None) };
-    let mut understanding = Understander::new(&catalog).understand_in(&dish, &d.cart.context());
+    let mut understanding = understanders::understander(&catalog).understand_in(&dish, &d.cart.context());
     // Only the items: the other words named the store ("godavari se").
     understanding.ops.retain(|op| matches!(op, CartOp::Add { .. }));
     let heard = Heard { text: String::new(), understanding: Some(understanding), number: None };

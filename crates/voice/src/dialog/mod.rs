@@ -21,6 +21,7 @@ pub mod ports;
 mod pricing;
 mod prompts;
 pub mod protocol;
+mod understanders;
 
 use serde::{Deserialize, Serialize};
 

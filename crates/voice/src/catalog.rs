@@ -57,6 +57,18 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// A language code as Jupiter or a request writes it (`hi`, `mr`, `en`,
+    /// `hi-en`, `hinglish`; any case, spaces around ignored).
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "hi" => Some(Lang::Hi),
+            "mr" => Some(Lang::Mr),
+            "en" => Some(Lang::En),
+            "hi-en" | "hinglish" => Some(Lang::HiEn),
+            _ => None,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Lang::Hi => "hi",

@@ -126,29 +126,7 @@ fn substitute(word: &str, rng: &mut SplitMix64) -> Option<Rewrite> {
 /// 1–999 in English words, joined by spaces after the first ("two
 /// hundred fifty" is "two" and "hundred fifty").
 fn english_number(n: u32) -> Option<String> {
-    const ONES: [&str; 20] = [
-        "",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    use crate::spell::{EN_ONES as ONES, EN_TENS as TENS};
     if n == 0 || n > 999 {
         return None;
     }

@@ -325,7 +325,7 @@ const MR: [&str; 100] = [
 /// alone is "शंभर".
 const MR_HUNDREDS: [&str; 10] = ["", "एकशे", "दोनशे", "तीनशे", "चारशे", "पाचशे", "सहाशे", "सातशे", "आठशे", "नऊशे"];
 
-const EN_ONES: [&str; 20] = [
+pub(crate) const EN_ONES: [&str; 20] = [
     "",
     "one",
     "two",
@@ -347,7 +347,8 @@ const EN_ONES: [&str; 20] = [
     "eighteen",
     "nineteen",
 ];
-const EN_TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+pub(crate) const EN_TENS: [&str; 10] =
+    ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 
 /// A number below 100 in words (empty for 0).
 pub fn below_hundred(n: u64, lang: Lang) -> String {

@@ -29,7 +29,9 @@ pub async fn voice_catalog(client: &JupiterClient, store_id: u64) -> Result<Cata
 pub fn to_voice_catalog(catalog: &StoreCatalog) -> Result<Catalog, CatalogError> {
     let bad = |path: String, message: String| CatalogError { path, message };
     let language = match catalog.store.language.as_deref() {
-        Some(code) => lang(code).ok_or_else(|| bad("store.language".into(), format!("unknown language {code:?}")))?,
+        Some(code) => {
+            Lang::from_code(code).ok_or_else(|| bad("store.language".into(), format!("unknown language {code:?}")))?
+        }
         None => return Err(bad("store.language".into(), "missing".into())),
     };
     let mut items = Vec::with_capacity(catalog.items.len());
@@ -89,16 +91,6 @@ pub fn to_voice_catalog(catalog: &StoreCatalog) -> Result<Catalog, CatalogError>
     };
     catalog.check()?;
     Ok(catalog)
-}
-
-fn lang(code: &str) -> Option<Lang> {
-    match code.trim().to_ascii_lowercase().as_str() {
-        "hi" => Some(Lang::Hi),
-        "mr" => Some(Lang::Mr),
-        "en" => Some(Lang::En),
-        "hi-en" | "hinglish" => Some(Lang::HiEn),
-        _ => None,
-    }
 }
 
 /// Jupiter's units (`l` for litres, as 6amMart writes them) in the format's words.

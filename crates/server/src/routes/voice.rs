@@ -74,7 +74,7 @@ fn phone_field(field: &str, raw: Option<&str>) -> AppResult<Option<E164>> {
 fn language_field(raw: Option<&str>) -> AppResult<Option<mangwale_voice::Lang>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(code) => crate::voice::lang(code)
+        Some(code) => mangwale_voice::Lang::from_code(code)
             .map(Some)
             .ok_or_else(|| AppError::invalid("language", format!("language: one of hi, mr, en, hi-en, not {code:?}"))),
     }

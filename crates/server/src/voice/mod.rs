@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use mangwale_voice::{Catalog, Lang};
+use mangwale_voice::Catalog;
 
 /// The WhatsApp template that carries a voice order's UPI payment link:
 /// body parameters order number, amount, link (see docs/voice.md).
@@ -45,17 +45,5 @@ impl VoiceServices {
         let mut catalogs = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
         catalogs.retain(|_, (at, _)| now - *at < CATALOG_LIFETIME);
         catalogs.insert(store_id, (now, catalog));
-    }
-}
-
-/// A language code of Jupiter or of a request (`hi`, `mr`, `en`, `hi-en`,
-/// `hinglish`) as the dialog's language.
-pub fn lang(code: &str) -> Option<Lang> {
-    match code.trim().to_ascii_lowercase().as_str() {
-        "hi" => Some(Lang::Hi),
-        "mr" => Some(Lang::Mr),
-        "en" => Some(Lang::En),
-        "hi-en" | "hinglish" => Some(Lang::HiEn),
-        _ => None,
     }
 }

@@ -12,11 +12,11 @@ use mangwale_providers::jupiter::{
 };
 use mangwale_providers::whatsapp::TemplateMessage;
 use mangwale_store::NewJob;
-use mangwale_voice::Catalog;
 use mangwale_voice::dialog::{
     Address, LinkChannel, OrderRequest, Payment, PlacedOrder, PortError, Ports, Profile, StoreOffer,
 };
 use mangwale_voice::understand::{Context, Understanding};
+use mangwale_voice::{Catalog, Lang};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -192,7 +192,7 @@ impl Ports for ServerPorts {
         }
         Ok(Some(Profile {
             name: customer.name.clone(),
-            language: customer.language.and_then(|l| super::lang(l.code())),
+            language: customer.language.and_then(|l| Lang::from_code(l.code())),
             addresses: customer
                 .addresses
                 .iter()

@@ -87,6 +87,9 @@ async fn a_caller_orders_two_misal_and_a_cutting_chai_cash_on_delivery_and_the_s
     assert_eq!((order.payment_method.as_str(), order.status.as_str()), ("cash_on_delivery", "pending"));
     assert!(order.delivery_address.address.contains("College Road"), "the saved address");
     assert_eq!(orders[0]["total"], json!(172));
+    // The caller heard 152 read back; the new total says the difference.
+    let said = placed["agent"].as_str().unwrap();
+    assert!(said.contains("ek sau bahattar") && said.contains("bees rupaye delivery charge"), "{said}");
 
     // The vendor ladder starts through the orchestrator's job.
     env.run_jobs().await;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{Catalog, CatalogStore, Lang, Unit};
+use crate::catalog::{Catalog, CatalogStore, Lang, Paise, Unit};
 use crate::lexicon::{AskTopic, ENGLISH_CUES, HINDI_CUES, MARATHI_CUES};
 use crate::normalize::{light_key, similarity, tokenize};
 use crate::numbers::{Qty, parse_amount};
@@ -1412,7 +1412,13 @@ async fn place(d: &mut Dialog, catalog: &Catalog, payment: Option<Payment>, port
     d.address = None;
     t.events.push(DialogEvent::OrderPlaced { order: order.clone() });
     cart_changed(d, catalog, t);
-    let mut said = vec![say::placed(lang, &order.number, &crate::spell::rupees(order.total, lang))];
+    let total = crate::spell::rupees(order.total, lang);
+    let mut said = vec![match order.total.0 - request.total.0 {
+        delivery if delivery > 0 => {
+            say::placed_with_delivery(lang, &order.number, &total, &crate::spell::rupees(Paise(delivery), lang))
+        }
+        _ => say::placed(lang, &order.number, &total),
+    }];
     if let Some(Payment::UpiLink { via }) = payment {
         match ports.send_payment_link(&order, via).await {
             Ok(()) => {

@@ -277,6 +277,22 @@ pub fn placed(lang: Lang, number: &str, total: &str) -> String {
     )
 }
 
+/// The order placed, when what Jupiter charges is more than the cart read
+/// back: the difference is the delivery charge, said so that the caller is
+/// not surprised by a second total.
+pub fn placed_with_delivery(lang: Lang, number: &str, total: &str, delivery: &str) -> String {
+    fill(
+        lang,
+        [
+            "आपका ऑर्डर हो गया। ऑर्डर नंबर {}, कुल {}, जिसमें {} डिलीवरी चार्ज है।",
+            "Aapka order ho gaya. Order number {}, total {}, jismein {} delivery charge hai.",
+            "तुमची ऑर्डर झाली. ऑर्डर नंबर {}, एकूण {}, त्यात {} डिलिव्हरी चार्ज आहे.",
+            "Your order is placed. Order number {}, total {}, including {} for delivery.",
+        ],
+        &[number, total, delivery],
+    )
+}
+
 pub fn link_sent(lang: Lang, whatsapp: bool) -> String {
     let via = if whatsapp { "WhatsApp" } else { "SMS" };
     fill(

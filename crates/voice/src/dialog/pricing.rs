@@ -38,7 +38,8 @@ fn priced(line: &CartLine, catalog: &Catalog) -> Option<OrderLine> {
     let bought = if variant.is_some() { Qty::ONE } else { item.price_quantity() };
     let line_total = Paise(rounded_div(i128::from(unit_price.0) * i128::from(line.quantity.0), i128::from(bought.0)));
     let name = match variant {
-        Some(v) => format!("{} ({})", item.name, v.name),
+        Some(v) if adds_to(&item.name, &v.name) => format!("{} ({})", item.name, v.name),
+        Some(_) => item.name.clone(),
         None => item.name.clone(),
     };
     Some(OrderLine {
@@ -54,6 +55,17 @@ fn priced(line: &CartLine, catalog: &Catalog) -> Option<OrderLine> {
 
 /// `numerator / denominator` rounded half up (both non-negative; prices
 /// and quantities are).
+/// Whether a variant's name says more than the item's name already does:
+/// "Cutting (half cup)" adds nothing to "Cutting Chai", whose cutting cup it
+/// is, so the line is "ek Cutting Chai", not "Cutting Chai (Cutting (half
+/// cup))". A bracketed note does not count as saying more.
+fn adds_to(item_name: &str, variant_name: &str) -> bool {
+    let head = variant_name.split('(').next().unwrap_or(variant_name);
+    let item_words: Vec<String> = item_name.split_whitespace().map(str::to_lowercase).collect();
+    let head_words: Vec<String> = head.split_whitespace().map(str::to_lowercase).collect();
+    head_words.is_empty() || !head_words.iter().all(|w| item_words.contains(w))
+}
+
 fn rounded_div(numerator: i128, denominator: i128) -> i64 {
     let denominator = denominator.max(1);
     ((2 * numerator + denominator).div_euclid(2 * denominator)) as i64
@@ -80,8 +92,12 @@ pub fn item_name(lang: Lang, item: &Item) -> String {
 pub fn say_line(lang: Lang, line: &CartLine, catalog: &Catalog) -> Option<String> {
     let item = catalog.item(&line.item_id)?;
     let mut extras: Vec<String> = Vec::new();
+    let name = item_name(lang, item);
     if let Some(v) = line.variant_id.as_ref().and_then(|v| item.variants.iter().find(|x| &x.id == v)) {
-        extras.push(spoken_name(lang, &v.name, &v.aliases));
+        let variant = spoken_name(lang, &v.name, &v.aliases);
+        if adds_to(&name, &variant) {
+            extras.push(variant);
+        }
     }
     for m in &line.modifiers {
         let option = item
@@ -94,7 +110,6 @@ pub fn say_line(lang: Lang, line: &CartLine, catalog: &Catalog) -> Option<String
         }
     }
     let amount = spell::measure(line.quantity, item.unit, lang);
-    let name = item_name(lang, item);
     Some(if extras.is_empty() {
         format!("{amount} {name}")
     } else {
@@ -107,4 +122,17 @@ pub fn say_cart(lang: Lang, cart: &Cart, catalog: &Catalog) -> (String, String) 
     let lines: Vec<String> = cart.lines.iter().filter_map(|l| say_line(lang, l, catalog)).collect();
     let total = view(None, cart, catalog).total;
     (super::prompts::list(lang, &lines), spell::rupees(total, lang))
+}
+
+#[cfg(test)]
+mod names {
+    use super::adds_to;
+
+    #[test]
+    fn a_variant_is_said_only_when_it_adds_to_the_items_name() {
+        assert!(!adds_to("Cutting Chai", "Cutting (half cup)"));
+        assert!(adds_to("Misal Pav", "Half plate"));
+        assert!(adds_to("चाय", "कटिंग"));
+        assert!(!adds_to("Kaju Katli 500g", "500g"));
+    }
 }

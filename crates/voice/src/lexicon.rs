@@ -442,6 +442,10 @@ const PHRASES: &[(Marker, &[&str])] = &[
             "dyaa",
             "ghya",
             "dyal",
+            // Marathi's genitive said as a word: "एक किलो चा डबा".
+            "चा",
+            "च्या",
+            "ची",
             "ka",
             "ahe",
             "aahe",

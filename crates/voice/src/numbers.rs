@@ -578,10 +578,18 @@ const CLIPPED_LOOKALIKES: &[&str] = &[
 /// English words: "did" is not दीड (1½), "tin" and "sat" are not 3 and 7.
 const ENGLISH_LOOKALIKES: &[&str] = &["did", "tin", "sat"];
 
+/// Marathi's genitive endings said as words ("एक किलो चा डबा"), as
+/// transliterated: चा, ची, चे, च्या. Their keys meet clipped spellings of
+/// छह (6).
+const MARATHI_GENITIVES: &[&str] = &["chaa", "chee", "che", "chyaa"];
+
 fn word_at(tokens: &[Token], i: usize) -> Option<Word> {
     let token = tokens.get(i)?;
     // "tin kilo", "did kilo": before a unit they are the numbers.
     if !token.devanagari && ENGLISH_LOOKALIKES.contains(&token.text.as_str()) && unit_at(tokens, i + 1).is_none() {
+        return None;
+    }
+    if token.devanagari && MARATHI_GENITIVES.contains(&token.text.as_str()) {
         return None;
     }
     let light = &token.light;
@@ -663,6 +671,13 @@ pub fn parse_amount(tokens: &[Token], i: usize) -> Option<AmountMatch> {
         _ => (None, false),
     };
     let mut value = match (prefix, base) {
+        // "साडे तीनशे": a glued hundred is N hundred, so saadhe adds to N
+        // (350), as in "साढ़े तीन सौ"; only a bare "sau" takes a fraction
+        // of itself ("sawa sau" 125).
+        (Some(p), Some(b)) if !base_is_times && b >= 100_000 && b % 100_000 == 0 => {
+            j += 1;
+            apply_prefix(p, b / 100)? * 100
+        }
         (Some(p), Some(b)) => {
             j += 1;
             apply_prefix(p, b)?
@@ -847,6 +862,12 @@ mod tests {
             // Compared on light keys, as an ASR may spell them.
             ("one aand a half kilo", 1.5, Some(Kg)),
             ("three kuarter kilo", 0.75, Some(Kg)),
+            // saadhe with hundreds, glued in Marathi or said apart.
+            ("साडे तीनशे ग्राम", 350.0, Some(G)),
+            ("साढ़े तीन सौ", 350.0, None),
+            ("saade teen sau", 350.0, None),
+            ("सव्वा दोनशे", 225.0, None),
+            ("one and a half litre", 1.5, Some(Litre)),
         ];
         for (text, value, unit) in cases {
             let got = amount(text);

@@ -553,7 +553,11 @@ impl Understander {
                 // "pav" is ¼ before a unit or an item ("pav kilo", "pav
                 // shrikhand"), bread after a number ("do pav") or alone.
                 let after_number = matches!(pieces.last(), Some(Piece { kind: PieceKind::Amount(_), .. }));
+                // "pav nahi aadha kilo": a quarter corrected to another weight.
+                let corrected = matches!(marker_at(tokens, i + 1), Some((Marker::Negation, 1)))
+                    && parse_amount(tokens, i + 2).is_some_and(|m| m.amount.unit.is_some());
                 let item_follows = unit_at(tokens, i + 1).is_some()
+                    || corrected
                     || self.index.matches_at(&resemblances, i + 1).iter().any(|m| m.full && m.score >= MIN_SCORE);
                 if !after_number && item_follows {
                     Piece { kind: PieceKind::Amount(a.amount), start: i, len: 1 }
@@ -569,8 +573,23 @@ impl Understander {
                 } else {
                     Piece { kind: PieceKind::Amount(a.amount), start: i, len: a.len }
                 }
+            } else if cl > 0
+                && !full
+                && self
+                    .index
+                    .matches_at(&resemblances, i + cl)
+                    .iter()
+                    .any(|m| m.full && m.score >= MIN_SCORE && matches!(m.target, Target::Item(_)))
+            {
+                // "brown ande": part of one item's name ("Brown Bread")
+                // before another item's whole name describes that item.
+                Piece { kind: PieceKind::Unknown, start: i, len: cl }
             } else if cl > 0 {
                 alias_piece(aliases, None)
+            } else if unit_at(tokens, i).is_some() {
+                // A container said after its weight ("ek kilo ka packet",
+                // "एक किलो चा डबा") names no item.
+                Piece { kind: PieceKind::Marker(Marker::Filler), start: i, len: 1 }
             } else {
                 Piece { kind: PieceKind::Unknown, start: i, len: 1 }
             };
@@ -1205,8 +1224,13 @@ impl Understander {
                 unmatched.push(Self::heard(tokens, pieces[0].start, last.start + last.len - pieces[0].start));
             }
         }
+        // "paneer tikka" where nothing is paneer: an option word heard
+        // beside words that name nothing ("tikka", roughly "tikhat") is part
+        // of that phrase, not an order of the item the option belongs to.
+        let unknown_beside = slots.iter().any(|s| matches!(s.kind, SlotKind::Unknown(_)));
         for (candidates, heard) in loose_subs {
-            if items.is_empty() {
+            let of_focus = focus.as_ref().is_some_and(|(i, _)| candidates.iter().any(|c| c.target.item() == *i));
+            if items.is_empty() && (!unknown_beside || of_focus) {
                 self.loose_sub(&candidates, focus.as_ref(), ops);
             } else {
                 // "extra teekha" beside an item that has no such option.

@@ -640,3 +640,69 @@ fn corrections_greetings_and_descriptions_around_an_order() {
     let ops = u.understand("do pizza").ops;
     assert!(matches!(ops.as_slice(), [CartOp::NotInCatalog { .. }]), "{ops:?}");
 }
+
+const DAIRY: &str = r#"{
+  "store": {"id": "dairy", "name": "Sai Dairy", "language": "mr"},
+  "items": [
+    {"id": "paneer", "name": "Paneer", "aliases": ["पनीर"], "price": 0.4, "unit": "g", "category": "Dairy",
+     "available": true},
+    {"id": "khoa", "name": "Khoa", "aliases": ["mawa", "मावा", "खवा"], "price": 360, "unit": "kg",
+     "category": "Sweets", "available": true},
+    {"id": "ghee", "name": "Ghee", "aliases": ["तूप", "घी"], "price": 340, "unit": "pack", "category": "Dairy",
+     "available": true, "variants": [
+       {"id": "200g", "name": "200 g jar", "aliases": ["200 gram"], "price": 150},
+       {"id": "500g", "name": "500 g jar", "aliases": ["500 gram"], "price": 340},
+       {"id": "1kg", "name": "1 kg jar", "aliases": ["1 kilo"], "price": 660}]},
+    {"id": "eggs", "name": "Eggs", "aliases": ["anda", "अंडी", "अंडे"], "price": 7, "unit": "piece",
+     "category": "Eggs", "available": true},
+    {"id": "bread", "name": "Brown Bread", "aliases": ["ब्राउन ब्रेड"], "price": 50, "unit": "pack",
+     "category": "Bakery", "available": true},
+    {"id": "pav", "name": "Pav", "aliases": ["पाव"], "price": 4, "unit": "piece", "category": "Bakery",
+     "available": true},
+    {"id": "dahi", "name": "Dahi", "aliases": ["दही"], "price": 120, "unit": "kg", "category": "Dairy",
+     "available": true}
+  ]
+}"#;
+
+const TIFFIN: &str = r#"{
+  "store": {"id": "tiffin", "name": "Annapurna Tiffin", "language": "mr"},
+  "items": [
+    {"id": "usal", "name": "Usal", "aliases": ["उसळ"], "price": 60, "unit": "plate", "category": "Meals",
+     "available": true, "modifier_groups": [{"id": "spice", "name": "Spice", "exclusive": true, "options": [
+       {"id": "hot", "name": "Extra spicy", "aliases": ["jyada teekha", "tikhat"], "price_delta": 0}]}]},
+    {"id": "thali", "name": "Veg Thali", "aliases": ["thali", "थाळी"], "price": 120, "unit": "plate",
+     "category": "Meals", "available": true}
+  ]
+}"#;
+
+#[test]
+fn hundreds_halves_dozens_and_corrections_at_a_dairy() {
+    let u = understander(DAIRY);
+    let none: &[&str] = &[];
+    check(
+        &u,
+        &[
+            // साडे N-शे is N hundred and fifty.
+            (&["साडे तीनशे ग्राम पनीर"], &[("paneer", None, 350.0, none)]),
+            (&["saade teen sau gram paneer"], &[("paneer", None, 350.0, none)]),
+            // A dozen of an item sold by the piece; "brown" is not Brown Bread.
+            (&["एक डझन ब्राउन अंडी"], &[("eggs", None, 12.0, none)]),
+            // "nahi pav nahi aadha kilo": pav is the quarter corrected.
+            (&["पाव किलो मावा", "नहीं पाव नहीं आधा किलो कर दो"], &[("khoa", None, 0.5, none)]),
+            // चा is the genitive, not छह; the jar (डबा) names no item.
+            (&["अर्धा किलो तूप", "नाही एक किलो चा डबा द्या"], &[("ghee", Some("1kg"), 1.0, none)]),
+        ],
+    );
+}
+
+#[test]
+fn an_option_word_beside_words_that_name_nothing_orders_nothing() {
+    let u = understander(TIFFIN);
+    let ops = u.understand("मुझे एक पनीर टिक्का चाहिए").ops;
+    assert!(
+        !ops.iter().any(|op| matches!(op, CartOp::Add { .. } | CartOp::SetModifier { .. })),
+        "no item from the option word: {ops:?}"
+    );
+    // Said alone, the option still goes to the item that has it.
+    assert!(u.understand("tikhat").ops.iter().any(|op| matches!(op, CartOp::SetModifier { .. })));
+}

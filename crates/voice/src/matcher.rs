@@ -71,6 +71,15 @@ const MODIFIER_FAMILIES: &[&[&str]] = &[
     &["extra", "zyada", "jyada", "jaada", "jast", "more", "double", "ज़्यादा", "जास्त", "एक्स्ट्रा"],
 ];
 
+/// Everyday goods called by one word in each language: an item a catalog
+/// calls "doodh" alone is also "milk" and "दूध", where no other item is
+/// called that word alone (then "milk" is that item, not every "... Milk").
+const ITEM_WORD_FAMILIES: &[&[&str]] = &[
+    &["milk", "doodh", "dudh", "दूध"],
+    &["curd", "dahi", "dahee", "दही"],
+    &["eggs", "egg", "anda", "ande", "andi", "अंडे", "अंडी", "अंडा"],
+];
+
 /// Size words variant aliases are expanded with, so that a catalog that
 /// says "chhoti bottle" and "bada" also understands "छोटी", "small",
 /// "मोठी" and "badi".
@@ -152,7 +161,29 @@ impl AliasIndex {
             }
             index.aliases.push(Alias { target, words });
         };
+        let item_families: Vec<Vec<String>> =
+            ITEM_WORD_FAMILIES.iter().map(|f| f.iter().flat_map(|w| tokenize(w)).map(|t| t.key).collect()).collect();
+        // Single words each item is called by, for the families above.
+        let one_word_names: Vec<Vec<String>> = catalog
+            .items
+            .iter()
+            .map(|item| {
+                std::iter::once(&item.name)
+                    .chain(&item.aliases)
+                    .map(|n| keys_of(n))
+                    .filter(|k| k.len() == 1)
+                    .map(|mut k| k.remove(0))
+                    .collect()
+            })
+            .collect();
         for (i, item) in catalog.items.iter().enumerate() {
+            for family in item_families.iter().filter(|f| one_word_names[i].iter().any(|w| f.contains(w))) {
+                let elsewhere =
+                    |w: &String| one_word_names.iter().enumerate().any(|(j, names)| j != i && names.contains(w));
+                for word in family.iter().filter(|w| !elsewhere(w)) {
+                    add(&mut index, Target::Item(i), vec![word.clone()]);
+                }
+            }
             // "Vicks Action 500 (strip of 10)" is said "vicks action 500".
             let unbracketed = item.name.split_once('(').map(|(before, _)| before.trim().to_string());
             for name in std::iter::once(&item.name).chain(&item.aliases).chain(unbracketed.as_ref()) {

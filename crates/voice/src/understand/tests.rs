@@ -660,7 +660,15 @@ const DAIRY: &str = r#"{
     {"id": "pav", "name": "Pav", "aliases": ["पाव"], "price": 4, "unit": "piece", "category": "Bakery",
      "available": true},
     {"id": "dahi", "name": "Dahi", "aliases": ["दही"], "price": 120, "unit": "kg", "category": "Dairy",
-     "available": true}
+     "available": true},
+    {"id": "toned", "name": "Toned Milk", "aliases": ["doodh"], "price": 28, "unit": "pack", "category": "Milk",
+     "available": true, "variants": [
+       {"id": "500ml", "name": "500 ml packet", "aliases": ["half litre"], "price": 28},
+       {"id": "1l", "name": "1 litre packet", "aliases": ["ek litre"], "price": 54}]},
+    {"id": "cream_milk", "name": "Full Cream Milk", "aliases": ["full cream"], "price": 35, "unit": "pack",
+     "category": "Milk", "available": true},
+    {"id": "masala_milk", "name": "Masala Milk Bottle", "aliases": ["masala doodh"], "price": 35, "unit": "piece",
+     "category": "Milk", "available": true}
   ]
 }"#;
 
@@ -687,6 +695,11 @@ fn hundreds_halves_dozens_and_corrections_at_a_dairy() {
             (&["saade teen sau gram paneer"], &[("paneer", None, 350.0, none)]),
             // A dozen of an item sold by the piece; "brown" is not Brown Bread.
             (&["एक डझन ब्राउन अंडी"], &[("eggs", None, 12.0, none)]),
+            // "milk" is the item called "doodh" alone, not every "... Milk".
+            (
+                &["one and a half litre milk please"],
+                &[("toned", Some("1l"), 1.0, none), ("toned", Some("500ml"), 1.0, none)],
+            ),
             // "nahi pav nahi aadha kilo": pav is the quarter corrected.
             (&["पाव किलो मावा", "नहीं पाव नहीं आधा किलो कर दो"], &[("khoa", None, 0.5, none)]),
             // चा is the genitive, not छह; the jar (डबा) names no item.

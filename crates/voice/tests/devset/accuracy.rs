@@ -130,7 +130,7 @@ impl Tally {
 }
 
 /// Exact carts and item recall per language, with the misses listed up to `show`.
-pub(super) fn measure(
+fn measure(
     stores: &HashMap<String, Understander>,
     cases: &[DevCase],
     noise: Option<AsrNoise>,
@@ -162,20 +162,31 @@ pub(super) fn measure(
     tally
 }
 
-#[test]
-fn exact_carts_clean_and_with_asr_noise_meet_the_targets() {
-    let stores = understanders(&data_dir().join("catalogs"));
-    let cases = cases(&case_files());
+/// Tallies per language, clean and for each noise seed. `DEVSET_SHOW_MISSES=N`
+/// prints the first N misses of the clean run, or with `DEVSET_NOISE_SEED=S`
+/// of that seed's run.
+pub(super) fn clean_and_noisy(
+    stores: &HashMap<String, Understander>,
+    cases: &[DevCase],
+) -> (BTreeMap<String, Tally>, Vec<BTreeMap<String, Tally>>) {
     let show: usize = std::env::var("DEVSET_SHOW_MISSES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let noisy_seed: Option<u64> = std::env::var("DEVSET_NOISE_SEED").ok().and_then(|v| v.parse().ok());
-    let clean = measure(&stores, &cases, None, if noisy_seed.is_none() { show } else { 0 });
+    let clean = measure(stores, cases, None, if noisy_seed.is_none() { show } else { 0 });
     let noisy: Vec<BTreeMap<String, Tally>> = NOISE_SEEDS
         .iter()
         .map(|seed| {
             let show = if noisy_seed == Some(*seed) { show } else { 0 };
-            measure(&stores, &cases, Some(AsrNoise::new(NOISE_RATE, *seed)), show)
+            measure(stores, cases, Some(AsrNoise::new(NOISE_RATE, *seed)), show)
         })
         .collect();
+    (clean, noisy)
+}
+
+#[test]
+fn exact_carts_clean_and_with_asr_noise_meet_the_targets() {
+    let stores = understanders(&data_dir().join("catalogs"));
+    let cases = cases(&case_files());
+    let (clean, noisy) = clean_and_noisy(&stores, &cases);
     println!(
         "exact carts, parser and cart only ({} cases; noise {NOISE_RATE} over seeds {NOISE_SEEDS:?}):",
         cases.len()

@@ -9,11 +9,7 @@
 //! prints exact carts and item recall; DEVSET_SHOW_MISSES=N (and
 //! DEVSET_NOISE_SEED=S) prints the misses as for the development set.
 
-use std::collections::BTreeMap;
-
-use mangwale_voice::AsrNoise;
-
-use super::accuracy::{NOISE_RATE, NOISE_SEEDS, Tally, cases, measure, understanders};
+use super::accuracy::{NOISE_RATE, NOISE_SEEDS, cases, clean_and_noisy, understanders};
 use super::data_dir;
 
 /// Exact carts clean: 86.9 % when the set arrived, 100 % after the parser
@@ -28,16 +24,7 @@ fn held_out_exact_carts_and_recall_stay_above_their_floors() {
     let dir = data_dir().join("holdout");
     let stores = understanders(&dir.join("catalogs"));
     let cases = cases(&[dir.join("cases.jsonl")]);
-    let show: usize = std::env::var("DEVSET_SHOW_MISSES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let noisy_seed: Option<u64> = std::env::var("DEVSET_NOISE_SEED").ok().and_then(|v| v.parse().ok());
-    let clean = measure(&stores, &cases, None, if noisy_seed.is_none() { show } else { 0 });
-    let noisy: Vec<BTreeMap<String, Tally>> = NOISE_SEEDS
-        .iter()
-        .map(|seed| {
-            let show = if noisy_seed == Some(*seed) { show } else { 0 };
-            measure(&stores, &cases, Some(AsrNoise::new(NOISE_RATE, *seed)), show)
-        })
-        .collect();
+    let (clean, noisy) = clean_and_noisy(&stores, &cases);
     println!(
         "held-out set, parser and cart only ({} cases; noise {NOISE_RATE} over seeds {NOISE_SEEDS:?}): exact carts / item recall",
         cases.len()

@@ -25,6 +25,7 @@ pub mod jupiter;
 pub mod maintenance;
 pub mod masking;
 pub mod routes;
+pub mod speech;
 pub mod state;
 pub mod telemetry;
 pub mod voice;
@@ -130,7 +131,7 @@ pub async fn prepare_with(
         metrics: Metrics::global(),
         callers: crate::inbound::caller::CallerCache::default(),
         voice_fallback,
-        speech: mangwale_voice::speech::SpeechStatus::none(),
+        speech: Arc::new(crate::speech::Speech::none()),
         voice,
     }))
 }

@@ -47,8 +47,8 @@ pub struct Services {
     /// The voice dialog's NLU/LLM fallback; `None` when neither `NLU_URL`
     /// nor `LLM_URL` is set.
     pub voice_fallback: Option<Arc<crate::voice_fallback::VoiceFallback>>,
-    /// The speech engines, for `/health` (none until the speech issue).
-    pub speech: mangwale_voice::speech::SpeechStatus,
+    /// The speech engines (recogniser, synthesiser), either possibly absent.
+    pub speech: Arc<crate::speech::Speech>,
     /// Voice ordering's catalogs and its fallback hook.
     pub voice: Arc<crate::voice::VoiceServices>,
 }

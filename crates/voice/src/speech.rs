@@ -1,8 +1,8 @@
 //! Speech in and out, as interfaces: the telephony layer hands a caller's
 //! audio to a [`Recognizer`] and speaks the dialog's replies through a
-//! [`Synthesizer`]. This crate defines the contracts only; the engines
-//! (and the choice among them) come with the speech issue, and until then
-//! the service reports [`SpeechStatus::none()`] in `/health`.
+//! [`Synthesizer`]. This crate defines the contracts only; the engines live
+//! in `mangwale-speech`, and a service without any reports
+//! [`SpeechStatus::none()`] in `/health`.
 //!
 //! Audio is 16-bit signed little-endian mono PCM, as Exotel's Voicebot
 //! streams it (8 kHz) or as wideband engines take it (16 kHz).
@@ -128,6 +128,12 @@ pub trait Recognizer: Send + Sync {
     /// Transcribes one utterance. Audio with no speech in it is a
     /// [`Transcript`] with empty text, not an error.
     async fn recognize(&self, audio: &Pcm16, hints: &RecognitionHints) -> Result<Transcript, SpeechError>;
+
+    /// A cheap liveness check for `/health` (a model loaded, a server that
+    /// answers); engines with nothing to check are always ready.
+    async fn check(&self) -> Result<(), SpeechError> {
+        Ok(())
+    }
 }
 
 /// Text to audio.
@@ -137,6 +143,11 @@ pub trait Synthesizer: Send + Sync {
 
     /// Speaks `text` (in `language`'s script) as audio at `sample_rate`.
     async fn synthesize(&self, text: &str, language: Lang, sample_rate: SampleRate) -> Result<Pcm16, SpeechError>;
+
+    /// A cheap liveness check for `/health`.
+    async fn check(&self) -> Result<(), SpeechError> {
+        Ok(())
+    }
 }
 
 /// Which speech engines the service runs, for `/health`.

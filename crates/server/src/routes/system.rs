@@ -97,7 +97,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "features": Running::of(&state).features(),
         "database": state.store.backend().name(),
         "connections": c,
-        "speech": state.speech,
+        "speech": state.speech.status(),
         "queue": queue,
         "components": snapshot.components,
         "failedComponents": snapshot.failed_components(),

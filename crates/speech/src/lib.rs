@@ -1,0 +1,12 @@
+//! The speech engines of the service, behind the contracts of
+//! [`mangwale_voice::speech`]: what turns a caller's audio into text and the
+//! agent's replies into audio, and the audio plumbing between them and
+//! Exotel's 8 kHz PCM.
+//!
+//! - [`audio`]: resampling and the WAV container.
+//! - [`espeak`]: the embedded synthesiser (espeak-ng's command line).
+//! - [`whisper`]: the embedded recogniser.
+
+pub mod audio;
+pub mod espeak;
+pub mod whisper;

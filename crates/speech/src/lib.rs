@@ -6,9 +6,11 @@
 //! - [`audio`]: resampling and the WAV container.
 //! - [`espeak`]: the embedded synthesiser (espeak-ng's command line).
 //! - [`whisper`]: the embedded recogniser.
+//! - [`tts_http`]: the user's TTS server (`POST {TTS_URL}/synthesize`).
 //! - [`translit`]: Latin Hinglish to Devanagari for the Hindi and Marathi voices.
 
 pub mod audio;
 pub mod espeak;
 pub mod translit;
+pub mod tts_http;
 pub mod whisper;

@@ -82,7 +82,7 @@
 //! - Unknown Call/SMS sids answer 404; bulk SMS answers 207 when an item failed.
 //! - Callbacks are sent once (no retries); the receiver's answer is logged.
 
-mod audio;
+pub(crate) mod audio;
 mod calls;
 mod control;
 mod engine;

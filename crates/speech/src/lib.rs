@@ -7,10 +7,12 @@
 //! - [`espeak`]: the embedded synthesiser (espeak-ng's command line).
 //! - [`whisper`]: the embedded recogniser.
 //! - [`tts_http`]: the user's TTS server (`POST {TTS_URL}/synthesize`).
+//! - [`prompt_cache`]: an LRU of synthesised audio, prewarmed with the fixed prompts.
 //! - [`translit`]: Latin Hinglish to Devanagari for the Hindi and Marathi voices.
 
 pub mod audio;
 pub mod espeak;
+pub mod prompt_cache;
 pub mod translit;
 pub mod tts_http;
 pub mod whisper;

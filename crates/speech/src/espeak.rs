@@ -1,7 +1,12 @@
 //! The embedded synthesiser: espeak-ng's command line (Debian `espeak-ng`),
 //! which has `hi`, `mr` and `en` voices and runs offline in ~10-15 ms a
 //! sentence. It reads Devanagari with Indian sounds and Latin with English
-//! ones, so Hindi and Marathi must reach it in Devanagari.
+//! ones, so Hindi, Hinglish and Marathi reach it in Devanagari: the
+//! [`Synthesizer`] implementation passes their text through
+//! [`translit::for_speech`] first ("teen sau pachchees rupaye" would come out
+//! as English "teen sow patches roo-pay"; "तीन सौ पच्चीस रुपये" is Hindi).
+//! Digits are left to the voice, which reads them as a number in Hindi or
+//! Marathi ("325" as "तीन सौ पच्चीस").
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -14,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::audio::{parse_wav, resample};
+use crate::translit;
 
 /// Longest text handed to one espeak-ng run (a reply is a few sentences).
 pub const MAX_TEXT_CHARS: usize = 2_000;
@@ -97,7 +103,8 @@ impl Synthesizer for Espeak {
     }
 
     async fn synthesize(&self, text: &str, language: Lang, sample_rate: SampleRate) -> Result<Pcm16, SpeechError> {
-        let (rate, samples) = self.render(text, Espeak::voice(language)).await?;
+        let spoken = translit::for_speech(text, language);
+        let (rate, samples) = self.render(&spoken, Espeak::voice(language)).await?;
         Ok(Pcm16 { sample_rate, samples: resample(&samples, rate, sample_rate.hz()) })
     }
 
@@ -109,6 +116,47 @@ impl Synthesizer for Espeak {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What espeak-ng makes of `text` as phonemes (`-x -q`), to check what
+    /// a voice says without listening; `None` when espeak-ng is not here.
+    async fn phonemes(text: &str, voice: &str) -> Option<String> {
+        let output = Command::new("espeak-ng").args(["-v", voice, "-x", "-q", text]).output().await.ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    #[tokio::test]
+    async fn hinglish_is_spoken_with_the_hindi_voice_in_devanagari() {
+        let espeak = Espeak::default();
+        if espeak.probe().await.is_err() {
+            eprintln!("espeak-ng is not installed: skipped");
+            return;
+        }
+        let hinglish = espeak.synthesize("Total teen sau pachchees rupaye.", Lang::HiEn, SampleRate::Hz8000).await.unwrap();
+        let devanagari = espeak.synthesize("टोटल तीन सौ पच्चीस रुपये.", Lang::Hi, SampleRate::Hz8000).await.unwrap();
+        assert_eq!(hinglish, devanagari);
+        assert!(hinglish.duration_ms() > 500, "{} ms", hinglish.duration_ms());
+        // English stays English.
+        let english = espeak.synthesize("three hundred rupees", Lang::En, SampleRate::Hz8000).await.unwrap();
+        assert_ne!(english.samples, hinglish.samples);
+    }
+
+    #[tokio::test]
+    async fn amounts_are_spoken_in_indian_number_words() {
+        let Some(said) = phonemes(&translit::for_speech(&mangwale_voice::spell::rupees(mangwale_voice::catalog::Paise(32_500), Lang::HiEn), Lang::HiEn), "hi").await else {
+            eprintln!("espeak-ng is not installed: skipped");
+            return;
+        };
+        // "t'i:n s'O: p@c:'i:s r'Upj,e:": teen sau pachchees rupaye, in Hindi
+        // phonemes, without the "(en)" switch espeak makes for Latin text.
+        assert!(!said.contains("(en)"), "{said}");
+        assert!(said.contains("t'i:n") && said.contains("s'O:") && said.contains("c:'i:s"), "{said}");
+        // Digits in a Hindi sentence are read as a Hindi number too.
+        let digits = phonemes("325 रुपये", "hi").await.unwrap_or_default();
+        assert!(digits.contains("t'i:n") && !digits.contains("(en)"), "{digits}");
+        // Marathi amounts, spelled by the dialog in Devanagari.
+        let marathi = phonemes(&mangwale_voice::spell::rupees(mangwale_voice::catalog::Paise(32_500), Lang::Mr), "mr").await;
+        assert!(marathi.is_some_and(|m| !m.contains("(en)") && m.contains("t'i:n")));
+    }
 
     #[tokio::test]
     async fn a_missing_program_is_unavailable_not_a_panic() {

@@ -511,6 +511,9 @@ const WORDS: &[(&str, &str)] = &[
     ("offer", "ऑफ़र"),
     ("time", "टाइम"),
     ("sorry", "सॉरी"),
+    ("second", "सेकंड"),
+    ("seconds", "सेकंड"),
+    ("moment", "मोमेंट"),
     ("please", "प्लीज़"),
     ("thank", "थैंक"),
     ("you", "यू"),
@@ -922,6 +925,11 @@ mod tests {
             ("Maaf kijiye, abhi system mein dikkat hai. Aapko order desk se jod rahe hain.", "माफ़ कीजिए, अभी सिस्टम में दिक्कत है। आपको ऑर्डर डेस्क से जोड़ रहे हैं।"),
             ("Aapka order: do plate Misal Pav aur ek Cutting Chai. Total ek sau das rupaye. Confirm karein? 1 haan, 2 nahi.", "आपका ऑर्डर: दो प्लेट मिसळ पाव और एक कटिंग चाय। टोटल एक सौ दस रुपये। कन्फ़र्म करें? 1 हाँ, 2 नहीं।"),
             ("Dhanyavaad! Namaste.", "धन्यवाद! नमस्ते।"),
+            ("Ek second...", "एक सेकंड..."),
+            (
+                "Maaf kijiye, abhi aawaaz se order nahi le sakte.",
+                "माफ़ कीजिए, अभी आवाज़ से ऑर्डर नहीं ले सकते।",
+            ),
             ("Maaf kijiye, samajh nahi aaya.", "माफ़ कीजिए, समझ नहीं आया।"),
             ("Delivery ka pata nahi mila. Aapko order desk se jod rahe hain.", "डिलीवरी का पता नहीं मिला। आपको ऑर्डर डेस्क से जोड़ रहे हैं।"),
         ];

@@ -131,7 +131,8 @@ mod tests {
             eprintln!("espeak-ng is not installed: skipped");
             return;
         }
-        let hinglish = espeak.synthesize("Total teen sau pachchees rupaye.", Lang::HiEn, SampleRate::Hz8000).await.unwrap();
+        let hinglish =
+            espeak.synthesize("Total teen sau pachchees rupaye.", Lang::HiEn, SampleRate::Hz8000).await.unwrap();
         let devanagari = espeak.synthesize("टोटल तीन सौ पच्चीस रुपये.", Lang::Hi, SampleRate::Hz8000).await.unwrap();
         assert_eq!(hinglish, devanagari);
         assert!(hinglish.duration_ms() > 500, "{} ms", hinglish.duration_ms());
@@ -142,7 +143,15 @@ mod tests {
 
     #[tokio::test]
     async fn amounts_are_spoken_in_indian_number_words() {
-        let Some(said) = phonemes(&translit::for_speech(&mangwale_voice::spell::rupees(mangwale_voice::catalog::Paise(32_500), Lang::HiEn), Lang::HiEn), "hi").await else {
+        let Some(said) = phonemes(
+            &translit::for_speech(
+                &mangwale_voice::spell::rupees(mangwale_voice::catalog::Paise(32_500), Lang::HiEn),
+                Lang::HiEn,
+            ),
+            "hi",
+        )
+        .await
+        else {
             eprintln!("espeak-ng is not installed: skipped");
             return;
         };
@@ -154,7 +163,8 @@ mod tests {
         let digits = phonemes("325 रुपये", "hi").await.unwrap_or_default();
         assert!(digits.contains("t'i:n") && !digits.contains("(en)"), "{digits}");
         // Marathi amounts, spelled by the dialog in Devanagari.
-        let marathi = phonemes(&mangwale_voice::spell::rupees(mangwale_voice::catalog::Paise(32_500), Lang::Mr), "mr").await;
+        let marathi =
+            phonemes(&mangwale_voice::spell::rupees(mangwale_voice::catalog::Paise(32_500), Lang::Mr), "mr").await;
         assert!(marathi.is_some_and(|m| !m.contains("(en)") && m.contains("t'i:n")));
     }
 

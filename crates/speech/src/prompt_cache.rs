@@ -168,7 +168,13 @@ impl CachedSynthesizer {
         outcome
     }
 
-    async fn fetch(&self, text: &str, language: Lang, sample_rate: SampleRate, pin: bool) -> Result<Arc<Pcm16>, SpeechError> {
+    async fn fetch(
+        &self,
+        text: &str,
+        language: Lang,
+        sample_rate: SampleRate,
+        pin: bool,
+    ) -> Result<Arc<Pcm16>, SpeechError> {
         let key = Key { text: text.to_string(), language, sample_rate };
         let cached = lock(&self.lru).get(&key);
         if let Some(audio) = cached {

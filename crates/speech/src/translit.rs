@@ -247,10 +247,7 @@ fn units(word: &str) -> Vec<Unit> {
             rest = &rest[latin.len()..];
         } else if let Some((latin, deva)) = CONSONANTS.iter().find(|(l, _)| rest.starts_with(l)) {
             // A final `y` after a consonant is a vowel ("Sabzy", "Tasty").
-            if *latin == "y"
-                && rest.len() == 1
-                && matches!(out.last(), Some(Unit::Consonant { .. }))
-            {
+            if *latin == "y" && rest.len() == 1 && matches!(out.last(), Some(Unit::Consonant { .. })) {
                 out.push(Unit::Vowel(Vowel::Ii));
             } else {
                 out.push(Unit::Consonant { latin, deva });
@@ -915,23 +912,38 @@ mod tests {
     #[test]
     fn hinglish_prompts_become_devanagari() {
         let cases = [
-            ("Namaste, Mangwale mein aapka swagat hai. Kya order karna hai?", "नमस्ते, मंगवाले में आपका स्वागत है। क्या ऑर्डर करना है?"),
+            (
+                "Namaste, Mangwale mein aapka swagat hai. Kya order karna hai?",
+                "नमस्ते, मंगवाले में आपका स्वागत है। क्या ऑर्डर करना है?",
+            ),
             ("Kis dukaan se order karna hai, ya kya mangwana hai?", "किस दुकान से ऑर्डर करना है, या क्या मंगवाना है?"),
             ("Aur kuch?", "और कुछ?"),
             ("Theek hai.", "ठीक है।"),
             ("Cart khaali kar diya.", "कार्ट खाली कर दिया।"),
-            ("Payment kaise karenge? Cash on delivery ke liye 1, UPI link ke liye 2 dabaiye.", "पेमेंट कैसे करेंगे? कैश ऑन डिलीवरी के लिये 1, यूपीआई लिंक के लिये 2 दबाइए।"),
-            ("Aapka order ho gaya. Order number 1042, total teen sau pachchees rupaye.", "आपका ऑर्डर हो गया। ऑर्डर नंबर 1042, टोटल तीन सौ पच्चीस रुपये।"),
-            ("Maaf kijiye, abhi system mein dikkat hai. Aapko order desk se jod rahe hain.", "माफ़ कीजिए, अभी सिस्टम में दिक्कत है। आपको ऑर्डर डेस्क से जोड़ रहे हैं।"),
-            ("Aapka order: do plate Misal Pav aur ek Cutting Chai. Total ek sau das rupaye. Confirm karein? 1 haan, 2 nahi.", "आपका ऑर्डर: दो प्लेट मिसळ पाव और एक कटिंग चाय। टोटल एक सौ दस रुपये। कन्फ़र्म करें? 1 हाँ, 2 नहीं।"),
+            (
+                "Payment kaise karenge? Cash on delivery ke liye 1, UPI link ke liye 2 dabaiye.",
+                "पेमेंट कैसे करेंगे? कैश ऑन डिलीवरी के लिये 1, यूपीआई लिंक के लिये 2 दबाइए।",
+            ),
+            (
+                "Aapka order ho gaya. Order number 1042, total teen sau pachchees rupaye.",
+                "आपका ऑर्डर हो गया। ऑर्डर नंबर 1042, टोटल तीन सौ पच्चीस रुपये।",
+            ),
+            (
+                "Maaf kijiye, abhi system mein dikkat hai. Aapko order desk se jod rahe hain.",
+                "माफ़ कीजिए, अभी सिस्टम में दिक्कत है। आपको ऑर्डर डेस्क से जोड़ रहे हैं।",
+            ),
+            (
+                "Aapka order: do plate Misal Pav aur ek Cutting Chai. Total ek sau das rupaye. Confirm karein? 1 haan, 2 nahi.",
+                "आपका ऑर्डर: दो प्लेट मिसळ पाव और एक कटिंग चाय। टोटल एक सौ दस रुपये। कन्फ़र्म करें? 1 हाँ, 2 नहीं।",
+            ),
             ("Dhanyavaad! Namaste.", "धन्यवाद! नमस्ते।"),
             ("Ek second...", "एक सेकंड..."),
-            (
-                "Maaf kijiye, abhi aawaaz se order nahi le sakte.",
-                "माफ़ कीजिए, अभी आवाज़ से ऑर्डर नहीं ले सकते।",
-            ),
+            ("Maaf kijiye, abhi aawaaz se order nahi le sakte.", "माफ़ कीजिए, अभी आवाज़ से ऑर्डर नहीं ले सकते।"),
             ("Maaf kijiye, samajh nahi aaya.", "माफ़ कीजिए, समझ नहीं आया।"),
-            ("Delivery ka pata nahi mila. Aapko order desk se jod rahe hain.", "डिलीवरी का पता नहीं मिला। आपको ऑर्डर डेस्क से जोड़ रहे हैं।"),
+            (
+                "Delivery ka pata nahi mila. Aapko order desk se jod rahe hain.",
+                "डिलीवरी का पता नहीं मिला। आपको ऑर्डर डेस्क से जोड़ रहे हैं।",
+            ),
         ];
         for (hinglish, expected) in cases {
             // The Hindi voice is given the text with Latin full stops; the
@@ -973,7 +985,11 @@ mod catalogs {
             for item in catalog["items"].as_array().unwrap() {
                 let alias = item["aliases"]
                     .as_array()
-                    .and_then(|a| a.iter().filter_map(|a| a.as_str()).find(|a| a.chars().any(|c| ('\u{900}'..='\u{97f}').contains(&c))))
+                    .and_then(|a| {
+                        a.iter()
+                            .filter_map(|a| a.as_str())
+                            .find(|a| a.chars().any(|c| ('\u{900}'..='\u{97f}').contains(&c)))
+                    })
                     .map(str::to_string);
                 out.push((item["name"].as_str().unwrap().to_string(), alias));
             }

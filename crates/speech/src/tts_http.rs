@@ -166,7 +166,10 @@ impl TtsHttp {
         }
         let audio = match self.encoding {
             TtsEncoding::Linear16 => Pcm16::from_le_bytes(sample_rate, body).ok_or_else(|| {
-                SpeechError::BadResponse(format!("{} bytes of 16-bit audio is not a whole number of samples", body.len()))
+                SpeechError::BadResponse(format!(
+                    "{} bytes of 16-bit audio is not a whole number of samples",
+                    body.len()
+                ))
             })?,
             TtsEncoding::Mulaw => Pcm16 { sample_rate, samples: body.iter().map(|b| ulaw_to_linear(*b)).collect() },
         };

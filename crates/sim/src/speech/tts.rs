@@ -213,7 +213,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Http
     };
     let answer = match (&parts.method, path.as_str()) {
         (&Method::GET, "/health") => match fault {
-            Some(TtsFault::Down) => Answer::Json(503, json!({"status": "unhealthy", "detail": "TTS models not loaded"})),
+            Some(TtsFault::Down) => {
+                Answer::Json(503, json!({"status": "unhealthy", "detail": "TTS models not loaded"}))
+            }
             _ => Answer::Json(200, json!({"status": "healthy", "languages": LANGUAGES})),
         },
         (&Method::POST, "/synthesize") => validate(content_type.as_deref(), parsed),
@@ -224,13 +226,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Http
     let response = match (fault, answer) {
         (Some(TtsFault::Drop), _) => return Err(DropConnection),
         (Some(TtsFault::Hang), _) => std::future::pending().await,
-        (Some(TtsFault::Down), Answer::Audio { .. }) => {
-            json_response(503, &json!({"detail": "TTS models not loaded"}))
-        }
+        (Some(TtsFault::Down), Answer::Audio { .. }) => json_response(503, &json!({"detail": "TTS models not loaded"})),
         (Some(TtsFault::Status(status)), Answer::Audio { .. }) => {
             json_response(status, &json!({"detail": "injected failure"}))
         }
-        (Some(TtsFault::Garbage), Answer::Audio { .. }) => respond(200, "application/octet-stream", vec![0x52, 0x00, 0x7f]),
+        (Some(TtsFault::Garbage), Answer::Audio { .. }) => {
+            respond(200, "application/octet-stream", vec![0x52, 0x00, 0x7f])
+        }
         (Some(TtsFault::JsonBody), Answer::Audio { .. }) => {
             json_response(200, &json!({"error": "synthesis failed", "audio": null}))
         }
@@ -264,10 +266,17 @@ fn validate(content_type: Option<&str>, parsed: Option<Value>) -> Answer {
     let json_type = content_type.is_some_and(|c| c.split(';').next().unwrap_or("").trim() == "application/json");
     let reject = |(status, body): (u16, Value)| Answer::Json(status, body);
     if !json_type {
-        return reject(invalid("", "Input should be a valid dictionary or object to extract fields from", "model_attributes_type"));
+        return reject(invalid(
+            "",
+            "Input should be a valid dictionary or object to extract fields from",
+            "model_attributes_type",
+        ));
     }
     let Some(Value::Object(request)) = parsed else {
-        return reject((422, json!({"detail": [{"loc": ["body", 0], "msg": "JSON decode error", "type": "json_invalid"}]})));
+        return reject((
+            422,
+            json!({"detail": [{"loc": ["body", 0], "msg": "JSON decode error", "type": "json_invalid"}]}),
+        ));
     };
     const FIELDS: &[&str] = &["text", "language", "voice", "format", "sampleRate", "encoding"];
     if let Some(unknown) = request.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -374,7 +383,8 @@ mod tests {
         assert_eq!(request.status, Some(200));
 
         // English as written, a configured voice, 16 kHz.
-        let tts = TtsHttp::new(&format!("{}/", sim.url()), Some("kokoro-af_heart".into()), Duration::from_secs(5)).unwrap();
+        let tts =
+            TtsHttp::new(&format!("{}/", sim.url()), Some("kokoro-af_heart".into()), Duration::from_secs(5)).unwrap();
         let audio = tts.synthesize("Your order is placed.", Lang::En, SampleRate::Hz16000).await.unwrap();
         assert_eq!(audio.samples, TtsSim::render("Your order is placed.", 16000));
         let request = sim.requests().pop().unwrap();

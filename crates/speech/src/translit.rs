@@ -279,6 +279,14 @@ fn joins(first: &str, second: &str, same_letter: bool) -> bool {
 
 /// The rule-based conversion of one lowercase word.
 fn by_rules(word: &str) -> String {
+    // "-ein" is the nasal e of verbs and postpositions: karein करें,
+    // bhejein भेजें.
+    if let Some(stem) = word.strip_suffix("ein")
+        && stem.ends_with(|c: char| !"aeiou".contains(c))
+        && !stem.is_empty()
+    {
+        return format!("{}ें", by_rules(stem));
+    }
     let units = units(word);
     let mut out = String::with_capacity(word.len() * 3);
     let last = units.len().saturating_sub(1);
@@ -310,7 +318,10 @@ fn by_rules(word: &str) -> String {
                     }
                     Some((next_latin, next_deva)) => {
                         out.push_str(deva);
-                        if joins(latin, next_latin, deva == next_deva) {
+                        // A cluster ending the word is always joined:
+                        // uplabdh उपलब्ध, dard दर्द.
+                        let final_cluster = i + 2 == units.len();
+                        if final_cluster || joins(latin, next_latin, deva == next_deva) {
                             out.push('्');
                         }
                     }
@@ -405,6 +416,11 @@ const WORDS: &[(&str, &str)] = &[
     ("bataiye", "बताइए"),
     ("dabaiye", "दबाइए"),
     ("boliye", "बोलिए"),
+    ("chahiye", "चाहिए"),
+    ("liye", "लिए"),
+    ("hata", "हटा"),
+    ("hatao", "हटाओ"),
+    ("kripya", "कृपया"),
     ("karein", "करें"),
     ("karen", "करें"),
     ("karenge", "करेंगे"),
@@ -886,11 +902,15 @@ mod tests {
         // "-aiye" is aa + i, not ai.
         assert_eq!(by_rules("bataiye"), "बताइये");
         assert_eq!(by_rules("indrayani"), "इंद्रयनी");
+        // Final clusters joined, "-ein" nasal.
+        assert_eq!(by_rules("uplabdh"), "उपलब्ध");
+        assert_eq!(by_rules("bhejein"), "भेजें");
+        assert_eq!(by_rules("bheja"), "भेजा");
     }
 
     #[test]
     fn acronyms_are_spelled_and_digits_stay_digits() {
-        assert_eq!(hi("UPI link ke liye 2 dabaiye."), "यूपीआई लिंक के लिये 2 दबाइए.");
+        assert_eq!(hi("UPI link ke liye 2 dabaiye."), "यूपीआई लिंक के लिए 2 दबाइए.");
         assert_eq!(hi("ORS Sachet"), "ओआरएस सैशे");
         assert_eq!(hi("N95 Face Mask"), "एन95 फ़ेस मास्क");
         assert_eq!(hi("Paracetamol 500 mg"), "पैरासिटामोल 500 मिलीग्राम");
@@ -922,7 +942,7 @@ mod tests {
             ("Cart khaali kar diya.", "कार्ट खाली कर दिया।"),
             (
                 "Payment kaise karenge? Cash on delivery ke liye 1, UPI link ke liye 2 dabaiye.",
-                "पेमेंट कैसे करेंगे? कैश ऑन डिलीवरी के लिये 1, यूपीआई लिंक के लिये 2 दबाइए।",
+                "पेमेंट कैसे करेंगे? कैश ऑन डिलीवरी के लिए 1, यूपीआई लिंक के लिए 2 दबाइए।",
             ),
             (
                 "Aapka order ho gaya. Order number 1042, total teen sau pachchees rupaye.",

@@ -18,10 +18,21 @@
 //!
 //! The audio is deterministic stand-in speech: a tone per character (the
 //! same as the Exotel simulator's callers), so that tests can tell what was
-//! said from how long it is. Faults ([`TtsFault`]) make it answer 503, hang,
-//! answer late, answer garbage or a JSON body with status 200, answer a WAV
-//! container (as the incumbent's servers do whatever the format asked), or
-//! drop the connection.
+//! said from how long it is. Faults ([`TtsFault`]) make it drop
+//! connections, answer a status, hang, answer late, answer garbage or a JSON
+//! body with status 200, or answer a WAV container (as the incumbent's
+//! servers do whatever the format asked). They are set from Rust
+//! ([`TtsSim::set_fault`]) or over HTTP, in the same shape as the simulated
+//! ASR servers:
+//!
+//! | method | path | body |
+//! |---|---|---|
+//! | POST | `/_sim/fault` | `{"kind": "down"}`, `{"kind": "status", "status": 503}`, `{"kind": "slow", "ms": 8000}`, `{"kind": "garbage"}`, `{"kind": "hang"}`, `{"kind": "json_body"}`, `{"kind": "wav"}` |
+//! | DELETE | `/_sim/fault` | clears it |
+//! | GET | `/_sim/fault` | the current fault |
+//!
+//! A fault applies to every request but the control ones until cleared;
+//! `down`, `status`, `slow` and `hang` reach the health probe too.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -33,6 +44,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -54,24 +66,23 @@ pub const PER_CHAR: Duration = Duration::from_millis(40);
 pub const MAX_TEXT_CHARS: usize = 2_000;
 
 /// A failure the simulator plays instead of answering well.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TtsFault {
-    /// 503 `{"detail": "TTS models not loaded"}`, and `/health` 503 too.
+    /// Closes every connection unanswered (a crashed or unreachable server).
     Down,
-    /// This status with a `{"detail"}` body.
-    Status(u16),
-    /// Never answer (the client's timeout ends it).
-    Hang,
-    /// Answer well, after this delay.
-    Slow(Duration),
+    /// This status with a `{"detail"}` body (503: "TTS models not loaded").
+    Status { status: u16 },
+    /// Answers normally after this many milliseconds.
+    Slow { ms: u64 },
     /// 200 with an odd number of bytes (not 16-bit samples).
     Garbage,
+    /// Never answers (the client's timeout ends it).
+    Hang,
     /// 200 with a JSON error body (`application/json`).
     JsonBody,
     /// 200 with a WAV container (16-bit, the asked rate) instead of raw.
     Wav,
-    /// Close the connection without answering.
-    Drop,
 }
 
 /// A request as received.
@@ -211,24 +222,44 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Http
         });
         (st.requests.len() - 1, st.fault.clone())
     };
-    let answer = match (&parts.method, path.as_str()) {
-        (&Method::GET, "/health") => match fault {
-            Some(TtsFault::Down) => {
-                Answer::Json(503, json!({"status": "unhealthy", "detail": "TTS models not loaded"}))
+    if path == "/_sim/fault" {
+        let mut st = lock(&state);
+        let (status, body) = match parts.method {
+            Method::POST => match serde_json::from_slice::<TtsFault>(&bytes) {
+                Ok(fault) => {
+                    st.fault = Some(fault.clone());
+                    (200, json!({"fault": fault}))
+                }
+                Err(e) => (400, json!({"error": format!("not a fault: {e}")})),
+            },
+            Method::DELETE => {
+                st.fault = None;
+                (200, json!({"fault": null}))
             }
-            _ => Answer::Json(200, json!({"status": "healthy", "languages": LANGUAGES})),
-        },
+            Method::GET => (200, json!({"fault": st.fault})),
+            _ => (405, json!({"error": "use GET, POST or DELETE"})),
+        };
+        st.requests[seq].status = Some(status);
+        return Ok(json_response(status, &body));
+    }
+    // Faults that reach every request, the health probe included.
+    match &fault {
+        Some(TtsFault::Down) => return Err(DropConnection),
+        Some(TtsFault::Hang) => std::future::pending::<()>().await,
+        Some(TtsFault::Slow { ms }) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+        _ => {}
+    }
+    let answer = match (&parts.method, path.as_str()) {
+        (&Method::GET, "/health") => Answer::Json(200, json!({"status": "healthy", "languages": LANGUAGES})),
         (&Method::POST, "/synthesize") => validate(content_type.as_deref(), parsed),
         (_, "/synthesize" | "/health") => Answer::Json(405, json!({"detail": "Method Not Allowed"})),
         _ => Answer::Json(404, json!({"detail": "Not Found"})),
     };
     let synthesis = matches!(answer, Answer::Audio { .. });
     let response = match (fault, answer) {
-        (Some(TtsFault::Drop), _) => return Err(DropConnection),
-        (Some(TtsFault::Hang), _) => std::future::pending().await,
-        (Some(TtsFault::Down), Answer::Audio { .. }) => json_response(503, &json!({"detail": "TTS models not loaded"})),
-        (Some(TtsFault::Status(status)), Answer::Audio { .. }) => {
-            json_response(status, &json!({"detail": "injected failure"}))
+        (Some(TtsFault::Status { status }), _) => {
+            let detail = if status == 503 { "TTS models not loaded" } else { "injected failure" };
+            json_response(status, &json!({"detail": detail}))
         }
         (Some(TtsFault::Garbage), Answer::Audio { .. }) => {
             respond(200, "application/octet-stream", vec![0x52, 0x00, 0x7f])
@@ -239,10 +270,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Http
         (Some(TtsFault::Wav), Answer::Audio { samples, rate, .. }) => {
             respond(200, "audio/wav", audio::wav(&audio::to_le_bytes(&samples), rate))
         }
-        (fault, Answer::Audio { samples, encoding, .. }) => {
-            if let Some(TtsFault::Slow(delay)) = fault {
-                tokio::time::sleep(delay).await;
-            }
+        (_, Answer::Audio { samples, encoding, .. }) => {
             let body = match encoding {
                 "mulaw" => samples.iter().map(|s| linear_to_ulaw(*s)).collect(),
                 _ => audio::to_le_bytes(&samples),
@@ -409,7 +437,10 @@ mod tests {
         sim.set_fault(Some(TtsFault::Down));
         assert!(matches!(say().await, Err(SpeechError::Unavailable(_))));
         assert!(matches!(tts.check().await, Err(SpeechError::Unavailable(_))));
-        sim.set_fault(Some(TtsFault::Status(400)));
+        sim.set_fault(Some(TtsFault::Status { status: 503 }));
+        assert!(matches!(say().await, Err(SpeechError::Unavailable(_))));
+        assert!(matches!(tts.check().await, Err(SpeechError::Unavailable(_))));
+        sim.set_fault(Some(TtsFault::Status { status: 400 }));
         assert!(matches!(say().await, Err(SpeechError::Unsupported(_))));
         sim.set_fault(Some(TtsFault::Hang));
         assert_eq!(say().await, Err(SpeechError::Timeout { after_ms: 300 }));
@@ -417,15 +448,32 @@ mod tests {
         assert!(matches!(say().await, Err(SpeechError::BadResponse(_))));
         sim.set_fault(Some(TtsFault::JsonBody));
         assert!(matches!(say().await, Err(SpeechError::BadResponse(_))));
-        sim.set_fault(Some(TtsFault::Drop));
-        assert!(matches!(say().await, Err(SpeechError::Unavailable(_))));
         // Answers that still play.
         sim.set_fault(Some(TtsFault::Wav));
         assert_eq!(say().await.unwrap().samples, TtsSim::render("ठीक है.", 8000));
-        sim.set_fault(Some(TtsFault::Slow(Duration::from_millis(5))));
+        sim.set_fault(Some(TtsFault::Slow { ms: 5 }));
         assert_eq!(say().await.unwrap().samples, TtsSim::render("ठीक है.", 8000));
         sim.set_fault(None);
         assert!(tts.check().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn faults_are_set_over_http_too() {
+        let sim = TtsSim::start().await.unwrap();
+        let http = reqwest::Client::new();
+        let control = format!("{}/_sim/fault", sim.url());
+        let set = http.post(&control).json(&json!({"kind": "status", "status": 503})).send().await.unwrap();
+        assert_eq!(set.status(), 200);
+        let tts = client(&sim);
+        assert!(matches!(
+            tts.synthesize("Theek hai.", Lang::HiEn, SampleRate::Hz8000).await,
+            Err(SpeechError::Unavailable(_))
+        ));
+        let now: Value = http.get(&control).send().await.unwrap().json().await.unwrap();
+        assert_eq!(now, json!({"fault": {"kind": "status", "status": 503}}));
+        assert_eq!(http.post(&control).json(&json!({"kind": "melt"})).send().await.unwrap().status(), 400);
+        assert_eq!(http.delete(&control).send().await.unwrap().status(), 200);
+        assert!(tts.synthesize("Theek hai.", Lang::HiEn, SampleRate::Hz8000).await.is_ok());
     }
 
     #[tokio::test]

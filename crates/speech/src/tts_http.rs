@@ -43,6 +43,10 @@ use crate::translit;
 /// Longest text sent in one request (a reply is a few sentences).
 pub const MAX_TEXT_CHARS: usize = 2_000;
 
+/// The most audio read from one answer: longer than any reply at 48 kHz
+/// (a server ignoring the rate asked), short of exhausting memory.
+pub const MAX_AUDIO_BYTES: usize = 32 << 20;
+
 /// The voice asked for when none is configured: the incumbent's default.
 pub const DEFAULT_VOICE: &str = "female";
 
@@ -216,7 +220,14 @@ impl Synthesizer for TtsHttp {
                 .map_err(|e| self.transport(e))?;
             let status = response.status();
             let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-            let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+            let mut response = response;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+                if bytes.len() + chunk.len() > MAX_AUDIO_BYTES {
+                    return Err(SpeechError::BadResponse(format!("TTS answer longer than {MAX_AUDIO_BYTES} bytes")));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
             Ok::<_, SpeechError>((status, content_type, bytes))
         };
         let (status, content_type, bytes) =

@@ -4,14 +4,18 @@
 //! Exotel's 8 kHz PCM.
 //!
 //! - [`audio`]: resampling and the WAV container.
+//! - [`asr_http`]: the user's own ASR server (`POST {ASR_URL}/transcribe`).
+//! - [`openai`]: an OpenAI-compatible `/v1/audio/transcriptions`.
 //! - [`espeak`]: the embedded synthesiser (espeak-ng's command line).
 //! - [`whisper`]: the embedded recogniser.
 //! - [`tts_http`]: the user's TTS server (`POST {TTS_URL}/synthesize`).
 //! - [`prompt_cache`]: an LRU of synthesised audio, prewarmed with the fixed prompts.
 //! - [`translit`]: Latin Hinglish to Devanagari for the Hindi and Marathi voices.
 
+pub mod asr_http;
 pub mod audio;
 pub mod espeak;
+pub mod openai;
 pub mod prompt_cache;
 pub mod translit;
 pub mod tts_http;

@@ -195,6 +195,10 @@ pub struct SimConfig {
     pub bind_ip: IpAddr,
     /// 0: any free port.
     pub port: u16,
+    /// What simulated callers say, registered as they speak (in Voicebot
+    /// streams and recordings); the simulated ASR servers of the same
+    /// sandbox transcribe from this same book.
+    pub transcripts: crate::speech::TranscriptBook,
 }
 
 impl Default for SimConfig {
@@ -225,6 +229,7 @@ impl Default for SimConfig {
             clock: SimClock::system(),
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
+            transcripts: crate::speech::TranscriptBook::new(),
         }
     }
 }
@@ -264,6 +269,7 @@ impl fmt::Debug for SimConfig {
             .field("flows", &self.flows)
             .field("clock", &self.clock)
             .field("bind", &SocketAddr::new(self.bind_ip, self.port))
+            .field("transcripts", &self.transcripts.len())
             .finish_non_exhaustive()
     }
 }
@@ -479,6 +485,12 @@ impl SimHandle {
 
     pub fn config(&self) -> &SimConfig {
         &self.inner.config
+    }
+
+    /// The book simulated callers register what they say in (shared with
+    /// the sandbox's simulated ASR servers).
+    pub fn transcripts(&self) -> &crate::speech::TranscriptBook {
+        &self.inner.config.transcripts
     }
 
     /// The simulator's time now.

@@ -8,8 +8,17 @@
 //!   servers answer with that sentence when the audio they are sent contains
 //!   it. This is the "exact transcript" recogniser the tests and the sandbox
 //!   use when no real recogniser (Whisper) is installed.
+//! - [`asr`]: the user's own ASR server (`POST /transcribe`, raw PCM).
+//! - [`openai`]: OpenAI's `/v1/audio/transcriptions`.
+//! - [`faults`]: what both inject on demand (down, failing, slow, garbage).
 
+pub mod asr;
+pub mod faults;
+pub mod openai;
 pub mod transcripts;
 pub mod tts;
 
+pub use asr::AsrSim;
+pub use faults::SpeechFault;
+pub use openai::{OpenAiAsrSim, OpenAiAsrSimConfig};
 pub use transcripts::TranscriptBook;

@@ -143,6 +143,8 @@ pub struct Config {
     pub llm: Option<LlmSettings>,
     /// The voice dialog's NLU service (`NLU_URL`); `None`: off.
     pub nlu: Option<NluSettings>,
+    /// The speech engines to run (`ASR_BACKEND`, `TTS_BACKEND`, …).
+    pub speech: SpeechSettings,
     pub log_format: LogFormat,
     pub mode: Mode,
 }
@@ -329,6 +331,21 @@ pub const VARIABLES: &[&str] = &[
     "LLM_TIMEOUT_MS",
     "NLU_URL",
     "NLU_TIMEOUT_MS",
+    "ASR_BACKEND",
+    "ASR_URL",
+    "ASR_TIMEOUT_MS",
+    "OPENAI_ASR_URL",
+    "OPENAI_ASR_API_KEY",
+    "OPENAI_ASR_MODEL",
+    "MODELS_DIR",
+    "WHISPER_MODEL",
+    "WHISPER_THREADS",
+    "WHISPER_MAX_TOKENS",
+    "TTS_BACKEND",
+    "TTS_URL",
+    "TTS_VOICE",
+    "TTS_TIMEOUT_MS",
+    "ESPEAK_PROGRAM",
     "LOG_FORMAT",
 ];
 
@@ -579,6 +596,8 @@ impl Config {
             None => None,
         };
 
+        let speech = SpeechSettings::from_lookup(&get)?;
+
         let config = Config {
             host,
             port,
@@ -623,6 +642,7 @@ impl Config {
             push,
             llm,
             nlu,
+            speech,
             log_format,
             mode,
         };
@@ -868,7 +888,211 @@ impl Config {
                     None => "not set (no NLU fallback)".into(),
                 },
             ),
-            ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
+        ]
+        .into_iter()
+        .chain(self.speech.describe())
+        .chain([("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase())])
+        .collect()
+    }
+}
+
+/// Which recogniser runs (`ASR_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsrBackend {
+    /// The user's ASR server if `ASR_URL` is set, else the OpenAI-compatible
+    /// endpoint if `OPENAI_ASR_URL` is, else Whisper if its model is in
+    /// `MODELS_DIR`, else (sandbox) the in-process ASR simulator, else none.
+    Auto,
+    /// The user's ASR server (`ASR_URL`).
+    Http,
+    /// An OpenAI-compatible `/audio/transcriptions` (`OPENAI_ASR_URL`).
+    OpenAi,
+    /// The embedded Whisper (`MODELS_DIR`, `WHISPER_*`).
+    Whisper,
+    None,
+}
+
+impl AsrBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AsrBackend::Auto => "auto",
+            AsrBackend::Http => "http",
+            AsrBackend::OpenAi => "openai",
+            AsrBackend::Whisper => "whisper",
+            AsrBackend::None => "none",
+        }
+    }
+}
+
+/// Which synthesiser runs (`TTS_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtsBackend {
+    /// The user's TTS server if `TTS_URL` is set, else espeak-ng if it
+    /// runs, else none.
+    Auto,
+    /// The user's TTS server (`TTS_URL`).
+    Http,
+    /// espeak-ng's command line (`ESPEAK_PROGRAM`).
+    Espeak,
+    None,
+}
+
+impl TtsBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TtsBackend::Auto => "auto",
+            TtsBackend::Http => "http",
+            TtsBackend::Espeak => "espeak",
+            TtsBackend::None => "none",
+        }
+    }
+}
+
+/// The speech engines' configuration. Which engines actually run is
+/// decided at start ([`crate::speech::Speech::start`]): a configured engine
+/// that is missing (no model, no espeak-ng) never stops the service.
+#[derive(Debug, Clone)]
+pub struct SpeechSettings {
+    pub asr_backend: AsrBackend,
+    /// The user's ASR server's root (`POST {ASR_URL}/transcribe`).
+    pub asr_url: Option<Url>,
+    /// How long one recognition may take, for both HTTP recognisers.
+    pub asr_timeout: std::time::Duration,
+    /// An OpenAI-compatible API base, ending in `/v1`.
+    pub openai_asr_url: Option<Url>,
+    /// Sent as `Authorization: Bearer`.
+    pub openai_asr_api_key: Option<Secret>,
+    pub openai_asr_model: String,
+    /// Where `models fetch` puts the Whisper model.
+    pub models_dir: std::path::PathBuf,
+    /// `base` or `small`.
+    pub whisper_model: String,
+    pub whisper_threads: usize,
+    /// The most tokens one utterance may decode to.
+    pub whisper_max_tokens: usize,
+    pub tts_backend: TtsBackend,
+    /// The user's TTS server's root (`POST {TTS_URL}/synthesize`).
+    pub tts_url: Option<Url>,
+    /// The voice the TTS server is asked for; its default when unset.
+    pub tts_voice: Option<String>,
+    pub tts_timeout: std::time::Duration,
+    /// The espeak-ng program (a name on the PATH or a path).
+    pub espeak_program: std::path::PathBuf,
+}
+
+impl Default for SpeechSettings {
+    fn default() -> Self {
+        SpeechSettings::from_lookup(&|_: &str| None).unwrap_or_else(|e| unreachable!("defaults are valid: {e}"))
+    }
+}
+
+impl SpeechSettings {
+    /// Reads and checks the speech variables through `get` (trimmed,
+    /// `None` when unset or empty).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<SpeechSettings, ConfigError> {
+        let millis = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(name) {
+            None => Ok(std::time::Duration::from_millis(default)),
+            Some(v) => {
+                v.parse::<u64>().ok().filter(|n| range.contains(n)).map(std::time::Duration::from_millis).ok_or_else(
+                    || {
+                        err(
+                            name,
+                            format!("'{v}' is not a number of milliseconds from {} to {}", range.start(), range.end()),
+                        )
+                    },
+                )
+            }
+        };
+        let count =
+            |name: &'static str, default: usize, range: std::ops::RangeInclusive<usize>| match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    err(name, format!("'{v}' is not a number from {} to {}", range.start(), range.end()))
+                }),
+            };
+        let url = |name: &'static str| get(name).map(|v| http_url(name, &v)).transpose();
+        let asr_backend = match get("ASR_BACKEND").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("auto") => AsrBackend::Auto,
+            Some("http") => AsrBackend::Http,
+            Some("openai") => AsrBackend::OpenAi,
+            Some("whisper") => AsrBackend::Whisper,
+            Some("none") => AsrBackend::None,
+            Some(other) => {
+                return Err(err("ASR_BACKEND", format!("'{other}' is none of auto, http, openai, whisper, none")));
+            }
+        };
+        let tts_backend = match get("TTS_BACKEND").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("auto") => TtsBackend::Auto,
+            Some("http") => TtsBackend::Http,
+            Some("espeak") | Some("espeak-ng") => TtsBackend::Espeak,
+            Some("none") => TtsBackend::None,
+            Some(other) => return Err(err("TTS_BACKEND", format!("'{other}' is none of auto, http, espeak, none"))),
+        };
+        let settings = SpeechSettings {
+            asr_backend,
+            asr_url: url("ASR_URL")?,
+            asr_timeout: millis("ASR_TIMEOUT_MS", 5_000, 100..=60_000)?,
+            openai_asr_url: url("OPENAI_ASR_URL")?,
+            openai_asr_api_key: get("OPENAI_ASR_API_KEY").map(Secret),
+            openai_asr_model: get("OPENAI_ASR_MODEL").unwrap_or_else(|| "whisper-1".to_string()),
+            models_dir: get("MODELS_DIR").unwrap_or_else(|| "./models".to_string()).into(),
+            whisper_model: match get("WHISPER_MODEL").map(|v| v.to_ascii_lowercase()) {
+                None => "base".to_string(),
+                Some(m) if m == "base" || m == "small" => m,
+                Some(other) => return Err(err("WHISPER_MODEL", format!("'{other}' is not 'base' or 'small'"))),
+            },
+            whisper_threads: count("WHISPER_THREADS", 2, 1..=64)?,
+            whisper_max_tokens: count("WHISPER_MAX_TOKENS", 96, 8..=224)?,
+            tts_backend,
+            tts_url: url("TTS_URL")?,
+            tts_voice: get("TTS_VOICE"),
+            tts_timeout: millis("TTS_TIMEOUT_MS", 3_000, 100..=30_000)?,
+            espeak_program: get("ESPEAK_PROGRAM").unwrap_or_else(|| "espeak-ng".to_string()).into(),
+        };
+        if asr_backend == AsrBackend::Http && settings.asr_url.is_none() {
+            return Err(err("ASR_URL", "is required with ASR_BACKEND=http (the ASR server's root)"));
+        }
+        if asr_backend == AsrBackend::OpenAi && settings.openai_asr_url.is_none() {
+            return Err(err("OPENAI_ASR_URL", "is required with ASR_BACKEND=openai (e.g. https://api.openai.com/v1)"));
+        }
+        if settings.openai_asr_api_key.is_none()
+            && settings.openai_asr_url.as_ref().and_then(Url::host_str) == Some("api.openai.com")
+        {
+            return Err(err("OPENAI_ASR_API_KEY", "is required with OpenAI's own OPENAI_ASR_URL"));
+        }
+        if settings.openai_asr_model.chars().any(char::is_whitespace) {
+            return Err(err("OPENAI_ASR_MODEL", "may not contain spaces"));
+        }
+        if tts_backend == TtsBackend::Http && settings.tts_url.is_none() {
+            return Err(err("TTS_URL", "is required with TTS_BACKEND=http (the TTS server's root)"));
+        }
+        Ok(settings)
+    }
+
+    /// `check-config` lines, secrets hidden.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let url = |u: &Option<Url>| u.as_ref().map(Url::to_string).unwrap_or_else(|| "not set".into());
+        vec![
+            ("ASR_BACKEND", self.asr_backend.as_str().to_string()),
+            ("ASR_URL", url(&self.asr_url)),
+            ("ASR_TIMEOUT_MS", self.asr_timeout.as_millis().to_string()),
+            ("OPENAI_ASR_URL", url(&self.openai_asr_url)),
+            (
+                "OPENAI_ASR_API_KEY",
+                self.openai_asr_api_key
+                    .as_ref()
+                    .map_or_else(|| "not set".to_string(), |k| format!("set ({} characters)", k.0.len())),
+            ),
+            ("OPENAI_ASR_MODEL", self.openai_asr_model.clone()),
+            ("MODELS_DIR", self.models_dir.display().to_string()),
+            ("WHISPER_MODEL", self.whisper_model.clone()),
+            ("WHISPER_THREADS", self.whisper_threads.to_string()),
+            ("WHISPER_MAX_TOKENS", self.whisper_max_tokens.to_string()),
+            ("TTS_BACKEND", self.tts_backend.as_str().to_string()),
+            ("TTS_URL", url(&self.tts_url)),
+            ("TTS_VOICE", self.tts_voice.clone().unwrap_or_else(|| "the server's default".into())),
+            ("TTS_TIMEOUT_MS", self.tts_timeout.as_millis().to_string()),
+            ("ESPEAK_PROGRAM", self.espeak_program.display().to_string()),
         ]
     }
 }
@@ -1077,6 +1301,48 @@ mod tests {
         let described: String = c.describe().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         assert!(!described.contains("0123456789abcdef0123"));
         assert!(described.contains("EXOTEL_CALLER_ID=+9180xxxxx233"));
+    }
+
+    #[test]
+    fn speech_settings_default_to_auto_and_name_their_variables() {
+        let c = Config::from_vars(vec![]).unwrap();
+        let s = &c.speech;
+        assert_eq!((s.asr_backend, s.tts_backend), (AsrBackend::Auto, TtsBackend::Auto));
+        assert_eq!((s.asr_timeout.as_millis(), s.tts_timeout.as_millis()), (5_000, 3_000));
+        assert_eq!((s.openai_asr_model.as_str(), s.whisper_model.as_str()), ("whisper-1", "base"));
+        assert_eq!((s.whisper_threads, s.whisper_max_tokens), (2, 96));
+        assert_eq!(s.models_dir, std::path::PathBuf::from("./models"));
+        let c = Config::from_vars(vars(&[
+            ("ASR_BACKEND", "OpenAI"),
+            ("OPENAI_ASR_URL", "https://api.openai.com/v1"),
+            ("OPENAI_ASR_API_KEY", "sk-very-secret-asr-key"),
+            ("TTS_BACKEND", "espeak-ng"),
+            ("WHISPER_MODEL", "small"),
+        ]))
+        .unwrap();
+        assert_eq!((c.speech.asr_backend, c.speech.tts_backend), (AsrBackend::OpenAi, TtsBackend::Espeak));
+        let described: String = c.describe().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        assert!(described.contains("ASR_BACKEND=openai") && described.contains("OPENAI_ASR_API_KEY=set"));
+        assert!(!described.contains("sk-very-secret") && !format!("{c:?}").contains("sk-very-secret"));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("ASR_BACKEND", "google")], "ASR_BACKEND"),
+            (&[("TTS_BACKEND", "polly")], "TTS_BACKEND"),
+            (&[("ASR_URL", "mercury:7001")], "ASR_URL"),
+            (&[("ASR_BACKEND", "http")], "ASR_URL"),
+            (&[("ASR_BACKEND", "openai")], "OPENAI_ASR_URL"),
+            (&[("OPENAI_ASR_URL", "https://api.openai.com/v1")], "OPENAI_ASR_API_KEY"),
+            (&[("OPENAI_ASR_URL", "ftp://x/v1")], "OPENAI_ASR_URL"),
+            (&[("ASR_TIMEOUT_MS", "0")], "ASR_TIMEOUT_MS"),
+            (&[("WHISPER_MODEL", "large")], "WHISPER_MODEL"),
+            (&[("WHISPER_THREADS", "none")], "WHISPER_THREADS"),
+            (&[("WHISPER_MAX_TOKENS", "4")], "WHISPER_MAX_TOKENS"),
+            (&[("TTS_BACKEND", "http")], "TTS_URL"),
+            (&[("TTS_URL", "not a url")], "TTS_URL"),
+            (&[("TTS_TIMEOUT_MS", "fast")], "TTS_TIMEOUT_MS"),
+        ];
+        for (list, var) in cases {
+            assert_eq!(Config::from_vars(vars(list)).unwrap_err().var, *var, "{list:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,12 @@ use reqwest::Url;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::speech::{Engine, Speech};
 use crate::voice_fallback::VoiceFallback;
+
+/// A speech engine's pending `check()`.
+type BoxedCheck<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), mangwale_voice::speech::SpeechError>> + Send + 'a>>;
 
 /// How often dependencies are probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
@@ -36,6 +41,10 @@ pub struct DependencyStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub checked_at: Option<DateTime<Utc>>,
+    /// The engine behind a speech dependency ("asr-http", "whisper",
+    /// "espeak-ng", …), so a degraded status names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 impl DependencyStatus {
@@ -47,6 +56,7 @@ impl DependencyStatus {
             url: url.map(Url::to_string),
             error: Some(if url.is_some() { "not probed yet" } else { "not configured" }.to_string()),
             checked_at: None,
+            backend: None,
         }
     }
 
@@ -60,6 +70,16 @@ impl DependencyStatus {
             url: url.map(Url::to_string),
             error: outcome.err(),
             checked_at: Some(at),
+            backend: None,
+        }
+    }
+
+    /// A speech engine's status before its first probe.
+    fn engine_not_probed(engine: &Engine) -> Self {
+        DependencyStatus {
+            backend: Some(engine.backend.clone()),
+            error: Some(engine.unavailable.clone().unwrap_or_else(|| "not probed yet".to_string())),
+            ..DependencyStatus::not_probed(engine.url.as_ref())
         }
     }
 }
@@ -75,12 +95,19 @@ pub struct Connections {
     /// The voice fallback's NLU service (`NLU_URL`), when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nlu: Option<DependencyStatus>,
+    /// The speech recogniser, when one is configured or was found
+    /// (`backend` names it); one that could not start is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asr: Option<DependencyStatus>,
+    /// The speech synthesiser, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tts: Option<DependencyStatus>,
 }
 
 impl Connections {
     /// The optional dependencies that are configured and not answering.
     fn optional_down(&self) -> bool {
-        [&self.llm, &self.nlu].into_iter().flatten().any(|s| !s.connected)
+        [&self.llm, &self.nlu, &self.asr, &self.tts].into_iter().flatten().any(|s| !s.connected)
     }
 }
 
@@ -163,6 +190,8 @@ pub struct HealthMonitor {
     components: Components,
     /// The voice dialog's NLU/LLM fallback, probed when configured.
     voice_fallback: Option<Arc<VoiceFallback>>,
+    /// The speech engines, probed with their own `check()`.
+    speech: Option<Arc<Speech>>,
 }
 
 impl HealthMonitor {
@@ -180,6 +209,8 @@ impl HealthMonitor {
                 database: DependencyStatus::not_probed(None),
                 llm: None,
                 nlu: None,
+                asr: None,
+                tts: None,
             },
             queue: None,
             awaiting_handler: Default::default(),
@@ -196,7 +227,18 @@ impl HealthMonitor {
             handled: RwLock::new(Vec::new()),
             components: Components::new(),
             voice_fallback: None,
+            speech: None,
         }
+    }
+
+    /// Probes the speech engines too: each one chosen is a dependency
+    /// (`connections.asr`, `connections.tts`) with its live latency.
+    pub fn with_speech(mut self, speech: Arc<Speech>) -> Self {
+        let snapshot = self.snapshot.get_mut().unwrap_or_else(|e| e.into_inner());
+        snapshot.connections.asr = speech.asr.as_ref().map(DependencyStatus::engine_not_probed);
+        snapshot.connections.tts = speech.tts.as_ref().map(DependencyStatus::engine_not_probed);
+        self.speech = Some(speech);
+        self
     }
 
     /// Probes the voice fallback's LLM and NLU service too, when configured.
@@ -231,7 +273,7 @@ impl HealthMonitor {
     /// Probes every dependency once, concurrently, and publishes the result
     /// (also as metrics).
     pub async fn probe_once(&self) {
-        let (database, queue, by_kind, dead, jupiter, php, (llm, nlu)) = tokio::join!(
+        let (database, queue, by_kind, dead, jupiter, php, (llm, nlu), (asr, tts)) = tokio::join!(
             self.probe_database(),
             self.store.queue_stats(self.clock.now()),
             self.store.overdue_by_kind(self.clock.now()),
@@ -239,6 +281,7 @@ impl HealthMonitor {
             self.probe_jupiter(),
             self.probe_php(),
             self.probe_voice_fallback(),
+            self.probe_speech(),
         );
         let awaiting_handler = {
             let handled = self.handled.read().unwrap_or_else(|e| e.into_inner());
@@ -269,7 +312,7 @@ impl HealthMonitor {
                 None
             }
         };
-        let optional = [("llm", llm.as_ref()), ("nlu", nlu.as_ref())];
+        let optional = [("llm", llm.as_ref()), ("nlu", nlu.as_ref()), ("asr", asr.as_ref()), ("tts", tts.as_ref())];
         let probed = [("database", Some(&database)), ("jupiter", Some(&jupiter)), ("php", Some(&php))];
         for (name, status) in probed.into_iter().chain(optional).filter_map(|(n, s)| Some((n, s?))) {
             metrics::gauge!("mangwale_dependency_up", "dependency" => name).set(if status.connected {
@@ -282,7 +325,7 @@ impl HealthMonitor {
             }
         }
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = HealthSnapshot {
-            connections: Connections { jupiter, php, database, llm, nlu },
+            connections: Connections { jupiter, php, database, llm, nlu, asr, tts },
             queue,
             awaiting_handler,
             dead_by_kind,
@@ -332,6 +375,32 @@ impl HealthMonitor {
         let ((llm_started, llm), (nlu_started, nlu)) =
             tokio::join!(timed(fallback.llm_health()), timed(fallback.nlu_health()));
         (measure(fallback.llm_url(), llm_started, llm), measure(fallback.nlu_url(), nlu_started, nlu))
+    }
+
+    /// Each speech engine's `check()` (the ASR server's `/health`, the
+    /// OpenAI model, `espeak-ng --version`), bounded by [`PROBE_TIMEOUT`];
+    /// an engine that could not start stays down with its reason.
+    async fn probe_speech(&self) -> (Option<DependencyStatus>, Option<DependencyStatus>) {
+        let Some(speech) = &self.speech else { return (None, None) };
+        let asr_check = speech.recognizer.as_ref().map(|r| r.check());
+        let tts_check = speech.synthesizer.as_ref().map(|s| s.check());
+        tokio::join!(
+            self.probe_engine(speech.asr.as_ref(), asr_check),
+            self.probe_engine(speech.tts.as_ref(), tts_check)
+        )
+    }
+
+    async fn probe_engine(&self, engine: Option<&Engine>, check: Option<BoxedCheck<'_>>) -> Option<DependencyStatus> {
+        let engine = engine?;
+        let Some(check) = check else { return Some(DependencyStatus::engine_not_probed(engine)) };
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_string()),
+        };
+        let measured = DependencyStatus::measured(engine.url.as_ref(), outcome, started.elapsed(), self.clock.now());
+        Some(DependencyStatus { backend: Some(engine.backend.clone()), ..measured })
     }
 
     /// The PHP site: any HTTP answer proves it is reachable.

@@ -77,6 +77,8 @@ pub struct PrepareOptions {
     /// The Exotel client's own retries of a request (real-time waits);
     /// tests on a manual clock shorten them.
     pub exotel_retry: Option<mangwale_providers::exotel::client::RetryPolicy>,
+    /// Speech engines to use instead of those the configuration chooses.
+    pub speech: Option<crate::speech::Speech>,
 }
 
 /// Connects the store (applying migrations), settles credentials and builds
@@ -117,6 +119,12 @@ pub async fn prepare_with(
     .await?;
     masking::log_pool(&config);
     let channels = crate::comms::channels::Channels::start(&config, options.whatsapp_sim, options.push_sim).await?;
+    let speech = match options.speech {
+        Some(speech) => speech,
+        None => crate::speech::Speech::start(&config, exotel.sim.as_deref()).await,
+    };
+    let speech = Arc::new(speech);
+    let health = health.with_speech(speech.clone());
     let voice = Arc::new(crate::voice::VoiceServices::new());
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
@@ -131,7 +139,7 @@ pub async fn prepare_with(
         metrics: Metrics::global(),
         callers: crate::inbound::caller::CallerCache::default(),
         voice_fallback,
-        speech: Arc::new(crate::speech::Speech::none()),
+        speech,
         voice,
     }))
 }

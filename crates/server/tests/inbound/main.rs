@@ -10,6 +10,7 @@ mod menus;
 mod missed;
 mod pickup;
 mod sandbox_sim;
+mod speech;
 mod voice_catalog;
 mod voice_cli;
 mod voice_fallback;

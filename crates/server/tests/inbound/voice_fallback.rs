@@ -232,6 +232,8 @@ async fn health_lists_the_configured_fallbacks_with_latency_and_speech_as_none()
         ("LLM_MODEL", DEFAULT_MODEL),
         ("LLM_API_KEY", LLM_KEY),
         ("NLU_URL", &nlu.url()),
+        ("ASR_BACKEND", "none"),
+        ("TTS_BACKEND", "none"),
     ])
     .await;
     let (_, health) = app.get("/health", None).await;

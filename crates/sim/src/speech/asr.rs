@@ -202,7 +202,7 @@ fn transcribe(book: &TranscriptBook, request: &AsrRequest, bytes: &[u8]) -> (u16
     if bytes.is_empty() {
         return detail(400, json!("empty audio"));
     }
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return detail(400, json!("audio/raw must be 16-bit PCM: an even number of bytes"));
     }
     if bytes.len() > MAX_SECONDS * rate as usize * 2 {

@@ -403,7 +403,7 @@ fn pcm_of_wav(bytes: &[u8]) -> Option<(u32, Vec<i16>)> {
                     return None;
                 }
                 let data = bytes.get(body..body.checked_add(size)?)?;
-                if data.len() % 2 != 0 {
+                if !data.len().is_multiple_of(2) {
                     return None;
                 }
                 return Some((rate, data.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()));

@@ -24,6 +24,7 @@ use mangwale_sim::speech::{AsrSim, TranscriptBook};
 use mangwale_speech::asr_http::HttpAsr;
 use mangwale_speech::espeak::Espeak;
 use mangwale_speech::openai::OpenAiAsr;
+use mangwale_speech::tts_http::TtsHttp;
 use mangwale_speech::whisper::{Whisper, WhisperConfig, models_present};
 use mangwale_voice::speech::{Recognizer, SpeechStatus, Synthesizer};
 use reqwest::Url;
@@ -98,20 +99,24 @@ impl Speech {
             Chosen::Nothing(why) => tracing::info!(reason = why, "no speech recognition"),
         }
         match choose_synthesizer(settings).await {
-            Ok(Some((synthesizer, engine))) => {
-                tracing::info!(synthesizer = synthesizer.name(), "speech synthesis");
+            Chosen::Running(synthesizer, engine, _) => {
+                tracing::info!(
+                    synthesizer = synthesizer.name(),
+                    url = engine.url.as_ref().map(Url::as_str),
+                    "speech synthesis"
+                );
                 speech.synthesizer = Some(synthesizer);
                 speech.tts = Some(engine);
             }
-            Ok(None) => tracing::info!("no speech synthesis (TTS_BACKEND=none, or auto without TTS_URL or espeak-ng)"),
-            Err(engine) => {
+            Chosen::Unavailable(engine) => {
                 tracing::warn!(
                     backend = %engine.backend,
                     reason = engine.unavailable.as_deref().unwrap_or_default(),
-                    "speech synthesis unavailable: calls fall back to recorded prompts' text"
+                    "speech synthesis unavailable: calls cannot hear spoken replies"
                 );
                 speech.tts = Some(engine);
             }
+            Chosen::Nothing(why) => tracing::info!(reason = why, "no speech synthesis"),
         }
         speech
     }
@@ -136,8 +141,8 @@ impl Speech {
     }
 }
 
-enum Chosen {
-    Running(Arc<dyn Recognizer>, Engine, Option<AsrSim>),
+enum Chosen<T: ?Sized = dyn Recognizer> {
+    Running(Arc<T>, Engine, Option<AsrSim>),
     Unavailable(Engine),
     /// None asked for, none found (not a fault).
     Nothing(&'static str),
@@ -238,8 +243,7 @@ async fn whisper_recognizer(settings: &SpeechSettings) -> Chosen {
 
 /// HOOK (issue 12): once `mangwale_speech::whisper::Whisper` implements
 /// `Recognizer`, this becomes `Some(Arc::new(whisper))`.
-fn as_recognizer(whisper: Whisper) -> Option<Arc<dyn Recognizer>> {
-    drop(whisper);
+fn as_recognizer(_whisper: Whisper) -> Option<Arc<dyn Recognizer>> {
     None
 }
 
@@ -266,37 +270,33 @@ async fn simulated_recognizer(book: TranscriptBook) -> Chosen {
     }
 }
 
-/// `Ok(None)`: none asked for, none found; `Err`: asked for and not running.
-async fn choose_synthesizer(settings: &SpeechSettings) -> Result<Option<(Arc<dyn Synthesizer>, Engine)>, Engine> {
-    let espeak = || Espeak { program: settings.espeak_program.clone(), ..Espeak::default() };
+async fn choose_synthesizer(settings: &SpeechSettings) -> Chosen<dyn Synthesizer> {
+    let espeak = Espeak { program: settings.espeak_program.clone(), ..Espeak::default() };
     match settings.tts_backend {
-        TtsBackend::None => Ok(None),
-        TtsBackend::Http => http_synthesizer(settings).map(Some),
-        TtsBackend::Auto if settings.tts_url.is_some() => http_synthesizer(settings).map(Some),
-        TtsBackend::Espeak => {
-            let espeak = espeak();
-            match espeak.probe().await {
-                Ok(_) => Ok(Some((Arc::new(espeak), engine("espeak-ng", None, None)))),
-                Err(e) => Err(engine("espeak-ng", None, Some(e.to_string()))),
-            }
-        }
-        TtsBackend::Auto => {
-            let espeak = espeak();
-            match espeak.probe().await {
-                Ok(_) => Ok(Some((Arc::new(espeak), engine("espeak-ng", None, None)))),
-                Err(e) => {
-                    tracing::info!(error = %e, "espeak-ng does not run here; no speech synthesis");
-                    Ok(None)
-                }
-            }
-        }
+        TtsBackend::None => Chosen::Nothing("TTS_BACKEND=none"),
+        TtsBackend::Http => http_synthesizer(settings),
+        TtsBackend::Auto if settings.tts_url.is_some() => http_synthesizer(settings),
+        TtsBackend::Espeak => match espeak.probe().await {
+            Ok(_) => Chosen::Running(Arc::new(espeak), engine("espeak-ng", None, None), None),
+            Err(e) => Chosen::Unavailable(engine("espeak-ng", None, Some(e.to_string()))),
+        },
+        TtsBackend::Auto => match espeak.probe().await {
+            Ok(_) => Chosen::Running(Arc::new(espeak), engine("espeak-ng", None, None), None),
+            Err(_) => Chosen::Nothing("TTS_BACKEND=auto: no TTS_URL, and espeak-ng does not run here"),
+        },
     }
 }
 
-/// HOOK (issue 12): the user's TTS server (`TTS_URL`) through
-/// `mangwale_speech::tts_http::TtsHttp`, which is not in this build yet.
-fn http_synthesizer(settings: &SpeechSettings) -> Result<(Arc<dyn Synthesizer>, Engine), Engine> {
-    Err(engine("tts-http", settings.tts_url.as_ref(), Some("the TTS_URL client is not in this build yet".into())))
+/// The user's TTS server (`TTS_URL`, `TTS_VOICE`, `TTS_TIMEOUT_MS`).
+fn http_synthesizer(settings: &SpeechSettings) -> Chosen<dyn Synthesizer> {
+    let name = "tts-http";
+    let Some(url) = &settings.tts_url else {
+        return Chosen::Unavailable(engine(name, None, Some("TTS_URL is not set".into())));
+    };
+    match TtsHttp::new(url.as_str(), settings.tts_voice.clone(), settings.tts_timeout) {
+        Ok(tts) => Chosen::Running(Arc::new(tts), engine(name, Some(url), None), None),
+        Err(e) => Chosen::Unavailable(engine(name, Some(url), Some(e.to_string()))),
+    }
 }
 
 #[cfg(test)]

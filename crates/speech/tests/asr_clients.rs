@@ -13,6 +13,9 @@ use reqwest::Url;
 
 const KEY: &str = "sk-test-0123456789";
 
+/// Whether an error is the one a fault should cause.
+type Expected = fn(&SpeechError) -> bool;
+
 /// Noise-like "speech", different for every seed.
 fn voice(seed: u32, len: usize) -> Vec<i16> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -77,7 +80,7 @@ async fn each_failure_of_the_users_asr_server_is_a_speech_error() {
     let sim = AsrSim::start(TranscriptBook::new()).await.unwrap();
     let audio = spoken(sim.book(), 2, "haan", "hi");
     let asr = http_asr(&sim.url(), 300);
-    let cases: [(SpeechFault, fn(&SpeechError) -> bool); 5] = [
+    let cases: [(SpeechFault, Expected); 5] = [
         (SpeechFault::Down, |e| matches!(e, SpeechError::Unavailable(_))),
         (SpeechFault::Status { status: 503 }, |e| matches!(e, SpeechError::Unavailable(m) if m.contains("503"))),
         (SpeechFault::Status { status: 400 }, |e| matches!(e, SpeechError::Unsupported(m) if m.contains("400"))),

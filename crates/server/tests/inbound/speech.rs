@@ -3,6 +3,7 @@
 //! configured ASR server going down and coming back, none configured.
 
 use mangwale_server::speech::SIMULATED_ASR_NAME;
+use mangwale_sim::speech::tts::{TtsFault, TtsSim};
 use mangwale_sim::speech::{AsrSim, OpenAiAsrSim, OpenAiAsrSimConfig, SpeechFault, TranscriptBook};
 use mangwale_voice::speech::{Pcm16, RecognitionHints, SampleRate};
 
@@ -103,5 +104,22 @@ async fn a_refused_openai_key_or_a_missing_model_is_degraded_and_no_engine_is_no
     );
     assert!(health["connections"].get("asr").is_none() && health["connections"].get("tts").is_none());
     assert_eq!(health["status"], "ok", "{health}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tts_server_that_fails_degrades_health_naming_it() {
+    let tts = TtsSim::start().await.unwrap();
+    let app = TestApp::start(&[("ASR_BACKEND", "none"), ("TTS_URL", &tts.url()), ("TTS_TIMEOUT_MS", "500")]).await;
+    let (_, health) = app.get("/health", None).await;
+    assert_eq!(health["speech"]["synthesizer"], "tts-http", "{health}");
+    assert_eq!(health["connections"]["tts"]["connected"], true, "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+    tts.set_fault(Some(TtsFault::Status { status: 503 }));
+    app.state.health.probe_once().await;
+    let (_, health) = app.get("/health", None).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    let probe = &health["connections"]["tts"];
+    assert_eq!((probe["connected"].as_bool(), probe["backend"].as_str()), (Some(false), Some("tts-http")), "{health}");
     app.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Dependency health, measured by a background probe so that `/health` is
 //! instant and a slow dependency cannot slow the health check itself.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -192,6 +193,9 @@ pub struct HealthMonitor {
     voice_fallback: Option<Arc<VoiceFallback>>,
     /// The speech engines, probed with their own `check()`.
     speech: Option<Arc<Speech>>,
+    /// Probes begun, and the newest whose findings are published.
+    probes_started: AtomicU64,
+    probes_published: AtomicU64,
 }
 
 impl HealthMonitor {
@@ -228,6 +232,8 @@ impl HealthMonitor {
             components: Components::new(),
             voice_fallback: None,
             speech: None,
+            probes_started: AtomicU64::new(0),
+            probes_published: AtomicU64::new(0),
         }
     }
 
@@ -273,6 +279,10 @@ impl HealthMonitor {
     /// Probes every dependency once, concurrently, and publishes the result
     /// (also as metrics).
     pub async fn probe_once(&self) {
+        // Probes may overlap (the start-up probe and a test's, the periodic
+        // one and a slow engine check): an older probe finishing last must
+        // not overwrite a newer one's findings.
+        let generation = self.probes_started.fetch_add(1, Ordering::SeqCst) + 1;
         let (database, queue, by_kind, dead, jupiter, php, (llm, nlu), (asr, tts)) = tokio::join!(
             self.probe_database(),
             self.store.queue_stats(self.clock.now()),
@@ -324,7 +334,11 @@ impl HealthMonitor {
                 metrics::gauge!("mangwale_dependency_latency_seconds", "dependency" => name).set(ms as f64 / 1000.0);
             }
         }
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = HealthSnapshot {
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        if self.probes_published.fetch_max(generation, Ordering::SeqCst) > generation {
+            return;
+        }
+        *snapshot = HealthSnapshot {
             connections: Connections { jupiter, php, database, llm, nlu, asr, tts },
             queue,
             awaiting_handler,

@@ -973,7 +973,7 @@ pub struct SpeechSettings {
     pub tts_backend: TtsBackend,
     /// The user's TTS server's root (`POST {TTS_URL}/synthesize`).
     pub tts_url: Option<Url>,
-    /// The voice the TTS server is asked for; its default when unset.
+    /// The voice the TTS server is asked for (`TtsHttp`'s default when unset).
     pub tts_voice: Option<String>,
     pub tts_timeout: std::time::Duration,
     /// The espeak-ng program (a name on the PATH or a path).
@@ -1090,7 +1090,7 @@ impl SpeechSettings {
             ("WHISPER_MAX_TOKENS", self.whisper_max_tokens.to_string()),
             ("TTS_BACKEND", self.tts_backend.as_str().to_string()),
             ("TTS_URL", url(&self.tts_url)),
-            ("TTS_VOICE", self.tts_voice.clone().unwrap_or_else(|| "the server's default".into())),
+            ("TTS_VOICE", self.tts_voice.clone().unwrap_or_else(|| mangwale_speech::tts_http::DEFAULT_VOICE.into())),
             ("TTS_TIMEOUT_MS", self.tts_timeout.as_millis().to_string()),
             ("ESPEAK_PROGRAM", self.espeak_program.display().to_string()),
         ]

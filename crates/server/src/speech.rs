@@ -181,7 +181,7 @@ async fn choose_recognizer(settings: &SpeechSettings, sandbox: bool, transcripts
                 }
             }
             if sandbox {
-                simulated_recognizer(transcripts.unwrap_or_default()).await
+                simulated_recognizer(transcripts.unwrap_or_default(), settings.asr_timeout).await
             } else {
                 Chosen::Nothing("ASR_BACKEND=auto: no ASR_URL, no OPENAI_ASR_URL, no Whisper model in MODELS_DIR")
             }
@@ -249,7 +249,7 @@ fn as_recognizer(_whisper: Whisper) -> Option<Arc<dyn Recognizer>> {
 
 /// The sandbox's recogniser: the production client of the user's ASR
 /// server, against the in-process simulator answering from `book`.
-async fn simulated_recognizer(book: TranscriptBook) -> Chosen {
+async fn simulated_recognizer(book: TranscriptBook, timeout: std::time::Duration) -> Chosen {
     let name = mangwale_speech::asr_http::NAME;
     let sim = match AsrSim::start(book).await {
         Ok(sim) => sim,
@@ -261,7 +261,7 @@ async fn simulated_recognizer(book: TranscriptBook) -> Chosen {
         Ok(url) => url,
         Err(e) => return Chosen::Unavailable(engine(name, None, Some(format!("the ASR simulator's URL: {e}")))),
     };
-    match HttpAsr::new(url.clone(), mangwale_speech::asr_http::DEFAULT_TIMEOUT) {
+    match HttpAsr::new(url.clone(), timeout) {
         Ok(asr) => {
             let asr = asr.with_name(SIMULATED_ASR_NAME);
             Chosen::Running(Arc::new(asr), engine(SIMULATED_ASR_NAME, Some(&url), None), Some(sim))

@@ -6,6 +6,7 @@
 //! - [`audio`]: resampling and the WAV container.
 //! - [`asr_http`]: the user's own ASR server (`POST {ASR_URL}/transcribe`).
 //! - [`openai`]: an OpenAI-compatible `/v1/audio/transcriptions`.
+//! - [`decode`]: call recordings (WAV, μ-law WAV, MP3) to PCM.
 //! - [`espeak`]: the embedded synthesiser (espeak-ng's command line).
 //! - [`whisper`]: the embedded recogniser.
 //! - [`tts_http`]: the user's TTS server (`POST {TTS_URL}/synthesize`).
@@ -14,6 +15,7 @@
 
 pub mod asr_http;
 pub mod audio;
+pub mod decode;
 pub mod espeak;
 pub mod openai;
 pub mod prompt_cache;

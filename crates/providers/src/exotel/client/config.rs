@@ -51,6 +51,11 @@ pub struct ExotelClientConfig {
     /// that every SMS we send has its DLT and DND failures reported. Carries
     /// our webhook token: never logged.
     pub sms_status_callback: Option<url::Url>,
+    /// Whole-request timeout of a recording fetch (`fetch_recording`): it
+    /// runs while Exotel waits on a Passthru, so it is short.
+    pub recording_timeout: Duration,
+    /// The largest recording fetched; larger ones are refused unread.
+    pub recording_max_bytes: usize,
 }
 
 impl ExotelClientConfig {
@@ -78,6 +83,8 @@ impl ExotelClientConfig {
             caller_id_format: NumberFormat::default(),
             flow_base_url: "http://my.exotel.com".to_string(),
             sms_status_callback: None,
+            recording_timeout: super::recording::DEFAULT_RECORDING_TIMEOUT,
+            recording_max_bytes: super::recording::DEFAULT_RECORDING_MAX_BYTES,
         }
     }
 
@@ -128,6 +135,8 @@ impl fmt::Debug for ExotelClientConfig {
             .field("caller_id_format", &self.caller_id_format)
             .field("flow_base_url", &self.flow_base_url)
             .field("sms_status_callback", &self.sms_status_callback.as_ref().map(|_| "***"))
+            .field("recording_timeout", &self.recording_timeout)
+            .field("recording_max_bytes", &self.recording_max_bytes)
             .finish()
     }
 }

@@ -9,6 +9,8 @@
 //! - Client-side rate limits per lane (voice, SMS) with a bounded wait.
 //! - Every attempt is reported to an [`ExotelRecorder`]; logs carry masked
 //!   numbers only and never credentials or callback URLs.
+//! - Call recordings are fetched with the account's credentials, sent only
+//!   to Exotel's own hosts (see `recording`).
 
 mod config;
 mod error;
@@ -16,6 +18,7 @@ mod form;
 #[doc(hidden)]
 pub mod fuzz;
 mod recorder;
+mod recording;
 mod request;
 mod response;
 
@@ -39,6 +42,7 @@ use url::Url;
 pub use config::{BracketStyle, BulkKeyPrefix, ExotelClientConfig, NumberFormat, RateLimit, RetryPolicy};
 pub use error::{ExotelError, TransientReason};
 pub use recorder::{ExotelRecorder, MemoryRecorder, NoopRecorder, Outcome, RequestRecord};
+pub use recording::{Recording, RecordingAccess, RecordingUrl};
 pub use request::{
     BulkSms, BulkSmsMessage, CallOptions, CallbackContentType, ConnectToFlow, ConnectToVoicebot, ConnectTwoNumbers,
     FlowTarget, MAX_BULK_MESSAGES, MAX_CUSTOM_FIELD_CHARS, MAX_SMS_BODY_CHARS, MAX_STREAM_NAME_CHARS,
@@ -191,6 +195,7 @@ impl ExotelClient {
             ("timeout", config.timeout),
             ("query_timeout", config.query_timeout),
             ("connect_timeout", config.connect_timeout),
+            ("recording_timeout", config.recording_timeout),
         ] {
             if timeout.is_zero() {
                 return Err(ExotelError::invalid(field, "must be more than zero"));

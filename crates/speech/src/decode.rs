@@ -114,11 +114,8 @@ pub fn sniff(bytes: &[u8]) -> Result<RecordingFormat, DecodeError> {
     if bytes.starts_with(b"ID3") || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0) {
         return Ok(RecordingFormat::Mp3);
     }
-    let shown: String = bytes
-        .iter()
-        .take(8)
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' })
-        .collect();
+    let shown: String =
+        bytes.iter().take(8).map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' }).collect();
     Err(DecodeError::Unrecognised(format!("{shown:?}")))
 }
 
@@ -195,7 +192,9 @@ mod tests {
 
     fn tone(rate: u32, ms: u32) -> Vec<i16> {
         let n = (rate * ms / 1000) as usize;
-        (0..n).map(|i| ((i as f64 * 440.0 * 2.0 * std::f64::consts::PI / f64::from(rate)).sin() * 8000.0) as i16).collect()
+        (0..n)
+            .map(|i| ((i as f64 * 440.0 * 2.0 * std::f64::consts::PI / f64::from(rate)).sin() * 8000.0) as i16)
+            .collect()
     }
 
     /// A μ-law WAV (format tag 7) of `samples`' G.711 encoding.

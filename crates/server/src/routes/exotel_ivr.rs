@@ -363,6 +363,10 @@ async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppRes
     let (request, _) = record_applet(&state, "greeting", &params).await?;
     let (flow, step) = flow_step(&params);
     let step = params.0.get("step").map(str::to_string).unwrap_or(step);
+    if flow == crate::voice::record::FLOW {
+        let text = Greeting::Text(crate::voice::record::greeting(&state, &request, &step).await?);
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response());
+    }
     if flow == crate::inbound::menus::FLOW {
         let text = Greeting::Text(crate::inbound::menus::greeting(&state, &request, &step).await?);
         return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response());
@@ -411,7 +415,7 @@ async fn connect(State(state): State<AppState>, params: ExotelParams) -> AppResu
     if flow == masking::FLOW {
         return Ok(Json(masking::connect(&state, &request, params.0.get("step").unwrap_or("")).await?));
     }
-    if flow == crate::inbound::menus::FLOW && step != "admin" {
+    if (flow == crate::inbound::menus::FLOW || flow == crate::voice::record::FLOW) && step != "admin" {
         return Ok(Json(crate::inbound::menus::connect(&state, &request, &step).await?));
     }
     Ok(Json(crate::comms::ivr::connect(&state, &step)))
@@ -436,6 +440,11 @@ async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppRes
         if let Some(next) = next {
             return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], next.select().body()).into_response());
         }
+    }
+    // The record flow's turn: the recording's words through the dialog.
+    if flow == crate::voice::record::FLOW && step == "heard" {
+        let next = crate::voice::record::heard(&state, &request).await?;
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], SwitchCase::new(next.name()).body()).into_response());
     }
     // After a masked Connect of the inbound menus: how the conversation
     // ended, with the masked calls.

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::error::{AppError, AppResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use crate::voice::record;
 use crate::voice::session::{self, Answered, NewSession, TurnAnswer};
 
 pub fn router() -> axum::Router<AppState> {
@@ -125,18 +126,48 @@ async fn desk_connect(state: &AppState, call_sid: &str, handoff: &Handoff, recor
 /// the caller left in a call that dropped within 30 minutes); its words are
 /// the caller's first turn. `text` is what the caller said (empty: they
 /// said nothing intelligible, and the agent asks again); `recording_url`
-/// needs speech recognition, which is not configured in this build: 503.
+/// (without `text`) is fetched with Exotel's credentials and transcribed
+/// (see `voice::record`), and its words are the turn. A recording that
+/// cannot be fetched, decoded or transcribed (or no recogniser) is still a
+/// 200: the agent's words say so, the answer hands the call to the order
+/// desk (`connect`), and `recording.error` and the timeline say why.
 async fn process(State(state): State<AppState>, ApiJson(body): ApiJson<ProcessBody>) -> AppResult<Json<Value>> {
     let call_sid = id_field("call_sid", body.call_sid.as_deref())?;
     let phone = phone_field("from_phone", body.from_phone.as_deref())?;
-    let turn = optional_id("turn", body.turn.as_deref())?;
-    let text = match (body.text, body.recording_url.as_deref().map(str::trim).filter(|u| !u.is_empty())) {
+    let mut turn = optional_id("turn", body.turn.as_deref())?;
+    let recording = body.recording_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let mut heard = None;
+    let text = match (body.text, recording) {
         (Some(text), _) => text,
-        (None, Some(_)) => {
-            return Err(AppError::Unavailable {
-                code: "speech_recognition_unavailable",
-                message: "speech recognition is not configured: recording_url cannot be transcribed; send text".into(),
-            });
+        (None, Some(url)) => {
+            let stored = record::stored(&state, &call_sid).await?;
+            let dialog = stored.as_ref().map(|(d, _)| d);
+            let hints = record::hints(&state, &call_sid, dialog).await;
+            match record::transcribe(&state, &call_sid, url, &hints).await? {
+                Ok(transcript) => {
+                    turn = turn.or_else(|| Some(record::turn_of(url)));
+                    heard = Some(json!({
+                        "transcript": transcript.text,
+                        "language": transcript.language,
+                        "confidence": transcript.confidence,
+                    }));
+                    transcript.text
+                }
+                Err(unheard) => {
+                    let answer = record::unheard_answer(dialog, stored.as_ref().and_then(|(_, last)| last.as_ref()));
+                    let connect = match &answer.handoff {
+                        Some(handoff) => desk_connect(&state, &call_sid, handoff, true).await?,
+                        None => None,
+                    };
+                    let extra = [
+                        ("callSid", json!(call_sid)),
+                        ("context", json!(body.context)),
+                        ("duplicate", json!(false)),
+                        ("recording", json!({"error": unheard.why, "detail": unheard.detail})),
+                    ];
+                    return Ok(Json(reply_json(&answer, connect.as_ref(), &extra)));
+                }
+            }
         }
         (None, None) => return Err(AppError::invalid("text", "text (or recording_url) is required")),
     };
@@ -161,7 +192,11 @@ async fn process(State(state): State<AppState>, ApiJson(body): ApiJson<ProcessBo
         Some(handoff) => desk_connect(&state, &call_sid, handoff, !replayed).await?,
         None => None,
     };
-    let extra = [("callSid", json!(call_sid)), ("context", json!(body.context)), ("duplicate", json!(replayed))];
+    let mut extra =
+        vec![("callSid", json!(call_sid)), ("context", json!(body.context)), ("duplicate", json!(replayed))];
+    if let Some(heard) = heard {
+        extra.push(("recording", heard));
+    }
     Ok(Json(reply_json(&answer, connect.as_ref(), &extra)))
 }
 

@@ -2,9 +2,11 @@
 //! run for Exotel calls (`POST /exotel/ivr/voice/process`) and for the
 //! dashboard's HTTP sessions (`POST /voice/sessions`), durable per call in
 //! the store ([`session`]), over Jupiter, the job queue and our channels
-//! ([`ports::ServerPorts`]).
+//! ([`ports::ServerPorts`]). Accounts without Voicebot order by recordings
+//! ([`record`]).
 
 pub mod ports;
+pub mod record;
 pub mod session;
 
 use std::collections::HashMap;

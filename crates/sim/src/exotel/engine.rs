@@ -61,6 +61,9 @@ pub struct FlowConfig {
     pub key_interval: Duration,
     /// Ring timeout of a Connect attempt when the answer has no `max_ringing_duration`.
     pub connect_ring_timeout: Duration,
+    /// The silence after the caller's words that ends a Record applet's
+    /// recording (it is part of the recording).
+    pub record_silence: Duration,
     pub voicebot: VoicebotConfig,
 }
 
@@ -90,6 +93,7 @@ impl FlowConfig {
             audio_prompt_duration: Duration::from_secs(3),
             key_interval: Duration::from_millis(300),
             connect_ring_timeout: Duration::from_secs(45),
+            record_silence: Duration::from_secs(2),
             voicebot: VoicebotConfig::default(),
         }
         .with_default_exophones()
@@ -390,7 +394,8 @@ fn collect_keys(spec: &GatherSpec, pressed: &str, key_interval: Duration) -> Key
 /// DialCallDuration, StartTime, EndTime, CallType, DialWhomNumber, flow_id,
 /// tenant_id, From, To, CurrentTime`, then when they apply `digits` (quoted,
 /// from the Gather just before), `CustomField` (API calls), `DialCallStatus`
-/// (after a Connect), `RecordingUrl` (just after a recorded Connect) and
+/// (after a Connect), `RecordingUrl` (just after a recorded Connect or a
+/// Record applet) and
 /// `Stream[StreamSID]`, `Stream[Status]`, `Stream[Duration]`,
 /// `Stream[DisconnectedBy]`, `Stream[StreamUrl]` (the applet's URL, token
 /// included), `Stream[RecordingUrl]` (just after a Voicebot).
@@ -435,6 +440,14 @@ fn collect_keys(spec: &GatherSpec, pressed: &str, key_interval: Duration) -> Key
 ///   [`VoicebotConfig::speech_start`] after the start, utterances
 ///   [`VoicebotConfig::speech_gap`] apart, then presses its keys
 ///   [`FlowConfig::key_interval`] apart.
+/// - A Record applet (Exotel's Voicemail applet) records the caller's next
+///   scripted utterance matching the applet (see [`PromptContext`]): 300 ms
+///   after the beep they speak, [`FlowConfig::record_silence`] of silence
+///   ends the recording, `max_length` caps it. Silence alone when the
+///   script has nothing to say. The WAV (8 kHz mono 16-bit, the caller's
+///   samples unchanged) is served behind the account's credentials, its URL
+///   passed to the next applet as `RecordingUrl`, and `CallType` becomes
+///   `voicemail` (the Passthru article's value after a Voicemail applet).
 /// - Incoming flows never carry `CustomField`; a flow that never plays audio
 ///   (the missed-call flow) leaves the call unanswered (`no-answer`).
 pub struct FlowEngine {
@@ -994,11 +1007,51 @@ impl FlowEngine {
                 let index = self.push_entry(&run.sid, entry);
                 self.start_stream(run, Some((id.to_string(), index)), Some(next), ws, now).await
             }
+            AppletKind::Record { next, max_length } => {
+                self.answer(run, now);
+                self.record(run, id, entry, next, max_length)
+            }
             AppletKind::Hangup => {
                 self.push_entry(&run.sid, entry);
                 Next::End(FlowOutcome::HungUp { applet_id: id.to_string() })
             }
         }
+    }
+
+    /// A Record applet: the caller's next utterance for it, recorded and
+    /// served; `RecordingUrl` for the next applet.
+    fn record(&self, run: &mut Run, id: &str, mut entry: FlowLogEntry, next: String, max_length: u32) -> Next {
+        let Some(inner) = self.inner.upgrade() else { return Next::Hold(Pending::Hold) };
+        let ids = applet_ids(&run.flow);
+        let at = PromptContext { applet_id: id, gather_visit: 0, text: "", applet_ids: &ids };
+        let said = run.script.next_utterance(&at, &run.used_speech).map(|i| {
+            run.used_speech.push(i);
+            run.script.utterances[i].text.clone()
+        });
+        let rate = super::record::RECORDING_RATE;
+        let speech = said
+            .as_deref()
+            .map(|text| super::record::caller_speech(text, rate, self.config.speech_per_char))
+            .unwrap_or_default();
+        let max = Duration::from_secs(u64::from(max_length));
+        let samples = super::record::recording_samples(&speech, rate, self.config.record_silence, max);
+        let duration = super::audio::samples_duration(samples.len(), rate);
+        let recording_sid = lock(&inner.state).ids.next_sid();
+        let url = super::record::recording_url(&inner.base_url, &run.account_sid, &recording_sid);
+        let wav = super::audio::wav(&super::audio::to_le_bytes(&samples), rate);
+        lock(&inner.flow_records).push_recording(super::record::recording_key(&recording_sid), wav);
+        entry.detail = json!({
+            "said": said,
+            "recording_sid": recording_sid,
+            "recording_url": url,
+            "duration_ms": duration.as_millis() as u64,
+            "max_length": max_length,
+        });
+        entry.branch = Some(next.clone());
+        self.push_entry(&run.sid, entry);
+        run.once.recording_url = Some(url);
+        run.call_type = "voicemail";
+        Next::Wait(duration, Pending::Goto(next))
     }
 
     fn speaking_time(&self, body: &str) -> Duration {

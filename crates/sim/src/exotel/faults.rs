@@ -26,6 +26,9 @@ pub enum Endpoint {
     ExoPhones,
     /// `GET Numbers/{number}`
     Numbers,
+    /// `GET /exotelrecordings/{sid}/{recording_sid}.wav` (a Record applet's
+    /// `RecordingUrl`). A status fault answers an HTML error page.
+    Recordings,
     /// Matches every endpoint (only as a fault target).
     Any,
 }

@@ -49,6 +49,7 @@ pub enum AppletType {
     Switch,
     Connect,
     Voicebot,
+    Record,
     Hangup,
 }
 
@@ -61,6 +62,7 @@ impl AppletType {
             AppletType::Switch => "switch",
             AppletType::Connect => "connect",
             AppletType::Voicebot => "voicebot",
+            AppletType::Record => "record",
             AppletType::Hangup => "hangup",
         }
     }
@@ -73,6 +75,7 @@ impl AppletType {
             "switch" => AppletType::Switch,
             "connect" => AppletType::Connect,
             "voicebot" => AppletType::Voicebot,
+            "record" => AppletType::Record,
             "hangup" => AppletType::Hangup,
             _ => return None,
         })
@@ -123,8 +126,17 @@ pub enum AppletKind {
         url: String,
         next: String,
     },
+    /// Records the caller (after a beep) until they fall silent or
+    /// `max_length` seconds pass; the next applet gets `RecordingUrl`.
+    Record {
+        next: String,
+        max_length: u32,
+    },
     Hangup,
 }
+
+/// A Record applet's longest recording when the file names none.
+pub const DEFAULT_RECORD_MAX_LENGTH: u32 = 60;
 
 /// One applet of a flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,6 +155,7 @@ impl Applet {
             AppletKind::Switch { .. } => AppletType::Switch,
             AppletKind::Connect { .. } => AppletType::Connect,
             AppletKind::Voicebot { .. } => AppletType::Voicebot,
+            AppletKind::Record { .. } => AppletType::Record,
             AppletKind::Hangup => AppletType::Hangup,
         }
     }
@@ -155,7 +168,7 @@ impl Applet {
             | AppletKind::Passthru { url, .. }
             | AppletKind::Connect { url, .. }
             | AppletKind::Voicebot { url, .. } => Some(url),
-            AppletKind::Switch { .. } | AppletKind::Hangup => None,
+            AppletKind::Switch { .. } | AppletKind::Record { .. } | AppletKind::Hangup => None,
         }
     }
 
@@ -164,7 +177,8 @@ impl Applet {
         match &self.kind {
             AppletKind::Greeting { next, .. }
             | AppletKind::Connect { next, .. }
-            | AppletKind::Voicebot { next, .. } => {
+            | AppletKind::Voicebot { next, .. }
+            | AppletKind::Record { next, .. } => {
                 vec![next]
             }
             AppletKind::Gather { next, no_input, .. } => {
@@ -288,6 +302,7 @@ struct RawApplet {
     on_302: Option<String>,
     cases: Option<BTreeMap<String, String>>,
     default: Option<String>,
+    max_length: Option<u32>,
 }
 
 fn convert_flow(raw: RawFlow, problems: &mut Vec<String>) -> Option<FlowDef> {
@@ -317,7 +332,7 @@ fn convert_flow(raw: RawFlow, problems: &mut Vec<String>) -> Option<FlowDef> {
 fn convert_applet(raw: RawApplet, at: &str, problems: &mut Vec<String>) -> Option<Applet> {
     let Some(kind) = AppletType::parse(&raw.kind) else {
         problems.push(format!(
-            "{at}: unknown type '{}' (greeting, gather, passthru, switch, connect, voicebot or hangup)",
+            "{at}: unknown type '{}' (greeting, gather, passthru, switch, connect, voicebot, record or hangup)",
             raw.kind
         ));
         return None;
@@ -328,6 +343,7 @@ fn convert_applet(raw: RawApplet, at: &str, problems: &mut Vec<String>) -> Optio
         AppletType::Gather => &["url", "next", "no_input"],
         AppletType::Passthru => &["url", "next", "on_302"],
         AppletType::Switch => &["cases", "default"],
+        AppletType::Record => &["next", "max_length"],
         AppletType::Hangup => &[],
     };
     let present = [
@@ -337,6 +353,7 @@ fn convert_applet(raw: RawApplet, at: &str, problems: &mut Vec<String>) -> Optio
         ("on_302", raw.on_302.is_some()),
         ("cases", raw.cases.is_some()),
         ("default", raw.default.is_some()),
+        ("max_length", raw.max_length.is_some()),
     ];
     for (field, is_present) in present {
         if is_present && !allowed.contains(&field) {
@@ -376,8 +393,15 @@ fn convert_applet(raw: RawApplet, at: &str, problems: &mut Vec<String>) -> Optio
         AppletType::Voicebot => {
             AppletKind::Voicebot { url: required("url", raw.url), next: required("next", raw.next) }
         }
+        AppletType::Record => AppletKind::Record {
+            next: required("next", raw.next),
+            max_length: raw.max_length.unwrap_or(DEFAULT_RECORD_MAX_LENGTH),
+        },
         AppletType::Hangup => AppletKind::Hangup,
     };
+    if let AppletKind::Record { max_length: 0, .. } = applet_kind {
+        problems.push(format!("{at}: max_length must be at least 1 second"));
+    }
     let applet = Applet { id: raw.id, kind: applet_kind };
     if let Some(url) = applet.url()
         && !url.is_empty()
@@ -489,6 +513,7 @@ mod tests {
                 "rider_assignment",
                 "address_update",
                 "customer_voice_order",
+                "voice_order_record",
                 "missed_call",
                 "masked_call"
             ]
@@ -512,6 +537,10 @@ mod tests {
             AppletType::Voicebot
         );
         assert_eq!(defs.flow("missed_call").unwrap().direction, FlowDirection::Incoming);
+        assert_eq!(
+            defs.flow("voice_order_record").unwrap().applet("listen").unwrap().kind,
+            AppletKind::Record { next: "heard".into(), max_length: 30 }
+        );
     }
 
     #[test]
@@ -605,7 +634,7 @@ mod tests {
                 "flow 'f', applet 'a': a greeting applet has no 'cases'",
                 "flow 'f', applet 'a': url 'https://x/g?token=abc' must be a path relative to PUBLIC_BASE_URL",
                 "flow 'f', applet 'a': url 'https://x/g?token=abc' must not carry the token (it is appended)",
-                "flow 'f', applet 'b': unknown type 'beep' (greeting, gather, passthru, switch, connect, voicebot or hangup)",
+                "flow 'f', applet 'b': unknown type 'beep' (greeting, gather, passthru, switch, connect, voicebot, record or hangup)",
                 "flow 'f', applet 'c': a passthru applet needs 'url'",
                 "flow 'f', applet 'c': a passthru applet needs 'next'",
             ]

@@ -47,6 +47,11 @@
 //! | GET | `/_sim/streams/{stream_sid}` | a Voicebot [`StreamLog`] |
 //! | GET | `/_sim/recordings/{stream_sid}.wav` | the caller's side of a Voicebot stream (WAV, 8 kHz mono 16-bit) |
 //!
+//! Recordings of the Record applet (see [`FlowEngine`]) are served as
+//! Exotel serves them, behind the account's Basic credentials:
+//! `GET /exotelrecordings/{account_sid}/{recording_sid}.wav` (faults: endpoint
+//! `recordings`).
+//!
 //! A `CalleeScript` in JSON (durations in seconds):
 //! `{"pickup": {"kind": "answer", "after": 2}, "hang_up_after": 20}`;
 //! other pickups: `{"kind": "no_answer"}`, `{"kind": "busy", "after": 3}`,
@@ -55,7 +60,7 @@
 //! `utterances: [{"prompt", "text"}]`. Fault kinds: `status` (`status`),
 //! `delay` (`secs`), `drop`, `drop_after_processing`; endpoints:
 //! `calls_connect`, `call_details`, `sms_send`, `sms_bulk_send`,
-//! `sms_details`, `account`, `numbers`, `any`.
+//! `sms_details`, `account`, `numbers`, `recordings`, `any`.
 //!
 //! # Assumptions where Exotel's behaviour is not established
 //!
@@ -92,6 +97,7 @@ mod flows;
 mod form;
 mod log;
 mod payload;
+mod record;
 mod rest;
 mod script;
 mod server;
@@ -124,6 +130,7 @@ pub use flows::{
     Applet, AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection, FlowsError, REPOSITORY_FLOWS_TOML,
 };
 pub use log::{CallbackKind, LoggedResponse, ReceivedRequest, SentCallback};
+pub use record::{RECORDING_RATE, RECORDINGS_PATH};
 pub use script::{
     AnsweredBy, CalleeScript, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress, Pickup,
     PromptContext, Utterance,

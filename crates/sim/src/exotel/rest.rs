@@ -168,7 +168,7 @@ pub(crate) fn dispatch(inner: &Inner, req: &ApiRequest<'_>, now: DateTime<Utc>) 
         Endpoint::SmsDetails => {
             st.sms_message(arg).map(|m| Reply::one(200, sms_document(m, cfg, json))).ok_or_else(not_found)
         }
-        Endpoint::Any => Err(not_found()),
+        Endpoint::Any | Endpoint::Recordings => Err(not_found()),
     };
     result.unwrap_or_else(|e| Reply::error(&e))
 }

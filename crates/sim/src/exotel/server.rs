@@ -52,6 +52,16 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<HttpRespons
     let path = parts.uri.path().to_string();
     let query: Vec<(String, String)> =
         parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    if let Some(rest) = path.strip_prefix(super::record::RECORDINGS_PATH) {
+        return match super::record::serve(&inner, &parts.method, &parts.headers, rest) {
+            super::record::Served::Answer(answer) => Ok(answer),
+            super::record::Served::Slow(delay, answer) => {
+                tokio::time::sleep(delay).await;
+                Ok(answer)
+            }
+            super::record::Served::Drop => Err(DropConnection),
+        };
+    }
     if let Some(sid) = path.strip_prefix("/_sim/recordings/").and_then(|p| p.strip_suffix(".wav")) {
         return Ok(recording(&inner, &parts.method, sid));
     }

@@ -154,7 +154,9 @@ async fn process(State(state): State<AppState>, ApiJson(body): ApiJson<ProcessBo
                     transcript.text
                 }
                 Err(unheard) => {
-                    let answer = record::unheard_answer(dialog, stored.as_ref().and_then(|(_, last)| last.as_ref()));
+                    let fallback = record::caller_language(&state, &call_sid, phone.as_ref()).await;
+                    let last = stored.as_ref().and_then(|(_, last)| last.as_ref());
+                    let answer = record::unheard_answer(dialog, last, fallback);
                     let connect = match &answer.handoff {
                         Some(handoff) => desk_connect(&state, &call_sid, handoff, true).await?,
                         None => None,

@@ -273,11 +273,28 @@ async fn hear(
     Ok((transcript, shape, host))
 }
 
+/// The language of a caller without a dialog yet: their profile's, else
+/// Hindi (as a new dialog chooses it).
+pub async fn caller_language(state: &AppState, call_sid: &str, phone: Option<&mangwale_core::E164>) -> Lang {
+    if phone.is_none() {
+        return Lang::default();
+    }
+    let ports = ServerPorts::new(state.clone(), call_sid, phone.cloned());
+    match ports.profile().await {
+        Ok(profile) => profile.and_then(|p| p.language).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(call_sid, error = %e, "the caller's profile could not be read for their language");
+            Lang::default()
+        }
+    }
+}
+
 /// The answer given when a recording could not be used: the caller hears
-/// [`unheard_sentence`] and goes to the order desk. The dialog is not run
-/// (nothing was said), so the session keeps its cart.
-pub fn unheard_answer(dialog: Option<&Dialog>, last: Option<&TurnAnswer>) -> TurnAnswer {
-    let language = last.map(|a| a.language).or(dialog.map(|d| d.language)).unwrap_or_default();
+/// [`unheard_sentence`] (in the dialog's language, else `fallback`) and
+/// goes to the order desk. The dialog is not run (nothing was said), so the
+/// session keeps its cart.
+pub fn unheard_answer(dialog: Option<&Dialog>, last: Option<&TurnAnswer>, fallback: Lang) -> TurnAnswer {
+    let language = last.map(|a| a.language).or(dialog.map(|d| d.language)).unwrap_or(fallback);
     TurnAnswer {
         agent: unheard_sentence(language),
         expects: Expects::Nothing,
@@ -384,8 +401,8 @@ mod tests {
         for lang in [Lang::Hi, Lang::HiEn, Lang::Mr, Lang::En] {
             assert!(!unheard_sentence(lang).is_empty());
         }
-        let answer = unheard_answer(None, None);
-        assert_eq!(answer.language, Lang::default());
+        let answer = unheard_answer(None, None, Lang::Mr);
+        assert_eq!(answer.language, Lang::Mr);
         assert_eq!(answer.handoff, Some(Handoff::OrderDesk { reason: HandoffReason::Unavailable }));
         assert_eq!(Next::of(&answer), Next::Desk);
     }

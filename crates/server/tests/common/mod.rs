@@ -157,6 +157,7 @@ pub struct SimEnvBuilder {
     maintenance: bool,
     step: Duration,
     phones_first: bool,
+    speech: Option<mangwale_server::speech::Speech>,
 }
 
 impl SimEnv {
@@ -171,6 +172,7 @@ impl SimEnv {
             maintenance: false,
             step: Duration::from_secs(5),
             phones_first: false,
+            speech: None,
         }
     }
 
@@ -308,6 +310,12 @@ impl SimEnvBuilder {
         self
     }
 
+    /// Runs with these speech engines (a recogniser double).
+    pub fn speech(mut self, speech: mangwale_server::speech::Speech) -> Self {
+        self.speech = Some(speech);
+        self
+    }
+
     /// The step of [`SimEnv::tick`].
     pub fn tick_step(mut self, step: Duration) -> Self {
         self.step = step;
@@ -344,6 +352,7 @@ impl SimEnvBuilder {
                 exotel_sim: Some((self.exotel)(SimConfig::manual(clock.now()))),
                 whatsapp_sim,
                 exotel_retry,
+                speech: self.speech,
                 ..PrepareOptions::default()
             },
             db: self.db,

@@ -15,3 +15,4 @@ mod voice_catalog;
 mod voice_cli;
 mod voice_fallback;
 mod voice_order;
+mod voice_record;

@@ -34,7 +34,7 @@ const LEAD: Duration = Duration::from_millis(300);
 /// The caller's audio for `text`: the one place the simulated caller's
 /// voice is produced for recordings (today the deterministic tones of
 /// [`audio::synthesize`]; a speaking caller swaps this for real speech).
-pub(crate) fn caller_speech(text: &str, rate: u32, per_char: Duration) -> Vec<i16> {
+pub fn caller_speech(text: &str, rate: u32, per_char: Duration) -> Vec<i16> {
     audio::synthesize(text, rate, per_char)
 }
 

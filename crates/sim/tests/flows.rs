@@ -240,6 +240,8 @@ async fn applet(State(state): State<Arc<ServiceState>>, method: Method, uri: Uri
                 let digits = seen.param("digits").map(|d| d.trim_matches('"'));
                 Answer::text(200, &json!({"select": select(flow, step, digits)}).to_string())
             }
+            // The record flow's turn: the dialog ended.
+            "/exotel/applet/passthru" if flow == "voice_order_record" => Answer::text(200, r#"{"select":"done"}"#),
             // The masked-call flow's Passthrus before its Switch Cases: the
             // caller has one session.
             "/exotel/applet/passthru" if flow == "masked_call" && step != "after_connect" => {
@@ -1297,4 +1299,47 @@ async fn run_standalone_with_runs_flows_on_the_system_clock() {
     assert_eq!(service.steps(), ["GET /exotel/ivr/missed-call:missed_call"]);
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_record_applet_records_the_caller_and_hands_the_url_to_the_passthru() {
+    let service = Service::start().await;
+    let sim =
+        sim_with(SimConfig { flows: Some(service.flows(FlowDefinitions::repository().unwrap())), ..config_at(START) })
+            .await;
+    sim.script(CUSTOMER, CalleeScript::answers_after(secs(1)).never_hangs_up().says("listen", "do dosa")).unwrap();
+    let sid = sim.incoming_call(CUSTOMER, EXOPHONE, "voice_order_record").unwrap();
+    sim.advance(secs(30)).await;
+
+    let run = sim.flow_run(&sid).unwrap();
+    assert_eq!(run.path(), ["speak", "listen", "heard", "route", "last_words", "end"]);
+    let listen = run.entry("listen").unwrap();
+    assert!(listen.requests.is_empty(), "a Record applet calls no URL of ours");
+    assert_eq!(listen.detail["said"], "do dosa");
+    // 300 ms after the beep, 7 characters at 60 ms, then 2 s of silence.
+    assert_eq!(listen.detail["duration_ms"], 300 + 420 + 2000);
+    let heard = run.entry("heard").unwrap();
+    let url = heard.param("RecordingUrl").expect("RecordingUrl on the Passthru after the recording").to_string();
+    assert_eq!(url, listen.detail["recording_url"].as_str().unwrap());
+    assert_eq!(heard.param("CallType"), Some("voicemail"));
+    assert_eq!(heard.at, listen.at + chrono::Duration::milliseconds(2720));
+
+    // Served as Exotel serves recordings: only with the account's credentials.
+    assert!(url.starts_with(&format!("{}/exotelrecordings/{}/", sim.base_url(), sim.account_sid())), "{url}");
+    let anonymous = client().get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let wrong = client().get(&url).basic_auth(sim.api_key(), Some("wrong")).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let fetched = client().get(&url).basic_auth(sim.api_key(), Some(sim.api_token())).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "audio/wav");
+    let wav = fetched.bytes().await.unwrap();
+    // The caller's samples, unchanged, after 300 ms of silence.
+    let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let speech = mangwale_sim::exotel::caller_speech("do dosa", 8_000, Duration::from_millis(60));
+    assert_eq!(&samples[2_400..2_400 + speech.len()], &speech[..]);
+    assert!(samples[..2_400].iter().all(|&s| s == 0));
+    let missing = url.replace(".wav", "x.wav");
+    let absent = client().get(&missing).basic_auth(sim.api_key(), Some(sim.api_token())).send().await.unwrap();
+    assert_eq!(absent.status(), 404);
 }

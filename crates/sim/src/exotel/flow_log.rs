@@ -49,7 +49,8 @@ pub struct FlowLogEntry {
     pub applet_id: String,
     pub applet_type: AppletType,
     /// The requests in order: a Greeting's HEAD then GET, one GET for
-    /// Gather, Passthru and Connect, none for Switch, Voicebot and Hangup.
+    /// Gather, Passthru and Connect, none for Switch, Voicebot, Record and
+    /// Hangup.
     pub requests: Vec<AppletExchange>,
     /// What the applet did: the text spoken and for how long, the prompts
     /// played and keys collected, the case selected, the numbers dialled,

@@ -134,6 +134,13 @@ async fn a_caller_orders_by_recordings_and_the_flow_loops_until_the_order_is_pla
     assert_eq!(said, ORDER);
     assert!(turns.last().unwrap()["ended"].as_bool().unwrap(), "{:?}", turns.last());
 
+    // The seed's route takes the same recording: its words are the turn.
+    let first = run.entries.iter().find(|e| e.applet_id == "listen").unwrap().detail["recording_url"].clone();
+    let answer = env.process("CA-rec-seed", first.as_str().unwrap()).await;
+    assert_eq!(answer["recording"]["transcript"], "godavari se", "{answer}");
+    assert_eq!(answer["cart"]["store_id"], "7", "{answer}");
+    assert_eq!(answer["duplicate"], false);
+
     // The recogniser was biased towards the store once it was chosen.
     let hints = recognizer.hints.lock().unwrap().clone();
     assert!(hints[1].phrases.iter().any(|p| p.to_lowercase().contains("misal")), "{:?}", hints[1]);

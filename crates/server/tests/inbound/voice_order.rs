@@ -212,9 +212,10 @@ async fn bad_requests_name_the_field_and_an_empty_utterance_is_a_turn() {
     }
     let body = json!({"call_sid": "CA-bad", "from_phone": RAHUL, "recording_url": "https://x.example/r.mp3"});
     let (status, answer) = env.post("/exotel/ivr/voice/process", body).await;
-    // No recogniser in this build: the caller is sent to the order desk
-    // (docs/speech.md, "The record path"), and no dialog starts.
-    assert_eq!((status, answer["recording"]["error"].as_str()), (200, Some("no_recognizer")), "{answer}");
+    // Not one of Exotel's recording hosts: nothing is fetched, the caller
+    // is sent to the order desk (docs/speech.md, "The record path"), and no
+    // dialog starts.
+    assert_eq!((status, answer["recording"]["error"].as_str()), (200, Some("recording_url_refused")), "{answer}");
     assert_eq!(answer["connect"]["destination"]["numbers"], json!([ORDER_DESK]), "{answer}");
     assert!(env.app.state.store.voice_session("CA-bad").await.unwrap().is_none(), "nothing started");
 

@@ -63,7 +63,7 @@ impl Recognizer for ExactRecognizer {
 }
 
 async fn env(recognizer: Option<Arc<ExactRecognizer>>) -> SimEnv {
-    let speech = Speech { recognizer: recognizer.map(|r| r as Arc<dyn Recognizer>), synthesizer: None };
+    let speech = Speech { recognizer: recognizer.map(|r| r as Arc<dyn Recognizer>), ..Speech::none() };
     SimEnv::builder().var("ORDER_DESK_PHONE", ORDER_DESK).speech(speech).start().await
 }
 

@@ -12,6 +12,7 @@
 //! - [`tts_http`]: the user's TTS server (`POST {TTS_URL}/synthesize`).
 //! - [`prompt_cache`]: an LRU of synthesised audio, prewarmed with the fixed prompts.
 //! - [`translit`]: Latin Hinglish to Devanagari for the Hindi and Marathi voices.
+//! - [`vad`]: voice activity and end-of-turn detection (earshot).
 
 pub mod asr_http;
 pub mod audio;
@@ -21,4 +22,5 @@ pub mod openai;
 pub mod prompt_cache;
 pub mod translit;
 pub mod tts_http;
+pub mod vad;
 pub mod whisper;

@@ -30,6 +30,7 @@ pub mod state;
 pub mod telemetry;
 pub mod voice;
 pub mod voice_fallback;
+pub mod voicebot;
 
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ mod flow;
 pub mod local;
 pub mod ports;
 mod pricing;
-mod prompts;
+pub mod prompts;
 pub mod protocol;
 mod understanders;
 

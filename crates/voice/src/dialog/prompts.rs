@@ -481,3 +481,21 @@ pub fn list(lang: Lang, items: &[String]) -> String {
         _ => items.join(""),
     }
 }
+
+/// The filler of the phone stream, said when a reply takes a moment.
+pub fn one_moment(lang: Lang) -> String {
+    pick(lang, ["एक सेकंड...", "Ek second...", "एक सेकंद...", "One moment..."])
+}
+
+/// Said on a phone stream when no speech recogniser is configured.
+pub fn no_speech_recognition(lang: Lang) -> String {
+    pick(
+        lang,
+        [
+            "माफ़ कीजिए, अभी आवाज़ से ऑर्डर नहीं ले सकते। आपको ऑर्डर डेस्क से जोड़ रहे हैं।",
+            "Maaf kijiye, abhi aawaaz se order nahi le sakte. Aapko order desk se jod rahe hain.",
+            "माफ करा, आत्ता आवाजाने ऑर्डर घेता येत नाही. तुम्हाला ऑर्डर डेस्कशी जोडत आहोत.",
+            "Sorry, I can't take orders by voice right now. Connecting you to our order desk.",
+        ],
+    )
+}

@@ -152,7 +152,8 @@ async fn the_webhook_token_echoed_by_exotel_is_never_stored() {
         form_urlencoded::byte_serialize(stream_url.as_bytes()).collect::<String>()
     );
     let res = app.http.get(app.exotel_url(&format!("/exotel/applet/passthru?{query}"))).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    // No dialog ran on the stream: the caller goes to the order desk (302).
+    assert_eq!(res.status().as_u16(), 302);
     let events = app.state.store.events_after(0, 10_000).await.unwrap();
     let stored = serde_json::to_string(&events.iter().map(|e| &e.detail).collect::<Vec<_>>()).unwrap();
     assert!(stored.contains("customer_voice_order"), "{stored}");
@@ -391,7 +392,8 @@ async fn the_voicebot_socket_speaks_exotels_protocol_and_records_the_stream() {
         ))
         .await
         .unwrap();
-    // With no dialog attached the bot ends the stream so the flow moves on.
+    // With no speech engines the bot cannot talk: it ends the stream so the
+    // flow moves on (to the order desk).
     let mut closed = false;
     while let Some(message) = socket.next().await {
         match message {

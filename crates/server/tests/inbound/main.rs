@@ -16,3 +16,4 @@ mod voice_cli;
 mod voice_fallback;
 mod voice_order;
 mod voice_record;
+mod voicebot;

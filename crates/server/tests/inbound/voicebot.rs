@@ -160,7 +160,8 @@ enum Queued {
 impl Exotel {
     async fn connect(env: &SimEnv, call: &str, custom: Value) -> Exotel {
         let url = format!("{}/exotel/voicebot?flow=customer_voice_order&token={TOKEN}", env.app.base.replace("http", "ws"));
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        // No Nagle: a ping right after a media frame must not wait for an ACK.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.unwrap();
         let stream_sid = format!("st-{call}");
         let mut exotel = Exotel {
             ws,

@@ -45,13 +45,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const RAHUL: &str = "+917207687342";
 
 /// Answers the text of the utterance being measured, at once.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct StubRecognizer {
-    text: Mutex<String>,
+    text: Arc<Mutex<String>>,
 }
 
 #[async_trait]
-impl Recognizer for Arc<StubRecognizer> {
+impl Recognizer for StubRecognizer {
     fn name(&self) -> &str {
         "stub (the case's text)"
     }
@@ -136,7 +136,7 @@ async fn run() {
         return;
     }
     // The embedded Whisper is not built in this tree yet: the stub stands in.
-    let stub = Arc::new(StubRecognizer::default());
+    let stub = StubRecognizer::default();
     let recognizer_name = stub.name().to_string();
     let db = TestDb::sqlite().await.unwrap();
     let config = Config::from_vars(vec![
@@ -226,7 +226,10 @@ async fn run() {
         });
     }
     let column = |f: fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
-    println!("voicebot turn latency: {} utterances of the development set, recogniser: {recognizer_name}", samples.len());
+    println!(
+        "voicebot turn latency: {} utterances of the development set, recogniser: {recognizer_name}",
+        samples.len()
+    );
     println!("(end of caller speech -> first byte of reply audio; ms)");
     println!("{:<28} {:>8} {:>8} {:>8}", "", "p50", "p95", "p99");
     for (name, values) in [

@@ -278,8 +278,7 @@ impl TurnDetector {
                 self.levels.pop_front();
             }
             let floor = self.levels.iter().copied().fold(f32::INFINITY, f32::min);
-            let voiced =
-                scored.score >= self.config.threshold && scored.level_db >= floor + self.config.above_floor_db;
+            let voiced = scored.score >= self.config.threshold && scored.level_db >= floor + self.config.above_floor_db;
             self.recent.push_back(voiced);
             if self.recent.len() > self.config.start_window {
                 self.recent.pop_front();

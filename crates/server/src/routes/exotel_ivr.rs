@@ -453,7 +453,10 @@ async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppRes
     }
     // After the voice bot: 302 (the flow's order desk) unless its dialog
     // ended with the caller served.
-    if flow == crate::inbound::menus::FLOW && step == "after_bot" && crate::voicebot::after_bot_to_desk(&state, &request.call_sid).await? {
+    if flow == crate::inbound::menus::FLOW
+        && step == "after_bot"
+        && crate::voicebot::after_bot_to_desk(&state, &request.call_sid).await?
+    {
         return Ok(StatusCode::FOUND.into_response());
     }
     Ok(StatusCode::OK.into_response())

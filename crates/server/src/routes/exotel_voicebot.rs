@@ -180,7 +180,10 @@ async fn stream(state: AppState, socket: WebSocket) {
             match output {
                 Output::Media(pcm) => {
                     let payload = base64::engine::general_purpose::STANDARD.encode(at_rate(&pcm, c.rate));
-                    let media = OutboundEvent::Media { stream_sid: c.info.stream_sid.clone(), media: OutboundMedia { payload } };
+                    let media = OutboundEvent::Media {
+                        stream_sid: c.info.stream_sid.clone(),
+                        media: OutboundMedia { payload },
+                    };
                     if send(&mut sink, &media).await.is_err() {
                         reason = "the socket failed while sending".into();
                         closing = Some(None);
@@ -260,7 +263,8 @@ async fn stream(state: AppState, socket: WebSocket) {
 
 /// The call of a `start`: its session's runner, recorded on the timeline.
 async fn started(state: &AppState, start: &StartInfo) -> Call {
-    let param = |name: &str| start.custom_parameters.get(name).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
+    let param =
+        |name: &str| start.custom_parameters.get(name).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
     let rate = start
         .media_format
         .as_ref()

@@ -61,8 +61,11 @@ pub struct Measured {
 /// the filler and the trouble sentence are ready before they are needed.
 #[derive(Default)]
 pub struct PromptAudio {
-    cache: Mutex<HashMap<(String, Lang, String), Arc<Vec<i16>>>>,
+    cache: Mutex<HashMap<PromptKey, Arc<Vec<i16>>>>,
 }
+
+/// The synthesiser's name, the language, the text.
+type PromptKey = (String, Lang, String);
 
 impl PromptAudio {
     async fn get(&self, synth: &dyn Synthesizer, lang: Lang, text: String) -> Result<Arc<Vec<i16>>, SpeechError> {
@@ -92,7 +95,9 @@ fn number_words(lang: Lang) -> &'static [&'static str] {
     match lang {
         Lang::Hi => &["एक", "दो", "तीन", "चार", "पाँच", "छह", "सात", "आठ", "नौ", "दस", "हाँ", "नहीं", "किलो", "ग्राम"],
         Lang::Mr => &["एक", "दोन", "तीन", "चार", "पाच", "सहा", "सात", "आठ", "नऊ", "दहा", "हो", "नाही", "किलो", "ग्रॅम"],
-        Lang::HiEn => &["ek", "do", "teen", "char", "paanch", "chhe", "saat", "aath", "nau", "das", "haan", "nahi", "kilo"],
+        Lang::HiEn => {
+            &["ek", "do", "teen", "char", "paanch", "chhe", "saat", "aath", "nau", "das", "haan", "nahi", "kilo"]
+        }
         Lang::En => &["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "yes", "no"],
     }
 }
@@ -218,7 +223,9 @@ impl Runner {
                         phrases.extend(item.aliases.iter().cloned());
                     }
                 }
-                Err(e) => tracing::warn!(call_sid = %self.call.call_sid, error = %e, "no catalog for the recogniser's hints"),
+                Err(e) => {
+                    tracing::warn!(call_sid = %self.call.call_sid, error = %e, "no catalog for the recogniser's hints")
+                }
             }
         }
         phrases.dedup();
@@ -317,7 +324,8 @@ impl Runner {
     /// An entry on the call's timeline (failures to write are logged: the
     /// call goes on).
     pub async fn record(&self, kind: &str, detail: Value) {
-        let event = NewEvent::new(kind, self.state.clock.now()).call(&self.call.call_sid).channel("voicebot").detail(detail);
+        let event =
+            NewEvent::new(kind, self.state.clock.now()).call(&self.call.call_sid).channel("voicebot").detail(detail);
         if let Err(e) = self.state.store.record_event(event).await {
             tracing::error!(call_sid = %self.call.call_sid, kind, error = %e, "recording a voicebot event failed");
         }

@@ -93,14 +93,26 @@ pub enum Outcome {
 /// Something worth a timeline entry or a metric.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note {
-    BargeIn { at_ms: u64 },
-    Filler { job: u64, at_ms: u64 },
+    BargeIn {
+        at_ms: u64,
+    },
+    Filler {
+        job: u64,
+        at_ms: u64,
+    },
     /// A job failed or was given up on: the trouble sentence and the desk.
-    Fallback { job: u64, why: String },
+    Fallback {
+        job: u64,
+        why: String,
+    },
     /// A reply not played because the caller spoke again meanwhile.
-    Superseded { job: u64 },
+    Superseded {
+        job: u64,
+    },
     /// A key or words while the bot's last words play out: ignored.
-    Ignored { what: &'static str },
+    Ignored {
+        what: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +134,10 @@ pub enum Event {
     Dtmf(String),
     Mark(String),
     Stop,
-    Done { job: u64, result: JobResult },
+    Done {
+        job: u64,
+        result: JobResult,
+    },
 }
 
 /// What is playing now.

@@ -19,9 +19,7 @@ use mangwale_core::ladder::LadderState;
 use mangwale_server::speech::Speech;
 use mangwale_speech::vad::{TurnConfig, TurnDetector, VadEvent};
 use mangwale_voice::Lang;
-use mangwale_voice::speech::{
-    Pcm16, RecognitionHints, Recognizer, SampleRate, SpeechError, Synthesizer, Transcript,
-};
+use mangwale_voice::speech::{Pcm16, RecognitionHints, Recognizer, SampleRate, SpeechError, Synthesizer, Transcript};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -159,7 +157,8 @@ enum Queued {
 
 impl Exotel {
     async fn connect(env: &SimEnv, call: &str, custom: Value) -> Exotel {
-        let url = format!("{}/exotel/voicebot?flow=customer_voice_order&token={TOKEN}", env.app.base.replace("http", "ws"));
+        let url =
+            format!("{}/exotel/voicebot?flow=customer_voice_order&token={TOKEN}", env.app.base.replace("http", "ws"));
         // No Nagle: a ping right after a media frame must not wait for an ACK.
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.unwrap();
         let stream_sid = format!("st-{call}");
@@ -563,7 +562,9 @@ async fn a_malformed_message_is_ignored_and_the_stream_goes_on() {
     let ended = h.events("voicebot.stream_ended").await;
     assert_eq!(ended[0]["malformed_events"], 5, "{}", ended[0]);
     assert_eq!(ended[0]["outcome"], "completed");
-    assert!(!serde_json::to_string(&h.env.all_events().await.iter().map(|e| &e.detail).collect::<Vec<_>>())
-        .unwrap()
-        .contains("7207687342"));
+    assert!(
+        !serde_json::to_string(&h.env.all_events().await.iter().map(|e| &e.detail).collect::<Vec<_>>())
+            .unwrap()
+            .contains("7207687342")
+    );
 }

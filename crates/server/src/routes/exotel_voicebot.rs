@@ -230,10 +230,9 @@ async fn stream(state: AppState, socket: WebSocket) {
         Some(Outcome::Stopped) | None => c.runner.hang_up().await,
         _ => {}
     }
-    if !matches!(outcome, Some(Outcome::Stopped) | None) {
+    let bot_closes = !matches!(outcome, Some(Outcome::Stopped) | None);
+    if bot_closes {
         reason = "the bot ended the stream".into();
-        let close = CloseFrame { code: 1000, reason: "done".into() };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
     }
     let outcome_name = match &outcome {
         Some(Outcome::Completed) => "completed",
@@ -259,6 +258,12 @@ async fn stream(state: AppState, socket: WebSocket) {
             }),
         )
         .await;
+    // Closed after everything is recorded: the flow's next applet (after_bot)
+    // reads what this stream did.
+    if bot_closes {
+        let close = CloseFrame { code: 1000, reason: "done".into() };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
+    }
 }
 
 /// The call of a `start`: its session's runner, recorded on the timeline.

@@ -543,8 +543,8 @@ async fn a_malformed_message_is_ignored_and_the_stream_goes_on() {
     // The applet's URL names the store (Godavari Misal House).
     let mut exotel = Exotel::connect(&h.env, call, json!({"store": "7"})).await;
     exotel.reply().await;
-    let greeting = h.synth.said.lock().unwrap()[0].clone();
-    assert!(greeting.contains("Godavari") || greeting.contains("गोदावरी"), "{greeting}");
+    let said = h.synth.said.lock().unwrap().clone();
+    assert!(said.iter().any(|t| t.contains("Godavari") || t.contains("गोदावरी")), "{said:?}");
     for garbage in [
         "not json".to_string(),
         json!({"event": "media", "stream_sid": "x"}).to_string(),

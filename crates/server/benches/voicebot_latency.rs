@@ -145,7 +145,11 @@ async fn run() {
         ("EXOTEL_WEBHOOK_TOKEN".to_string(), "bench-webhook-token-0123456789".to_string()),
     ])
     .unwrap();
-    let speech = Speech { recognizer: Some(Arc::new(stub.clone())), synthesizer: Some(Arc::new(espeak.clone())) };
+    let speech = Speech {
+        recognizer: Some(Arc::new(stub.clone())),
+        synthesizer: Some(Arc::new(espeak.clone())),
+        ..Speech::none()
+    };
     let options = PrepareOptions { speech: Some(speech), ..PrepareOptions::default() };
     let state = mangwale_server::prepare_with(config, Arc::new(SystemClock), options).await.unwrap();
 

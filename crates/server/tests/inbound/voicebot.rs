@@ -97,6 +97,7 @@ async fn harness(recognizer: bool) -> Harness {
     let speech = Speech {
         recognizer: recognizer.then(|| Arc::new(ScriptedRecognizer(script.clone())) as Arc<dyn Recognizer>),
         synthesizer: Some(Arc::new(SharedSynth(synth.clone()))),
+        ..Speech::none()
     };
     let env = SimEnv::builder().var("ORDER_DESK_PHONE", ORDER_DESK).speech(speech).start().await;
     Harness { env, script, synth }

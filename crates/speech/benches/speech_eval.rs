@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use mangwale_speech::audio::resample;
 use mangwale_speech::espeak::Espeak;
-use mangwale_speech::hints::catalog_hints;
+use mangwale_speech::hints::{Script, catalog_hints_in};
 use mangwale_speech::wer::word_errors;
 use mangwale_speech::whisper::{Whisper, WhisperConfig, models_present};
 use mangwale_voice::catalog::Lang;
@@ -43,6 +43,11 @@ struct Options {
     verbose: bool,
     /// Leave the catalog out of the prompt (to measure what it brings).
     no_prompt: bool,
+    /// The hints' script (`--script native` for Devanagari Hindi and
+    /// Marathi phrases).
+    script: Script,
+    /// Decode Hinglish as English instead of Hindi.
+    hinglish_as_english: bool,
 }
 
 fn options() -> Options {
@@ -53,6 +58,8 @@ fn options() -> Options {
         models_dir: std::env::var("MODELS_DIR").map_or_else(|_| PathBuf::from("models"), PathBuf::from),
         verbose: false,
         no_prompt: false,
+        script: Script::Latin,
+        hinglish_as_english: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,6 +70,10 @@ fn options() -> Options {
             "--models-dir" => options.models_dir = args.next().map(PathBuf::from).unwrap_or(options.models_dir),
             "--verbose" => options.verbose = true,
             "--no-prompt" => options.no_prompt = true,
+            "--script" => {
+                options.script = if args.next().as_deref() == Some("native") { Script::Native } else { Script::Latin }
+            }
+            "--hinglish-as-english" => options.hinglish_as_english = true,
             // cargo bench passes --bench; other flags are not ours.
             _ => {}
         }
@@ -97,7 +108,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 struct AsrTally {
     errors: usize,
     words: usize,
+    /// Utterances heard in the other script (not in the WER).
+    other_script: usize,
     times: Vec<Duration>,
+}
+
+fn devanagari(text: &str) -> bool {
+    text.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c))
 }
 
 #[tokio::main]
@@ -141,7 +158,10 @@ async fn main() {
     let run_started = Instant::now();
     for (index, (case, catalog)) in cases.iter().zip(per_case).enumerate() {
         let lang = case.lang.unwrap_or(catalog.store.language);
-        let mut hints = catalog_hints(&catalog, lang);
+        let mut hints = catalog_hints_in(&catalog, lang, options.script);
+        if options.hinglish_as_english && lang == Lang::HiEn {
+            hints.language = Some(Lang::En);
+        }
         if options.no_prompt {
             hints.phrases.clear();
         }
@@ -152,18 +172,33 @@ async fn main() {
             let audio = Pcm16 { sample_rate: SampleRate::Hz8000, samples: resample(&samples, rate, 8000) };
             let asr_started = Instant::now();
             let whisper_ref = &whisper;
-            let transcript =
-                tokio::task::block_in_place(|| whisper_ref.transcribe_blocking(&audio, &hints)).expect("whisper transcribes");
+            let transcript = tokio::task::block_in_place(|| whisper_ref.transcribe_blocking(&audio, &hints))
+                .expect("whisper transcribes");
             let took = asr_started.elapsed();
+            // Words compare only in one script: a Latin transcript of a
+            // Devanagari sentence (the Latin prompt's doing) is left out
+            // of the word error rate, and counted apart.
+            let same_script = devanagari(text) == devanagari(&transcript.text) || transcript.text.is_empty();
             let (errors, words) = word_errors(text, &transcript.text);
             for key in [lang.code().to_string(), "all".to_string()] {
                 let tally = asr.entry(key).or_default();
-                tally.errors += errors;
-                tally.words += words;
+                if same_script {
+                    tally.errors += errors;
+                    tally.words += words;
+                } else {
+                    tally.other_script += 1;
+                }
                 tally.times.push(took);
             }
             if options.verbose {
-                heard_lines.push(format!("  {} [{}] {:>5} ms  said: {text}\n{:>23}heard: {}", case.id, lang, took.as_millis(), "", transcript.text));
+                heard_lines.push(format!(
+                    "  {} [{}] {:>5} ms  said: {text}\n{:>23}heard: {}",
+                    case.id,
+                    lang,
+                    took.as_millis(),
+                    "",
+                    transcript.text
+                ));
             }
             *turn = Input::Say(transcript.text);
         }
@@ -173,7 +208,11 @@ async fn main() {
         }
     }
     let report = EvalReport::new(&outcomes, None);
-    let prompt = if options.no_prompt { "no prompt" } else { "catalog prompt" };
+    let prompt = if options.no_prompt {
+        "no prompt".to_string()
+    } else {
+        format!("catalog prompt, {:?} script", options.script)
+    };
     println!(
         "speech_eval: {} cases, whisper-{} ({prompt}, {} threads, max {} tokens), espeak-ng -> 8 kHz, {:.0} s",
         cases.len(),
@@ -183,8 +222,8 @@ async fn main() {
         run_started.elapsed().as_secs_f64()
     );
     println!(
-        "{:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>9}  {:>9}",
-        "language", "cases", "WER", "exact carts", "item recall", "ASR p50", "ASR p95"
+        "{:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>9}  {:>9}  {:>12}",
+        "language", "cases", "WER", "exact carts", "item recall", "ASR p50", "ASR p95", "other script"
     );
     let pct = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.1} %", r * 100.0));
     let mut rows: Vec<(String, _)> = report.by_language.iter().map(|(l, f)| (l.clone(), f)).collect();
@@ -194,13 +233,15 @@ async fn main() {
         tally.times.sort();
         let wer = if tally.words == 0 { None } else { Some(tally.errors as f64 / tally.words as f64) };
         println!(
-            "{lang:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>6} ms  {:>6} ms",
+            "{lang:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>6} ms  {:>6} ms  {:>5} of {:<4}",
             figures.cases,
             pct(wer),
             pct(figures.exact_cart_rate),
             pct(figures.item_recall),
             percentile(&tally.times, 0.50).as_millis(),
-            percentile(&tally.times, 0.95).as_millis()
+            percentile(&tally.times, 0.95).as_millis(),
+            tally.other_script,
+            tally.times.len()
         );
     }
     if options.verbose {
@@ -208,7 +249,10 @@ async fn main() {
         for line in &heard_lines {
             println!("{line}");
         }
-        print!("\n{}", report.to_text(true).lines().skip_while(|l| !l.starts_with("failing")).collect::<Vec<_>>().join("\n"));
+        print!(
+            "\n{}",
+            report.to_text(true).lines().skip_while(|l| !l.starts_with("failing")).collect::<Vec<_>>().join("\n")
+        );
         println!();
     }
 }

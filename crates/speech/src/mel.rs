@@ -171,7 +171,8 @@ mod tests {
         // librosa's first filter: a single 40 Hz bin at its peak, weight
         // 2 / (mel_to_hz(2 * step) - 0) with step = hz_to_mel(8000) / 81.
         let step = hz_to_mel(8000.0) / 81.0;
-        let peak = 2.0 / mel_to_hz(2.0 * step) * (40.0 / mel_to_hz(step)).min((mel_to_hz(2.0 * step) - 40.0) / (mel_to_hz(2.0 * step) - mel_to_hz(step)));
+        let peak = 2.0 / mel_to_hz(2.0 * step)
+            * (40.0 / mel_to_hz(step)).min((mel_to_hz(2.0 * step) - 40.0) / (mel_to_hz(2.0 * step) - mel_to_hz(step)));
         assert!((f64::from(filters[0][1]) - peak).abs() < 1e-6);
         assert_eq!(filters[0][0], 0.0);
         // Every filter has some weight, and none reaches past Nyquist.
@@ -181,11 +182,14 @@ mod tests {
     #[test]
     fn a_tone_lights_its_band_and_silence_sits_at_the_floor() {
         let mel = LogMel::new();
-        let tone: Vec<f32> = (0..16_000).map(|i| 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin()).collect();
+        let tone: Vec<f32> =
+            (0..16_000).map(|i| 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin()).collect();
         let features = mel.features(&tone);
         assert_eq!(features.len(), N_MELS * N_FRAMES);
         let frame = 50;
-        let loudest = (0..N_MELS).max_by(|a, b| features[a * N_FRAMES + frame].total_cmp(&features[b * N_FRAMES + frame])).unwrap();
+        let loudest = (0..N_MELS)
+            .max_by(|a, b| features[a * N_FRAMES + frame].total_cmp(&features[b * N_FRAMES + frame]))
+            .unwrap();
         // 1 kHz is mel 15, band 15 * 81 / hz_to_mel(8000) - 1 ≈ 27.
         let expected = (15.0 / (hz_to_mel(8000.0) / 81.0)).round() as usize - 1;
         assert!(loudest.abs_diff(expected) <= 1, "loudest band {loudest}, expected about {expected}");

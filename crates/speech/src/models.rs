@@ -183,7 +183,12 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
         .await
         .map_err(|e| ModelsError::Wheel { file: MANIFEST.into(), message: e.to_string() })??;
     if let Some(manifest) = present {
-        progress(&format!("whisper-{} already in {} ({} files verified)", request.model, dir.display(), manifest.files.len()));
+        progress(&format!(
+            "whisper-{} already in {} ({} files verified)",
+            request.model,
+            dir.display(),
+            manifest.files.len()
+        ));
         return Ok(FetchOutcome::AlreadyPresent { dir });
     }
     fs::create_dir_all(&request.models_dir).map_err(io_error(&request.models_dir))?;
@@ -214,7 +219,10 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
         }
     }
     if parts.is_empty() {
-        return Err(ModelsError::Wheel { file: request.model.packages().join(", "), message: "no model.bin parts".into() });
+        return Err(ModelsError::Wheel {
+            file: request.model.packages().join(", "),
+            message: "no model.bin parts".into(),
+        });
     }
     parts.sort();
     let model_bin = partial.join("model.bin");
@@ -251,10 +259,8 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
         files,
     };
     let manifest_path = partial.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ModelsError::Io {
-        path: manifest_path.clone(),
-        source: io::Error::other(e),
-    })?;
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ModelsError::Io { path: manifest_path.clone(), source: io::Error::other(e) })?;
     fs::write(&manifest_path, json).map_err(io_error(&manifest_path))?;
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
@@ -274,19 +280,22 @@ async fn list_wheel(http: &reqwest::Client, index: &str, package: &str) -> Resul
     }
     let base = response.url().clone();
     let page: IndexPage = response.json().await.map_err(|e| http_error(format!("not a PyPI JSON page: {e}")))?;
-    let file = page
-        .urls
-        .into_iter()
-        .find(|f| f.packagetype == "bdist_wheel")
-        .ok_or_else(|| ModelsError::Index { package: package.into(), message: "no wheel in the latest release".into() })?;
+    let file = page.urls.into_iter().find(|f| f.packagetype == "bdist_wheel").ok_or_else(|| ModelsError::Index {
+        package: package.into(),
+        message: "no wheel in the latest release".into(),
+    })?;
     // PyPI writes absolute addresses; mirrors may write them relative to
     // the page.
-    let url = base
-        .join(&file.url)
-        .map_err(|e| ModelsError::Index { package: package.into(), message: format!("wheel address {:?}: {e}", file.url) })?;
+    let url = base.join(&file.url).map_err(|e| ModelsError::Index {
+        package: package.into(),
+        message: format!("wheel address {:?}: {e}", file.url),
+    })?;
     let sha256 = file.digests.sha256.to_ascii_lowercase();
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ModelsError::Index { package: package.into(), message: format!("sha256 {sha256:?} is not a digest") });
+        return Err(ModelsError::Index {
+            package: package.into(),
+            message: format!("sha256 {sha256:?} is not a digest"),
+        });
     }
     Ok(Listed { package: package.into(), filename: file.filename, url, sha256 })
 }

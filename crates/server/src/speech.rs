@@ -232,19 +232,10 @@ async fn whisper_recognizer(settings: &SpeechSettings) -> Chosen {
     // Loading reads and prepares hundreds of megabytes: off the runtime.
     let loaded = tokio::task::spawn_blocking(move || Whisper::load(&config)).await;
     match loaded {
-        Ok(Ok(whisper)) => match as_recognizer(whisper) {
-            Some(recognizer) => Chosen::Running(recognizer, engine("whisper", None, None), None),
-            None => unavailable("this build's Whisper does not recognise speech yet".into()),
-        },
+        Ok(Ok(whisper)) => Chosen::Running(Arc::new(whisper), engine("whisper", None, None), None),
         Ok(Err(e)) => unavailable(e.to_string()),
         Err(e) => unavailable(format!("loading panicked: {e}")),
     }
-}
-
-/// HOOK (issue 12): once `mangwale_speech::whisper::Whisper` implements
-/// `Recognizer`, this becomes `Some(Arc::new(whisper))`.
-fn as_recognizer(_whisper: Whisper) -> Option<Arc<dyn Recognizer>> {
-    None
 }
 
 /// The sandbox's recogniser: the production client of the user's ASR

@@ -20,6 +20,7 @@ use super::state::LegOutcome;
 use super::voicebot::{Session, StreamEnd, StreamSetup, VoicebotConfig, Wake, new_log};
 use super::{Inner, SimError, error_chain};
 use crate::clock::{format_ist, format_rfc1123_ist, lock};
+use crate::speech::{CallerVoice, TranscriptBook, Voice};
 
 /// Exotel's placeholder `EndTime` on applet requests.
 pub const END_TIME_PLACEHOLDER: &str = "1970-01-01 05:30:00";
@@ -65,6 +66,13 @@ pub struct FlowConfig {
     /// recording (it is part of the recording).
     pub record_silence: Duration,
     pub voicebot: VoicebotConfig,
+    /// How scripted callers sound in Voicebot streams; `None`: the tones
+    /// stand-in at `speech_per_char` (deterministic, no external program).
+    /// Sandbox mode uses [`Voice::espeak`].
+    pub caller_voice: Option<Voice>,
+    /// Where callers' words are registered, so the simulated ASR servers
+    /// that share this book answer with what was said.
+    pub transcripts: TranscriptBook,
 }
 
 impl FlowConfig {
@@ -95,6 +103,8 @@ impl FlowConfig {
             connect_ring_timeout: Duration::from_secs(45),
             record_silence: Duration::from_secs(2),
             voicebot: VoicebotConfig::default(),
+            caller_voice: None,
+            transcripts: TranscriptBook::new(),
         }
         .with_default_exophones()
     }
@@ -115,6 +125,12 @@ impl FlowConfig {
     /// Connects ExoPhone `number` to flow `flow_id` (replacing its flow).
     pub fn with_exophone(mut self, number: &E164, flow_id: &str) -> Self {
         self.exophone_flows.insert(number.clone(), flow_id.to_string());
+        self
+    }
+
+    /// Scripted callers speak with `voice`.
+    pub fn with_caller_voice(mut self, voice: Voice) -> Self {
+        self.caller_voice = Some(voice);
         self
     }
 
@@ -153,6 +169,7 @@ impl fmt::Debug for FlowConfig {
             .field("exophone_flows", &self.exophone_flows.iter().map(|(n, f)| (n.masked(), f)).collect::<Vec<_>>())
             .field("applet_timeout", &self.applet_timeout)
             .field("speech_per_char", &self.speech_per_char)
+            .field("caller_voice", &self.caller_voice)
             .finish_non_exhaustive()
     }
 }
@@ -453,6 +470,7 @@ fn collect_keys(spec: &GatherSpec, pressed: &str, key_interval: Duration) -> Key
 pub struct FlowEngine {
     inner: Weak<Inner>,
     config: FlowConfig,
+    voice: CallerVoice,
     http: reqwest::Client,
     runs: Mutex<HashMap<String, Run>>,
 }
@@ -484,7 +502,9 @@ impl FlowEngine {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SimError::Client(error_chain(&e)))?;
-        Ok(FlowEngine { inner, config, http, runs: Mutex::new(HashMap::new()) })
+        let voice = config.caller_voice.clone().unwrap_or(Voice::Tones { per_char: config.speech_per_char });
+        let voice = CallerVoice::new(voice, config.transcripts.clone());
+        Ok(FlowEngine { inner, config, voice, http, runs: Mutex::new(HashMap::new()) })
     }
 
     async fn on_start(&self, call: FlowCall) -> FlowStep {
@@ -1258,10 +1278,10 @@ impl FlowEngine {
         let applet_id = applet.as_ref().map(|(id, _)| id.clone()).unwrap_or_else(|| "voicebot".to_string());
         let ids = applet_ids(&run.flow);
         let at = PromptContext { applet_id: &applet_id, gather_visit: 0, text: "", applet_ids: &ids };
-        let mut speech = Vec::new();
+        let mut turns = Vec::new();
         while let Some(i) = run.script.next_utterance(&at, &run.used_speech) {
             run.used_speech.push(i);
-            speech.push(run.script.utterances[i].text.clone());
+            turns.push(run.script.utterances[i].clone());
         }
         let mut digits = String::new();
         while let Some(i) = run.script.next_keypress(&at, &run.used_keys) {
@@ -1275,11 +1295,13 @@ impl FlowEngine {
             account_sid: run.account_sid.clone(),
             from: run.from.national(),
             to: run.exophone.national(),
-            speech,
+            turns,
             digits,
-            speech_per_char: self.config.speech_per_char,
+            voice: self.voice.clone(),
             key_interval: self.config.key_interval,
             recording_url: format!("{}/_sim/recordings/{stream_sid}.wav", inner.base_url),
+            heard_url: format!("{}/_sim/recordings/{stream_sid}-heard.wav", inner.base_url),
+            real_time: !inner.clock.is_manual(),
             config: self.config.voicebot.clone(),
         };
         let log = Arc::new(Mutex::new(new_log(&setup, applet.as_ref().map(|(id, _)| id.clone()), now)));
@@ -1313,8 +1335,14 @@ impl FlowEngine {
     }
 
     fn record_stream_end(&self, run: &Run, stream: &StreamRun, end: &StreamEnd) {
-        if let (Some(inner), Some(wav)) = (self.inner.upgrade(), end.recording.clone()) {
-            lock(&inner.flow_records).push_recording(end.stream_sid.clone(), wav);
+        if let Some(inner) = self.inner.upgrade() {
+            let mut records = lock(&inner.flow_records);
+            if let Some(wav) = end.recording.clone() {
+                records.push_recording(end.stream_sid.clone(), wav);
+            }
+            if let Some(wav) = end.heard.clone() {
+                records.push_recording(format!("{}-heard", end.stream_sid), wav);
+            }
         }
         if let Some(index) = stream.entry {
             let detail = stream_detail(end, lock(&stream.log).error.clone());
@@ -1328,6 +1356,10 @@ impl FlowEngine {
 
     fn stream_ended(&self, run: &mut Run, stream: StreamRun, end: StreamEnd) -> Next {
         self.record_stream_end(run, &stream, &end);
+        if end.disconnected_by == "user" {
+            // The scripted caller hung up in the stream: the call is over.
+            return Next::End(FlowOutcome::CallEnded { applet_id: run.current.clone() });
+        }
         match stream.next {
             Some(next) => {
                 run.once.stream = stream_params(&end, &stream.url);

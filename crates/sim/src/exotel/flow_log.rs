@@ -251,6 +251,31 @@ pub struct StreamLog {
     pub sync_timeouts: u32,
     /// Where the caller's side of the stream can be fetched (a WAV).
     pub recording_url: Option<String>,
+    /// Where what the caller heard of the bot can be fetched (a WAV, the
+    /// bot's audio as played: cleared audio cut, silence where none played).
+    pub heard_url: Option<String>,
+    /// The caller's turns as they were taken.
+    pub caller_turns: Vec<CallerTurn>,
+}
+
+/// One turn the scripted caller took in a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallerTurn {
+    /// When its words (or keys) began.
+    pub at: DateTime<Utc>,
+    pub cue: super::script::Cue,
+    pub text: String,
+    pub language: String,
+    /// What spoke the words (`espeak-ng en`, `tones`); `None` without words.
+    pub voice: Option<String>,
+    pub duration_ms: u64,
+    /// Whether the transcript book holds the words (the simulated ASR finds them).
+    pub registered: bool,
+    pub digits: String,
+    pub hang_up: bool,
+    /// Anything that did not go as scripted (the voice failed, no answer came).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl StreamLog {

@@ -123,8 +123,8 @@ pub use calls::{Call, CallMode, CallStatus, CallbackEncoding, CallbackEvent, DEF
 pub use engine::{END_TIME_PLACEHOLDER, FlowConfig, FlowEngine, INCOMING_FLOW, MASKED_CALL_FLOW, MISSED_CALL_FLOW};
 pub use faults::{Endpoint, Fault};
 pub use flow_log::{
-    AppletExchange, AppletResponse, ConnectReport, DialAttempt, FlowLogEntry, FlowOutcome, FlowRun, ProtocolViolation,
-    StreamDirection, StreamEvent, StreamLog,
+    AppletExchange, AppletResponse, CallerTurn, ConnectReport, DialAttempt, FlowLogEntry, FlowOutcome, FlowRun,
+    ProtocolViolation, StreamDirection, StreamEvent, StreamLog,
 };
 pub use flows::{
     Applet, AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection, FlowsError, REPOSITORY_FLOWS_TOML,
@@ -132,8 +132,8 @@ pub use flows::{
 pub use log::{CallbackKind, LoggedResponse, ReceivedRequest, SentCallback};
 pub use record::{RECORDING_RATE, RECORDINGS_PATH, caller_speech};
 pub use script::{
-    AnsweredBy, CalleeScript, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress, Pickup,
-    PromptContext, Utterance,
+    AnsweredBy, CalleeScript, Cue, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress,
+    Pickup, PromptContext, Utterance,
 };
 pub use sms::{SmsMessage, SmsStatus, SmsType, detailed_status, matches_template, sms_units};
 pub use voicebot::VoicebotConfig;

@@ -61,13 +61,110 @@ pub struct Keypress {
     pub digits: String,
 }
 
-/// Words the callee speaks when a prompt containing `prompt` plays. The
-/// flow engine matches `prompt` by the rule of [`PromptContext`] (usually
-/// the Voicebot applet's id) and uses each entry once.
+/// One turn of the callee in a Voicebot stream: words, keys, silence or
+/// hanging up, when a prompt containing `prompt` plays. The flow engine
+/// matches `prompt` by the rule of [`PromptContext`] (usually the Voicebot
+/// applet's id) and uses each entry once; a stream takes every entry that
+/// matches it, as successive turns.
+///
+/// In JSON only `prompt` is required: `{"prompt": "bot", "text": "do misal
+/// pav", "language": "hi-en", "cue": {"kind": "after_reply"}, "digits": "1",
+/// "pause": 0.5, "hang_up": false}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Utterance {
     pub prompt: String,
+    /// The words (empty: a turn of keys, silence or hanging up only).
+    #[serde(default)]
     pub text: String,
+    /// The language tag the words are in: `hi`, `mr` (Devanagari), `en`,
+    /// `hi-en` (Hinglish in Latin letters, the default). Picks the voice and
+    /// is what the transcript book answers with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// When the turn begins.
+    #[serde(default)]
+    pub cue: Cue,
+    /// Keys pressed in the stream (`dtmf` events) after the words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digits: String,
+    /// Silence between the cue and the words: for a turn without words or
+    /// keys, how long the caller stays silent. Defaults: the stream's
+    /// `speech_start`/`speech_gap` for [`Cue::Timed`], its `reply_pause`
+    /// for [`Cue::AfterReply`], none for [`Cue::BargeIn`].
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Duration>,
+    /// Hangs up once the turn is over (the stream stops, the call ends).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hang_up: bool,
+}
+
+/// When a caller's turn in a Voicebot stream begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cue {
+    /// On the clock, whatever the bot does: the first turn `speech_start`
+    /// after the stream starts, each next one `speech_gap` after the
+    /// previous ended (the simulator's original schedule).
+    #[default]
+    Timed,
+    /// Once the bot has answered the previous turn (for the first turn: has
+    /// said something) and its audio has finished playing, after `pause`:
+    /// a caller who listens.
+    AfterReply,
+    /// `after_ms` after the bot's answer starts playing: the caller talks
+    /// over the prompt (the bot should `clear` its audio).
+    BargeIn { after_ms: u64 },
+}
+
+impl Utterance {
+    /// Words spoken on the original schedule.
+    pub fn timed(prompt: &str, text: &str) -> Utterance {
+        Utterance {
+            prompt: prompt.to_string(),
+            text: text.to_string(),
+            language: None,
+            cue: Cue::Timed,
+            digits: String::new(),
+            pause: None,
+            hang_up: false,
+        }
+    }
+
+    /// Words said once the bot has answered and finished speaking.
+    pub fn after_reply(prompt: &str, text: &str) -> Utterance {
+        Utterance { cue: Cue::AfterReply, ..Utterance::timed(prompt, text) }
+    }
+
+    pub fn in_language(mut self, language: &str) -> Utterance {
+        self.language = Some(language.to_string());
+        self
+    }
+
+    pub fn cue(mut self, cue: Cue) -> Utterance {
+        self.cue = cue;
+        self
+    }
+
+    /// Presses `digits` after the words.
+    pub fn then_presses(mut self, digits: &str) -> Utterance {
+        self.digits = digits.to_string();
+        self
+    }
+
+    pub fn pause(mut self, pause: Duration) -> Utterance {
+        self.pause = Some(pause);
+        self
+    }
+
+    pub fn then_hangs_up(mut self) -> Utterance {
+        self.hang_up = true;
+        self
+    }
+
+    /// The language tag of the words (`hi-en` unless given).
+    pub fn language_tag(&self) -> &str {
+        self.language.as_deref().unwrap_or("hi-en")
+    }
 }
 
 /// The scripted behaviour of the person behind one phone number.
@@ -181,7 +278,14 @@ impl CalleeScript {
     /// Says `text` when a prompt containing `prompt` plays (in flows: see
     /// [`PromptContext`]; a Voicebot stream carries it as audio).
     pub fn says(mut self, prompt: &str, text: &str) -> Self {
-        self.utterances.push(Utterance { prompt: prompt.to_string(), text: text.to_string() });
+        self.utterances.push(Utterance::timed(prompt, text));
+        self
+    }
+
+    /// Takes a turn in a Voicebot stream whose applet matches `prompt` (see
+    /// [`Utterance`]: words in a language, keys, silence, barge-in, hang-up).
+    pub fn turn(mut self, utterance: Utterance) -> Self {
+        self.utterances.push(utterance);
         self
     }
 

@@ -1,16 +1,27 @@
 //! Exotel's side of a Voicebot (bidirectional) stream, shared_docs §5:
 //! connect to the bot's WebSocket, send `connected` and `start`, then a
-//! `media` frame every 100 ms of simulated time carrying the caller's audio
-//! (silence, or the scripted utterances as tones), `dtmf` for scripted keys
-//! and `stop` when the call ends; play the bot's audio in simulated time,
-//! echo its marks once the audio before them has played, honour `clear`.
+//! `media` frame every 100 ms carrying the caller's audio (silence, or the
+//! scripted caller's turns spoken by its [`CallerVoice`]), `dtmf` for
+//! scripted keys and `stop` when the call ends; play the bot's audio,
+//! echo its marks once the audio before them has played, honour `clear`,
+//! and keep what the caller heard.
 //!
-//! Determinism on the manual clock: after sending what is due at a given
-//! simulated instant, the session pings the bot and reads until the pong.
-//! A bot that handles frames in order (the usual receive loop) has sent its
-//! answers before it reads the ping, so they are applied at that same
-//! instant. Answers that come later are applied at the next wake (at most
-//! 100 ms of simulated time later).
+//! The caller takes turns as its script says ([`Cue`]): on the clock, after
+//! the bot's answer has played, or over it (barge-in); each turn says words,
+//! presses keys, stays silent or hangs up.
+//!
+//! Time. On the system clock (sandbox mode) the simulator's event loop
+//! wakes the session as real time passes: frames go out every 100 ms of
+//! real time. On a manual clock (tests) simulated time runs as fast as the
+//! bot answers: after sending what is due at a given simulated instant, the
+//! session pings the bot and reads until the pong. A bot that handles
+//! frames in order (the usual receive loop) has sent its answers before it
+//! reads the ping, so they are applied at that same instant. A bot that
+//! thinks in the background (recognition, synthesis) answers later in real
+//! time: while a listening caller waits for that answer the session holds
+//! the manual clock and waits for it in real time (bounded by
+//! [`VoicebotConfig::reply_wait`]), so the conversation's turns come in the
+//! same order whatever the machine's speed.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,8 +37,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::audio;
-use super::flow_log::{ProtocolViolation, StreamDirection, StreamEvent, StreamLog};
+use super::flow_log::{CallerTurn, ProtocolViolation, StreamDirection, StreamEvent, StreamLog};
+use super::script::{Cue, Utterance};
 use crate::clock::{add, lock};
+use crate::speech::{CallerVoice, Spoken};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -39,6 +52,10 @@ const MAX_BOT_FRAME: usize = 100_000;
 const MAX_CUSTOM_PARAMETERS: usize = 3;
 /// Rounds of "send echoes, then sync" per wake.
 const MAX_ROUNDS: usize = 8;
+/// Real-time waits for the bot per wake (manual clock).
+const MAX_WAITS: usize = 16;
+/// The tone length per character when espeak-ng cannot speak a turn.
+const FALLBACK_PER_CHAR: Duration = Duration::from_millis(60);
 
 /// How the simulated Voicebot side behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,8 +70,27 @@ pub struct VoicebotConfig {
     pub sync_timeout: Duration,
     /// How long (real time) the WebSocket handshake may take; Exotel retries once.
     pub connect_timeout: Duration,
-    /// The longest caller recording kept per stream.
+    /// The longest caller recording (and recording of what the caller
+    /// heard) kept per stream.
     pub max_recording: Duration,
+    /// A listening caller ([`Cue::AfterReply`]) speaks this long after the
+    /// bot's answer has finished playing, unless its turn says otherwise.
+    pub reply_pause: Duration,
+    /// A listening caller who hears no answer takes its turn anyway this
+    /// long after its previous turn ended.
+    pub reply_timeout: Duration,
+    /// Manual clock: the silence streamed after a caller's turn before the
+    /// session holds the clock to wait for the bot's answer (the bot's
+    /// voice activity detector needs that silence to end the turn).
+    pub end_of_turn: Duration,
+    /// Manual clock: how long (real time) to hold the clock for the bot's
+    /// answer to a listening caller.
+    pub reply_wait: Duration,
+    /// Manual clock: once the bot's answer has played, how long (real
+    /// time) to listen for more of it before the caller speaks (a bot that
+    /// sends its answer sentence by sentence, or a filler and then the
+    /// answer).
+    pub quiet_wait: Duration,
 }
 
 impl Default for VoicebotConfig {
@@ -66,6 +102,11 @@ impl Default for VoicebotConfig {
             sync_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(10),
             max_recording: Duration::from_secs(600),
+            reply_pause: Duration::from_millis(500),
+            reply_timeout: Duration::from_secs(15),
+            end_of_turn: Duration::from_millis(1500),
+            reply_wait: Duration::from_secs(10),
+            quiet_wait: Duration::from_millis(300),
         }
     }
 }
@@ -80,13 +121,17 @@ pub(crate) struct StreamSetup {
     /// Caller and ExoPhone, national form.
     pub from: String,
     pub to: String,
-    /// Texts the caller says, in order.
-    pub speech: Vec<String>,
-    /// Keys the caller presses after speaking.
+    /// The caller's turns, in order.
+    pub turns: Vec<Utterance>,
+    /// Keys the caller presses after its turns, on the clock.
     pub digits: String,
-    pub speech_per_char: Duration,
+    pub voice: CallerVoice,
     pub key_interval: Duration,
     pub recording_url: String,
+    /// Where what the caller heard is served.
+    pub heard_url: String,
+    /// The simulator runs on the system clock: never hold it.
+    pub real_time: bool,
     pub config: VoicebotConfig,
 }
 
@@ -102,6 +147,8 @@ pub(crate) struct StreamEnd {
     pub recording_url: Option<String>,
     /// The caller's audio as a WAV, if the stream carried any.
     pub recording: Option<Vec<u8>>,
+    /// What the caller heard of the bot (played audio, in place in time) as a WAV.
+    pub heard: Option<Vec<u8>>,
 }
 
 pub(crate) enum Wake {
@@ -111,8 +158,24 @@ pub(crate) enum Wake {
 }
 
 enum Queued {
-    Audio { start: DateTime<Utc>, end: DateTime<Utc>, bytes: u64 },
+    Audio { start: DateTime<Utc>, end: DateTime<Utc>, pcm: Vec<u8> },
     Mark { at: DateTime<Utc>, name: String },
+}
+
+/// A scripted turn, its words already spoken into audio.
+struct PlannedTurn {
+    utterance: Utterance,
+    spoken: Option<Spoken>,
+    note: Option<String>,
+}
+
+/// When the next turn begins.
+enum TurnDue {
+    At(DateTime<Utc>),
+    /// Waiting for the bot's answer; the caller gives up waiting at this time.
+    Listening {
+        gives_up_at: DateTime<Utc>,
+    },
 }
 
 pub(crate) struct Session {
@@ -128,11 +191,29 @@ pub(crate) struct Session {
     chunk: u64,
     speech: Vec<(usize, Vec<i16>)>,
     dtmf: VecDeque<(DateTime<Utc>, char)>,
+    turns: VecDeque<PlannedTurn>,
+    turns_taken: usize,
+    key_interval: Duration,
+    /// When the caller's current turn (words and keys) is over.
+    caller_free_at: DateTime<Utc>,
+    /// Bot audio that starts playing at or after this answers the caller.
+    listen_from: DateTime<Utc>,
+    /// When the bot's answer to the caller's last turn started playing.
+    reply_start: Option<DateTime<Utc>>,
+    /// Whether the clock was held for the bot's answer to this turn.
+    waited_for_reply: bool,
+    /// The end of the bot's audio for which the quiet wait was done.
+    quiet_done_for: Option<DateTime<Utc>>,
+    hang_up_at: Option<DateTime<Utc>>,
+    real_time: bool,
     queue: VecDeque<Queued>,
     queue_end: DateTime<Utc>,
     outbox: Vec<Value>,
     recording: Vec<u8>,
     recording_url: String,
+    /// What the caller heard, aligned with the stream's time.
+    heard: Vec<u8>,
+    heard_url: String,
     ping: u64,
     bot_closed: bool,
 }
@@ -232,6 +313,8 @@ pub(crate) fn new_log(setup: &StreamSetup, applet_id: Option<String>, now: DateT
         violations: Vec::new(),
         sync_timeouts: 0,
         recording_url: None,
+        heard_url: None,
+        caller_turns: Vec::new(),
     }
 }
 
@@ -248,6 +331,7 @@ fn failed(setup: &StreamSetup, log: &Arc<Mutex<StreamLog>>, error: String, now: 
         disconnected_by: "NA",
         recording_url: None,
         recording: None,
+        heard: None,
     }
 }
 
@@ -277,21 +361,17 @@ impl Session {
             },
         };
         let rate = target.rate;
-        let mut offset = setup.config.speech_start;
-        let mut speech = Vec::new();
-        for text in &setup.speech {
-            let samples = audio::synthesize(text, rate, setup.speech_per_char);
-            let start = usize::try_from(offset.as_micros() * u128::from(rate) / 1_000_000).unwrap_or(usize::MAX);
-            offset += audio::samples_duration(samples.len(), rate) + setup.config.speech_gap;
-            speech.push((start, samples));
+        let mut turns = VecDeque::new();
+        let mut utterances = setup.turns.clone();
+        if !setup.digits.is_empty() {
+            // Keys scripted for the stream as a whole: after the turns, on the clock.
+            let mut keys = Utterance::timed("", "");
+            keys.digits = setup.digits.clone();
+            utterances.push(keys);
         }
-        if setup.speech.is_empty() && !setup.digits.is_empty() {
-            offset = setup.config.speech_start;
-        }
-        let mut dtmf = VecDeque::new();
-        for digit in setup.digits.chars() {
-            dtmf.push_back((add(now, offset), digit));
-            offset += setup.key_interval;
+        for utterance in utterances {
+            let (spoken, note) = speak(&setup.voice, &utterance, rate).await;
+            turns.push_back(PlannedTurn { utterance, spoken, note });
         }
         let mut session = Session {
             ws,
@@ -304,13 +384,25 @@ impl Session {
             rate,
             seq: 0,
             chunk: 0,
-            speech,
-            dtmf,
+            speech: Vec::new(),
+            dtmf: VecDeque::new(),
+            turns,
+            turns_taken: 0,
+            key_interval: setup.key_interval,
+            caller_free_at: now,
+            listen_from: now,
+            reply_start: None,
+            waited_for_reply: false,
+            quiet_done_for: None,
+            hang_up_at: None,
+            real_time: setup.real_time,
             queue: VecDeque::new(),
             queue_end: now,
             outbox: Vec::new(),
             recording: Vec::new(),
             recording_url: setup.recording_url.clone(),
+            heard: Vec::new(),
+            heard_url: setup.heard_url.clone(),
             ping: 0,
             bot_closed: false,
         };
@@ -397,14 +489,126 @@ impl Session {
         audio::to_le_bytes(&samples)
     }
 
-    /// Sends every media frame and DTMF key due at or before `now`, in time order.
-    async fn send_due(&mut self, now: DateTime<Utc>) {
+    /// The sample index of instant `at` in the stream.
+    fn sample_at(&self, at: DateTime<Utc>) -> usize {
+        let micros = (at - self.started_at).num_microseconds().unwrap_or(0).max(0) as u128;
+        usize::try_from(micros * u128::from(self.rate) / 1_000_000).unwrap_or(usize::MAX)
+    }
+
+    /// When the next scripted turn begins, if one is left.
+    fn next_turn(&self) -> Option<TurnDue> {
+        let turn = self.turns.front()?;
+        let free = self.caller_free_at;
+        let listening =
+            |reply_start: Option<DateTime<Utc>>, at: &dyn Fn(DateTime<Utc>) -> DateTime<Utc>| match reply_start {
+                Some(start) => TurnDue::At(at(start).max(free)),
+                None => TurnDue::Listening { gives_up_at: add(self.listen_from, self.config.reply_timeout).max(free) },
+            };
+        Some(match turn.utterance.cue {
+            Cue::Timed => {
+                let default = if self.turns_taken == 0 { self.config.speech_start } else { self.config.speech_gap };
+                TurnDue::At(add(free, turn.utterance.pause.unwrap_or(default)))
+            }
+            Cue::AfterReply => {
+                let pause = turn.utterance.pause.unwrap_or(self.config.reply_pause);
+                listening(self.reply_start, &|start| add(self.queue_end.max(start), pause))
+            }
+            Cue::BargeIn { after_ms } => {
+                listening(self.reply_start, &|start| add(start, Duration::from_millis(after_ms)))
+            }
+        })
+    }
+
+    /// The time the next turn begins (or the caller gives up listening).
+    fn next_turn_at(&self) -> Option<DateTime<Utc>> {
+        self.next_turn().map(|due| match due {
+            TurnDue::At(at) | TurnDue::Listening { gives_up_at: at } => at,
+        })
+    }
+
+    /// The caller begins its next turn at `at`: its words go on the line,
+    /// its keys are scheduled.
+    fn take_turn(&mut self, at: DateTime<Utc>) {
+        let Some(turn) = self.turns.pop_front() else { return };
+        let heard_reply = self.reply_start.is_some() || turn.utterance.cue == Cue::Timed;
+        // Audio already sent cannot change: begin no earlier than the frames sent.
+        let at = at.max(self.chunk_at(self.chunk));
+        let utterance = &turn.utterance;
+        let mut end = at;
+        if let Some(spoken) = &turn.spoken {
+            let start = self.sample_at(at);
+            end = at + millis(audio::samples_duration(spoken.samples.len(), self.rate));
+            self.speech.push((start, spoken.samples.clone()));
+        }
+        for (i, digit) in utterance.digits.chars().enumerate() {
+            let first = if turn.spoken.is_some() { self.key_interval } else { Duration::ZERO };
+            let key_at = add(end, first) + millis(self.key_interval) * i32::try_from(i).unwrap_or(i32::MAX);
+            self.dtmf.push_back((key_at, digit));
+            if i + 1 == utterance.digits.chars().count() {
+                end = key_at;
+            }
+        }
+        let silent = turn.spoken.is_none() && utterance.digits.is_empty();
+        let mut note = turn.note.clone();
+        if !heard_reply {
+            let waited = format!("no answer from the bot within {:?}: went ahead", self.config.reply_timeout);
+            note = Some(note.map_or(waited.clone(), |n| format!("{n}; {waited}")));
+        }
+        lock(&self.log).caller_turns.push(CallerTurn {
+            at,
+            cue: utterance.cue,
+            text: utterance.text.clone(),
+            language: utterance.language_tag().to_string(),
+            voice: turn.spoken.as_ref().map(|s| s.voice.clone()),
+            duration_ms: turn.spoken.as_ref().map(|s| s.duration().as_millis() as u64).unwrap_or(0),
+            registered: turn.spoken.as_ref().is_some_and(|s| s.registered),
+            digits: utterance.digits.clone(),
+            hang_up: utterance.hang_up,
+            note,
+        });
+        // A silent turn listens from its start: the bot's re-ask during the
+        // silence answers it.
+        let since = if silent { self.caller_free_at.max(self.listen_from) } else { end };
+        self.caller_free_at = end;
+        self.listen_from = since;
+        self.reply_start = self.first_audio_from(since);
+        self.waited_for_reply = false;
+        self.quiet_done_for = None;
+        self.turns_taken += 1;
+        if utterance.hang_up {
+            self.hang_up_at = Some(end);
+        }
+    }
+
+    /// The start of the first queued bot audio that plays at or after `from`.
+    fn first_audio_from(&self, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.queue.iter().find_map(|q| match q {
+            Queued::Audio { start, .. } if *start >= from => Some(*start),
+            _ => None,
+        })
+    }
+
+    /// Sends every media frame and DTMF key due at or before `now`, in time
+    /// order, and begins the turns due. Returns when the caller hangs up,
+    /// if that is due.
+    async fn send_due(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         loop {
             let next_chunk = self.chunk_at(self.chunk + 1);
             let next_key = self.dtmf.front().map(|(at, _)| *at);
+            let next_turn = self.next_turn_at().filter(|at| *at <= now);
             let chunk_due = next_chunk <= now;
             let key_due = next_key.is_some_and(|at| at <= now);
-            if chunk_due && (!key_due || next_key.is_some_and(|at| next_chunk <= at)) {
+            let hang_up = self.hang_up_at.filter(|at| *at <= now && self.dtmf.is_empty());
+            if let Some(at) = next_turn
+                && (!chunk_due || at < next_chunk)
+                && next_key.is_none_or(|k| at <= k)
+            {
+                self.take_turn(at);
+            } else if let Some(at) = hang_up
+                && (!chunk_due || at <= next_chunk)
+            {
+                return Some(at);
+            } else if chunk_due && (!key_due || next_key.is_some_and(|at| next_chunk <= at)) {
                 self.chunk += 1;
                 let pcm = self.caller_audio(self.chunk);
                 let max = (self.config.max_recording.as_secs() as usize).saturating_mul(self.rate as usize * 2);
@@ -442,15 +646,32 @@ impl Session {
                 break;
             }
         }
+        None
+    }
+
+    /// Keeps `pcm`, played from `start`, in what the caller heard.
+    fn hear(&mut self, start: DateTime<Utc>, pcm: &[u8]) {
+        let max = (self.config.max_recording.as_secs() as usize).saturating_mul(self.rate as usize * 2);
+        let at = self.sample_at(start).saturating_mul(2);
+        let end = (at + pcm.len()).min(max);
+        if at >= end {
+            return;
+        }
+        if self.heard.len() < end {
+            self.heard.resize(end, 0);
+        }
+        self.heard[at..end].copy_from_slice(&pcm[..end - at]);
     }
 
     /// Retires played audio and queues echoes of marks that are due.
     fn play_until(&mut self, now: DateTime<Utc>) {
         while let Some(front) = self.queue.front() {
             match front {
-                Queued::Audio { end, bytes, .. } if *end <= now => {
-                    lock(&self.log).audio_bytes_played += bytes;
-                    self.queue.pop_front();
+                Queued::Audio { end, .. } if *end <= now => {
+                    if let Some(Queued::Audio { start, pcm, .. }) = self.queue.pop_front() {
+                        lock(&self.log).audio_bytes_played += pcm.len() as u64;
+                        self.hear(start, &pcm);
+                    }
                 }
                 Queued::Mark { at, .. } if *at <= now => {
                     if let Some(Queued::Mark { name, .. }) = self.queue.pop_front() {
@@ -479,18 +700,24 @@ impl Session {
         let mut played = 0u64;
         let mut cleared = 0u64;
         let mut marks = Vec::new();
-        for item in self.queue.drain(..) {
+        let mut partial = None;
+        for item in std::mem::take(&mut self.queue) {
             match item {
-                Queued::Audio { start, end, bytes } if start < now => {
+                Queued::Audio { start, end, pcm } if start < now => {
+                    let bytes = pcm.len() as u64;
                     let total = (end - start).num_microseconds().unwrap_or(1).max(1) as u64;
                     let done = (now - start).num_microseconds().unwrap_or(0).max(0) as u64;
                     let part = (bytes.saturating_mul(done) / total / unit * unit).min(bytes);
                     played += part;
                     cleared += bytes - part;
+                    partial = Some((start, pcm[..part as usize].to_vec()));
                 }
-                Queued::Audio { bytes, .. } => cleared += bytes,
+                Queued::Audio { pcm, .. } => cleared += pcm.len() as u64,
                 Queued::Mark { name, .. } => marks.push(name),
             }
+        }
+        if let Some((start, pcm)) = partial {
+            self.hear(start, &pcm);
         }
         {
             let mut log = lock(&self.log);
@@ -580,8 +807,11 @@ impl Session {
                 let frames = len.div_ceil(unit) as u32;
                 let start = self.tail(now);
                 let end = start + millis(Duration::from_millis(20)) * i32::try_from(frames).unwrap_or(i32::MAX);
-                self.queue.push_back(Queued::Audio { start, end, bytes: len as u64 });
+                self.queue.push_back(Queued::Audio { start, end, pcm: bytes });
                 self.queue_end = end;
+                if self.reply_start.is_none() && start >= self.listen_from {
+                    self.reply_start = Some(start);
+                }
             }
             "mark" => match frame.pointer("/mark/name").and_then(Value::as_str) {
                 Some(name) => {
@@ -591,6 +821,50 @@ impl Session {
                 None => self.violation(now, "mark without mark.name".to_string()),
             },
             _ => self.clear(now),
+        }
+    }
+
+    /// Applies one message of the bot; `true` for a text frame or the
+    /// end of the socket (something the caller notices).
+    fn on_message(&mut self, now: DateTime<Utc>, message: Message) -> bool {
+        match message {
+            Message::Text(text) => {
+                self.on_text(now, text.as_str());
+                true
+            }
+            Message::Binary(b) => {
+                self.violation(now, format!("a binary frame of {} bytes (Exotel expects JSON text)", b.len()));
+                false
+            }
+            Message::Close(frame) => {
+                let detail = frame.map(|f| json!({"code": u16::from(f.code), "reason": f.reason.as_str()}));
+                lock(&self.log).events.push(StreamEvent {
+                    at: now,
+                    direction: StreamDirection::FromBot,
+                    event: "close".into(),
+                    frame: detail.unwrap_or(Value::Null),
+                });
+                self.bot_closed = true;
+                true
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => false,
+        }
+    }
+
+    /// Reads one message before `deadline`; `None` when none came.
+    async fn read(&mut self, deadline: tokio::time::Instant) -> Option<Message> {
+        match tokio::time::timeout_at(deadline, self.ws.next()).await {
+            Err(_) => None,
+            Ok(None) => {
+                self.bot_closed = true;
+                None
+            }
+            Ok(Some(Err(e))) => {
+                lock(&self.log).error.get_or_insert_with(|| format!("reading from the bot: {e}"));
+                self.bot_closed = true;
+                None
+            }
+            Ok(Some(Ok(message))) => Some(message),
         }
     }
 
@@ -607,46 +881,56 @@ impl Session {
         }
         let deadline = tokio::time::Instant::now() + self.config.sync_timeout;
         loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => {
+            let Some(message) = self.read(deadline).await else {
+                if !self.bot_closed {
                     lock(&self.log).sync_timeouts += 1;
-                    break;
                 }
-                Ok(None) => {
-                    self.bot_closed = true;
-                    break;
-                }
-                Ok(Some(Err(e))) => {
-                    lock(&self.log).error.get_or_insert_with(|| format!("reading from the bot: {e}"));
-                    self.bot_closed = true;
-                    break;
-                }
-                Ok(Some(Ok(message))) => match message {
-                    Message::Pong(p) if p.as_ref() == token.as_slice() => break,
-                    Message::Text(text) => self.on_text(now, text.as_str()),
-                    Message::Binary(b) => {
-                        self.violation(now, format!("a binary frame of {} bytes (Exotel expects JSON text)", b.len()))
-                    }
-                    Message::Close(frame) => {
-                        let detail = frame.map(|f| json!({"code": u16::from(f.code), "reason": f.reason.as_str()}));
-                        lock(&self.log).events.push(StreamEvent {
-                            at: now,
-                            direction: StreamDirection::FromBot,
-                            event: "close".into(),
-                            frame: detail.unwrap_or(Value::Null),
-                        });
-                        self.bot_closed = true;
-                        break;
-                    }
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-                },
+                break;
+            };
+            if matches!(&message, Message::Pong(p) if p.as_ref() == token.as_slice()) {
+                break;
+            }
+            self.on_message(now, message);
+            if self.bot_closed {
+                break;
             }
         }
     }
 
-    /// Echoes, syncs and applies the bot's frames until nothing is left to
-    /// send at `now`; then says when to wake next.
-    async fn settle(&mut self, now: DateTime<Utc>) -> Wake {
+    /// Manual clock, the clock held: waits up to `budget` (real time) for
+    /// the bot to send something, applies it and everything right behind
+    /// it. Returns whether anything came.
+    async fn wait_for_bot(&mut self, now: DateTime<Utc>, budget: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + budget;
+        loop {
+            let Some(message) = self.read(deadline).await else { return false };
+            if self.on_message(now, message) {
+                self.sync(now).await;
+                return true;
+            }
+        }
+    }
+
+    /// Whether the caller is listening for the bot's answer, and has
+    /// streamed enough silence after its turn for the bot to notice the end.
+    fn should_wait_for_reply(&self, now: DateTime<Utc>) -> bool {
+        !self.waited_for_reply
+            && matches!(self.next_turn(), Some(TurnDue::Listening { .. }))
+            && now >= add(self.caller_free_at, self.config.end_of_turn)
+    }
+
+    /// Whether the bot's answer to a listening caller has just finished playing.
+    fn should_wait_quiet(&self, now: DateTime<Utc>) -> bool {
+        let listening = self.turns.front().is_some_and(|t| t.utterance.cue == Cue::AfterReply);
+        listening
+            && self.reply_start.is_some()
+            && now >= self.queue_end
+            && self.quiet_done_for != Some(self.queue_end)
+            && self.next_turn_at().is_some_and(|at| at > now)
+    }
+
+    /// Sends echoes and syncs until nothing is left to send at `now`.
+    async fn exchange(&mut self, now: DateTime<Utc>) {
         self.play_until(now);
         for _ in 0..MAX_ROUNDS {
             for frame in std::mem::take(&mut self.outbox) {
@@ -658,12 +942,42 @@ impl Session {
                 break;
             }
         }
+    }
+
+    /// Echoes, syncs and applies the bot's frames until nothing is left to
+    /// send at `now` (on a manual clock, holding it while a listening caller
+    /// waits for the bot); then says when to wake next.
+    async fn settle(&mut self, now: DateTime<Utc>) -> Wake {
+        self.exchange(now).await;
+        if !self.real_time {
+            for _ in 0..MAX_WAITS {
+                let budget = if self.should_wait_for_reply(now) {
+                    self.waited_for_reply = true;
+                    self.config.reply_wait
+                } else if self.should_wait_quiet(now) {
+                    self.quiet_done_for = Some(self.queue_end);
+                    self.config.quiet_wait
+                } else {
+                    break;
+                };
+                if self.bot_closed || !self.wait_for_bot(now, budget).await {
+                    break;
+                }
+                self.exchange(now).await;
+            }
+        }
         if self.bot_closed {
             return Wake::Ended(self.finish(now, None, "bot").await);
         }
         let mut next = self.chunk_at(self.chunk + 1).min(self.session_end());
         if let Some((at, _)) = self.dtmf.front() {
             next = next.min(*at);
+        }
+        if let Some(at) = self.next_turn_at() {
+            next = next.min(at);
+        }
+        if let Some(at) = self.hang_up_at {
+            next = next.min(at);
         }
         if let Some(at) = self.queue.iter().find_map(|q| match q {
             Queued::Mark { at, .. } => Some(*at),
@@ -676,7 +990,10 @@ impl Session {
 
     /// A scheduled wake at `now`.
     pub(crate) async fn wake(&mut self, now: DateTime<Utc>) -> Wake {
-        self.send_due(now).await;
+        if let Some(at) = self.send_due(now).await {
+            // The caller hangs up: Exotel stops the stream, the call ends.
+            return Wake::Ended(self.stop("callended", "user", at).await);
+        }
         if now >= self.session_end() {
             return Wake::Ended(self.stop("stopped", "NA", now).await);
         }
@@ -712,6 +1029,7 @@ impl Session {
         let duration_secs = u64::try_from((now - self.started_at).num_seconds()).unwrap_or(0);
         let recording = (!self.recording.is_empty()).then(|| audio::wav(&self.recording, self.rate));
         let recording_url = recording.as_ref().map(|_| self.recording_url.clone());
+        let heard = (!self.heard.is_empty()).then(|| audio::wav(&self.heard, self.rate));
         {
             let mut log = lock(&self.log);
             log.ended_at = Some(now);
@@ -719,6 +1037,7 @@ impl Session {
             log.stop_reason = stop_reason.map(str::to_string);
             log.disconnected_by = Some(by.to_string());
             log.recording_url = recording_url.clone();
+            log.heard_url = heard.as_ref().map(|_| self.heard_url.clone());
         }
         self.queue.clear();
         StreamEnd {
@@ -728,6 +1047,24 @@ impl Session {
             disconnected_by: by,
             recording_url,
             recording,
+            heard,
+        }
+    }
+}
+
+/// The caller's words for `utterance` at `rate`: its voice, or (when
+/// espeak-ng cannot speak) the tones stand-in, with why.
+async fn speak(voice: &CallerVoice, utterance: &Utterance, rate: u32) -> (Option<Spoken>, Option<String>) {
+    if utterance.text.trim().is_empty() {
+        return (None, None);
+    }
+    let language = utterance.language_tag();
+    match voice.speak(&utterance.text, language, rate).await {
+        Ok(spoken) => (Some(spoken), None),
+        Err(e) => {
+            tracing::warn!(error = %e, "the simulated caller's voice failed; it speaks in tones");
+            let spoken = voice.speak_tones(&utterance.text, language, rate, FALLBACK_PER_CHAR);
+            (Some(spoken), Some(format!("{e}: spoken as tones instead")))
         }
     }
 }

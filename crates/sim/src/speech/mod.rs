@@ -11,14 +11,19 @@
 //! - [`asr`]: the user's own ASR server (`POST /transcribe`, raw PCM).
 //! - [`openai`]: OpenAI's `/v1/audio/transcriptions`.
 //! - [`faults`]: what both inject on demand (down, failing, slow, garbage).
+//! - [`caller`]: the [`CallerVoice`], the one function that makes a
+//!   simulated caller's audio for a sentence (espeak-ng, or tones) and
+//!   registers it in the book.
 
 pub mod asr;
+pub mod caller;
 pub mod faults;
 pub mod openai;
 pub mod transcripts;
 pub mod tts;
 
 pub use asr::AsrSim;
+pub use caller::{CallerVoice, Spoken, Voice};
 pub use faults::SpeechFault;
 pub use openai::{OpenAiAsrSim, OpenAiAsrSimConfig};
 pub use transcripts::TranscriptBook;

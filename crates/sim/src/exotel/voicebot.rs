@@ -495,26 +495,32 @@ impl Session {
         usize::try_from(micros * u128::from(self.rate) / 1_000_000).unwrap_or(usize::MAX)
     }
 
-    /// When the next scripted turn begins, if one is left.
+    /// The silence before a turn's words, or a silent turn's silence.
+    fn pause_of(&self, utterance: &Utterance) -> Duration {
+        utterance.pause.unwrap_or(match utterance.cue {
+            Cue::Timed if self.turns_taken == 0 => self.config.speech_start,
+            Cue::Timed => self.config.speech_gap,
+            Cue::AfterReply => self.config.reply_pause,
+            Cue::BargeIn { .. } => Duration::ZERO,
+        })
+    }
+
+    /// When the next scripted turn begins, if one is left: its words after
+    /// the pause, or a silent turn's silence at once.
     fn next_turn(&self) -> Option<TurnDue> {
         let turn = self.turns.front()?;
         let free = self.caller_free_at;
+        let pause = if is_silent(&turn.utterance) { Duration::ZERO } else { self.pause_of(&turn.utterance) };
         let listening =
             |reply_start: Option<DateTime<Utc>>, at: &dyn Fn(DateTime<Utc>) -> DateTime<Utc>| match reply_start {
                 Some(start) => TurnDue::At(at(start).max(free)),
                 None => TurnDue::Listening { gives_up_at: add(self.listen_from, self.config.reply_timeout).max(free) },
             };
         Some(match turn.utterance.cue {
-            Cue::Timed => {
-                let default = if self.turns_taken == 0 { self.config.speech_start } else { self.config.speech_gap };
-                TurnDue::At(add(free, turn.utterance.pause.unwrap_or(default)))
-            }
-            Cue::AfterReply => {
-                let pause = turn.utterance.pause.unwrap_or(self.config.reply_pause);
-                listening(self.reply_start, &|start| add(self.queue_end.max(start), pause))
-            }
+            Cue::Timed => TurnDue::At(add(free, pause)),
+            Cue::AfterReply => listening(self.reply_start, &|start| add(self.queue_end.max(start), pause)),
             Cue::BargeIn { after_ms } => {
-                listening(self.reply_start, &|start| add(start, Duration::from_millis(after_ms)))
+                listening(self.reply_start, &|start| add(start, Duration::from_millis(after_ms) + pause))
             }
         })
     }
@@ -548,7 +554,10 @@ impl Session {
                 end = key_at;
             }
         }
-        let silent = turn.spoken.is_none() && utterance.digits.is_empty();
+        let silent = is_silent(utterance);
+        if silent {
+            end = add(at, self.pause_of(utterance));
+        }
         let mut note = turn.note.clone();
         if !heard_reply {
             let waited = format!("no answer from the bot within {:?}: went ahead", self.config.reply_timeout);
@@ -568,7 +577,7 @@ impl Session {
         });
         // A silent turn listens from its start: the bot's re-ask during the
         // silence answers it.
-        let since = if silent { self.caller_free_at.max(self.listen_from) } else { end };
+        let since = if silent { at } else { end };
         self.caller_free_at = end;
         self.listen_from = since;
         self.reply_start = self.first_audio_from(since);
@@ -1050,6 +1059,11 @@ impl Session {
             heard,
         }
     }
+}
+
+/// A turn without words or keys: the caller stays silent (or just hangs up).
+fn is_silent(utterance: &Utterance) -> bool {
+    utterance.text.trim().is_empty() && utterance.digits.is_empty()
 }
 
 /// The caller's words for `utterance` at `rate`: its voice, or (when

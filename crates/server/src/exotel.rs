@@ -79,11 +79,14 @@ impl Exotel {
             _ => {
                 let mut sim_config = sim_config.unwrap_or_default();
                 if sim_config.flows.is_none() {
+                    // Scripted callers speak with espeak-ng, so that a
+                    // recogniser hears real speech.
                     let mut flows = FlowConfig::new(
                         config.public_base_url.as_str().trim_end_matches('/'),
                         Some(webhook_token.expose().to_string()),
                         FlowDefinitions::repository().map_err(|e| ExotelSetupError::Sim(e.to_string()))?,
-                    );
+                    )
+                    .with_caller_voice(mangwale_sim::speech::Voice::espeak());
                     // The numbers as docs/exotel-setup.md connects them: the
                     // caller id to the incoming flow, each masking number to
                     // the masked call (besides the simulator's own ExoPhones).

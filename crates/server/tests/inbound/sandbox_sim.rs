@@ -94,3 +94,47 @@ async fn one_request_on_the_services_port_places_a_pretend_inbound_call() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn one_request_places_a_pretend_voice_order_and_says_where_to_watch_it() {
+    let app = sandbox().await;
+    let body = json!({
+        "from": CALLER,
+        "say": ["Godavari Misal House se do misal pav aur ek cutting chai"],
+        "then_keys": "1",
+    });
+    let (status, placed) = sim_post(&app, "voice-order", Some(API_KEY), body).await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(
+        (placed["flow_id"].as_str(), placed["exophone"].as_str()),
+        (Some("customer_voice_order"), Some(DEFAULT_EXOPHONE))
+    );
+    let sid = placed["call_sid"].as_str().unwrap().to_string();
+    let turns = placed["script"]["utterances"].as_array().unwrap();
+    assert_eq!(turns.len(), 2, "{placed}");
+    assert_eq!((turns[0]["prompt"].as_str(), turns[0]["cue"]["kind"].as_str()), (Some("bot"), Some("after_reply")));
+    assert_eq!(placed["script"]["keypresses"][0], json!({"prompt": "menu", "digits": "1"}));
+    let timeline = placed["watch"]["timeline"].as_str().unwrap();
+    assert_eq!(timeline, format!("{}/_sim/exotel/timeline/{sid}", app.base));
+
+    let (status, _) = sim_post(&app, "advance", Some(API_KEY), json!({"seconds": 30})).await;
+    assert_eq!(status, 200);
+    let (status, run) = app.get(&format!("/_sim/exotel/flows/{sid}"), Some(API_KEY)).await;
+    assert_eq!(status, 200, "{run}");
+    let path: Vec<&str> = run["entries"].as_array().unwrap().iter().map(|e| e["applet_id"].as_str().unwrap()).collect();
+    assert_eq!(path[..4], ["incoming", "caller", "welcome", "menu"], "{path:?}");
+    let (status, streams) = app.get(&format!("/_sim/exotel/calls/{sid}/streams"), Some(API_KEY)).await;
+    assert_eq!((status, streams.is_array()), (200, true), "{streams}");
+    let (status, events) = app.get(&timeline.replace(&app.base, ""), Some(API_KEY)).await;
+    assert_eq!(status, 200, "{events}");
+    let kinds: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"inbound.caller") && kinds.contains(&"inbound.key"), "{kinds:?}");
+    assert!(events["events"].as_array().unwrap().iter().all(|e| e["call_sid"] == sid.as_str()));
+
+    let (status, refused) =
+        sim_post(&app, "voice-order", Some(API_KEY), json!({"from": CALLER, "then_keys": "one"})).await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, _) = sim_post(&app, "voice-order", None, json!({"from": CALLER})).await;
+    assert_eq!(status, 401);
+    app.stop().await;
+}

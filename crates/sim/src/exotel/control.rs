@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::script::CalleeScript;
 use super::server::json_response;
+use super::voice_order::VoiceOrder;
 use super::{Endpoint, Fault, Inner, SimHandle};
 
 #[derive(Deserialize)]
@@ -133,6 +134,11 @@ pub(crate) async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, byte
         ("GET", ["flows", sid]) => {
             Ok(handle.flow_run(sid).map_or_else(|| error(404, "no flow run for this call"), |r| to_json(&r)))
         }
+        ("GET", ["calls", sid, "streams"]) => Ok(to_json(&handle.voicebot_streams(sid))),
+        ("POST", ["voice-order"]) => parse::<VoiceOrder>(bytes).map(|order| match handle.place_voice_order(&order) {
+            Ok(placed) => to_json(&placed),
+            Err(e) => error(400, &e.to_string()),
+        }),
         ("GET", ["streams", sid]) => {
             Ok(handle.stream_log(sid).map_or_else(|| error(404, "no such stream"), |s| to_json(&s)))
         }

@@ -45,7 +45,10 @@
 //! | POST | `/_sim/incoming` | `{"from": "+9198…", "to": "+9180…"}` (the ExoPhone; `exophone` also accepted) runs the flow connected to that number; `"flow_id": "missed_call"` runs that flow instead → `{"call_sid", "flow_id"}` |
 //! | GET | `/_sim/flows`, `/_sim/flows/{call_sid}` | [`FlowRun`]s: applets visited, requests, answers, branches, and each Connect's dialling (`connects`: the caller id the callees see and whether it is an ExoPhone, numbers dialled, each attempt's status, who was connected, `DialCallStatus`, duration) |
 //! | GET | `/_sim/streams/{stream_sid}` | a Voicebot [`StreamLog`] |
+//! | GET | `/_sim/calls/{call_sid}/streams` | the call's Voicebot [`StreamLog`]s, with the caller's turns |
 //! | GET | `/_sim/recordings/{stream_sid}.wav` | the caller's side of a Voicebot stream (WAV, 8 kHz mono 16-bit) |
+//! | GET | `/_sim/recordings/{stream_sid}-heard.wav` | what the caller heard of the bot, in place in time |
+//! | POST | `/_sim/voice-order` | a pretend voice order ([`VoiceOrder`]): `{"from", "say": [...], "then_keys": "1"}` → `{"call_sid", "flow_id", "exophone", "script"}` |
 //!
 //! Recordings of the Record applet (see [`FlowEngine`]) are served as
 //! Exotel serves them, behind the account's Basic credentials:
@@ -57,7 +60,10 @@
 //! other pickups: `{"kind": "no_answer"}`, `{"kind": "busy", "after": 3}`,
 //! `{"kind": "fail", "after": 1}`. Optional `answered_by`
 //! (`Human`/`Machine`/`NotSure`), `keypresses: [{"prompt", "digits"}]`,
-//! `utterances: [{"prompt", "text"}]`. Fault kinds: `status` (`status`),
+//! `utterances: [{"prompt", "text", "language", "cue", "digits", "pause",
+//! "hang_up"}]` (a caller's turns in a Voicebot stream, see [`Utterance`]
+//! and [`Cue`]: `{"kind": "timed"}`, `{"kind": "after_reply"}`,
+//! `{"kind": "barge_in", "after_ms": 300}`). Fault kinds: `status` (`status`),
 //! `delay` (`secs`), `drop`, `drop_after_processing`; endpoints:
 //! `calls_connect`, `call_details`, `sms_send`, `sms_bulk_send`,
 //! `sms_details`, `account`, `numbers`, `recordings`, `any`.
@@ -103,6 +109,7 @@ mod script;
 mod server;
 mod sms;
 mod state;
+mod voice_order;
 mod voicebot;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -136,6 +143,7 @@ pub use script::{
     Pickup, PromptContext, Utterance,
 };
 pub use sms::{SmsMessage, SmsStatus, SmsType, detailed_status, matches_template, sms_units};
+pub use voice_order::{CallerLine, LineSpec, PlacedVoiceOrder, VoiceOrder, VoiceOrderError};
 pub use voicebot::VoicebotConfig;
 
 use crate::clock::{SimClock, lock};
@@ -676,6 +684,13 @@ impl SimHandle {
     /// One Voicebot stream by its `stream_sid`.
     pub fn stream_log(&self, stream_sid: &str) -> Option<StreamLog> {
         lock(&self.inner.flow_records).streams().into_iter().find(|s| s.stream_sid == stream_sid)
+    }
+
+    /// The book the scripted callers register their words in (the one
+    /// [`FlowConfig::transcripts`] gave), for a simulated ASR server to
+    /// answer from; `None` when the simulator runs no flows.
+    pub fn transcripts(&self) -> Option<crate::speech::TranscriptBook> {
+        self.inner.config.flows.as_ref().map(|f| f.transcripts.clone())
     }
 
     /// The caller's side of a stream as a WAV file (also served at

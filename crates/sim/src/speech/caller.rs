@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use mangwale_speech::audio::resample;
 use mangwale_speech::espeak::Espeak;
+use mangwale_speech::translit;
+use mangwale_voice::catalog::Lang;
 use mangwale_voice::speech::SpeechError;
 use serde::Serialize;
 
@@ -47,15 +49,23 @@ impl Voice {
     }
 }
 
-/// The espeak-ng voice for a caller's language tag: Hindi and Marathi by
-/// their own voices (their text should be Devanagari); English, and
-/// Hinglish written in Latin letters, by the English voice (espeak's Hindi
-/// voice reads Latin with English sounds anyway).
+/// The espeak-ng voice for a caller's language tag: Hindi and Hinglish by
+/// the Hindi voice, Marathi by the Marathi voice, anything else English.
 pub fn espeak_voice(language: &str) -> &'static str {
-    match language.trim().to_ascii_lowercase().as_str() {
-        "hi" => "hi",
-        "mr" => "mr",
-        _ => "en",
+    match Lang::from_code(language.trim()) {
+        Some(lang) => Espeak::voice(lang),
+        None => "en",
+    }
+}
+
+/// The text espeak-ng is given for a caller's words: Latin Hinglish,
+/// Hindi or Marathi words rewritten in Devanagari (espeak's Indic voices
+/// read Latin letters with English sounds), as an Indian caller would say
+/// them; English as written. The book still holds the words as scripted.
+fn for_voice(text: &str, language: &str) -> String {
+    match Lang::from_code(language.trim()) {
+        Some(lang) => translit::for_speech(text, lang).into_owned(),
+        None => text.to_string(),
     }
 }
 
@@ -115,7 +125,8 @@ impl CallerVoice {
             }
             Voice::Espeak { program, words_per_minute } => {
                 let name = espeak_voice(language);
-                let (rate, rendered) = self.render(program, *words_per_minute, text, name).await?;
+                let said = for_voice(text, language);
+                let (rate, rendered) = self.render(program, *words_per_minute, &said, name).await?;
                 (resample(&rendered, rate, sample_rate), format!("espeak-ng {name}"))
             }
         };
@@ -194,7 +205,9 @@ mod tests {
     #[test]
     fn languages_pick_espeak_voices() {
         assert_eq!((espeak_voice("hi"), espeak_voice("mr"), espeak_voice("en")), ("hi", "mr", "en"));
-        assert_eq!(espeak_voice("hi-en"), "en", "Latin Hinglish");
+        assert_eq!(espeak_voice("hi-en"), "hi", "Latin Hinglish, said in Devanagari");
+        assert_eq!(for_voice("do misal pav", "hi-en"), translit::to_devanagari("do misal pav", Lang::HiEn));
+        assert_eq!(for_voice("two misal", "en"), "two misal");
     }
 
     #[tokio::test]
@@ -203,7 +216,7 @@ mod tests {
         let voice = CallerVoice::new(Voice::espeak(), book.clone());
         match voice.speak("do misal pav", "hi-en", 8000).await {
             Ok(spoken) => {
-                assert_eq!((spoken.sample_rate, spoken.voice.as_str()), (8000, "espeak-ng en"));
+                assert_eq!((spoken.sample_rate, spoken.voice.as_str()), (8000, "espeak-ng hi"));
                 assert!(spoken.duration() > Duration::from_millis(300), "{:?}", spoken.duration());
                 assert_eq!(book.transcribe(&spoken.samples, 8000).unwrap().0, "do misal pav");
             }

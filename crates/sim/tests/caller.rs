@@ -170,10 +170,9 @@ async fn a_caller_listens_talks_over_an_answer_presses_a_key_stays_silent_and_ha
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let mut flows = FlowConfig::new(url.clone(), Some(TOKEN.to_string()), FlowDefinitions::repository().unwrap())
+    let flows = FlowConfig::new(url.clone(), Some(TOKEN.to_string()), FlowDefinitions::repository().unwrap())
         .with_caller_voice(Voice::espeak());
-    flows.transcripts = book.clone();
-    let sim = sim_with(SimConfig { flows: Some(flows), ..config_at(START) }).await;
+    let sim = sim_with(SimConfig { flows: Some(flows), transcripts: book.clone(), ..config_at(START) }).await;
     sim.script(
         CUSTOMER,
         CalleeScript::answers_after(Duration::from_secs(1))

@@ -70,9 +70,6 @@ pub struct FlowConfig {
     /// stand-in at `speech_per_char` (deterministic, no external program).
     /// Sandbox mode uses [`Voice::espeak`].
     pub caller_voice: Option<Voice>,
-    /// Where callers' words are registered, so the simulated ASR servers
-    /// that share this book answer with what was said.
-    pub transcripts: TranscriptBook,
 }
 
 impl FlowConfig {
@@ -104,7 +101,6 @@ impl FlowConfig {
             record_silence: Duration::from_secs(2),
             voicebot: VoicebotConfig::default(),
             caller_voice: None,
-            transcripts: TranscriptBook::new(),
         }
         .with_default_exophones()
     }
@@ -496,14 +492,15 @@ impl FlowRunner for FlowEngine {
 }
 
 impl FlowEngine {
-    pub(crate) fn new(inner: Weak<Inner>, config: FlowConfig) -> Result<FlowEngine, SimError> {
+    /// The engine of `config`; scripted callers register their words in `book`.
+    pub(crate) fn new(inner: Weak<Inner>, config: FlowConfig, book: TranscriptBook) -> Result<FlowEngine, SimError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SimError::Client(error_chain(&e)))?;
         let voice = config.caller_voice.clone().unwrap_or(Voice::Tones { per_char: config.speech_per_char });
-        let voice = CallerVoice::new(voice, config.transcripts.clone());
+        let voice = CallerVoice::new(voice, book);
         Ok(FlowEngine { inner, config, voice, http, runs: Mutex::new(HashMap::new()) })
     }
 

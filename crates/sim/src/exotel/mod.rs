@@ -686,13 +686,6 @@ impl SimHandle {
         lock(&self.inner.flow_records).streams().into_iter().find(|s| s.stream_sid == stream_sid)
     }
 
-    /// The book the scripted callers register their words in (the one
-    /// [`FlowConfig::transcripts`] gave), for a simulated ASR server to
-    /// answer from; `None` when the simulator runs no flows.
-    pub fn transcripts(&self) -> Option<crate::speech::TranscriptBook> {
-        self.inner.config.flows.as_ref().map(|f| f.transcripts.clone())
-    }
-
     /// The caller's side of a stream as a WAV file (also served at
     /// `/_sim/recordings/{stream_sid}.wav`).
     pub fn recording(&self, stream_sid: &str) -> Option<Vec<u8>> {
@@ -766,7 +759,7 @@ impl ExotelSim {
             flow_records: Mutex::new(FlowRecords::new(max_log)),
         });
         if let Some(flows) = inner.config.flows.clone() {
-            let engine = engine::FlowEngine::new(Arc::downgrade(&inner), flows)?;
+            let engine = engine::FlowEngine::new(Arc::downgrade(&inner), flows, inner.config.transcripts.clone())?;
             *lock(&inner.flow_runner) = Some(Arc::new(engine));
         }
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -240,6 +240,9 @@ pub enum Route {
     Welcome,
     /// Connect to the order desk (a person takes the order).
     Desk,
+    /// The voice bot takes the order (the Voicebot applet), where voice
+    /// ordering runs; see [`with_voice_ordering`].
+    Bot,
     /// Connect to the rider of the order (masked).
     ConnectRider,
     /// Connect to the vendor of the order.
@@ -264,6 +267,7 @@ impl Route {
             Route::Rider => "rider",
             Route::Welcome => "welcome",
             Route::Desk => "desk",
+            Route::Bot => "bot",
             Route::ConnectRider => "connect_rider",
             Route::ConnectVendor => "connect_vendor",
             Route::ConnectCustomer => "connect_customer",
@@ -301,6 +305,16 @@ pub fn route_for(choice: Choice, invalid_so_far: u32) -> Route {
         Choice::Repeat => Route::Repeat,
         Choice::Invalid if invalid_so_far <= MAX_REPROMPTS => Route::Repeat,
         Choice::AcceptOldest | Choice::PrepTime(_) | Choice::Invalid | Choice::NoInput => Route::Done,
+    }
+}
+
+/// Where an ordering choice goes when the service can hear and speak: the
+/// voice bot instead of the order desk (which the bot hands back to when it
+/// cannot take the order). Other routes are unchanged.
+pub fn with_voice_ordering(choice: Choice, route: Route, voice_ordering: bool) -> Route {
+    match (choice, route) {
+        (Choice::Food | Choice::Parcel | Choice::LocalShop, Route::Desk) if voice_ordering => Route::Bot,
+        _ => route,
     }
 }
 
@@ -552,6 +566,9 @@ mod tests {
     #[test]
     fn routes_follow_the_ladder_menus_rules() {
         assert_eq!(route_for(Choice::Food, 0), Route::Desk);
+        assert_eq!(with_voice_ordering(Choice::Food, Route::Desk, true), Route::Bot);
+        assert_eq!(with_voice_ordering(Choice::Parcel, Route::Desk, false), Route::Desk);
+        assert_eq!(with_voice_ordering(Choice::Support, Route::Support, true), Route::Support);
         assert_eq!(route_for(Choice::Invalid, 2), Route::Repeat);
         assert_eq!(route_for(Choice::Invalid, 3), Route::Done);
         assert_eq!(route_for(Choice::Repeat, 9), Route::Repeat);

@@ -192,7 +192,10 @@ pub async fn key_pressed(state: &AppState, request: &AppletRequest, step: &str, 
         }
         _ => state.store.ivr_wrong_keys(&call.call_sid, menu.name()).await.map_err(unavailable)?,
     };
-    let route = inbound::route_for(choice, wrong);
+    // Voice ordering runs where the service can both hear and speak; the
+    // bot hands the caller to the order desk when it cannot take the order.
+    let voice_ordering = state.speech.recognizer.is_some() && state.speech.synthesizer.is_some();
+    let route = inbound::with_voice_ordering(choice, inbound::route_for(choice, wrong), voice_ordering);
     let key = format!("inbound:{}:{}", call.call_sid, menu.name());
     let applied = match choice {
         Choice::AcceptOldest => Some(vendor_answer(state, &call, Answer::Accept, &key, duplicate).await?),

@@ -11,6 +11,7 @@ mod missed;
 mod pickup;
 mod sandbox_sim;
 mod speech;
+mod voice_call;
 mod voice_catalog;
 mod voice_cli;
 mod voice_fallback;

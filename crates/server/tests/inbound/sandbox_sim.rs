@@ -113,7 +113,7 @@ async fn one_request_places_a_pretend_voice_order_and_says_where_to_watch_it() {
     let turns = placed["script"]["utterances"].as_array().unwrap();
     assert_eq!(turns.len(), 2, "{placed}");
     assert_eq!((turns[0]["prompt"].as_str(), turns[0]["cue"]["kind"].as_str()), (Some("bot"), Some("after_reply")));
-    assert_eq!(placed["script"]["keypresses"][0], json!({"prompt": "menu", "digits": "1"}));
+    assert_eq!(placed["script"]["keypresses"][1], json!({"prompt": "menu", "digits": "1"}));
     let timeline = placed["watch"]["timeline"].as_str().unwrap();
     assert_eq!(timeline, format!("{}/_sim/exotel/timeline/{sid}", app.base));
 

@@ -14,6 +14,9 @@ use super::{SimError, SimHandle};
 
 /// The welcome menu's Gather in `customer_voice_order`.
 const MENU_APPLET: &str = "menu";
+/// The menu of a customer with an active order, and its "new order" key.
+const ORDER_MENU_APPLET: &str = "order_menu";
+const NEW_ORDER_KEY: &str = "3";
 /// The Voicebot applet in `customer_voice_order`.
 const BOT_APPLET: &str = "bot";
 
@@ -28,7 +31,8 @@ const BOT_APPLET: &str = "bot";
 /// ```
 ///
 /// `to` (an ExoPhone) defaults to the one running `customer_voice_order`;
-/// `keys_before` (pressed at the welcome menu) to `1`, food; `language` to
+/// `keys_before` (pressed at the welcome menu) to `1`, food (a caller with
+/// an active order presses 3, "a new order", at their order menu first); `language` to
 /// `hi-en` for every line that names none. Lines are words, or objects with
 /// `text`, `keys`, `language`, `barge_in_ms` (talk over the bot's answer
 /// that long after it starts), `pause` (seconds of silence first; a line
@@ -110,6 +114,9 @@ impl VoiceOrder {
             }
             None => CalleeScript::default().never_hangs_up(),
         };
+        // A customer with an active order hears its status first: 3 there
+        // is "a new order", which leads to the welcome menu.
+        script = script.presses(ORDER_MENU_APPLET, NEW_ORDER_KEY);
         if !self.keys_before.is_empty() {
             script = script.presses(MENU_APPLET, &self.keys_before);
         }
@@ -198,7 +205,9 @@ mod tests {
         .unwrap();
         let script = order.script().unwrap();
         assert_eq!(script.hang_up_after, None);
-        assert_eq!((script.keypresses[0].prompt.as_str(), script.keypresses[0].digits.as_str()), ("menu", "1"));
+        let keys: Vec<(&str, &str)> =
+            script.keypresses.iter().map(|k| (k.prompt.as_str(), k.digits.as_str())).collect();
+        assert_eq!(keys, [("order_menu", "3"), ("menu", "1")]);
         let turns = &script.utterances;
         assert_eq!(turns.len(), 5);
         assert!(turns.iter().all(|t| t.prompt == "bot"));

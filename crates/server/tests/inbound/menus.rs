@@ -50,7 +50,11 @@ impl SimEnv {
 async fn an_unknown_caller_presses_1_and_is_connected_to_the_order_desk() {
     let env = env().await;
     let caller = "+919000000123";
-    env.exotel.script(caller, CalleeScript::answers_after(Duration::from_secs(1)).presses("menu", "1")).unwrap();
+    // Where the service can hear and speak, 1 goes to the voice bot first;
+    // a caller who says nothing there is handed to the order desk.
+    let voice_ordering = env.app.state.speech.recognizer.is_some() && env.app.state.speech.synthesizer.is_some();
+    let script = CalleeScript::answers_after(Duration::from_secs(1)).presses("menu", "1");
+    env.exotel.script(caller, script.stays_for(Duration::from_secs(120))).unwrap();
     env.exotel.script(ORDER_DESK, CalleeScript::answers_after(Duration::from_secs(2))).unwrap();
     let sid = env.call_in(caller);
     env.tick(5).await;
@@ -64,7 +68,9 @@ async fn an_unknown_caller_presses_1_and_is_connected_to_the_order_desk() {
     env.tick(90).await;
 
     let run = env.exotel.flow_run(&sid).unwrap();
-    assert_eq!(run.path()[..7], ["incoming", "caller", "welcome", "menu", "answer", "route", "desk"]);
+    let to_desk: &[&str] = if voice_ordering { &["route", "bot", "after_bot", "desk"] } else { &["route", "desk"] };
+    assert_eq!(run.path()[..5], ["incoming", "caller", "welcome", "menu", "answer"]);
+    assert_eq!(run.path()[5..5 + to_desk.len()], *to_desk, "{:?}", run.path());
     assert_eq!(run.entry("caller").unwrap().detail["select"], "welcome");
     assert!(run.entry("menu").unwrap().body().unwrap().contains("parcel"));
     let desk = env.answer(&sid, "desk");
@@ -79,7 +85,8 @@ async fn an_unknown_caller_presses_1_and_is_connected_to_the_order_desk() {
     assert_eq!(identified[1].detail["found"], "cached");
     let keys: Vec<_> =
         env.events_of_kind("inbound.key").await.into_iter().filter(|e| e.call_sid.as_deref() == Some(&sid)).collect();
-    assert_eq!((keys[0].detail["choice"].as_str(), keys[0].detail["select"].as_str()), (Some("food"), Some("desk")));
+    let select = if voice_ordering { "bot" } else { "desk" };
+    assert_eq!((keys[0].detail["choice"].as_str(), keys[0].detail["select"].as_str()), (Some("food"), Some(select)));
     let connects = env.events_of_kind("inbound.connect").await;
     assert_eq!(connects[0].detail["whom"], "order_desk");
     let stored = serde_json::to_string(&env.all_events().await).unwrap();

@@ -178,6 +178,18 @@ pub async fn gather(state: &AppState, request: &AppletRequest, step: &str) -> Ap
     Ok(Some(Gather::menu(Prompt::Text(first)).repeat_with(Prompt::Text(prompt))))
 }
 
+/// Whether the Voicebot stream (`/exotel/voicebot`) takes orders: the
+/// stream session of issue 12. Until it is on this branch the endpoint
+/// closes right after `start`, and the ordering keys go to the order desk.
+pub const VOICEBOT_TAKES_ORDERS: bool = false;
+
+/// Whether callers who press the food, parcel or shop key go to the voice
+/// bot: where the bot takes orders and the service can both hear and speak.
+/// The bot hands the caller to the order desk when it cannot take the order.
+pub fn voice_ordering(state: &AppState) -> bool {
+    VOICEBOT_TAKES_ORDERS && state.speech.recognizer.is_some() && state.speech.synthesizer.is_some()
+}
+
 /// Acts on the key pressed at a menu of the inbound flow and says where its
 /// Switch goes. A retried request (`duplicate`) is answered alike and
 /// changes nothing again.
@@ -192,9 +204,7 @@ pub async fn key_pressed(state: &AppState, request: &AppletRequest, step: &str, 
         }
         _ => state.store.ivr_wrong_keys(&call.call_sid, menu.name()).await.map_err(unavailable)?,
     };
-    // Voice ordering runs where the service can both hear and speak; the
-    // bot hands the caller to the order desk when it cannot take the order.
-    let voice_ordering = state.speech.recognizer.is_some() && state.speech.synthesizer.is_some();
+    let voice_ordering = voice_ordering(state);
     let route = inbound::with_voice_ordering(choice, inbound::route_for(choice, wrong), voice_ordering);
     let key = format!("inbound:{}:{}", call.call_sid, menu.name());
     let applied = match choice {

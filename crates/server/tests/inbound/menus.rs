@@ -52,7 +52,7 @@ async fn an_unknown_caller_presses_1_and_is_connected_to_the_order_desk() {
     let caller = "+919000000123";
     // Where the service can hear and speak, 1 goes to the voice bot first;
     // a caller who says nothing there is handed to the order desk.
-    let voice_ordering = env.app.state.speech.recognizer.is_some() && env.app.state.speech.synthesizer.is_some();
+    let voice_ordering = mangwale_server::inbound::menus::voice_ordering(&env.app.state);
     let script = CalleeScript::answers_after(Duration::from_secs(1)).presses("menu", "1");
     env.exotel.script(caller, script.stays_for(Duration::from_secs(120))).unwrap();
     env.exotel.script(ORDER_DESK, CalleeScript::answers_after(Duration::from_secs(2))).unwrap();

@@ -178,10 +178,9 @@ pub async fn gather(state: &AppState, request: &AppletRequest, step: &str) -> Ap
     Ok(Some(Gather::menu(Prompt::Text(first)).repeat_with(Prompt::Text(prompt))))
 }
 
-/// Whether the Voicebot stream (`/exotel/voicebot`) takes orders: the
-/// stream session of issue 12. Until it is on this branch the endpoint
-/// closes right after `start`, and the ordering keys go to the order desk.
-pub const VOICEBOT_TAKES_ORDERS: bool = false;
+/// Whether the Voicebot stream (`/exotel/voicebot`) takes orders (its
+/// stream session); `false` sends the ordering keys to the order desk.
+pub const VOICEBOT_TAKES_ORDERS: bool = true;
 
 /// Whether callers who press the food, parcel or shop key go to the voice
 /// bot: where the bot takes orders and the service can both hear and speak.

@@ -35,7 +35,6 @@ fn words(text: &str) -> CallerLine {
 }
 
 #[tokio::test]
-#[ignore = "needs the Voicebot stream (branch h-voicebot) and the sandbox recogniser (branch h-asr) on main; passes on a merge of both"]
 async fn a_customer_calls_presses_1_speaks_their_order_confirms_and_pays_cash_on_delivery() {
     let env = SimEnv::builder().var("ORDER_DESK_PHONE", ORDER_DESK).start().await;
     let recognizer = env.app.state.speech.recognizer.as_ref().map(|r| r.name().to_string());

@@ -59,3 +59,42 @@ pub(crate) async fn serve<H, F>(
         }
     }
 }
+
+/// A simulator listening on a free loopback port. Clones share it; the
+/// last one dropped stops the listener.
+#[derive(Clone)]
+pub(crate) struct LoopbackServer {
+    _stop: std::sync::Arc<Stop>,
+    addr: std::net::SocketAddr,
+}
+
+struct Stop {
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.task.abort();
+    }
+}
+
+impl LoopbackServer {
+    /// Binds 127.0.0.1:0 and serves `handle` there (see [`serve`]).
+    pub(crate) async fn start<H, F>(name: &'static str, handle: H) -> std::io::Result<LoopbackServer>
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Response<Full<Bytes>>, DropConnection>> + Send + 'static,
+    {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(serve(name, listener, rx, handle));
+        Ok(LoopbackServer { _stop: std::sync::Arc::new(Stop { shutdown, task }), addr })
+    }
+
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}

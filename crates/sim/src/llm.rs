@@ -15,7 +15,6 @@
 //! a 400; with an API key configured, a missing or wrong Bearer key is a
 //! 401 that quotes part of the key back, as OpenAI does.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::{fmt, io};
 
@@ -25,12 +24,9 @@ use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::clock::lock;
-use crate::http::DropConnection;
+use crate::http::{DropConnection, LoopbackServer};
 
 /// Configuration of an [`LlmSim`].
 #[derive(Clone)]
@@ -112,47 +108,31 @@ struct Inner {
 #[derive(Clone)]
 pub struct LlmSim {
     inner: Arc<Inner>,
-    /// Held, not read: the last clone's drop stops the listener.
-    _stop: Arc<Stop>,
-    addr: SocketAddr,
-}
-
-struct Stop {
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
+    server: LoopbackServer,
 }
 
 impl fmt::Debug for LlmSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LlmSim").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("LlmSim").field("addr", &self.server.addr()).finish_non_exhaustive()
     }
 }
 
 impl LlmSim {
     /// Listens on a free loopback port.
     pub async fn start(config: LlmSimConfig) -> io::Result<LlmSim> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner { config, state: Mutex::new(State::default()) });
-        let (shutdown, rx) = watch::channel(false);
         let handler = inner.clone();
-        let task = tokio::spawn(crate::http::serve("llm sim", listener, rx, move |req| {
+        let server = LoopbackServer::start("llm sim", move |req| {
             let inner = handler.clone();
             async move { handle(inner, req).await }
-        }));
-        Ok(LlmSim { inner, _stop: Arc::new(Stop { shutdown, task }), addr })
+        })
+        .await?;
+        Ok(LlmSim { inner, server })
     }
 
     /// `http://127.0.0.1:<port>`: the server root, as `LLM_URL` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Answers chat requests whose last user message contains `needle`

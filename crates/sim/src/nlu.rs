@@ -12,7 +12,6 @@
 //! hi-en, and a string `store_id` is a 422 with `{"detail": [{"loc",
 //! "msg", "type"}]}` naming the field.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::{fmt, io};
 
@@ -22,12 +21,9 @@ use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::clock::lock;
-use crate::http::DropConnection;
+use crate::http::{DropConnection, LoopbackServer};
 
 /// How the simulator answers a matching `/parse`.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,50 +51,34 @@ struct State {
     requests: Vec<NluRequest>,
 }
 
-struct Stop {
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
-}
-
 /// A running simulator; clones share it. Dropping the last clone stops it.
 #[derive(Clone)]
 pub struct NluSim {
     state: Arc<Mutex<State>>,
-    /// Held, not read: the last clone's drop stops the listener.
-    _stop: Arc<Stop>,
-    addr: SocketAddr,
+    server: LoopbackServer,
 }
 
 impl fmt::Debug for NluSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NluSim").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("NluSim").field("addr", &self.server.addr()).finish_non_exhaustive()
     }
 }
 
 impl NluSim {
     pub async fn start() -> io::Result<NluSim> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let (shutdown, rx) = watch::channel(false);
         let handler = state.clone();
-        let task = tokio::spawn(crate::http::serve("nlu sim", listener, rx, move |req| {
+        let server = LoopbackServer::start("nlu sim", move |req| {
             let state = handler.clone();
             async move { handle(state, req).await }
-        }));
-        Ok(NluSim { state, _stop: Arc::new(Stop { shutdown, task }), addr })
+        })
+        .await?;
+        Ok(NluSim { state, server })
     }
 
     /// `http://127.0.0.1:<port>`, as `NLU_URL` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Answers `/parse` requests whose `text` contains `needle` with

@@ -13,7 +13,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use mangwale_voice::Catalog;
+use mangwale_speech::hints::{Script, catalog_hints, closed_words};
+use mangwale_voice::dialog::Ports;
+use mangwale_voice::speech::RecognitionHints;
+use mangwale_voice::{Catalog, Lang};
+
+use crate::state::AppState;
 
 /// The WhatsApp template that carries a voice order's UPI payment link:
 /// body parameters order number, amount, link (see docs/voice.md).
@@ -48,4 +53,32 @@ impl VoiceServices {
         catalogs.retain(|_, (at, _)| now - *at < CATALOG_LIFETIME);
         catalogs.insert(store_id, (now, catalog));
     }
+}
+
+/// What the recogniser should expect in a turn of `call_sid`, for the
+/// Voicebot stream and the record path alike: with a store chosen, its
+/// catalog's hints (`mangwale_speech::hints`: numbers, yes and no, then item
+/// names, variants and aliases); before that, the closed words and the
+/// names of the stores on offer. A catalog or store list that cannot be
+/// read leaves the names out (logged); the turn goes on.
+pub async fn recognition_hints(
+    state: &AppState,
+    call_sid: &str,
+    language: Option<Lang>,
+    store_id: Option<&str>,
+) -> RecognitionHints {
+    let lang = language.unwrap_or(Lang::HiEn);
+    let ports = ports::ServerPorts::new(state.clone(), call_sid, None);
+    let mut phrases: Vec<String> = closed_words(lang, Script::Latin).iter().map(|w| w.to_string()).collect();
+    match store_id {
+        Some(store) => match ports.catalog(store).await {
+            Ok(catalog) => return RecognitionHints { language, ..catalog_hints(&catalog, lang) },
+            Err(e) => tracing::warn!(call_sid, store_id = store, error = %e, "no catalog for the recogniser's hints"),
+        },
+        None => match ports.stores().await {
+            Ok(stores) => phrases.extend(stores.into_iter().map(|s| s.name)),
+            Err(e) => tracing::warn!(call_sid, error = %e, "no stores for the recogniser's hints"),
+        },
+    }
+    RecognitionHints { language, phrases }
 }

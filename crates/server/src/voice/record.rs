@@ -32,8 +32,6 @@ pub const FLOW: &str = "voice_order_record";
 /// The longest recording taken as one turn (the flow's Record applet stops
 /// at 30 s; a longer file is not a turn).
 const MAX_RECORDING_SECONDS: u64 = 120;
-/// Item names and aliases given to the recogniser as hints, at most.
-const MAX_HINT_ITEMS: usize = 120;
 
 /// Why a recording gave no words, for the timeline and the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,78 +130,12 @@ pub async fn stored(state: &AppState, call_sid: &str) -> AppResult<Option<(Dialo
     Ok(Some((dialog, last)))
 }
 
-/// Number words and yes/no in the call's languages: what every turn may
-/// contain besides the catalog's names.
-const COMMON_WORDS: &[&str] = &[
-    "ek",
-    "do",
-    "teen",
-    "char",
-    "paanch",
-    "chhe",
-    "saat",
-    "aath",
-    "nau",
-    "das",
-    "aadha",
-    "dedh",
-    "dhai",
-    "haan",
-    "nahi",
-    "एक",
-    "दो",
-    "तीन",
-    "चार",
-    "पाँच",
-    "हाँ",
-    "नहीं",
-    "दोन",
-    "पाच",
-    "हो",
-    "नाही",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "yes",
-    "no",
-];
 
-/// The recogniser's hints for a turn: the dialog's language, the store's
-/// item names and aliases (or the names of the stores on offer before one is
-/// chosen), and number words. A catalog that cannot be read leaves the
-/// names out (logged); the turn goes on.
+/// The recogniser's hints for a turn of this call (see
+/// [`super::recognition_hints`]).
 pub async fn hints(state: &AppState, call_sid: &str, dialog: Option<&Dialog>) -> RecognitionHints {
-    let mut phrases = Vec::new();
-    if let Some(dialog) = dialog {
-        let ports = ServerPorts::new(state.clone(), call_sid, None);
-        match &dialog.store {
-            Some(store) => {
-                phrases.push(store.name.clone());
-                match ports.catalog(&store.id).await {
-                    Ok(catalog) => phrases.extend(
-                        catalog
-                            .items
-                            .iter()
-                            .filter(|i| i.available)
-                            .flat_map(|i| std::iter::once(i.name.clone()).chain(i.aliases.iter().cloned()))
-                            .take(MAX_HINT_ITEMS),
-                    ),
-                    Err(e) => {
-                        tracing::warn!(call_sid, store_id = %store.id, error = %e, "no catalog for the recogniser's hints");
-                    }
-                }
-            }
-            None => {
-                if let Ok(stores) = ports.stores().await {
-                    phrases.extend(stores.into_iter().map(|s| s.name).take(MAX_HINT_ITEMS));
-                }
-            }
-        }
-    }
-    phrases.extend(COMMON_WORDS.iter().map(|w| w.to_string()));
-    RecognitionHints { language: dialog.map(|d| d.language), phrases }
+    let store = dialog.and_then(|d| d.store.as_ref()).map(|s| s.id.as_str());
+    super::recognition_hints(state, call_sid, dialog.map(|d| d.language), store).await
 }
 
 /// What the caller said in the recording at `url`, or why it cannot be

@@ -89,22 +89,6 @@ fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
-/// Common words of the answers the dialog asks for, per language: numbers,
-/// yes and no (the recogniser's prompt, never its answer).
-fn number_words(lang: Lang) -> &'static [&'static str] {
-    match lang {
-        Lang::Hi => &["एक", "दो", "तीन", "चार", "पाँच", "छह", "सात", "आठ", "नौ", "दस", "हाँ", "नहीं", "किलो", "ग्राम"],
-        Lang::Mr => &["एक", "दोन", "तीन", "चार", "पाच", "सहा", "सात", "आठ", "नऊ", "दहा", "हो", "नाही", "किलो", "ग्रॅम"],
-        Lang::HiEn => {
-            &["ek", "do", "teen", "char", "paanch", "chhe", "saat", "aath", "nau", "das", "haan", "nahi", "kilo"]
-        }
-        Lang::En => &["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "yes", "no"],
-    }
-}
-
-/// Longest list of item names given to the recogniser.
-const MAX_HINT_PHRASES: usize = 80;
-
 impl Runner {
     pub fn new(state: AppState, call: CallInfo) -> Runner {
         let context = Context { language: call.language.unwrap_or(Lang::Hi), store_id: call.store.clone() };
@@ -213,25 +197,13 @@ impl Runner {
 
     async fn hints(&self) -> RecognitionHints {
         let context = self.context();
-        let mut phrases: Vec<String> = Vec::new();
-        if let Some(store) = &context.store_id {
-            let ports = ServerPorts::new(self.state.clone(), &self.call.call_sid, self.call.phone.clone());
-            match ports.catalog(store).await {
-                Ok(catalog) => {
-                    for item in &catalog.items {
-                        phrases.push(item.name.clone());
-                        phrases.extend(item.aliases.iter().cloned());
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(call_sid = %self.call.call_sid, error = %e, "no catalog for the recogniser's hints")
-                }
-            }
-        }
-        phrases.dedup();
-        phrases.truncate(MAX_HINT_PHRASES);
-        phrases.extend(number_words(context.language).iter().map(|w| w.to_string()));
-        RecognitionHints { language: Some(context.language), phrases }
+        crate::voice::recognition_hints(
+            &self.state,
+            &self.call.call_sid,
+            Some(context.language),
+            context.store_id.as_deref(),
+        )
+        .await
     }
 
     async fn speech(&self, audio: Pcm16, measured: &mut Measured) -> Result<JobResult, String> {

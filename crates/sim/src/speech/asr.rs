@@ -17,7 +17,6 @@
 //! Faults ([`SpeechFault`]) are injected with [`AsrSim::set_fault`] or
 //! `POST /_sim/fault`.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::{fmt, io};
 
@@ -26,14 +25,11 @@ use http::{HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::faults::{FaultSlot, HttpResponse, Injected, SpeechFault, garbage, json_response};
 use super::transcripts::TranscriptBook;
 use crate::clock::lock;
-use crate::http::DropConnection;
+use crate::http::{DropConnection, LoopbackServer};
 
 /// The longest utterance accepted, in seconds.
 pub const MAX_SECONDS: usize = 30;
@@ -57,51 +53,35 @@ struct Inner {
     requests: Mutex<Vec<AsrRequest>>,
 }
 
-struct Stop {
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
-}
-
 /// A running simulator; clones share it. Dropping the last clone stops it.
 #[derive(Clone)]
 pub struct AsrSim {
     inner: Arc<Inner>,
-    /// Held, not read: the last clone's drop stops the listener.
-    _stop: Arc<Stop>,
-    addr: SocketAddr,
+    server: LoopbackServer,
 }
 
 impl fmt::Debug for AsrSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsrSim").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("AsrSim").field("addr", &self.server.addr()).finish_non_exhaustive()
     }
 }
 
 impl AsrSim {
     /// Listens on a free loopback port, transcribing from `book`.
     pub async fn start(book: TranscriptBook) -> io::Result<AsrSim> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner { book, fault: FaultSlot::default(), requests: Mutex::new(Vec::new()) });
-        let (shutdown, rx) = watch::channel(false);
         let handler = inner.clone();
-        let task = tokio::spawn(crate::http::serve("asr sim", listener, rx, move |req| {
+        let server = LoopbackServer::start("asr sim", move |req| {
             let inner = handler.clone();
             async move { handle(inner, req).await }
-        }));
-        Ok(AsrSim { inner, _stop: Arc::new(Stop { shutdown, task }), addr })
+        })
+        .await?;
+        Ok(AsrSim { inner, server })
     }
 
     /// `http://127.0.0.1:<port>`, as `ASR_URL` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The book it transcribes from (the same one, shared).

@@ -22,7 +22,6 @@
 //! or `POST /_sim/fault`.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::{fmt, io};
 
@@ -32,14 +31,11 @@ use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::faults::{FaultSlot, HttpResponse, Injected, SpeechFault, garbage, json_response};
 use super::transcripts::TranscriptBook;
 use crate::clock::lock;
-use crate::http::DropConnection;
+use crate::http::{DropConnection, LoopbackServer};
 
 /// OpenAI's upload limit.
 pub const MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
@@ -92,50 +88,34 @@ struct Inner {
     requests: Mutex<Vec<TranscriptionRequest>>,
 }
 
-struct Stop {
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
-}
-
 /// A running simulator; clones share it. Dropping the last clone stops it.
 #[derive(Clone)]
 pub struct OpenAiAsrSim {
     inner: Arc<Inner>,
-    /// Held, not read: the last clone's drop stops the listener.
-    _stop: Arc<Stop>,
-    addr: SocketAddr,
+    server: LoopbackServer,
 }
 
 impl fmt::Debug for OpenAiAsrSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiAsrSim").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("OpenAiAsrSim").field("addr", &self.server.addr()).finish_non_exhaustive()
     }
 }
 
 impl OpenAiAsrSim {
     pub async fn start(config: OpenAiAsrSimConfig) -> io::Result<OpenAiAsrSim> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner { config, fault: FaultSlot::default(), requests: Mutex::new(Vec::new()) });
-        let (shutdown, rx) = watch::channel(false);
         let handler = inner.clone();
-        let task = tokio::spawn(crate::http::serve("openai asr sim", listener, rx, move |req| {
+        let server = LoopbackServer::start("openai asr sim", move |req| {
             let inner = handler.clone();
             async move { handle(inner, req).await }
-        }));
-        Ok(OpenAiAsrSim { inner, _stop: Arc::new(Stop { shutdown, task }), addr })
+        })
+        .await?;
+        Ok(OpenAiAsrSim { inner, server })
     }
 
     /// `http://127.0.0.1:<port>/v1`, as `OPENAI_ASR_URL` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.server.addr())
     }
 
     pub fn book(&self) -> &TranscriptBook {

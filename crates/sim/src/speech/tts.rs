@@ -34,7 +34,6 @@
 //! A fault applies to every request but the control ones until cleared;
 //! `down`, `status`, `slow` and `hang` reach the health probe too.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::{fmt, io};
@@ -46,13 +45,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::clock::lock;
 use crate::exotel::audio;
-use crate::http::DropConnection;
+use crate::http::{DropConnection, LoopbackServer};
 
 /// The languages the simulated server speaks.
 pub const LANGUAGES: &[&str] = &["hi", "mr", "en"];
@@ -114,47 +110,31 @@ struct State {
 #[derive(Clone)]
 pub struct TtsSim {
     state: Arc<Mutex<State>>,
-    /// Held, not read: the last clone's drop stops the listener.
-    _stop: Arc<Stop>,
-    addr: SocketAddr,
-}
-
-struct Stop {
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
+    server: LoopbackServer,
 }
 
 impl fmt::Debug for TtsSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TtsSim").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("TtsSim").field("addr", &self.server.addr()).finish_non_exhaustive()
     }
 }
 
 impl TtsSim {
     /// Listens on a free loopback port.
     pub async fn start() -> io::Result<TtsSim> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let (shutdown, rx) = watch::channel(false);
         let handler = state.clone();
-        let task = tokio::spawn(crate::http::serve("tts sim", listener, rx, move |req| {
+        let server = LoopbackServer::start("tts sim", move |req| {
             let state = handler.clone();
             async move { handle(state, req).await }
-        }));
-        Ok(TtsSim { state, _stop: Arc::new(Stop { shutdown, task }), addr })
+        })
+        .await?;
+        Ok(TtsSim { state, server })
     }
 
     /// `http://127.0.0.1:<port>`: the server root, as `TTS_URL` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Plays `fault` on every request from now on (`None`: answer well).

@@ -130,7 +130,6 @@ pub async fn stored(state: &AppState, call_sid: &str) -> AppResult<Option<(Dialo
     Ok(Some((dialog, last)))
 }
 
-
 /// The recogniser's hints for a turn of this call (see
 /// [`super::recognition_hints`]).
 pub async fn hints(state: &AppState, call_sid: &str, dialog: Option<&Dialog>) -> RecognitionHints {

@@ -13,13 +13,12 @@ use mangwale_core::E164;
 use mangwale_store::{NewEvent, VoiceChannel, VoiceSessionStatus, VoiceSessionUpdate};
 use mangwale_voice::Lang;
 use mangwale_voice::dialog::prompts;
-use mangwale_voice::dialog::{Dialog, DialogEvent, Expects, HandoffReason, Input, Mode, Ports, StoreOffer};
+use mangwale_voice::dialog::{Dialog, DialogEvent, Expects, HandoffReason, Input, Mode, StoreOffer};
 use mangwale_voice::speech::{Pcm16, RecognitionHints, SampleRate, SpeechError, Synthesizer};
 use serde_json::{Value, json};
 
 use super::machine::{FixedAudio, Job, JobKind, JobResult};
 use crate::state::AppState;
-use crate::voice::ports::ServerPorts;
 use crate::voice::session::{self, NewSession, TurnAnswer};
 
 /// Who is on the stream, from its `start`.

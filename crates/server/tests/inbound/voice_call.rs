@@ -16,6 +16,7 @@
 use mangwale_core::ladder::LadderState;
 use mangwale_sim::exotel::{CallerLine, FlowOutcome, LineSpec, StreamDirection, VoiceOrder};
 use serde_json::Value;
+use std::io::Write;
 
 use crate::common::SimEnv;
 
@@ -40,7 +41,10 @@ async fn a_customer_calls_presses_1_speaks_their_order_confirms_and_pays_cash_on
     let recognizer = env.app.state.speech.recognizer.as_ref().map(|r| r.name().to_string());
     let recognizer = recognizer.expect("the sandbox recognises speech (Whisper, or the ASR simulator)");
     let embedded = recognizer.to_lowercase().contains("whisper");
-    println!(
+    // Straight to stderr, past the test harness's capture, so that every
+    // `cargo test` run says which recogniser the order went through.
+    let _ = writeln!(
+        std::io::stderr(),
         "voice order end to end: recogniser {recognizer:?} — {}",
         if embedded { "the embedded recogniser (Whisper)" } else { "the exact transcript (ASR simulator)" }
     );

@@ -4,6 +4,7 @@
 //! or a pure function, so it can be tested exhaustively and reused by every
 //! layer. Time is injected through [`clock::Clock`].
 
+pub mod campaign;
 pub mod clock;
 pub mod context;
 pub mod ids;

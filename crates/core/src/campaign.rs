@@ -226,6 +226,142 @@ impl From<LanguageKey> for Language {
     }
 }
 
+/// The built-in templates (`config/campaign_templates.toml`).
+pub const DEFAULT_TEMPLATES_TOML: &str = include_str!("../../../config/campaign_templates.toml");
+
+/// Every template the service knows, by key: the built-in ones and, once
+/// the store's custom templates are added, the operators' own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateBook {
+    templates: BTreeMap<TemplateKey, CampaignTemplate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlTemplate {
+    category: String,
+    description: String,
+    variables: Vec<String>,
+    hi: Option<TemplateText>,
+    en: Option<TemplateText>,
+    mr: Option<TemplateText>,
+}
+
+impl TemplateBook {
+    /// The built-in templates, without DLT ids unless the file has them.
+    pub fn defaults() -> TemplateBook {
+        TemplateBook::from_toml(DEFAULT_TEMPLATES_TOML).expect("the built-in templates are valid")
+    }
+
+    /// Templates from a TOML file shaped like `config/campaign_templates.toml`.
+    pub fn from_toml(text: &str) -> Result<TemplateBook, InvalidValue> {
+        let raw: BTreeMap<String, TomlTemplate> =
+            toml::from_str(text).map_err(|e| InvalidValue(format!("campaign templates: {e}")))?;
+        let mut book = TemplateBook::default();
+        for (key, t) in raw {
+            let key = TemplateKey::parse(&key)?;
+            let mut texts = BTreeMap::new();
+            for (lang, text) in [(LanguageKey::Hi, t.hi), (LanguageKey::En, t.en), (LanguageKey::Mr, t.mr)] {
+                if let Some(text) = text {
+                    texts.insert(lang, text);
+                }
+            }
+            let template = CampaignTemplate {
+                built_in: key.is_built_in(),
+                key,
+                category: t.category.parse()?,
+                description: t.description,
+                texts,
+                variables: t.variables,
+            };
+            book.insert(template)?;
+        }
+        Ok(book)
+    }
+
+    /// Adds or replaces a template after checking it (see [`CampaignTemplate::check`]).
+    pub fn insert(&mut self, template: CampaignTemplate) -> Result<(), InvalidValue> {
+        template.check()?;
+        self.templates.insert(template.key.clone(), template);
+        Ok(())
+    }
+
+    /// Sets the DLT template id of `key` in `lang` (configuration's).
+    pub fn set_dlt_template_id(&mut self, key: &TemplateKey, lang: LanguageKey, id: String) -> bool {
+        match self.templates.get_mut(key).and_then(|t| t.texts.get_mut(&lang)) {
+            Some(text) => {
+                text.dlt_template_id = Some(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn get(&self, key: &TemplateKey) -> Option<&CampaignTemplate> {
+        self.templates.get(key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &CampaignTemplate> {
+        self.templates.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+}
+
+impl CampaignTemplate {
+    /// A template is usable when it has at least one language, every text
+    /// has as many `{#var#}` as it names variables (the SMS exactly, the
+    /// voice text at most), and no variable name is empty.
+    pub fn check(&self) -> Result<(), InvalidValue> {
+        let key = &self.key;
+        if self.texts.is_empty() {
+            return Err(InvalidValue(format!("template {key}: no language has a text")));
+        }
+        if self.variables.iter().any(|v| v.trim().is_empty()) {
+            return Err(InvalidValue(format!("template {key}: a variable has no name")));
+        }
+        for (lang, text) in &self.texts {
+            let lang = Language::from(*lang).code();
+            let sms_vars = text.sms.matches(DLT_VAR).count();
+            if text.sms.trim().is_empty() || text.voice.trim().is_empty() {
+                return Err(InvalidValue(format!("template {key}.{lang}: sms and voice texts are both required")));
+            }
+            if sms_vars != self.variables.len() {
+                return Err(InvalidValue(format!(
+                    "template {key}.{lang}: the SMS has {sms_vars} {DLT_VAR} but {} variables are named",
+                    self.variables.len()
+                )));
+            }
+            if text.voice.matches(DLT_VAR).count() > self.variables.len() {
+                return Err(InvalidValue(format!(
+                    "template {key}.{lang}: the voice text has more {DLT_VAR} than variables"
+                )));
+            }
+            if let Some(id) = &text.dlt_template_id
+                && (id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(InvalidValue(format!("template {key}.{lang}: DLT template id '{id}' is not 1-32 digits")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The text in `lang`, if the template has that language.
+    pub fn text(&self, lang: Language) -> Option<&TemplateText> {
+        self.texts.get(&LanguageKey::from(lang))
+    }
+
+    pub fn languages(&self) -> Vec<Language> {
+        self.texts.keys().map(|l| Language::from(*l)).collect()
+    }
+}
+
 /// Why a template could not be filled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -528,6 +664,35 @@ mod tests {
         assert_eq!(render("call {#var#}", &names[1..], &values), Err(RenderError::Missing("phone".into())));
         values.insert("name".into(), "x".repeat(31));
         assert!(matches!(render("{#var#}", &names, &values), Err(RenderError::TooLong { chars: 31, .. })));
+    }
+
+    #[test]
+    fn the_built_in_templates_cover_six_types_in_three_languages() {
+        let book = TemplateBook::defaults();
+        assert_eq!(book.len(), 6);
+        for key in TemplateKey::BUILT_IN {
+            let t = book.get(&TemplateKey::parse(key).unwrap()).unwrap();
+            assert!(t.built_in);
+            assert_eq!(t.category, TemplateCategory::Promotional);
+            assert_eq!(t.languages(), [Language::Hi, Language::En, Language::Mr]);
+            for lang in t.languages() {
+                let text = t.text(lang).unwrap();
+                assert!(text.sms.contains("STOP"), "{key}.{}: promotional texts say how to stop", lang.code());
+                let mut values = BTreeMap::new();
+                values.insert("phone".to_string(), "02532345678".to_string());
+                values.insert("opt_out".to_string(), "02532345600".to_string());
+                assert!(!render(&text.sms, &t.variables, &values).unwrap().contains(DLT_VAR));
+            }
+        }
+        let mut book = book;
+        let key = TemplateKey::parse("diwali").unwrap();
+        assert!(book.set_dlt_template_id(&key, LanguageKey::Hi, "1107160000000000001".into()));
+        assert_eq!(
+            book.get(&key).unwrap().text(Language::Hi).unwrap().dlt_template_id.as_deref(),
+            Some("1107160000000000001")
+        );
+        let broken = "[x]\ncategory = \"promotional\"\ndescription = \"d\"\nvariables = []\n[x.en]\nsms = \"hi {#var#}\"\nvoice = \"v\"\n";
+        assert!(TemplateBook::from_toml(broken).unwrap_err().0.contains("1 {#var#} but 0 variables"));
     }
 
     #[test]

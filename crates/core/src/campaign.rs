@@ -194,6 +194,8 @@ pub struct CampaignTemplate {
     /// The names of the `{#var#}` placeholders, in order (`phone`,
     /// `name`, ...): what a recipient's variables fill.
     pub variables: Vec<String>,
+    /// Shipped with the service or configured (`CAMPAIGN_TEMPLATES_FILE`),
+    /// rather than added through the API.
     pub built_in: bool,
 }
 
@@ -267,7 +269,8 @@ impl TemplateBook {
                 }
             }
             let template = CampaignTemplate {
-                built_in: key.is_built_in(),
+                // From configuration, not added through the API.
+                built_in: true,
                 key,
                 category: t.category.parse()?,
                 description: t.description,
@@ -669,7 +672,12 @@ mod tests {
     #[test]
     fn the_built_in_templates_cover_six_types_in_three_languages() {
         let book = TemplateBook::defaults();
-        assert_eq!(book.len(), 6);
+        assert_eq!(book.len(), 8, "six campaign types and the two service templates of the customer ladders");
+        for key in ["customer_status", "customer_delay"] {
+            let t = book.get(&TemplateKey::parse(key).unwrap()).unwrap();
+            assert_eq!(t.category, TemplateCategory::ServiceImplicit);
+            assert!(t.built_in && !t.key.is_built_in(), "shipped, but not one of the seed's campaign types");
+        }
         for key in TemplateKey::BUILT_IN {
             let t = book.get(&TemplateKey::parse(key).unwrap()).unwrap();
             assert!(t.built_in);

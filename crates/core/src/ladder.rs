@@ -110,6 +110,10 @@ pub enum Channel {
     Ring,
     Ivr,
     Admin,
+    /// A transactional SMS on the ladder's `sms_template` (a service-implicit
+    /// DLT template), for a party the earlier steps did not reach: a
+    /// voice-first customer often has neither the app nor WhatsApp.
+    Sms,
     /// Not a channel: the time by which a ladder whose last step was a call
     /// counts as unanswered (see [`with_deadline`]).
     Deadline,
@@ -123,14 +127,23 @@ impl Channel {
             Channel::Ring => "ring",
             Channel::Ivr => "ivr",
             Channel::Admin => "admin",
+            Channel::Sms => "sms",
             Channel::Deadline => "deadline",
         }
     }
 
     pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::AppPush, Channel::WhatsApp, Channel::Ring, Channel::Ivr, Channel::Admin, Channel::Deadline]
-            .into_iter()
-            .find(|c| c.name() == s)
+        [
+            Channel::AppPush,
+            Channel::WhatsApp,
+            Channel::Ring,
+            Channel::Ivr,
+            Channel::Admin,
+            Channel::Sms,
+            Channel::Deadline,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
     }
 }
 
@@ -171,6 +184,11 @@ pub struct LadderDef {
     pub whatsapp_languages: BTreeMap<String, String>,
     /// The Exotel flow of the `ring` and `ivr` steps.
     pub ivr_flow: Option<String>,
+    /// The SMS template of the `sms` step: a key of the template book
+    /// (`config/campaign_templates.toml`), service-implicit so that it goes
+    /// out around the clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_template: Option<String>,
     pub caller: CallerKind,
     pub steps: Vec<StepDef>,
 }
@@ -236,6 +254,7 @@ impl LadderBook {
                 let missing = match step.channel {
                     Channel::Ring | Channel::Ivr if def.ivr_flow.is_none() => Some("ivr_flow"),
                     Channel::WhatsApp if def.whatsapp_template.is_none() => Some("whatsapp_template"),
+                    Channel::Sms if def.sms_template.is_none() => Some("sms_template"),
                     _ => None,
                 };
                 if let Some(field) = missing {
@@ -473,7 +492,10 @@ mod tests {
         let steps: Vec<(&str, u32)> = address.steps.iter().map(|s| (s.channel.name(), s.after)).collect();
         assert_eq!(steps, [("whatsapp", 0), ("ring", 30), ("ivr", 90), ("admin", 150)]);
         assert_eq!(address.caller, CallerKind::Address);
-        assert_eq!(book.get(LadderKind::CustomerDelay).steps.len(), 1);
+        let delay = book.get(LadderKind::CustomerDelay);
+        let steps: Vec<(&str, u32)> = delay.steps.iter().map(|s| (s.channel.name(), s.after)).collect();
+        assert_eq!(steps, [("whatsapp", 0), ("sms", 60)], "a customer without WhatsApp gets an SMS");
+        assert_eq!(delay.sms_template.as_deref(), Some("customer_delay"));
     }
 
     #[test]
@@ -485,6 +507,8 @@ mod tests {
         assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("time order"));
         text = DEFAULT_LADDERS_TOML.replace("[customer_delay]", "[customer_delayed]");
         assert!(LadderBook::from_toml(&text).is_err());
+        text = DEFAULT_LADDERS_TOML.replace("sms_template = \"customer_delay\"\n", "");
+        assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("needs sms_template"));
         text = DEFAULT_LADDERS_TOML.replace("ivr_flow = \"vendor_reminder\"\n", "");
         assert!(LadderBook::from_toml(&text).unwrap_err().0.contains("needs ivr_flow"));
         text = DEFAULT_LADDERS_TOML.replace("\"vendor_new_order\"\nivr_flow", "\"Vendor_New_Order\"\nivr_flow");
@@ -514,6 +538,7 @@ mod tests {
             assert_eq!(StepState::parse(state.name()), Some(state));
         }
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::WhatsApp));
+        assert_eq!(Channel::parse("sms"), Some(Channel::Sms));
     }
 
     #[test]
@@ -530,7 +555,7 @@ mod tests {
             "the IVR at 180 s may be answered after admin"
         );
         let notice = with_deadline(book.get(LadderKind::CustomerStatus).clone());
-        assert_eq!(notice.steps.last().unwrap().channel, Channel::WhatsApp, "no call, no deadline");
+        assert_eq!(notice.steps.last().unwrap().channel, Channel::Sms, "no call, no deadline");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use mangwale_core::E164;
-use mangwale_core::ladder::LadderBook;
+use mangwale_core::campaign::{TemplateBook, TemplateCategory, TemplateKey};
+use mangwale_core::ladder::{LadderBook, LadderKind};
 use reqwest::Url;
 
 /// A secret value. It is never displayed or debug-printed.
@@ -133,6 +134,9 @@ pub struct Config {
     pub exotel_dlt_template_payment_link: Option<String>,
     /// The escalation ladders (LADDERS_FILE, else `config/ladders.toml`).
     pub ladders: LadderBook,
+    /// The SMS templates of campaigns and of the ladders' `sms` steps
+    /// (CAMPAIGN_TEMPLATES_FILE, else `config/campaign_templates.toml`).
+    pub campaign_templates: TemplateBook,
     /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
     /// mode, no WhatsApp steps in live mode.
     pub whatsapp: Option<WhatsAppSettings>,
@@ -253,6 +257,32 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Every ladder's `sms_template` names a service-implicit template of the
+/// book: a ladder SMS goes out around the clock and to DND numbers, which
+/// only a service-implicit DLT template allows.
+fn ladder_sms_templates_exist(ladders: &LadderBook, templates: &TemplateBook) -> Result<(), ConfigError> {
+    for kind in LadderKind::ALL {
+        let Some(name) = ladders.get(kind).sms_template.as_deref() else { continue };
+        let template = TemplateKey::parse(name).ok().and_then(|key| templates.get(&key));
+        match template {
+            None => {
+                return Err(err(
+                    "LADDERS_FILE",
+                    format!("ladder {kind}: sms_template '{name}' is not in the campaign templates"),
+                ));
+            }
+            Some(t) if t.category != TemplateCategory::ServiceImplicit => {
+                return Err(err(
+                    "LADDERS_FILE",
+                    format!("ladder {kind}: sms_template '{name}' is {}, not service_implicit", t.category.as_str()),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { var, message: message.into() }
 }
@@ -313,6 +343,7 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_DLT_TEMPLATE_RIDER_PICKUP",
     "EXOTEL_DLT_TEMPLATE_PAYMENT_LINK",
     "LADDERS_FILE",
+    "CAMPAIGN_TEMPLATES_FILE",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_APP_SECRET",
@@ -538,6 +569,15 @@ impl Config {
                 LadderBook::from_toml(&text).map_err(|e| err("LADDERS_FILE", format!("{path}: {e}")))?
             }
         };
+        let campaign_templates = match get("CAMPAIGN_TEMPLATES_FILE") {
+            None => TemplateBook::defaults(),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| err("CAMPAIGN_TEMPLATES_FILE", format!("{path} could not be read: {e}")))?;
+                TemplateBook::from_toml(&text).map_err(|e| err("CAMPAIGN_TEMPLATES_FILE", format!("{path}: {e}")))?
+            }
+        };
+        ladder_sms_templates_exist(&ladders, &campaign_templates)?;
         let whatsapp = match (get("WHATSAPP_PHONE_NUMBER_ID"), get("WHATSAPP_ACCESS_TOKEN")) {
             (None, None) => None,
             (Some(phone_number_id), Some(token)) => Some(WhatsAppSettings {
@@ -638,6 +678,7 @@ impl Config {
             exotel_dlt_template_rider_pickup: get("EXOTEL_DLT_TEMPLATE_RIDER_PICKUP"),
             exotel_dlt_template_payment_link: get("EXOTEL_DLT_TEMPLATE_PAYMENT_LINK"),
             ladders,
+            campaign_templates,
             whatsapp,
             push,
             llm,

@@ -182,3 +182,41 @@ async fn the_ladders_templates_are_checked_against_the_business_account() {
     assert_eq!(texts, ["template customer_delay does not exist in language en_US"]);
     env.app.stop().await;
 }
+
+/// A customer ladder's `sms` step: an SMS on the ladder's service-implicit
+/// template for a customer the earlier steps did not reach (WhatsApp
+/// reported undeliverable, no app id), and none for one they did.
+#[tokio::test]
+async fn a_customer_whatsapp_did_not_reach_gets_the_status_by_sms() {
+    let env = env().await;
+    let customer = E164::parse("+919822200011").unwrap();
+    env.whatsapp.script(&customer, RecipientScript::fails(131_026));
+    let body = json!({"type": "customer_status", "order_id": SEED_ORDER, "customer_phone": customer.as_str(),
+                      "status": "out_for_delivery", "language": "en"});
+    let (status, started) = env.post("/comms/escalations", body).await;
+    assert!(status < 300, "{status} {started}");
+    env.run_jobs().await;
+    env.tick(95).await;
+    let sms = env.exotel.sms_messages();
+    let to_customer: Vec<_> = sms.iter().filter(|m| m.to == customer).collect();
+    assert_eq!(to_customer.len(), 1, "{sms:?}");
+    assert_eq!(to_customer[0].body, format!("Mangwale: your order {SEED_ORDER} is now out for delivery."));
+    let ladder = env.app.state.store.ladders_for_order(SEED_ORDER).await.unwrap();
+    let step = ladder[0].steps.iter().find(|s| s.channel == mangwale_core::ladder::Channel::Sms).unwrap();
+    assert_eq!(step.state, StepState::Sent, "{step:?}");
+
+    // WhatsApp reached this one: the SMS step is skipped, and says why.
+    let reached = E164::parse("+919822200012").unwrap();
+    let body = json!({"type": "customer_status", "order_id": "MW-2025-001235", "customer_phone": reached.as_str(),
+                      "status": "delivered", "language": "hi"});
+    let (status, _) = env.post("/comms/escalations", body).await;
+    assert!(status < 300);
+    env.run_jobs().await;
+    env.tick(95).await;
+    assert!(env.exotel.sms_messages().iter().all(|m| m.to != reached));
+    let ladder = env.app.state.store.ladders_for_order("MW-2025-001235").await.unwrap();
+    let step = ladder[0].steps.iter().find(|s| s.channel == mangwale_core::ladder::Channel::Sms).unwrap();
+    assert_eq!(step.state, StepState::Skipped, "{step:?}");
+    assert!(step.detail.as_deref().unwrap_or_default().contains("reached by whatsapp"), "{step:?}");
+    env.app.stop().await;
+}

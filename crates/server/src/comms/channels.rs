@@ -235,6 +235,86 @@ pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
     }
 }
 
+/// A ladder's `sms` step: the ladder's service-implicit template in the
+/// party's language, sent at most once, but only to a party that no earlier
+/// step reached: a push the app backend or FCM accepted, or a WhatsApp
+/// message Meta has not reported failed, counts as reached. A voice-first
+/// customer (no app id, no WhatsApp) gets the SMS.
+pub async fn send_ladder_sms(state: &AppState, ladder: &Ladder, index: u32) -> Sent {
+    use mangwale_core::campaign::{TemplateKey, render};
+    use mangwale_core::ladder::StepState;
+
+    let reached = ladder.steps.iter().filter(|s| s.index < index).find(|s| s.state == StepState::Sent);
+    if let Some(step) = reached {
+        return Sent::Skipped(format!("the party was reached by {} (step {})", step.channel.name(), step.index));
+    }
+    let Some(to) = ladder.phone.clone() else { return Sent::Skipped("no phone number for the party".into()) };
+    let Some(name) = ladder.definition.sms_template.as_deref() else {
+        return Sent::Skipped("this ladder has no SMS template".into());
+    };
+    // Checked at start-up (config::ladder_sms_templates_exist); a ladder
+    // started under another configuration may name one that is gone.
+    let template = TemplateKey::parse(name).ok().and_then(|key| state.config.campaign_templates.get(&key));
+    let Some(template) = template else {
+        return Sent::Failed { message: format!("SMS template '{name}' is not configured"), transient: false };
+    };
+    let Some(text) = template.text(ladder.language).or_else(|| template.text(mangwale_core::Language::En)) else {
+        return Sent::Failed {
+            message: format!("SMS template '{name}' has no text in this language"),
+            transient: false,
+        };
+    };
+    if state.config.mode == crate::config::Mode::Live && text.dlt_template_id.is_none() {
+        return Sent::Failed {
+            message: format!("SMS template '{name}' has no DLT template id; DLT scrubbing would reject it"),
+            transient: false,
+        };
+    }
+    let values = ladder_sms_values(ladder);
+    let body = match render(&text.sms, &template.variables, &values) {
+        Ok(body) => body,
+        Err(e) => return Sent::Failed { message: format!("SMS template '{name}': {e}"), transient: false },
+    };
+    let mut sms = SendSms::new(sms_sender(state), to.clone(), body);
+    sms.dlt_entity_id = state.config.exotel_dlt_entity_id.clone();
+    sms.dlt_template_id = text.dlt_template_id.clone();
+    sms.sms_type = Some(mangwale_providers::exotel::client::SmsType::Transactional);
+    sms.custom_field = Some(format!("l:{}", ladder.escalation_id).chars().take(128).collect());
+    let key = format!("{}:{index}", ladder.escalation_id);
+    match send_sms_once(state, SmsPurpose::CustomerUpdate, &key, &sms).await {
+        SentOnce::Sent { id, earlier } => Sent::Sent {
+            provider_id: id,
+            detail: json!({"template": name, "language": ladder.language.code(), "to": to.masked(), "earlier": earlier}),
+        },
+        SentOnce::NotSent { message, transient, retry_after: Some(wait) } if transient => {
+            Sent::Throttled { message, wait }
+        }
+        SentOnce::NotSent { message, transient, .. } => Sent::Failed { message, transient },
+        SentOnce::Unknown { message } => Sent::Unknown(message),
+    }
+}
+
+/// The values of a ladder SMS's `{#var#}`s, by the names templates use.
+/// DLT allows 30 characters a variable: longer values are cut, not refused,
+/// since a status update is better short than missing.
+fn ladder_sms_values(ladder: &Ladder) -> std::collections::BTreeMap<String, String> {
+    let c = &ladder.context;
+    let short = |s: String| s.chars().take(mangwale_core::campaign::DLT_VAR_MAX_CHARS).collect::<String>();
+    let mut values = std::collections::BTreeMap::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            values.insert(name.to_string(), short(v));
+        }
+    };
+    put("order", ladder.order_id.clone());
+    put("status", Some(c.status.as_deref().unwrap_or("updated").replace('_', " ")));
+    put("minutes", c.delay_minutes.or(c.eta_minutes).map(|m| m.to_string()));
+    put("eta", c.eta_minutes.map(|m| m.to_string()));
+    put("reason", c.reason.clone());
+    put("name", c.name.clone());
+    values
+}
+
 /// The admin alert SMS of a ladder, sent at most once per `key` (see
 /// [`send_sms_once`]).
 pub async fn send_sms(state: &AppState, to: &E164, body: &str, ladder: &Ladder, key: &str) -> SentOnce {
@@ -265,6 +345,8 @@ pub enum SmsPurpose {
     RiderPickup,
     /// The UPI payment link of a voice order.
     PaymentLink,
+    /// A customer ladder's `sms` step (order status or delay).
+    CustomerUpdate,
 }
 
 impl SmsPurpose {
@@ -274,6 +356,7 @@ impl SmsPurpose {
             SmsPurpose::MissedCall => "missed_call",
             SmsPurpose::RiderPickup => "rider_pickup",
             SmsPurpose::PaymentLink => "payment_link",
+            SmsPurpose::CustomerUpdate => "customer_update",
         }
     }
 }

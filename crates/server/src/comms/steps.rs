@@ -290,6 +290,7 @@ async fn send(state: &AppState, ladder: &Ladder, index: u32, channel: Channel) -
         Channel::Ring => call(state, ladder, "ring", RING_SECONDS, 120).await,
         Channel::Ivr => call(state, ladder, "ivr", IVR_RING_SECONDS, IVR_TIME_LIMIT).await,
         Channel::Admin => admin(state, ladder, None, &format!("{}:{index}", ladder.escalation_id)).await,
+        Channel::Sms => channels::send_ladder_sms(state, ladder, index).await,
         Channel::Deadline => Sent::Sent {
             provider_id: "deadline".into(),
             detail: json!({"reason": "the last call was not answered in time"}),

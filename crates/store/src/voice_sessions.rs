@@ -4,10 +4,12 @@
 //! version is unchanged; a save that lost (another replica, a retried
 //! webhook) runs its turn again on the state that won, so no turn is lost.
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mangwale_core::E164;
-use sqlx::Row;
+use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Postgres, Row, Sqlite, Type};
 
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
@@ -139,8 +141,125 @@ pub trait VoiceSessionStore: Send + Sync {
 const COLUMNS: &str = "session_id, channel, phone, dialog, version, status, resumable, last_turn, last_reply, \
                        created_at, updated_at";
 
+/// The statements, written once for both backends: `$N` placeholders
+/// (SQLite reads `$N` as its `?N`, by number) and the boolean literals
+/// `TRUE`/`FALSE`, which SQLite reads as 1/0.
+mod sql {
+    pub(super) const INSERT: &str = "INSERT INTO voice_sessions (session_id, channel, phone, dialog, version, status,
+                                                             resumable, last_turn, last_reply, created_at, updated_at)
+                                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10)
+                                     ON CONFLICT (session_id) DO NOTHING
+                                     RETURNING version";
+
+    pub(super) const TAKE_UP: &str = "UPDATE voice_sessions SET resumable = FALSE WHERE session_id = $1";
+
+    /// The compare-and-swap: only a session still at the expected version
+    /// is written, and only then is a row (the new version) returned.
+    pub(super) const SAVE: &str = "UPDATE voice_sessions SET dialog = $3, version = version + 1, status = $4,
+                                                        resumable = $5, last_turn = $6, last_reply = $7,
+                                                        updated_at = $8
+                                   WHERE session_id = $1 AND version = $2
+                                   RETURNING version";
+
+    pub(super) fn by_id() -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(format!("SELECT {} FROM voice_sessions WHERE session_id = $1", super::COLUMNS))
+    }
+
+    pub(super) fn resumable() -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM voice_sessions
+             WHERE phone = $1 AND updated_at >= $2 AND resumable = TRUE AND session_id <> $3
+             ORDER BY updated_at DESC LIMIT 1",
+            super::COLUMNS
+        ))
+    }
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("voice session {what}: {e}"))
+}
+
+/// The one body of [`VoiceSessionStore`] for both backends, over any
+/// database that encodes and decodes the session's columns. The backends
+/// differ only in how a write is entered, which their impls below say.
+struct Sessions<DB>(PhantomData<DB>);
+
+impl<DB> Sessions<DB>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
+{
+    /// Inserts `s` (at version 1) and, when it was new, makes `takes_up`
+    /// not resumable, on `conn` (the caller's transaction).
+    async fn create(conn: &mut DB::Connection, s: &VoiceSession, takes_up: Option<&str>) -> Result<bool> {
+        // A row comes back only when the insert was not a conflict.
+        let inserted = sqlx::query(sql::INSERT)
+            .bind(s.session_id.as_str())
+            .bind(s.channel.name())
+            .bind(s.phone.as_ref().map(E164::as_str))
+            .bind(s.dialog.as_str())
+            .bind(s.status.name())
+            .bind(s.resumable)
+            .bind(s.last_turn.as_deref())
+            .bind(s.last_reply.as_deref())
+            .bind(to_ms(s.created_at))
+            .bind(to_ms(s.updated_at))
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        if inserted && let Some(earlier) = takes_up {
+            sqlx::query(sql::TAKE_UP).bind(earlier).execute(&mut *conn).await?;
+        }
+        Ok(inserted)
+    }
+
+    async fn get<'c>(reader: impl Executor<'c, Database = DB>, session_id: &str) -> Result<Option<VoiceSession>> {
+        let row = sqlx::query(sql::by_id()).bind(session_id).fetch_optional(reader).await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    async fn save<'c>(
+        writer: impl Executor<'c, Database = DB>,
+        session_id: &str,
+        expected_version: i64,
+        u: &VoiceSessionUpdate,
+    ) -> Result<Option<i64>> {
+        let done = sqlx::query(sql::SAVE)
+            .bind(session_id)
+            .bind(expected_version)
+            .bind(u.dialog.as_str())
+            .bind(u.status.name())
+            .bind(u.resumable)
+            .bind(u.last_turn.as_deref())
+            .bind(u.last_reply.as_deref())
+            .bind(to_ms(u.at))
+            .fetch_optional(writer)
+            .await?;
+        done.map(|row| row.try_get::<i64, _>("version")).transpose().map_err(Into::into)
+    }
+
+    async fn resumable<'c>(
+        reader: impl Executor<'c, Database = DB>,
+        phone: &E164,
+        since: DateTime<Utc>,
+        excluding: &str,
+    ) -> Result<Option<VoiceSession>> {
+        let row = sqlx::query(sql::resumable())
+            .bind(phone.as_str())
+            .bind(to_ms(since))
+            .bind(excluding)
+            .fetch_optional(reader)
+            .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
 }
 
 fn from_row<'r, R: Row>(row: &'r R) -> Result<VoiceSession>
@@ -169,45 +288,20 @@ where
     })
 }
 
+/// SQLite: writes queue on this process's write lock and go through the one
+/// writer connection (`BEGIN IMMEDIATE`: the write lock is taken at once).
 #[async_trait]
 impl VoiceSessionStore for SqliteStore {
     async fn create_voice_session(&self, s: &VoiceSession, takes_up: Option<&str>) -> Result<bool> {
         let _write = self.write.lock().await;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let inserted = sqlx::query(
-            "INSERT INTO voice_sessions (session_id, channel, phone, dialog, version, status, resumable,
-                                         last_turn, last_reply, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (session_id) DO NOTHING",
-        )
-        .bind(&s.session_id)
-        .bind(s.channel.name())
-        .bind(s.phone.as_ref().map(E164::as_str))
-        .bind(&s.dialog)
-        .bind(s.status.name())
-        .bind(s.resumable)
-        .bind(&s.last_turn)
-        .bind(&s.last_reply)
-        .bind(to_ms(s.created_at))
-        .bind(to_ms(s.updated_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if inserted && let Some(earlier) = takes_up {
-            sqlx::query("UPDATE voice_sessions SET resumable = 0 WHERE session_id = ?1")
-                .bind(earlier)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let inserted = Sessions::<Sqlite>::create(&mut *tx, s, takes_up).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
     async fn voice_session(&self, session_id: &str) -> Result<Option<VoiceSession>> {
-        let sql = format!("SELECT {COLUMNS} FROM voice_sessions WHERE session_id = ?1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session_id).fetch_optional(&self.pool).await?;
-        row.map(|r| from_row(&r)).transpose()
+        Sessions::<Sqlite>::get(&self.pool, session_id).await
     }
 
     async fn save_voice_session(
@@ -217,22 +311,7 @@ impl VoiceSessionStore for SqliteStore {
         u: &VoiceSessionUpdate,
     ) -> Result<Option<i64>> {
         let _write = self.write.lock().await;
-        let done = sqlx::query(
-            "UPDATE voice_sessions SET dialog = ?3, version = version + 1, status = ?4, resumable = ?5,
-                                       last_turn = ?6, last_reply = ?7, updated_at = ?8
-             WHERE session_id = ?1 AND version = ?2",
-        )
-        .bind(session_id)
-        .bind(expected_version)
-        .bind(&u.dialog)
-        .bind(u.status.name())
-        .bind(u.resumable)
-        .bind(&u.last_turn)
-        .bind(&u.last_reply)
-        .bind(to_ms(u.at))
-        .execute(&self.writer)
-        .await?;
-        Ok((done.rows_affected() > 0).then_some(expected_version + 1))
+        Sessions::<Sqlite>::save(&self.writer, session_id, expected_version, u).await
     }
 
     async fn resumable_voice_session(
@@ -241,18 +320,7 @@ impl VoiceSessionStore for SqliteStore {
         since: DateTime<Utc>,
         excluding: &str,
     ) -> Result<Option<VoiceSession>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM voice_sessions
-             WHERE phone = ?1 AND updated_at >= ?2 AND resumable = 1 AND session_id <> ?3
-             ORDER BY updated_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(phone.as_str())
-            .bind(to_ms(since))
-            .bind(excluding)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| from_row(&r)).transpose()
+        Sessions::<Sqlite>::resumable(&self.pool, phone, since, excluding).await
     }
 }
 
@@ -260,40 +328,13 @@ impl VoiceSessionStore for SqliteStore {
 impl VoiceSessionStore for PgStore {
     async fn create_voice_session(&self, s: &VoiceSession, takes_up: Option<&str>) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO voice_sessions (session_id, channel, phone, dialog, version, status, resumable,
-                                         last_turn, last_reply, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (session_id) DO NOTHING",
-        )
-        .bind(&s.session_id)
-        .bind(s.channel.name())
-        .bind(s.phone.as_ref().map(E164::as_str))
-        .bind(&s.dialog)
-        .bind(s.status.name())
-        .bind(s.resumable)
-        .bind(&s.last_turn)
-        .bind(&s.last_reply)
-        .bind(to_ms(s.created_at))
-        .bind(to_ms(s.updated_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if inserted && let Some(earlier) = takes_up {
-            sqlx::query("UPDATE voice_sessions SET resumable = FALSE WHERE session_id = $1")
-                .bind(earlier)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let inserted = Sessions::<Postgres>::create(&mut *tx, s, takes_up).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
     async fn voice_session(&self, session_id: &str) -> Result<Option<VoiceSession>> {
-        let sql = format!("SELECT {COLUMNS} FROM voice_sessions WHERE session_id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session_id).fetch_optional(&self.pool).await?;
-        row.map(|r| from_row(&r)).transpose()
+        Sessions::<Postgres>::get(&self.pool, session_id).await
     }
 
     async fn save_voice_session(
@@ -302,22 +343,7 @@ impl VoiceSessionStore for PgStore {
         expected_version: i64,
         u: &VoiceSessionUpdate,
     ) -> Result<Option<i64>> {
-        let done = sqlx::query(
-            "UPDATE voice_sessions SET dialog = $3, version = version + 1, status = $4, resumable = $5,
-                                       last_turn = $6, last_reply = $7, updated_at = $8
-             WHERE session_id = $1 AND version = $2",
-        )
-        .bind(session_id)
-        .bind(expected_version)
-        .bind(&u.dialog)
-        .bind(u.status.name())
-        .bind(u.resumable)
-        .bind(&u.last_turn)
-        .bind(&u.last_reply)
-        .bind(to_ms(u.at))
-        .execute(&self.pool)
-        .await?;
-        Ok((done.rows_affected() > 0).then_some(expected_version + 1))
+        Sessions::<Postgres>::save(&self.pool, session_id, expected_version, u).await
     }
 
     async fn resumable_voice_session(
@@ -326,17 +352,6 @@ impl VoiceSessionStore for PgStore {
         since: DateTime<Utc>,
         excluding: &str,
     ) -> Result<Option<VoiceSession>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM voice_sessions
-             WHERE phone = $1 AND updated_at >= $2 AND resumable AND session_id <> $3
-             ORDER BY updated_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(phone.as_str())
-            .bind(to_ms(since))
-            .bind(excluding)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| from_row(&r)).transpose()
+        Sessions::<Postgres>::resumable(&self.pool, phone, since, excluding).await
     }
 }

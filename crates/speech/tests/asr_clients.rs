@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mangwale_sim::speech::{AsrSim, OpenAiAsrSim, OpenAiAsrSimConfig, SpeechFault, TranscriptBook};
+use mangwale_sim::speech::{AsrSim, OpenAiAsrSim, OpenAiAsrSimConfig, SpeechFault, TranscriptBook, voice_like_noise};
 use mangwale_speech::asr_http::HttpAsr;
 use mangwale_speech::openai::OpenAiAsr;
 use mangwale_voice::catalog::Lang;
@@ -16,20 +16,9 @@ const KEY: &str = "sk-test-0123456789";
 /// Whether an error is the one a fault should cause.
 type Expected = fn(&SpeechError) -> bool;
 
-/// Noise-like "speech", different for every seed.
-fn voice(seed: u32, len: usize) -> Vec<i16> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((state >> 16) as i16) / 4
-        })
-        .collect()
-}
-
 /// An utterance registered in `book`, cut as a bot's VAD would cut it.
 fn spoken(book: &TranscriptBook, seed: u32, text: &str, language: &str) -> Pcm16 {
-    let samples = voice(seed, 8_000);
+    let samples = voice_like_noise(seed, 8_000);
     assert!(book.register(&samples, 8_000, text, language));
     let mut cut = vec![0i16; 800];
     cut.extend_from_slice(&samples[200..7_800]);

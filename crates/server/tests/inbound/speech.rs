@@ -4,7 +4,7 @@
 
 use mangwale_server::speech::SIMULATED_ASR_NAME;
 use mangwale_sim::speech::tts::{TtsFault, TtsSim};
-use mangwale_sim::speech::{AsrSim, OpenAiAsrSim, OpenAiAsrSimConfig, SpeechFault, TranscriptBook};
+use mangwale_sim::speech::{AsrSim, OpenAiAsrSim, OpenAiAsrSimConfig, SpeechFault, TranscriptBook, voice_like_noise};
 use mangwale_voice::speech::{Pcm16, RecognitionHints, SampleRate};
 
 use crate::common::TestApp;
@@ -29,7 +29,7 @@ async fn the_sandbox_recognises_through_the_asr_simulator_with_the_exotel_simula
     // What a simulated caller registers in the Exotel simulator's book is
     // what the service's recogniser hears.
     let book = app.state.exotel.sim.as_ref().unwrap().transcripts().clone();
-    let samples: Vec<i16> = (0..8_000).map(|i| ((i * 7_919) % 20_000 - 10_000) as i16).collect();
+    let samples = voice_like_noise(1, 8_000);
     assert!(book.register(&samples, 8_000, "do misal pav", "hi-en"));
     let recognizer = app.state.speech.recognizer.clone().unwrap();
     let audio = Pcm16 { sample_rate: SampleRate::Hz8000, samples };

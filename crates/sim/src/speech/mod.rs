@@ -26,4 +26,4 @@ pub use asr::AsrSim;
 pub use caller::{CallerVoice, Spoken, Voice};
 pub use faults::SpeechFault;
 pub use openai::{OpenAiAsrSim, OpenAiAsrSimConfig};
-pub use transcripts::TranscriptBook;
+pub use transcripts::{TranscriptBook, voice_like_noise};

@@ -107,26 +107,30 @@ fn find(haystack: &[i16], needle: &[i16]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// `len` samples of noise standing in for speech, different for every
+/// `seed` (a linear congruential generator, a quarter of full scale): loud
+/// everywhere, so every needle of it is distinct. For tests of the book and
+/// of the recognisers that answer from it, where what is said does not
+/// need to sound like words.
+pub fn voice_like_noise(seed: u32, len: usize) -> Vec<i16> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((state >> 16) as i16) / 4
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Noise-like "speech", different for every seed.
-    fn voice(seed: u32, len: usize) -> Vec<i16> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                ((state >> 16) as i16) / 4
-            })
-            .collect()
-    }
-
     #[test]
     fn a_registered_utterance_is_found_inside_a_longer_cut() {
         let book = TranscriptBook::new();
-        let first = voice(1, 8_000);
-        let second = voice(2, 6_000);
+        let first = voice_like_noise(1, 8_000);
+        let second = voice_like_noise(2, 6_000);
         assert!(book.register(&first, 8_000, "do misal pav", "hi-en"));
         assert!(book.register(&second, 8_000, "haan", "hi-en"));
         // The bot's cut: silence, the utterance less its edges, silence.
@@ -140,7 +144,7 @@ mod tests {
         assert_eq!(book.transcribe(&both, 8_000).unwrap().0, "haan do misal pav");
         // Silence, other audio, or another rate: nothing.
         assert_eq!(book.transcribe(&[0; 4_000], 8_000), None);
-        assert_eq!(book.transcribe(&voice(3, 8_000), 8_000), None);
+        assert_eq!(book.transcribe(&voice_like_noise(3, 8_000), 8_000), None);
         assert_eq!(book.transcribe(&first, 16_000), None);
         assert!(!book.register(&[0; 8_000], 8_000, "silence", "hi"));
     }

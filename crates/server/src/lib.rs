@@ -235,7 +235,7 @@ pub async fn serve_with(
 
     let app = app::build(state.clone());
     tracing::info!(addr = %listener.local_addr()?, mode = state.config.mode.as_str(), "listening");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    let served = axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
 
     background.cancel();
     // The supervisors end once their task does; a panic is theirs to report.
@@ -246,6 +246,23 @@ pub async fn serve_with(
     state.store.close().await;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// `listener` with TCP_NODELAY on every connection it accepts. The Voicebot
+/// stream answers in `media` messages of 100 ms of audio, each a few
+/// kilobytes: with Nagle's algorithm the last partial segment of one waits
+/// for the peer's acknowledgement of the previous (up to its delayed-ACK
+/// time, 40 ms on Linux), which the caller hears as jitter. The other
+/// routes answer once per request and lose nothing by it.
+pub fn without_nagle(
+    listener: TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY could not be set on an accepted connection");
+        }
+    })
 }
 
 /// The job worker's name in `/health` `components`.
@@ -299,4 +316,22 @@ where
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartupError> {
     let state = prepare(config, Arc::new(mangwale_store::SystemClock)).await?;
     serve(state, listener, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_go_without_nagle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = without_nagle(listener);
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, from) = listener.accept().await;
+        assert_eq!(from, client.local_addr().unwrap());
+        assert!(accepted.nodelay().unwrap(), "the server's side of the connection sends at once");
+    }
 }

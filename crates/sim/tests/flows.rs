@@ -1334,11 +1334,13 @@ async fn the_record_applet_records_the_caller_and_hands_the_url_to_the_passthru(
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["content-type"], "audio/wav");
     let wav = fetched.bytes().await.unwrap();
-    // The caller's samples, unchanged, after 300 ms of silence.
+    // The caller's words after 300 ms of silence, as the caller's voice
+    // registered them: the transcript book hears what was said.
     let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-    let speech = mangwale_sim::exotel::caller_speech("do dosa", 8_000, Duration::from_millis(60));
-    assert_eq!(&samples[2_400..2_400 + speech.len()], &speech[..]);
     assert!(samples[..2_400].iter().all(|&s| s == 0));
+    assert!(samples[2_400..2_400 + 420 * 8].iter().any(|&s| s != 0));
+    assert_eq!((listen.detail["voice"].as_str(), listen.detail["registered"].as_bool()), (Some("tones"), Some(true)));
+    assert_eq!(sim.transcripts().transcribe(&samples, 8_000), Some(("do dosa".into(), "hi-en".into())));
     let missing = url.replace(".wav", "x.wav");
     let absent = client().get(&missing).basic_auth(sim.api_key(), Some(sim.api_token())).send().await.unwrap();
     assert_eq!(absent.status(), 404);

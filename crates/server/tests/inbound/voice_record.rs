@@ -1,20 +1,23 @@
 //! The record path end to end (issue 12, item 4): the simulator plays the
 //! `voice_order_record` flow as Exotel would (Greeting, Record, Passthru,
-//! Switch, looping), serves each recording behind the account's
-//! credentials, and the service fetches, decodes and transcribes it and
-//! runs the dialog. The recogniser is a test double that finds the caller's
-//! exact samples in the recording (the simulator's stand-in voice is one
-//! tone per character, so the transcript book's short needles would match
-//! any utterance sharing a letter; whole utterances are unambiguous).
+//! Switch, looping). At each beep the simulated caller says its line in
+//! espeak-ng's voice, registered in the simulator's transcript book, and
+//! the recording is served behind the account's credentials; the service
+//! fetches, decodes and transcribes it and runs the dialog. The recogniser
+//! is the sandbox's without Whisper: the production client of the user's
+//! ASR server against the ASR simulator, which answers from that book,
+//! wrapped to remember the hints each recording came with.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mangwale_server::speech::Speech;
-use mangwale_sim::exotel::{CalleeScript, DEFAULT_EXOPHONE, Endpoint, Fault, RECORDING_RATE, caller_speech};
-use mangwale_voice::Lang;
+use mangwale_sim::exotel::{CalleeScript, DEFAULT_EXOPHONE, Endpoint, Fault, SimConfig};
+use mangwale_sim::speech::{AsrSim, TranscriptBook};
+use mangwale_speech::asr_http::HttpAsr;
 use mangwale_voice::speech::{Pcm16, RecognitionHints, Recognizer, SpeechError, Transcript};
+use mangwale_voice::{Lang, Paise};
 use serde_json::{Value, json};
 
 use crate::common::SimEnv;
@@ -23,52 +26,48 @@ const ORDER_DESK: &str = "+919812300011";
 /// Rahul Kulkarni of the demo data (a home address on College Road).
 const RAHUL: &str = "+917207687342";
 const FLOW: &str = "voice_order_record";
+/// Godavari Misal House.
+const GODAVARI: u64 = 7;
 
-/// Hears the registered utterance whose samples occur whole in the audio
-/// (the longest, if several do); remembers the hints it was given.
-#[derive(Default)]
-struct ExactRecognizer {
-    said: std::sync::Mutex<Vec<(Vec<i16>, String)>>,
-    hints: std::sync::Mutex<Vec<RecognitionHints>>,
-}
-
-impl ExactRecognizer {
-    /// The caller's words, as the simulator's Record applet produces them
-    /// (its default 60 ms a character).
-    fn register(&self, words: &[&str]) {
-        for text in words {
-            let samples = caller_speech(text, RECORDING_RATE, Duration::from_millis(60));
-            self.said.lock().unwrap().push((samples, text.to_string()));
-        }
-    }
+/// The ASR simulator through the production client, remembering hints.
+struct Listening {
+    asr: HttpAsr,
+    hints: Mutex<Vec<RecognitionHints>>,
+    /// Serves `asr` for as long as the test runs.
+    _sim: AsrSim,
 }
 
 #[async_trait]
-impl Recognizer for ExactRecognizer {
+impl Recognizer for Listening {
     fn name(&self) -> &str {
-        "test double (exact samples)"
+        self.asr.name()
     }
 
     async fn recognize(&self, audio: &Pcm16, hints: &RecognitionHints) -> Result<Transcript, SpeechError> {
         self.hints.lock().unwrap().push(hints.clone());
-        let said = self.said.lock().unwrap();
-        let text = said
-            .iter()
-            .filter(|(samples, _)| audio.samples.windows(samples.len()).any(|w| w == samples.as_slice()))
-            .max_by_key(|(samples, _)| samples.len())
-            .map(|(_, text)| text.clone())
-            .unwrap_or_default();
-        Ok(Transcript { text, language: hints.language.unwrap_or(Lang::HiEn), confidence: 1.0 })
+        self.asr.recognize(audio, hints).await
     }
 }
 
-async fn env(recognizer: Option<Arc<ExactRecognizer>>) -> SimEnv {
-    let speech = Speech { recognizer: recognizer.map(|r| r as Arc<dyn Recognizer>), ..Speech::none() };
-    SimEnv::builder().var("ORDER_DESK_PHONE", ORDER_DESK).speech(speech).start().await
-}
-
-fn recognizer() -> Arc<ExactRecognizer> {
-    Arc::new(ExactRecognizer::default())
+/// The sandbox with the record flow's order desk; with a recogniser that
+/// hears what the simulated callers say, or none.
+async fn env(with_recognizer: bool) -> (SimEnv, Option<Arc<Listening>>) {
+    let book = TranscriptBook::new();
+    let listening = if with_recognizer {
+        let sim = AsrSim::start(book.clone()).await.unwrap();
+        let asr = HttpAsr::new(reqwest::Url::parse(&sim.url()).unwrap(), Duration::from_secs(2)).unwrap();
+        Some(Arc::new(Listening { asr, hints: Mutex::default(), _sim: sim }))
+    } else {
+        None
+    };
+    let speech = Speech { recognizer: listening.clone().map(|r| r as Arc<dyn Recognizer>), ..Speech::none() };
+    let env = SimEnv::builder()
+        .var("ORDER_DESK_PHONE", ORDER_DESK)
+        .exotel(move |config| SimConfig { transcripts: book, ..config })
+        .speech(speech)
+        .start()
+        .await;
+    (env, listening)
 }
 
 /// Calls into the record flow with `script` and lets the simulated call run.
@@ -89,14 +88,16 @@ async fn call_events(env: &SimEnv, sid: &str, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-const ORDER: [&str; 7] =
-    ["godavari se", "do plate misal aur ek cutting chai", "bas itna hi", "haan", "haan", "cash", "nahi bas"];
+/// What Rahul says at each beep: his order in one sentence, "that's all",
+/// yes to the order read back, yes to his saved address, cash, and nothing
+/// more.
+const ORDER: [&str; 6] =
+    ["Godavari Misal House se do misal pav aur ek cutting chai", "bas itna hi", "haan", "haan", "cash", "nahi bas"];
 
 #[tokio::test]
-async fn a_caller_orders_by_recordings_and_the_flow_loops_until_the_order_is_placed() {
-    let recognizer = recognizer();
-    recognizer.register(&ORDER);
-    let env = env(Some(recognizer.clone())).await;
+async fn a_caller_speaks_an_order_into_recordings_hears_it_read_back_and_pays_cash() {
+    let (env, recognizer) = env(true).await;
+    let recognizer = recognizer.unwrap();
     let mut script = CalleeScript::answers_after(Duration::from_secs(1)).never_hangs_up();
     for words in ORDER {
         script = script.says("listen", words);
@@ -110,6 +111,14 @@ async fn a_caller_orders_by_recordings_and_the_flow_loops_until_the_order_is_pla
     assert_eq!(&path[..4], ["speak", "listen", "heard", "route"], "{path:?}");
     assert_eq!(&path[path.len() - 3..], ["route", "last_words", "end"], "{path:?}");
 
+    // The caller spoke each line in espeak-ng's voice, into the book.
+    let listened: Vec<&Value> = run.entries.iter().filter(|e| e.applet_id == "listen").map(|e| &e.detail).collect();
+    for (detail, words) in listened.iter().zip(ORDER) {
+        assert_eq!(detail["said"], words, "{detail}");
+        assert!(detail["voice"].as_str().is_some_and(|v| v.starts_with("espeak-ng")), "{detail}");
+        assert_eq!((&detail["registered"], &detail["note"]), (&json!(true), &Value::Null), "{detail}");
+    }
+
     // Each Passthru got the Record applet's RecordingUrl (on the simulator,
     // behind the account's credentials) and CallType voicemail.
     let heard = run.entries.iter().find(|e| e.applet_id == "heard").unwrap();
@@ -120,28 +129,47 @@ async fn a_caller_orders_by_recordings_and_the_flow_loops_until_the_order_is_pla
     let anonymous = reqwest::get(&url).await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 401, "recordings need the account's credentials");
 
-    // The order is in Jupiter, and the timeline holds every turn with what
-    // the recogniser heard.
-    let demo = mangwale_sim::jupiter::DemoData::nashik().unwrap();
-    let created: Vec<_> = env.jupiter.data().orders.into_iter().filter(|o| demo.order(o.id).is_none()).collect();
-    assert_eq!(created.len(), 1, "one order placed");
+    // The recogniser heard every recording as said, and each turn ran on it.
     let recordings = call_events(&env, &sid, "voice.recording").await;
-    let heard: Vec<&str> = recordings.iter().map(|d| d["transcript"].as_str().unwrap()).collect();
-    assert_eq!(heard, ORDER, "{recordings:?}");
+    let transcripts: Vec<&str> = recordings.iter().map(|d| d["transcript"].as_str().unwrap()).collect();
+    assert_eq!(transcripts, ORDER, "{recordings:?}");
     assert!(recordings.iter().all(|d| d["format"] == "wav" && d["host"] == "127.0.0.1"), "{recordings:?}");
     let turns = call_events(&env, &sid, "voice.turn").await;
     let said: Vec<&str> = turns.iter().filter_map(|t| t["caller"]["say"].as_str()).collect();
     assert_eq!(said, ORDER);
     assert!(turns.last().unwrap()["ended"].as_bool().unwrap(), "{:?}", turns.last());
 
+    // After "bas itna hi" the next Greeting reads the cart back with its
+    // total and asks to confirm.
+    let read_back = turns.iter().find(|t| t["caller"]["say"] == ORDER[1]).unwrap();
+    assert_eq!(read_back["expects"], "confirm", "{read_back}");
+    let agent = read_back["agent"].as_str().unwrap();
+    let lang: Lang = serde_json::from_value(read_back["language"].clone()).unwrap();
+    let total = mangwale_voice::spell::rupees(Paise(15_200), lang);
+    assert!(agent.contains(&total), "{agent:?} says {total:?}");
+    let greetings: Vec<&Value> =
+        run.entries.iter().filter(|e| e.applet_id == "speak").map(|e| &e.detail["spoken"]).collect();
+    assert_eq!(greetings[2], agent, "the caller heard the read-back before the third beep");
+
+    // The order is in Jupiter: the lines, priced from the catalog, cash on delivery.
+    let demo = mangwale_sim::jupiter::DemoData::nashik().unwrap();
+    let created: Vec<_> = env.jupiter.data().orders.into_iter().filter(|o| demo.order(o.id).is_none()).collect();
+    assert_eq!(created.len(), 1, "one order placed");
+    let order = &created[0];
+    assert_eq!(order.store_id, GODAVARI);
+    let lines: Vec<(u64, f64)> = order.items.iter().map(|l| (l.item_id, l.quantity)).collect();
+    assert_eq!(lines, [(7001, 2.0), (7012, 1.0)], "two misal pav and a cutting chai");
+    assert_eq!(order.order_amount, 172.0, "two misal at 70, a chai at 12 and the delivery charge");
+    assert_eq!(order.payment_method, "cash_on_delivery");
+
     // The seed's route takes the same recording: its words are the turn.
-    let first = run.entries.iter().find(|e| e.applet_id == "listen").unwrap().detail["recording_url"].clone();
-    let answer = env.process("CA-rec-seed", first.as_str().unwrap()).await;
-    assert_eq!(answer["recording"]["transcript"], "godavari se", "{answer}");
-    assert_eq!(answer["cart"]["store_id"], "7", "{answer}");
+    let first = listened[0]["recording_url"].as_str().unwrap();
+    let answer = env.process("CA-rec-seed", first).await;
+    assert_eq!(answer["recording"]["transcript"], ORDER[0], "{answer}");
+    assert_eq!(answer["cart"]["store_id"], GODAVARI.to_string(), "{answer}");
     assert_eq!(answer["duplicate"], false);
 
-    // The recogniser was biased towards the store once it was chosen.
+    // The recogniser was biased towards the store once it was chosen ...
     let hints = recognizer.hints.lock().unwrap().clone();
     assert!(hints[1].phrases.iter().any(|p| p.to_lowercase().contains("misal")), "{:?}", hints[1]);
     // ... and towards the number words of the caller's language.
@@ -152,9 +180,7 @@ async fn a_caller_orders_by_recordings_and_the_flow_loops_until_the_order_is_pla
 
 #[tokio::test]
 async fn a_recording_that_cannot_be_fetched_sends_the_caller_to_the_order_desk() {
-    let recognizer = recognizer();
-    recognizer.register(&["godavari se"]);
-    let env = env(Some(recognizer)).await;
+    let (env, _) = env(true).await;
     env.exotel.inject_fault(Endpoint::Recordings, Fault::status(503), 1);
     let script = CalleeScript::answers_after(Duration::from_secs(1)).never_hangs_up().says("listen", "godavari se");
     let (sid, run) = call(&env, script, 120).await;
@@ -185,7 +211,7 @@ impl SimEnv {
 
 #[tokio::test]
 async fn bad_recordings_through_the_seeds_route_are_answered_with_the_order_desk() {
-    let env = env(Some(recognizer())).await;
+    let (env, _) = env(true).await;
     let sim = env.exotel.base_url().to_string();
     let account = env.exotel.account_sid().to_string();
     let cases = [
@@ -215,7 +241,7 @@ async fn bad_recordings_through_the_seeds_route_are_answered_with_the_order_desk
 
 #[tokio::test]
 async fn without_a_recogniser_a_recording_goes_to_the_order_desk() {
-    let env = env(None).await;
+    let (env, _) = env(false).await;
     let url = format!("{}/exotelrecordings/{}/r.wav", env.exotel.base_url(), env.exotel.account_sid());
     let answer = env.process("CA-rec-none", &url).await;
     assert_eq!(answer["recording"]["error"], "no_recognizer", "{answer}");

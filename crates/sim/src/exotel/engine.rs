@@ -66,9 +66,10 @@ pub struct FlowConfig {
     /// recording (it is part of the recording).
     pub record_silence: Duration,
     pub voicebot: VoicebotConfig,
-    /// How scripted callers sound in Voicebot streams; `None`: the tones
-    /// stand-in at `speech_per_char` (deterministic, no external program).
-    /// Sandbox mode uses [`Voice::espeak`].
+    /// How scripted callers sound, in Voicebot streams and in the
+    /// recordings of Record applets; `None`: the tones stand-in at
+    /// `speech_per_char` (deterministic, no external program). Sandbox mode
+    /// uses [`Voice::espeak`].
     pub caller_voice: Option<Voice>,
 }
 
@@ -454,11 +455,13 @@ fn collect_keys(spec: &GatherSpec, pressed: &str, key_interval: Duration) -> Key
 ///   [`VoicebotConfig::speech_gap`] apart, then presses its keys
 ///   [`FlowConfig::key_interval`] apart.
 /// - A Record applet (Exotel's Voicemail applet) records the caller's next
-///   scripted utterance matching the applet (see [`PromptContext`]): 300 ms
-///   after the beep they speak, [`FlowConfig::record_silence`] of silence
-///   ends the recording, `max_length` caps it. Silence alone when the
-///   script has nothing to say. The WAV (8 kHz mono 16-bit, the caller's
-///   samples unchanged) is served behind the account's credentials, its URL
+///   scripted utterance matching the applet (see [`PromptContext`]), spoken
+///   by the caller's voice ([`FlowConfig::caller_voice`]) and registered in
+///   the transcript book: 300 ms after the beep they speak,
+///   [`FlowConfig::record_silence`] of silence ends the recording,
+///   `max_length` caps it. Silence alone when the script has nothing to
+///   say. The WAV (8 kHz mono 16-bit, the caller's samples unchanged) is
+///   served behind the account's credentials, its URL
 ///   passed to the next applet as `RecordingUrl`, and `CallType` becomes
 ///   `voicemail` (the Passthru article's value after a Voicemail applet).
 /// - Incoming flows never carry `CustomField`; a flow that never plays audio
@@ -1026,7 +1029,7 @@ impl FlowEngine {
             }
             AppletKind::Record { next, max_length } => {
                 self.answer(run, now);
-                self.record(run, id, entry, next, max_length)
+                self.record(run, id, entry, next, max_length).await
             }
             AppletKind::Hangup => {
                 self.push_entry(&run.sid, entry);
@@ -1035,30 +1038,38 @@ impl FlowEngine {
         }
     }
 
-    /// A Record applet: the caller's next utterance for it, recorded and
-    /// served; `RecordingUrl` for the next applet.
-    fn record(&self, run: &mut Run, id: &str, mut entry: FlowLogEntry, next: String, max_length: u32) -> Next {
-        let Some(inner) = self.inner.upgrade() else { return Next::Hold(Pending::Hold) };
+    /// A Record applet: the caller's next utterance for it, spoken by the
+    /// caller's voice (registered in the transcript book, as in a stream),
+    /// recorded and served; `RecordingUrl` for the next applet.
+    async fn record(&self, run: &mut Run, id: &str, mut entry: FlowLogEntry, next: String, max_length: u32) -> Next {
         let ids = applet_ids(&run.flow);
         let at = PromptContext { applet_id: id, gather_visit: 0, text: "", applet_ids: &ids };
         let said = run.script.next_utterance(&at, &run.used_speech).map(|i| {
             run.used_speech.push(i);
-            run.script.utterances[i].text.clone()
+            run.script.utterances[i].clone()
         });
         let rate = super::record::RECORDING_RATE;
-        let speech = said
-            .as_deref()
-            .map(|text| super::record::caller_speech(text, rate, self.config.speech_per_char))
-            .unwrap_or_default();
+        let (spoken, note) = match said.as_ref().filter(|u| !u.text.trim().is_empty()) {
+            Some(u) => {
+                let (spoken, note) = self.voice.speak_or_tones(&u.text, u.language_tag(), rate).await;
+                (Some(spoken), note)
+            }
+            None => (None, None),
+        };
+        let Some(inner) = self.inner.upgrade() else { return Next::Hold(Pending::Hold) };
+        let speech = spoken.as_ref().map(|s| s.samples.as_slice()).unwrap_or_default();
         let max = Duration::from_secs(u64::from(max_length));
-        let samples = super::record::recording_samples(&speech, rate, self.config.record_silence, max);
+        let samples = super::record::recording_samples(speech, rate, self.config.record_silence, max);
         let duration = super::audio::samples_duration(samples.len(), rate);
         let recording_sid = lock(&inner.state).ids.next_sid();
         let url = super::record::recording_url(&inner.base_url, &run.account_sid, &recording_sid);
         let wav = super::audio::wav(&super::audio::to_le_bytes(&samples), rate);
         lock(&inner.flow_records).push_recording(super::record::recording_key(&recording_sid), wav);
         entry.detail = json!({
-            "said": said,
+            "said": said.map(|u| u.text),
+            "voice": spoken.as_ref().map(|s| s.voice.as_str()),
+            "registered": spoken.as_ref().map(|s| s.registered),
+            "note": note,
             "recording_sid": recording_sid,
             "recording_url": url,
             "duration_ms": duration.as_millis() as u64,

@@ -137,7 +137,7 @@ pub use flows::{
     Applet, AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection, FlowsError, REPOSITORY_FLOWS_TOML,
 };
 pub use log::{CallbackKind, LoggedResponse, ReceivedRequest, SentCallback};
-pub use record::{RECORDING_RATE, RECORDINGS_PATH, caller_speech};
+pub use record::{RECORDING_RATE, RECORDINGS_PATH};
 pub use script::{
     AnsweredBy, CalleeScript, Cue, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress,
     Pickup, PromptContext, Utterance,

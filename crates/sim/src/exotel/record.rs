@@ -3,13 +3,16 @@
 //! `RecordingUrl` (Exotel's Passthru article: "RecordingUrl … if the
 //! Passthru follows a Connect/Voicemail applet").
 //!
-//! Recordings are WAV, 8 kHz mono 16-bit (Exotel's own default is MP3; the
-//! service decodes both), served at
+//! Recordings are WAV, 8 kHz mono 16-bit, served at
 //! `{sim}/exotelrecordings/{account_sid}/{recording_sid}.wav` behind the
 //! account's Basic credentials (API key and token), as Exotel's
-//! credential-protected recording URLs are. The samples of the recording
-//! are exactly the caller's samples (silence around them only), so that a
-//! transcript book that registered what the caller said finds it again.
+//! credential-protected recording URLs are. Exotel serves MP3 by default
+//! and WAV on request (its voice-log download takes `format` `mp3` or
+//! `wav`); the service decodes both. What the caller says is spoken by the
+//! flow engine's [`CallerVoice`](crate::speech::CallerVoice) (espeak-ng in
+//! sandbox mode), which registers it in the transcript book; the samples of
+//! the recording are exactly the caller's samples (silence around them
+//! only), so the simulated ASR servers find it again.
 
 use std::time::Duration;
 
@@ -20,7 +23,6 @@ use http::{HeaderMap, Response};
 use http_body_util::Full;
 
 use super::Inner;
-use super::audio;
 use super::faults::{Endpoint, Fault, take_fault};
 use crate::clock::lock;
 
@@ -30,13 +32,6 @@ pub const RECORDING_RATE: u32 = 8_000;
 pub const RECORDINGS_PATH: &str = "/exotelrecordings/";
 /// Silence before the caller starts speaking (after the beep).
 const LEAD: Duration = Duration::from_millis(300);
-
-/// The caller's audio for `text`: the one place the simulated caller's
-/// voice is produced for recordings (today the deterministic tones of
-/// [`audio::synthesize`]; a speaking caller swaps this for real speech).
-pub fn caller_speech(text: &str, rate: u32, per_char: Duration) -> Vec<i16> {
-    audio::synthesize(text, rate, per_char)
-}
 
 /// A recording of `speech`: [`LEAD`] of silence, the speech, then the
 /// silence that ends the recording, cut at `max_length`.
@@ -129,11 +124,12 @@ pub(crate) fn serve(inner: &Inner, method: &http::Method, headers: &HeaderMap, r
 
 #[cfg(test)]
 mod tests {
+    use super::super::audio;
     use super::*;
 
     #[test]
     fn a_recording_holds_the_callers_samples_between_silences() {
-        let speech = caller_speech("do dosa", RECORDING_RATE, Duration::from_millis(60));
+        let speech = audio::synthesize("do dosa", RECORDING_RATE, Duration::from_millis(60));
         let rec = recording_samples(&speech, RECORDING_RATE, Duration::from_secs(2), Duration::from_secs(60));
         assert_eq!(rec.len(), 2_400 + speech.len() + 16_000);
         assert_eq!(&rec[2_400..2_400 + speech.len()], &speech[..]);

@@ -54,8 +54,6 @@ const MAX_CUSTOM_PARAMETERS: usize = 3;
 const MAX_ROUNDS: usize = 8;
 /// Real-time waits for the bot per wake (manual clock).
 const MAX_WAITS: usize = 16;
-/// The tone length per character when espeak-ng cannot speak a turn.
-const FALLBACK_PER_CHAR: Duration = Duration::from_millis(60);
 
 /// How the simulated Voicebot side behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -1072,15 +1070,8 @@ async fn speak(voice: &CallerVoice, utterance: &Utterance, rate: u32) -> (Option
     if utterance.text.trim().is_empty() {
         return (None, None);
     }
-    let language = utterance.language_tag();
-    match voice.speak(&utterance.text, language, rate).await {
-        Ok(spoken) => (Some(spoken), None),
-        Err(e) => {
-            tracing::warn!(error = %e, "the simulated caller's voice failed; it speaks in tones");
-            let spoken = voice.speak_tones(&utterance.text, language, rate, FALLBACK_PER_CHAR);
-            (Some(spoken), Some(format!("{e}: spoken as tones instead")))
-        }
-    }
+    let (spoken, note) = voice.speak_or_tones(&utterance.text, utterance.language_tag(), rate).await;
+    (Some(spoken), note)
 }
 
 #[cfg(test)]

@@ -93,6 +93,9 @@ type Renders = HashMap<(String, String), (u32, Arc<Vec<i16>>)>;
 /// Renditions made so far, process-wide, so that no two are alike.
 static RENDITIONS: AtomicU64 = AtomicU64::new(0);
 
+/// The pace of the tones a caller falls back on when espeak-ng fails.
+const FALLBACK_PER_CHAR: Duration = Duration::from_millis(60);
+
 /// The caller's voice and the book it registers what it says in; cheap to
 /// clone (clones share the book and the render cache).
 #[derive(Debug, Clone)]
@@ -133,6 +136,20 @@ impl CallerVoice {
         let samples = dithered(samples, RENDITIONS.fetch_add(1, Ordering::Relaxed));
         let registered = self.book.register(&samples, sample_rate, text, language);
         Ok(Spoken { samples, sample_rate, voice, registered })
+    }
+
+    /// [`CallerVoice::speak`], or the tones stand-in when the voice fails
+    /// (espeak-ng missing or broken), with why: a scripted caller always
+    /// says something, in a stream or into a recording.
+    pub async fn speak_or_tones(&self, text: &str, language: &str, sample_rate: u32) -> (Spoken, Option<String>) {
+        match self.speak(text, language, sample_rate).await {
+            Ok(spoken) => (spoken, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "the simulated caller's voice failed; it speaks in tones");
+                let spoken = self.speak_tones(text, language, sample_rate, FALLBACK_PER_CHAR);
+                (spoken, Some(format!("{e}: spoken as tones instead")))
+            }
+        }
     }
 
     /// The tones stand-in for `text`, registered in the book: what the

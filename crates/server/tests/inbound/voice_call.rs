@@ -15,6 +15,7 @@
 
 use mangwale_core::ladder::LadderState;
 use mangwale_sim::exotel::{CallerLine, FlowOutcome, LineSpec, StreamDirection, VoiceOrder};
+use mangwale_sim::jupiter::DemoOrder;
 use serde_json::Value;
 use std::io::Write;
 
@@ -24,7 +25,7 @@ const ORDER_DESK: &str = "+919812300011";
 /// Rahul Kulkarni of the demo data: a home address on College Road.
 const RAHUL: &str = "+917207687342";
 /// Godavari Misal House.
-const GODAVARI: u64 = 7;
+pub(crate) const GODAVARI: u64 = 7;
 const ORDER: &str = "Godavari Misal House se do misal pav aur ek cutting chai";
 
 fn keys(digits: &str) -> CallerLine {
@@ -83,19 +84,7 @@ async fn a_customer_calls_presses_1_speaks_their_order_confirms_and_pays_cash_on
     assert_eq!(stream.disconnected_by.as_deref(), Some("bot"), "the bot closed the stream at the end");
     assert!(stream.violations.is_empty(), "{:?}", stream.violations);
 
-    // The order, in Jupiter: the lines, priced from its catalog, cash on delivery.
-    let demo = mangwale_sim::jupiter::DemoData::nashik().unwrap();
-    let created: Vec<_> = env.jupiter.data().orders.into_iter().filter(|o| demo.order(o.id).is_none()).collect();
-    assert_eq!(created.len(), 1, "one order");
-    let placed_order = &created[0];
-    assert_eq!(placed_order.store_id, GODAVARI);
-    let lines: Vec<(u64, f64)> = placed_order.items.iter().map(|l| (l.item_id, l.quantity)).collect();
-    assert_eq!(lines, [(7001, 2.0), (7012, 1.0)], "two misal pav and a cutting chai");
-    let items: f64 = placed_order.items.iter().map(|l| l.price * l.quantity).sum();
-    assert_eq!(items, 152.0, "two misal at 70 and a chai at 12");
-    assert_eq!(placed_order.order_amount, 172.0, "and the delivery charge");
-    assert_eq!(placed_order.payment_method, "cash_on_delivery");
-    let order_id = placed_order.id.to_string();
+    let order_id = the_misal_order(&env).id.to_string();
 
     // The vendor ladder has started.
     env.run_jobs().await;
@@ -133,4 +122,23 @@ async fn a_customer_calls_presses_1_speaks_their_order_confirms_and_pays_cash_on
     );
     let bot_audio = stream.events_of(StreamDirection::FromBot, "media");
     assert!(bot_audio.iter().any(|e| e.at > after_bas && e.at < confirm), "the read-back came before the key");
+}
+
+/// The one order the call placed in the Jupiter simulator (the demo data's
+/// own orders aside), checked: at Godavari Misal House, two misal pav and a
+/// cutting chai priced from its catalog, the delivery charge, cash on
+/// delivery.
+pub(crate) fn the_misal_order(env: &SimEnv) -> DemoOrder {
+    let demo = mangwale_sim::jupiter::DemoData::nashik().unwrap();
+    let created: Vec<_> = env.jupiter.data().orders.into_iter().filter(|o| demo.order(o.id).is_none()).collect();
+    assert_eq!(created.len(), 1, "one order");
+    let order = created.into_iter().next().unwrap();
+    assert_eq!(order.store_id, GODAVARI);
+    let lines: Vec<(u64, f64)> = order.items.iter().map(|l| (l.item_id, l.quantity)).collect();
+    assert_eq!(lines, [(7001, 2.0), (7012, 1.0)], "two misal pav and a cutting chai");
+    let items: f64 = order.items.iter().map(|l| l.price * l.quantity).sum();
+    assert_eq!(items, 152.0, "two misal at 70 and a chai at 12");
+    assert_eq!(order.order_amount, 172.0, "and the delivery charge");
+    assert_eq!(order.payment_method, "cash_on_delivery");
+    order
 }

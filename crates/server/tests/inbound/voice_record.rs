@@ -21,13 +21,12 @@ use mangwale_voice::{Lang, Paise};
 use serde_json::{Value, json};
 
 use crate::common::SimEnv;
+use crate::voice_call::{GODAVARI, the_misal_order};
 
 const ORDER_DESK: &str = "+919812300011";
 /// Rahul Kulkarni of the demo data (a home address on College Road).
 const RAHUL: &str = "+917207687342";
 const FLOW: &str = "voice_order_record";
-/// Godavari Misal House.
-const GODAVARI: u64 = 7;
 
 /// The ASR simulator through the production client, remembering hints.
 struct Listening {
@@ -152,15 +151,7 @@ async fn a_caller_speaks_an_order_into_recordings_hears_it_read_back_and_pays_ca
     assert_eq!(greetings[2], agent, "the caller heard the read-back before the third beep");
 
     // The order is in Jupiter: the lines, priced from the catalog, cash on delivery.
-    let demo = mangwale_sim::jupiter::DemoData::nashik().unwrap();
-    let created: Vec<_> = env.jupiter.data().orders.into_iter().filter(|o| demo.order(o.id).is_none()).collect();
-    assert_eq!(created.len(), 1, "one order placed");
-    let order = &created[0];
-    assert_eq!(order.store_id, GODAVARI);
-    let lines: Vec<(u64, f64)> = order.items.iter().map(|l| (l.item_id, l.quantity)).collect();
-    assert_eq!(lines, [(7001, 2.0), (7012, 1.0)], "two misal pav and a cutting chai");
-    assert_eq!(order.order_amount, 172.0, "two misal at 70, a chai at 12 and the delivery charge");
-    assert_eq!(order.payment_method, "cash_on_delivery");
+    the_misal_order(&env);
 
     // The seed's route takes the same recording: its words are the turn.
     let first = listened[0]["recording_url"].as_str().unwrap();

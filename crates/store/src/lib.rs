@@ -27,6 +27,7 @@ mod sqlite_inbound;
 mod sqlite_ladders;
 mod sqlite_writes;
 pub mod supervise;
+pub mod suppressions;
 pub mod test_support;
 pub mod timeline;
 pub mod voice_sessions;
@@ -53,6 +54,10 @@ pub use missed_calls::{
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use supervise::{ComponentState, Components, RestartBudget};
+pub use suppressions::{
+    ActiveSuppression, NewSuppression, SuppressionAction, SuppressionCounts, SuppressionEntry, SuppressionFilter,
+    SuppressionState, SuppressionStore,
+};
 pub use timeline::{NewEvent, TimelineEvent, TimelineStore};
 pub use voice_sessions::{VoiceChannel, VoiceSession, VoiceSessionStatus, VoiceSessionStore, VoiceSessionUpdate};
 pub use worker::{JobError, JobHandler, JobObserver, JobTrouble, RetryPolicy, RunReport, Worker, WorkerConfig};
@@ -117,6 +122,7 @@ pub trait Store:
     + MaskingStore
     + InboundCallStore
     + VoiceSessionStore
+    + SuppressionStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

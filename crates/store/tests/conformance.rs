@@ -47,6 +47,9 @@ macro_rules! conformance {
     };
 }
 
+#[path = "conformance/suppressions.rs"]
+mod suppressions;
+
 conformance!(
     enqueue_is_idempotent_by_key,
     claim_takes_only_due_jobs_of_known_kinds,

@@ -397,6 +397,40 @@ pub fn render(text: &str, names: &[String], values: &BTreeMap<String, String>) -
     Ok(out)
 }
 
+/// Whether `body` is `template` with each `{#var#}` filled by 1 to
+/// [`DLT_VAR_MAX_CHARS`] characters: the test DLT scrubbing applies to an
+/// SMS sent under that template id.
+pub fn matches_dlt(template: &str, body: &str) -> bool {
+    let literals: Vec<Vec<char>> = template.split(DLT_VAR).map(|l| l.chars().collect()).collect();
+    let body: Vec<char> = body.chars().collect();
+    let starts_at = |pos: usize, lit: &[char]| body.len() >= pos + lit.len() && body[pos..pos + lit.len()] == *lit;
+    let Some((first, rest)) = literals.split_first() else { return false };
+    if !starts_at(0, first) {
+        return false;
+    }
+    // The positions in `body` the literals matched so far can end at.
+    let mut reachable = vec![first.len()];
+    for lit in rest {
+        let mut next = Vec::new();
+        for &pos in &reachable {
+            for len in 1..=DLT_VAR_MAX_CHARS {
+                let start = pos + len;
+                if start > body.len() {
+                    break;
+                }
+                if starts_at(start, lit) && !next.contains(&(start + lit.len())) {
+                    next.push(start + lit.len());
+                }
+            }
+        }
+        if next.is_empty() {
+            return false;
+        }
+        reachable = next;
+    }
+    reachable.contains(&body.len())
+}
+
 /// The promotional window: 09:00 to 21:00 IST (TCCCPR 2018).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PromoWindow {
@@ -701,6 +735,16 @@ mod tests {
         );
         let broken = "[x]\ncategory = \"promotional\"\ndescription = \"d\"\nvariables = []\n[x.en]\nsms = \"hi {#var#}\"\nvoice = \"v\"\n";
         assert!(TemplateBook::from_toml(broken).unwrap_err().0.contains("1 {#var#} but 0 variables"));
+    }
+
+    #[test]
+    fn dlt_matching_allows_one_to_thirty_characters_per_variable() {
+        let t = "Call {#var#} to order. STOP: {#var#}";
+        assert!(matches_dlt(t, "Call 02532345678 to order. STOP: 02532345600"));
+        assert!(!matches_dlt(t, "Call  to order. STOP: 1"));
+        assert!(!matches_dlt(t, "Call 1 to order now. STOP: 1 and more text that is long"));
+        assert!(!matches_dlt(t, &format!("Call {} to order. STOP: 1", "9".repeat(31))));
+        assert!(matches_dlt("no vars", "no vars") && !matches_dlt("no vars", "no vars!"));
     }
 
     #[test]

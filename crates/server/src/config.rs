@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use mangwale_core::E164;
-use mangwale_core::campaign::{TemplateBook, TemplateCategory, TemplateKey};
+use mangwale_core::campaign::{LanguageKey, TemplateBook, TemplateCategory, TemplateKey};
 use mangwale_core::ladder::{LadderBook, LadderKind};
 use reqwest::Url;
 
@@ -135,8 +135,17 @@ pub struct Config {
     /// The escalation ladders (LADDERS_FILE, else `config/ladders.toml`).
     pub ladders: LadderBook,
     /// The SMS templates of campaigns and of the ladders' `sms` steps
-    /// (CAMPAIGN_TEMPLATES_FILE, else `config/campaign_templates.toml`).
+    /// (`CAMPAIGN_TEMPLATES_FILE`, else `config/campaign_templates.toml`)
+    /// with the DLT template ids of `EXOTEL_DLT_TEMPLATE_CAMPAIGN_<TYPE>_<LANG>`.
     pub campaign_templates: TemplateBook,
+    /// The numeric DLT header promotional SMS go out under
+    /// (`EXOTEL_SMS_SENDER_PROMOTIONAL`, 6 digits); service SMS use
+    /// `EXOTEL_SMS_SENDER`.
+    pub exotel_sms_sender_promotional: Option<String>,
+    /// The number people give a missed call to stop campaign messages
+    /// (`OPT_OUT_NUMBER`, one of our ExoPhones): such a call records an
+    /// opt-out and is never called back.
+    pub opt_out_number: Option<E164>,
     /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
     /// mode, no WhatsApp steps in live mode.
     pub whatsapp: Option<WhatsAppSettings>,
@@ -300,6 +309,73 @@ pub const SANDBOX_MASKING_NUMBER: &str = mangwale_sim::exotel::DEFAULT_MASKING_E
 pub const SANDBOX_ORDER_DESK_PHONE: &str = "+919800000101";
 pub const SANDBOX_ADMIN_SUPPORT_PHONE: &str = "+919800000102";
 
+/// The prefix of the campaign templates' DLT ids:
+/// `EXOTEL_DLT_TEMPLATE_CAMPAIGN_<TYPE>_<LANG>` (`…_AREA_LAUNCH_HI`).
+pub const CAMPAIGN_DLT_PREFIX: &str = "EXOTEL_DLT_TEMPLATE_CAMPAIGN_";
+
+/// Whether the service reads `name`: one of [`VARIABLES`], or a campaign
+/// template's DLT id.
+pub fn is_variable(name: &str) -> bool {
+    VARIABLES.contains(&name) || name.starts_with(CAMPAIGN_DLT_PREFIX)
+}
+
+/// A promotional DLT header: 6 digits (TRAI; Exotel's "Sender ID" docs).
+pub fn is_promotional_header(h: &str) -> bool {
+    h.len() == 6 && h.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A transactional or service DLT header: 6 letters A-Z (TRAI; Exotel's
+/// "DLT Header Registration" docs).
+pub fn is_service_header(h: &str) -> bool {
+    h.len() == 6 && h.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// The campaign templates: `CAMPAIGN_TEMPLATES_FILE` or the built-in ones,
+/// with each `EXOTEL_DLT_TEMPLATE_CAMPAIGN_<TYPE>_<LANG>` set as the DLT
+/// template id of that template's language. A variable naming no template
+/// or language, or an id that is not digits, stops start-up.
+fn campaign_templates(vars: &HashMap<String, String>, file: Option<String>) -> Result<TemplateBook, ConfigError> {
+    let mut book = match file {
+        None => TemplateBook::defaults(),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err("CAMPAIGN_TEMPLATES_FILE", format!("{path} could not be read: {e}")))?;
+            TemplateBook::from_toml(&text).map_err(|e| err("CAMPAIGN_TEMPLATES_FILE", format!("{path}: {e}")))?
+        }
+    };
+    let mut ids: Vec<(&String, &String)> = vars.iter().filter(|(k, _)| k.starts_with(CAMPAIGN_DLT_PREFIX)).collect();
+    ids.sort();
+    for (name, id) in ids {
+        let id = id.trim();
+        let rest = &name[CAMPAIGN_DLT_PREFIX.len()..];
+        let lang = rest.rsplit_once('_').map(|(_, l)| l.to_ascii_lowercase());
+        let key = rest.rsplit_once('_').map(|(t, _)| t.to_ascii_lowercase());
+        let lang = match lang.as_deref() {
+            Some("hi") => LanguageKey::Hi,
+            Some("en") => LanguageKey::En,
+            Some("mr") => LanguageKey::Mr,
+            _ => return Err(err("EXOTEL_DLT_TEMPLATE_CAMPAIGN_", format!("{name}: must end in _HI, _EN or _MR"))),
+        };
+        let key = key
+            .as_deref()
+            .and_then(|k| TemplateKey::parse(k).ok())
+            .ok_or_else(|| err("EXOTEL_DLT_TEMPLATE_CAMPAIGN_", format!("{name}: names no template")))?;
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(
+                "EXOTEL_DLT_TEMPLATE_CAMPAIGN_",
+                format!("{name}: '{id}' is not a DLT template id (digits)"),
+            ));
+        }
+        if !book.set_dlt_template_id(&key, lang, id.to_string()) {
+            return Err(err(
+                "EXOTEL_DLT_TEMPLATE_CAMPAIGN_",
+                format!("{name}: template '{key}' has no such language (or no such template)"),
+            ));
+        }
+    }
+    Ok(book)
+}
+
 /// Every variable the service reads, for `check-config` and the README.
 pub const VARIABLES: &[&str] = &[
     "PORT",
@@ -344,6 +420,8 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_DLT_TEMPLATE_PAYMENT_LINK",
     "LADDERS_FILE",
     "CAMPAIGN_TEMPLATES_FILE",
+    "EXOTEL_SMS_SENDER_PROMOTIONAL",
+    "OPT_OUT_NUMBER",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_APP_SECRET",
@@ -393,7 +471,7 @@ impl Config {
     /// Builds a configuration from variables; empty values count as unset.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> =
-            vars.into_iter().filter(|(k, v)| VARIABLES.contains(&k.as_str()) && !v.trim().is_empty()).collect();
+            vars.into_iter().filter(|(k, v)| is_variable(k) && !v.trim().is_empty()).collect();
         let get = |name: &str| vars.get(name).map(|v| v.trim().to_string());
 
         let port = match get("PORT") {
@@ -569,15 +647,17 @@ impl Config {
                 LadderBook::from_toml(&text).map_err(|e| err("LADDERS_FILE", format!("{path}: {e}")))?
             }
         };
-        let campaign_templates = match get("CAMPAIGN_TEMPLATES_FILE") {
-            None => TemplateBook::defaults(),
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| err("CAMPAIGN_TEMPLATES_FILE", format!("{path} could not be read: {e}")))?;
-                TemplateBook::from_toml(&text).map_err(|e| err("CAMPAIGN_TEMPLATES_FILE", format!("{path}: {e}")))?
-            }
-        };
+        let campaign_templates = campaign_templates(&vars, get("CAMPAIGN_TEMPLATES_FILE"))?;
         ladder_sms_templates_exist(&ladders, &campaign_templates)?;
+        let exotel_sms_sender_promotional = match get("EXOTEL_SMS_SENDER_PROMOTIONAL") {
+            Some(h) if !is_promotional_header(&h) => {
+                return Err(err(
+                    "EXOTEL_SMS_SENDER_PROMOTIONAL",
+                    format!("'{h}' is not a promotional DLT header: exactly 6 digits"),
+                ));
+            }
+            header => header,
+        };
         let whatsapp = match (get("WHATSAPP_PHONE_NUMBER_ID"), get("WHATSAPP_ACCESS_TOKEN")) {
             (None, None) => None,
             (Some(phone_number_id), Some(token)) => Some(WhatsAppSettings {
@@ -679,6 +759,8 @@ impl Config {
             exotel_dlt_template_payment_link: get("EXOTEL_DLT_TEMPLATE_PAYMENT_LINK"),
             ladders,
             campaign_templates,
+            exotel_sms_sender_promotional,
+            opt_out_number: phone("OPT_OUT_NUMBER")?,
             whatsapp,
             push,
             llm,
@@ -888,6 +970,21 @@ impl Config {
                 "EXOTEL_DLT_TEMPLATE_PAYMENT_LINK",
                 self.exotel_dlt_template_payment_link.clone().unwrap_or_else(|| "not set".into()),
             ),
+            (
+                "EXOTEL_SMS_SENDER_PROMOTIONAL",
+                self.exotel_sms_sender_promotional.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            ("OPT_OUT_NUMBER", phone(&self.opt_out_number)),
+            ("CAMPAIGN_TEMPLATES", {
+                let ids = self
+                    .campaign_templates
+                    .iter()
+                    .flat_map(|t| t.texts.values())
+                    .filter(|t| t.dlt_template_id.is_some())
+                    .count();
+                let texts: usize = self.campaign_templates.iter().map(|t| t.texts.len()).sum();
+                format!("{} templates, {ids} of {texts} texts with a DLT id", self.campaign_templates.len())
+            }),
             (
                 "WHATSAPP",
                 match &self.whatsapp {
@@ -1224,6 +1321,28 @@ mod tests {
             ("JUPITER_WEBHOOK_SECRET", "a-long-webhook-secret-0001"),
             ("PUBLIC_BASE_URL", "https://exotel.mangwale.ai"),
         ]
+    }
+
+    #[test]
+    fn campaign_dlt_ids_and_headers_are_checked_at_start_up() {
+        use mangwale_core::Language;
+        let config = Config::from_vars(vars(&[
+            ("EXOTEL_DLT_TEMPLATE_CAMPAIGN_AREA_LAUNCH_HI", "1107160000000000001"),
+            ("EXOTEL_SMS_SENDER_PROMOTIONAL", "880088"),
+            ("OPT_OUT_NUMBER", "08047112266"),
+        ]))
+        .expect("valid");
+        let key = TemplateKey::parse("area_launch").unwrap();
+        let t = config.campaign_templates.get(&key).unwrap();
+        assert_eq!(t.text(Language::Hi).unwrap().dlt_template_id.as_deref(), Some("1107160000000000001"));
+        assert_eq!(t.text(Language::En).unwrap().dlt_template_id, None);
+        assert_eq!(config.opt_out_number.as_ref().map(E164::as_str), Some("+918047112266"));
+        let refused = |name: &str, value: &str| Config::from_vars(vars(&[(name, value)])).unwrap_err();
+        assert!(refused("EXOTEL_DLT_TEMPLATE_CAMPAIGN_AREA_LAUNCH_HI", "11071-6").message.contains("digits"));
+        assert!(refused("EXOTEL_DLT_TEMPLATE_CAMPAIGN_NO_SUCH_HI", "1").message.contains("no such"));
+        assert!(refused("EXOTEL_DLT_TEMPLATE_CAMPAIGN_DIWALI_FR", "1").message.contains("_HI, _EN or _MR"));
+        assert_eq!(refused("EXOTEL_SMS_SENDER_PROMOTIONAL", "MNGWLE").var, "EXOTEL_SMS_SENDER_PROMOTIONAL");
+        assert!(is_service_header("MNGWLE") && !is_service_header("MNGWL1") && !is_promotional_header("88008"));
     }
 
     #[test]

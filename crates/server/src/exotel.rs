@@ -96,15 +96,33 @@ impl Exotel {
                     for number in &config.masking_numbers {
                         flows = flows.with_exophone(number, MASKED_CALL_FLOW);
                     }
+                    // The opt-out number never answers: the missed-call flow.
+                    if let Some(number) = &config.opt_out_number {
+                        flows = flows.with_exophone(number, mangwale_sim::exotel::MISSED_CALL_FLOW);
+                    }
                     sim_config.flows = Some(flows);
+                }
+                // SMS people send to our ExoPhones (STOP replies) come to
+                // the route Exotel's incoming-SMS URL would name.
+                if sim_config.incoming_sms_url.is_none() {
+                    let url = config
+                        .public_base_url
+                        .join(&format!("exotel/webhooks/sms-incoming?token={}", webhook_token.expose()))
+                        .map_err(|e| ExotelSetupError::Sim(format!("the incoming SMS URL: {e}")))?;
+                    sim_config.incoming_sms_url = Some(url.to_string());
                 }
                 // The masking pool is ExoPhones of the account too: masked
                 // bridges show them, and callers dial them.
-                for number in
-                    [&config.exotel_caller_id, &config.did_new_order, &config.did_reminder, &config.did_address]
-                        .into_iter()
-                        .flatten()
-                        .chain(&config.masking_numbers)
+                for number in [
+                    &config.exotel_caller_id,
+                    &config.did_new_order,
+                    &config.did_reminder,
+                    &config.did_address,
+                    &config.opt_out_number,
+                ]
+                .into_iter()
+                .flatten()
+                .chain(&config.masking_numbers)
                 {
                     if !sim_config.exophones.contains(number) {
                         sim_config.exophones.push(number.clone());

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod calls;
+pub mod campaigns;
 pub mod cli;
 pub mod comms;
 pub mod config;

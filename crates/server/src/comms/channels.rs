@@ -347,6 +347,8 @@ pub enum SmsPurpose {
     PaymentLink,
     /// A customer ladder's `sms` step (order status or delay).
     CustomerUpdate,
+    /// A campaign's SMS (a single send, or one recipient's).
+    Campaign,
 }
 
 impl SmsPurpose {
@@ -357,6 +359,7 @@ impl SmsPurpose {
             SmsPurpose::RiderPickup => "rider_pickup",
             SmsPurpose::PaymentLink => "payment_link",
             SmsPurpose::CustomerUpdate => "customer_update",
+            SmsPurpose::Campaign => "campaign",
         }
     }
 }

@@ -63,6 +63,14 @@ const IN_PROGRESS_WITHIN: chrono::Duration = chrono::Duration::hours(1);
 /// How long a resumed try waits for a call that may be ringing.
 const RESUME_WAIT: chrono::Duration = chrono::Duration::minutes(1);
 
+/// Whether a missed call was made to `OPT_OUT_NUMBER` (Exotel's `To`, or
+/// `CallTo` of the Passthru): an opt-out from campaigns, not a request to
+/// be called back.
+pub fn is_opt_out_call(state: &AppState, params: &mangwale_providers::exotel::params::Params) -> bool {
+    let Some(number) = &state.config.opt_out_number else { return false };
+    ["To", "CallTo", "to"].iter().filter_map(|k| params.get(k)).any(|to| E164::parse(to).is_ok_and(|to| &to == number))
+}
+
 /// The timeline's party for a caller: their masked number.
 pub fn party(phone: &E164) -> String {
     format!("caller:{}", phone.masked())

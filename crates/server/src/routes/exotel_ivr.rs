@@ -214,6 +214,17 @@ async fn missed_call(State(state): State<AppState>, params: ExotelParams) -> App
     })?;
     let from = mangwale_core::E164::parse(from)
         .map_err(|e| malformed(&params.0, "missed-call", ParamError { field: "From", message: e.to_string() }))?;
+    // A call to the opt-out number stops campaign messages, and is never
+    // called back.
+    if crate::inbound::missed::is_opt_out_call(&state, &params.0) {
+        // The ledger first: a retried request (after a failure) writes it
+        // then, and the ledger keeps one entry.
+        let source = mangwale_core::campaign::SuppressionSource::MissedCall;
+        crate::campaigns::compliance::record_opt_out(&state, &from, source, Some("missed call to OPT_OUT_NUMBER"))
+            .await?;
+        let (request, duplicate) = record_applet(&state, "missed-call", &params).await?;
+        return Ok(acknowledged(&request.call_sid, duplicate));
+    }
     // The callback is decided by a job committed with the call: it is
     // never lost, and never decided twice for a retried request.
     let at = state.clock.now();
@@ -338,6 +349,21 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
                 });
             }
         }
+    }
+    // Exotel found the number on the DND registry: no promotional
+    // message goes to it again. Written before the report, so a retried
+    // report (after a failure) writes it then; the ledger keeps one entry.
+    if report.status == SmsStatus::FailedDnd
+        && let Some(to) = &report.to
+    {
+        let note = format!("failed_dnd of SMS {}", report.sms_sid);
+        crate::campaigns::compliance::record_opt_out(
+            &state,
+            to,
+            mangwale_core::campaign::SuppressionSource::ExotelDnd,
+            Some(&note),
+        )
+        .await?;
     }
     let inbound =
         InboundEvent { dedup_key: report.dedup_key(), source: "exotel.sms_status".into(), event, jobs: Vec::new() };

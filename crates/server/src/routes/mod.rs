@@ -1,8 +1,10 @@
 //! HTTP routes. Each module exposes `router()`.
 
+pub mod campaign_compliance;
 pub mod comms;
 pub mod exotel_auth;
 pub mod exotel_ivr;
+pub mod exotel_sms;
 pub mod exotel_voicebot;
 pub mod jupiter_webhooks;
 pub mod masking;

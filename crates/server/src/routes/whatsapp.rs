@@ -118,11 +118,19 @@ async fn handle(state: &AppState, event: WhatsAppEvent) -> AppResult<Value> {
             Ok(json!({"type": "button", "outcome": outcome}))
         }
         WhatsAppEvent::Text { from, message_id, body, .. } => {
-            let event = NewEvent::new("whatsapp.text", now)
-                .channel("whatsapp")
-                .detail(json!({"messageId": message_id, "from": from.masked(), "chars": body.chars().count()}));
+            let stop = mangwale_core::campaign::is_stop_word(&body);
+            let event = NewEvent::new("whatsapp.text", now).channel("whatsapp").detail(
+                json!({"messageId": message_id, "from": from.masked(), "chars": body.chars().count(), "stop": stop}),
+            );
+            // A STOP is an opt-out from campaigns. The ledger first: a
+            // redelivered webhook (after a failure) writes it then, and the
+            // ledger keeps one entry.
+            if stop {
+                let source = mangwale_core::campaign::SuppressionSource::WhatsappStop;
+                crate::campaigns::compliance::record_opt_out(state, &from, source, Some("WhatsApp message")).await?;
+            }
             record(state, format!("whatsapp:msg:{message_id}"), event).await?;
-            Ok(json!({"type": "text"}))
+            Ok(json!({"type": "text", "stop": stop}))
         }
         WhatsAppEvent::Status { message_id, recipient, status, errors, callback_data, .. } => {
             metrics::counter!("mangwale_whatsapp_statuses_total", "status" => status.as_str()).increment(1);

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod compliance;
 mod masking;
 mod menus;
 mod missed;

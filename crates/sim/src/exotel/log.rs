@@ -48,6 +48,9 @@ pub enum CallbackKind {
     CallStatus { event: Option<String> },
     /// An SMS delivery report.
     SmsStatus,
+    /// An SMS a person sent to an ExoPhone, forwarded to the incoming-SMS
+    /// URL (a GET: `body` holds its query).
+    IncomingSms,
 }
 
 /// A callback the simulator sent, with the receiver's answer.
@@ -84,7 +87,7 @@ impl SentCallback {
     pub fn event(&self) -> Option<&str> {
         match &self.kind {
             CallbackKind::CallStatus { event } => event.as_deref(),
-            CallbackKind::SmsStatus => None,
+            CallbackKind::SmsStatus | CallbackKind::IncomingSms => None,
         }
     }
 }

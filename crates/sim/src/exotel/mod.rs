@@ -184,6 +184,9 @@ pub struct SimConfig {
     pub dlt_entity_id: Option<String>,
     /// Registered DLT templates: id → body with `{#var#}` placeholders.
     pub dlt_templates: BTreeMap<String, String>,
+    /// Where SMS sent to the account's ExoPhones are forwarded (the
+    /// incoming-SMS URL configured in Exotel's dashboard); `None`: nowhere.
+    pub incoming_sms_url: Option<String>,
     /// Voice API requests per minute before 429 (Exotel: 200).
     pub voice_rate_limit_per_minute: u32,
     /// SMS send requests per minute before 503; `None`: unlimited.
@@ -228,6 +231,7 @@ impl Default for SimConfig {
             dnd_numbers: Vec::new(),
             dlt_entity_id: None,
             dlt_templates: BTreeMap::new(),
+            incoming_sms_url: None,
             voice_rate_limit_per_minute: 200,
             sms_rate_limit_per_minute: None,
             details_delay: Duration::from_secs(120),
@@ -305,6 +309,8 @@ pub enum SimError {
     NotAnExoPhone(String),
     #[error("no flow is connected to ExoPhone {0}")]
     NoFlowOnExoPhone(String),
+    #[error("no incoming-SMS URL is configured (SimConfig::incoming_sms_url)")]
+    NoIncomingSmsUrl,
 }
 
 /// Something that names a phone number: an [`E164`] or text in any shape
@@ -698,6 +704,63 @@ impl SimHandle {
 
     pub fn call(&self, sid: &str) -> Option<Call> {
         lock(&self.inner.state).call(sid).cloned()
+    }
+
+    /// A person sends an SMS (a reply to ours) from `from` to ExoPhone
+    /// `to`: forwarded to [`SimConfig::incoming_sms_url`] as Exotel does
+    /// (support.exotel.com article 45270): a HEAD, then a GET with
+    /// `SmsSid`, `From`, `To` (national form), `Date` (IST) and `Body` in
+    /// the query. Returns the GET as logged (kind
+    /// [`CallbackKind::IncomingSms`]); the receiver's answer is in it.
+    pub async fn send_incoming_sms(
+        &self,
+        from: impl IntoNumber,
+        to: impl IntoNumber,
+        body: &str,
+    ) -> Result<SentCallback, SimError> {
+        let from = from.into_number()?;
+        let to = to.into_number()?;
+        if !self.inner.config.exophones.contains(&to) {
+            return Err(SimError::NotAnExoPhone(to.masked()));
+        }
+        let url = self.inner.config.incoming_sms_url.clone().ok_or(SimError::NoIncomingSmsUrl)?;
+        let now = self.now();
+        let sid = lock(&self.inner.state).ids.next_sid();
+        let fields = vec![
+            ("SmsSid".to_string(), sid.clone()),
+            ("From".to_string(), from.national()),
+            ("To".to_string(), to.national()),
+            ("Date".to_string(), crate::clock::format_ist(now)),
+            ("Body".to_string(), body.to_string()),
+        ];
+        let query = urlencoded_body(&fields);
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let full = format!("{url}{sep}{query}");
+        // Exotel checks the URL with HEAD first; a failing HEAD is logged
+        // like any answer, and the GET still follows.
+        let _ = self.inner.http.head(&full).send().await;
+        let (response_status, error) = match self.inner.http.get(&full).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let _ = response.bytes().await;
+                (Some(status), None)
+            }
+            Err(e) => (None, Some(error_chain(&e))),
+        };
+        let sent = SentCallback {
+            at: now,
+            kind: CallbackKind::IncomingSms,
+            sid,
+            url,
+            content_type: String::new(),
+            body: query,
+            fields,
+            json: None,
+            response_status,
+            error,
+        };
+        lock(&self.inner.state).push_callback(sent.clone());
+        Ok(sent)
     }
 
     pub fn sms_messages(&self) -> Vec<SmsMessage> {

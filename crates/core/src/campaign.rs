@@ -563,6 +563,70 @@ pub fn is_stop_word(text: &str) -> bool {
         || matches!(first, "बंद" | "रोको")
 }
 
+/// A campaign's id: `cmp_`, the creation time in milliseconds as 12 hex
+/// digits, then 8 random hex digits. Ids sort by creation time, so the
+/// list pages newest first on the id alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CampaignId(String);
+
+impl CampaignId {
+    const PREFIX: &'static str = "cmp_";
+
+    /// The id of a campaign created at `created_ms` (Unix milliseconds);
+    /// `random` tells apart campaigns created in the same millisecond.
+    pub fn new(created_ms: i64, random: u32) -> CampaignId {
+        CampaignId(format!("{}{:012x}{random:08x}", CampaignId::PREFIX, created_ms.max(0)))
+    }
+
+    pub fn parse(s: &str) -> Result<CampaignId, InvalidValue> {
+        let ok = s.strip_prefix(CampaignId::PREFIX).is_some_and(|rest| {
+            rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if ok { Ok(CampaignId(s.to_string())) } else { Err(InvalidValue(format!("'{s}' is not a campaign id"))) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CampaignId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How fast a campaign may go: the sender's pacing, per campaign. A
+/// shared limit across campaigns (Exotel's 200 voice requests a minute)
+/// applies on top.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pacing {
+    pub sms_per_second: f64,
+    pub calls_per_second: f64,
+    pub max_concurrent_calls: u32,
+}
+
+impl Pacing {
+    /// Checks each rate is positive and at most 1000/s, and the call cap is 1 to 1000.
+    pub fn check(&self) -> Result<(), (&'static str, InvalidValue)> {
+        let rate = |name: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 1000.0 {
+                Ok(())
+            } else {
+                Err((name, InvalidValue(format!("{name} must be more than 0 and at most 1000"))))
+            }
+        };
+        rate("smsPerSecond", self.sms_per_second)?;
+        rate("callsPerSecond", self.calls_per_second)?;
+        if !(1..=1000).contains(&self.max_concurrent_calls) {
+            return Err(("maxConcurrentCalls", InvalidValue("maxConcurrentCalls must be 1 to 1000".into())));
+        }
+        Ok(())
+    }
+}
+
 /// Where a campaign stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -601,6 +665,53 @@ impl CampaignState {
 
     pub fn is_final(self) -> bool {
         matches!(self, CampaignState::Cancelled | CampaignState::Completed)
+    }
+}
+
+/// What an operator asks of a campaign, and the state machine behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignAction {
+    Start,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl CampaignAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignAction::Start => "start",
+            CampaignAction::Pause => "pause",
+            CampaignAction::Resume => "resume",
+            CampaignAction::Cancel => "cancel",
+        }
+    }
+
+    /// The states the action may be taken from.
+    pub fn from_states(self) -> &'static [CampaignState] {
+        match self {
+            CampaignAction::Start => &[CampaignState::Created],
+            CampaignAction::Pause => &[CampaignState::Running],
+            CampaignAction::Resume => &[CampaignState::Paused],
+            CampaignAction::Cancel => &[CampaignState::Created, CampaignState::Running, CampaignState::Paused],
+        }
+    }
+
+    /// The state the action leads to.
+    pub fn to_state(self) -> CampaignState {
+        match self {
+            CampaignAction::Start | CampaignAction::Resume => CampaignState::Running,
+            CampaignAction::Pause => CampaignState::Paused,
+            CampaignAction::Cancel => CampaignState::Cancelled,
+        }
+    }
+}
+
+impl CampaignState {
+    /// Whether recipients may be added: only before the campaign runs or
+    /// while it is paused, so the sender never meets a half-written batch.
+    pub fn accepts_recipients(self) -> bool {
+        matches!(self, CampaignState::Created | CampaignState::Paused)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod campaign;
 pub mod clock;
 pub mod context;
+pub mod csv;
 pub mod ids;
 pub mod inbound;
 pub mod ivr;

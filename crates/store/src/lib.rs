@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod calls;
+pub mod campaigns;
 pub mod clock;
 pub mod idempotency;
 pub mod inbound;
@@ -34,6 +35,10 @@ pub mod voice_sessions;
 pub mod worker;
 
 pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, phone_digest};
+pub use campaigns::{
+    Campaign, CampaignFilter, CampaignStore, ClaimedMessage, Intake, MessageCount, MessageOutcome, MessageStatus,
+    NewCampaign, NewRecipient, RecipientOutcome, Transition,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore, StoredResponse};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
@@ -123,6 +128,7 @@ pub trait Store:
     + InboundCallStore
     + VoiceSessionStore
     + SuppressionStore
+    + CampaignStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

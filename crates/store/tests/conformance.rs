@@ -49,6 +49,8 @@ macro_rules! conformance {
 
 #[path = "conformance/suppressions.rs"]
 mod suppressions;
+#[path = "conformance/campaigns.rs"]
+mod campaigns;
 
 conformance!(
     enqueue_is_idempotent_by_key,

@@ -35,6 +35,7 @@ pub fn build(state: AppState) -> Router {
         .merge(routes::jupiter_webhooks::router())
         .merge(routes::comms::router())
         .merge(routes::campaign_compliance::router())
+        .merge(routes::campaigns::router())
         .merge(routes::masking::router())
         .merge(routes::whatsapp::router())
         .merge(routes::voice::router())

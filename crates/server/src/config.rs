@@ -146,6 +146,8 @@ pub struct Config {
     /// (`OPT_OUT_NUMBER`, one of our ExoPhones): such a call records an
     /// opt-out and is never called back.
     pub opt_out_number: Option<E164>,
+    /// Campaigns' default pacing (`CAMPAIGN_*_PER_SECOND`, `CAMPAIGN_MAX_CONCURRENT_CALLS`).
+    pub campaigns: crate::campaigns::CampaignSettings,
     /// The WhatsApp Cloud API account; `None`: the simulator in sandbox
     /// mode, no WhatsApp steps in live mode.
     pub whatsapp: Option<WhatsAppSettings>,
@@ -422,6 +424,9 @@ pub const VARIABLES: &[&str] = &[
     "CAMPAIGN_TEMPLATES_FILE",
     "EXOTEL_SMS_SENDER_PROMOTIONAL",
     "OPT_OUT_NUMBER",
+    "CAMPAIGN_SMS_PER_SECOND",
+    "CAMPAIGN_CALLS_PER_SECOND",
+    "CAMPAIGN_MAX_CONCURRENT_CALLS",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_APP_SECRET",
@@ -717,6 +722,7 @@ impl Config {
         };
 
         let speech = SpeechSettings::from_lookup(&get)?;
+        let campaigns = crate::campaigns::CampaignSettings::from_lookup(&get)?;
 
         let config = Config {
             host,
@@ -761,6 +767,7 @@ impl Config {
             campaign_templates,
             exotel_sms_sender_promotional,
             opt_out_number: phone("OPT_OUT_NUMBER")?,
+            campaigns,
             whatsapp,
             push,
             llm,
@@ -1029,6 +1036,7 @@ impl Config {
         ]
         .into_iter()
         .chain(self.speech.describe())
+        .chain(self.campaigns.describe())
         .chain([("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase())])
         .collect()
     }

@@ -128,6 +128,7 @@ pub async fn prepare_with(
     let speech = Arc::new(speech);
     let health = health.with_speech(speech.clone());
     let voice = Arc::new(crate::voice::VoiceServices::new());
+    let campaigns = crate::campaigns::Campaigns::new(&config.campaign_templates, &config.campaigns);
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
         channels,
@@ -143,6 +144,7 @@ pub async fn prepare_with(
         voice_fallback,
         speech,
         voice,
+        campaigns,
     }))
 }
 

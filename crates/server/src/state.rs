@@ -51,4 +51,6 @@ pub struct Services {
     pub speech: Arc<crate::speech::Speech>,
     /// Voice ordering's catalogs and its fallback hook.
     pub voice: Arc<crate::voice::VoiceServices>,
+    /// Campaign templates and default pacing.
+    pub campaigns: Arc<crate::campaigns::Campaigns>,
 }

@@ -2,6 +2,9 @@
 
 mod common;
 
+#[path = "api/campaigns.rs"]
+mod campaigns;
+
 use common::{API_KEY, Setup, TOKEN, TestApp};
 use mangwale_store::NewJob;
 use serde_json::{Value, json};

@@ -47,10 +47,10 @@ macro_rules! conformance {
     };
 }
 
-#[path = "conformance/suppressions.rs"]
-mod suppressions;
 #[path = "conformance/campaigns.rs"]
 mod campaigns;
+#[path = "conformance/suppressions.rs"]
+mod suppressions;
 
 conformance!(
     enqueue_is_idempotent_by_key,

@@ -1,3 +1,167 @@
-//! Marketing campaigns (issue 13): the compliance gate and opt-out intake.
+//! Marketing campaigns (issue 13): the template book with the custom
+//! templates, the campaign settings from configuration, the recipients
+//! intake, the campaign's JSON shape, and the compliance gate with the
+//! opt-out intake. The routes are in `routes::campaigns` and
+//! `routes::campaign_compliance`; the sender (pacing, the window, retries)
+//! picks up running campaigns from the store.
 
 pub mod compliance;
+pub mod intake;
+
+use std::sync::Arc;
+
+use mangwale_core::campaign::{MessageState, Pacing, TemplateBook};
+use mangwale_store::{Campaign, MessageCount, Store, StoreError};
+use serde_json::{Map, Value, json};
+
+use crate::config::ConfigError;
+
+/// Campaign configuration besides the templates (those are
+/// `Config::campaign_templates`, with their DLT ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignSettings {
+    /// The pacing a campaign gets unless its request sets its own.
+    pub pacing: Pacing,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        CampaignSettings::from_lookup(&|_: &str| None).unwrap_or_else(|e| unreachable!("defaults are valid: {e}"))
+    }
+}
+
+/// Default pacing: 10 SMS a second, 2 calls a second (Exotel's 200 voice
+/// requests a minute is 3.3/s for every campaign and ladder together),
+/// at most 20 calls at once.
+const DEFAULT_PACING: Pacing = Pacing { sms_per_second: 10.0, calls_per_second: 2.0, max_concurrent_calls: 20 };
+
+impl CampaignSettings {
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<CampaignSettings, ConfigError> {
+        let err = |var: &'static str, message: String| ConfigError { var, message };
+        let rate = |var: &'static str, default: f64| match get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1000.0)
+                .ok_or_else(|| err(var, format!("'{v}' is not a rate above 0 and at most 1000 a second"))),
+        };
+        let max_concurrent_calls =
+            match get("CAMPAIGN_MAX_CONCURRENT_CALLS") {
+                None => DEFAULT_PACING.max_concurrent_calls,
+                Some(v) => v.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                    err("CAMPAIGN_MAX_CONCURRENT_CALLS", format!("'{v}' is not a number from 1 to 1000"))
+                })?,
+            };
+        Ok(CampaignSettings {
+            pacing: Pacing {
+                sms_per_second: rate("CAMPAIGN_SMS_PER_SECOND", DEFAULT_PACING.sms_per_second)?,
+                calls_per_second: rate("CAMPAIGN_CALLS_PER_SECOND", DEFAULT_PACING.calls_per_second)?,
+                max_concurrent_calls,
+            },
+        })
+    }
+
+    /// For `check-config`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CAMPAIGN_SMS_PER_SECOND", self.pacing.sms_per_second.to_string()),
+            ("CAMPAIGN_CALLS_PER_SECOND", self.pacing.calls_per_second.to_string()),
+            ("CAMPAIGN_MAX_CONCURRENT_CALLS", self.pacing.max_concurrent_calls.to_string()),
+        ]
+    }
+}
+
+/// The campaign services on the application state.
+pub struct Campaigns {
+    /// The configured templates (built-in and `CAMPAIGN_TEMPLATES_FILE`),
+    /// DLT ids included; the store's custom ones are merged in at read time.
+    pub book: TemplateBook,
+    pub pacing: Pacing,
+}
+
+impl Campaigns {
+    pub fn new(book: &TemplateBook, settings: &CampaignSettings) -> Arc<Campaigns> {
+        Arc::new(Campaigns { book: book.clone(), pacing: settings.pacing })
+    }
+
+    /// Every template: the configured ones, then the custom ones from the
+    /// store (a custom template never replaces a configured one: the
+    /// route refuses such keys).
+    pub async fn templates(&self, store: &dyn Store) -> Result<TemplateBook, StoreError> {
+        let mut book = self.book.clone();
+        for template in store.custom_templates().await? {
+            if book.get(&template.key).is_none() {
+                // Checked when it was added; a template that no longer
+                // passes the checks is skipped rather than failing the book.
+                if let Err(e) = book.insert(template) {
+                    tracing::warn!(error = %e, "a stored custom template is not valid; skipped");
+                }
+            }
+        }
+        Ok(book)
+    }
+}
+
+/// The counts the status shows per channel, every state named even at 0.
+pub const COUNTED: [MessageState; 10] = MessageState::ALL;
+
+/// The campaign as the API shows it (camelCase, like the incumbent), with
+/// its message counts when given.
+pub fn campaign_json(c: &Campaign, counts: Option<&[MessageCount]>) -> Value {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+    let parse_json = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let mut out = json!({
+        "id": c.id.as_str(),
+        "name": c.name,
+        "type": c.template.as_str(),
+        "channel": c.channel.as_str(),
+        "language": c.language.code(),
+        "state": c.state.as_str(),
+        // The incumbent's name for the state.
+        "status": c.state.as_str(),
+        "stateReason": c.state_reason,
+        "totalRecipients": c.recipients,
+        "duplicates": c.duplicates,
+        "pacing": c.pacing,
+        "callerId": c.caller_id.as_ref().map(|p| p.as_str()),
+        "targetAudience": parse_json(&c.target_audience),
+        "schedule": parse_json(&c.schedule),
+        "startAt": time(c.start_at),
+        "createdAt": c.created_at.to_rfc3339(),
+        "startedAt": time(c.started_at),
+        "pausedAt": time(c.paused_at),
+        "finishedAt": time(c.finished_at),
+        "updatedAt": c.updated_at.to_rfc3339(),
+    });
+    if let Some(counts) = counts {
+        let mut by_channel = Map::new();
+        let mut totals = Map::new();
+        for channel in c.message_channels() {
+            let mut states = Map::new();
+            for state in COUNTED {
+                let n: u64 = counts.iter().filter(|m| m.channel == channel && m.state == state).map(|m| m.count).sum();
+                states.insert(state.as_str().to_string(), json!(n));
+                let total = totals.entry(state.as_str().to_string()).or_insert(json!(0));
+                *total = json!(total.as_u64().unwrap_or(0) + n);
+            }
+            by_channel.insert(channel.as_str().to_string(), Value::Object(states));
+        }
+        let sum = |states: &[MessageState]| -> u64 {
+            counts.iter().filter(|m| states.contains(&m.state)).map(|m| m.count).sum()
+        };
+        out["counts"] = Value::Object(by_channel);
+        out["totals"] = Value::Object(totals);
+        // The incumbent's `stats`: sent counts every message that reached
+        // Exotel, whatever happened next.
+        out["stats"] = json!({
+            "total": c.recipients,
+            "sent": sum(&[MessageState::Sent, MessageState::Delivered, MessageState::Answered, MessageState::Pressed1,
+                          MessageState::OptedOut]),
+            "delivered": sum(&[MessageState::Delivered]),
+            "answered": sum(&[MessageState::Answered, MessageState::Pressed1]),
+            "failed": sum(&[MessageState::Failed]),
+        });
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! HTTP routes. Each module exposes `router()`.
 
 pub mod campaign_compliance;
+pub mod campaigns;
 pub mod comms;
 pub mod exotel_auth;
 pub mod exotel_ivr;

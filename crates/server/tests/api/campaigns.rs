@@ -122,7 +122,11 @@ async fn custom_templates_join_the_book_and_campaigns_can_use_them() {
     let app = TestApp::start(&[]).await;
     let (status, list) = app.get("/campaigns/templates/list", Some(API_KEY)).await;
     assert_eq!(status, 200);
-    assert_eq!(list["total"], 6);
+    let before = list["total"].as_u64().unwrap();
+    let types: Vec<&str> = list["templates"].as_array().unwrap().iter().filter_map(|t| t["type"].as_str()).collect();
+    for built_in in ["area_launch", "free_delivery", "diwali", "rakhi", "inactive_user", "vendor_invite"] {
+        assert!(types.contains(&built_in), "{built_in} not in {types:?}");
+    }
     let diwali = list["templates"].as_array().unwrap().iter().find(|t| t["type"] == "diwali").unwrap();
     assert_eq!(diwali["channels"], json!(["sms", "voice"]));
     assert_eq!(diwali["languages"], json!(["hi", "en", "mr"]));
@@ -139,7 +143,7 @@ async fn custom_templates_join_the_book_and_campaigns_can_use_them() {
     let (status, saved) = post(&app, "/campaigns/templates", holi).await;
     assert_eq!(status, 201, "{saved}");
     let (_, list) = app.get("/campaigns/templates/list", Some(API_KEY)).await;
-    assert_eq!(list["total"], 7);
+    assert_eq!(list["total"].as_u64(), Some(before + 1));
     let id = create(&app, json!({"name": "Holi", "type": "holi_offer", "language": "en"})).await;
     let (status, err) =
         post(&app, "/campaigns/create", json!({"name": "Holi", "type": "holi_offer", "language": "hi"})).await;

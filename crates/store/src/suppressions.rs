@@ -10,12 +10,13 @@
 //! category ([`SuppressionSource::blocks`]).
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mangwale_core::E164;
 use mangwale_core::campaign::{SuppressionSource, TemplateCategory};
-use sqlx::Row;
+use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Postgres, Row, Sqlite, Type};
 
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
@@ -303,171 +304,67 @@ where
     Ok(SuppressionCounts { by_source, numbers: u64::try_from(numbers).unwrap_or(0) })
 }
 
-#[async_trait]
-impl SuppressionStore for SqliteStore {
-    async fn add_suppression(&self, e: &NewSuppression) -> Result<Option<SuppressionEntry>> {
-        let _write = self.write.lock().await;
-        let row = sqlx::query(sqlx::AssertSqlSafe(add_sql('?')))
-            .bind(e.phone.as_str())
-            .bind(e.source.as_str())
-            .bind(&e.note)
-            .bind(&e.actor)
-            .bind(to_ms(e.at))
-            .fetch_optional(&self.writer)
-            .await?;
-        row.map(|r| from_row(&r)).transpose()
-    }
+/// The one body of [`SuppressionStore`] for both backends (sqlx's SQLite
+/// driver reads `$N` placeholders too). The backends differ only in how a
+/// write is serialised per number, which their impls below say.
+struct Ledger<DB>(PhantomData<DB>);
 
-    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<u64> {
-        let _write = self.write.lock().await;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let sql = add_sql('?');
-        let mut written = 0;
-        for e in entries {
-            written += sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(e.phone.as_str())
-                .bind(e.source.as_str())
-                .bind(&e.note)
-                .bind(&e.actor)
-                .bind(to_ms(e.at))
-                .fetch_optional(&mut *tx)
-                .await?
-                .map_or(0, |_| 1);
-        }
-        tx.commit().await?;
-        Ok(written)
-    }
-
-    async fn remove_suppression(
-        &self,
-        phone: &E164,
-        source: SuppressionSource,
-        note: Option<&str>,
-        actor: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<SuppressionEntry>> {
-        let _write = self.write.lock().await;
-        let row = sqlx::query(sqlx::AssertSqlSafe(remove_sql('?')))
-            .bind(phone.as_str())
-            .bind(source.as_str())
-            .bind(note)
-            .bind(actor)
-            .bind(to_ms(at))
-            .fetch_optional(&self.writer)
-            .await?;
-        row.map(|r| from_row(&r)).transpose()
-    }
-
-    async fn suppression_states(&self, phones: &[E164]) -> Result<HashMap<E164, SuppressionState>> {
-        let mut states = HashMap::new();
-        for chunk in phones.chunks(STATE_BATCH) {
-            let sql = states_sql(chunk.len(), '?');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for phone in chunk {
-                query = query.bind(phone.as_str());
-            }
-            let rows = query.fetch_all(&self.pool).await?;
-            collect_states(&rows, &mut states)?;
-        }
-        Ok(states)
-    }
-
-    async fn suppression_entries(&self, filter: &SuppressionFilter) -> Result<Vec<SuppressionEntry>> {
-        let (sql, binds) = entries_sql(filter, '?');
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in &binds {
-            query = query.bind(b.as_str());
-        }
-        if let Some(id) = filter.before_id {
-            query = query.bind(id);
-        }
-        let rows = query.bind(i64::from(filter.limit)).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
-    }
-
-    async fn suppression_counts(&self) -> Result<SuppressionCounts> {
-        let rows = sqlx::query(COUNTS_SQL).fetch_all(&self.pool).await?;
-        let numbers: i64 = sqlx::query(NUMBERS_SQL).fetch_one(&self.pool).await?.try_get("n")?;
-        counts_from(&rows, numbers)
-    }
-}
-
-#[async_trait]
-impl SuppressionStore for PgStore {
-    async fn add_suppression(&self, e: &NewSuppression) -> Result<Option<SuppressionEntry>> {
-        // Serialised per number, so two concurrent STOPs of one number
-        // cannot both find no entry in force and both append.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(e.phone.as_str()).execute(&mut *tx).await?;
+impl<DB> Ledger<DB>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
+{
+    async fn add<'c>(conn: impl Executor<'c, Database = DB>, e: &NewSuppression) -> Result<Option<SuppressionEntry>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(add_sql('$')))
             .bind(e.phone.as_str())
             .bind(e.source.as_str())
-            .bind(&e.note)
-            .bind(&e.actor)
+            .bind(e.note.as_deref())
+            .bind(e.actor.as_str())
             .bind(to_ms(e.at))
-            .fetch_optional(&mut *tx)
+            .fetch_optional(conn)
             .await?;
-        tx.commit().await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
-    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        let sql = add_sql('$');
-        let mut written = 0;
-        for e in entries {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(e.phone.as_str()).execute(&mut *tx).await?;
-            written += sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(e.phone.as_str())
-                .bind(e.source.as_str())
-                .bind(&e.note)
-                .bind(&e.actor)
-                .bind(to_ms(e.at))
-                .fetch_optional(&mut *tx)
-                .await?
-                .map_or(0, |_| 1);
-        }
-        tx.commit().await?;
-        Ok(written)
-    }
-
-    async fn remove_suppression(
-        &self,
-        phone: &E164,
-        source: SuppressionSource,
-        note: Option<&str>,
-        actor: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<SuppressionEntry>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(phone.as_str()).execute(&mut *tx).await?;
+    async fn remove<'c>(conn: impl Executor<'c, Database = DB>, r: Removal<'_>) -> Result<Option<SuppressionEntry>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(remove_sql('$')))
-            .bind(phone.as_str())
-            .bind(source.as_str())
-            .bind(note)
-            .bind(actor)
-            .bind(to_ms(at))
-            .fetch_optional(&mut *tx)
+            .bind(r.phone.as_str())
+            .bind(r.source.as_str())
+            .bind(r.note)
+            .bind(r.actor)
+            .bind(to_ms(r.at))
+            .fetch_optional(conn)
             .await?;
-        tx.commit().await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
-    async fn suppression_states(&self, phones: &[E164]) -> Result<HashMap<E164, SuppressionState>> {
+    async fn states(pool: &sqlx::Pool<DB>, phones: &[E164]) -> Result<HashMap<E164, SuppressionState>>
+    where
+        for<'c> &'c sqlx::Pool<DB>: Executor<'c, Database = DB>,
+    {
         let mut states = HashMap::new();
         for chunk in phones.chunks(STATE_BATCH) {
-            let sql = states_sql(chunk.len(), '$');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(states_sql(chunk.len(), '$')));
             for phone in chunk {
                 query = query.bind(phone.as_str());
             }
-            let rows = query.fetch_all(&self.pool).await?;
+            let rows = query.fetch_all(pool).await?;
             collect_states(&rows, &mut states)?;
         }
         Ok(states)
     }
 
-    async fn suppression_entries(&self, filter: &SuppressionFilter) -> Result<Vec<SuppressionEntry>> {
+    async fn entries(pool: &sqlx::Pool<DB>, filter: &SuppressionFilter) -> Result<Vec<SuppressionEntry>>
+    where
+        for<'c> &'c sqlx::Pool<DB>: Executor<'c, Database = DB>,
+    {
         let (sql, binds) = entries_sql(filter, '$');
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in &binds {
@@ -476,13 +373,126 @@ impl SuppressionStore for PgStore {
         if let Some(id) = filter.before_id {
             query = query.bind(id);
         }
-        let rows = query.bind(i64::from(filter.limit)).fetch_all(&self.pool).await?;
+        let rows = query.bind(i64::from(filter.limit)).fetch_all(pool).await?;
         rows.iter().map(from_row).collect()
     }
 
-    async fn suppression_counts(&self) -> Result<SuppressionCounts> {
-        let rows = sqlx::query(COUNTS_SQL).fetch_all(&self.pool).await?;
-        let numbers: i64 = sqlx::query(NUMBERS_SQL).fetch_one(&self.pool).await?.try_get("n")?;
+    async fn counts(pool: &sqlx::Pool<DB>) -> Result<SuppressionCounts>
+    where
+        for<'c> &'c sqlx::Pool<DB>: Executor<'c, Database = DB>,
+    {
+        let rows = sqlx::query(COUNTS_SQL).fetch_all(pool).await?;
+        let numbers: i64 = sqlx::query(NUMBERS_SQL).fetch_one(pool).await?.try_get("n")?;
         counts_from(&rows, numbers)
+    }
+}
+
+/// A removal entry's fields.
+#[derive(Clone, Copy)]
+struct Removal<'a> {
+    phone: &'a E164,
+    source: SuppressionSource,
+    note: Option<&'a str>,
+    actor: &'a str,
+    at: DateTime<Utc>,
+}
+
+/// Serialises PostgreSQL writes of one number, so that two concurrent STOPs
+/// of one number cannot both find no entry in force and both append
+/// (SQLite has one writer).
+async fn pg_lock_number(tx: &mut sqlx::PgConnection, phone: &E164) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(phone.as_str()).execute(tx).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl SuppressionStore for SqliteStore {
+    async fn add_suppression(&self, e: &NewSuppression) -> Result<Option<SuppressionEntry>> {
+        let _write = self.write.lock().await;
+        Ledger::<Sqlite>::add(&self.writer, e).await
+    }
+
+    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<u64> {
+        let _write = self.write.lock().await;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut written = 0;
+        for e in entries {
+            written += u64::from(Ledger::<Sqlite>::add(&mut *tx, e).await?.is_some());
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn remove_suppression(
+        &self,
+        phone: &E164,
+        source: SuppressionSource,
+        note: Option<&str>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SuppressionEntry>> {
+        let _write = self.write.lock().await;
+        Ledger::<Sqlite>::remove(&self.writer, Removal { phone, source, note, actor, at }).await
+    }
+
+    async fn suppression_states(&self, phones: &[E164]) -> Result<HashMap<E164, SuppressionState>> {
+        Ledger::<Sqlite>::states(&self.pool, phones).await
+    }
+
+    async fn suppression_entries(&self, filter: &SuppressionFilter) -> Result<Vec<SuppressionEntry>> {
+        Ledger::<Sqlite>::entries(&self.pool, filter).await
+    }
+
+    async fn suppression_counts(&self) -> Result<SuppressionCounts> {
+        Ledger::<Sqlite>::counts(&self.pool).await
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for PgStore {
+    async fn add_suppression(&self, e: &NewSuppression) -> Result<Option<SuppressionEntry>> {
+        let mut tx = self.pool.begin().await?;
+        pg_lock_number(&mut tx, &e.phone).await?;
+        let entry = Ledger::<Postgres>::add(&mut *tx, e).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for e in entries {
+            pg_lock_number(&mut tx, &e.phone).await?;
+            written += u64::from(Ledger::<Postgres>::add(&mut *tx, e).await?.is_some());
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn remove_suppression(
+        &self,
+        phone: &E164,
+        source: SuppressionSource,
+        note: Option<&str>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SuppressionEntry>> {
+        let mut tx = self.pool.begin().await?;
+        pg_lock_number(&mut tx, phone).await?;
+        let entry = Ledger::<Postgres>::remove(&mut *tx, Removal { phone, source, note, actor, at }).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn suppression_states(&self, phones: &[E164]) -> Result<HashMap<E164, SuppressionState>> {
+        Ledger::<Postgres>::states(&self.pool, phones).await
+    }
+
+    async fn suppression_entries(&self, filter: &SuppressionFilter) -> Result<Vec<SuppressionEntry>> {
+        Ledger::<Postgres>::entries(&self.pool, filter).await
+    }
+
+    async fn suppression_counts(&self) -> Result<SuppressionCounts> {
+        Ledger::<Postgres>::counts(&self.pool).await
     }
 }

@@ -12,9 +12,7 @@
 //! the API, later key 9): a ledger entry, a timeline event, a metric.
 
 use chrono::{DateTime, Utc};
-use mangwale_core::campaign::{
-    CampaignTemplate, MessageChannel, PromoWindow, SuppressionSource, TemplateBook, TemplateCategory,
-};
+use mangwale_core::campaign::{CampaignTemplate, MessageChannel, PromoWindow, SuppressionSource, TemplateCategory};
 use mangwale_core::{E164, Language};
 use mangwale_store::suppressions::suppression_state;
 use mangwale_store::{NewEvent, NewSuppression, StoreError, SuppressionEntry};
@@ -22,14 +20,6 @@ use serde_json::json;
 
 use crate::config::{Mode, is_promotional_header, is_service_header};
 use crate::state::AppState;
-
-/// The templates campaigns send.
-///
-/// The built-in ones (or `CAMPAIGN_TEMPLATES_FILE`) with their configured
-/// DLT ids; the campaign model's custom templates join them there.
-pub fn template_book(state: &AppState) -> &TemplateBook {
-    &state.config.campaign_templates
-}
 
 /// The DLT fields an SMS carries, as the gate settled them.
 #[derive(Debug, Clone, PartialEq, Eq)]

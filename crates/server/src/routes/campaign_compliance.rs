@@ -354,7 +354,8 @@ async fn send_sms(
     let key = TemplateKey::parse(&body.kind).map_err(|e| AppError::invalid("type", e.0))?;
     let lang: Language =
         body.language.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("language", e.0))?;
-    let template = compliance::template_book(&state).get(&key).cloned().ok_or_else(|| AppError::Unprocessable {
+    let book = state.campaigns.templates(state.store.as_ref()).await?;
+    let template = book.get(&key).cloned().ok_or_else(|| AppError::Unprocessable {
         code: "unknown_template",
         message: format!("no campaign template '{key}'"),
         field: Some("type".into()),

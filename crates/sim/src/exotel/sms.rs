@@ -16,9 +16,6 @@ use crate::clock::{format_ist, ist};
 pub const MAX_BATCH: usize = 100;
 /// The longest body accepted.
 pub const MAX_BODY_CHARS: usize = 2000;
-/// The longest value a DLT `{#var#}` placeholder matches.
-pub const MAX_VAR_CHARS: usize = 30;
-const VAR: &str = "{#var#}";
 
 /// SMS status values (`failed_dnd` spelt as in Exotel's canonical docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,37 +102,9 @@ impl SmsMessage {
 }
 
 /// Whether `body` matches a DLT template exactly, each `{#var#}` standing
-/// for 1 to 30 characters.
-pub fn matches_template(template: &str, body: &str) -> bool {
-    let literals: Vec<Vec<char>> = template.split(VAR).map(|l| l.chars().collect()).collect();
-    let body: Vec<char> = body.chars().collect();
-    let starts_at = |pos: usize, lit: &[char]| body.len() >= pos + lit.len() && body[pos..pos + lit.len()] == *lit;
-    let Some((first, rest)) = literals.split_first() else { return false };
-    if !starts_at(0, first) {
-        return false;
-    }
-    // Positions in `body` reachable after matching the literals so far.
-    let mut reachable = vec![first.len()];
-    for lit in rest {
-        let mut next = Vec::new();
-        for &pos in &reachable {
-            for len in 1..=MAX_VAR_CHARS {
-                let start = pos + len;
-                if start > body.len() {
-                    break;
-                }
-                if starts_at(start, lit) && !next.contains(&(start + lit.len())) {
-                    next.push(start + lit.len());
-                }
-            }
-        }
-        if next.is_empty() {
-            return false;
-        }
-        reachable = next;
-    }
-    reachable.contains(&body.len())
-}
+/// for 1 to 30 characters: the service's own check, so that the simulator
+/// scrubs as the service expects DLT to.
+pub use mangwale_core::campaign::matches_dlt as matches_template;
 
 /// The GSM 03.38 basic character set.
 const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";

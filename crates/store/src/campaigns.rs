@@ -11,6 +11,7 @@
 //! the message over.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +20,8 @@ use mangwale_core::campaign::{
     CampaignChannel, CampaignId, CampaignState, CampaignTemplate, MessageChannel, MessageState, Pacing, TemplateKey,
 };
 use mangwale_core::{E164, Language};
-use sqlx::Row;
+use sqlx::query::Query;
+use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Postgres, Row, Sqlite, Type};
 
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
@@ -439,16 +441,6 @@ fn outcomes(recipients: Vec<RecipientRow>, mut messages: Vec<(i64, MessageStatus
         .collect()
 }
 
-/// Which time column a move to `to` stamps.
-fn stamp_column(to: CampaignState) -> Option<&'static str> {
-    match to {
-        CampaignState::Running => Some("started_at"),
-        CampaignState::Paused => Some("paused_at"),
-        CampaignState::Cancelled | CampaignState::Completed => Some("finished_at"),
-        CampaignState::Created => None,
-    }
-}
-
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> i64 {
     to_ms(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
@@ -528,19 +520,129 @@ fn sqlite_add_recipients(
     Ok(Intake::Added { accepted, duplicates })
 }
 
-#[async_trait]
-impl CampaignStore for SqliteStore {
-    async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign> {
-        {
-            let _write = self.write.lock().await;
-            sqlx::query(
-                "INSERT INTO campaigns (id, name, template_key, channel, language, state, sms_per_second,
-                                        calls_per_second, max_concurrent_calls, caller_id, target_audience, schedule,
-                                        start_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
-            )
+/// What the two backends write differently: the claim (PostgreSQL's skips
+/// rows another replica has locked), and how a list is bound as one
+/// parameter (a PostgreSQL array; a JSON array SQLite reads with
+/// `json_each`). Everything else is one SQL text for both (sqlx's SQLite
+/// driver reads `$N` placeholders too).
+trait Dialect: Database {
+    /// Claims due messages of one campaign, channel and state: binds $1
+    /// campaign, $2 channel, $3 state, $4 now, $5 lease end, $6 limit;
+    /// returns `seq, fence, attempts`.
+    const CLAIM: &'static str;
+
+    /// `column` is one of the list bound at `param`.
+    fn one_of(column: &str, param: &str) -> String;
+
+    fn bind_texts<'q>(query: Query<'q, Self, Self::Arguments>, values: &[&str]) -> Query<'q, Self, Self::Arguments>;
+
+    fn bind_ints<'q>(query: Query<'q, Self, Self::Arguments>, values: &[i64]) -> Query<'q, Self, Self::Arguments>;
+
+    /// How many rows a statement changed (sqlx has no trait for it).
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+impl Dialect for Sqlite {
+    // SQLite has one writer: the claim runs in an IMMEDIATE transaction.
+    const CLAIM: &'static str = "UPDATE campaign_messages
+         SET state = 'sending', fence = fence + 1, attempts = attempts + 1, next_at = $5, updated_at = $4
+         WHERE campaign_id = $1 AND channel = $2 AND seq IN (
+             SELECT seq FROM campaign_messages
+             WHERE campaign_id = $1 AND channel = $2 AND state = $3 AND next_at <= $4
+             ORDER BY next_at LIMIT $6)
+         RETURNING seq, fence, attempts";
+
+    fn one_of(column: &str, param: &str) -> String {
+        format!("{column} IN (SELECT value FROM json_each({param}))")
+    }
+
+    fn bind_texts<'q>(query: Query<'q, Self, Self::Arguments>, values: &[&str]) -> Query<'q, Self, Self::Arguments> {
+        query.bind(serde_json::to_string(values).expect("a list of strings serialises"))
+    }
+
+    fn bind_ints<'q>(query: Query<'q, Self, Self::Arguments>, values: &[i64]) -> Query<'q, Self, Self::Arguments> {
+        query.bind(serde_json::to_string(values).expect("a list of numbers serialises"))
+    }
+
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+impl Dialect for Postgres {
+    // SKIP LOCKED lets replicas claim side by side.
+    const CLAIM: &'static str = "WITH due AS (
+             SELECT seq FROM campaign_messages
+             WHERE campaign_id = $1 AND channel = $2 AND state = $3 AND next_at <= $4
+             ORDER BY next_at LIMIT $6 FOR UPDATE SKIP LOCKED)
+         UPDATE campaign_messages m
+         SET state = 'sending', fence = m.fence + 1, attempts = m.attempts + 1, next_at = $5, updated_at = $4
+         FROM due WHERE m.campaign_id = $1 AND m.channel = $2 AND m.seq = due.seq
+         RETURNING m.seq, m.fence, m.attempts";
+
+    fn one_of(column: &str, param: &str) -> String {
+        format!("{column} = ANY({param})")
+    }
+
+    fn bind_texts<'q>(query: Query<'q, Self, Self::Arguments>, values: &[&str]) -> Query<'q, Self, Self::Arguments> {
+        query.bind(values.to_vec())
+    }
+
+    fn bind_ints<'q>(query: Query<'q, Self, Self::Arguments>, values: &[i64]) -> Query<'q, Self, Self::Arguments> {
+        query.bind(values.to_vec())
+    }
+
+    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+/// The time column a move to `to` stamps ($4 is the time): `started_at`
+/// keeps the first start, the others the latest.
+fn stamp_sql(to: CampaignState) -> &'static str {
+    match to {
+        CampaignState::Running => ", started_at = COALESCE(started_at, $4)",
+        CampaignState::Paused => ", paused_at = $4",
+        CampaignState::Cancelled | CampaignState::Completed => ", finished_at = $4",
+        CampaignState::Created => "",
+    }
+}
+
+const CANCEL_QUEUED: &str = "UPDATE campaign_messages SET state = 'cancelled', updated_at = $2
+     WHERE campaign_id = $1 AND channel IN ('sms', 'voice') AND state = 'queued'";
+
+/// The one body of [`CampaignStore`] for both backends, up to the
+/// [`Dialect`]. The backends' impls below say how a write is serialised
+/// (SQLite's one writer; PostgreSQL's transactions and row locks) and keep
+/// their own bulk intake.
+struct Campaigns<DB>(PhantomData<DB>);
+
+impl<DB> Campaigns<DB>
+where
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c sqlx::Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB> + Type<DB>,
+    for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
+{
+    async fn create<'c>(conn: impl Executor<'c, Database = DB>, c: &NewCampaign) -> Result<Campaign> {
+        let sql = format!(
+            "INSERT INTO campaigns (id, name, template_key, channel, language, state, sms_per_second,
+                                    calls_per_second, max_concurrent_calls, caller_id, target_audience, schedule,
+                                    start_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'created', $6, $7, $8, $9, $10, $11, $12, $13, $13)
+             RETURNING {CAMPAIGN_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(c.id.as_str())
-            .bind(&c.name)
+            .bind(c.name.as_str())
             .bind(c.template.as_str())
             .bind(c.channel.as_str())
             .bind(c.language.code())
@@ -548,20 +650,302 @@ impl CampaignStore for SqliteStore {
             .bind(c.pacing.calls_per_second)
             .bind(i64::from(c.pacing.max_concurrent_calls))
             .bind(c.caller_id.as_ref().map(E164::as_str))
-            .bind(&c.target_audience)
-            .bind(&c.schedule)
+            .bind(c.target_audience.as_deref())
+            .bind(c.schedule.as_deref())
             .bind(c.start_at.map(to_ms))
             .bind(to_ms(c.created_at))
-            .execute(&self.writer)
+            .fetch_one(conn)
             .await?;
+        campaign_from_row(&row)
+    }
+
+    async fn get(pool: &sqlx::Pool<DB>, id: &CampaignId) -> Result<Option<Campaign>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(pool).await?;
+        row.map(|r| campaign_from_row(&r)).transpose()
+    }
+
+    async fn list(
+        pool: &sqlx::Pool<DB>,
+        filter: &CampaignFilter,
+        before: Option<&CampaignId>,
+        limit: u32,
+    ) -> Result<Vec<Campaign>> {
+        let sql = format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns
+             WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) AND (CAST($2 AS TEXT) IS NULL OR template_key = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.state.map(CampaignState::as_str))
+            .bind(filter.template.as_ref().map(TemplateKey::as_str))
+            .bind(before.map(CampaignId::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    async fn count(pool: &sqlx::Pool<DB>, filter: &CampaignFilter) -> Result<u64> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM campaigns
+             WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) AND (CAST($2 AS TEXT) IS NULL OR template_key = $2)",
+        )
+        .bind(filter.state.map(CampaignState::as_str))
+        .bind(filter.template.as_ref().map(TemplateKey::as_str))
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The compare-and-set, in the caller's transaction: the campaign as
+    /// it now is, or `None` if it is not in one of `from` (or not at all).
+    async fn transition(
+        tx: &mut DB::Connection,
+        id: &CampaignId,
+        from: &[CampaignState],
+        to: CampaignState,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Campaign>> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let sql = format!(
+            "UPDATE campaigns SET state = $2, state_reason = $3, updated_at = $4{stamp}
+             WHERE id = $1 AND {from} RETURNING {CAMPAIGN_COLUMNS}",
+            stamp = stamp_sql(to),
+            from = DB::one_of("state", "$5"),
+        );
+        let query =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str()).bind(to.as_str()).bind(reason).bind(to_ms(now));
+        let row = DB::bind_texts(query, &from).fetch_optional(&mut *tx).await?;
+        if row.is_some() && to == CampaignState::Cancelled {
+            Self::cancel_queued(&mut *tx, id, now).await?;
         }
-        self.campaign(&c.id).await?.ok_or_else(|| corrupt("created", "not found after insert"))
+        row.map(|r| campaign_from_row(&r)).transpose()
+    }
+
+    /// Claims in the caller's transaction: `(seq, fence, attempts)`.
+    async fn claim(
+        tx: &mut DB::Connection,
+        id: &CampaignId,
+        channel: MessageChannel,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        let mut claimed: Vec<(i64, i64, i64)> = Vec::new();
+        // Expired claims first: their recipients have waited longest.
+        for state in ["sending", "queued"] {
+            let left = i64::from(limit) - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let rows = sqlx::query(DB::CLAIM)
+                .bind(id.as_str())
+                .bind(channel.as_str())
+                .bind(state)
+                .bind(to_ms(now))
+                .bind(lease_end(now, lease))
+                .bind(left)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in rows {
+                claimed.push((r.try_get("seq")?, r.try_get("fence")?, r.try_get("attempts")?));
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The claimed messages with their recipients.
+    async fn claimed(
+        pool: &sqlx::Pool<DB>,
+        id: &CampaignId,
+        channel: MessageChannel,
+        claimed: Vec<(i64, i64, i64)>,
+    ) -> Result<Vec<ClaimedMessage>> {
+        let seqs: Vec<i64> = claimed.iter().map(|c| c.0).collect();
+        let sql = format!(
+            "SELECT seq, phone, name, language, variables FROM campaign_recipients
+             WHERE campaign_id = $1 AND {}",
+            DB::one_of("seq", "$2")
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str());
+        let rows = DB::bind_ints(query, &seqs).fetch_all(pool).await?;
+        let recipients = rows.iter().map(recipient_from_row).collect::<Result<Vec<_>>>()?;
+        claimed_messages(channel, claimed, recipients)
+    }
+
+    async fn finish<'c>(
+        conn: impl Executor<'c, Database = DB>,
+        id: &CampaignId,
+        channel: MessageChannel,
+        seq: i64,
+        fence: i64,
+        outcome: &MessageOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        if !outcome.state.is_final() {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "UPDATE campaign_messages SET state = $5, provider_sid = COALESCE($6, provider_sid), last_error = $7,
+                                          updated_at = $8
+             WHERE campaign_id = $1 AND channel = $2 AND seq = $3 AND fence = $4 AND state = 'sending'",
+        )
+        .bind(id.as_str())
+        .bind(channel.as_str())
+        .bind(seq)
+        .bind(fence)
+        .bind(outcome.state.as_str())
+        .bind(outcome.provider_sid.as_deref())
+        .bind(outcome.error.as_deref())
+        .bind(to_ms(now))
+        .execute(conn)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn requeue<'c>(
+        conn: impl Executor<'c, Database = DB>,
+        id: &CampaignId,
+        channel: MessageChannel,
+        seq: i64,
+        fence: i64,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE campaign_messages SET state = 'queued', next_at = $5, last_error = COALESCE($6, last_error),
+                                          updated_at = $7
+             WHERE campaign_id = $1 AND channel = $2 AND seq = $3 AND fence = $4 AND state = 'sending'",
+        )
+        .bind(id.as_str())
+        .bind(channel.as_str())
+        .bind(seq)
+        .bind(fence)
+        .bind(to_ms(at))
+        .bind(error)
+        .bind(to_ms(now))
+        .execute(conn)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    async fn message_counts(pool: &sqlx::Pool<DB>, id: &CampaignId) -> Result<Vec<MessageCount>> {
+        let rows = sqlx::query(
+            "SELECT channel, state, COUNT(*) AS n FROM campaign_messages WHERE campaign_id = $1
+             GROUP BY channel, state",
+        )
+        .bind(id.as_str())
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(count_from_row).collect()
+    }
+
+    async fn count_due(
+        pool: &sqlx::Pool<DB>,
+        id: &CampaignId,
+        channel: MessageChannel,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM campaign_messages
+             WHERE campaign_id = $1 AND channel = $2 AND state = 'queued' AND next_at <= $3",
+        )
+        .bind(id.as_str())
+        .bind(channel.as_str())
+        .bind(to_ms(now))
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn recipients_page(
+        pool: &sqlx::Pool<DB>,
+        id: &CampaignId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<RecipientOutcome>> {
+        let rows = sqlx::query(
+            "SELECT seq, phone, name, language, variables FROM campaign_recipients
+             WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(id.as_str())
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+        let recipients = rows.iter().map(recipient_from_row).collect::<Result<Vec<_>>>()?;
+        let (Some(first), Some(last)) = (recipients.first().map(|r| r.seq), recipients.last().map(|r| r.seq)) else {
+            return Ok(Vec::new());
+        };
+        let mut messages = Vec::new();
+        // One range per channel: the key is (campaign, channel, seq).
+        for ch in [MessageChannel::Sms, MessageChannel::Voice] {
+            let rows = sqlx::query(
+                "SELECT seq, channel, state, attempts, next_at, provider_sid, last_error, updated_at
+                 FROM campaign_messages WHERE campaign_id = $1 AND channel = $2 AND seq >= $3 AND seq <= $4",
+            )
+            .bind(id.as_str())
+            .bind(ch.as_str())
+            .bind(first)
+            .bind(last)
+            .fetch_all(pool)
+            .await?;
+            for r in &rows {
+                messages.push(message_status_from_row(r)?);
+            }
+        }
+        outcomes(recipients, messages)
+    }
+
+    async fn cancel_queued<'c>(
+        conn: impl Executor<'c, Database = DB>,
+        id: &CampaignId,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let done = sqlx::query(CANCEL_QUEUED).bind(id.as_str()).bind(to_ms(now)).execute(conn).await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn put_template<'c>(
+        conn: impl Executor<'c, Database = DB>,
+        t: &CampaignTemplate,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let json = serde_json::to_string(t).map_err(|e| corrupt("custom template", e))?;
+        sqlx::query(
+            "INSERT INTO campaign_templates (key, template, created_at, updated_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (key) DO UPDATE SET template = excluded.template, updated_at = excluded.updated_at",
+        )
+        .bind(t.key.as_str())
+        .bind(json.as_str())
+        .bind(to_ms(now))
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn templates(pool: &sqlx::Pool<DB>) -> Result<Vec<CampaignTemplate>> {
+        let rows = sqlx::query("SELECT template FROM campaign_templates ORDER BY key").fetch_all(pool).await?;
+        rows.iter().map(|r| template_from_json(&r.try_get::<String, _>("template")?)).collect()
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign> {
+        let _write = self.write.lock().await;
+        Campaigns::<Sqlite>::create(&self.writer, c).await
     }
 
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>> {
-        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.pool).await?;
-        row.map(|r| campaign_from_row(&r)).transpose()
+        Campaigns::<Sqlite>::get(&self.pool, id).await
     }
 
     async fn list_campaigns(
@@ -570,30 +954,11 @@ impl CampaignStore for SqliteStore {
         before: Option<&CampaignId>,
         limit: u32,
     ) -> Result<Vec<Campaign>> {
-        let sql = format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR template_key = ?2) AND (?3 IS NULL OR id < ?3)
-             ORDER BY id DESC LIMIT ?4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(filter.state.map(CampaignState::as_str))
-            .bind(filter.template.as_ref().map(TemplateKey::as_str))
-            .bind(before.map(CampaignId::as_str))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(campaign_from_row).collect()
+        Campaigns::<Sqlite>::list(&self.pool, filter, before, limit).await
     }
 
     async fn count_campaigns(&self, filter: &CampaignFilter) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaigns WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR template_key = ?2)",
-        )
-        .bind(filter.state.map(CampaignState::as_str))
-        .bind(filter.template.as_ref().map(TemplateKey::as_str))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n.max(0) as u64)
+        Campaigns::<Sqlite>::count(&self.pool, filter).await
     }
 
     async fn transition_campaign(
@@ -604,50 +969,14 @@ impl CampaignStore for SqliteStore {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Transition> {
-        let from_json = serde_json::to_string(&from.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-            .expect("a list of strings serialises");
-        let changed = {
+        let done = {
             let _write = self.write.lock().await;
             let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-            // started_at keeps the first start; the other stamps the latest.
-            let stamp = match stamp_column(to) {
-                Some("started_at") => ", started_at = COALESCE(started_at, ?4)",
-                Some("paused_at") => ", paused_at = ?4",
-                Some(_) => ", finished_at = ?4",
-                None => "",
-            };
-            let sql = format!(
-                "UPDATE campaigns SET state = ?2, state_reason = ?3, updated_at = ?4{stamp}
-                 WHERE id = ?1 AND state IN (SELECT value FROM json_each(?5))"
-            );
-            let changed = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id.as_str())
-                .bind(to.as_str())
-                .bind(reason)
-                .bind(to_ms(now))
-                .bind(from_json)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                > 0;
-            if changed && to == CampaignState::Cancelled {
-                sqlx::query(
-                    "UPDATE campaign_messages SET state = 'cancelled', updated_at = ?2
-                     WHERE campaign_id = ?1 AND channel IN ('sms', 'voice') AND state = 'queued'",
-                )
-                .bind(id.as_str())
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await?;
-            }
+            let done = Campaigns::<Sqlite>::transition(&mut *tx, id, from, to, reason, now).await?;
             tx.commit().await?;
-            changed
+            done
         };
-        Ok(match self.campaign(id).await? {
-            None => Transition::NoCampaign,
-            Some(c) if changed => Transition::Done(Box::new(c)),
-            Some(c) => Transition::Refused(c.state),
-        })
+        refused_or_done(self, id, done).await
     }
 
     async fn add_recipients(&self, id: &CampaignId, batch: Vec<NewRecipient>, now: DateTime<Utc>) -> Result<Intake> {
@@ -663,50 +992,14 @@ impl CampaignStore for SqliteStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>> {
-        let mut claimed: Vec<(i64, i64, i64)> = Vec::new();
-        {
+        let claimed = {
             let _write = self.write.lock().await;
             let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-            // Expired claims first: their recipients have waited longest.
-            for state in ["sending", "queued"] {
-                let left = i64::from(limit) - claimed.len() as i64;
-                if left <= 0 {
-                    break;
-                }
-                let rows = sqlx::query(
-                    "UPDATE campaign_messages
-                     SET state = 'sending', fence = fence + 1, attempts = attempts + 1, next_at = ?5, updated_at = ?4
-                     WHERE campaign_id = ?1 AND channel = ?2 AND seq IN (
-                         SELECT seq FROM campaign_messages
-                         WHERE campaign_id = ?1 AND channel = ?2 AND state = ?3 AND next_at <= ?4
-                         ORDER BY next_at LIMIT ?6)
-                     RETURNING seq, fence, attempts",
-                )
-                .bind(id.as_str())
-                .bind(channel.as_str())
-                .bind(state)
-                .bind(to_ms(now))
-                .bind(lease_end(now, lease))
-                .bind(left)
-                .fetch_all(&mut *tx)
-                .await?;
-                for r in rows {
-                    claimed.push((r.try_get("seq")?, r.try_get("fence")?, r.try_get("attempts")?));
-                }
-            }
+            let claimed = Campaigns::<Sqlite>::claim(&mut *tx, id, channel, now, lease, limit).await?;
             tx.commit().await?;
-        }
-        let seqs = serde_json::to_string(&claimed.iter().map(|c| c.0).collect::<Vec<_>>()).expect("serialises");
-        let rows = sqlx::query(
-            "SELECT seq, phone, name, language, variables FROM campaign_recipients
-             WHERE campaign_id = ?1 AND seq IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(id.as_str())
-        .bind(seqs)
-        .fetch_all(&self.pool)
-        .await?;
-        let recipients = rows.iter().map(recipient_from_row).collect::<Result<Vec<_>>>()?;
-        claimed_messages(channel, claimed, recipients)
+            claimed
+        };
+        Campaigns::<Sqlite>::claimed(&self.pool, id, channel, claimed).await
     }
 
     async fn finish_message(
@@ -718,26 +1011,8 @@ impl CampaignStore for SqliteStore {
         outcome: &MessageOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        if !outcome.state.is_final() {
-            return Ok(false);
-        }
         let _write = self.write.lock().await;
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET state = ?5, provider_sid = COALESCE(?6, provider_sid), last_error = ?7,
-                                          updated_at = ?8
-             WHERE campaign_id = ?1 AND channel = ?2 AND seq = ?3 AND fence = ?4 AND state = 'sending'",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(seq)
-        .bind(fence)
-        .bind(outcome.state.as_str())
-        .bind(&outcome.provider_sid)
-        .bind(&outcome.error)
-        .bind(to_ms(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        Campaigns::<Sqlite>::finish(&self.writer, id, channel, seq, fence, outcome, now).await
     }
 
     async fn requeue_message(
@@ -751,114 +1026,50 @@ impl CampaignStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let _write = self.write.lock().await;
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET state = 'queued', next_at = ?5, last_error = COALESCE(?6, last_error),
-                                          updated_at = ?7
-             WHERE campaign_id = ?1 AND channel = ?2 AND seq = ?3 AND fence = ?4 AND state = 'sending'",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(seq)
-        .bind(fence)
-        .bind(to_ms(at))
-        .bind(error)
-        .bind(to_ms(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        Campaigns::<Sqlite>::requeue(&self.writer, id, channel, seq, fence, at, error, now).await
     }
 
     async fn message_counts(&self, id: &CampaignId) -> Result<Vec<MessageCount>> {
-        let rows = sqlx::query(
-            "SELECT channel, state, COUNT(*) AS n FROM campaign_messages WHERE campaign_id = ?1
-             GROUP BY channel, state",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(count_from_row).collect()
+        Campaigns::<Sqlite>::message_counts(&self.pool, id).await
     }
 
     async fn count_due(&self, id: &CampaignId, channel: MessageChannel, now: DateTime<Utc>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaign_messages
-             WHERE campaign_id = ?1 AND channel = ?2 AND state = 'queued' AND next_at <= ?3",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(to_ms(now))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n.max(0) as u64)
+        Campaigns::<Sqlite>::count_due(&self.pool, id, channel, now).await
     }
 
     async fn recipients_page(&self, id: &CampaignId, after_seq: i64, limit: u32) -> Result<Vec<RecipientOutcome>> {
-        let rows = sqlx::query(
-            "SELECT seq, phone, name, language, variables FROM campaign_recipients
-             WHERE campaign_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )
-        .bind(id.as_str())
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let recipients = rows.iter().map(recipient_from_row).collect::<Result<Vec<_>>>()?;
-        let (Some(first), Some(last)) = (recipients.first().map(|r| r.seq), recipients.last().map(|r| r.seq)) else {
-            return Ok(Vec::new());
-        };
-        let mut messages = Vec::new();
-        // One range per channel: the key is (campaign, channel, seq).
-        for ch in [MessageChannel::Sms, MessageChannel::Voice] {
-            let rows = sqlx::query(
-                "SELECT seq, channel, state, attempts, next_at, provider_sid, last_error, updated_at
-                 FROM campaign_messages WHERE campaign_id = ?1 AND channel = ?2 AND seq >= ?3 AND seq <= ?4",
-            )
-            .bind(id.as_str())
-            .bind(ch.as_str())
-            .bind(first)
-            .bind(last)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                messages.push(message_status_from_row(r)?);
-            }
-        }
-        outcomes(recipients, messages)
+        Campaigns::<Sqlite>::recipients_page(&self.pool, id, after_seq, limit).await
     }
 
     async fn cancel_queued(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64> {
         let _write = self.write.lock().await;
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET state = 'cancelled', updated_at = ?2
-             WHERE campaign_id = ?1 AND channel IN ('sms', 'voice') AND state = 'queued'",
-        )
-        .bind(id.as_str())
-        .bind(to_ms(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        Campaigns::<Sqlite>::cancel_queued(&self.writer, id, now).await
     }
 
     async fn put_custom_template(&self, t: &CampaignTemplate, now: DateTime<Utc>) -> Result<()> {
-        let json = serde_json::to_string(t).map_err(|e| corrupt("custom template", e))?;
         let _write = self.write.lock().await;
-        sqlx::query(
-            "INSERT INTO campaign_templates (key, template, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (key) DO UPDATE SET template = excluded.template, updated_at = excluded.updated_at",
-        )
-        .bind(t.key.as_str())
-        .bind(json)
-        .bind(to_ms(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        Campaigns::<Sqlite>::put_template(&self.writer, t, now).await
     }
 
     async fn custom_templates(&self) -> Result<Vec<CampaignTemplate>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT template FROM campaign_templates ORDER BY key").fetch_all(&self.pool).await?;
-        rows.iter().map(|t| template_from_json(t)).collect()
+        Campaigns::<Sqlite>::templates(&self.pool).await
     }
+}
+
+/// A transition's answer: done, or why not (read after the compare-and-set
+/// found nothing to change).
+async fn refused_or_done<S: CampaignStore + ?Sized>(
+    store: &S,
+    id: &CampaignId,
+    done: Option<Campaign>,
+) -> Result<Transition> {
+    Ok(match done {
+        Some(c) => Transition::Done(Box::new(c)),
+        None => match store.campaign(id).await? {
+            Some(c) => Transition::Refused(c.state),
+            None => Transition::NoCampaign,
+        },
+    })
 }
 
 fn count_from_row<'r, R: Row>(row: &'r R) -> Result<MessageCount>
@@ -904,36 +1115,11 @@ fn claimed_messages(
 #[async_trait]
 impl CampaignStore for PgStore {
     async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign> {
-        let sql = format!(
-            "INSERT INTO campaigns (id, name, template_key, channel, language, state, sms_per_second,
-                                    calls_per_second, max_concurrent_calls, caller_id, target_audience, schedule,
-                                    start_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'created', $6, $7, $8, $9, $10, $11, $12, $13, $13)
-             RETURNING {CAMPAIGN_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(c.id.as_str())
-            .bind(&c.name)
-            .bind(c.template.as_str())
-            .bind(c.channel.as_str())
-            .bind(c.language.code())
-            .bind(c.pacing.sms_per_second)
-            .bind(c.pacing.calls_per_second)
-            .bind(i64::from(c.pacing.max_concurrent_calls))
-            .bind(c.caller_id.as_ref().map(E164::as_str))
-            .bind(&c.target_audience)
-            .bind(&c.schedule)
-            .bind(c.start_at.map(to_ms))
-            .bind(to_ms(c.created_at))
-            .fetch_one(&self.pool)
-            .await?;
-        campaign_from_row(&row)
+        Campaigns::<Postgres>::create(&self.pool, c).await
     }
 
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>> {
-        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.pool).await?;
-        row.map(|r| campaign_from_row(&r)).transpose()
+        Campaigns::<Postgres>::get(&self.pool, id).await
     }
 
     async fn list_campaigns(
@@ -942,32 +1128,11 @@ impl CampaignStore for PgStore {
         before: Option<&CampaignId>,
         limit: u32,
     ) -> Result<Vec<Campaign>> {
-        let sql = format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns
-             WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR template_key = $2)
-               AND ($3::text IS NULL OR id < $3)
-             ORDER BY id DESC LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(filter.state.map(CampaignState::as_str))
-            .bind(filter.template.as_ref().map(TemplateKey::as_str))
-            .bind(before.map(CampaignId::as_str))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(campaign_from_row).collect()
+        Campaigns::<Postgres>::list(&self.pool, filter, before, limit).await
     }
 
     async fn count_campaigns(&self, filter: &CampaignFilter) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaigns
-             WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR template_key = $2)",
-        )
-        .bind(filter.state.map(CampaignState::as_str))
-        .bind(filter.template.as_ref().map(TemplateKey::as_str))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n.max(0) as u64)
+        Campaigns::<Postgres>::count(&self.pool, filter).await
     }
 
     async fn transition_campaign(
@@ -978,44 +1143,10 @@ impl CampaignStore for PgStore {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Transition> {
-        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let stamp = match stamp_column(to) {
-            Some("started_at") => ", started_at = COALESCE(started_at, $4)",
-            Some("paused_at") => ", paused_at = $4",
-            Some(_) => ", finished_at = $4",
-            None => "",
-        };
-        let sql = format!(
-            "UPDATE campaigns SET state = $2, state_reason = $3, updated_at = $4{stamp}
-             WHERE id = $1 AND state = ANY($5) RETURNING {CAMPAIGN_COLUMNS}"
-        );
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.as_str())
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(to_ms(now))
-            .bind(&from)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if row.is_some() && to == CampaignState::Cancelled {
-            sqlx::query(
-                "UPDATE campaign_messages SET state = 'cancelled', updated_at = $2
-                 WHERE campaign_id = $1 AND channel IN ('sms', 'voice') AND state = 'queued'",
-            )
-            .bind(id.as_str())
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?;
-        }
+        let done = Campaigns::<Postgres>::transition(&mut *tx, id, from, to, reason, now).await?;
         tx.commit().await?;
-        Ok(match row {
-            Some(row) => Transition::Done(Box::new(campaign_from_row(&row)?)),
-            None => match self.campaign(id).await? {
-                Some(c) => Transition::Refused(c.state),
-                None => Transition::NoCampaign,
-            },
-        })
+        refused_or_done(self, id, done).await
     }
 
     async fn add_recipients(&self, id: &CampaignId, batch: Vec<NewRecipient>, now: DateTime<Utc>) -> Result<Intake> {
@@ -1094,48 +1225,10 @@ impl CampaignStore for PgStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>> {
-        let mut claimed: Vec<(i64, i64, i64)> = Vec::new();
         let mut tx = self.pool.begin().await?;
-        // Expired claims first; SKIP LOCKED lets replicas claim side by side.
-        for state in ["sending", "queued"] {
-            let left = i64::from(limit) - claimed.len() as i64;
-            if left <= 0 {
-                break;
-            }
-            let rows = sqlx::query(
-                "WITH due AS (
-                     SELECT seq FROM campaign_messages
-                     WHERE campaign_id = $1 AND channel = $2 AND state = $3 AND next_at <= $4
-                     ORDER BY next_at LIMIT $6 FOR UPDATE SKIP LOCKED)
-                 UPDATE campaign_messages m
-                 SET state = 'sending', fence = m.fence + 1, attempts = m.attempts + 1, next_at = $5, updated_at = $4
-                 FROM due WHERE m.campaign_id = $1 AND m.channel = $2 AND m.seq = due.seq
-                 RETURNING m.seq, m.fence, m.attempts::bigint AS attempts",
-            )
-            .bind(id.as_str())
-            .bind(channel.as_str())
-            .bind(state)
-            .bind(to_ms(now))
-            .bind(lease_end(now, lease))
-            .bind(left)
-            .fetch_all(&mut *tx)
-            .await?;
-            for r in rows {
-                claimed.push((r.try_get("seq")?, r.try_get("fence")?, r.try_get("attempts")?));
-            }
-        }
+        let claimed = Campaigns::<Postgres>::claim(&mut *tx, id, channel, now, lease, limit).await?;
         tx.commit().await?;
-        let seqs: Vec<i64> = claimed.iter().map(|c| c.0).collect();
-        let rows = sqlx::query(
-            "SELECT seq, phone, name, language, variables FROM campaign_recipients
-             WHERE campaign_id = $1 AND seq = ANY($2)",
-        )
-        .bind(id.as_str())
-        .bind(&seqs)
-        .fetch_all(&self.pool)
-        .await?;
-        let recipients = rows.iter().map(recipient_from_row).collect::<Result<Vec<_>>>()?;
-        claimed_messages(channel, claimed, recipients)
+        Campaigns::<Postgres>::claimed(&self.pool, id, channel, claimed).await
     }
 
     async fn finish_message(
@@ -1147,25 +1240,7 @@ impl CampaignStore for PgStore {
         outcome: &MessageOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        if !outcome.state.is_final() {
-            return Ok(false);
-        }
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET state = $5, provider_sid = COALESCE($6, provider_sid), last_error = $7,
-                                          updated_at = $8
-             WHERE campaign_id = $1 AND channel = $2 AND seq = $3 AND fence = $4 AND state = 'sending'",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(seq)
-        .bind(fence)
-        .bind(outcome.state.as_str())
-        .bind(&outcome.provider_sid)
-        .bind(&outcome.error)
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        Campaigns::<Postgres>::finish(&self.pool, id, channel, seq, fence, outcome, now).await
     }
 
     async fn requeue_message(
@@ -1178,103 +1253,30 @@ impl CampaignStore for PgStore {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET state = 'queued', next_at = $5, last_error = COALESCE($6, last_error),
-                                          updated_at = $7
-             WHERE campaign_id = $1 AND channel = $2 AND seq = $3 AND fence = $4 AND state = 'sending'",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(seq)
-        .bind(fence)
-        .bind(to_ms(at))
-        .bind(error)
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        Campaigns::<Postgres>::requeue(&self.pool, id, channel, seq, fence, at, error, now).await
     }
 
     async fn message_counts(&self, id: &CampaignId) -> Result<Vec<MessageCount>> {
-        let rows = sqlx::query(
-            "SELECT channel, state, COUNT(*) AS n FROM campaign_messages WHERE campaign_id = $1
-             GROUP BY channel, state",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(count_from_row).collect()
+        Campaigns::<Postgres>::message_counts(&self.pool, id).await
     }
 
     async fn count_due(&self, id: &CampaignId, channel: MessageChannel, now: DateTime<Utc>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaign_messages
-             WHERE campaign_id = $1 AND channel = $2 AND state = 'queued' AND next_at <= $3",
-        )
-        .bind(id.as_str())
-        .bind(channel.as_str())
-        .bind(to_ms(now))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n.max(0) as u64)
+        Campaigns::<Postgres>::count_due(&self.pool, id, channel, now).await
     }
 
     async fn recipients_page(&self, id: &CampaignId, after_seq: i64, limit: u32) -> Result<Vec<RecipientOutcome>> {
-        let rows = sqlx::query(
-            "SELECT seq, phone, name, language, variables FROM campaign_recipients
-             WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(id.as_str())
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let recipients = rows.iter().map(recipient_from_row).collect::<Result<Vec<_>>>()?;
-        let (Some(first), Some(last)) = (recipients.first().map(|r| r.seq), recipients.last().map(|r| r.seq)) else {
-            return Ok(Vec::new());
-        };
-        let rows = sqlx::query(
-            "SELECT seq, channel, state, attempts::bigint AS attempts, next_at, provider_sid, last_error, updated_at
-             FROM campaign_messages WHERE campaign_id = $1 AND channel IN ('sms', 'voice') AND seq >= $2 AND seq <= $3",
-        )
-        .bind(id.as_str())
-        .bind(first)
-        .bind(last)
-        .fetch_all(&self.pool)
-        .await?;
-        let messages = rows.iter().map(message_status_from_row).collect::<Result<Vec<_>>>()?;
-        outcomes(recipients, messages)
+        Campaigns::<Postgres>::recipients_page(&self.pool, id, after_seq, limit).await
     }
 
     async fn cancel_queued(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET state = 'cancelled', updated_at = $2
-             WHERE campaign_id = $1 AND channel IN ('sms', 'voice') AND state = 'queued'",
-        )
-        .bind(id.as_str())
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        Campaigns::<Postgres>::cancel_queued(&self.pool, id, now).await
     }
 
     async fn put_custom_template(&self, t: &CampaignTemplate, now: DateTime<Utc>) -> Result<()> {
-        let json = serde_json::to_string(t).map_err(|e| corrupt("custom template", e))?;
-        sqlx::query(
-            "INSERT INTO campaign_templates (key, template, created_at, updated_at) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (key) DO UPDATE SET template = excluded.template, updated_at = excluded.updated_at",
-        )
-        .bind(t.key.as_str())
-        .bind(json)
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Campaigns::<Postgres>::put_template(&self.pool, t, now).await
     }
 
     async fn custom_templates(&self) -> Result<Vec<CampaignTemplate>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT template FROM campaign_templates ORDER BY key").fetch_all(&self.pool).await?;
-        rows.iter().map(|t| template_from_json(t)).collect()
+        Campaigns::<Postgres>::templates(&self.pool).await
     }
 }

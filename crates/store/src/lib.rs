@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod calls;
+pub mod campaign_sender;
 pub mod campaigns;
 pub mod clock;
 pub mod idempotency;
@@ -35,6 +36,7 @@ pub mod voice_sessions;
 pub mod worker;
 
 pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, phone_digest};
+pub use campaign_sender::{BreakerRecord, CampaignSendStore, Rate};
 pub use campaigns::{
     Campaign, CampaignFilter, CampaignStore, ClaimedMessage, Intake, MessageCount, MessageOutcome, MessageStatus,
     NewCampaign, NewRecipient, RecipientOutcome, Transition,
@@ -129,6 +131,7 @@ pub trait Store:
     + VoiceSessionStore
     + SuppressionStore
     + CampaignStore
+    + CampaignSendStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

@@ -47,6 +47,8 @@ macro_rules! conformance {
     };
 }
 
+#[path = "conformance/campaign_sender.rs"]
+mod campaign_sender;
 #[path = "conformance/campaigns.rs"]
 mod campaigns;
 #[path = "conformance/suppressions.rs"]

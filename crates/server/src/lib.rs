@@ -228,6 +228,13 @@ pub async fn serve_with(
             async move { worker.run(stop).await }
         })
     });
+    let sender_task = options.workers.then(|| {
+        let (sender, stop) = (Arc::new(campaigns::sender::CampaignSender::new(&state)), background.clone());
+        supervise(CAMPAIGN_SENDER, components.clone(), background.clone(), move || {
+            let (sender, stop) = (sender.clone(), stop.clone());
+            async move { sender.run(stop).await }
+        })
+    });
     let probe_task = {
         let (health, stop) = (state.health.clone(), background.clone());
         supervise(HEALTH_PROBE, components, background.clone(), move || {
@@ -243,6 +250,9 @@ pub async fn serve_with(
     background.cancel();
     // The supervisors end once their task does; a panic is theirs to report.
     if let Some(task) = worker_task {
+        let _ = task.await;
+    }
+    if let Some(task) = sender_task {
         let _ = task.await;
     }
     let _ = probe_task.await;
@@ -270,6 +280,8 @@ pub fn without_nagle(
 
 /// The job worker's name in `/health` `components`.
 pub const WORKER: &str = "worker";
+/// The campaign sender's name in `/health` `components`.
+pub const CAMPAIGN_SENDER: &str = "campaign-sender";
 /// The health probe's name in `/health` `components`.
 pub const HEALTH_PROBE: &str = "health-probe";
 

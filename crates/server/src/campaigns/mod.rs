@@ -5,8 +5,10 @@
 //! `routes::campaign_compliance`; the sender (pacing, the window, retries)
 //! picks up running campaigns from the store.
 
+pub mod call;
 pub mod compliance;
 pub mod intake;
+pub mod sender;
 
 use std::sync::Arc;
 
@@ -22,6 +24,13 @@ use crate::config::ConfigError;
 pub struct CampaignSettings {
     /// The pacing a campaign gets unless its request sets its own.
     pub pacing: Pacing,
+    /// The breaker pauses a campaign when more than this share of its last
+    /// [`CampaignSettings::breaker_window`] sends failed.
+    pub breaker_failure_share: f64,
+    pub breaker_window: u32,
+    /// Exotel voice requests a minute that every campaign call of every
+    /// replica shares (the account allows 200).
+    pub voice_requests_per_minute: u32,
 }
 
 impl Default for CampaignSettings {
@@ -34,6 +43,10 @@ impl Default for CampaignSettings {
 /// requests a minute is 3.3/s for every campaign and ladder together),
 /// at most 20 calls at once.
 const DEFAULT_PACING: Pacing = Pacing { sms_per_second: 10.0, calls_per_second: 2.0, max_concurrent_calls: 20 };
+
+/// Campaign calls a minute by default: under Exotel's 200 with room for
+/// the one-second burst the limiter allows (at most 194 in any minute).
+const DEFAULT_VOICE_REQUESTS_PER_MINUTE: u32 = 190;
 
 impl CampaignSettings {
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<CampaignSettings, ConfigError> {
@@ -53,12 +66,35 @@ impl CampaignSettings {
                     err("CAMPAIGN_MAX_CONCURRENT_CALLS", format!("'{v}' is not a number from 1 to 1000"))
                 })?,
             };
+        let breaker_failure_share = match get("CAMPAIGN_BREAKER_FAILURE_SHARE") {
+            None => 0.5,
+            Some(v) => v.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0 && *s < 1.0).ok_or_else(|| {
+                err("CAMPAIGN_BREAKER_FAILURE_SHARE", format!("'{v}' is not a share above 0 and below 1"))
+            })?,
+        };
+        let breaker_window = match get("CAMPAIGN_BREAKER_WINDOW") {
+            None => 50,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| err("CAMPAIGN_BREAKER_WINDOW", format!("'{v}' is not a number from 1 to 10000")))?,
+        };
+        let voice_requests_per_minute = match get("CAMPAIGN_VOICE_REQUESTS_PER_MINUTE") {
+            None => DEFAULT_VOICE_REQUESTS_PER_MINUTE,
+            Some(v) => v.parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+                err("CAMPAIGN_VOICE_REQUESTS_PER_MINUTE", format!("'{v}' is not a number from 1 to 10000"))
+            })?,
+        };
         Ok(CampaignSettings {
             pacing: Pacing {
                 sms_per_second: rate("CAMPAIGN_SMS_PER_SECOND", DEFAULT_PACING.sms_per_second)?,
                 calls_per_second: rate("CAMPAIGN_CALLS_PER_SECOND", DEFAULT_PACING.calls_per_second)?,
                 max_concurrent_calls,
             },
+            breaker_failure_share,
+            breaker_window,
+            voice_requests_per_minute,
         })
     }
 
@@ -68,6 +104,9 @@ impl CampaignSettings {
             ("CAMPAIGN_SMS_PER_SECOND", self.pacing.sms_per_second.to_string()),
             ("CAMPAIGN_CALLS_PER_SECOND", self.pacing.calls_per_second.to_string()),
             ("CAMPAIGN_MAX_CONCURRENT_CALLS", self.pacing.max_concurrent_calls.to_string()),
+            ("CAMPAIGN_BREAKER_FAILURE_SHARE", self.breaker_failure_share.to_string()),
+            ("CAMPAIGN_BREAKER_WINDOW", self.breaker_window.to_string()),
+            ("CAMPAIGN_VOICE_REQUESTS_PER_MINUTE", self.voice_requests_per_minute.to_string()),
         ]
     }
 }
@@ -78,11 +117,12 @@ pub struct Campaigns {
     /// DLT ids included; the store's custom ones are merged in at read time.
     pub book: TemplateBook,
     pub pacing: Pacing,
+    pub settings: CampaignSettings,
 }
 
 impl Campaigns {
     pub fn new(book: &TemplateBook, settings: &CampaignSettings) -> Arc<Campaigns> {
-        Arc::new(Campaigns { book: book.clone(), pacing: settings.pacing })
+        Arc::new(Campaigns { book: book.clone(), pacing: settings.pacing, settings: settings.clone() })
     }
 
     /// Every template: the configured ones, then the custom ones from the
@@ -101,6 +141,20 @@ impl Campaigns {
         }
         Ok(book)
     }
+}
+
+/// The variables every campaign message may use without naming them:
+/// `phone` (the order desk, `ORDER_DESK_PHONE` else `ADMIN_SUPPORT_PHONE`)
+/// and `opt_out` (`OPT_OUT_NUMBER`), in national form.
+pub fn default_variables(state: &crate::state::AppState) -> std::collections::BTreeMap<String, String> {
+    let mut values = std::collections::BTreeMap::new();
+    if let Some(desk) = state.config.order_desk() {
+        values.insert("phone".to_string(), desk.national());
+    }
+    if let Some(number) = &state.config.opt_out_number {
+        values.insert("opt_out".to_string(), number.national());
+    }
+    values
 }
 
 /// The counts the status shows per channel, every state named even at 0.

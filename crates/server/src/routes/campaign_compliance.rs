@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use mangwale_core::campaign::{MessageChannel, SuppressionSource, TemplateKey, matches_dlt, render};
 use mangwale_core::{E164, Language};
-use mangwale_providers::exotel::client::{SendSms, SmsType};
+use mangwale_providers::exotel::client::SendSms;
 use mangwale_store::{NewSuppression, SuppressionEntry, SuppressionFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -327,19 +327,6 @@ fn verdict_response(verdict: Verdict) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The variables every send may use without naming them: `phone` (the
-/// order desk) and `opt_out` (`OPT_OUT_NUMBER`), in national form.
-fn default_variables(state: &AppState) -> BTreeMap<String, String> {
-    let mut values = BTreeMap::new();
-    if let Some(desk) = state.config.order_desk() {
-        values.insert("phone".to_string(), desk.national());
-    }
-    if let Some(number) = &state.config.opt_out_number {
-        values.insert("opt_out".to_string(), number.national());
-    }
-    values
-}
-
 /// `POST /campaigns/send/sms {phone, type, language = "hi", custom_message?,
 /// variables?}`: one campaign SMS through the gate. Sent at most once per
 /// `Idempotency-Key` (a fresh key without one). A `custom_message` must be
@@ -381,7 +368,7 @@ async fn send_sms(
             custom
         }
         None => {
-            let mut values = default_variables(&state);
+            let mut values = crate::campaigns::default_variables(&state);
             values.extend(body.variables);
             render(&dlt.text, &template.variables, &values).map_err(|e| AppError::Unprocessable {
                 code: "invalid_variables",
@@ -393,11 +380,7 @@ async fn send_sms(
     let mut sms = SendSms::new(dlt.sender.clone(), phone.clone(), text);
     sms.dlt_entity_id = dlt.entity_id.clone();
     sms.dlt_template_id = dlt.template_id.clone();
-    sms.sms_type = Some(match template.category {
-        mangwale_core::campaign::TemplateCategory::Promotional => SmsType::Promotional,
-        mangwale_core::campaign::TemplateCategory::ServiceExplicit => SmsType::TransactionalOptIn,
-        mangwale_core::campaign::TemplateCategory::ServiceImplicit => SmsType::Transactional,
-    });
+    sms.sms_type = Some(crate::campaigns::sender::sms_type(template.category));
     sms.custom_field = Some(format!("c:send:{key}"));
     let idempotency_key = headers
         .get("idempotency-key")

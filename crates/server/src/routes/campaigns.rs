@@ -214,7 +214,14 @@ async fn status(State(state): State<AppState>, Path(id): Path<String>) -> AppRes
     let id = campaign_id(&id)?;
     let campaign = load(&state, &id).await?;
     let counts = state.store.message_counts(&id).await?;
-    Ok(Json(campaign_json(&campaign, Some(&counts))))
+    let book = state.campaigns.templates(state.store.as_ref()).await?;
+    let category = book.get(&campaign.template).map(|t| t.category);
+    let mut body = campaign_json(&campaign, Some(&counts));
+    let sending = crate::campaigns::sender::status_json(&state, &campaign, &counts, category).await?;
+    if let (Value::Object(body), Value::Object(sending)) = (&mut body, sending) {
+        body.extend(sending);
+    }
+    Ok(Json(body))
 }
 
 #[derive(Debug, Deserialize)]

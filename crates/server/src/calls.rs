@@ -296,6 +296,7 @@ pub async fn place_call_showing(
     options.time_limit = call.time_limit;
     options.time_out = call.ring_timeout;
 
+    crate::campaigns::sender::count_voice_request(state, &call.purpose).await;
     let client = &state.exotel.client;
     let result = match &call.target {
         CallTarget::Bridge(to) => {

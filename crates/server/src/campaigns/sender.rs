@@ -215,6 +215,14 @@ struct Batch<'a> {
     stop: &'a CancellationToken,
 }
 
+/// The shared limiter's rate (`CAMPAIGN_VOICE_REQUESTS_PER_MINUTE`).
+fn voice_rate(state: &AppState) -> Rate {
+    Rate {
+        interval: interval_micros_per_minute(state.campaigns.settings.voice_requests_per_minute),
+        tolerance: TOLERANCE_MICROS,
+    }
+}
+
 fn rate(per_second: f64) -> Rate {
     Rate { interval: interval_micros(per_second), tolerance: TOLERANCE_MICROS }
 }
@@ -225,6 +233,20 @@ fn from_micros(us: i64) -> DateTime<Utc> {
 
 fn limiter(id: &CampaignId, channel: MessageChannel) -> String {
     format!("campaign:{id}:{}", channel.as_str())
+}
+
+/// Counts a call that is not a campaign's (a ladder's, a callback, a
+/// bridge) against the shared `exotel:voice` limiter without waiting:
+/// such calls are never held back, and the campaigns' calls leave room for
+/// them. Campaign calls took their slot before they were claimed. A store
+/// error is logged (the call goes ahead).
+pub async fn count_voice_request(state: &AppState, purpose: &str) {
+    if purpose == "campaign" {
+        return;
+    }
+    if let Err(e) = state.store.force_slot(VOICE_LIMITER, voice_rate(state), state.clock.now()).await {
+        tracing::warn!(error = %e, purpose, "a call could not be counted against the shared voice limit");
+    }
 }
 
 /// The at-most-once key of one try of a message: the campaign, channel and
@@ -253,10 +275,7 @@ impl CampaignSender {
     }
 
     fn voice_rate(&self) -> Rate {
-        Rate {
-            interval: interval_micros_per_minute(self.state.campaigns.settings.voice_requests_per_minute),
-            tolerance: TOLERANCE_MICROS,
-        }
+        voice_rate(&self.state)
     }
 
     /// Runs passes until shutdown, sleeping until the next message may go

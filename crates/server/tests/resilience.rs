@@ -123,6 +123,7 @@ async fn health_answers_503_naming_a_component_that_cannot_be_restarted() {
     let (_, health) = app.get("/health", None).await;
     assert_eq!(health["components"]["worker"]["failed"], false, "{health}");
     assert_eq!(health["components"]["health-probe"]["failed"], false, "{health}");
+    assert_eq!(health["components"]["campaign-sender"]["failed"], false, "{health}");
     app.state.health.components().failed(mangwale_server::WORKER, "panicked: test");
     let (status, health) = app.get("/health", None).await;
     assert_eq!(status, 503, "{health}");

@@ -73,6 +73,10 @@ pub struct Config {
     pub exotel: Option<ExotelCredentials>,
     pub exotel_subdomain: String,
     pub exotel_region: Option<String>,
+    /// The Exotel API base URL of live mode (`EXOTEL_API_URL`, e.g. a proxy
+    /// or an Exotel simulator outside the process); unset:
+    /// `https://<subdomain>[.<region>].exotel.com`.
+    pub exotel_api_url: Option<Url>,
     /// Host of flow URLs (`EXOTEL_FLOW_HOST`); unset: `my[.<region>].exotel.com`.
     pub exotel_flow_host: Option<String>,
     pub exotel_caller_id: Option<E164>,
@@ -389,6 +393,7 @@ pub const VARIABLES: &[&str] = &[
     "EXOTEL_API_TOKEN",
     "EXOTEL_SUBDOMAIN",
     "EXOTEL_REGION",
+    "EXOTEL_API_URL",
     "EXOTEL_FLOW_HOST",
     "EXOTEL_CALLER_ID",
     "EXOTEL_DID_NEW_ORDER",
@@ -430,6 +435,7 @@ pub const VARIABLES: &[&str] = &[
     "CAMPAIGN_BREAKER_FAILURE_SHARE",
     "CAMPAIGN_BREAKER_WINDOW",
     "CAMPAIGN_VOICE_REQUESTS_PER_MINUTE",
+    "CAMPAIGN_CLAIM_LEASE_SECONDS",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_APP_SECRET",
@@ -538,6 +544,13 @@ impl Config {
             && !is_dns_label(region)
         {
             return Err(err("EXOTEL_REGION", "must be a host label such as 'in' (Mumbai cluster)"));
+        }
+        let exotel_api_url = get("EXOTEL_API_URL").map(|u| exotel_api_url(&u)).transpose()?;
+        if exotel_api_url.is_some() && exotel.is_none() {
+            return Err(err(
+                "EXOTEL_API_URL",
+                "is for live mode: set EXOTEL_SID, EXOTEL_API_KEY and EXOTEL_API_TOKEN too (sandbox mode runs its own simulator)",
+            ));
         }
         let exotel_flow_host = get("EXOTEL_FLOW_HOST").map(|h| h.to_ascii_lowercase());
         if let Some(host) = &exotel_flow_host
@@ -735,6 +748,7 @@ impl Config {
             exotel,
             exotel_subdomain,
             exotel_region,
+            exotel_api_url,
             exotel_flow_host,
             exotel_caller_id: phone("EXOTEL_CALLER_ID")?,
             did_new_order: phone("EXOTEL_DID_NEW_ORDER")?,
@@ -907,6 +921,15 @@ impl Config {
         }
     }
 
+    /// The base URL of Exotel's API in live mode: `EXOTEL_API_URL` when set
+    /// (without a trailing slash), else `https://` and [`Self::exotel_host`].
+    pub fn exotel_api_base(&self) -> String {
+        match &self.exotel_api_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => format!("https://{}", self.exotel_host()),
+        }
+    }
+
     /// The effective configuration as lines of `NAME = value`, with secrets
     /// and phone numbers masked. For `check-config`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
@@ -926,6 +949,14 @@ impl Config {
             ("EXOTEL_API_KEY", secret(&self.exotel.as_ref().map(|e| e.api_key.clone()))),
             ("EXOTEL_API_TOKEN", secret(&self.exotel.as_ref().map(|e| e.api_token.clone()))),
             ("EXOTEL_HOST", self.exotel_host()),
+            (
+                "EXOTEL_API_URL",
+                match (&self.exotel_api_url, self.mode) {
+                    (Some(_), _) => self.exotel_api_base(),
+                    (None, Mode::Live) => format!("{} (from EXOTEL_SUBDOMAIN/EXOTEL_REGION)", self.exotel_api_base()),
+                    (None, Mode::Sandbox) => "the built-in simulator (sandbox mode)".into(),
+                },
+            ),
             ("EXOTEL_FLOW_HOST", crate::exotel::flow_base_url(self)),
             ("EXOTEL_CALLER_ID", phone(&self.exotel_caller_id)),
             ("EXOTEL_DID_NEW_ORDER", phone(&self.did_new_order)),
@@ -1254,6 +1285,21 @@ fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// `EXOTEL_API_URL`: an http(s) URL with a host, optionally a path prefix;
+/// no credentials (those are `EXOTEL_API_KEY`/`EXOTEL_API_TOKEN`), query or
+/// fragment, which the client's request paths could not carry.
+fn exotel_api_url(value: &str) -> Result<Url, ConfigError> {
+    let var = "EXOTEL_API_URL";
+    let url = http_url(var, value)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err(var, "must not carry credentials (set EXOTEL_API_KEY and EXOTEL_API_TOKEN)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err(var, format!("'{value}' must be a base URL without a query or fragment")));
+    }
+    Ok(url)
+}
+
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
@@ -1378,9 +1424,44 @@ mod tests {
         let c = Config::from_vars(vars(&v)).unwrap();
         assert_eq!(c.mode, Mode::Live);
         assert_eq!(c.exotel_host(), "api.in.exotel.com");
+        assert_eq!(c.exotel_api_base(), "https://api.in.exotel.com", "derived from subdomain and region");
         assert_eq!(crate::exotel::flow_base_url(&c), "http://my.in.exotel.com", "flows follow the region");
         assert_eq!(c.exotel_caller_id.unwrap().as_str(), "+918047112233");
         assert_eq!(c.port, 8080);
+    }
+
+    #[test]
+    fn exotel_api_url_points_live_mode_elsewhere_and_is_checked() {
+        let mut v = live();
+        v.push(("EXOTEL_API_URL", "http://127.0.0.1:9000/"));
+        let c = Config::from_vars(vars(&v)).unwrap();
+        assert_eq!(c.exotel_api_base(), "http://127.0.0.1:9000");
+        let shown = c.describe().into_iter().find(|(k, _)| *k == "EXOTEL_API_URL").unwrap().1;
+        assert_eq!(shown, "http://127.0.0.1:9000");
+        let mut v = live();
+        v.push(("EXOTEL_API_URL", "https://exotel-proxy.internal/exotel"));
+        assert_eq!(Config::from_vars(vars(&v)).unwrap().exotel_api_base(), "https://exotel-proxy.internal/exotel");
+        let live_default = Config::from_vars(vars(&live())).unwrap();
+        let shown = live_default.describe().into_iter().find(|(k, _)| *k == "EXOTEL_API_URL").unwrap().1;
+        assert!(shown.starts_with("https://api.exotel.com"), "{shown}");
+        for bad in ["ftp://x", "127.0.0.1:9000", "http://user:pass@proxy", "http://proxy/?a=1", "http://proxy/#x"] {
+            let mut v = live();
+            v.push(("EXOTEL_API_URL", bad));
+            let e = Config::from_vars(vars(&v)).unwrap_err();
+            assert_eq!(e.var, "EXOTEL_API_URL", "{bad}: {e}");
+        }
+        // Sandbox mode runs its own simulator: the variable would be ignored.
+        let e = Config::from_vars(vars(&[("EXOTEL_API_URL", "http://127.0.0.1:9000")])).unwrap_err();
+        assert_eq!(e.var, "EXOTEL_API_URL");
+        assert!(e.message.contains("EXOTEL_SID"), "{e}");
+        // The campaign sender's claim lease.
+        let c = Config::from_vars(vars(&[("CAMPAIGN_CLAIM_LEASE_SECONDS", "8")])).unwrap();
+        assert_eq!(c.campaigns.claim_lease, std::time::Duration::from_secs(8));
+        assert_eq!(Config::from_vars(vec![]).unwrap().campaigns.claim_lease, std::time::Duration::from_secs(300));
+        for bad in ["4", "3601", "soon"] {
+            let e = Config::from_vars(vars(&[("CAMPAIGN_CLAIM_LEASE_SECONDS", bad)])).unwrap_err();
+            assert_eq!(e.var, "CAMPAIGN_CLAIM_LEASE_SECONDS", "{bad}: {e}");
+        }
     }
 
     #[test]

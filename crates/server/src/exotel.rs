@@ -65,7 +65,7 @@ impl Exotel {
         let recorder: Arc<dyn ExotelRecorder> = Arc::new(StoreRecorder::spawn(store));
         let (client_config, sim, default_caller_id) = match (&config.exotel, config.mode) {
             (Some(creds), Mode::Live) => {
-                let base = format!("https://{}", config.exotel_host());
+                let base = config.exotel_api_base();
                 let caller_id = config
                     .exotel_caller_id
                     .clone()

@@ -11,6 +11,7 @@ pub mod intake;
 pub mod sender;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use mangwale_core::campaign::{MessageState, Pacing, TemplateBook};
 use mangwale_store::{Campaign, MessageCount, Store, StoreError};
@@ -31,6 +32,10 @@ pub struct CampaignSettings {
     /// Exotel voice requests a minute that every campaign call of every
     /// replica shares (the account allows 200).
     pub voice_requests_per_minute: u32,
+    /// How long the sender's claim holds a message
+    /// (`CAMPAIGN_CLAIM_LEASE_SECONDS`): a replica that dies mid-send leaves
+    /// its claims until then; the next claim settles them from their keys.
+    pub claim_lease: Duration,
 }
 
 impl Default for CampaignSettings {
@@ -86,6 +91,16 @@ impl CampaignSettings {
                 err("CAMPAIGN_VOICE_REQUESTS_PER_MINUTE", format!("'{v}' is not a number from 1 to 10000"))
             })?,
         };
+        // Longer than a send can take (Exotel's requests time out after
+        // 30 s), or a live send's message would be settled as unknown.
+        let claim_lease = match get("CAMPAIGN_CLAIM_LEASE_SECONDS") {
+            None => sender::LEASE,
+            Some(v) => {
+                v.parse::<u64>().ok().filter(|n| (5..=3600).contains(n)).map(Duration::from_secs).ok_or_else(|| {
+                    err("CAMPAIGN_CLAIM_LEASE_SECONDS", format!("'{v}' is not a number of seconds from 5 to 3600"))
+                })?
+            }
+        };
         Ok(CampaignSettings {
             pacing: Pacing {
                 sms_per_second: rate("CAMPAIGN_SMS_PER_SECOND", DEFAULT_PACING.sms_per_second)?,
@@ -95,6 +110,7 @@ impl CampaignSettings {
             breaker_failure_share,
             breaker_window,
             voice_requests_per_minute,
+            claim_lease,
         })
     }
 
@@ -107,6 +123,7 @@ impl CampaignSettings {
             ("CAMPAIGN_BREAKER_FAILURE_SHARE", self.breaker_failure_share.to_string()),
             ("CAMPAIGN_BREAKER_WINDOW", self.breaker_window.to_string()),
             ("CAMPAIGN_VOICE_REQUESTS_PER_MINUTE", self.voice_requests_per_minute.to_string()),
+            ("CAMPAIGN_CLAIM_LEASE_SECONDS", self.claim_lease.as_secs().to_string()),
         ]
     }
 }

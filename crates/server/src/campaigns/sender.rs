@@ -44,7 +44,8 @@ use crate::calls::PlaceCallError;
 use crate::comms::channels::{SendFailure, SentOnce, SmsPurpose, send_at_most_once, send_sms_once};
 use crate::state::AppState;
 
-/// How long a claim holds a message: far longer than one send takes, so
+/// How long a claim holds a message by default
+/// (`CAMPAIGN_CLAIM_LEASE_SECONDS`): far longer than one send takes, so
 /// only a dead replica's claims run out.
 pub const LEASE: Duration = Duration::from_secs(300);
 /// The most messages of one channel a pass claims for one campaign.
@@ -449,7 +450,8 @@ impl CampaignSender {
             report.wake_at(from_micros(grant.first - TOLERANCE_MICROS));
             return Ok((0, Tally::default()));
         }
-        let claimed = store.claim_messages(id, channel, now, LEASE, grant.granted).await?;
+        let lease = self.state.campaigns.settings.claim_lease;
+        let claimed = store.claim_messages(id, channel, now, lease, grant.granted).await?;
         let unused = grant.granted - claimed.len() as u32;
         if unused > 0 {
             store.return_slots(&own_name, own, &grant, unused).await?;

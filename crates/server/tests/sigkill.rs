@@ -302,3 +302,205 @@ async fn escalation_from_db(dir: &std::path::Path, id: &str) -> Vec<String> {
     store.close().await;
     states
 }
+
+/// The real binary in live mode against an Exotel simulator of this test
+/// (it outlives both runs, and so does its log of what it received), with
+/// a 200-recipient SMS campaign paced at 50 a second. The binary is
+/// SIGKILLed a third of the way through while one SMS is in flight (the
+/// simulator took it and holds its answer), then started again on the same
+/// SQLite file: it carries on, and nobody gets a message twice. The SMS cut
+/// off mid-send reached Exotel but its answer never came back: after the
+/// dead claim's lease it is settled from its idempotency key as failed with
+/// an unknown outcome, never sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_campaign_the_binary_carries_on_and_nobody_gets_a_second_sms() {
+    use std::collections::HashMap;
+
+    use mangwale_sim::exotel::{DEFAULT_EXOPHONE, Endpoint, ExotelSim, Fault, SimConfig};
+
+    const RECIPIENTS: usize = 200;
+    const ENTITY: &str = "1101160000000000001";
+    const DLT_TEMPLATE: &str = "1107160000000000077";
+    const SMS: &str = "Mangwale now delivers in your area. Order on the app or call us any time.";
+    const LEASE_SECONDS: u64 = 5;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ladders.toml"), mangwale_core::ladder::DEFAULT_LADDERS_TOML).unwrap();
+    // The account's DLT entity and the template registered on DLT: the
+    // simulator scrubs every SMS against them.
+    let sim_config =
+        SimConfig { dlt_entity_id: Some(ENTITY.to_string()), ..SimConfig::default() }.with_template(DLT_TEMPLATE, SMS);
+    let exotel = ExotelSim::start(sim_config).await.unwrap();
+    let started_at = Instant::now();
+    // Live mode refuses a loopback PUBLIC_BASE_URL ("an address Exotel can
+    // reach"): the service listens on 127.0.0.2, which the simulator reaches
+    // with its delivery reports.
+    let port = free_port();
+    let base = format!("http://127.0.0.2:{port}");
+    let vars = [
+        ("HOST", "127.0.0.2".to_string()),
+        ("PUBLIC_BASE_URL", base.clone()),
+        ("EXOTEL_SID", exotel.account_sid().to_string()),
+        ("EXOTEL_API_KEY", exotel.api_key().to_string()),
+        ("EXOTEL_API_TOKEN", exotel.api_token().to_string()),
+        ("EXOTEL_API_URL", exotel.base_url().to_string()),
+        ("EXOTEL_CALLER_ID", DEFAULT_EXOPHONE.to_string()),
+        ("EXOTEL_SMS_SENDER", "MNGWLE".to_string()),
+        ("EXOTEL_DLT_ENTITY_ID", ENTITY.to_string()),
+        // Our client-side SMS budget above the campaign's pace.
+        ("EXOTEL_SMS_PER_MINUTE", "6000".to_string()),
+        ("JUPITER_URL", "http://127.0.0.1:9".to_string()),
+        ("CAMPAIGN_CLAIM_LEASE_SECONDS", LEASE_SECONDS.to_string()),
+    ];
+    let sms_sends = || -> Vec<mangwale_sim::exotel::ReceivedRequest> {
+        exotel.received().into_iter().filter(|r| r.endpoint == Some(Endpoint::SmsSend)).collect()
+    };
+
+    let http = reqwest::Client::new();
+    let mut service = spawn_with(dir.path(), port, &vars);
+    wait_healthy(&http, &base).await;
+    let post = |path: &str, body: Value| {
+        let req = http.post(format!("{base}{path}")).header("X-API-Key", KEY).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // A service-implicit template (sent around the clock: the binary runs
+    // on the real clock) with its DLT template id.
+    let template = json!({
+        "key": "area_live_notice", "category": "service_implicit", "description": "the area is live",
+        "variables": [], "texts": {"en": {"sms": SMS, "voice": "Mangwale now delivers in your area.",
+                                          "dlt_template_id": DLT_TEMPLATE}}
+    });
+    let (status, saved) = post("/campaigns/templates", template).await;
+    assert_eq!(status, 201, "{saved}");
+    let phones: Vec<String> = (0..RECIPIENTS).map(|i| format!("+919876{i:06}")).collect();
+    let (status, created) = post(
+        "/campaigns/create",
+        json!({"name": "Kill test", "type": "area_live_notice", "channel": "sms", "language": "en",
+               "phone_numbers": phones, "pacing": {"smsPerSecond": 50}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["campaignId"].as_str().unwrap().to_string();
+    let (status, started) = post(&format!("/campaigns/{id}/start"), json!({})).await;
+    assert_eq!(status, 200, "{started}");
+
+    // A third of the way through, the next SMS is taken in at once and
+    // answered only 10 s later; SIGKILL while the binary waits for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while exotel.sms_messages().len() < RECIPIENTS / 3 {
+        assert!(Instant::now() < deadline, "the campaign did not get going: {} SMS", exotel.sms_messages().len());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    exotel.inject_fault(Endpoint::SmsSend, Fault::delay(Duration::from_secs(10)), 1);
+    let held = loop {
+        if let Some(held) = sms_sends().into_iter().find(|r| r.fault.is_some()) {
+            break held;
+        }
+        assert!(Instant::now() < deadline, "no SMS met the held answer");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // The rest of that batch finishes; the sender waits on the held answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    service.child.kill().unwrap();
+    service.child.wait().unwrap();
+    drop(service);
+    let held_to = mangwale_core::E164::parse(held.field("To").unwrap()).unwrap();
+    let before_restart = exotel.sms_messages().len();
+    assert!((RECIPIENTS / 3..RECIPIENTS).contains(&before_restart), "killed mid-campaign: {before_restart} SMS");
+
+    // With the binary down: the held SMS is the one message still claimed.
+    let cid = mangwale_core::campaign::CampaignId::parse(&id).unwrap();
+    let outcomes = campaign_from_db(dir.path(), &cid).await;
+    let sending: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, state, _)| *state == mangwale_core::campaign::MessageState::Sending)
+        .map(|(phone, _, _)| phone.as_str())
+        .collect();
+    assert_eq!(sending, [held_to.as_str()], "killed while exactly the held SMS was being sent");
+
+    let service = spawn_with(dir.path(), port, &vars);
+    wait_healthy(&http, &base).await;
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let status = loop {
+        let status: Value = http
+            .get(format!("{base}/campaigns/{id}"))
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["state"] == "completed" || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["state"], "completed", "{status}");
+
+    // Every recipient got exactly one SMS at Exotel, the held one included.
+    let messages = exotel.sms_messages();
+    let mut per_phone: HashMap<String, usize> = HashMap::new();
+    for m in &messages {
+        *per_phone.entry(m.to.as_str().to_string()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_phone.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "nobody gets a message twice: {twice:?}");
+    assert_eq!(per_phone.len(), RECIPIENTS, "everyone got theirs");
+    assert!(phones.iter().all(|p| per_phone.contains_key(p)));
+    assert_eq!(sms_sends().len(), RECIPIENTS, "one send request per recipient");
+    assert!(
+        messages.iter().all(|m| m.dlt_template_id.as_deref() == Some(DLT_TEMPLATE)),
+        "every SMS carries its DLT id"
+    );
+
+    // The counts are final: everything sent but the held one, which is
+    // failed as unknown (it may have gone out: it did).
+    let stats = &status["stats"];
+    assert_eq!(stats["total"], RECIPIENTS, "{status}");
+    assert_eq!(stats["failed"], 1, "{status}");
+    assert_eq!(stats["sent"], RECIPIENTS - 1, "{status}");
+    for state in ["queued", "sending"] {
+        assert_eq!(status["counts"]["sms"][state], 0, "{state}: {status}");
+    }
+    assert_eq!(status["progress"]["final"], RECIPIENTS, "{status}");
+    drop(service);
+    let sids: std::collections::HashSet<&str> = messages.iter().map(|m| m.sid.as_str()).collect();
+    for (phone, state, outcome) in campaign_from_db(dir.path(), &cid).await {
+        if phone == held_to.as_str() {
+            assert_eq!(state, mangwale_core::campaign::MessageState::Failed);
+            assert!(outcome.as_deref().unwrap_or("").contains("unknown"), "{outcome:?}");
+        } else {
+            // Sent or delivered, with the sid Exotel gave it.
+            let sid = outcome.unwrap_or_default();
+            assert!(sids.contains(sid.as_str()), "{phone}: {state:?} {sid}");
+        }
+    }
+    eprintln!(
+        "sigkill campaign: killed after {before_restart} of {RECIPIENTS} SMS, completed in {:.1} s",
+        started_at.elapsed().as_secs_f64()
+    );
+    exotel.shutdown().await;
+}
+
+/// Each recipient's SMS, straight from the database file: phone, state,
+/// and the provider sid (or the last error when it has none).
+async fn campaign_from_db(
+    dir: &std::path::Path,
+    id: &mangwale_core::campaign::CampaignId,
+) -> Vec<(String, mangwale_core::campaign::MessageState, Option<String>)> {
+    let url = format!("sqlite:{}", dir.join("kill.db").display());
+    let store = mangwale_store::connect(&url, &mangwale_store::ConnectOptions::default()).await.unwrap();
+    let rows = store.recipients_page(id, 0, 10_000).await.unwrap();
+    store.close().await;
+    rows.into_iter()
+        .map(|r| {
+            let m = &r.messages[0];
+            (r.phone.as_str().to_string(), m.state, m.provider_sid.clone().or_else(|| m.last_error.clone()))
+        })
+        .collect()
+}

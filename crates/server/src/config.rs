@@ -1287,10 +1287,21 @@ fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
 
 /// `EXOTEL_API_URL`: an http(s) URL with a host, optionally a path prefix;
 /// no credentials (those are `EXOTEL_API_KEY`/`EXOTEL_API_TOKEN`), query or
-/// fragment, which the client's request paths could not carry.
+/// fragment, which the client's request paths could not carry. Plain http
+/// only to this machine: every request carries the account's key and token.
 fn exotel_api_url(value: &str) -> Result<Url, ConfigError> {
     let var = "EXOTEL_API_URL";
     let url = http_url(var, value)?;
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(err(
+            var,
+            format!(
+                "'{value}' must be https (plain http only to 127.0.0.1, ::1 or localhost: requests carry the API token)"
+            ),
+        ));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(err(var, "must not carry credentials (set EXOTEL_API_KEY and EXOTEL_API_TOKEN)"));
     }
@@ -1444,7 +1455,14 @@ mod tests {
         let live_default = Config::from_vars(vars(&live())).unwrap();
         let shown = live_default.describe().into_iter().find(|(k, _)| *k == "EXOTEL_API_URL").unwrap().1;
         assert!(shown.starts_with("https://api.exotel.com"), "{shown}");
-        for bad in ["ftp://x", "127.0.0.1:9000", "http://user:pass@proxy", "http://proxy/?a=1", "http://proxy/#x"] {
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:9000",
+            "http://user:pass@proxy",
+            "https://proxy/?a=1",
+            "https://proxy/#x",
+            "http://exotel-proxy.internal",
+        ] {
             let mut v = live();
             v.push(("EXOTEL_API_URL", bad));
             let e = Config::from_vars(vars(&v)).unwrap_err();

@@ -5,6 +5,7 @@
 //! layer. Time is injected through [`clock::Clock`].
 
 pub mod campaign;
+pub mod campaign_outcome;
 pub mod campaign_send;
 pub mod clock;
 pub mod context;

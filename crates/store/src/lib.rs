@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod calls;
+pub mod campaign_outcomes;
 pub mod campaign_sender;
 pub mod campaigns;
 pub mod clock;
@@ -36,6 +37,7 @@ pub mod voice_sessions;
 pub mod worker;
 
 pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, phone_digest};
+pub use campaign_outcomes::{CampaignCall, CampaignFigures, CampaignOutcomeStore, MessageRef, NewCampaignCall};
 pub use campaign_sender::{BreakerRecord, CampaignSendStore, Rate};
 pub use campaigns::{
     Campaign, CampaignFilter, CampaignStore, ClaimedMessage, Intake, MessageCount, MessageOutcome, MessageStatus,
@@ -132,6 +134,7 @@ pub trait Store:
     + SuppressionStore
     + CampaignStore
     + CampaignSendStore
+    + CampaignOutcomeStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

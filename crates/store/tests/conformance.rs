@@ -47,6 +47,8 @@ macro_rules! conformance {
     };
 }
 
+#[path = "conformance/campaign_outcomes.rs"]
+mod campaign_outcomes;
 #[path = "conformance/campaign_sender.rs"]
 mod campaign_sender;
 #[path = "conformance/campaigns.rs"]

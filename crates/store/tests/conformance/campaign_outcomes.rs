@@ -1,0 +1,165 @@
+//! Campaign outcomes on both backends: campaign calls and their ordinals,
+//! forward-only moves of messages, retries, lookups by sid, figures.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mangwale_core::campaign::{
+    CampaignChannel, CampaignId, MessageChannel, MessageState, Pacing, SuppressionSource, TemplateCategory, TemplateKey,
+};
+use mangwale_core::{E164, Language};
+use mangwale_store::test_support::TestDb;
+use mangwale_store::{MessageOutcome, MessageRef, NewCampaign, NewCampaignCall, NewRecipient, NewSuppression};
+
+conformance!(
+    campaign_calls_are_numbered_per_message_and_found_by_attempt,
+    messages_move_only_forward_and_retries_requeue,
+    campaign_figures_count_the_period,
+);
+
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000 + secs, 0).unwrap()
+}
+
+fn phone(n: u64) -> E164 {
+    E164::parse(&format!("+9197{n:08}")).unwrap()
+}
+
+async fn campaign(db: &TestDb, n: u32, recipients: u64) -> CampaignId {
+    let s = &db.store;
+    let c = s
+        .create_campaign(&NewCampaign {
+            id: CampaignId::new(t(0).timestamp_millis(), n),
+            name: "calls".into(),
+            template: TemplateKey::parse("area_launch").unwrap(),
+            channel: CampaignChannel::Both,
+            language: Language::Hi,
+            pacing: Pacing { sms_per_second: 10.0, calls_per_second: 2.0, max_concurrent_calls: 5 },
+            caller_id: None,
+            target_audience: None,
+            schedule: None,
+            start_at: None,
+            created_at: t(0),
+        })
+        .await
+        .unwrap();
+    let batch = (1..=recipients)
+        .map(|i| NewRecipient { phone: phone(i), name: None, language: None, variables: Default::default() })
+        .collect();
+    s.add_recipients(&c.id, batch, t(0)).await.unwrap();
+    c.id
+}
+
+fn call(attempt: &str, message: Option<(CampaignId, i64)>, at: DateTime<Utc>) -> NewCampaignCall {
+    NewCampaignCall {
+        attempt_id: attempt.into(),
+        message,
+        template: TemplateKey::parse("area_launch").unwrap(),
+        category: TemplateCategory::Promotional,
+        language: Language::Mr,
+        phone: phone(1),
+        text: "नमस्कार! Mangwale".into(),
+        at,
+    }
+}
+
+async fn campaign_calls_are_numbered_per_message_and_found_by_attempt(db: &TestDb) {
+    let s = &db.store;
+    let id = campaign(db, 1, 2).await;
+    assert_eq!(s.latest_call_ordinal(&id, 1).await.unwrap(), None);
+    let first = s.add_campaign_call(&call("a1", Some((id.clone(), 1)), t(1))).await.unwrap();
+    assert_eq!(first.ordinal, 1);
+    let second = s.add_campaign_call(&call("a2", Some((id.clone(), 1)), t(2))).await.unwrap();
+    assert_eq!(second.ordinal, 2);
+    let other = s.add_campaign_call(&call("a3", Some((id.clone(), 2)), t(3))).await.unwrap();
+    assert_eq!(other.ordinal, 1, "per message");
+    let single = s.add_campaign_call(&call("a4", None, t(4))).await.unwrap();
+    assert_eq!((single.ordinal, single.message_ref()), (1, None));
+    assert_eq!(s.latest_call_ordinal(&id, 1).await.unwrap(), Some(2));
+
+    let found = s.campaign_call("a2").await.unwrap().unwrap();
+    assert_eq!(found, second);
+    assert_eq!(found.text, "नमस्कार! Mangwale");
+    assert_eq!(found.language, Language::Mr);
+    assert_eq!(found.category, TemplateCategory::Promotional);
+    assert_eq!(found.message_ref(), Some(MessageRef { campaign: id, channel: MessageChannel::Voice, seq: 1 }));
+    assert!(s.campaign_call("nope").await.unwrap().is_none());
+}
+
+async fn messages_move_only_forward_and_retries_requeue(db: &TestDb) {
+    use MessageState::*;
+    let s = &db.store;
+    let id = campaign(db, 2, 2).await;
+    let lease = Duration::from_secs(60);
+    let sms = s.claim_messages(&id, MessageChannel::Sms, t(1), lease, 10).await.unwrap();
+    let m = &sms[0];
+    let sent = MessageOutcome { state: Sent, provider_sid: Some("SM-1".into()), error: None };
+    assert!(s.finish_message(&id, MessageChannel::Sms, m.seq, m.fence, &sent, t(2)).await.unwrap());
+    let (found, state) = s.message_by_sid(MessageChannel::Sms, "SM-1").await.unwrap().unwrap();
+    assert_eq!((found.seq, state), (m.seq, Sent));
+    assert!(s.message_by_sid(MessageChannel::Voice, "SM-1").await.unwrap().is_none());
+
+    assert!(s.move_message(&found, &[Sending, Sent], Delivered, None, None, t(3)).await.unwrap());
+    assert!(!s.move_message(&found, &[Sending, Sent], Delivered, None, None, t(4)).await.unwrap(), "once");
+    assert!(!s.move_message(&found, &[Sending, Sent], Failed, None, Some("late"), t(5)).await.unwrap());
+    assert_eq!(s.message_by_sid(MessageChannel::Sms, "SM-1").await.unwrap().unwrap().1, Delivered);
+
+    // A call: the callback may come before the sender records the sid.
+    let voice = s.claim_messages(&id, MessageChannel::Voice, t(1), lease, 1).await.unwrap();
+    let v = MessageRef { campaign: id.clone(), channel: MessageChannel::Voice, seq: voice[0].seq };
+    assert!(s.move_message(&v, &[Sending, Sent], Answered, Some("CA-1"), None, t(2)).await.unwrap());
+    let late = MessageOutcome { state: Sent, provider_sid: Some("CA-1".into()), error: None };
+    assert!(!s.finish_message(&id, MessageChannel::Voice, v.seq, voice[0].fence, &late, t(3)).await.unwrap());
+    assert_eq!(s.message_by_sid(MessageChannel::Voice, "CA-1").await.unwrap().unwrap().1, Answered);
+    assert!(s.move_message(&v, &[Sending, Sent, Answered], Pressed1, Some("CA-1"), None, t(3)).await.unwrap());
+    assert!(!s.move_message(&v, &[Sending, Sent], Answered, Some("CA-1"), None, t(4)).await.unwrap());
+
+    // Busy: queued again, due at the retry's time, then claimed again.
+    let other = s.claim_messages(&id, MessageChannel::Voice, t(1), lease, 1).await.unwrap();
+    let o = MessageRef { campaign: id.clone(), channel: MessageChannel::Voice, seq: other[0].seq };
+    assert!(s.retry_message(&o, &[Sending, Sent], t(1801), "call 1: busy", t(2)).await.unwrap());
+    assert!(!s.retry_message(&o, &[Sending, Sent], t(1801), "call 1: busy", t(3)).await.unwrap(), "once");
+    assert_eq!(s.count_due(&id, MessageChannel::Voice, t(1800)).await.unwrap(), 0);
+    assert_eq!(s.count_due(&id, MessageChannel::Voice, t(1801)).await.unwrap(), 1);
+    let again = s.claim_messages(&id, MessageChannel::Voice, t(1801), lease, 1).await.unwrap();
+    assert_eq!((again[0].seq, again[0].attempts), (o.seq, 2));
+    let export = s.recipients_page(&id, 0, 10).await.unwrap();
+    let status = export
+        .iter()
+        .find(|r| r.seq == o.seq)
+        .unwrap()
+        .messages
+        .iter()
+        .find(|m| m.channel == MessageChannel::Voice)
+        .cloned()
+        .unwrap();
+    assert_eq!(status.last_error.as_deref(), Some("call 1: busy"));
+}
+
+async fn campaign_figures_count_the_period(db: &TestDb) {
+    use MessageState::*;
+    let s = &db.store;
+    let id = campaign(db, 3, 3).await;
+    let sms = s.claim_messages(&id, MessageChannel::Sms, t(10), Duration::from_secs(60), 10).await.unwrap();
+    for (i, m) in sms.iter().enumerate() {
+        let sent = MessageOutcome { state: Sent, provider_sid: Some(format!("SM{i}")), error: None };
+        assert!(s.finish_message(&id, MessageChannel::Sms, m.seq, m.fence, &sent, t(20)).await.unwrap());
+    }
+    let first = MessageRef { campaign: id.clone(), channel: MessageChannel::Sms, seq: sms[0].seq };
+    assert!(s.move_message(&first, &[Sent], Delivered, None, None, t(30)).await.unwrap());
+    s.add_campaign_call(&call("f1", Some((id.clone(), 1)), t(25))).await.unwrap();
+    let entry = |source, at| NewSuppression { phone: phone(2), source, note: None, actor: "test".into(), at };
+    s.add_suppression(&entry(SuppressionSource::CallKey9, t(26))).await.unwrap();
+    s.add_suppression(&entry(SuppressionSource::SmsStop, t(100))).await.unwrap();
+
+    let figures = s.campaign_figures(t(15), t(50)).await.unwrap();
+    assert_eq!(
+        figures.messages,
+        vec![(MessageChannel::Sms, Delivered, 1), (MessageChannel::Sms, Sent, 2)],
+        "queued voice messages last changed at intake, before the period"
+    );
+    assert_eq!(figures.opt_outs, vec![(SuppressionSource::CallKey9, 1)]);
+    assert_eq!(figures.calls, 1);
+    let none = s.campaign_figures(t(200), t(300)).await.unwrap();
+    assert!(none.messages.is_empty() && none.opt_outs.is_empty() && none.calls == 0);
+}

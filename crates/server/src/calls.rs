@@ -130,8 +130,8 @@ impl JobHandler for ApplyCallStatus {
     }
 }
 
-/// What a call's end sets in motion for its purpose: a missed-call
-/// callback's next step.
+/// What a call's progress sets in motion for its purpose: a missed-call
+/// callback's next step, a campaign message's outcome.
 async fn follow_up(
     store: &dyn Store,
     attempt: &mangwale_store::CallAttempt,
@@ -140,7 +140,7 @@ async fn follow_up(
     if let Some(job) = crate::inbound::missed::outcome_job(attempt, now) {
         store.enqueue(job).await?;
     }
-    Ok(())
+    crate::campaigns::call::call_status(store, attempt, now).await
 }
 
 pub fn register(worker: &mut Worker, state: &AppState) {
@@ -249,13 +249,29 @@ pub async fn place_call_showing(
     call: PlaceCall,
     caller_id: mangwale_core::E164,
 ) -> Result<mangwale_store::CallAttempt, PlaceCallError> {
+    place_call_as(state, call, caller_id, new_attempt_id()).await
+}
+
+/// A fresh call attempt id.
+pub fn new_attempt_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// [`place_call_showing`] under an attempt id the caller chose (from
+/// [`new_attempt_id`]), so that what the call's applets need can be stored
+/// under it before Exotel is asked (the campaign call's text).
+pub async fn place_call_as(
+    state: &AppState,
+    call: PlaceCall,
+    caller_id: mangwale_core::E164,
+    attempt_id: String,
+) -> Result<mangwale_store::CallAttempt, PlaceCallError> {
     use mangwale_providers::exotel::client::{
         CallOptions, ConnectToFlow, ConnectTwoNumbers, FlowTarget, StatusCallback,
     };
 
     let store = &state.store;
     let now = state.clock.now();
-    let attempt_id = uuid::Uuid::new_v4().simple().to_string();
     // The attempt and its reconciliation are one write: an attempt without
     // it would stay `requested` forever if we crashed in between.
     let reconcile = mangwale_store::NewJob::new(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mangwale_core::campaign::{MessageState, Pacing, TemplateBook};
-use mangwale_store::{Campaign, MessageCount, Store, StoreError};
+use mangwale_store::{Campaign, CampaignFigures, MessageCount, Store, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::config::ConfigError;
@@ -235,4 +235,36 @@ pub fn campaign_json(c: &Campaign, counts: Option<&[MessageCount]>) -> Value {
         });
     }
     out
+}
+
+/// The campaign figures of `/exotel/ivr/analytics`: messages whose state
+/// last changed in the range, by channel and state (every state named);
+/// suppression entries added, by source; campaign calls placed, answered
+/// (picked up, whatever followed) and with 1 pressed.
+pub fn figures_json(f: &CampaignFigures) -> Value {
+    use mangwale_core::campaign::{MessageChannel, SuppressionSource};
+    let count = |channel: MessageChannel, states: &[MessageState]| -> u64 {
+        f.messages.iter().filter(|(c, s, _)| *c == channel && states.contains(s)).map(|(_, _, n)| n).sum()
+    };
+    let mut messages = Map::new();
+    for channel in [MessageChannel::Sms, MessageChannel::Voice] {
+        let states: Map<String, Value> =
+            COUNTED.iter().map(|s| (s.as_str().to_string(), json!(count(channel, &[*s])))).collect();
+        messages.insert(channel.as_str().to_string(), Value::Object(states));
+    }
+    let opt_outs: Map<String, Value> = SuppressionSource::ALL
+        .iter()
+        .map(|s| {
+            let n: u64 = f.opt_outs.iter().filter(|(src, _)| src == s).map(|(_, n)| n).sum();
+            (s.as_str().to_string(), json!(n))
+        })
+        .collect();
+    json!({
+        "messages": messages,
+        "optOuts": opt_outs,
+        "callsPlaced": f.calls,
+        "callsAnswered": count(MessageChannel::Voice, &[MessageState::Answered, MessageState::Pressed1, MessageState::OptedOut]),
+        "pressed1": count(MessageChannel::Voice, &[MessageState::Pressed1]),
+        "smsDelivered": count(MessageChannel::Sms, &[MessageState::Delivered]),
+    })
 }

@@ -637,7 +637,7 @@ impl CampaignSender {
                     Ok(text) => text,
                     Err(e) => return Done::Failed { error: format!("template {}: {e}", template.key) },
                 };
-                let call = CampaignCall { campaign: batch.campaign, message: m, text: &text };
+                let call = CampaignCall { campaign: batch.campaign, message: m, text, language: lang };
                 let placed = send_at_most_once(&self.state, &format!("campaign_call:{key}"), "campaign_call", async {
                     match place_campaign_call(&self.state, call).await {
                         Ok(attempt) => match attempt.call_sid {

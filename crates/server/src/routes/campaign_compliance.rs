@@ -1,6 +1,7 @@
 //! Campaign compliance over HTTP (API key): the suppression ledger
 //! (`/campaigns/suppressions…`), the DND/NCPR scrub-list upload, and single
-//! campaign SMS sent through the gate (`/campaigns/send/sms`).
+//! campaign SMS and calls sent through the gate (`/campaigns/send/sms`,
+//! `/campaigns/send/voice`).
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/campaigns/suppressions/{phone}/remove", post(remove))
         .route("/campaigns/suppressions/{phone}", axum::routing::delete(remove))
         .route("/campaigns/send/sms", post(send_sms))
+        .route("/campaigns/send/voice", post(send_voice))
 }
 
 /// Who is acting, for the ledger: `X-Actor` (an operator's label) or `api`.
@@ -382,13 +384,7 @@ async fn send_sms(
     sms.dlt_template_id = dlt.template_id.clone();
     sms.sms_type = Some(crate::campaigns::sender::sms_type(template.category));
     sms.custom_field = Some(format!("c:send:{key}"));
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 200)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let idempotency_key = idempotency_key(&headers);
     match send_sms_once(&state, SmsPurpose::Campaign, &idempotency_key, &sms).await {
         SentOnce::Sent { id, earlier } => {
             if !earlier {
@@ -408,6 +404,109 @@ async fn send_sms(
         SentOnce::Unknown { message } => Err(AppError::BadGateway {
             code: "sms_outcome_unknown",
             message: format!("{message}; it is not sent again with this Idempotency-Key"),
+        }),
+    }
+}
+
+/// The request's `Idempotency-Key` (a fresh key without one).
+fn idempotency_key(headers: &HeaderMap) -> String {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendVoiceBody {
+    phone: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default = "hindi")]
+    language: String,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+/// `POST /campaigns/send/voice {phone, type, language = "hi", variables?}`:
+/// one campaign call through the gate, into the `campaign_call` flow (the
+/// template's voice text, then 1 to order, 9 to opt out). Placed at most
+/// once per `Idempotency-Key` (a fresh key without one): the same key again
+/// answers with the first call's sid and `duplicate: true`, or, when the
+/// first call's outcome is unknown, a 502 and no second call.
+async fn send_voice(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SendVoiceBody>,
+) -> AppResult<Response> {
+    use crate::calls::PlaceCallError;
+    use crate::comms::channels::{SendFailure, send_at_most_once};
+
+    let phone = parse_phone(&body.phone, "phone")?;
+    let key = TemplateKey::parse(&body.kind).map_err(|e| AppError::invalid("type", e.0))?;
+    let lang: Language =
+        body.language.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("language", e.0))?;
+    let book = state.campaigns.templates(state.store.as_ref()).await?;
+    let template = book.get(&key).cloned().ok_or_else(|| AppError::Unprocessable {
+        code: "unknown_template",
+        message: format!("no campaign template '{key}'"),
+        field: Some("type".into()),
+    })?;
+    let now: DateTime<Utc> = state.clock.now();
+    match compliance::check(&state, &phone, &template, lang, MessageChannel::Voice, now).await? {
+        Verdict::Send { .. } => {}
+        other => return Ok(verdict_response(other)),
+    }
+    let voice = template.text(lang).map(|t| t.voice.clone()).unwrap_or_default();
+    let mut values = crate::campaigns::default_variables(&state);
+    values.extend(body.variables);
+    let text = render(&voice, &template.variables, &values).map_err(|e| AppError::Unprocessable {
+        code: "invalid_variables",
+        message: e.to_string(),
+        field: Some("variables".into()),
+    })?;
+    let once_key = format!("campaign_call:{}", idempotency_key(&headers));
+    let category = template.category;
+    let placed = send_at_most_once(&state, &once_key, "campaign_call", async {
+        match crate::campaigns::call::place_single_call(&state, &key, category, lang, &phone, text).await {
+            Ok(attempt) => attempt.call_sid.ok_or_else(|| SendFailure::Ambiguous {
+                message: "Exotel's answer to the call request was lost; the call's callbacks will tell".into(),
+            }),
+            Err(PlaceCallError::Transient(message)) => {
+                Err(SendFailure::NotSent { message, transient: true, retry_after: None })
+            }
+            Err(PlaceCallError::Permanent(message)) => {
+                Err(SendFailure::NotSent { message, transient: false, retry_after: None })
+            }
+            // The call may have been placed before the store failed.
+            Err(e @ PlaceCallError::Store(_)) => Err(SendFailure::Ambiguous { message: e.to_string() }),
+        }
+    })
+    .await;
+    match placed {
+        SentOnce::Sent { id, earlier } => {
+            if !earlier {
+                let event = mangwale_store::NewEvent::new("campaign.call_placed", now)
+                    .party(crate::campaigns::call::single_party(&key))
+                    .channel("call")
+                    .call(&id)
+                    .detail(json!({"type": key.as_str(), "language": lang.code(), "phone": phone.masked()}));
+                state.store.record_event(event).await?;
+            }
+            Ok(Json(json!({"success": true, "message": "Call placed", "callSid": id, "duplicate": earlier}))
+                .into_response())
+        }
+        SentOnce::NotSent { message, transient, .. } => Err(if transient {
+            AppError::Unavailable { code: "exotel_unavailable", message }
+        } else {
+            AppError::BadGateway { code: "exotel_refused", message }
+        }),
+        SentOnce::Unknown { message } => Err(AppError::BadGateway {
+            code: "call_outcome_unknown",
+            message: format!("{message}; it is not placed again with this Idempotency-Key"),
         }),
     }
 }

@@ -675,13 +675,15 @@ pub fn analytics_range(query: &[u8], now: DateTime<Utc>) -> AppResult<(DateTime<
     analytics_span(&range, now)
 }
 
-/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls, ladders
-/// and missed calls of the range (default: the last 24 hours).
+/// `GET /exotel/ivr/analytics?from=&to=`: counts from the calls, ladders,
+/// missed calls, masked calls and campaigns of the range (default: the
+/// last 24 hours).
 async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) -> AppResult<Json<Value>> {
     let (from, to) = analytics_span(&range, state.clock.now())?;
     let mut stats = state.store.comms_stats(from, to).await?;
     let missed = state.store.missed_call_stats(from, to).await?;
     let masking = state.store.masking_stats(from, to, state.clock.now()).await?;
+    let campaigns = crate::campaigns::figures_json(&state.store.campaign_figures(from, to).await?);
     // A deadline is a timer, not a notification.
     stats.steps_sent.remove(mangwale_core::ladder::Channel::Deadline.name());
     Ok(Json(json!({
@@ -713,6 +715,7 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
             "sessionsOpened": masking.sessions_opened,
             "activeSessions": masking.open_sessions,
         },
+        "campaigns": campaigns,
     })))
 }
 

@@ -20,6 +20,7 @@ use mangwale_store::{InboundEvent, InboundOutcome, NewEvent, NewJob};
 use serde_json::{Value, json};
 
 use crate::calls::CALL_STATUS_JOB;
+use crate::campaigns::call as campaign_call;
 use crate::error::{AppError, AppResult};
 use crate::exotel_params::{ExotelParams, mask_json, without_secret};
 use crate::masking::inbound as masking;
@@ -254,6 +255,10 @@ async fn dtmf(State(state): State<AppState>, params: ExotelParams) -> AppResult<
         let route = crate::inbound::menus::key_pressed(&state, &request, &step, duplicate).await?;
         return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], SwitchCase::new(route.name()).body()).into_response());
     }
+    if flow == campaign_call::FLOW {
+        let route = campaign_call::key_pressed(&state, &request, duplicate).await?;
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], SwitchCase::new(route.name()).body()).into_response());
+    }
     let outcome = crate::comms::ivr::key_pressed(&state, &request, &flow, &step, duplicate).await?;
     let select = SwitchCase::new(outcome.next.name());
     if let (Some(note), false) = (outcome.note, duplicate) {
@@ -365,6 +370,18 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
         )
         .await?;
     }
+    // A campaign SMS's outcome (found by its SmsSid): before the report is
+    // recorded, so a retried report (after a failure) moves it then; the
+    // move is a compare-and-set, so a repeated report changes nothing.
+    campaign_call::sms_status(&state, &report.sms_sid, &report.status, report.detailed_status.as_deref())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "moving a campaign SMS by its report failed");
+            AppError::Unavailable {
+                code: "store_unavailable",
+                message: "the event could not be recorded; retry".into(),
+            }
+        })?;
     let inbound =
         InboundEvent { dedup_key: report.dedup_key(), source: "exotel.sms_status".into(), event, jobs: Vec::new() };
     let duplicate = record(&state, inbound).await? == InboundOutcome::Duplicate;
@@ -397,6 +414,10 @@ async fn greeting(State(state): State<AppState>, params: ExotelParams) -> AppRes
         let text = Greeting::Text(crate::inbound::menus::greeting(&state, &request, &step).await?);
         return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response());
     }
+    if flow == campaign_call::FLOW {
+        let text = Greeting::Text(campaign_call::greeting(&state, &request, &step).await?);
+        return Ok(([(header::CONTENT_TYPE, TEXT_PLAIN)], text.body()).into_response());
+    }
     let text = if flow == masking::FLOW {
         Greeting::Text(masking::no_session_text(&state))
     } else {
@@ -413,6 +434,11 @@ async fn gather(State(state): State<AppState>, params: ExotelParams) -> AppResul
     let (flow, step) = flow_step(&params);
     if flow == masking::FLOW {
         return Ok(Json(masking::ask_order()));
+    }
+    if flow == campaign_call::FLOW
+        && let Some(menu) = campaign_call::gather_at(&state, &request, &step).await?
+    {
+        return Ok(Json(menu));
     }
     if flow == crate::inbound::menus::FLOW
         && let Some(menu) = crate::inbound::menus::gather(&state, &request, &step).await?
@@ -440,6 +466,9 @@ async fn connect(State(state): State<AppState>, params: ExotelParams) -> AppResu
     let (flow, step) = flow_step(&params);
     if flow == masking::FLOW {
         return Ok(Json(masking::connect(&state, &request, params.0.get("step").unwrap_or("")).await?));
+    }
+    if flow == campaign_call::FLOW {
+        return Ok(Json(campaign_call::connect(&state, &request, &step).await?));
     }
     if (flow == crate::inbound::menus::FLOW || flow == crate::voice::record::FLOW) && step != "admin" {
         return Ok(Json(crate::inbound::menus::connect(&state, &request, &step).await?));
@@ -477,9 +506,10 @@ async fn passthru(State(state): State<AppState>, params: ExotelParams) -> AppRes
     if flow == crate::inbound::menus::FLOW && step == "after_masked" {
         masking::after_connect(&state, &request).await?;
     }
-    // After the voice bot: 302 (the flow's order desk) unless its dialog
-    // ended with the caller served.
-    if flow == crate::inbound::menus::FLOW
+    // After the voice bot (the inbound flow's, or a campaign call's after
+    // key 1): 302 (the flow's order desk) unless its dialog ended with the
+    // caller served.
+    if (flow == crate::inbound::menus::FLOW || flow == campaign_call::FLOW)
         && step == "after_bot"
         && crate::voicebot::after_bot_to_desk(&state, &request.call_sid).await?
     {

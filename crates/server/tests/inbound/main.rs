@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod campaign_call;
 mod campaign_send;
 mod compliance;
 mod masking;

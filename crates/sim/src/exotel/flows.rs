@@ -515,7 +515,8 @@ mod tests {
                 "customer_voice_order",
                 "voice_order_record",
                 "missed_call",
-                "masked_call"
+                "masked_call",
+                "campaign_call"
             ]
         );
         let flow = defs.flow("vendor_new_order").unwrap();

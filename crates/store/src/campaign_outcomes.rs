@@ -94,6 +94,10 @@ pub trait CampaignOutcomeStore: Send + Sync {
     /// The campaign call of a call attempt.
     async fn campaign_call(&self, attempt_id: &str) -> Result<Option<CampaignCall>>;
 
+    /// Removes a campaign call that was certainly not placed (Exotel refused
+    /// the request), so that it does not count as one of the message's calls.
+    async fn forget_campaign_call(&self, attempt_id: &str) -> Result<()>;
+
     /// The highest ordinal of the message's calls (its latest call).
     async fn latest_call_ordinal(&self, campaign: &CampaignId, seq: i64) -> Result<Option<u32>>;
 
@@ -230,6 +234,11 @@ where
         let sql = format!("SELECT {CALL_COLUMNS} FROM campaign_calls WHERE attempt_id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(attempt_id).fetch_optional(pool).await?;
         row.map(|r| call_from_row(&r)).transpose()
+    }
+
+    async fn forget<'c>(conn: impl Executor<'c, Database = DB>, attempt_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM campaign_calls WHERE attempt_id = $1").bind(attempt_id).execute(conn).await?;
+        Ok(())
     }
 
     async fn latest_ordinal(pool: &sqlx::Pool<DB>, campaign: &CampaignId, seq: i64) -> Result<Option<u32>> {
@@ -375,6 +384,11 @@ impl CampaignOutcomeStore for SqliteStore {
         Outcomes::<Sqlite>::call(&self.pool, attempt_id).await
     }
 
+    async fn forget_campaign_call(&self, attempt_id: &str) -> Result<()> {
+        let _write = self.write.lock().await;
+        Outcomes::<Sqlite>::forget(&self.writer, attempt_id).await
+    }
+
     async fn latest_call_ordinal(&self, campaign: &CampaignId, seq: i64) -> Result<Option<u32>> {
         Outcomes::<Sqlite>::latest_ordinal(&self.pool, campaign, seq).await
     }
@@ -428,6 +442,10 @@ impl CampaignOutcomeStore for PgStore {
 
     async fn campaign_call(&self, attempt_id: &str) -> Result<Option<CampaignCall>> {
         Outcomes::<Postgres>::call(&self.pool, attempt_id).await
+    }
+
+    async fn forget_campaign_call(&self, attempt_id: &str) -> Result<()> {
+        Outcomes::<Postgres>::forget(&self.pool, attempt_id).await
     }
 
     async fn latest_call_ordinal(&self, campaign: &CampaignId, seq: i64) -> Result<Option<u32>> {

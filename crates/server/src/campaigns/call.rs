@@ -20,7 +20,9 @@ use mangwale_core::campaign::{MessageChannel, SuppressionSource, TemplateCategor
 use mangwale_core::campaign_outcome::{Outcome, RETRY_FROM, Unanswered, after_unanswered};
 use mangwale_providers::exotel::applet::{Connect, Gather, Prompt};
 use mangwale_providers::exotel::inbound::AppletRequest;
-use mangwale_store::{CallAttempt, CallState, Campaign, ClaimedMessage, NewCampaignCall, NewEvent, Store, StoreError};
+use mangwale_store::{
+    CallAttempt, CallState, Campaign, ClaimedMessage, MessageRef, NewCampaignCall, NewEvent, Store, StoreError,
+};
 use serde_json::json;
 
 use crate::calls::{CallTarget, PlaceCall, PlaceCallError, new_attempt_id, place_call_as};
@@ -133,6 +135,11 @@ async fn place(
         ring_timeout: Some(RING_TIMEOUT_SECS),
     };
     let attempt = place_call_as(state, place, caller_id, stored.attempt_id.clone()).await;
+    // Certainly not placed: not one of the message's calls (its retries
+    // count the calls that rang).
+    if let Err(PlaceCallError::Transient(_) | PlaceCallError::Permanent(_)) = &attempt {
+        state.store.forget_campaign_call(&stored.attempt_id).await.map_err(store_error)?;
+    }
     let outcome = match &attempt {
         Ok(_) => "placed",
         Err(PlaceCallError::Transient(_)) => "transient",
@@ -398,19 +405,38 @@ pub async fn call_status(store: &dyn Store, attempt: &CallAttempt, now: DateTime
     Ok(())
 }
 
+/// The `CustomField` of a campaign message's SMS: its delivery report
+/// finds the message by it when the sender has not recorded the SmsSid yet.
+pub fn sms_custom_field(campaign: &mangwale_core::campaign::CampaignId, seq: i64) -> String {
+    format!("cm:{}:{seq}", campaign.as_str())
+}
+
+/// The campaign message a [`sms_custom_field`] names.
+pub fn sms_message(custom_field: &str) -> Option<MessageRef> {
+    let (campaign, seq) = custom_field.strip_prefix("cm:")?.rsplit_once(':')?;
+    Some(MessageRef {
+        campaign: mangwale_core::campaign::CampaignId::parse(campaign).ok()?,
+        channel: MessageChannel::Sms,
+        seq: seq.parse().ok()?,
+    })
+}
+
 /// What an SMS delivery report does to a campaign SMS (found by its
-/// SmsSid): Exotel's terminal `sent` (DELIVERED_TO_HANDSET, or to the
+/// SmsSid, else by its [`sms_custom_field`]): Exotel's terminal `sent` (DELIVERED_TO_HANDSET, or to the
 /// operator) → `delivered`; `failed` and `failed_dnd` → `failed` with the
 /// reason. Only forward: a repeated or late report changes nothing.
 pub async fn sms_status(
     state: &AppState,
-    sms_sid: &str,
-    status: &mangwale_providers::exotel::inbound::SmsStatus,
-    reason: Option<&str>,
+    report: &mangwale_providers::exotel::inbound::SmsStatusCallback,
 ) -> Result<(), StoreError> {
     use mangwale_providers::exotel::inbound::SmsStatus;
-    let Some((message, current)) = state.store.message_by_sid(MessageChannel::Sms, sms_sid).await? else {
-        return Ok(());
+    let (sms_sid, status, reason) = (&report.sms_sid, &report.status, report.detailed_status.as_deref());
+    let (message, current) = match state.store.message_by_sid(MessageChannel::Sms, sms_sid).await? {
+        Some((message, current)) => (message, Some(current)),
+        None => match report.custom_field.as_deref().and_then(sms_message) {
+            Some(message) => (message, None),
+            None => return Ok(()),
+        },
     };
     let (outcome, error) = match status {
         SmsStatus::Sent => (Outcome::Delivered, None),
@@ -419,12 +445,14 @@ pub async fn sms_status(
         }
         _ => return Ok(()),
     };
-    if current == outcome.state() {
+    if current == Some(outcome.state()) {
         return Ok(());
     }
     let now = state.clock.now();
-    let moved =
-        state.store.move_message(&message, outcome.moves_from(), outcome.state(), None, error.as_deref(), now).await?;
+    let moved = state
+        .store
+        .move_message(&message, outcome.moves_from(), outcome.state(), Some(sms_sid), error.as_deref(), now)
+        .await?;
     if moved {
         metrics::counter!("mangwale_campaign_messages_total", "channel" => "sms", "outcome" => outcome.state().as_str())
             .increment(1);
@@ -476,5 +504,15 @@ mod tests {
             let Prompt::Text(text) = &menu.gather_prompt else { panic!("a text prompt") };
             assert!(text.contains('1') && text.contains('9'), "{text}");
         }
+    }
+
+    #[test]
+    fn a_campaign_sms_custom_field_names_its_message() {
+        let id = mangwale_core::campaign::CampaignId::new(1_780_000_000_000, 7);
+        let field = sms_custom_field(&id, 42);
+        let message = sms_message(&field).unwrap();
+        assert_eq!((message.campaign, message.channel, message.seq), (id, MessageChannel::Sms, 42));
+        assert_eq!(sms_message("l:esc_1"), None);
+        assert_eq!(sms_message("cm:cmp_x:1"), None);
     }
 }

@@ -370,18 +370,14 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
         )
         .await?;
     }
-    // A campaign SMS's outcome (found by its SmsSid): before the report is
-    // recorded, so a retried report (after a failure) moves it then; the
-    // move is a compare-and-set, so a repeated report changes nothing.
-    campaign_call::sms_status(&state, &report.sms_sid, &report.status, report.detailed_status.as_deref())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "moving a campaign SMS by its report failed");
-            AppError::Unavailable {
-                code: "store_unavailable",
-                message: "the event could not be recorded; retry".into(),
-            }
-        })?;
+    // A campaign SMS's outcome (found by its SmsSid, or its CustomField
+    // `cm:<campaign>:<seq>`): before the report is recorded, so a retried
+    // report (after a failure) moves it then; the move is a compare-and-set,
+    // so a repeated report changes nothing.
+    campaign_call::sms_status(&state, &report).await.map_err(|e| {
+        tracing::error!(error = %e, "moving a campaign SMS by its report failed");
+        AppError::Unavailable { code: "store_unavailable", message: "the event could not be recorded; retry".into() }
+    })?;
     let inbound =
         InboundEvent { dedup_key: report.dedup_key(), source: "exotel.sms_status".into(), event, jobs: Vec::new() };
     let duplicate = record(&state, inbound).await? == InboundOutcome::Duplicate;

@@ -78,8 +78,14 @@ impl SimEnv {
         attempts
     }
 
-    /// What the sender does for SMS, through the at-most-once path.
-    async fn send_due_sms(&self, id: &CampaignId) -> Vec<String> {
+    /// What the sender does for SMS, through the at-most-once path; the
+    /// SmsSid is recorded at once for the numbers `record_now` picks, and
+    /// left for later (a sender slower than Exotel's report) for the others.
+    async fn send_due_sms(
+        &self,
+        id: &CampaignId,
+        record_now: impl Fn(&str) -> bool,
+    ) -> Vec<(String, mangwale_store::ClaimedMessage)> {
         use mangwale_providers::exotel::client::{SendSms, SmsType};
         let state = &self.app.state;
         let now = self.clock.now();
@@ -90,6 +96,7 @@ impl SimEnv {
             let sender = state.exotel.caller_id(mangwale_server::exotel::CallerPurpose::Other).as_str().to_string();
             let mut sms = SendSms::new(sender, message.phone.clone(), "Mangwale ab aapke area mein live hai.");
             sms.sms_type = Some(SmsType::Promotional);
+            sms.custom_field = Some(mangwale_server::campaigns::call::sms_custom_field(id, message.seq));
             let key = format!("{}:{}", id.as_str(), message.seq);
             let sent = mangwale_server::comms::channels::send_sms_once(
                 state,
@@ -99,15 +106,21 @@ impl SimEnv {
             )
             .await;
             let mangwale_server::comms::channels::SentOnce::Sent { id: sid, .. } = sent else { panic!("{sent:?}") };
-            let outcome = MessageOutcome { state: MessageState::Sent, provider_sid: Some(sid.clone()), error: None };
-            state
-                .store
-                .finish_message(id, MessageChannel::Sms, message.seq, message.fence, &outcome, now)
-                .await
-                .unwrap();
-            sids.push(sid);
+            if record_now(message.phone.as_str()) {
+                assert!(self.record_sent_sms(id, message, &sid).await);
+            }
+            sids.push((sid, message.clone()));
         }
         sids
+    }
+
+    /// The sender records that Exotel accepted the SMS; false when a report
+    /// moved it on already.
+    async fn record_sent_sms(&self, id: &CampaignId, message: &mangwale_store::ClaimedMessage, sid: &str) -> bool {
+        let outcome = MessageOutcome { state: MessageState::Sent, provider_sid: Some(sid.to_string()), error: None };
+        let now = self.clock.now();
+        let store = &self.app.state.store;
+        store.finish_message(id, MessageChannel::Sms, message.seq, message.fence, &outcome, now).await.unwrap()
     }
 
     /// Each recipient's message on `channel`: (state, last error), by phone.
@@ -292,14 +305,21 @@ async fn sms_delivery_reports_move_campaign_sms_to_delivered_or_failed_once() {
     let env = start(ist(11, 0)).await;
     let reached = "+919822000020";
     let id = env.create_campaign("sms", &[reached, DND]).await;
-    let sids = env.send_due_sms(&id).await;
-    assert_eq!(sids.len(), 2);
+    // The DND number's report comes before the sender records its SmsSid:
+    // the report finds the message by its CustomField.
+    let sent = env.send_due_sms(&id, |phone| phone == reached).await;
+    assert_eq!(sent.len(), 2);
     env.tick(60).await;
+    let (late_sid, late) = sent.iter().find(|(_, m)| m.phone.as_str() == DND).unwrap();
+    assert!(!env.record_sent_sms(&id, late, late_sid).await, "the report moved it on first");
+    let (found, state) =
+        env.app.state.store.message_by_sid(MessageChannel::Sms, late_sid).await.unwrap().expect("the sid recorded");
+    assert_eq!((found.seq, state), (late.seq, MessageState::Failed));
     let states = env.states(&id, MessageChannel::Sms).await;
     assert_eq!(states[0].1, MessageState::Delivered, "{states:?}");
     assert_eq!(states[1].1, MessageState::Failed, "{states:?}");
     assert!(states[1].2.as_deref().unwrap().starts_with("failed_dnd"), "{states:?}");
-    for sid in &sids {
+    for (sid, _) in &sent {
         env.replay_callbacks(sid).await;
         env.replay_callbacks(sid).await;
     }

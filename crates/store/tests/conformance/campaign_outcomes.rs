@@ -82,8 +82,17 @@ async fn campaign_calls_are_numbered_per_message_and_found_by_attempt(db: &TestD
     assert_eq!(found.text, "नमस्कार! Mangwale");
     assert_eq!(found.language, Language::Mr);
     assert_eq!(found.category, TemplateCategory::Promotional);
-    assert_eq!(found.message_ref(), Some(MessageRef { campaign: id, channel: MessageChannel::Voice, seq: 1 }));
+    assert_eq!(found.message_ref(), Some(MessageRef { campaign: id.clone(), channel: MessageChannel::Voice, seq: 1 }));
     assert!(s.campaign_call("nope").await.unwrap().is_none());
+
+    // A call Exotel refused is forgotten: the next call takes its ordinal.
+    let refused = s.add_campaign_call(&call("a5", Some((id.clone(), 1)), t(5))).await.unwrap();
+    assert_eq!(refused.ordinal, 3);
+    s.forget_campaign_call("a5").await.unwrap();
+    assert!(s.campaign_call("a5").await.unwrap().is_none());
+    assert_eq!(s.latest_call_ordinal(&id, 1).await.unwrap(), Some(2));
+    let third = s.add_campaign_call(&call("a6", Some((id.clone(), 1)), t(6))).await.unwrap();
+    assert_eq!(third.ordinal, 3);
 }
 
 async fn messages_move_only_forward_and_retries_requeue(db: &TestDb) {

@@ -458,12 +458,15 @@ async fn killed_mid_campaign_the_binary_carries_on_and_nobody_gets_a_second_sms(
         "every SMS carries its DLT id"
     );
 
-    // The counts are final: everything sent but the held one, which is
-    // failed as unknown (it may have gone out: it did).
+    // The counts are final: everything sent but, perhaps, the held one. The
+    // restarted sender fails it as unknown once its claim's lease runs out
+    // (it may have gone out: it did), unless Exotel's delivery report,
+    // found by the SMS's CustomField, came first and made it `delivered`.
     let stats = &status["stats"];
     assert_eq!(stats["total"], RECIPIENTS, "{status}");
-    assert_eq!(stats["failed"], 1, "{status}");
-    assert_eq!(stats["sent"], RECIPIENTS - 1, "{status}");
+    let failed = stats["failed"].as_u64().unwrap();
+    assert!(failed <= 1, "{status}");
+    assert_eq!(stats["sent"].as_u64().unwrap() + failed, RECIPIENTS as u64, "{status}");
     for state in ["queued", "sending"] {
         assert_eq!(status["counts"]["sms"][state], 0, "{state}: {status}");
     }
@@ -471,8 +474,8 @@ async fn killed_mid_campaign_the_binary_carries_on_and_nobody_gets_a_second_sms(
     drop(service);
     let sids: std::collections::HashSet<&str> = messages.iter().map(|m| m.sid.as_str()).collect();
     for (phone, state, outcome) in campaign_from_db(dir.path(), &cid).await {
-        if phone == held_to.as_str() {
-            assert_eq!(state, mangwale_core::campaign::MessageState::Failed);
+        if phone == held_to.as_str() && state == mangwale_core::campaign::MessageState::Failed {
+            assert_eq!(failed, 1);
             assert!(outcome.as_deref().unwrap_or("").contains("unknown"), "{outcome:?}");
         } else {
             // Sent or delivered, with the sid Exotel gave it.

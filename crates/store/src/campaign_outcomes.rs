@@ -115,12 +115,15 @@ pub trait CampaignOutcomeStore: Send + Sync {
     ) -> Result<bool>;
 
     /// Queues the message again, due at `at`, if it is in one of `from`
-    /// (a busy or unanswered call's retry). True if it moved.
+    /// (a busy or unanswered call's retry), recording the sid of the call
+    /// that ended (the retry's send key holds it). True if it moved.
+    #[allow(clippy::too_many_arguments)]
     async fn retry_message(
         &self,
         message: &MessageRef,
         from: &[MessageState],
         at: DateTime<Utc>,
+        provider_sid: Option<&str>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
@@ -411,12 +414,22 @@ impl CampaignOutcomeStore for SqliteStore {
         message: &MessageRef,
         from: &[MessageState],
         at: DateTime<Utc>,
+        provider_sid: Option<&str>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let _write = self.write.lock().await;
-        Outcomes::<Sqlite>::move_to(&self.writer, message, from, MessageState::Queued, Some(at), None, Some(error), now)
-            .await
+        Outcomes::<Sqlite>::move_to(
+            &self.writer,
+            message,
+            from,
+            MessageState::Queued,
+            Some(at),
+            provider_sid,
+            Some(error),
+            now,
+        )
+        .await
     }
 
     async fn message_by_sid(&self, channel: MessageChannel, sid: &str) -> Result<Option<(MessageRef, MessageState)>> {
@@ -469,11 +482,21 @@ impl CampaignOutcomeStore for PgStore {
         message: &MessageRef,
         from: &[MessageState],
         at: DateTime<Utc>,
+        provider_sid: Option<&str>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Outcomes::<Postgres>::move_to(&self.pool, message, from, MessageState::Queued, Some(at), None, Some(error), now)
-            .await
+        Outcomes::<Postgres>::move_to(
+            &self.pool,
+            message,
+            from,
+            MessageState::Queued,
+            Some(at),
+            provider_sid,
+            Some(error),
+            now,
+        )
+        .await
     }
 
     async fn message_by_sid(&self, channel: MessageChannel, sid: &str) -> Result<Option<(MessageRef, MessageState)>> {

@@ -372,7 +372,7 @@ pub async fn call_status(store: &dyn Store, attempt: &CallAttempt, now: DateTime
             let what = if attempt.state == CallState::Busy { "busy" } else { "no answer" };
             match after_unanswered(call.ordinal, call.category, now) {
                 Unanswered::Retry { at } => {
-                    if store.retry_message(&message, RETRY_FROM, at, &error(what), now).await? {
+                    if store.retry_message(&message, RETRY_FROM, at, sid, &error(what), now).await? {
                         metrics::counter!("mangwale_campaign_call_retries_total").increment(1);
                         let detail = json!({"attempt": attempt.id, "call": call.ordinal, "status": what, "retryAt": at.to_rfc3339()});
                         let party = format!("campaign:{}:{}", message.campaign.as_str(), message.seq);
@@ -408,12 +408,12 @@ pub async fn call_status(store: &dyn Store, attempt: &CallAttempt, now: DateTime
 /// The `CustomField` of a campaign message's SMS: its delivery report
 /// finds the message by it when the sender has not recorded the SmsSid yet.
 pub fn sms_custom_field(campaign: &mangwale_core::campaign::CampaignId, seq: i64) -> String {
-    format!("cm:{}:{seq}", campaign.as_str())
+    format!("c:{}:{seq}", campaign.as_str())
 }
 
 /// The campaign message a [`sms_custom_field`] names.
 pub fn sms_message(custom_field: &str) -> Option<MessageRef> {
-    let (campaign, seq) = custom_field.strip_prefix("cm:")?.rsplit_once(':')?;
+    let (campaign, seq) = custom_field.strip_prefix("c:")?.rsplit_once(':')?;
     Some(MessageRef {
         campaign: mangwale_core::campaign::CampaignId::parse(campaign).ok()?,
         channel: MessageChannel::Sms,
@@ -513,6 +513,7 @@ mod tests {
         let message = sms_message(&field).unwrap();
         assert_eq!((message.campaign, message.channel, message.seq), (id, MessageChannel::Sms, 42));
         assert_eq!(sms_message("l:esc_1"), None);
-        assert_eq!(sms_message("cm:cmp_x:1"), None);
+        assert_eq!(sms_message("c:cmp_x:1"), None);
+        assert_eq!(sms_message("c:0f3a9c"), None, "a call attempt's CustomField");
     }
 }

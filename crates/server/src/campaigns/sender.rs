@@ -560,7 +560,7 @@ impl CampaignSender {
             Ok(true) => done.label(),
             Ok(false) => {
                 tracing::warn!(campaign = %id, seq = m.seq, channel = batch.channel.as_str(), outcome = done.label(),
-                    "a newer claim holds the message: its outcome was not recorded");
+                    "a newer claim (or an Exotel report that came first) holds the message: its outcome was not recorded");
                 "unrecorded"
             }
             Err(e) => {
@@ -619,7 +619,7 @@ impl CampaignSender {
                 sms.dlt_entity_id = dlt.entity_id.clone();
                 sms.dlt_template_id = dlt.template_id.clone();
                 sms.sms_type = Some(sms_type(template.category));
-                sms.custom_field = Some(format!("c:{}:{}", batch.campaign.id, m.seq));
+                sms.custom_field = Some(super::call::sms_custom_field(&batch.campaign.id, m.seq));
                 match send_sms_once(&self.state, SmsPurpose::Campaign, &key, &sms).await {
                     SentOnce::Sent { id, earlier } => Done::Sent { sid: id, earlier },
                     SentOnce::NotSent { message, transient: true, retry_after } => {

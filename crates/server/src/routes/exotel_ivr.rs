@@ -371,7 +371,7 @@ async fn sms_status(State(state): State<AppState>, params: ExotelParams) -> AppR
         .await?;
     }
     // A campaign SMS's outcome (found by its SmsSid, or its CustomField
-    // `cm:<campaign>:<seq>`): before the report is recorded, so a retried
+    // `c:<campaign>:<seq>`): before the report is recorded, so a retried
     // report (after a failure) moves it then; the move is a compare-and-set,
     // so a repeated report changes nothing.
     campaign_call::sms_status(&state, &report).await.map_err(|e| {

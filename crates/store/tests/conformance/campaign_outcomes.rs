@@ -126,8 +126,9 @@ async fn messages_move_only_forward_and_retries_requeue(db: &TestDb) {
     // Busy: queued again, due at the retry's time, then claimed again.
     let other = s.claim_messages(&id, MessageChannel::Voice, t(1), lease, 1).await.unwrap();
     let o = MessageRef { campaign: id.clone(), channel: MessageChannel::Voice, seq: other[0].seq };
-    assert!(s.retry_message(&o, &[Sending, Sent], t(1801), "call 1: busy", t(2)).await.unwrap());
-    assert!(!s.retry_message(&o, &[Sending, Sent], t(1801), "call 1: busy", t(3)).await.unwrap(), "once");
+    assert!(s.retry_message(&o, &[Sending, Sent], t(1801), Some("CA-2"), "call 1: busy", t(2)).await.unwrap());
+    assert!(!s.retry_message(&o, &[Sending, Sent], t(1801), Some("CA-2"), "call 1: busy", t(3)).await.unwrap(), "once");
+    assert_eq!(s.message_by_sid(MessageChannel::Voice, "CA-2").await.unwrap().unwrap().1, Queued);
     assert_eq!(s.count_due(&id, MessageChannel::Voice, t(1800)).await.unwrap(), 0);
     assert_eq!(s.count_due(&id, MessageChannel::Voice, t(1801)).await.unwrap(), 1);
     let again = s.claim_messages(&id, MessageChannel::Voice, t(1801), lease, 1).await.unwrap();

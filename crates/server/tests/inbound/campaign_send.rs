@@ -127,8 +127,9 @@ async fn a_thousand_recipient_campaign_started_at_ten_to_nine_waits_for_the_morn
     assert_eq!(env.clock.now(), ist(6, 21, 0));
     let (sms, calls) = per_number(&env);
     let (sent_sms, sent_calls) = (sms.len(), calls.len());
-    // 600 s at 1/s, with the limiter's one-second head start.
-    assert!((595..=602).contains(&sent_sms), "{sent_sms} SMS by 21:00");
+    // 600 s at 1/s (no head start: an idle limiter's schedule starts a
+    // tolerance ahead).
+    assert!((595..=601).contains(&sent_sms), "{sent_sms} SMS by 21:00");
     assert!((580..=602).contains(&sent_calls), "{sent_calls} calls by 21:00");
     let status = env.status(&id).await;
     assert_eq!(status["state"], "running");

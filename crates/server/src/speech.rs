@@ -217,6 +217,7 @@ fn whisper_config(settings: &SpeechSettings) -> WhisperConfig {
         model: settings.whisper_model.clone(),
         threads: settings.whisper_threads,
         max_tokens: settings.whisper_max_tokens,
+        ..WhisperConfig::new(&settings.models_dir)
     }
 }
 

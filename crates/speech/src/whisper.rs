@@ -1,28 +1,35 @@
-//! The embedded offline recogniser: multilingual Whisper in CTranslate2's
-//! format (the weights `mangwale-exotel models fetch` puts in
-//! `MODELS_DIR/whisper-<model>/`), run through `ct2rs` when the crate is
-//! built with the `whisper` feature.
+//! The embedded offline recogniser: multilingual Whisper run by
+//! whisper.cpp (through `whisper-rs`, when the crate is built with the
+//! `whisper` feature), from the ggml file `mangwale-exotel models fetch`
+//! converts into `MODELS_DIR/whisper-<model>/`.
 //!
 //! One recognition:
 //! - the caller's 8 kHz PCM is resampled to 16 kHz and scaled to f32
-//!   ([`whisper_input`]), then turned into Whisper's log-mel features
-//!   ([`crate::mel`]);
+//!   ([`whisper_input`]); whisper.cpp computes the log-mel features;
+//! - the encoder reads only the utterance, not Whisper's whole 30 s window:
+//!   its context is sized to the audio ([`audio_ctx`]: 50 positions a
+//!   second, a margin, a multiple of 64, at least 256), which is what makes
+//!   a turn's recognition take well under a second;
 //! - the store's catalog biases the decoding through the *previous-text*
-//!   prompt (`<|startofprev|>` + the hint phrases), never through the
-//!   answer's prefix: the model is told which words are likely, not what
-//!   was said ([`prompt_tokens`], capped to [`WhisperConfig::prompt_budget`]
-//!   tokens);
+//!   prompt, never through the answer's prefix, written as a sample order
+//!   in the caller's language ("ek Misal Pav aur do Cutting Chai aur …",
+//!   [`sample_order`]): the model is told which words are likely and what
+//!   an order sounds like, not what was said; it is capped to
+//!   [`WhisperConfig::prompt_budget`] tokens, whole pieces only;
 //! - the language is the hinted one (Hinglish is decoded as Hindi) or, with
 //!   no hint, the likeliest of Hindi, Marathi and English;
-//! - greedy decoding at temperature 0, at most `WHISPER_MAX_TOKENS` tokens,
-//!   with a repetition penalty and n-gram blocking, because a prompted
-//!   Whisper can loop on the prompt's words;
-//! - no speech (Whisper's no-speech probability high and the text unlikely),
-//!   or an answer that only recites the prompt, is an empty transcript.
+//! - greedy decoding at temperature 0 without fallback, no timestamps, one
+//!   segment, no carried context, blank and non-speech tokens suppressed, at
+//!   most `WHISPER_MAX_TOKENS` tokens;
+//! - no speech (Whisper's no-speech probability high and the text
+//!   unlikely), or an answer that only recites the prompt, is an empty
+//!   transcript; a word or phrase looping three times is cut to one
+//!   ([`cut_repetition`]), since a prompted Whisper can loop.
 //!
-//! The model is loaded once and shared; recognitions run on tokio's blocking
-//! pool, at most [`WhisperConfig::parallel_recognitions`] at a time, so that
-//! calls queue instead of oversubscribing the cores.
+//! The model is loaded once and shared; each recognition borrows one of
+//! [`WhisperConfig::parallel_recognitions`] decoder states and runs on
+//! tokio's blocking pool, so that calls queue instead of oversubscribing
+//! the cores.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +37,7 @@ use mangwale_voice::catalog::Lang;
 use mangwale_voice::speech::Pcm16;
 
 use crate::audio::resample;
+use crate::hints::{Script, closed_words};
 use crate::mel;
 
 /// Where the model lives and how it runs.
@@ -44,25 +52,43 @@ pub struct WhisperConfig {
     /// `WHISPER_MAX_TOKENS`: the most tokens one utterance may decode to
     /// (a prompted Whisper can loop).
     pub max_tokens: usize,
+    /// The smallest encoder context (in 20 ms positions) an utterance is
+    /// read with ([`MIN_AUDIO_CTX`]; the speech bench varies it).
+    pub min_audio_ctx: usize,
 }
 
 /// Whisper's text context: prompt, start tokens and answer share it.
 pub const TEXT_CONTEXT: usize = 448;
-/// The most previous-text tokens Whisper was trained with (half the
-/// context, less the `<|startofprev|>` token).
+/// The most previous-text tokens whisper.cpp passes (half the context,
+/// less the `<|startofprev|>` token).
 pub const MAX_PROMPT_TOKENS: usize = TEXT_CONTEXT / 2 - 1;
 /// `<|startoftranscript|>`, the language, `<|transcribe|>`,
 /// `<|notimestamps|>`, and `<|startofprev|>`.
 const CONTROL_TOKENS: usize = 5;
+/// Encoder positions a second of audio takes (100 mel frames, halved by
+/// the second convolution).
+pub const AUDIO_CTX_PER_SECOND: usize = 50;
+/// Positions read past the utterance's end (about 1.3 s of silence).
+pub const AUDIO_CTX_MARGIN: usize = 64;
+/// The smallest encoder context a recognition uses: shorter windows
+/// start to cost accuracy on the shortest turns ("haan", "do").
+pub const MIN_AUDIO_CTX: usize = 256;
+/// Whisper's full window, 30 s.
+pub const FULL_AUDIO_CTX: usize = 1500;
 
-/// The files a model folder holds once `models fetch` has finished (the
-/// manifest is written last, so a half-written folder is not "present").
-pub const MODEL_FILES: [&str; 4] = ["model.bin", "tokenizer.json", "vocabulary.json", "config.json"];
+/// The ggml model file the engine loads (written by `models fetch`).
+pub const GGML_FILE: &str = "ggml-model.bin";
 
 impl WhisperConfig {
     /// `base` with the documented defaults, in `models_dir`.
     pub fn new(models_dir: impl Into<PathBuf>) -> WhisperConfig {
-        WhisperConfig { models_dir: models_dir.into(), model: "base".into(), threads: 2, max_tokens: 96 }
+        WhisperConfig {
+            models_dir: models_dir.into(),
+            model: "base".into(),
+            threads: 2,
+            max_tokens: 96,
+            min_audio_ctx: MIN_AUDIO_CTX,
+        }
     }
 
     /// The folder holding this model's files.
@@ -89,17 +115,27 @@ impl WhisperConfig {
     }
 }
 
-/// Whether `models fetch` has put the model in place: its files and the
-/// manifest written after them.
+/// Whether `models fetch` has put the model in place: the ggml file and
+/// the manifest written after it (a half-written folder is not "present";
+/// a folder fetched before the engine moved to whisper.cpp holds only the
+/// CTranslate2 files until `models fetch` converts them).
 pub fn models_present(config: &WhisperConfig) -> bool {
     let dir = config.model_dir();
-    MODEL_FILES.iter().chain([&crate::models::MANIFEST]).all(|f| Path::new(&dir).join(f).is_file())
+    [GGML_FILE, crate::models::MANIFEST].iter().all(|f| Path::new(&dir).join(f).is_file())
 }
 
 /// The caller's audio as Whisper takes it: 16 kHz, f32 in [-1, 1].
 pub fn whisper_input(audio: &Pcm16) -> Vec<f32> {
     let samples = resample(&audio.samples, audio.sample_rate.hz(), mel::SAMPLE_RATE);
     samples.into_iter().map(|s| f32::from(s) / 32_768.0).collect()
+}
+
+/// The encoder context for `samples` of 16 kHz audio: 50 positions a
+/// second and [`AUDIO_CTX_MARGIN`], rounded up to a multiple of 64, at
+/// least `floor`, at most the model's `full` window.
+pub fn audio_ctx(samples: usize, floor: usize, full: usize) -> usize {
+    let positions = (samples * AUDIO_CTX_PER_SECOND).div_ceil(mel::SAMPLE_RATE as usize) + AUDIO_CTX_MARGIN;
+    positions.next_multiple_of(64).max(floor).min(full)
 }
 
 /// The language Whisper decodes in for a hinted one: Hinglish is Hindi
@@ -112,23 +148,71 @@ pub fn whisper_language(lang: Lang) -> &'static str {
     }
 }
 
-/// The previous-text prompt for `phrases`: the phrases, each once (case
-/// aside) and in the order given, comma-separated, as whole phrases for as
-/// long as they fit in `budget` tokens. `encode` is the model's tokenizer
-/// (text to token strings). Empty when there is nothing to say.
-pub fn prompt_tokens(phrases: &[String], budget: usize, encode: impl Fn(&str) -> Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut tokens = Vec::new();
-    for phrase in phrases {
-        let phrase = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
-        if phrase.is_empty() || !seen.insert(phrase.to_lowercase()) {
+/// "and" between the lines of a sample order, in the phrases' script.
+fn connector(lang: Lang, devanagari: bool) -> &'static str {
+    match (lang, devanagari) {
+        (Lang::Mr, true) => "आणि",
+        (Lang::Mr, false) => "ani",
+        (Lang::Hi, true) => "और",
+        (Lang::En, _) => "and",
+        (Lang::Hi | Lang::HiEn, _) => "aur",
+    }
+}
+
+fn is_devanagari(text: &str) -> bool {
+    text.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c))
+}
+
+/// The catalog prompt for `phrases` (a [`crate::hints`] list: number
+/// words, yes and no, then names) written as a sample order: the number
+/// words one to ten in turn before each name, joined by the language's
+/// "and" — `[" ek Misal Pav", " aur do Cutting Chai", …]`, each piece to be
+/// kept or dropped whole. Names come once each (case aside) and in the
+/// order given; a name whose words are inside an earlier one (the alias
+/// "misal" after "Misal Pav") and the closed words are left out. The number words are
+/// Devanagari when the phrases' are, Latin otherwise. Empty without names.
+pub fn sample_order(lang: Lang, phrases: &[String]) -> Vec<String> {
+    let clean = |p: &String| p.split_whitespace().collect::<Vec<_>>().join(" ");
+    let key = |p: &str| p.to_lowercase();
+    let closed: std::collections::HashSet<String> = [Script::Latin, Script::Native]
+        .iter()
+        .flat_map(|&script| closed_words(lang, script).iter().map(|w| key(w)))
+        .collect();
+    let numbers_of = |script| closed_words(lang, script)[..10].iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    let (native, latin) = (numbers_of(Script::Native), numbers_of(Script::Latin));
+    let count =
+        |numbers: &[String]| phrases.iter().filter(|p| numbers.iter().any(|n| key(n) == key(&clean(p)))).count();
+    // Devanagari number words when the hints are written in Devanagari.
+    let hinted_native = native.iter().any(|n| is_devanagari(n)) && count(&native) > count(&latin);
+    let numbers = if hinted_native { native } else { latin };
+    let and = connector(lang, hinted_native);
+    let names = phrases.iter().map(clean).filter(|p| !p.is_empty() && !closed.contains(&key(p)));
+    let mut kept: Vec<String> = Vec::new();
+    let mut pieces = Vec::new();
+    for name in names {
+        // A name already in the prompt, or an alias inside one ("misal"
+        // after "Misal Pav"), adds nothing but length.
+        let words_of = |n: &str| format!(" {} ", words(n).join(" "));
+        if kept.iter().any(|k| words_of(k).contains(&words_of(&name))) {
             continue;
         }
+        kept.push(name.clone());
+        let number = &numbers[pieces.len() % numbers.len()];
         // Whisper's prompts start with a space, as a following sentence
-        // would; the byte-level tokenizer splits at spaces and punctuation,
-        // so encoding piece by piece gives the tokens of the joined text.
-        let piece = if tokens.is_empty() { format!(" {phrase}") } else { format!(", {phrase}") };
-        let piece_tokens = encode(&piece);
+        // would; the byte-level tokenizer splits at spaces, so encoding
+        // piece by piece gives the tokens of the joined text.
+        pieces.push(if pieces.is_empty() { format!(" {number} {name}") } else { format!(" {and} {number} {name}") });
+    }
+    pieces
+}
+
+/// The prompt's tokens: whole `pieces` in order, for as long as they fit
+/// in `budget` tokens. `encode` is the model's tokenizer; a piece it
+/// refuses (`None`) is left out.
+pub fn prompt_within<T>(pieces: &[String], budget: usize, encode: impl Fn(&str) -> Option<Vec<T>>) -> Vec<T> {
+    let mut tokens = Vec::new();
+    for piece in pieces {
+        let Some(piece_tokens) = encode(piece) else { continue };
         if tokens.len() + piece_tokens.len() > budget {
             break;
         }
@@ -137,48 +221,70 @@ pub fn prompt_tokens(phrases: &[String], budget: usize, encode: impl Fn(&str) ->
     tokens
 }
 
-/// CTranslate2's `max_length` for an answer of at most `answer` tokens
-/// after a decoder prompt of `prompt_len` tokens: it caps the answer at
-/// `min(max_length / 2, max_length - (prompt_len - 1))` (everything before
-/// the last start token counts), so a bare `answer` would leave a long
-/// prompt no room at all.
-pub fn ct2_max_length(prompt_len: usize, answer: usize) -> usize {
-    let before_start = prompt_len.saturating_sub(1);
-    (before_start + answer).max(2 * answer)
+/// Lowercase words, letters and digits only.
+fn words(text: &str) -> Vec<String> {
+    text.chars()
+        .map(|c| if c.is_alphanumeric() || c.is_whitespace() || is_mark(c) { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect()
 }
 
-/// The decoder's start: the previous text (when there is one), then the
-/// transcription task in `language` without timestamps.
-pub fn decoder_prompt(previous: &[String], language: &str) -> Vec<String> {
-    let mut prompt = Vec::with_capacity(previous.len() + CONTROL_TOKENS);
-    if !previous.is_empty() {
-        prompt.push("<|startofprev|>".to_string());
-        prompt.extend(previous.iter().cloned());
-    }
-    prompt.push("<|startoftranscript|>".into());
-    prompt.push(format!("<|{language}|>"));
-    prompt.push("<|transcribe|>".into());
-    prompt.push("<|notimestamps|>".into());
-    prompt
+/// Devanagari vowel signs and viramas are marks, not letters, but part of
+/// the word.
+fn is_mark(c: char) -> bool {
+    ('\u{0900}'..='\u{0903}').contains(&c)
+        || ('\u{093A}'..='\u{094F}').contains(&c)
+        || ('\u{0951}'..='\u{0957}').contains(&c)
+        || ('\u{0962}'..='\u{0963}').contains(&c)
 }
 
 /// Whether an answer only recites the prompt: three or more
-/// comma-separated phrases, every one of them a hint phrase. Whisper does
-/// this on audio it cannot read, and such a "transcript" would order the
-/// menu.
-pub fn recites_prompt(text: &str, phrases: &[String]) -> bool {
-    let key = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-            .collect::<String>()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
+/// comma-separated phrases, every one of them a hint phrase, or three
+/// consecutive lines of the sample-order `prompt`, word for word. Whisper
+/// does this on audio it cannot read, and such a "transcript" would order
+/// the menu.
+pub fn recites_prompt(text: &str, phrases: &[String], prompt: &[String]) -> bool {
+    let key = |s: &str| words(s).join(" ");
     let known: std::collections::HashSet<String> = phrases.iter().map(|p| key(p)).collect();
     let parts: Vec<String> = text.split([',', '،', '।']).map(key).filter(|p| !p.is_empty()).collect();
-    parts.len() >= 3 && parts.iter().all(|p| known.contains(p))
+    if parts.len() >= 3 && parts.iter().all(|p| known.contains(p)) {
+        return true;
+    }
+    let said = format!(" {} ", key(text));
+    let lines: Vec<String> = prompt.iter().map(|piece| key(piece)).collect();
+    lines.windows(3).any(|three| {
+        let run = three.join(" ");
+        // A run recited from the middle of the prompt may start without
+        // its connector.
+        let bare = CONNECTORS.iter().find_map(|c| run.strip_prefix(&format!("{c} "))).unwrap_or(&run);
+        said.contains(&format!(" {bare} "))
+    })
+}
+
+/// Every [`connector`].
+const CONNECTORS: [&str; 5] = ["aur", "and", "ani", "और", "आणि"];
+
+/// The answer with a loop cut: where a word or a phrase comes three times
+/// in a row, it is kept once and the rest of the answer (the loop, and what
+/// a looping decoder writes after it) dropped.
+pub fn cut_repetition(text: &str) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let key = |w: &str| words(w).join(" ");
+    for start in 0..tokens.len() {
+        for n in 1.. {
+            if start + 3 * n > tokens.len() {
+                break;
+            }
+            let gram = |k: usize| tokens[start + k * n..start + (k + 1) * n].iter().map(|w| key(w)).collect::<Vec<_>>();
+            let first = gram(0);
+            if first.iter().all(|w| !w.is_empty()) && gram(1) == first && gram(2) == first {
+                return tokens[..start + n].join(" ");
+            }
+        }
+    }
+    tokens.join(" ")
 }
 
 #[cfg(feature = "whisper")]
@@ -244,33 +350,87 @@ mod tests {
 
     use super::*;
 
-    fn chars(text: &str) -> Vec<String> {
-        text.chars().map(String::from).collect()
+    fn chars(text: &str) -> Option<Vec<char>> {
+        Some(text.chars().collect())
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
-    fn the_prompt_lists_each_phrase_once_in_order_and_stops_at_a_whole_phrase() {
-        let phrases: Vec<String> =
-            ["Misal Pav", "  vada   pav ", "misal pav", "", "Cutting Chai"].iter().map(|s| s.to_string()).collect();
-        let all = prompt_tokens(&phrases, 100, chars);
-        assert_eq!(all.concat(), " Misal Pav, vada pav, Cutting Chai");
-        // " Misal Pav" is 10 characters and ", vada pav" 10 more: a budget
-        // of 25 takes two phrases, never a piece of the third.
-        assert_eq!(prompt_tokens(&phrases, 25, chars).concat(), " Misal Pav, vada pav");
-        assert!(prompt_tokens(&phrases, 5, chars).is_empty());
-        assert!(prompt_tokens(&[], 100, chars).is_empty());
-    }
-
-    #[test]
-    fn the_prompt_goes_before_the_transcript_never_into_it() {
-        let previous = vec![" Mis".to_string(), "al".to_string()];
+    fn the_prompt_is_a_sample_order_of_the_names_with_the_number_words_in_turn() {
+        let hindi = strings(&[
+            "ek",
+            "do",
+            "teen",
+            "char",
+            "paanch",
+            "chhe",
+            "saat",
+            "aath",
+            "nau",
+            "das",
+            "haan",
+            "nahi",
+            "Misal Pav",
+            "  vada   pav ",
+            "misal pav",
+            "",
+            "Cutting Chai",
+        ]);
         assert_eq!(
-            decoder_prompt(&previous, "hi"),
-            ["<|startofprev|>", " Mis", "al", "<|startoftranscript|>", "<|hi|>", "<|transcribe|>", "<|notimestamps|>"]
+            sample_order(Lang::Hi, &hindi).concat(),
+            " ek Misal Pav aur do vada pav aur teen Cutting Chai",
+            "each name once, in order; the closed words are not names"
         );
-        assert_eq!(decoder_prompt(&[], "mr")[0], "<|startoftranscript|>");
-        assert_eq!(whisper_language(Lang::HiEn), "hi");
-        assert_eq!(whisper_language(Lang::Mr), "mr");
+        let aliases = strings(&["ek", "Misal Pav", "Cutting Chai", "misal", "chai", "Pav Bhaji", "Full plate"]);
+        assert_eq!(
+            sample_order(Lang::HiEn, &aliases).concat(),
+            " ek Misal Pav aur do Cutting Chai aur teen Pav Bhaji aur char Full plate",
+            "an alias inside a name already there is left out"
+        );
+        let marathi = strings(&["ek", "don", "teen", "Misal Pav", "Kokum"]);
+        assert_eq!(sample_order(Lang::Mr, &marathi), [" ek Misal Pav", " ani don Kokum"]);
+        let devanagari = strings(&["एक", "दोन", "मिसळ पाव", "चहा"]);
+        assert_eq!(sample_order(Lang::Mr, &devanagari).concat(), " एक मिसळ पाव आणि दोन चहा");
+        let english = strings(&["one", "two", "yes", "no", "Masala Dosa", "Filter Coffee"]);
+        assert_eq!(sample_order(Lang::En, &english).concat(), " one Masala Dosa and two Filter Coffee");
+        // Past ten names the numbers start again.
+        let many: Vec<String> = (0..12).map(|i| format!("item {i}")).collect();
+        assert_eq!(sample_order(Lang::HiEn, &many)[10], " aur ek item 10");
+        assert!(sample_order(Lang::Hi, &strings(&["ek", "do", "haan"])).is_empty());
+    }
+
+    #[test]
+    fn the_prompt_keeps_whole_pieces_within_the_budget() {
+        let pieces = strings(&[" ek Misal Pav", " aur do Cutting Chai", " aur teen Vada Pav"]);
+        let all: String = prompt_within(&pieces, 100, chars).into_iter().collect();
+        assert_eq!(all, " ek Misal Pav aur do Cutting Chai aur teen Vada Pav");
+        // 13 + 20 characters: a budget of 40 takes two pieces, never a
+        // part of the third.
+        let two: String = prompt_within(&pieces, 40, chars).into_iter().collect();
+        assert_eq!(two, " ek Misal Pav aur do Cutting Chai");
+        assert!(prompt_within(&pieces, 5, chars).is_empty());
+        // A piece the tokenizer refuses is left out, the rest kept.
+        let refusing = |t: &str| if t.contains("Cutting") { None } else { chars(t) };
+        let kept: String = prompt_within(&pieces, 100, refusing).into_iter().collect();
+        assert_eq!(kept, " ek Misal Pav aur teen Vada Pav");
+    }
+
+    #[test]
+    fn the_encoder_reads_the_utterance_not_the_whole_window() {
+        let second = 16_000;
+        // 3.5 s: 175 positions and the margin, 239, rounded to 256.
+        assert_eq!(audio_ctx(7 * second / 2, MIN_AUDIO_CTX, FULL_AUDIO_CTX), 256);
+        // Short turns never go below the floor.
+        assert_eq!(audio_ctx(second / 2, MIN_AUDIO_CTX, FULL_AUDIO_CTX), 256);
+        assert_eq!(audio_ctx(second / 2, 0, FULL_AUDIO_CTX), 128);
+        // 8 s: 400 + 64 = 464, rounded to 512.
+        assert_eq!(audio_ctx(8 * second, MIN_AUDIO_CTX, FULL_AUDIO_CTX), 512);
+        assert_eq!(audio_ctx(8 * second, MIN_AUDIO_CTX, FULL_AUDIO_CTX) % 64, 0);
+        // 30 s is the whole window.
+        assert_eq!(audio_ctx(30 * second, MIN_AUDIO_CTX, FULL_AUDIO_CTX), FULL_AUDIO_CTX);
     }
 
     #[test]
@@ -286,19 +446,10 @@ mod tests {
         assert_eq!(config.prompt_budget(), 0);
         config.max_tokens = 0;
         assert_eq!(config.answer_tokens(), 1);
-        // CTranslate2 caps the answer at min(L / 2, L - prompt before the
-        // start token): both leave exactly the configured answer.
-        let cap = |prompt_len: usize, answer: usize| {
-            let l = ct2_max_length(prompt_len, answer);
-            (l / 2).min(l - (prompt_len - 1))
-        };
-        assert_eq!(cap(4, 96), 96);
-        assert_eq!(cap(228, 96), 96);
-        assert_eq!(cap(97, 96), 96);
-        assert_eq!(cap(228, 1), 1);
-        assert!(ct2_max_length(228, 96) <= TEXT_CONTEXT);
         config.threads = 64;
         assert_eq!(config.parallel_recognitions(), 1);
+        assert_eq!(whisper_language(Lang::HiEn), "hi");
+        assert_eq!(whisper_language(Lang::Mr), "mr");
     }
 
     #[test]
@@ -313,25 +464,44 @@ mod tests {
 
     #[test]
     fn an_answer_reciting_the_prompt_is_recognised_as_such() {
-        let phrases: Vec<String> = ["Misal Pav", "Vada Pav", "Cutting Chai", "एक", "दो"].map(String::from).to_vec();
-        assert!(recites_prompt("Misal Pav, Vada Pav, Cutting Chai.", &phrases));
-        assert!(recites_prompt("एक, दो, misal pav", &phrases));
-        assert!(!recites_prompt("do misal pav aur ek cutting chai", &phrases));
-        assert!(!recites_prompt("Misal Pav, Vada Pav", &phrases));
-        assert!(!recites_prompt("Misal Pav, two Vada Pav, Cutting Chai", &phrases));
+        let phrases = strings(&["ek", "do", "teen", "Misal Pav", "Vada Pav", "Cutting Chai", "एक", "दो"]);
+        let prompt = sample_order(Lang::Hi, &phrases);
+        assert!(recites_prompt("Misal Pav, Vada Pav, Cutting Chai.", &phrases, &prompt));
+        assert!(recites_prompt("एक, दो, misal pav", &phrases, &prompt));
+        assert!(!recites_prompt("do misal pav aur ek cutting chai", &phrases, &prompt));
+        assert!(!recites_prompt("Misal Pav, Vada Pav", &phrases, &prompt));
+        assert!(!recites_prompt("Misal Pav, two Vada Pav, Cutting Chai", &phrases, &prompt));
+        // The sample order read back, whole or from its middle.
+        assert!(recites_prompt("Ek Misal Pav aur do Vada Pav aur teen Cutting Chai.", &phrases, &prompt));
+        let longer = sample_order(Lang::Hi, &strings(&["A1", "B2", "C3", "D4"]));
+        assert!(recites_prompt("do B2 aur teen C3 aur char D4", &phrases, &longer));
+        // Two lines of it are an order like any other.
+        assert!(!recites_prompt("ek Misal Pav aur do Vada Pav", &phrases, &prompt));
     }
 
     #[test]
-    fn models_are_present_only_once_every_file_and_the_manifest_are() {
+    fn a_looping_answer_is_cut_to_its_first_round() {
+        assert_eq!(cut_repetition("वडा वडा वडा वडा"), "वडा");
+        assert_eq!(cut_repetition("do misal pav misal pav misal pav misal"), "do misal pav");
+        assert_eq!(cut_repetition("ek chai, ek chai, ek chai, ek chai"), "ek chai,");
+        let long = "1kg soodel aur do kiro aata ".repeat(9);
+        assert_eq!(cut_repetition(&long), "1kg soodel aur do kiro aata");
+        // Twice is not a loop ("do do" can be said).
+        assert_eq!(cut_repetition("ek  chai aur ek chai"), "ek chai aur ek chai");
+        assert_eq!(cut_repetition("haan haan"), "haan haan");
+        assert_eq!(cut_repetition(""), "");
+    }
+
+    #[test]
+    fn models_are_present_only_once_the_ggml_file_and_the_manifest_are() {
         let dir = tempfile::tempdir().unwrap();
         let config = WhisperConfig::new(dir.path());
         assert!(!models_present(&config));
         std::fs::create_dir_all(config.model_dir()).unwrap();
-        for file in MODEL_FILES {
-            std::fs::write(config.model_dir().join(file), b"x").unwrap();
-        }
-        assert!(!models_present(&config), "no manifest yet: a fetch did not finish");
         std::fs::write(config.model_dir().join(crate::models::MANIFEST), b"{}").unwrap();
+        std::fs::write(config.model_dir().join("model.bin"), b"x").unwrap();
+        assert!(!models_present(&config), "a CTranslate2 folder not yet converted");
+        std::fs::write(config.model_dir().join(GGML_FILE), b"x").unwrap();
         assert!(models_present(&config));
         let small = WhisperConfig { model: "small".into(), ..config };
         assert!(!models_present(&small));

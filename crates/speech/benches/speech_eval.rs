@@ -6,6 +6,7 @@
 //! ```text
 //! MODELS_DIR=/path/to/models cargo bench -p mangwale-speech --features whisper \
 //!     --bench speech_eval -- [--limit N] [--lang hi|mr|en|hi-en] [--model base|small] [--verbose]
+//!     [--no-prompt] [--script native] [--hinglish-as-english] [--min-audio-ctx N]
 //! ```
 //!
 //! - Hindi and Marathi cases are written in Devanagari and spoken with
@@ -18,7 +19,8 @@
 //!   turn (stratified), for a run that fits in minutes on 2 cores.
 //!
 //! Prints, per language and overall: word error rate, exact-cart rate,
-//! item recall, and the recogniser's time per utterance (p50, p95).
+//! item recall and precision, quantity accuracy, and the recogniser's time
+//! per utterance (p50, p95).
 //! Without a model under MODELS_DIR it says so and exits successfully.
 
 use std::collections::BTreeMap;
@@ -48,6 +50,9 @@ struct Options {
     script: Script,
     /// Decode Hinglish as English instead of Hindi.
     hinglish_as_english: bool,
+    /// The smallest encoder context (`--min-audio-ctx`, in 20 ms
+    /// positions; 1500 reads Whisper's whole 30 s window every time).
+    min_audio_ctx: usize,
 }
 
 fn options() -> Options {
@@ -60,6 +65,7 @@ fn options() -> Options {
         no_prompt: false,
         script: Script::Latin,
         hinglish_as_english: false,
+        min_audio_ctx: mangwale_speech::whisper::MIN_AUDIO_CTX,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -74,6 +80,9 @@ fn options() -> Options {
                 options.script = if args.next().as_deref() == Some("native") { Script::Native } else { Script::Latin }
             }
             "--hinglish-as-english" => options.hinglish_as_english = true,
+            "--min-audio-ctx" => {
+                options.min_audio_ctx = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.min_audio_ctx)
+            }
             // cargo bench passes --bench; other flags are not ours.
             _ => {}
         }
@@ -125,6 +134,7 @@ async fn main() {
         model: options.model.clone(),
         threads: std::env::var("WHISPER_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
         max_tokens: std::env::var("WHISPER_MAX_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        min_audio_ctx: options.min_audio_ctx,
     };
     if !models_present(&config) {
         println!("speech_eval skipped: no models in {}", config.model_dir().display());
@@ -214,16 +224,26 @@ async fn main() {
         format!("catalog prompt, {:?} script", options.script)
     };
     println!(
-        "speech_eval: {} cases, whisper-{} ({prompt}, {} threads, max {} tokens), espeak-ng -> 8 kHz, {:.0} s",
+        "speech_eval: {} cases, whisper-{} ({prompt}, {} threads, max {} tokens, encoder context ≥ {}), espeak-ng -> 8 kHz, {:.0} s",
         cases.len(),
         config.model,
         config.threads,
         config.max_tokens,
+        config.min_audio_ctx,
         run_started.elapsed().as_secs_f64()
     );
     println!(
-        "{:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>9}  {:>9}  {:>12}",
-        "language", "cases", "WER", "exact carts", "item recall", "ASR p50", "ASR p95", "other script"
+        "{:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}",
+        "language",
+        "cases",
+        "WER",
+        "exact carts",
+        "item recall",
+        "precision",
+        "quantity",
+        "ASR p50",
+        "ASR p95",
+        "other script"
     );
     let pct = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.1} %", r * 100.0));
     let mut rows: Vec<(String, _)> = report.by_language.iter().map(|(l, f)| (l.clone(), f)).collect();
@@ -233,11 +253,13 @@ async fn main() {
         tally.times.sort();
         let wer = if tally.words == 0 { None } else { Some(tally.errors as f64 / tally.words as f64) };
         println!(
-            "{lang:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>6} ms  {:>6} ms  {:>5} of {:<4}",
+            "{lang:<8} {:>5}  {:>6}  {:>11}  {:>11}  {:>9}  {:>9}  {:>6} ms  {:>6} ms  {:>5} of {:<4}",
             figures.cases,
             pct(wer),
             pct(figures.exact_cart_rate),
             pct(figures.item_recall),
+            pct(figures.item_precision),
+            pct(figures.quantity_accuracy),
             percentile(&tally.times, 0.50).as_millis(),
             percentile(&tally.times, 0.95).as_millis(),
             tally.other_script,

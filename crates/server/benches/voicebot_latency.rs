@@ -20,8 +20,10 @@
 //! output says which: with the stub, the ASR column is zero and the total
 //! lacks the recogniser's time).
 //!
-//! Knobs: BENCH_UTTERANCES (default 40), MODELS_DIR.
+//! Knobs: BENCH_UTTERANCES (default 40), MODELS_DIR (default ./models at
+//! the workspace root), WHISPER_THREADS (default 2).
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -33,6 +35,7 @@ use mangwale_server::voicebot::machine::{Event, Job, JobKind, Machine, Output, T
 use mangwale_server::{Config, PrepareOptions};
 use mangwale_speech::espeak::Espeak;
 use mangwale_speech::vad::TurnConfig;
+use mangwale_speech::whisper::{Whisper, WhisperConfig, models_present};
 use mangwale_store::SystemClock;
 use mangwale_store::test_support::TestDb;
 use mangwale_voice::Lang;
@@ -123,6 +126,30 @@ struct Sample {
     own: f64,
 }
 
+/// The embedded Whisper, when it is built and its model is in MODELS_DIR.
+async fn embedded_whisper() -> Option<Arc<dyn Recognizer>> {
+    let dir = std::env::var("MODELS_DIR")
+        .map_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")), PathBuf::from);
+    let mut config = WhisperConfig::new(dir);
+    if let Some(threads) = std::env::var("WHISPER_THREADS").ok().and_then(|v| v.parse().ok()) {
+        config.threads = threads;
+    }
+    if !models_present(&config) {
+        return None;
+    }
+    match tokio::task::spawn_blocking(move || Whisper::load(&config)).await {
+        Ok(Ok(whisper)) => Some(Arc::new(whisper)),
+        Ok(Err(e)) => {
+            eprintln!("the embedded Whisper cannot run ({e}): the stub stands in");
+            None
+        }
+        Err(e) => {
+            eprintln!("loading the embedded Whisper panicked ({e}): the stub stands in");
+            None
+        }
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(run());
@@ -135,9 +162,12 @@ async fn run() {
         eprintln!("espeak-ng is needed: {e}");
         return;
     }
-    // The embedded Whisper is not built in this tree yet: the stub stands in.
     let stub = StubRecognizer::default();
-    let recognizer_name = stub.name().to_string();
+    let recognizer: Arc<dyn Recognizer> = match embedded_whisper().await {
+        Some(whisper) => whisper,
+        None => Arc::new(stub.clone()),
+    };
+    let recognizer_name = recognizer.name().to_string();
     let db = TestDb::sqlite().await.unwrap();
     let config = Config::from_vars(vec![
         ("DATABASE_URL".to_string(), db.url.clone()),
@@ -145,11 +175,7 @@ async fn run() {
         ("EXOTEL_WEBHOOK_TOKEN".to_string(), "bench-webhook-token-0123456789".to_string()),
     ])
     .unwrap();
-    let speech = Speech {
-        recognizer: Some(Arc::new(stub.clone())),
-        synthesizer: Some(Arc::new(espeak.clone())),
-        ..Speech::none()
-    };
+    let speech = Speech { recognizer: Some(recognizer), synthesizer: Some(Arc::new(espeak.clone())), ..Speech::none() };
     let options = PrepareOptions { speech: Some(speech), ..PrepareOptions::default() };
     let state = mangwale_server::prepare_with(config, Arc::new(SystemClock), options).await.unwrap();
 

@@ -46,12 +46,17 @@ impl Outcome {
 
     /// The states the message may be in for this outcome to apply.
     /// `sending` is among them: a report may come before the sender has
-    /// recorded that Exotel accepted the message.
+    /// recorded that Exotel accepted the message. `failed` is among those
+    /// of a delivery, an answer or a key: the sender fails a message whose
+    /// fate it could not learn (outcome unknown, never sent again), and
+    /// Exotel's report of what became of it is the truth. A failure never
+    /// follows a failure.
     pub fn moves_from(self) -> &'static [MessageState] {
-        use MessageState::{Answered, Sending, Sent};
+        use MessageState::{Answered, Failed, Sending, Sent};
         match self {
-            Outcome::Delivered | Outcome::Answered | Outcome::Failed => &[Sending, Sent],
-            Outcome::Pressed1 | Outcome::OptedOut => &[Sending, Sent, Answered],
+            Outcome::Delivered | Outcome::Answered => &[Sending, Sent, Failed],
+            Outcome::Failed => &[Sending, Sent],
+            Outcome::Pressed1 | Outcome::OptedOut => &[Sending, Sent, Answered, Failed],
         }
     }
 }
@@ -115,13 +120,14 @@ mod tests {
         assert!(!Outcome::Delivered.moves_from().contains(&MessageState::Delivered));
         assert!(!Outcome::Failed.moves_from().contains(&MessageState::Delivered));
         assert!(Outcome::OptedOut.moves_from().contains(&MessageState::Answered));
+        // A message failed as outcome unknown learns its fate from the report.
+        assert!(Outcome::Delivered.moves_from().contains(&MessageState::Failed));
+        assert!(!Outcome::Failed.moves_from().contains(&MessageState::Failed));
         for outcome in [Outcome::Delivered, Outcome::Answered, Outcome::Pressed1, Outcome::OptedOut, Outcome::Failed] {
             assert!(outcome.state().is_final());
             assert!(
-                outcome
-                    .moves_from()
-                    .iter()
-                    .all(|s| !s.is_final() || *s == MessageState::Sent || *s == MessageState::Answered)
+                outcome.moves_from().iter().all(|s| !s.is_final()
+                    || matches!(s, MessageState::Sent | MessageState::Answered | MessageState::Failed))
             );
             assert!(!outcome.moves_from().contains(&outcome.state()), "{outcome:?} is idempotent");
         }

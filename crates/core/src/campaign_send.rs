@@ -18,6 +18,9 @@ pub fn interval_micros_per_minute(per_minute: u32) -> i64 {
     interval_micros(f64::from(per_minute.max(1)) / 60.0)
 }
 
+/// The `tat` of a limiter that has never granted a slot.
+pub const NEW_LIMITER: i64 = i64::MIN;
+
 /// What a reservation of pacing slots got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotGrant {
@@ -36,14 +39,14 @@ pub struct SlotGrant {
 /// backlog builds up while idle, and over any span `d` at most
 /// `d / interval + tolerance / interval + 1` slots are taken).
 ///
-/// A limiter that was idle (its next slot is in the past) starts its
-/// schedule `tolerance` ahead: the slots taken early are then the ones the
-/// schedule has already shifted, and a campaign never gets a head start of
-/// a tolerance's worth of messages over its rate.
+/// A limiter never used before (`tat` is [`NEW_LIMITER`]) starts its
+/// schedule `tolerance` ahead, so a new campaign gets no head start of a
+/// tolerance's worth of messages over its rate; a used one that fell behind
+/// (the sender woke late) takes what the tolerance allows, as GCRA does.
 pub fn grant_slots(tat: i64, now: i64, interval: i64, tolerance: i64, want: u32) -> SlotGrant {
     let interval = interval.max(1);
     let tolerance = tolerance.max(0);
-    let start = if tat < now { now.saturating_add(tolerance) } else { tat };
+    let start = if tat == NEW_LIMITER { now.saturating_add(tolerance) } else { tat.max(now) };
     let horizon = now.saturating_add(tolerance);
     if want == 0 || start > horizon {
         return SlotGrant { granted: 0, first: start, tat };
@@ -133,9 +136,13 @@ mod tests {
     fn slots_come_one_interval_apart_and_no_backlog_builds_while_idle() {
         // 10 a second, up to one second ahead.
         let (interval, tolerance) = (interval_micros(10.0), 1_000_000);
+        let fresh = grant_slots(NEW_LIMITER, 5_000_000, interval, tolerance, 100);
+        assert_eq!(fresh.granted, 1, "a new limiter: one slot now, no burst");
+        assert_eq!(fresh.first, 6_000_000, "its schedule starts a tolerance ahead");
+        assert_eq!(fresh.tat, 6_100_000);
         let g = grant_slots(0, 5_000_000, interval, tolerance, 100);
-        assert_eq!(g.granted, 1, "an idle limiter: one slot now, no burst");
-        assert_eq!(g.first, 6_000_000, "its schedule starts a tolerance ahead");
+        assert_eq!(g.granted, 11, "one idle since: a second's worth, plus the slot open now");
+        assert_eq!(g.first, 5_000_000);
         assert_eq!(g.tat, 6_100_000);
         let again = grant_slots(g.tat, 5_000_000, interval, tolerance, 100);
         assert_eq!(again.granted, 0, "nothing more until time passes");
@@ -147,7 +154,7 @@ mod tests {
     #[test]
     fn a_long_run_keeps_the_rate() {
         let interval = interval_micros(500.0);
-        let (mut tat, mut taken) = (0i64, 0u64);
+        let (mut tat, mut taken) = (NEW_LIMITER, 0u64);
         // One reservation every 100 ms for 100 s.
         for tick in 1..=1000i64 {
             let g = grant_slots(tat, tick * 100_000, interval, 1_000_000, 10_000);

@@ -460,8 +460,8 @@ async fn killed_mid_campaign_the_binary_carries_on_and_nobody_gets_a_second_sms(
 
     // The counts are final: everything sent but, perhaps, the held one. The
     // restarted sender fails it as unknown once its claim's lease runs out
-    // (it may have gone out: it did), unless Exotel's delivery report,
-    // found by the SMS's CustomField, came first and made it `delivered`.
+    // (it may have gone out: it did), and Exotel's delivery report, found
+    // by the SMS's CustomField, makes it `delivered` whenever it comes.
     let stats = &status["stats"];
     assert_eq!(stats["total"], RECIPIENTS, "{status}");
     let failed = stats["failed"].as_u64().unwrap();

@@ -179,9 +179,10 @@ async fn a_thousand_recipient_campaign_started_at_ten_to_nine_waits_for_the_morn
 async fn a_stop_reply_mid_campaign_suppresses_the_numbers_remaining_messages() {
     let env = start(ist(6, 11, 0), &[]).await;
     let sender = CampaignSender::new(&env.app.state);
-    // SMS go at once; one call every ten seconds.
+    // SMS go within two seconds (no head start: one at once, then ten a
+    // second); one call every ten seconds.
     let id = env.campaign("both", 6, json!({"smsPerSecond": 10, "callsPerSecond": 0.1})).await;
-    env.drive(&sender, 1, 1).await;
+    env.drive(&sender, 2, 1).await;
     let (sms, calls) = per_number(&env);
     assert_eq!(sms.len(), 6, "every SMS went: {sms:?}");
     assert_eq!(calls.len(), 1, "one call so far: {calls:?}");

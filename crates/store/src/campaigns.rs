@@ -281,6 +281,9 @@ pub trait CampaignStore: Send + Sync {
     /// Cancels every queued message of the campaign; how many.
     async fn cancel_queued(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64>;
 
+    /// The languages recipients override the campaign's with, each once.
+    async fn recipient_languages(&self, id: &CampaignId) -> Result<Vec<Language>>;
+
     /// Adds or replaces a custom template (checked by the caller).
     async fn put_custom_template(&self, template: &CampaignTemplate, now: DateTime<Utc>) -> Result<()>;
 
@@ -865,6 +868,21 @@ where
         Ok(n.max(0) as u64)
     }
 
+    async fn recipient_languages(pool: &sqlx::Pool<DB>, id: &CampaignId) -> Result<Vec<Language>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT language FROM campaign_recipients WHERE campaign_id = $1 AND language IS NOT NULL",
+        )
+        .bind(id.as_str())
+        .fetch_all(pool)
+        .await?;
+        let mut languages = Vec::new();
+        for row in &rows {
+            let code: String = row.try_get("language")?;
+            languages.extend(language_of(Some(&code))?);
+        }
+        Ok(languages)
+    }
+
     async fn recipients_page(
         pool: &sqlx::Pool<DB>,
         id: &CampaignId,
@@ -1044,6 +1062,10 @@ impl CampaignStore for SqliteStore {
     async fn cancel_queued(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64> {
         let _write = self.write.lock().await;
         Campaigns::<Sqlite>::cancel_queued(&self.writer, id, now).await
+    }
+
+    async fn recipient_languages(&self, id: &CampaignId) -> Result<Vec<Language>> {
+        Campaigns::<Sqlite>::recipient_languages(&self.pool, id).await
     }
 
     async fn put_custom_template(&self, t: &CampaignTemplate, now: DateTime<Utc>) -> Result<()> {
@@ -1270,6 +1292,10 @@ impl CampaignStore for PgStore {
 
     async fn cancel_queued(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64> {
         Campaigns::<Postgres>::cancel_queued(&self.pool, id, now).await
+    }
+
+    async fn recipient_languages(&self, id: &CampaignId) -> Result<Vec<Language>> {
+        Campaigns::<Postgres>::recipient_languages(&self.pool, id).await
     }
 
     async fn put_custom_template(&self, t: &CampaignTemplate, now: DateTime<Utc>) -> Result<()> {

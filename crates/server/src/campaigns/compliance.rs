@@ -85,6 +85,21 @@ pub async fn check(
     Ok(Verdict::Send { dlt })
 }
 
+/// Why no SMS of `template` in `lang` could be sent as configured (no text
+/// in that language; in live mode, a missing DLT registration): the
+/// variable or field to set and the reason. `None` when it can be sent.
+/// Starting a campaign asks this of every language it will send in, so a
+/// campaign that could only fail is refused before it starts.
+pub fn sms_not_sendable(state: &AppState, template: &CampaignTemplate, lang: Language) -> Option<(String, String)> {
+    let Some(text) = template.text(lang) else {
+        return Some(("language".into(), format!("template {} has no {} text", template.key, lang.code())));
+    };
+    match sms_dlt(state, template, lang, &text.sms, text.dlt_template_id.as_deref()) {
+        Err(Verdict::Refused { field, reason }) => Some((field, reason)),
+        _ => None,
+    }
+}
+
 /// The DLT fields of an SMS of `template`, or why it cannot be sent. Live
 /// mode needs all of them: the entity id, the template id of the language,
 /// and a header of the template's category (6 digits promotional, 6

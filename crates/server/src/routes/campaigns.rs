@@ -277,6 +277,41 @@ struct ReasonBody {
     reason: Option<String>,
 }
 
+/// Refuses (422 `not_sendable`, naming the variable) to start or resume a
+/// campaign whose SMS could not go out as configured: in live mode every
+/// language it sends in (the campaign's and its recipients' own) needs the
+/// template's DLT template id, the entity id and an approved header.
+async fn sms_registered(state: &AppState, id: &CampaignId) -> AppResult<()> {
+    let Some(campaign) = state.store.campaign(id).await? else {
+        return Err(AppError::NotFound(format!("no campaign {id}")));
+    };
+    if !campaign.channel.sends_sms() {
+        return Ok(());
+    }
+    let book = state.campaigns.templates(state.store.as_ref()).await?;
+    let Some(template) = book.get(&campaign.template) else {
+        return Err(AppError::Unprocessable {
+            code: "not_sendable",
+            message: format!("template {} is no longer defined", campaign.template),
+            field: Some("type".into()),
+        });
+    };
+    let mut languages = vec![campaign.language];
+    languages.extend(state.store.recipient_languages(id).await?);
+    languages.sort_by_key(|l| l.code());
+    languages.dedup();
+    for lang in languages {
+        if let Some((field, reason)) = crate::campaigns::compliance::sms_not_sendable(state, template, lang) {
+            return Err(AppError::Unprocessable {
+                code: "not_sendable",
+                message: format!("the campaign's SMS in {} cannot be sent: {reason}", lang.code()),
+                field: Some(field),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `POST /campaigns/{id}/start|pause|resume|cancel`, with an optional
 /// JSON body `{"reason"}`. A move the state machine does not allow is a
 /// 409 naming the campaign's state.
@@ -293,6 +328,9 @@ async fn act(
         let r: String = r.chars().take(500).collect();
         format!("operator: {r}")
     });
+    if matches!(action, CampaignAction::Start | CampaignAction::Resume) {
+        sms_registered(&state, &id).await?;
+    }
     let now = state.clock.now();
     let to = action.to_state();
     let campaign = match state.store.transition_campaign(&id, action.from_states(), to, reason.as_deref(), now).await? {

@@ -217,3 +217,73 @@ async fn a_csv_upload_adds_the_good_rows_lists_the_bad_ones_and_exports_back() {
     assert!(lines[1].starts_with("1,+919800000000,\"Name, 0\",mr,queued,0,,,"), "{}", lines[1]);
     app.stop().await;
 }
+
+/// Live mode's settings, pointing at nothing that answers: these tests
+/// never get as far as sending.
+fn live(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut vars = vec![
+        ("EXOTEL_SID", "mangwale1"),
+        ("EXOTEL_API_KEY", "key"),
+        ("EXOTEL_API_TOKEN", "token"),
+        ("EXOTEL_API_URL", "http://127.0.0.1:9"),
+        ("EXOTEL_CALLER_ID", "08047112233"),
+        ("JUPITER_URL", "http://127.0.0.1:9"),
+        ("JUPITER_WEBHOOK_SECRET", "a-long-webhook-secret-0001"),
+        ("PUBLIC_BASE_URL", "https://exotel.mangwale.test"),
+    ];
+    vars.extend_from_slice(extra);
+    vars
+}
+
+#[tokio::test]
+async fn live_mode_refuses_to_start_a_campaign_whose_sms_lack_dlt_registration() {
+    let app = TestApp::start(&live(&[])).await;
+    let sms = create(
+        &app,
+        json!({"name": "Launch", "type": "area_launch", "channel": "sms",
+                                  "phone_numbers": ["+919876543210"], "language": "hi"}),
+    )
+    .await;
+    let (status, body) = post(&app, &format!("/campaigns/{sms}/start"), json!({})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "not_sendable");
+    assert_eq!(body["error"]["field"], "EXOTEL_DLT_ENTITY_ID", "{body}");
+    // A voice campaign needs no DLT registration.
+    let voice = create(
+        &app,
+        json!({"name": "Launch call", "type": "area_launch", "channel": "voice",
+                                    "phone_numbers": ["+919876543210"], "language": "hi"}),
+    )
+    .await;
+    let (status, body) = post(&app, &format!("/campaigns/{voice}/start"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+
+    // Registered in Hindi only: a recipient who reads Marathi stops the start.
+    let app = TestApp::start(&live(&[
+        ("EXOTEL_DLT_ENTITY_ID", "1101160000000000001"),
+        ("EXOTEL_SMS_SENDER_PROMOTIONAL", "880088"),
+        ("EXOTEL_DLT_TEMPLATE_CAMPAIGN_AREA_LAUNCH_HI", "1107160000000000001"),
+    ]))
+    .await;
+    let id = create(
+        &app,
+        json!({"name": "Launch", "type": "area_launch", "channel": "both",
+                                 "phone_numbers": ["+919876543210"], "language": "hi"}),
+    )
+    .await;
+    let (status, body) = upload(&app, &id, "phone,language\n+919876543211,mr\n".to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&app, &format!("/campaigns/{id}/start"), json!({})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "EXOTEL_DLT_TEMPLATE_CAMPAIGN_AREA_LAUNCH_MR", "{body}");
+    let hindi = create(
+        &app,
+        json!({"name": "Launch", "type": "area_launch", "channel": "sms",
+                                    "phone_numbers": ["+919876543212"], "language": "hi"}),
+    )
+    .await;
+    let (status, body) = post(&app, &format!("/campaigns/{hindi}/start"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}

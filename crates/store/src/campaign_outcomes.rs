@@ -102,6 +102,23 @@ pub trait CampaignOutcomeStore: Send + Sync {
     async fn latest_call_ordinal(&self, campaign: &CampaignId, seq: i64) -> Result<Option<u32>>;
 
     /// Moves the message to `to` if it is in one of `from` (compare-and-set),
+    /// making it due at `next_at` when given (else keeping when it was due)
+    /// and recording `error` and the provider's sid when given. True if it
+    /// moved. The one write behind [`Self::move_message`] and
+    /// [`Self::retry_message`].
+    #[allow(clippy::too_many_arguments)]
+    async fn move_message_due(
+        &self,
+        message: &MessageRef,
+        from: &[MessageState],
+        to: MessageState,
+        next_at: Option<DateTime<Utc>>,
+        provider_sid: Option<&str>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Moves the message to `to` if it is in one of `from` (compare-and-set),
     /// recording `error` and, when given, the provider's sid. True if it moved.
     #[allow(clippy::too_many_arguments)]
     async fn move_message(
@@ -112,7 +129,9 @@ pub trait CampaignOutcomeStore: Send + Sync {
         provider_sid: Option<&str>,
         error: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        self.move_message_due(message, from, to, None, provider_sid, error, now).await
+    }
 
     /// Queues the message again, due at `at`, if it is in one of `from`
     /// (a busy or unanswered call's retry), recording the sid of the call
@@ -126,7 +145,9 @@ pub trait CampaignOutcomeStore: Send + Sync {
         provider_sid: Option<&str>,
         error: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        self.move_message_due(message, from, MessageState::Queued, Some(at), provider_sid, Some(error), now).await
+    }
 
     /// The message Exotel knows by `sid` on `channel`, and its state.
     async fn message_by_sid(&self, channel: MessageChannel, sid: &str) -> Result<Option<(MessageRef, MessageState)>>;
@@ -396,40 +417,18 @@ impl CampaignOutcomeStore for SqliteStore {
         Outcomes::<Sqlite>::latest_ordinal(&self.pool, campaign, seq).await
     }
 
-    async fn move_message(
+    async fn move_message_due(
         &self,
         message: &MessageRef,
         from: &[MessageState],
         to: MessageState,
+        next_at: Option<DateTime<Utc>>,
         provider_sid: Option<&str>,
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let _write = self.write.lock().await;
-        Outcomes::<Sqlite>::move_to(&self.writer, message, from, to, None, provider_sid, error, now).await
-    }
-
-    async fn retry_message(
-        &self,
-        message: &MessageRef,
-        from: &[MessageState],
-        at: DateTime<Utc>,
-        provider_sid: Option<&str>,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let _write = self.write.lock().await;
-        Outcomes::<Sqlite>::move_to(
-            &self.writer,
-            message,
-            from,
-            MessageState::Queued,
-            Some(at),
-            provider_sid,
-            Some(error),
-            now,
-        )
-        .await
+        Outcomes::<Sqlite>::move_to(&self.writer, message, from, to, next_at, provider_sid, error, now).await
     }
 
     async fn message_by_sid(&self, channel: MessageChannel, sid: &str) -> Result<Option<(MessageRef, MessageState)>> {
@@ -465,38 +464,17 @@ impl CampaignOutcomeStore for PgStore {
         Outcomes::<Postgres>::latest_ordinal(&self.pool, campaign, seq).await
     }
 
-    async fn move_message(
+    async fn move_message_due(
         &self,
         message: &MessageRef,
         from: &[MessageState],
         to: MessageState,
+        next_at: Option<DateTime<Utc>>,
         provider_sid: Option<&str>,
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Outcomes::<Postgres>::move_to(&self.pool, message, from, to, None, provider_sid, error, now).await
-    }
-
-    async fn retry_message(
-        &self,
-        message: &MessageRef,
-        from: &[MessageState],
-        at: DateTime<Utc>,
-        provider_sid: Option<&str>,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        Outcomes::<Postgres>::move_to(
-            &self.pool,
-            message,
-            from,
-            MessageState::Queued,
-            Some(at),
-            provider_sid,
-            Some(error),
-            now,
-        )
-        .await
+        Outcomes::<Postgres>::move_to(&self.pool, message, from, to, next_at, provider_sid, error, now).await
     }
 
     async fn message_by_sid(&self, channel: MessageChannel, sid: &str) -> Result<Option<(MessageRef, MessageState)>> {

@@ -51,6 +51,8 @@ macro_rules! conformance {
 mod campaign_outcomes;
 #[path = "conformance/campaign_sender.rs"]
 mod campaign_sender;
+#[path = "conformance/campaign_support.rs"]
+mod campaign_support;
 #[path = "conformance/campaigns.rs"]
 mod campaigns;
 #[path = "conformance/suppressions.rs"]

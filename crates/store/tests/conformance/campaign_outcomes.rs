@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mangwale_core::Language;
 use mangwale_core::campaign::{
-    CampaignChannel, CampaignId, MessageChannel, MessageState, Pacing, SuppressionSource, TemplateCategory, TemplateKey,
+    CampaignId, MessageChannel, MessageState, SuppressionSource, TemplateCategory, TemplateKey,
 };
-use mangwale_core::{E164, Language};
 use mangwale_store::test_support::TestDb;
-use mangwale_store::{MessageOutcome, MessageRef, NewCampaign, NewCampaignCall, NewRecipient, NewSuppression};
+use mangwale_store::{MessageOutcome, MessageRef, NewCampaignCall, NewSuppression};
+
+use super::campaign_support::{campaign_with, phone, t};
 
 conformance!(
     campaign_calls_are_numbered_per_message_and_found_by_attempt,
@@ -17,37 +19,8 @@ conformance!(
     campaign_figures_count_the_period,
 );
 
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_780_000_000 + secs, 0).unwrap()
-}
-
-fn phone(n: u64) -> E164 {
-    E164::parse(&format!("+9197{n:08}")).unwrap()
-}
-
 async fn campaign(db: &TestDb, n: u32, recipients: u64) -> CampaignId {
-    let s = &db.store;
-    let c = s
-        .create_campaign(&NewCampaign {
-            id: CampaignId::new(t(0).timestamp_millis(), n),
-            name: "calls".into(),
-            template: TemplateKey::parse("area_launch").unwrap(),
-            channel: CampaignChannel::Both,
-            language: Language::Hi,
-            pacing: Pacing { sms_per_second: 10.0, calls_per_second: 2.0, max_concurrent_calls: 5 },
-            caller_id: None,
-            target_audience: None,
-            schedule: None,
-            start_at: None,
-            created_at: t(0),
-        })
-        .await
-        .unwrap();
-    let batch = (1..=recipients)
-        .map(|i| NewRecipient { phone: phone(i), name: None, language: None, variables: Default::default() })
-        .collect();
-    s.add_recipients(&c.id, batch, t(0)).await.unwrap();
-    c.id
+    campaign_with(db, n, 1..=recipients, t(0)).await
 }
 
 fn call(attempt: &str, message: Option<(CampaignId, i64)>, at: DateTime<Utc>) -> NewCampaignCall {

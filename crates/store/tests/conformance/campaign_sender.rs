@@ -1,18 +1,15 @@
 //! The campaign sender's store on both backends: shared pacing limiters,
 //! breaker records, and its questions about messages and calls.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mangwale_core::E164;
-use mangwale_core::Language;
-use mangwale_core::campaign::{
-    CampaignChannel, CampaignId, CampaignState, MessageChannel, MessageState, Pacing, TemplateKey,
-};
+use mangwale_core::campaign::{CampaignId, CampaignState, MessageChannel, MessageState};
 use mangwale_core::campaign_send::{grant_slots, interval_micros};
 use mangwale_store::test_support::TestDb;
-use mangwale_store::{ConnectOptions, MessageOutcome, NewCall, NewCampaign, NewRecipient, Rate, connect};
+use mangwale_store::{ConnectOptions, MessageOutcome, NewCall, Rate, connect};
+
+use super::campaign_support::{campaign_with, t};
 
 conformance!(
     replicas_share_a_limiter_and_never_take_more_than_its_rate,
@@ -20,10 +17,6 @@ conformance!(
     the_breaker_record_keeps_the_last_sends_and_a_trip_empties_it,
     the_sender_sees_unfinished_messages_open_calls_and_sids,
 );
-
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_780_000_000 + secs, 0).unwrap()
-}
 
 fn at_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(1_780_000_000_000_000 + us).unwrap()
@@ -95,50 +88,26 @@ async fn the_breaker_record_keeps_the_last_sends_and_a_trip_empties_it(db: &Test
 
 async fn the_sender_sees_unfinished_messages_open_calls_and_sids(db: &TestDb) {
     let s = &db.store;
-    let c = s
-        .create_campaign(&NewCampaign {
-            id: CampaignId::new(t(0).timestamp_millis(), 7),
-            name: "wave".into(),
-            template: TemplateKey::parse("area_launch").unwrap(),
-            channel: CampaignChannel::Both,
-            language: Language::Hi,
-            pacing: Pacing { sms_per_second: 10.0, calls_per_second: 1.0, max_concurrent_calls: 5 },
-            caller_id: None,
-            target_audience: None,
-            schedule: None,
-            start_at: None,
-            created_at: t(0),
-        })
-        .await
-        .unwrap();
-    let batch = (0..2)
-        .map(|n| NewRecipient {
-            phone: E164::parse(&format!("+91970000000{n}")).unwrap(),
-            name: None,
-            language: None,
-            variables: BTreeMap::new(),
-        })
-        .collect();
-    s.add_recipients(&c.id, batch, t(1)).await.unwrap();
-    s.transition_campaign(&c.id, &[CampaignState::Created], CampaignState::Running, None, t(2)).await.unwrap();
-    assert!(s.has_unfinished_messages(&c.id).await.unwrap());
-    assert_eq!(s.next_message_at(&c.id, MessageChannel::Sms).await.unwrap(), Some(t(1)));
+    let id = campaign_with(db, 7, 0..2, t(1)).await;
+    s.transition_campaign(&id, &[CampaignState::Created], CampaignState::Running, None, t(2)).await.unwrap();
+    assert!(s.has_unfinished_messages(&id).await.unwrap());
+    assert_eq!(s.next_message_at(&id, MessageChannel::Sms).await.unwrap(), Some(t(1)));
 
     let lease = Duration::from_secs(300);
-    let sms = s.claim_messages(&c.id, MessageChannel::Sms, t(3), lease, 1).await.unwrap();
-    assert_eq!(s.next_message_at(&c.id, MessageChannel::Sms).await.unwrap(), Some(t(1)), "the other is queued");
+    let sms = s.claim_messages(&id, MessageChannel::Sms, t(3), lease, 1).await.unwrap();
+    assert_eq!(s.next_message_at(&id, MessageChannel::Sms).await.unwrap(), Some(t(1)), "the other is queued");
     let sent = MessageOutcome { state: MessageState::Sent, provider_sid: Some("SM1".into()), error: None };
-    assert!(s.finish_message(&c.id, MessageChannel::Sms, sms[0].seq, sms[0].fence, &sent, t(4)).await.unwrap());
+    assert!(s.finish_message(&id, MessageChannel::Sms, sms[0].seq, sms[0].fence, &sent, t(4)).await.unwrap());
     let seqs = [sms[0].seq, sms[0].seq + 1];
-    let sids = s.provider_sids(&c.id, MessageChannel::Sms, &seqs).await.unwrap();
+    let sids = s.provider_sids(&id, MessageChannel::Sms, &seqs).await.unwrap();
     assert_eq!(sids.len(), 1);
     assert_eq!(sids[&sms[0].seq], "SM1");
 
     // Calls: one open of this campaign, one over, one of another campaign.
     for (i, (party, state)) in [
-        (format!("campaign:{}:1", c.id), None),
-        (format!("campaign:{}:2", c.id), Some(mangwale_store::CallState::Completed)),
-        (format!("campaign:{}0:1", c.id), None),
+        (format!("campaign:{}:1", id), None),
+        (format!("campaign:{}:2", id), Some(mangwale_store::CallState::Completed)),
+        (format!("campaign:{}0:1", id), None),
     ]
     .into_iter()
     .enumerate()
@@ -160,9 +129,9 @@ async fn the_sender_sees_unfinished_messages_open_calls_and_sids(db: &TestDb) {
             s.update_call(&id, state, None, None, t(6)).await.unwrap();
         }
     }
-    assert_eq!(s.campaign_calls_in_flight(&c.id).await.unwrap(), 1);
+    assert_eq!(s.campaign_calls_in_flight(&id).await.unwrap(), 1);
 
-    s.transition_campaign(&c.id, &[CampaignState::Running], CampaignState::Cancelled, None, t(7)).await.unwrap();
-    assert!(!s.has_unfinished_messages(&c.id).await.unwrap(), "every queued message is cancelled");
-    assert_eq!(s.next_message_at(&c.id, MessageChannel::Voice).await.unwrap(), None);
+    s.transition_campaign(&id, &[CampaignState::Running], CampaignState::Cancelled, None, t(7)).await.unwrap();
+    assert!(!s.has_unfinished_messages(&id).await.unwrap(), "every queued message is cancelled");
+    assert_eq!(s.next_message_at(&id, MessageChannel::Voice).await.unwrap(), None);
 }

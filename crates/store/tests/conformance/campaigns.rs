@@ -12,6 +12,8 @@ use mangwale_core::campaign::{
 use mangwale_store::test_support::TestDb;
 use mangwale_store::{CampaignFilter, Intake, MessageOutcome, NewCampaign, NewRecipient, Transition};
 
+use super::campaign_support::t;
+
 conformance!(
     campaigns_are_listed_newest_first_and_change_state_by_compare_and_set,
     two_replicas_never_both_start_a_campaign,
@@ -20,10 +22,6 @@ conformance!(
     cancelling_cancels_queued_messages_and_the_export_pages_in_order,
     custom_templates_are_kept_and_replaced,
 );
-
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_780_000_000 + secs, 0).unwrap()
-}
 
 fn new_campaign(n: u32, channel: CampaignChannel, at: DateTime<Utc>) -> NewCampaign {
     NewCampaign {

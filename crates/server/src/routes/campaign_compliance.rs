@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use mangwale_core::campaign::{MessageChannel, SuppressionSource, TemplateKey, matches_dlt, render};
+use mangwale_core::campaign::{CampaignTemplate, MessageChannel, SuppressionSource, TemplateKey, matches_dlt, render};
 use mangwale_core::{E164, Language};
 use mangwale_providers::exotel::client::SendSms;
 use mangwale_store::{NewSuppression, SuppressionEntry, SuppressionFilter};
@@ -329,6 +329,69 @@ fn verdict_response(verdict: Verdict) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// A single send's request as the gate saw it: the phone, template and
+/// language it names, when it was checked, and the verdict on sending it.
+struct Checked {
+    phone: E164,
+    key: TemplateKey,
+    lang: Language,
+    template: CampaignTemplate,
+    now: DateTime<Utc>,
+    verdict: Verdict,
+}
+
+/// Parses a single send's `phone`, `type` and `language` (a 4xx naming the
+/// field), finds the template and asks the gate about `channel` now.
+async fn checked(
+    state: &AppState,
+    phone: &str,
+    kind: &str,
+    language: &str,
+    channel: MessageChannel,
+) -> AppResult<Checked> {
+    let phone = parse_phone(phone, "phone")?;
+    let key = TemplateKey::parse(kind).map_err(|e| AppError::invalid("type", e.0))?;
+    let lang: Language =
+        language.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("language", e.0))?;
+    let book = state.campaigns.templates(state.store.as_ref()).await?;
+    let template = book.get(&key).cloned().ok_or_else(|| AppError::Unprocessable {
+        code: "unknown_template",
+        message: format!("no campaign template '{key}'"),
+        field: Some("type".into()),
+    })?;
+    let now: DateTime<Utc> = state.clock.now();
+    let verdict = compliance::check(state, &phone, &template, lang, channel, now).await?;
+    Ok(Checked { phone, key, lang, template, now, verdict })
+}
+
+/// `text` with the template's variables filled from the defaults and the
+/// request's `variables` (a 422 naming `variables` when one is missing or
+/// bad).
+fn render_with(
+    state: &AppState,
+    text: &str,
+    template: &CampaignTemplate,
+    variables: BTreeMap<String, String>,
+) -> AppResult<String> {
+    let mut values = crate::campaigns::default_variables(state);
+    values.extend(variables);
+    render(text, &template.variables, &values).map_err(|e| AppError::Unprocessable {
+        code: "invalid_variables",
+        message: e.to_string(),
+        field: Some("variables".into()),
+    })
+}
+
+/// The error of a single send Exotel did not take: 503 when it may take it
+/// later, 502 when it refused.
+fn not_sent(message: String, transient: bool) -> AppError {
+    if transient {
+        AppError::Unavailable { code: "exotel_unavailable", message }
+    } else {
+        AppError::BadGateway { code: "exotel_refused", message }
+    }
+}
+
 /// `POST /campaigns/send/sms {phone, type, language = "hi", custom_message?,
 /// variables?}`: one campaign SMS through the gate. Sent at most once per
 /// `Idempotency-Key` (a fresh key without one). A `custom_message` must be
@@ -339,18 +402,8 @@ async fn send_sms(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendSmsBody>,
 ) -> AppResult<Response> {
-    let phone = parse_phone(&body.phone, "phone")?;
-    let key = TemplateKey::parse(&body.kind).map_err(|e| AppError::invalid("type", e.0))?;
-    let lang: Language =
-        body.language.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("language", e.0))?;
-    let book = state.campaigns.templates(state.store.as_ref()).await?;
-    let template = book.get(&key).cloned().ok_or_else(|| AppError::Unprocessable {
-        code: "unknown_template",
-        message: format!("no campaign template '{key}'"),
-        field: Some("type".into()),
-    })?;
-    let now: DateTime<Utc> = state.clock.now();
-    let verdict = compliance::check(&state, &phone, &template, lang, MessageChannel::Sms, now).await?;
+    let Checked { phone, key, lang, template, now, verdict } =
+        checked(&state, &body.phone, &body.kind, &body.language, MessageChannel::Sms).await?;
     let dlt = match verdict {
         Verdict::Send { dlt: Some(dlt) } => dlt,
         Verdict::Send { dlt: None } => return Err(AppError::internal("the gate settled no DLT fields for an SMS")),
@@ -369,15 +422,7 @@ async fn send_sms(
             }
             custom
         }
-        None => {
-            let mut values = crate::campaigns::default_variables(&state);
-            values.extend(body.variables);
-            render(&dlt.text, &template.variables, &values).map_err(|e| AppError::Unprocessable {
-                code: "invalid_variables",
-                message: e.to_string(),
-                field: Some("variables".into()),
-            })?
-        }
+        None => render_with(&state, &dlt.text, &template, body.variables)?,
     };
     let mut sms = SendSms::new(dlt.sender.clone(), phone.clone(), text);
     sms.dlt_entity_id = dlt.entity_id.clone();
@@ -396,11 +441,7 @@ async fn send_sms(
             }
             Ok(Json(json!({"success": true, "message": "SMS sent", "sid": id, "duplicate": earlier})).into_response())
         }
-        SentOnce::NotSent { message, transient, .. } => Err(if transient {
-            AppError::Unavailable { code: "exotel_unavailable", message }
-        } else {
-            AppError::BadGateway { code: "exotel_refused", message }
-        }),
+        SentOnce::NotSent { message, transient, .. } => Err(not_sent(message, transient)),
         SentOnce::Unknown { message } => Err(AppError::BadGateway {
             code: "sms_outcome_unknown",
             message: format!("{message}; it is not sent again with this Idempotency-Key"),
@@ -445,29 +486,14 @@ async fn send_voice(
     use crate::calls::PlaceCallError;
     use crate::comms::channels::{SendFailure, send_at_most_once};
 
-    let phone = parse_phone(&body.phone, "phone")?;
-    let key = TemplateKey::parse(&body.kind).map_err(|e| AppError::invalid("type", e.0))?;
-    let lang: Language =
-        body.language.parse().map_err(|e: mangwale_core::InvalidValue| AppError::invalid("language", e.0))?;
-    let book = state.campaigns.templates(state.store.as_ref()).await?;
-    let template = book.get(&key).cloned().ok_or_else(|| AppError::Unprocessable {
-        code: "unknown_template",
-        message: format!("no campaign template '{key}'"),
-        field: Some("type".into()),
-    })?;
-    let now: DateTime<Utc> = state.clock.now();
-    match compliance::check(&state, &phone, &template, lang, MessageChannel::Voice, now).await? {
+    let Checked { phone, key, lang, template, now, verdict } =
+        checked(&state, &body.phone, &body.kind, &body.language, MessageChannel::Voice).await?;
+    match verdict {
         Verdict::Send { .. } => {}
         other => return Ok(verdict_response(other)),
     }
     let voice = template.text(lang).map(|t| t.voice.clone()).unwrap_or_default();
-    let mut values = crate::campaigns::default_variables(&state);
-    values.extend(body.variables);
-    let text = render(&voice, &template.variables, &values).map_err(|e| AppError::Unprocessable {
-        code: "invalid_variables",
-        message: e.to_string(),
-        field: Some("variables".into()),
-    })?;
+    let text = render_with(&state, &voice, &template, body.variables)?;
     let once_key = format!("campaign_call:{}", idempotency_key(&headers));
     let category = template.category;
     let placed = send_at_most_once(&state, &once_key, "campaign_call", async {
@@ -499,11 +525,7 @@ async fn send_voice(
             Ok(Json(json!({"success": true, "message": "Call placed", "callSid": id, "duplicate": earlier}))
                 .into_response())
         }
-        SentOnce::NotSent { message, transient, .. } => Err(if transient {
-            AppError::Unavailable { code: "exotel_unavailable", message }
-        } else {
-            AppError::BadGateway { code: "exotel_refused", message }
-        }),
+        SentOnce::NotSent { message, transient, .. } => Err(not_sent(message, transient)),
         SentOnce::Unknown { message } => Err(AppError::BadGateway {
             code: "call_outcome_unknown",
             message: format!("{message}; it is not placed again with this Idempotency-Key"),

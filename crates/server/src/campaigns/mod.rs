@@ -268,3 +268,20 @@ pub fn figures_json(f: &CampaignFigures) -> Value {
         "smsDelivered": count(MessageChannel::Sms, &[MessageState::Delivered]),
     })
 }
+
+/// A campaign's timeline event (`channel` campaign, party
+/// `campaign:<id>`): the campaign's id, name, type, channel and state, and
+/// what `extra` (a JSON object) adds.
+pub fn campaign_event(
+    kind: &str,
+    c: &Campaign,
+    at: chrono::DateTime<chrono::Utc>,
+    extra: Value,
+) -> mangwale_store::NewEvent {
+    let mut detail = json!({"campaignId": c.id.as_str(), "name": c.name, "type": c.template.as_str(),
+                            "channel": c.channel.as_str(), "state": c.state.as_str()});
+    if let (Value::Object(d), Value::Object(e)) = (&mut detail, extra) {
+        d.extend(e);
+    }
+    mangwale_store::NewEvent::new(kind, at).channel("campaign").party(format!("campaign:{}", c.id)).detail(detail)
+}

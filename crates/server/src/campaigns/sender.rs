@@ -33,12 +33,13 @@ use mangwale_core::campaign_send::{
 use mangwale_core::{Language, campaign_send::SlotGrant};
 use mangwale_providers::exotel::client::{SendSms, SmsType};
 use mangwale_store::{
-    Campaign, CampaignFilter, ClaimedMessage, MessageCount, MessageOutcome, NewEvent, Rate, StoreError, Transition,
+    Campaign, CampaignFilter, ClaimedMessage, MessageCount, MessageOutcome, Rate, StoreError, Transition,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::call::{CampaignCall, place_campaign_call};
+use super::campaign_event;
 use super::compliance::{self, Verdict};
 use crate::calls::PlaceCallError;
 use crate::comms::channels::{SendFailure, SentOnce, SmsPurpose, send_at_most_once, send_sms_once};
@@ -724,7 +725,7 @@ impl CampaignSender {
         }
         metrics::counter!("mangwale_campaign_transitions_total", "action" => "pause").increment(1);
         let extra = json!({"reason": reason, "by": "sender", "breaker": breaker});
-        store.record_event(event("campaign.paused", &paused, now, extra)).await?;
+        store.record_event(campaign_event("campaign.paused", &paused, now, extra)).await?;
         Ok(true)
     }
 
@@ -741,7 +742,7 @@ impl CampaignSender {
             *m.entry(c.state.as_str()).or_default() += c.count;
             m
         });
-        store.record_event(event("campaign.completed", &done, now, json!({"totals": by_state}))).await?;
+        store.record_event(campaign_event("campaign.completed", &done, now, json!({"totals": by_state}))).await?;
         tracing::info!(campaign = %campaign.id, "campaign completed");
         self.notes.lock().unwrap_or_else(|e| e.into_inner()).remove(&campaign.id);
         report.completed.push(campaign.id.clone());
@@ -765,7 +766,7 @@ impl CampaignSender {
         if first {
             let extra = json!({"nextAllowedAt": opens.to_rfc3339(),
                                "reason": "promotional messages go out between 09:00 and 21:00 IST only"});
-            self.state.store.record_event(event("campaign.waiting", campaign, now, extra)).await?;
+            self.state.store.record_event(campaign_event("campaign.waiting", campaign, now, extra)).await?;
         }
         Ok(())
     }
@@ -787,19 +788,10 @@ impl CampaignSender {
         };
         if let Some(t) = due {
             let extra = json!({"since": "the last progress event", "messages": t.json()});
-            self.state.store.record_event(event("campaign.progress", campaign, now, extra)).await?;
+            self.state.store.record_event(campaign_event("campaign.progress", campaign, now, extra)).await?;
         }
         Ok(())
     }
-}
-
-fn event(kind: &str, c: &Campaign, at: DateTime<Utc>, extra: Value) -> NewEvent {
-    let mut detail = json!({"campaignId": c.id.as_str(), "name": c.name, "type": c.template.as_str(),
-                            "channel": c.channel.as_str(), "state": c.state.as_str()});
-    if let (Value::Object(d), Value::Object(e)) = (&mut detail, extra) {
-        d.extend(e);
-    }
-    NewEvent::new(kind, at).channel("campaign").party(format!("campaign:{}", c.id)).detail(detail)
 }
 
 /// What `GET /campaigns/{id}` adds for the sender: progress (final of

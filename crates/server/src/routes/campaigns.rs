@@ -27,8 +27,8 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::campaigns::campaign_json;
 use crate::campaigns::intake::{self, IntakeError, IntakeReport};
+use crate::campaigns::{campaign_event, campaign_json};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, parse_json};
 use crate::state::AppState;
@@ -55,15 +55,6 @@ fn campaign_id(raw: &str) -> AppResult<CampaignId> {
 
 async fn load(state: &AppState, id: &CampaignId) -> AppResult<Campaign> {
     state.store.campaign(id).await?.ok_or_else(|| AppError::NotFound(format!("no campaign {id}")))
-}
-
-fn event(kind: &str, c: &Campaign, at: DateTime<Utc>, extra: Value) -> NewEvent {
-    let mut detail = json!({"campaignId": c.id.as_str(), "name": c.name, "type": c.template.as_str(),
-                            "channel": c.channel.as_str(), "state": c.state.as_str()});
-    if let (Value::Object(d), Value::Object(e)) = (&mut detail, extra) {
-        d.extend(e);
-    }
-    NewEvent::new(kind, at).channel("campaign").party(format!("campaign:{}", c.id)).detail(detail)
 }
 
 fn count_intake(report: &IntakeReport) {
@@ -197,7 +188,7 @@ async fn create(
     metrics::counter!("mangwale_campaigns_created_total").increment(1);
     let campaign = load(&state, &campaign.id).await?;
     let extra = json!({"recipients": report.accepted, "duplicates": report.duplicates, "invalid": report.invalid});
-    state.store.record_event(event("campaign.created", &campaign, now, extra)).await?;
+    state.store.record_event(campaign_event("campaign.created", &campaign, now, extra)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -356,7 +347,7 @@ async fn act(
         CampaignAction::Resume => "campaign.resumed",
         CampaignAction::Cancel => "campaign.cancelled",
     };
-    state.store.record_event(event(kind, &campaign, now, json!({"reason": campaign.state_reason}))).await?;
+    state.store.record_event(campaign_event(kind, &campaign, now, json!({"reason": campaign.state_reason}))).await?;
     let message = match action {
         CampaignAction::Start => "Campaign started",
         CampaignAction::Pause => "Campaign paused",
@@ -396,7 +387,7 @@ async fn upload(State(state): State<AppState>, Path(id): Path<String>, request: 
         invalid = report.invalid, ms = started.elapsed().as_millis() as u64, "recipients uploaded"
     );
     let extra = json!({"accepted": report.accepted, "duplicates": report.duplicates, "invalid": report.invalid});
-    state.store.record_event(event("campaign.recipients_added", &campaign, now, extra)).await?;
+    state.store.record_event(campaign_event("campaign.recipients_added", &campaign, now, extra)).await?;
     Ok(Json(json!({
         "success": true,
         "campaignId": id.as_str(),

@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::http::post_json;
 use common::{Setup, TestApp};
 use mangwale_core::E164;
 use mangwale_server::PrepareOptions;
@@ -211,17 +212,7 @@ async fn a_dnd_rejected_sms_reaches_the_orders_timeline() {
         "order_id": "MW-2025-001234", "vendor_id": "V-42", "vendor_phone": VENDOR, "vendor_name": "Krishna Kirana",
         "amount": 325, "items": "Poha x1", "payment_mode": "cod", "city": "Nashik", "language": "hi"
     });
-    let started: serde_json::Value = app
-        .http
-        .post(format!("{}/comms/notify/vendor/order", app.base))
-        .header("X-API-Key", common::API_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started = post_json(&app.http, format!("{}/comms/notify/vendor/order", app.base), common::API_KEY, &body).await;
     let escalation = started["escalationId"].as_str().unwrap().to_string();
 
     // DND scrubbing applies to promotional SMS, so this one is sent as such.

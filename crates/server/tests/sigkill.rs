@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "common/http.rs"]
+mod http;
+use http::get_json;
+
 const KEY: &str = "sigkill-api-key-0123456789";
 
 struct Service {
@@ -74,14 +78,7 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) {
 }
 
 async fn escalation(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    http.get(format!("{base}/comms/escalations/{id}"))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(http, format!("{base}/comms/escalations/{id}"), KEY).await
 }
 
 fn sent_steps(ladder: &Value) -> Vec<(String, u64)> {
@@ -148,15 +145,7 @@ async fn a_ladder_survives_sigkill_and_sends_each_step_once() {
         [("app_push".to_string(), 1), ("whatsapp".to_string(), 1), ("app_push".to_string(), 1)],
         "each step sent once: {ladder}"
     );
-    let timeline: Value = http
-        .get(format!("{base}/comms/timeline/KILL-1"))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let timeline = get_json(&http, format!("{base}/comms/timeline/KILL-1"), KEY).await;
     let sent = timeline["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "ladder.step_sent").count();
     assert_eq!(sent, 3, "one timeline entry per step");
     // The last step kept its schedule: due 6 s after the start.
@@ -271,15 +260,7 @@ async fn killed_while_a_step_is_being_sent_that_step_is_never_sent_again_and_the
     // Due after the restart: sent at its time, not early, not much later.
     assert!(sent[2] >= due[2] && sent[2] <= due[2] + slack, "the last step fired at its time: {sent:?} {due:?}");
 
-    let timeline: Value = http
-        .get(format!("{base}/comms/timeline/KILL-2"))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let timeline = get_json(&http, format!("{base}/comms/timeline/KILL-2"), KEY).await;
     let mut kinds: Vec<&str> = timeline["events"]
         .as_array()
         .unwrap()
@@ -426,15 +407,7 @@ async fn killed_mid_campaign_the_binary_carries_on_and_nobody_gets_a_second_sms(
     wait_healthy(&http, &base).await;
     let deadline = Instant::now() + Duration::from_secs(25);
     let status = loop {
-        let status: Value = http
-            .get(format!("{base}/campaigns/{id}"))
-            .header("X-API-Key", KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status = get_json(&http, format!("{base}/campaigns/{id}"), KEY).await;
         if status["state"] == "completed" || Instant::now() > deadline {
             break status;
         }

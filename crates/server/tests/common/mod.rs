@@ -1,6 +1,8 @@
 //! The real application on 127.0.0.1:0, for the integration tests.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::sync::Arc;
 use std::time::Duration;
 

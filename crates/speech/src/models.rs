@@ -346,25 +346,13 @@ fn convert_folder(dir: &Path) -> Result<GgmlRecord, ModelsError> {
             ModelsError::Convert { dir: dir.to_path_buf(), source }
         })?;
     fs::rename(&aside, &target).map_err(io_error(&target))?;
-    let h = converted.hparams;
     Ok(GgmlRecord {
         file: crate::whisper::GGML_FILE.into(),
         from: CT2_FILES.map(String::from).to_vec(),
         converter: CONVERTER_VERSION,
         tensors: converted.tensors,
         tokens: converted.tokens,
-        hparams: [
-            h.n_vocab,
-            h.n_audio_ctx,
-            h.n_audio_state,
-            h.n_audio_head,
-            h.n_audio_layer,
-            h.n_text_ctx,
-            h.n_text_state,
-            h.n_text_head,
-            h.n_text_layer,
-            h.n_mels,
-        ],
+        hparams: converted.hparams.in_header_order(),
     })
 }
 

@@ -70,6 +70,24 @@ pub struct Hparams {
     pub n_mels: i32,
 }
 
+impl Hparams {
+    /// In the ggml header's order (the file type follows them there).
+    pub fn in_header_order(&self) -> [i32; 10] {
+        [
+            self.n_vocab,
+            self.n_audio_ctx,
+            self.n_audio_state,
+            self.n_audio_head,
+            self.n_audio_layer,
+            self.n_text_ctx,
+            self.n_text_state,
+            self.n_text_head,
+            self.n_text_layer,
+            self.n_mels,
+        ]
+    }
+}
+
 /// What a conversion wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Converted {
@@ -540,23 +558,10 @@ pub fn write_ggml(model_bin: &[u8], vocabulary: &[String], out: &mut impl Write)
     let i32s = |values: &[i32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
     let len = |n: usize| i32::try_from(n).map_err(|_| bad(format!("{n} does not fit the ggml header")));
     put(out, &GGML_MAGIC.to_le_bytes())?;
-    let h = hparams;
-    put(
-        out,
-        &i32s(&[
-            h.n_vocab,
-            h.n_audio_ctx,
-            h.n_audio_state,
-            h.n_audio_head,
-            h.n_audio_layer,
-            h.n_text_ctx,
-            h.n_text_state,
-            h.n_text_head,
-            h.n_text_layer,
-            h.n_mels,
-            1,
-        ]),
-    )?;
+    // The dimensions, then the file type: 1, f16 (vectors stay f32).
+    let mut header = hparams.in_header_order().to_vec();
+    header.push(1);
+    put(out, &i32s(&header))?;
     put(out, &i32s(&[len(filters.len())?, len(filters[0].len())?]))?;
     let filter_bytes: Vec<u8> = filters.iter().flat_map(|row| row.iter().flat_map(|w| w.to_le_bytes())).collect();
     put(out, &filter_bytes)?;

@@ -191,7 +191,8 @@ impl Done {
 }
 
 /// Event throttling per campaign (this replica's; losing it on a restart
-/// costs one extra event at most).
+/// costs one extra event and the `messages` tally since the last one, while
+/// each event's `totals` come from the store).
 #[derive(Default)]
 struct Notes {
     last_progress: Option<DateTime<Utc>>,
@@ -787,7 +788,11 @@ impl CampaignSender {
             }
         };
         if let Some(t) = due {
-            let extra = json!({"since": "the last progress event", "messages": t.json()});
+            // The store's counts are the durable truth; `messages` (this
+            // replica's work since its last event) is lost on a restart.
+            let counts = self.state.store.message_counts(&campaign.id).await?;
+            let totals = crate::campaigns::campaign_json(campaign, Some(&counts))["totals"].take();
+            let extra = json!({"since": "the last progress event", "messages": t.json(), "totals": totals});
             self.state.store.record_event(campaign_event("campaign.progress", campaign, now, extra)).await?;
         }
         Ok(())

@@ -171,7 +171,9 @@ async fn a_thousand_recipient_campaign_started_at_ten_to_nine_waits_for_the_morn
     );
     assert_eq!(status["breaker"]["state"], "closed");
     assert_eq!(env.campaign_events(&id, "campaign.completed").await.len(), 1);
-    assert!(!env.campaign_events(&id, "campaign.progress").await.is_empty());
+    let progress = env.campaign_events(&id, "campaign.progress").await;
+    assert!(!progress.is_empty());
+    assert!(progress.iter().all(|e| e["totals"]["queued"].is_u64()), "each carries the store's totals: {progress:?}");
     env.app.stop().await;
 }
 

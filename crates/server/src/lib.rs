@@ -14,6 +14,7 @@ pub mod cli;
 pub mod comms;
 pub mod config;
 pub mod error;
+pub mod event_stream;
 pub mod exotel;
 pub mod exotel_params;
 pub mod extract;
@@ -81,6 +82,8 @@ pub struct PrepareOptions {
     pub exotel_retry: Option<mangwale_providers::exotel::client::RetryPolicy>,
     /// Speech engines to use instead of those the configuration chooses.
     pub speech: Option<crate::speech::Speech>,
+    /// The live feed's heartbeat interval (default 15 s); tests shorten it.
+    pub event_heartbeat: Option<std::time::Duration>,
 }
 
 /// Connects the store (applying migrations), settles credentials and builds
@@ -129,7 +132,9 @@ pub async fn prepare_with(
     let health = health.with_speech(speech.clone());
     let voice = Arc::new(crate::voice::VoiceServices::new());
     let campaigns = crate::campaigns::Campaigns::new(&config.campaign_templates, &config.campaigns);
+    let events = event_stream::EventHub::new(store.clone(), options.event_heartbeat.unwrap_or(event_stream::HEARTBEAT));
     Ok(AppState::new(state::Services {
+        events,
         config: Arc::new(config),
         channels,
         inbound,
@@ -243,11 +248,21 @@ pub async fn serve_with(
         })
     };
 
+    // Live-feed streams never end on their own: close them first, or the
+    // graceful shutdown would wait on them.
+    let events_closer = {
+        let (events, shutdown) = (state.events.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            events.close();
+        })
+    };
     let app = app::build(state.clone());
     tracing::info!(addr = %listener.local_addr()?, mode = state.config.mode.as_str(), "listening");
     let served = axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
 
     background.cancel();
+    events_closer.abort();
     // The supervisors end once their task does; a panic is theirs to report.
     if let Some(task) = worker_task {
         let _ = task.await;

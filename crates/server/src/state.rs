@@ -51,6 +51,8 @@ pub struct Services {
     pub speech: Arc<crate::speech::Speech>,
     /// Voice ordering's catalogs and its fallback hook.
     pub voice: Arc<crate::voice::VoiceServices>,
+    /// Wakes the live feed's open streams (`/comms/events/stream`).
+    pub events: Arc<crate::event_stream::EventHub>,
     /// Campaign templates and default pacing.
     pub campaigns: Arc<crate::campaigns::Campaigns>,
 }

@@ -4,6 +4,8 @@ mod common;
 
 #[path = "api/campaigns.rs"]
 mod campaigns;
+#[path = "api/event_stream.rs"]
+mod event_stream;
 
 use common::{API_KEY, Setup, TOKEN, TestApp};
 use mangwale_store::NewJob;

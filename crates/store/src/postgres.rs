@@ -24,11 +24,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The channel enqueues notify on.
 const JOBS_CHANNEL: &str = "mangwale_jobs";
+/// The channel the `timeline_events` insert trigger notifies on (migration 0016).
+const EVENTS_CHANNEL: &str = "mangwale_events";
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) wakeup: Arc<Notify>,
+    /// Bumped when any replica records timeline events (and after the
+    /// listener reconnects, when one may have been missed).
+    events_changed: Arc<tokio::sync::watch::Sender<u64>>,
     listener: CancellationToken,
 }
 
@@ -39,7 +44,12 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        let store = PgStore { pool, wakeup: Arc::new(Notify::new()), listener: CancellationToken::new() };
+        let store = PgStore {
+            pool,
+            wakeup: Arc::new(Notify::new()),
+            events_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            listener: CancellationToken::new(),
+        };
         if options.migrate {
             store.migrate().await?;
         }
@@ -47,12 +57,14 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Forwards notifications from other replicas to this process's workers.
-    /// Reconnects on its own; while it is down, workers still poll at their
-    /// idle interval, so nothing is lost, only later.
+    /// Forwards notifications from other replicas to this process's workers
+    /// and live-feed readers. Reconnects on its own; while it is down,
+    /// workers still poll at their idle interval and feed readers at theirs,
+    /// so nothing is lost, only later.
     fn spawn_listener(&self) {
         let pool = self.pool.clone();
         let wakeup = self.wakeup.clone();
+        let events_changed = self.events_changed.clone();
         let stop = self.listener.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
@@ -69,17 +81,19 @@ impl PgStore {
                         continue;
                     }
                 };
-                if let Err(e) = listener.listen(JOBS_CHANNEL).await {
+                if let Err(e) = listener.listen_all([JOBS_CHANNEL, EVENTS_CHANNEL]).await {
                     tracing::warn!(error = %e, "job listener cannot LISTEN; retrying");
                     continue;
                 }
                 backoff = Duration::from_millis(100);
                 // A notification may have been missed while reconnecting.
                 wakeup.notify_one();
+                events_changed.send_modify(|n| *n += 1);
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         received = listener.recv() => match received {
+                            Ok(n) if n.channel() == EVENTS_CHANNEL => events_changed.send_modify(|n| *n += 1),
                             Ok(_) => wakeup.notify_one(),
                             Err(e) => {
                                 tracing::warn!(error = %e, "job listener lost its connection");
@@ -479,6 +493,29 @@ impl TimelineStore for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<TimelineEvent>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, order_id, escalation_id, call_sid, party, channel, kind, detail, at
+             FROM timeline_events WHERE id = ANY($1) ORDER BY id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn latest_event_id(&self) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM timeline_events").fetch_one(&self.pool).await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    fn event_notifications(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.events_changed.subscribe())
     }
 }
 

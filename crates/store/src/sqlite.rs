@@ -496,6 +496,26 @@ impl TimelineStore for SqliteStore {
         .await?;
         rows.iter().map(event_from_row).collect()
     }
+
+    async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<TimelineEvent>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids travel as one JSON array: one statement however many.
+        let rows = sqlx::query(
+            "SELECT id, order_id, escalation_id, call_sid, party, channel, kind, detail, at
+             FROM timeline_events WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )
+        .bind(serde_json::to_string(ids).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn latest_event_id(&self) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM timeline_events").fetch_one(&self.pool).await?;
+        Ok(id.unwrap_or(0))
+    }
 }
 
 #[async_trait]

@@ -96,4 +96,19 @@ pub trait TimelineStore: Send + Sync {
     /// PostgreSQL two concurrent transactions may commit their ids out of
     /// order, so a reader should re-read a few ids back.
     async fn events_after(&self, after_id: i64, limit: u32) -> Result<Vec<TimelineEvent>>;
+
+    /// The events among `ids` that are recorded, oldest first: a live-feed
+    /// reader looks again for ids it saw skipped (a transaction that took
+    /// its id before, and committed after, a later one).
+    async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<TimelineEvent>>;
+
+    /// The id of the newest recorded event (0 when there is none).
+    async fn latest_event_id(&self) -> Result<i64>;
+
+    /// A signal bumped whenever any process records events, when the
+    /// backend has one (PostgreSQL's LISTEN/NOTIFY); `None`: poll
+    /// [`TimelineStore::latest_event_id`] instead (SQLite, one process).
+    fn event_notifications(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }

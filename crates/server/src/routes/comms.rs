@@ -40,6 +40,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/exotel/ivr/notify/vendor/reminder", post(idempotent(ivr_only::<VendorReminderBody>)))
         .route("/exotel/ivr/notify/rider/assign", post(idempotent(ivr_only::<RiderAssignBody>)))
         .route("/comms/events", get(events))
+        .route("/comms/events/stream", get(events_stream))
         .route("/exotel/ivr/analytics", get(analytics))
 }
 
@@ -752,4 +753,42 @@ async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>) -> Ap
     let events = state.store.events_after(after, limit).await?;
     let next = events.last().map(|e| e.id).unwrap_or(after);
     Ok(Json(json!({"events": events, "next": next})))
+}
+
+/// `GET /comms/events/stream`: the same feed as Server-Sent Events (see
+/// [`crate::event_stream`]). Resumes from `Last-Event-ID`, else from
+/// `?after=<id>`, else from now; a heartbeat comment keeps proxies from
+/// closing a quiet connection.
+async fn events_stream(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<FeedQuery>,
+) -> AppResult<impl axum::response::IntoResponse> {
+    use crate::event_stream::{FeedPosition, FeedStream};
+    let resume = headers.get("last-event-id").map(|v| v.to_str().ok().and_then(FeedPosition::parse));
+    let position = match (resume, q.after.as_deref()) {
+        (Some(Some(position)), _) => position,
+        (Some(None), _) => {
+            return Err(AppError::invalid("Last-Event-ID", "Last-Event-ID: an id this stream sent"));
+        }
+        (None, Some(after)) => after
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|a| *a >= 0)
+            .map(FeedPosition::at)
+            .ok_or_else(|| AppError::invalid("after", "after: an event id, 0 or more"))?,
+        (None, None) => FeedPosition::at(state.store.latest_event_id().await?),
+    };
+    let feed = FeedStream::new(&state.events, position);
+    let stream = futures::stream::unfold(feed, |mut feed| async move {
+        let item = feed.next().await?;
+        if let Err(e) = &item {
+            // The stream ends; the client reconnects from its last id.
+            tracing::warn!(error = %e, "the live feed stream failed");
+        }
+        Some((item, feed))
+    });
+    let keep_alive = axum::response::sse::KeepAlive::new().interval(state.events.heartbeat).text("heartbeat");
+    Ok(axum::response::sse::Sse::new(stream).keep_alive(keep_alive))
 }

@@ -235,13 +235,14 @@ impl JobStore for Profiled {
         self.inner.expire_last_attempts(now).await
     }
 
-    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> mangwale_store::Result<bool> {
+    async fn complete_many(&self, leases: &[Lease], now: DateTime<Utc>) -> mangwale_store::Result<Vec<bool>> {
         let started = Instant::now();
-        let done = self.inner.complete(lease, now).await;
+        let done = self.inner.complete_many(leases, now).await;
         self.complete.record(started);
-        if let Ok(true) = done {
-            let n = self.completed.fetch_add(1, Ordering::AcqRel) + 1;
-            if n == self.expected {
+        if let Ok(done) = &done {
+            let finished = done.iter().filter(|d| **d).count();
+            let n = self.completed.fetch_add(finished, Ordering::AcqRel) + finished;
+            if finished > 0 && n >= self.expected && n - finished < self.expected {
                 let _ = self.all_done_at.set(Instant::now());
                 self.all_done.notify_one();
             }

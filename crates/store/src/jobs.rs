@@ -186,7 +186,13 @@ pub trait JobStore: Send + Sync {
     async fn expire_last_attempts(&self, now: DateTime<Utc>) -> Result<Vec<Job>>;
 
     /// Marks a claimed job done. False if the lease was lost.
-    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool>;
+    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
+        Ok(self.complete_many(&[lease], now).await?.first().copied().unwrap_or(false))
+    }
+
+    /// Marks claimed jobs done in one statement (a worker's batch finishes
+    /// together): for each lease, in order, whether it was still held.
+    async fn complete_many(&self, leases: &[Lease], now: DateTime<Utc>) -> Result<Vec<bool>>;
 
     /// Records a failure: pending again at `retry_at`, or dead when `retry_at`
     /// is `None` or the job has used all its attempts.
@@ -234,4 +240,10 @@ pub trait JobStore: Send + Sync {
     /// worker expects: on every enqueue in this process, and (PostgreSQL) on
     /// every enqueue by another replica.
     fn wakeup(&self) -> Arc<Notify>;
+}
+
+/// For each lease, in order, whether its job is among `done`.
+pub(crate) fn completed_in_order(leases: &[Lease], done: &[i64]) -> Vec<bool> {
+    let done: std::collections::HashSet<i64> = done.iter().copied().collect();
+    leases.iter().map(|l| done.contains(&l.job_id)).collect()
 }

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 use crate::inbound::{InboundEvent, InboundOutcome, InboundStore};
-use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
+use crate::jobs::{
+    Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats, completed_in_order,
+};
 use crate::rows::{call_from_row, request_log_from_row};
 use crate::timeline::{NewEvent, TimelineEvent, TimelineStore};
 use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, from_ms, to_ms};
@@ -284,17 +286,24 @@ impl JobStore for PgStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
+    async fn complete_many(&self, leases: &[Lease], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| l.token).collect();
+        let done: Vec<i64> = sqlx::query_scalar(
             "UPDATE jobs SET state = 'done', lease_until = NULL, locked_by = NULL, updated_at = $3
-             WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+             FROM unnest($1::BIGINT[], $2::BIGINT[]) AS held(id, token)
+             WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.state = 'running'
+             RETURNING jobs.id",
         )
-        .bind(lease.job_id)
-        .bind(lease.token)
+        .bind(&ids)
+        .bind(&tokens)
         .bind(to_ms(now))
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(completed_in_order(leases, &done))
     }
 
     async fn fail(

@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall};
 use crate::inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter};
-use crate::jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats};
+use crate::jobs::{
+    Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, OVERDUE_AFTER, QueueStats, completed_in_order,
+};
 use crate::rows::{call_from_row, request_log_from_row};
 use crate::sqlite_inbound::InboundThread;
 use crate::supervise::Components;
@@ -278,18 +280,26 @@ impl JobStore for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn complete(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool> {
+    async fn complete_many(&self, leases: &[Lease], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The leases travel as one JSON object {id: token}: one statement
+        // for the batch, each row found by its primary key.
+        let tokens: serde_json::Map<String, serde_json::Value> =
+            leases.iter().map(|l| (l.job_id.to_string(), l.token.into())).collect();
         let _write = self.write.lock().await;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', lease_until = NULL, locked_by = NULL, updated_at = ?3
-             WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+        let done: Vec<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, locked_by = NULL, updated_at = ?2
+             WHERE id IN (SELECT CAST(key AS INTEGER) FROM json_each(?1))
+               AND lease_token = json_extract(?1, '$.\"' || id || '\"') AND state = 'running'
+             RETURNING id",
         )
-        .bind(lease.job_id)
-        .bind(lease.token)
+        .bind(serde_json::Value::Object(tokens).to_string())
         .bind(to_ms(now))
-        .execute(&self.writer)
+        .fetch_all(&self.writer)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(completed_in_order(leases, &done))
     }
 
     async fn fail(

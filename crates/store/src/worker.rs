@@ -159,6 +159,12 @@ impl RunReport {
     }
 }
 
+/// How a handler's run ended, before its success is recorded.
+enum Ran {
+    Succeeded,
+    Settled(Outcome),
+}
+
 enum Outcome {
     Completed,
     Retrying,
@@ -282,16 +288,29 @@ impl Worker {
             return Ok(report);
         }
         let mut unfinished: HashMap<i64, Lease> = jobs.iter().map(|j| (j.id, j.lease())).collect();
-        let mut running: FuturesUnordered<_> = jobs.into_iter().map(|job| self.execute(job)).collect();
+        // Handlers that finish together are recorded together: every
+        // success ready at the same moment is completed in one statement.
+        let batch = self.config.batch_size.max(1) as usize;
+        let mut running =
+            jobs.into_iter().map(|job| self.execute(job)).collect::<FuturesUnordered<_>>().ready_chunks(batch);
         let grace = async {
             shutdown.cancelled().await;
             tokio::time::sleep(self.config.shutdown_grace).await;
         };
         tokio::pin!(grace);
-        loop {
+        // Completions are recorded beside the handlers still running, never
+        // instead of polling them: a handler may hold the store's write
+        // lock that the completion needs.
+        let mut settling = FuturesUnordered::new();
+        let mut all_ran = false;
+        while !(all_ran && settling.is_empty()) {
             tokio::select! {
-                next = running.next() => match next {
-                    Some((id, outcome)) => {
+                next = running.next(), if !all_ran => match next {
+                    Some(ran) => settling.push(self.settle(ran)),
+                    None => all_ran = true,
+                },
+                Some(settled) = settling.next(), if !settling.is_empty() => {
+                    for (id, outcome) in settled {
                         unfinished.remove(&id);
                         match outcome {
                             Outcome::Completed => report.completed += 1,
@@ -302,8 +321,7 @@ impl Worker {
                             Outcome::StoreError => report.store_errors += 1,
                         }
                     }
-                    None => break,
-                },
+                }
                 _ = &mut grace => break,
             }
         }
@@ -317,14 +335,52 @@ impl Worker {
         Ok(report)
     }
 
-    async fn execute(&self, job: Job) -> (i64, Outcome) {
+    /// Completes the successes among `ran` in one store call, and records
+    /// every job's outcome.
+    async fn settle(&self, ran: Vec<(Job, Ran)>) -> Vec<(i64, Outcome)> {
+        let succeeded: Vec<Lease> =
+            ran.iter().filter(|(_, r)| matches!(r, Ran::Succeeded)).map(|(job, _)| job.lease()).collect();
+        let mut completed = match self.store.complete_many(&succeeded, self.clock.now()).await {
+            Ok(done) => {
+                done.into_iter().map(|held| if held { Outcome::Completed } else { Outcome::LeaseLost }).collect()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = succeeded.len(), "recording completed jobs failed");
+                succeeded.iter().map(|_| Outcome::StoreError).collect::<Vec<_>>()
+            }
+        }
+        .into_iter();
+        ran.into_iter()
+            .map(|(job, ran)| {
+                let outcome = match ran {
+                    Ran::Succeeded => completed.next().unwrap_or(Outcome::StoreError),
+                    Ran::Settled(outcome) => outcome,
+                };
+                let label = match outcome {
+                    Outcome::Completed => "completed",
+                    Outcome::Retrying => "retrying",
+                    Outcome::Deferred => "deferred",
+                    Outcome::Dead => "dead",
+                    Outcome::LeaseLost => "lease_lost",
+                    Outcome::StoreError => "store_error",
+                };
+                metrics::counter!("mangwale_jobs_finished_total", "kind" => job.kind, "outcome" => label).increment(1);
+                (job.id, outcome)
+            })
+            .collect()
+    }
+
+    /// Runs a job's handler and records a failure or deferral; a success is
+    /// left to [`Worker::settle`].
+    async fn execute(&self, job: Job) -> (Job, Ran) {
         let started = self.clock.now();
         let kind = job.kind.clone();
         let lateness = (started - job.run_at).to_std().unwrap_or(Duration::ZERO);
         metrics::histogram!("mangwale_job_lateness_seconds", "kind" => kind.clone()).record(lateness.as_secs_f64());
         let Some(handler) = self.handlers.get(&job.kind) else {
             // Unreachable: only registered kinds are claimed.
-            return (job.id, self.record_failure(&job, "no handler for this kind", None).await);
+            let outcome = self.record_failure(&job, "no handler for this kind", None).await;
+            return (job, Ran::Settled(outcome));
         };
         let timer = Instant::now();
         // A panicking handler is a failed attempt of its job, not the end of
@@ -347,14 +403,7 @@ impl Worker {
         metrics::histogram!("mangwale_job_duration_seconds", "kind" => kind.clone())
             .record(timer.elapsed().as_secs_f64());
         let outcome = match result {
-            Ok(()) => match self.store.complete(job.lease(), self.clock.now()).await {
-                Ok(true) => Outcome::Completed,
-                Ok(false) => Outcome::LeaseLost,
-                Err(e) => {
-                    tracing::error!(error = %e, job_id = job.id, kind = %kind, "recording a completed job failed");
-                    Outcome::StoreError
-                }
-            },
+            Ok(()) => return (job, Ran::Succeeded),
             Err(JobError::Transient(msg)) => {
                 let retry_at = self.clock.now()
                     + chrono::Duration::from_std(handler.retry_policy().delay(job.attempts)).unwrap_or_default();
@@ -370,19 +419,10 @@ impl Worker {
                 }
             },
         };
-        let label = match outcome {
-            Outcome::Completed => "completed",
-            Outcome::Retrying => "retrying",
-            Outcome::Deferred => "deferred",
-            Outcome::Dead => "dead",
-            Outcome::LeaseLost => "lease_lost",
-            Outcome::StoreError => "store_error",
-        };
-        metrics::counter!("mangwale_jobs_finished_total", "kind" => kind, "outcome" => label).increment(1);
         if let (Some(error), Some(observer)) = (&panicked, &self.observer) {
             observer.job_trouble(&job, JobTrouble::Panicked, error).await;
         }
-        (job.id, outcome)
+        (job, Ran::Settled(outcome))
     }
 
     async fn record_failure(&self, job: &Job, error: &str, retry_at: Option<chrono::DateTime<chrono::Utc>>) -> Outcome {

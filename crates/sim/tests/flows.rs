@@ -1345,3 +1345,168 @@ async fn the_record_applet_records_the_caller_and_hands_the_url_to_the_passthru(
     let absent = client().get(&missing).basic_auth(sim.api_key(), Some(sim.api_token())).send().await.unwrap();
     assert_eq!(absent.status(), 404);
 }
+
+/// What our service and its status callback URL received, in order.
+#[derive(Debug, PartialEq)]
+struct Heard {
+    requests: Vec<String>,
+    callbacks: Vec<(String, Vec<u8>)>,
+}
+
+/// A fresh service, simulator and callback receiver.
+async fn phone_setup() -> (Service, ExotelSim, Receiver) {
+    let service = Service::start().await;
+    let sim = service.sim().await;
+    (service, sim, Receiver::start().await)
+}
+
+fn heard(service: &Service, receiver: &Receiver) -> Heard {
+    Heard {
+        requests: service.seen().iter().map(|s| format!("{} {}?{}", s.method, s.path, s.raw_query)).collect(),
+        callbacks: receiver.captured().into_iter().map(|c| (c.content_type, c.body.to_vec())).collect(),
+    }
+}
+
+/// A vendor IVR call to a scripted vendor, played out: what was heard.
+async fn scripted_vendor(script: CalleeScript, extra: &[(&str, &str)]) -> Heard {
+    let (service, sim, receiver) = phone_setup().await;
+    sim.script(VENDOR, script).unwrap();
+    let callback = receiver.at("/cb");
+    let mut form = vec![("StatusCallback", callback.as_str())];
+    form.extend_from_slice(extra);
+    flow_call(&sim, VENDOR, &form).await;
+    sim.advance(secs(120)).await;
+    heard(&service, &receiver)
+}
+
+/// A phone held by a person rings until they answer; they read the
+/// prompts, and the keys they press reach the Gather: our service receives
+/// byte for byte what it receives from a scripted vendor who answers and
+/// presses at the same moments.
+#[tokio::test]
+async fn a_held_phone_rings_until_answered_and_its_keys_reach_the_gather() {
+    let scripted =
+        scripted_vendor(CalleeScript::answers_after(secs(2)).never_hangs_up().presses("menu", "1"), &[]).await;
+
+    let (service, sim, receiver) = phone_setup().await;
+    sim.hold(VENDOR).unwrap();
+    assert!(sim.phone(VENDOR).unwrap().held);
+    let callback = receiver.at("/cb");
+    let sid = flow_call(&sim, VENDOR, &[("StatusCallback", callback.as_str())]).await;
+    sim.advance(secs(2)).await;
+    let ringing = sim.phone(VENDOR).unwrap().call.expect("the call rings on the phone");
+    assert_eq!((ringing.call_sid.as_str(), ringing.status.as_str(), ringing.role), (sid.as_str(), "ringing", "callee"));
+    assert_eq!(ringing.rings_until, Some(t(30_000)), "TimeOut defaults to 30 s");
+    assert_eq!(ringing.other_number, EXOPHONE);
+    assert!(service.seen().is_empty(), "nothing plays before the phone is answered");
+    let err = sim.press(VENDOR, "1").await.unwrap_err();
+    assert_eq!(err.status(), 409, "{err}");
+
+    let call = sim.answer(VENDOR).await.unwrap().call.expect("in progress");
+    assert_eq!(call.status, "in-progress");
+    assert_eq!(call.prompts.len(), 1, "{:?}", call.prompts);
+    assert_eq!((call.prompts[0].kind.as_str(), call.prompts[0].text.as_str()), ("greeting", GREETING));
+    sim.advance_to(t(2000 + spoken(GREETING))).await;
+    let call = sim.phone(VENDOR).unwrap().call.unwrap();
+    let listening = call.listening.expect("the menu listens");
+    assert_eq!((listening.applet_id.as_str(), listening.max_digits), ("menu", 1));
+    assert_eq!(listening.until, t(2600 + spoken(MENU) + 6000));
+    assert_eq!(call.prompts.last().map(|p| p.text.as_str()), Some(MENU));
+    sim.advance_to(t(2600 + spoken(MENU) + 300)).await;
+    let view = sim.press(VENDOR, "1").await.unwrap();
+    assert!(view.call.as_ref().is_none_or(|c| c.listening.is_none()), "the Gather took its digit");
+    sim.advance(secs(120)).await;
+
+    assert_eq!(heard(&service, &receiver), scripted, "applet requests and status callback as the scripted vendor's");
+    let run = sim.flow_run(&sid).unwrap();
+    assert_eq!(run.entry("answer").unwrap().param("digits"), Some("\"1\""));
+    assert_eq!(run.entry("menu").unwrap().detail["plays"][0]["ended_by"], "max_input_digits");
+    let last = sim.phone(VENDOR).unwrap().last.expect("the call is over");
+    assert_eq!(last.status, "completed");
+}
+
+/// A held phone nobody answers rings out `no-answer`, and a rejected one
+/// ends `busy`: the callbacks a scripted phone's would be.
+#[tokio::test]
+async fn a_held_phone_rings_out_no_answer_and_a_rejected_one_is_busy() {
+    let extra = [("TimeOut", "20")];
+    let scripted = scripted_vendor(CalleeScript::no_answer(), &extra).await;
+    let (service, sim, receiver) = phone_setup().await;
+    sim.hold(VENDOR).unwrap();
+    let callback = receiver.at("/cb");
+    let sid = flow_call(&sim, VENDOR, &[("StatusCallback", callback.as_str()), extra[0]]).await;
+    assert_eq!(sim.phone(VENDOR).unwrap().call.unwrap().rings_until, Some(t(20_000)));
+    sim.advance(secs(120)).await;
+    assert_eq!(heard(&service, &receiver), scripted);
+    assert_eq!(sim.call(&sid).unwrap().status, CallStatus::NoAnswer);
+    let view = sim.phone(VENDOR).unwrap();
+    assert_eq!((view.call, view.last.map(|l| l.status)), (None, Some("no-answer".to_string())));
+    assert_eq!(sim.answer(VENDOR).await.unwrap_err().status(), 409, "nothing rings any more");
+
+    let scripted = scripted_vendor(CalleeScript::busy_after(secs(3)), &[]).await;
+    let (service, sim, receiver) = phone_setup().await;
+    sim.hold(VENDOR).unwrap();
+    let callback = receiver.at("/cb");
+    let sid = flow_call(&sim, VENDOR, &[("StatusCallback", callback.as_str())]).await;
+    sim.advance(secs(3)).await;
+    sim.reject(VENDOR).await.unwrap();
+    sim.advance(secs(120)).await;
+    assert_eq!(heard(&service, &receiver), scripted);
+    assert_eq!(sim.call(&sid).unwrap().status, CallStatus::Busy);
+
+    // Released, the number answers as unscripted numbers do.
+    sim.release(VENDOR).unwrap();
+    assert!(!sim.phone(VENDOR).unwrap().held);
+    assert_eq!(sim.answer(VENDOR).await.unwrap_err().status(), 404, "not held");
+}
+
+/// The control endpoints drive a held phone, and a held rider dialled by a
+/// Connect rings until answered, then talks until they hang up.
+#[tokio::test]
+async fn control_endpoints_drive_held_phones_and_connect_legs() {
+    let service = Service::start().await;
+    let sim = service.sim().await;
+    *service.state.connect_numbers.lock().unwrap() = vec![RIDER_A.to_string()];
+    let control = |method: &str, path: &str, body: Value| {
+        let sim = &sim;
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let path = path.to_string();
+        async move { sim.control(&method, &path, body.to_string().as_bytes()).await }
+    };
+    let (status, view) = control("POST", "phones/%2B919800000004/hold", Value::Null).await;
+    assert_eq!((status, view["held"].as_bool()), (200, Some(true)), "{view}");
+    let (status, _) = control("POST", &format!("phones/{CUSTOMER}/hold"), Value::Null).await;
+    assert_eq!(status, 200);
+    let (status, placed) =
+        control("POST", "incoming", json!({"from": CUSTOMER, "to": EXOPHONE, "flow_id": "masked_call"})).await;
+    assert_eq!(status, 200, "{placed}");
+    let sid = placed["call_sid"].as_str().unwrap().to_string();
+    sim.advance(secs(5)).await;
+    let (_, phones) = control("GET", "phones", Value::Null).await;
+    let rider = phones.as_array().unwrap().iter().find(|p| p["number"] == RIDER_A).cloned().unwrap();
+    assert_eq!((rider["call"]["status"].as_str(), rider["call"]["leg"].as_u64()), (Some("ringing"), Some(1)), "{rider}");
+    assert_eq!(rider["call"]["rings_until"], json!(t(20_000)), "max_ringing_duration 20 s");
+    let customer = phones.as_array().unwrap().iter().find(|p| p["number"] == CUSTOMER).cloned().unwrap();
+    assert_eq!(customer["call"]["role"], "caller", "{customer}");
+
+    let (status, body) = control("POST", &format!("phones/{RIDER_A}/keys"), json!({"digits": "x"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, view) = control("POST", &format!("phones/{RIDER_A}/answer"), Value::Null).await;
+    assert_eq!((status, view["call"]["status"].as_str()), (200, Some("in-progress")), "{view}");
+    sim.advance(secs(42)).await;
+    let (status, _) = control("POST", &format!("phones/{RIDER_A}/hangup"), Value::Null).await;
+    assert_eq!(status, 200);
+    sim.advance(secs(5)).await;
+    let run = sim.flow_run(&sid).unwrap();
+    let after = run.entry("after_connect").expect("the Connect is over");
+    assert_eq!(after.at, t(5_000 + 42_000));
+    for (k, v) in [("DialCallStatus", "completed"), ("DialCallDuration", "42"), ("DialWhomNumber", "09800000004")] {
+        assert_eq!(after.param(k), Some(v), "{k}");
+    }
+    let (status, body) = control("POST", &format!("phones/{RIDER_A}/hangup"), Value::Null).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = control("DELETE", &format!("phones/{RIDER_A}/hold"), Value::Null).await;
+    assert_eq!(status, 200);
+    let (status, body) = control("POST", &format!("phones/{RIDER_A}/answer"), Value::Null).await;
+    assert_eq!(status, 404, "{body}");
+}

@@ -48,6 +48,25 @@ pub(crate) fn samples_duration(samples: usize, rate: u32) -> Duration {
     Duration::from_micros((samples as u64).saturating_mul(1_000_000) / u64::from(rate.max(1)))
 }
 
+/// `samples` at `from` Hz as samples at `to` Hz (linear interpolation;
+/// enough for speech into a telephone-rate stream).
+pub(crate) fn resample(samples: &[i16], from: u32, to: u32) -> Vec<i16> {
+    if from == to || samples.is_empty() || from == 0 || to == 0 {
+        return samples.to_vec();
+    }
+    let out_len = (samples.len() as u64 * u64::from(to) / u64::from(from)) as usize;
+    (0..out_len)
+        .map(|i| {
+            let pos = i as f64 * f64::from(from) / f64::from(to);
+            let j = pos.floor() as usize;
+            let frac = pos - j as f64;
+            let a = f64::from(samples[j.min(samples.len() - 1)]);
+            let b = f64::from(samples[(j + 1).min(samples.len() - 1)]);
+            (a + (b - a) * frac).round() as i16
+        })
+        .collect()
+}
+
 /// Little-endian 16-bit PCM bytes.
 pub(crate) fn to_le_bytes(samples: &[i16]) -> Vec<u8> {
     samples.iter().flat_map(|s| s.to_le_bytes()).collect()
@@ -89,6 +108,14 @@ mod tests {
         assert!(a.iter().all(|s| s.unsigned_abs() <= 8000));
         assert_eq!(samples_duration(a.len(), 8000), Duration::from_millis(420));
         assert_eq!(synthesize("a", 16000, Duration::from_millis(60)).len(), 960);
+    }
+
+    #[test]
+    fn resampling_keeps_the_duration() {
+        let at_16k: Vec<i16> = (0..1600).map(|i| (i % 100) as i16).collect();
+        assert_eq!(resample(&at_16k, 16_000, 8_000).len(), 800);
+        assert_eq!(resample(&at_16k, 8_000, 8_000), at_16k);
+        assert_eq!(resample(&[0, 100], 8_000, 16_000), vec![0, 50, 100, 100]);
     }
 
     #[test]

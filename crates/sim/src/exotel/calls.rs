@@ -396,7 +396,9 @@ fn parse_connect(form: &Form, cfg: &SimConfig) -> Result<ConnectRequest, ApiErro
     })
 }
 
-/// When and how a ringing leg resolves.
+/// When and how a ringing leg resolves. An interactive phone rings out
+/// like an unanswered one unless its person answers or rejects it first
+/// (the control endpoints fire that outcome earlier).
 pub(crate) fn plan(pickup: &Pickup, time_out: Duration) -> (Duration, LegOutcome) {
     match *pickup {
         Pickup::Answer { after } if after < time_out => (after, LegOutcome::Answer),
@@ -874,6 +876,7 @@ mod tests {
         );
         assert_eq!(plan(&Pickup::Answer { after: Duration::from_secs(40) }, t), (t, LegOutcome::NoAnswer));
         assert_eq!(plan(&Pickup::NoAnswer, t), (t, LegOutcome::NoAnswer));
+        assert_eq!(plan(&Pickup::Interactive, t), (t, LegOutcome::NoAnswer));
         assert_eq!(plan(&Pickup::Busy { after: Duration::from_secs(3) }, t).1, LegOutcome::Busy);
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::script::CalleeScript;
 use super::server::json_response;
 use super::voice_order::VoiceOrder;
-use super::{Endpoint, Fault, Inner, SimHandle};
+use super::{Endpoint, Fault, Inner, PhoneError, PhoneView, SimHandle};
 
 #[derive(Deserialize)]
 struct ScriptBody {
@@ -55,6 +55,33 @@ struct IncomingBody {
     flow_id: Option<String>,
 }
 
+/// Keys pressed on a held phone.
+#[derive(Deserialize)]
+struct KeysBody {
+    digits: String,
+}
+
+/// Words typed on a held phone, spoken to the Voicebot.
+#[derive(Deserialize)]
+struct SayBody {
+    text: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+/// A recording from the held phone's microphone: little-endian 16-bit mono
+/// PCM in base64, at `sample_rate` (Exotel's Voicebot stream carries 8000).
+#[derive(Deserialize)]
+struct AudioBody {
+    pcm: String,
+    #[serde(default = "telephone_rate")]
+    sample_rate: u32,
+}
+
+fn telephone_rate() -> u32 {
+    8_000
+}
+
 type Answer = (u16, serde_json::Value);
 
 fn ok() -> Answer {
@@ -67,6 +94,30 @@ fn error(status: u16, message: &str) -> Answer {
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Answer> {
     serde_json::from_slice(bytes).map_err(|e| error(400, &format!("invalid JSON body: {e}")))
+}
+
+/// A number from a path segment (`+` may come percent-encoded).
+fn decode(segment: &str) -> String {
+    segment.replace("%2B", "+").replace("%2b", "+")
+}
+
+fn phone_answer(done: Result<PhoneView, PhoneError>) -> Answer {
+    match done {
+        Ok(view) => to_json(&view),
+        Err(e) => error(e.status(), &e.to_string()),
+    }
+}
+
+/// Samples from base64 little-endian 16-bit PCM.
+fn pcm_samples(pcm: &str) -> Result<Vec<i16>, Answer> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(pcm.trim())
+        .map_err(|e| error(400, &format!("pcm is not base64: {e}")))?;
+    if bytes.len() % 2 != 0 {
+        return Err(error(400, "pcm must hold 16-bit samples (an even number of bytes)"));
+    }
+    Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Answer {
@@ -142,6 +193,43 @@ pub(crate) async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, byte
         ("GET", ["streams", sid]) => {
             Ok(handle.stream_log(sid).map_or_else(|| error(404, "no such stream"), |s| to_json(&s)))
         }
+        ("GET", ["phones"]) => Ok(to_json(&handle.held_phones())),
+        ("GET", ["phones", number]) => Ok(match handle.phone(decode(number)) {
+            Ok(view) => to_json(&view),
+            Err(e) => error(400, &e.to_string()),
+        }),
+        ("POST", ["phones", number, "hold"]) => Ok(match handle.hold(decode(number)) {
+            Ok(()) => handle.phone(decode(number)).map_or_else(|e| error(400, &e.to_string()), |v| to_json(&v)),
+            Err(e) => error(400, &e.to_string()),
+        }),
+        ("DELETE", ["phones", number, "hold"]) => Ok(match handle.release(decode(number)) {
+            Ok(()) => ok(),
+            Err(e) => error(400, &e.to_string()),
+        }),
+        ("POST", ["phones", number, action @ ("answer" | "reject" | "hangup")]) => {
+            let number = decode(number);
+            let done = match *action {
+                "answer" => handle.answer(number).await,
+                "reject" => handle.reject(number).await,
+                _ => handle.hang_up(number).await,
+            };
+            Ok(phone_answer(done))
+        }
+        ("POST", ["phones", number, "keys"]) => match parse::<KeysBody>(bytes) {
+            Ok(body) => Ok(phone_answer(handle.press(decode(number), &body.digits).await)),
+            Err(e) => Err(e),
+        },
+        ("POST", ["phones", number, "say"]) => match parse::<SayBody>(bytes) {
+            Ok(body) => Ok(phone_answer(handle.say(decode(number), &body.text, body.language.as_deref()).await)),
+            Err(e) => Err(e),
+        },
+        ("POST", ["phones", number, "audio"]) => match parse::<AudioBody>(bytes) {
+            Ok(body) => match pcm_samples(&body.pcm) {
+                Ok(samples) => Ok(phone_answer(handle.speak_audio(decode(number), samples, body.sample_rate).await)),
+                Err(e) => Ok(e),
+            },
+            Err(e) => Err(e),
+        },
         ("GET", ["sms"]) => Ok(to_json(&handle.sms_messages())),
         ("GET", ["sms", sid]) => Ok(handle.sms(sid).map_or_else(|| error(404, "no such SMS"), |m| to_json(&m))),
         ("POST", ["advance"]) => match parse::<AdvanceBody>(bytes) {

@@ -15,6 +15,7 @@ use super::flow_log::{
     AppletExchange, AppletResponse, ConnectReport, DialAttempt, FlowLogEntry, FlowOutcome, FlowRun, StreamLog,
 };
 use super::flows::{AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection};
+use super::phones::{LegDecision, PhoneListening, PhonePrompt, take_keys};
 use super::script::{CalleeScript, FlowCall, FlowMode, FlowRunner, FlowStep, PromptContext};
 use super::state::LegOutcome;
 use super::voicebot::{Session, StreamEnd, StreamSetup, VoicebotConfig, Wake, new_log};
@@ -233,8 +234,22 @@ struct StreamRun {
     url: String,
 }
 
+/// A Gather waiting for the keys of a person holding the phone.
+struct Listen {
+    applet_id: String,
+    spec: GatherSpec,
+    entry: FlowLogEntry,
+    next: String,
+    no_input: Option<String>,
+    /// The play of the prompt under way (0: the first, then the repeats).
+    play: u32,
+    plays: Vec<Value>,
+    started: DateTime<Utc>,
+}
+
 enum Pending {
     Goto(String),
+    Listen(Box<Listen>),
     Dial(Box<Dial>),
     Stream(Box<StreamRun>),
     Drop {
@@ -568,9 +583,19 @@ impl FlowEngine {
     }
 
     async fn on_ended(&self, call: FlowCall) {
+        if let Some(inner) = self.inner.upgrade() {
+            lock(&inner.phones).call_ended(&call.call_sid);
+        }
         let Some(mut run) = lock(&self.runs).remove(&call.call_sid) else { return };
         let now = call.now;
         match std::mem::replace(&mut run.pending, Pending::Hold) {
+            Pending::Listen(listen) => {
+                // Hung up while the Gather listened: what was played so far.
+                let listen = *listen;
+                let mut entry = listen.entry;
+                entry.detail = gather_detail(&listen.spec, &listen.plays, None, elapsed_since(listen.started, now));
+                self.push_entry(&run.sid, entry);
+            }
             Pending::Stream(mut stream) => {
                 let end = stream.session.stop("callended", "user", now).await;
                 self.record_stream_end(&run, &stream, &end);
@@ -648,11 +673,21 @@ impl FlowEngine {
     async fn resume_pending(&self, run: &mut Run, pending: Pending, now: DateTime<Utc>) -> Next {
         match pending {
             Pending::Goto(id) => Next::Goto(id),
+            Pending::Listen(listen) => self.listen_resume(run, *listen, now),
             Pending::Dial(dial) => self.dial_step(run, *dial, now),
-            Pending::Stream(mut stream) => match stream.session.wake(now).await {
-                Wake::Continue(at) => Next::Wait(until(now, at), Pending::Stream(stream)),
-                Wake::Ended(end) => self.stream_ended(run, *stream, end),
-            },
+            Pending::Stream(mut stream) => {
+                let turns = match self.inner.upgrade() {
+                    Some(inner) if run.script.is_interactive() => lock(&inner.phones).take_turns(&run.sid),
+                    _ => Vec::new(),
+                };
+                if !turns.is_empty() {
+                    stream.session.add_live_turns(turns, &self.voice).await;
+                }
+                match stream.session.wake(now).await {
+                    Wake::Continue(at) => Next::Wait(until(now, at), Pending::Stream(stream)),
+                    Wake::Ended(end) => self.stream_ended(run, *stream, end),
+                }
+            }
             Pending::Drop { applet, reason } => Next::End(FlowOutcome::Dropped { applet_id: applet, reason }),
             Pending::Hold => Next::Hold(Pending::Hold),
         }
@@ -879,6 +914,7 @@ impl FlowEngine {
                     }
                 }
                 let body = entry.body().unwrap_or_default().to_string();
+                self.show(run, PhonePrompt::from_answer(now, id, "greeting", &body));
                 let spoken = self.speaking_time(&body);
                 entry.detail = json!({"spoken": body.trim(), "duration_ms": spoken.as_millis() as u64});
                 entry.branch = Some(next.clone());
@@ -896,20 +932,25 @@ impl FlowEngine {
                     Ok(spec) => spec,
                     Err(reason) => return self.drop_call(run, entry, reason),
                 };
+                if run.script.is_interactive() {
+                    let listen = Listen {
+                        applet_id: id.to_string(),
+                        spec,
+                        entry,
+                        next,
+                        no_input,
+                        play: 0,
+                        plays: Vec::new(),
+                        started: now,
+                    };
+                    return self.listen_play(run, listen, now);
+                }
                 let (elapsed, digits, plays) = self.gather(run, id, &spec);
                 let branch = match &digits {
                     Some(_) => next,
                     None => no_input.unwrap_or(next),
                 };
-                entry.detail = json!({
-                    "plays": plays,
-                    "digits": digits,
-                    "max_input_digits": spec.max_digits,
-                    "finish_on_key": spec.finish_on_key.map(String::from),
-                    "input_timeout": spec.input_timeout.as_secs(),
-                    "repeat_menu": spec.repeat_menu,
-                    "duration_ms": elapsed.as_millis() as u64,
-                });
+                entry.detail = gather_detail(&spec, &plays, digits.as_deref(), elapsed);
                 entry.branch = Some(branch.clone());
                 self.push_entry(&run.sid, entry);
                 run.once.digits = digits;
@@ -1082,6 +1123,82 @@ impl FlowEngine {
         Next::Wait(duration, Pending::Goto(next))
     }
 
+    /// Shows a prompt on the phone of a person holding it (leg 1).
+    fn show(&self, run: &Run, prompt: PhonePrompt) {
+        if !run.script.is_interactive() {
+            return;
+        }
+        if let Some(inner) = self.inner.upgrade() {
+            lock(&inner.phones).prompt(&run.sid, prompt);
+        }
+    }
+
+    /// Plays the prompt of a held phone's Gather (play `listen.play`) and
+    /// listens: until the person's keys end it, or `input_timeout` after
+    /// the prompt (or after their last key).
+    fn listen_play(&self, run: &mut Run, listen: Listen, now: DateTime<Utc>) -> Next {
+        let (text, audio) = if listen.play == 0 {
+            (&listen.spec.prompt, listen.spec.prompt_is_audio)
+        } else {
+            (&listen.spec.repeat_prompt, listen.spec.repeat_is_audio)
+        };
+        let prompt_time = self.prompt_time(text, audio);
+        let prompt_ends_at = crate::clock::add(now, prompt_time);
+        self.show(run, PhonePrompt::from_answer(now, &listen.applet_id, "gather", text));
+        if let Some(inner) = self.inner.upgrade() {
+            lock(&inner.phones).listen(
+                &run.sid,
+                PhoneListening {
+                    applet_id: listen.applet_id.clone(),
+                    pressed: String::new(),
+                    max_digits: listen.spec.max_digits,
+                    finish_on_key: listen.spec.finish_on_key,
+                    prompt_ends_at,
+                    input_timeout: listen.spec.input_timeout,
+                    until: crate::clock::add(prompt_ends_at, listen.spec.input_timeout),
+                },
+            );
+        }
+        Next::Wait(prompt_time + listen.spec.input_timeout, Pending::Listen(Box::new(listen)))
+    }
+
+    /// A held phone's Gather wakes: the keys ended it, the time to press
+    /// them ran out (the prompt repeats while `repeat_menu` allows), or it
+    /// listens on (woken early).
+    fn listen_resume(&self, run: &mut Run, mut listen: Listen, now: DateTime<Utc>) -> Next {
+        let Some(inner) = self.inner.upgrade() else { return Next::Hold(Pending::Hold) };
+        let Some(heard) = lock(&inner.phones).listening(&run.sid).cloned() else {
+            return Next::Hold(Pending::Hold);
+        };
+        let (digits, ended_by) = take_keys(&heard.pressed, heard.max_digits, heard.finish_on_key);
+        if ended_by.is_none() && now < heard.until {
+            return Next::Wait(until(now, heard.until), Pending::Listen(Box::new(listen)));
+        }
+        lock(&inner.phones).stop_listening(&run.sid);
+        let text = if listen.play == 0 { &listen.spec.prompt } else { &listen.spec.repeat_prompt };
+        listen.plays.push(json!({
+            "prompt": text,
+            "pressed": heard.pressed,
+            "digits": digits,
+            "ended_by": ended_by.unwrap_or("input_timeout"),
+        }));
+        if digits.is_empty() && listen.play < listen.spec.repeat_menu {
+            listen.play += 1;
+            return self.listen_play(run, listen, now);
+        }
+        let digits = (!digits.is_empty()).then_some(digits);
+        let branch = match &digits {
+            Some(_) => listen.next.clone(),
+            None => listen.no_input.clone().unwrap_or(listen.next.clone()),
+        };
+        let mut entry = listen.entry;
+        entry.detail = gather_detail(&listen.spec, &listen.plays, digits.as_deref(), elapsed_since(listen.started, now));
+        entry.branch = Some(branch.clone());
+        self.push_entry(&run.sid, entry);
+        run.once.digits = digits;
+        Next::Goto(branch)
+    }
+
     fn speaking_time(&self, body: &str) -> Duration {
         let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let audio = !lines.is_empty() && lines.iter().all(|l| l.starts_with("http://") || l.starts_with("https://"));
@@ -1158,6 +1275,9 @@ impl FlowEngine {
                         return Next::Hold(Pending::Hold);
                     };
                     let (delay, outcome) = plan(&script.pickup, dial.ring_timeout);
+                    if script.is_interactive() {
+                        lock(&inner.phones).rings_until(&run.sid, leg, crate::clock::add(now, delay));
+                    }
                     dial.attempts.push(DialAttempt {
                         number: number.national(),
                         dialled_at: Some(format_ist(now)),
@@ -1169,6 +1289,12 @@ impl FlowEngine {
                     return Next::Wait(delay, Pending::Dial(Box::new(dial)));
                 }
                 DialPhase::Ringing { leg, number, outcome, talk } => {
+                    // A person holding the phone answered or rejected it.
+                    let outcome = match lock(&inner.phones).take_decision(&run.sid, leg) {
+                        Some(LegDecision::Answer) => LegOutcome::Answer,
+                        Some(LegDecision::Reject | LegDecision::HangUp) => LegOutcome::Busy,
+                        None => outcome,
+                    };
                     let status = match outcome {
                         LegOutcome::Answer => CallStatus::InProgress,
                         LegOutcome::NoAnswer => CallStatus::NoAnswer,
@@ -1196,6 +1322,7 @@ impl FlowEngine {
                     };
                 }
                 DialPhase::Talking { leg, number, since } => {
+                    lock(&inner.phones).take_decision(&run.sid, leg);
                     lock(&inner.state).set_flow_leg(&run.sid, leg, CallStatus::Completed, now);
                     let duration = u32::try_from((now - since).num_seconds().max(0)).unwrap_or(u32::MAX);
                     if let Some(attempt) = dial.attempts.last_mut() {
@@ -1317,6 +1444,9 @@ impl FlowEngine {
         let entry = applet.map(|(_, index)| index);
         match Session::open(setup, log.clone(), now).await {
             Ok((session, wake)) => {
+                if run.script.is_interactive() {
+                    lock(&inner.phones).in_stream(&run.sid, Some(&stream_sid));
+                }
                 let stream = StreamRun { session, next, entry, log, url };
                 match wake {
                     Wake::Continue(at) => Next::Wait(until(now, at), Pending::Stream(Box::new(stream))),
@@ -1344,6 +1474,7 @@ impl FlowEngine {
 
     fn record_stream_end(&self, run: &Run, stream: &StreamRun, end: &StreamEnd) {
         if let Some(inner) = self.inner.upgrade() {
+            lock(&inner.phones).in_stream(&run.sid, None);
             let mut records = lock(&inner.flow_records);
             if let Some(wav) = end.recording.clone() {
                 records.push_recording(end.stream_sid.clone(), wav);
@@ -1376,6 +1507,24 @@ impl FlowEngine {
             None => Next::End(FlowOutcome::StreamEnded),
         }
     }
+}
+
+/// What a Gather did, for its flow-log entry (scripted and held phones alike).
+fn gather_detail(spec: &GatherSpec, plays: &[Value], digits: Option<&str>, elapsed: Duration) -> Value {
+    json!({
+        "plays": plays,
+        "digits": digits,
+        "max_input_digits": spec.max_digits,
+        "finish_on_key": spec.finish_on_key.map(String::from),
+        "input_timeout": spec.input_timeout.as_secs(),
+        "repeat_menu": spec.repeat_menu,
+        "duration_ms": elapsed.as_millis() as u64,
+    })
+}
+
+/// The time from `start` to `now` (zero if `now` is earlier).
+fn elapsed_since(start: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - start).to_std().unwrap_or(Duration::ZERO)
 }
 
 fn until(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {

@@ -49,6 +49,11 @@
 //! | GET | `/_sim/recordings/{stream_sid}.wav` | the caller's side of a Voicebot stream (WAV, 8 kHz mono 16-bit) |
 //! | GET | `/_sim/recordings/{stream_sid}-heard.wav` | what the caller heard of the bot, in place in time |
 //! | POST | `/_sim/voice-order` | a pretend voice order ([`VoiceOrder`]): `{"from", "say": [...], "then_keys": "1"}` → `{"call_sid", "flow_id", "exophone", "script"}` |
+//! | POST / DELETE | `/_sim/phones/{number}/hold` | a person holds the phone ([`SimHandle::hold`]): calls ring until answered or rejected / releases it |
+//! | GET | `/_sim/phones`, `/_sim/phones/{number}` | held phones / one phone ([`PhoneView`]): the call ringing or in progress with its prompts and the Gather listening, and the last call |
+//! | POST | `/_sim/phones/{number}/answer`, `…/reject`, `…/hangup` | the person answers, rejects (`busy`) or hangs up |
+//! | POST | `/_sim/phones/{number}/keys` | `{"digits": "1"}`: keys for the Gather listening, or DTMF in a Voicebot stream |
+//! | POST | `/_sim/phones/{number}/say`, `…/audio` | in a Voicebot stream: `{"text", "language"}` spoken by the caller's voice, or `{"pcm": "<base64 16-bit LE mono>", "sample_rate": 8000}` recorded audio |
 //!
 //! Recordings of the Record applet (see [`FlowEngine`]) are served as
 //! Exotel serves them, behind the account's Basic credentials:
@@ -103,6 +108,7 @@ mod flows;
 mod form;
 mod log;
 mod payload;
+mod phones;
 mod record;
 mod rest;
 mod script;
@@ -137,6 +143,7 @@ pub use flows::{
     Applet, AppletKind, AppletType, FlowDef, FlowDefinitions, FlowDirection, FlowsError, REPOSITORY_FLOWS_TOML,
 };
 pub use log::{CallbackKind, LoggedResponse, ReceivedRequest, SentCallback};
+pub use phones::{PhoneCall, PhoneError, PhoneListening, PhonePrompt, PhoneView};
 pub use record::{RECORDING_RATE, RECORDINGS_PATH};
 pub use script::{
     AnsweredBy, CalleeScript, Cue, DEFAULT_RING, DEFAULT_TALK, FlowCall, FlowMode, FlowRunner, FlowStep, Keypress,
@@ -362,6 +369,8 @@ pub(crate) struct Inner {
     flow_runner: Mutex<Option<Arc<dyn FlowRunner>>>,
     /// What the flow engine did (flow runs, streams, recordings).
     pub(crate) flow_records: Mutex<FlowRecords>,
+    /// Held phones' prompts, keys and decisions (see [`SimHandle::hold`]).
+    pub(crate) phones: Mutex<phones::Phones>,
 }
 
 impl Inner {
@@ -820,6 +829,7 @@ impl ExotelSim {
             http,
             flow_runner: Mutex::new(None),
             flow_records: Mutex::new(FlowRecords::new(max_log)),
+            phones: Mutex::new(phones::Phones::default()),
         });
         if let Some(flows) = inner.config.flows.clone() {
             let engine = engine::FlowEngine::new(Arc::downgrade(&inner), flows, inner.config.transcripts.clone())?;

@@ -30,6 +30,12 @@ pub enum Pickup {
         #[serde(with = "secs")]
         after: Duration,
     },
+    /// The phone is held by a person (a browser, see
+    /// [`SimHandle::hold`](super::SimHandle::hold)): it rings until they
+    /// answer or reject it, or until `TimeOut` runs out (`no-answer`, as
+    /// [`Pickup::NoAnswer`]); once answered, their keys come from
+    /// [`SimHandle::press`](super::SimHandle::press).
+    Interactive,
 }
 
 /// Who Exotel thinks answered (`Legs[i][AnsweredBy]`).
@@ -226,6 +232,24 @@ impl CalleeScript {
     /// Answers after the default 2 s ring and hangs up `talk` later.
     pub fn hangs_up_after(talk: Duration) -> Self {
         CalleeScript::answers_after(DEFAULT_RING).stays_for(talk)
+    }
+
+    /// A phone held by a person: rings until answered or rejected through
+    /// the control endpoints, stays on until they hang up, presses only the
+    /// keys they press.
+    pub fn interactive() -> Self {
+        CalleeScript {
+            pickup: Pickup::Interactive,
+            hang_up_after: None,
+            answered_by: AnsweredBy::Human,
+            keypresses: Vec::new(),
+            utterances: Vec::new(),
+        }
+    }
+
+    /// Whether a person holds this phone ([`Pickup::Interactive`]).
+    pub fn is_interactive(&self) -> bool {
+        self.pickup == Pickup::Interactive
     }
 
     /// Never answers.

@@ -165,6 +165,14 @@ impl State {
         self.queue.retain(|_, event| event.sid() != sid);
     }
 
+    /// Moves a call's pending flow wake-up to `at` (a person pressed keys,
+    /// or answered, rejected or hung up a Connect leg): the flow engine
+    /// looks at the phone's news then instead of at the time it planned.
+    pub(crate) fn reschedule_flow(&mut self, sid: &str, at: DateTime<Utc>) {
+        self.queue.retain(|_, event| !matches!(event, Event::FlowResume { sid: s } if s == sid));
+        self.schedule(at, Event::FlowResume { sid: sid.to_string() });
+    }
+
     pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
         self.queue.keys().next().map(|(at, _)| *at)
     }

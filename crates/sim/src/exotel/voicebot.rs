@@ -38,12 +38,15 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::audio;
 use super::flow_log::{CallerTurn, ProtocolViolation, StreamDirection, StreamEvent, StreamLog};
+use super::phones::LiveTurn;
 use super::script::{Cue, Utterance};
 use crate::clock::{add, lock};
 use crate::speech::{CallerVoice, Spoken};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The text logged for a caller's turn of recorded audio (a microphone).
+const RECORDED_TURN: &str = "(recorded audio)";
 /// Exotel's frame interval.
 const FRAME: Duration = Duration::from_millis(100);
 /// The largest bot media frame Exotel handles well.
@@ -422,6 +425,32 @@ impl Session {
         session.send(now, start).await;
         let wake = session.settle(now).await;
         Ok((session, wake))
+    }
+
+    /// Turns a person holding the caller's phone takes now (typed words,
+    /// keys, or recorded audio), after the turns already planned: each
+    /// begins as soon as the caller is free, on the clock.
+    pub(crate) async fn add_live_turns(&mut self, turns: Vec<LiveTurn>, voice: &CallerVoice) {
+        for turn in turns {
+            let planned = match turn {
+                LiveTurn::Words { text, language } => {
+                    let utterance = Utterance::timed("", &text).in_language(&language).pause(Duration::ZERO);
+                    let (spoken, note) = speak(voice, &utterance, self.rate).await;
+                    PlannedTurn { utterance, spoken, note }
+                }
+                LiveTurn::Keys(digits) => {
+                    let utterance = Utterance::timed("", "").then_presses(&digits).pause(Duration::ZERO);
+                    PlannedTurn { utterance, spoken: None, note: None }
+                }
+                LiveTurn::Audio { samples, rate } => {
+                    let samples = audio::resample(&samples, rate, self.rate);
+                    let utterance = Utterance::timed("", RECORDED_TURN).pause(Duration::ZERO);
+                    let spoken = Spoken { samples, sample_rate: self.rate, voice: "microphone".into(), registered: false };
+                    PlannedTurn { utterance, spoken: Some(spoken), note: None }
+                }
+            };
+            self.turns.push_back(planned);
+        }
     }
 
     fn next_seq(&mut self) -> u64 {

@@ -55,7 +55,7 @@ pub(crate) fn handle(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u
     json_response(status, &body)
 }
 
-fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Result<Answer, Answer> {
+pub(crate) fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Result<Answer, Answer> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let config = &inner.config;
     Ok(match (method.as_str(), segments.as_slice()) {
@@ -91,6 +91,7 @@ fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -> Resu
             let log = json!({"received": st.received(), "deliveries": st.deliveries(), "tokens": st.tokens()});
             (200, log)
         }
+        ("GET", ["deliveries"]) => (200, json!(lock(&inner.state).deliveries())),
         ("DELETE", ["log"]) => {
             lock(&inner.state).clear_log();
             ok()

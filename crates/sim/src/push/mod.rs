@@ -59,7 +59,9 @@
 //! `POST /_sim/script` `{"recipient", "script": {"kind": "unregistered"}}`,
 //! `POST /_sim/faults` `{"endpoint": "fcm_send", "fault": {"kind":
 //! "status", "status": 503}, "times": 2}`, `DELETE /_sim/faults`,
-//! `GET /_sim/log` (requests, deliveries, tokens), `DELETE /_sim/log`,
+//! `GET /_sim/log` (requests, deliveries, tokens), `GET /_sim/deliveries`
+//! (the pushes accepted, each with its recipient, title, body and data),
+//! `DELETE /_sim/log`,
 //! `POST /_sim/revoke-tokens`, `POST /_sim/advance` `{"seconds"}`.
 
 mod app;
@@ -394,6 +396,17 @@ impl PushSim {
         let task = tokio::spawn(server::serve(inner.clone(), listener, shutdown_rx));
         let listener = Arc::new(Listener { shutdown, task: Mutex::new(Some(task)) });
         Ok(PushSim { inner, listener, addr })
+    }
+
+    /// Answers a control request as `/_sim/{path}` would (`path` without
+    /// the `/_sim/` prefix; `""` for the index): the HTTP status and the
+    /// JSON body (the service serves them as `/_sim/push/…` in sandbox mode).
+    pub fn control(&self, method: &http::Method, path: &str, body: &[u8]) -> (u16, Value) {
+        let path = match path.trim_matches('/') {
+            "" => "/_sim".to_string(),
+            rest => format!("/_sim/{rest}"),
+        };
+        control::answer(&self.inner, method, &path, body).unwrap_or_else(|e| e)
     }
 
     /// `http://127.0.0.1:<port>`, no trailing slash: FCM's base URL and the

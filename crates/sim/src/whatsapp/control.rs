@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::script::{Fault, RecipientScript};
+use super::state::Event;
 use super::{Inner, info};
 use crate::clock::lock;
 
@@ -55,6 +56,20 @@ struct AdvanceBody {
 struct InboundBody {
     from: String,
     text: String,
+}
+
+/// A person taps a quick-reply button of a message we sent them (by its
+/// `index`, or its `payload` or label as `button_id`), or answers it with
+/// `text`.
+#[derive(Deserialize)]
+struct ReplyBody {
+    message_id: String,
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default, alias = "payload")]
+    button_id: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +166,31 @@ async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -
             let body: InboundBody = parse(bytes)?;
             let from = number(&body.from)?;
             (200, json!({"message_id": inner.inbound_text(&from, &body.text)}))
+        }
+        ("POST", ["reply"]) => {
+            let body: ReplyBody = parse(bytes)?;
+            let event = {
+                let st = lock(&inner.state);
+                let message = st.message(&body.message_id).ok_or_else(|| error(404, "no such message"))?;
+                match (&body.text, body.index, &body.button_id) {
+                    (Some(text), None, None) if !text.trim().is_empty() => {
+                        Event::TextReply { message_id: message.id.clone(), text: text.trim().to_string() }
+                    }
+                    (None, Some(index), None) if index < message.button_labels.len() => {
+                        Event::ButtonReply { message_id: message.id.clone(), index }
+                    }
+                    (None, None, Some(id)) => {
+                        let index = (0..message.button_labels.len())
+                            .find(|i| message.payloads.get(i) == Some(id) || &message.button_labels[*i] == id)
+                            .ok_or_else(|| error(400, "button_id: the message has no button with that payload or label"))?;
+                        Event::ButtonReply { message_id: message.id.clone(), index }
+                    }
+                    (None, Some(_), None) => return Err(error(400, "index: the message has no such button")),
+                    _ => return Err(error(400, "give one of index, button_id or text")),
+                }
+            };
+            let reply = inner.reply_now(event).await;
+            (200, json!({"reply_id": reply}))
         }
         ("POST", ["subscribe"]) => {
             let body: SubscribeBody = parse(bytes)?;

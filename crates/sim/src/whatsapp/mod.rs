@@ -58,6 +58,7 @@
 //! |---|---|---|
 //! | GET | `/_sim` | ids, URLs, webhook URL, simulated time, pending events, templates |
 //! | POST | `/_sim/script` | `{"number": "+9198…", "script": RecipientScript}` or `{"number", "scripts": [RecipientScript, …]}` |
+//! | POST | `/_sim/reply` | a person answers our message now: `{"message_id", "index": 0}` or `{"message_id", "button_id": "<payload or label>"}` taps a quick-reply button (the `button` webhook a scripted tap sends), `{"message_id", "text"}` writes back → `{"reply_id"}` |
 //! | POST | `/_sim/default_script` | `{"script": RecipientScript}` |
 //! | POST | `/_sim/webhook` | `{"url": "http://…" or null, "app_secret": "…" (optional)}` |
 //! | POST | `/_sim/faults` | `{"fault": {"kind": "server_error", "status": 503}, "times": 2}` |
@@ -323,6 +324,22 @@ impl Inner {
         });
     }
 
+    /// The person answers one of our messages now (a tap on a quick-reply
+    /// button, or a text): the webhook the scripted reply sends, delivered
+    /// before this returns. Returns the reply's message id, once sent.
+    pub(crate) async fn reply_now(&self, event: state::Event) -> Option<String> {
+        let message_id = match &event {
+            state::Event::ButtonReply { message_id, .. } | state::Event::TextReply { message_id, .. } => {
+                message_id.clone()
+            }
+            _ => return None,
+        };
+        let now = self.clock.now();
+        lock(&self.state).schedule(now, event);
+        self.run_until(now).await;
+        lock(&self.state).message(&message_id).and_then(|m| m.replies.last().cloned())
+    }
+
     /// Schedules an unprompted text from `from` at the current time.
     pub(crate) fn inbound_text(&self, from: &E164, text: &str) -> String {
         let mut st = lock(&self.state);
@@ -566,6 +583,18 @@ impl WhatsAppSim {
 
     pub fn clear_log(&self) {
         lock(&self.inner.state).clear_log();
+    }
+
+    /// Answers a control request as `/_sim/{path}` would (`path` without
+    /// the `/_sim/` prefix; `""` for the index): the HTTP status and the
+    /// JSON body. For a host that serves the control endpoints under its
+    /// own routes (the service in sandbox mode, as `/_sim/whatsapp/…`).
+    pub async fn control(&self, method: &http::Method, path: &str, body: &[u8]) -> (u16, Value) {
+        let path = match path.trim_matches('/') {
+            "" => "/_sim".to_string(),
+            rest => format!("/_sim/{rest}"),
+        };
+        control::handle(&self.inner, method, &path, body).await
     }
 
     /// Every message accepted, oldest first.

@@ -40,6 +40,7 @@ pub fn build(state: AppState) -> Router {
         .merge(routes::whatsapp::router())
         .merge(routes::voice::router())
         .merge(routes::sandbox_sim::router())
+        .merge(routes::console::router())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))

@@ -40,6 +40,9 @@ pub struct Setup {
     pub db: Option<TestDb>,
     /// Leave API_KEYS and EXOTEL_WEBHOOK_TOKEN unset (sandbox generates them).
     pub generated_credentials: bool,
+    /// Apply the sandbox's demo defaults as `serve` does (the admin's and
+    /// the order desk's virtual phones, the masking ExoPhone).
+    pub demo_defaults: bool,
 }
 
 impl Default for Setup {
@@ -52,6 +55,7 @@ impl Default for Setup {
             serve: ServeOptions { workers: false },
             db: None,
             generated_credentials: false,
+            demo_defaults: false,
         }
     }
 }
@@ -91,7 +95,10 @@ impl TestApp {
             vars.push(("EXOTEL_WEBHOOK_TOKEN".to_string(), TOKEN.to_string()));
         }
         vars.extend(setup.vars);
-        let config = Config::from_vars(vars).unwrap();
+        let mut config = Config::from_vars(vars).unwrap();
+        if setup.demo_defaults {
+            config.apply_sandbox_demo_defaults();
+        }
         let state = mangwale_server::prepare_with(config, setup.clock, setup.prepare).await.unwrap();
         let shutdown = CancellationToken::new();
         let options = setup.serve;
@@ -160,6 +167,7 @@ pub struct SimEnvBuilder {
     step: Duration,
     phones_first: bool,
     speech: Option<mangwale_server::speech::Speech>,
+    demo_defaults: bool,
 }
 
 impl SimEnv {
@@ -175,6 +183,7 @@ impl SimEnv {
             step: Duration::from_secs(5),
             phones_first: false,
             speech: None,
+            demo_defaults: false,
         }
     }
 
@@ -332,6 +341,12 @@ impl SimEnvBuilder {
         self
     }
 
+    /// Applies the sandbox's demo defaults as `serve` does.
+    pub fn demo_defaults(mut self) -> Self {
+        self.demo_defaults = true;
+        self
+    }
+
     pub async fn start(self) -> SimEnv {
         let clock = self.clock.unwrap_or_else(|| Arc::new(ManualClock::new(Utc::now())));
         let whatsapp_on_clock = self.whatsapp.is_some();
@@ -358,6 +373,7 @@ impl SimEnvBuilder {
                 ..PrepareOptions::default()
             },
             db: self.db,
+            demo_defaults: self.demo_defaults,
             ..Setup::default()
         })
         .await;

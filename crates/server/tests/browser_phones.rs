@@ -125,8 +125,9 @@ async fn an_unanswered_sandbox_ladder_rings_the_admins_virtual_phone() {
     let (status, directory) = env.get("/_sim/phones").await;
     assert_eq!(status, 200, "{directory}");
     let phones = directory["phones"].as_array().unwrap();
-    let role_of =
-        |number: &str| phones.iter().find(|p| p["number"] == number).and_then(|p| p["role"].as_str()).map(str::to_string);
+    let role_of = |number: &str| {
+        phones.iter().find(|p| p["number"] == number).and_then(|p| p["role"].as_str()).map(str::to_string)
+    };
     assert_eq!(role_of(SANDBOX_ADMIN_SUPPORT_PHONE).as_deref(), Some("admin"));
     assert_eq!(role_of(SANDBOX_ORDER_DESK_PHONE).as_deref(), Some("order_desk"));
     assert_eq!(role_of(vendor.as_str()).as_deref(), Some("vendor"));
@@ -152,7 +153,11 @@ async fn an_unanswered_sandbox_ladder_rings_the_admins_virtual_phone() {
     let admin_phone = E164::parse(admin).unwrap();
     let ringing = tick_until(&env, &admin_phone, 900, |v| v.call.is_some()).await;
     let call = ringing.call.unwrap();
-    assert_eq!((call.status.as_str(), call.role, call.leg), ("ringing", "callee", 0), "the admin bridge rings admin first");
+    assert_eq!(
+        (call.status.as_str(), call.role, call.leg),
+        ("ringing", "callee", 0),
+        "the admin bridge rings admin first"
+    );
     let (_, seen) = env.get(&format!("/_sim/exotel/phones/{admin}")).await;
     assert_eq!(seen["call"]["call_sid"], call.call_sid.as_str());
     let admin_steps: Vec<_> = env.details(&order, "ladder.step_failed").await;
@@ -188,13 +193,13 @@ async fn a_whatsapp_button_tapped_on_a_virtual_phone_answers_the_ladder() {
     }
     let message = message.expect("the ladder's WhatsApp message");
     assert_eq!(message["button_labels"], json!(["Accept", "Reject"]));
-    let (status, refused) =
-        env.post("/_sim/whatsapp/reply", json!({"message_id": message["id"], "index": 7})).await;
+    let (status, refused) = env.post("/_sim/whatsapp/reply", json!({"message_id": message["id"], "index": 7})).await;
     assert_eq!(status, 400, "{refused}");
     let (status, replied) = env.post("/_sim/whatsapp/reply", json!({"message_id": message["id"], "index": 0})).await;
     assert_eq!(status, 200, "{replied}");
     assert!(replied["reply_id"].as_str().is_some_and(|r| r.starts_with("wamid.")), "{replied}");
-    let taps: Vec<_> = env.whatsapp.webhooks_sent().into_iter().filter(|w| w.kind == WebhookKind::ButtonReply).collect();
+    let taps: Vec<_> =
+        env.whatsapp.webhooks_sent().into_iter().filter(|w| w.kind == WebhookKind::ButtonReply).collect();
     assert_eq!(taps.len(), 1);
     assert_eq!(taps[0].response_status, Some(200));
     env.run_jobs().await;

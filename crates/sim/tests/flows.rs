@@ -1484,7 +1484,11 @@ async fn control_endpoints_drive_held_phones_and_connect_legs() {
     sim.advance(secs(5)).await;
     let (_, phones) = control("GET", "phones", Value::Null).await;
     let rider = phones.as_array().unwrap().iter().find(|p| p["number"] == RIDER_A).cloned().unwrap();
-    assert_eq!((rider["call"]["status"].as_str(), rider["call"]["leg"].as_u64()), (Some("ringing"), Some(1)), "{rider}");
+    assert_eq!(
+        (rider["call"]["status"].as_str(), rider["call"]["leg"].as_u64()),
+        (Some("ringing"), Some(1)),
+        "{rider}"
+    );
     assert_eq!(rider["call"]["rings_until"], json!(t(20_000)), "max_ringing_duration 20 s");
     let customer = phones.as_array().unwrap().iter().find(|p| p["number"] == CUSTOMER).cloned().unwrap();
     assert_eq!(customer["call"]["role"], "caller", "{customer}");

@@ -27,21 +27,20 @@ const CSS: &str = "text/css; charset=utf-8";
 
 macro_rules! asset {
     ($path:literal, $content_type:expr) => {
-        Asset { path: $path, content_type: $content_type, bytes: include_bytes!(concat!("../../assets/console/", $path)) }
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            bytes: include_bytes!(concat!("../../assets/console/", $path)),
+        }
     };
 }
 
 /// The console's files, served under `/console/<path>`.
-pub const ASSETS: &[Asset] = &[
-    asset!("phones.html", HTML),
-    asset!("phones.css", CSS),
-    asset!("phones.js", JS),
-];
+pub const ASSETS: &[Asset] = &[asset!("phones.html", HTML), asset!("phones.css", CSS), asset!("phones.js", JS)];
 
 /// The console's Content-Security-Policy: nothing but its own files, no
 /// inline script.
-pub const CSP: &str =
-    "default-src 'self'; img-src 'self' data:; media-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'";
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'";
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/console/phones", get(phones)).route("/console/{file}", get(file))
@@ -64,8 +63,8 @@ fn guard(mut response: Response) -> Response {
 }
 
 fn serve(asset: &Asset) -> Response {
-    let response =
-        ([(header::CONTENT_TYPE, asset.content_type), (header::CACHE_CONTROL, "no-cache")], asset.bytes).into_response();
+    let response = ([(header::CONTENT_TYPE, asset.content_type), (header::CACHE_CONTROL, "no-cache")], asset.bytes)
+        .into_response();
     guard(response)
 }
 

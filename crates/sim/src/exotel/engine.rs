@@ -1192,7 +1192,8 @@ impl FlowEngine {
             None => listen.no_input.clone().unwrap_or(listen.next.clone()),
         };
         let mut entry = listen.entry;
-        entry.detail = gather_detail(&listen.spec, &listen.plays, digits.as_deref(), elapsed_since(listen.started, now));
+        entry.detail =
+            gather_detail(&listen.spec, &listen.plays, digits.as_deref(), elapsed_since(listen.started, now));
         entry.branch = Some(branch.clone());
         self.push_entry(&run.sid, entry);
         run.once.digits = digits;

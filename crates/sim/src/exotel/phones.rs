@@ -84,7 +84,11 @@ impl PhoneListening {
 
 /// The digits a Gather takes from `pressed`, and what ended it if the keys
 /// did (`finish_on_key`, `max_input_digits`); `None`: still listening.
-pub(crate) fn take_keys(pressed: &str, max_digits: usize, finish_on_key: Option<char>) -> (String, Option<&'static str>) {
+pub(crate) fn take_keys(
+    pressed: &str,
+    max_digits: usize,
+    finish_on_key: Option<char>,
+) -> (String, Option<&'static str>) {
     let mut digits = String::new();
     for key in pressed.chars() {
         if Some(key) == finish_on_key {
@@ -377,9 +381,7 @@ impl SimHandle {
     /// Whether leg `leg` of call `sid` is dialled by a flow's Connect (the
     /// flow engine rings it), not by the call itself.
     fn is_connect_leg(&self, sid: &str, leg: usize) -> bool {
-        lock(&self.inner.state)
-            .call(sid)
-            .is_some_and(|c| leg > 0 && !matches!(c.mode, CallMode::Bridge))
+        lock(&self.inner.state).call(sid).is_some_and(|c| leg > 0 && !matches!(c.mode, CallMode::Bridge))
     }
 
     /// Fires `event` now and everything it leads to.
@@ -473,7 +475,12 @@ impl SimHandle {
     /// The caller on `number` says `text` (in `language`, `hi-en` when
     /// `None`) to the Voicebot it talks to: spoken by the simulated caller's
     /// voice and registered in the transcript book, as a scripted turn.
-    pub async fn say(&self, number: impl IntoNumber, text: &str, language: Option<&str>) -> Result<PhoneView, PhoneError> {
+    pub async fn say(
+        &self,
+        number: impl IntoNumber,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<PhoneView, PhoneError> {
         if text.trim().is_empty() {
             return Err(PhoneError::Invalid("say something: text is empty".into()));
         }

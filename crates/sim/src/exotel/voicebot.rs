@@ -445,7 +445,8 @@ impl Session {
                 LiveTurn::Audio { samples, rate } => {
                     let samples = audio::resample(&samples, rate, self.rate);
                     let utterance = Utterance::timed("", RECORDED_TURN).pause(Duration::ZERO);
-                    let spoken = Spoken { samples, sample_rate: self.rate, voice: "microphone".into(), registered: false };
+                    let spoken =
+                        Spoken { samples, sample_rate: self.rate, voice: "microphone".into(), registered: false };
                     PlannedTurn { utterance, spoken: Some(spoken), note: None }
                 }
             };

@@ -182,7 +182,9 @@ async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, bytes: &[u8]) -
                     (None, None, Some(id)) => {
                         let index = (0..message.button_labels.len())
                             .find(|i| message.payloads.get(i) == Some(id) || &message.button_labels[*i] == id)
-                            .ok_or_else(|| error(400, "button_id: the message has no button with that payload or label"))?;
+                            .ok_or_else(|| {
+                                error(400, "button_id: the message has no button with that payload or label")
+                            })?;
                         Event::ButtonReply { message_id: message.id.clone(), index }
                     }
                     (None, Some(_), None) => return Err(error(400, "index: the message has no such button")),

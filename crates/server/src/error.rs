@@ -15,6 +15,10 @@ pub enum AppError {
     /// Missing or wrong credentials. Never says which keys exist.
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// Authenticated, but the request is not allowed as made (a console
+    /// session's unsafe request without its CSRF token).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -52,6 +56,7 @@ impl AppError {
         match self {
             AppError::BadRequest { code, field, .. } => (StatusCode::BAD_REQUEST, code, field.as_deref()),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, None),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             AppError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),

@@ -165,7 +165,10 @@ async fn settle_credentials(config: &Config, store: &dyn Store) -> Result<Creden
         Some(token) => token.clone(),
         None => Secret::new(store.setting_get_or_insert("sandbox.webhook_token", &random_key("mwt_")).await?),
     };
-    Ok(Credentials { api_keys, webhook_token })
+    // The console's session keys derive from it (see `auth`): one value for
+    // every replica and every restart.
+    let console_secret = Secret::new(store.setting_get_or_insert("console.session_secret", &random_key("mwc_")).await?);
+    Ok(Credentials { api_keys, webhook_token, console_secret })
 }
 
 fn random_key(prefix: &str) -> String {

@@ -398,6 +398,7 @@ fn print_sandbox_keys(state: &crate::AppState, addr: SocketAddr) {
         }
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
         eprintln!("    Try: curl -H 'X-API-Key: {api_key}' http://{host}:{}/exotel/auth/check", addr.port());
+        eprintln!("    Console: http://{host}:{}/console (log in with the API key)", addr.port());
         eprintln!();
     }
 }

@@ -46,7 +46,10 @@ async fn open(browser: &Browser, hash: &str, page: &str) {
     browser.eval(&format!("location.hash = '{hash}'")).await;
     browser
         .wait_until(
-            &format!("const m = document.getElementById('main'); return m.dataset.page === '{page}' && m.dataset.loaded === 'true'"),
+            &format!(
+                "const p = document.querySelector('#main > .page'); \
+                 return p !== null && p.dataset.page === '{page}' && p.dataset.loaded === 'true'"
+            ),
             WAIT,
         )
         .await;
@@ -79,16 +82,57 @@ async fn log_in_and_watch_a_ladder_appear_on_the_live_board() {
     let cookies = browser.client().get_all_cookies().await.unwrap();
     let session = cookies.iter().find(|c| c.name() == "mw_console").expect("the session cookie");
     assert_eq!(session.http_only(), Some(true));
-    open(&browser, "#/board", "board").await;
-    browser.wait_for_text("#ladders", "No ladder is running", WAIT).await;
 
-    // A ladder started through the API shows up without a reload.
+    // Campaigns: one with recipients, its progress, started with its button.
+    let created = post(
+        &app,
+        "/campaigns/create",
+        json!({"name": "Diwali offers", "type": "area_launch", "channel": "sms", "language": "hi",
+               "phone_numbers": ["+919800000001", "+919800000002", "+919800000003"]}),
+    )
+    .await;
+    let campaign = created["campaignId"].as_str().unwrap().to_string();
+    open(&browser, "#/campaigns", "campaigns").await;
+    let row = format!("tr[data-campaign-id=\"{campaign}\"]");
+    browser.wait_for(&format!("{row} .progress"), WAIT).await;
+    browser.click(&format!("{row} button[data-action=start]")).await;
+    browser.wait_for(&format!("{row}[data-state=running] button[data-action=pause]"), WAIT).await;
+
+    // A new campaign from the form, its recipients from a CSV file.
+    let csv = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    std::fs::write(csv.path(), "phone,name,language\n+919800000011,Asha,hi\n+919800000012,Ravi,mr\nnot-a-phone,X,hi\n")
+        .unwrap();
+    browser.fill("#campaign-name", "Nashik launch").await;
+    browser.wait_for("#campaign-csv", WAIT).await.send_keys(&csv.path().display().to_string()).await.unwrap();
+    browser.click("button[data-action=create]").await;
+    browser.wait_for_text("#campaign-report", "2 recipients added", WAIT).await;
+    browser.wait_for_text("#campaign-report", "line 4", WAIT).await;
+    browser.wait_for_text("#campaign-list", "Nashik launch", WAIT).await;
+    browser.screenshot("campaigns").await;
+
+    // An order's timeline.
+    let first = post(&app, "/comms/notify/vendor/order", vendor_order("MW-ORDER-1")).await;
+    open(&browser, "#/order/MW-ORDER-1", "order").await;
+    browser.wait_for_text("#timeline", "ladder.started", WAIT).await;
+    browser
+        .wait_for(&format!(".ladder[data-escalation-id=\"{}\"] .step", first["escalationId"].as_str().unwrap()), WAIT)
+        .await;
+    browser.screenshot("order").await;
+
+    // The live board: a ladder started through the API shows up without a
+    // reload.
+    open(&browser, "#/board", "board").await;
+    browser
+        .wait_for(
+            &format!("#ladders .ladder[data-escalation-id=\"{}\"]", first["escalationId"].as_str().unwrap()),
+            WAIT,
+        )
+        .await;
     let marker = browser.eval("window.__sameDocument = 'yes'; return 1").await;
     assert_eq!(marker, json!(1));
-    let order = "MW-BOARD-1";
-    let started = post(&app, "/comms/notify/vendor/order", vendor_order(order)).await;
+    let started = post(&app, "/comms/notify/vendor/order", vendor_order("MW-BOARD-1")).await;
     let id = started["escalationId"].as_str().unwrap().to_string();
-    let card = format!(".ladder[data-escalation-id=\"{id}\"]");
+    let card = format!("#ladders .ladder[data-escalation-id=\"{id}\"]");
     browser.wait_for(&card, WAIT).await;
     assert_eq!(browser.eval("return window.__sameDocument").await, json!("yes"), "no reload");
     let steps = browser.eval(&format!("return document.querySelectorAll('{card} .step').length")).await;
@@ -111,28 +155,6 @@ async fn log_in_and_watch_a_ladder_appear_on_the_live_board() {
     browser.wait_gone(&card, WAIT).await;
     let ladder = app.state.store.ladder(&id).await.unwrap().unwrap();
     assert_eq!(ladder.stop_actor.as_deref(), Some("console"));
-
-    // The order's timeline.
-    open(&browser, &format!("#/order/{order}"), "order").await;
-    browser.wait_for_text("#timeline", "ladder.started", WAIT).await;
-    browser.wait_for_text("#timeline", "ladder.stopped", WAIT).await;
-    browser.screenshot("order").await;
-
-    // Campaigns: one with recipients, its progress and its buttons.
-    let created = post(
-        &app,
-        "/campaigns/create",
-        json!({"name": "Diwali offers", "type": "area_launch", "channel": "sms", "language": "hi",
-               "phone_numbers": ["+919800000001", "+919800000002", "+919800000003"]}),
-    )
-    .await;
-    let campaign = created["campaignId"].as_str().unwrap().to_string();
-    open(&browser, "#/campaigns", "campaigns").await;
-    let row = format!("tr[data-campaign-id=\"{campaign}\"]");
-    browser.wait_for(&format!("{row} .progress"), WAIT).await;
-    browser.click(&format!("{row} button[data-action=start]")).await;
-    browser.wait_for(&format!("{row}[data-state=running] button[data-action=pause]"), WAIT).await;
-    browser.screenshot("campaigns").await;
 
     browser.close().await;
     app.stop().await;

@@ -60,15 +60,23 @@ async function route() {
   current = null;
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.dataset.page === page));
   const main = document.getElementById('main');
-  replace(main, h('p', { class: 'empty' }, 'Loading…'));
-  main.dataset.page = page;
+  // Each visit renders into its own element: what a page left running
+  // (a debounced refresh) lands in a detached node once the user moved on.
+  const root = h('div', { class: 'page', dataset: { page } }, h('p', { class: 'empty' }, 'Loading…'));
+  replace(main, root);
+  let mounted = null;
   try {
-    const mounted = await pages[page].mount(main, { params, recent, isAnswer, isAdminAlert });
-    current = mounted || {};
+    mounted = (await pages[page].mount(root, { params, recent, isAnswer, isAdminAlert })) || {};
   } catch (e) {
     if (e instanceof api.ApiError && e.status === 401) return;
-    replace(main, h('section', { class: 'card' }, h('h2', {}, 'This page could not load'), h('p', { class: 'error' }, e.message)));
+    replace(root, h('section', { class: 'card' }, h('h2', {}, 'This page could not load'), h('p', { class: 'error' }, e.message)));
+    root.dataset.loaded = 'error';
   }
+  if (main.firstChild !== root) {
+    if (mounted && mounted.destroy) mounted.destroy();
+    return;
+  }
+  current = mounted;
 }
 
 function showLogin(message) {

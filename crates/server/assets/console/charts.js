@@ -42,7 +42,8 @@ export function columnChart(points, series, { height = 200, width = 640, name } 
   for (const frac of [0, 0.5, 1]) {
     const y = pad.top + innerH * (1 - frac);
     svg.append(s('line', { class: 'axis', x1: pad.left, x2: width - pad.right, y1: y, y2: y }));
-    svg.append(s('text', { x: pad.left - 4, y: y + 4, 'text-anchor': 'end' }, Math.round(max * frac)));
+    const tick = max * frac;
+    svg.append(s('text', { x: pad.left - 4, y: y + 4, 'text-anchor': 'end' }, Number.isInteger(tick) ? tick : tick.toFixed(1)));
   }
   const slot = innerW / Math.max(points.length, 1);
   const barW = Math.max(1, slot * 0.78);

@@ -62,9 +62,12 @@ function health(answer) {
       fmtTime(d.checkedAt ?? d.checked_at), { value: d.error || '', class: d.error ? 'err' : null },
     ]), { numeric: [2] }),
     components.length ? h('h3', {}, 'Components') : null,
-    components.length ? table(['Component', 'State'], components.map(([name, c]) => [
-      name, typeof c === 'object' ? badge(c.state || c.status || JSON.stringify(c)) : badge(String(c)),
-    ])) : null,
+    components.length ? table(['Component', 'State', 'Restarts', 'Last error'], components.map(([name, c]) => [
+      name,
+      c && c.failed ? badge('failed', 'bad') : badge('running', 'ok'),
+      { value: c && c.restarts != null ? c.restarts : '—' },
+      { value: (c && (c.lastError || c.last_error)) || '', class: c && (c.lastError || c.last_error) ? 'err' : null },
+    ]), { numeric: [2] }) : null,
   ];
 }
 

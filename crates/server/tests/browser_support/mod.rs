@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,6 +76,10 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, with the Chromium it starts: dropping
+            // the Browser ends them all, even when a failing test never
+            // closed its session.
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let mut browser_driver = Some(driver);
@@ -82,8 +87,7 @@ impl Browser {
         let ready = wait_until_listening(port, Duration::from_secs(20)).await;
         if !ready {
             if let Some(mut d) = browser_driver.take() {
-                let _ = d.kill();
-                let _ = d.wait();
+                kill_group(&mut d);
             }
             panic!("chromedriver did not listen on port {port}");
         }
@@ -106,8 +110,7 @@ impl Browser {
             Ok(client) => client,
             Err(e) => {
                 let mut d = browser_driver.take().unwrap();
-                let _ = d.kill();
-                let _ = d.wait();
+                kill_group(&mut d);
                 let log = std::fs::read_to_string(&driver_log).unwrap_or_default();
                 panic!("no browser session: {e}\nchromedriver log:\n{log}");
             }
@@ -241,9 +244,17 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        kill_group(&mut self.driver);
     }
+}
+
+/// Ends chromedriver and everything in its process group (Chromium and its
+/// helpers), then reaps it.
+fn kill_group(driver: &mut Child) {
+    let group = format!("-{}", driver.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
 
 async fn wait_until_listening(port: u16, timeout: Duration) -> bool {

@@ -1438,6 +1438,7 @@ impl FlowEngine {
             recording_url: format!("{}/_sim/recordings/{stream_sid}.wav", inner.base_url),
             heard_url: format!("{}/_sim/recordings/{stream_sid}-heard.wav", inner.base_url),
             real_time: !inner.clock.is_manual(),
+            held: run.script.is_interactive(),
             config: self.config.voicebot.clone(),
         };
         let log = Arc::new(Mutex::new(new_log(&setup, applet.as_ref().map(|(id, _)| id.clone()), now)));

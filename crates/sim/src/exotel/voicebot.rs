@@ -133,6 +133,10 @@ pub(crate) struct StreamSetup {
     pub heard_url: String,
     /// The simulator runs on the system clock: never hold it.
     pub real_time: bool,
+    /// A person holds the caller's phone: with nothing left to say they
+    /// listen for the bot's answer (the clock is held for it as for a
+    /// scripted turn that waits for the reply).
+    pub held: bool,
     pub config: VoicebotConfig,
 }
 
@@ -207,6 +211,7 @@ pub(crate) struct Session {
     quiet_done_for: Option<DateTime<Utc>>,
     hang_up_at: Option<DateTime<Utc>>,
     real_time: bool,
+    held: bool,
     queue: VecDeque<Queued>,
     queue_end: DateTime<Utc>,
     outbox: Vec<Value>,
@@ -397,6 +402,7 @@ impl Session {
             quiet_done_for: None,
             hang_up_at: None,
             real_time: setup.real_time,
+            held: setup.held,
             queue: VecDeque::new(),
             queue_end: now,
             outbox: Vec::new(),
@@ -948,12 +954,17 @@ impl Session {
         }
     }
 
-    /// Whether the caller is listening for the bot's answer, and has
-    /// streamed enough silence after its turn for the bot to notice the end.
+    /// Whether the caller is listening for the bot's answer (a scripted
+    /// turn waits for it, or a person holding the phone has nothing more to
+    /// say yet), and has streamed enough silence after its turn (or since
+    /// the stream began) for the bot to notice the end.
     fn should_wait_for_reply(&self, now: DateTime<Utc>) -> bool {
-        !self.waited_for_reply
-            && matches!(self.next_turn(), Some(TurnDue::Listening { .. }))
-            && now >= add(self.caller_free_at, self.config.end_of_turn)
+        let listening = match self.next_turn() {
+            Some(TurnDue::Listening { .. }) => true,
+            Some(TurnDue::At(_)) => false,
+            None => self.held,
+        };
+        !self.waited_for_reply && listening && now >= add(self.caller_free_at, self.config.end_of_turn)
     }
 
     /// Whether the bot's answer to a listening caller has just finished playing.

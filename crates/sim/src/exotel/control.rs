@@ -55,32 +55,53 @@ struct IncomingBody {
     flow_id: Option<String>,
 }
 
-/// Keys pressed on a held phone.
-#[derive(Deserialize)]
-struct KeysBody {
-    digits: String,
+/// A field of a phone's control request: a string (`None` when absent),
+/// or the answer naming the field.
+fn string_field(body: &serde_json::Value, field: &'static str) -> Result<Option<String>, Answer> {
+    match body.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(field_error(400, field, &format!("{field} must be a string"))),
+    }
 }
 
-/// Words typed on a held phone, spoken to the Voicebot.
-#[derive(Deserialize)]
-struct SayBody {
-    text: String,
-    #[serde(default)]
-    language: Option<String>,
+/// The JSON object of a phone's control request.
+fn object(bytes: &[u8]) -> Result<serde_json::Value, Answer> {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(body) if body.is_object() => Ok(body),
+        Ok(_) => Err(error(400, "the body must be a JSON object")),
+        Err(e) => Err(error(400, &format!("invalid JSON body: {e}"))),
+    }
+}
+
+/// Keys pressed on a held phone: `{"digits"}`.
+fn keys_body(bytes: &[u8]) -> Result<String, Answer> {
+    string_field(&object(bytes)?, "digits")?.ok_or_else(|| field_error(400, "digits", "digits is required"))
+}
+
+/// Words typed on a held phone, spoken to the Voicebot: `{"text", "language"}`.
+fn say_body(bytes: &[u8]) -> Result<(String, Option<String>), Answer> {
+    let body = object(bytes)?;
+    let text = string_field(&body, "text")?.ok_or_else(|| field_error(400, "text", "text is required"))?;
+    Ok((text, string_field(&body, "language")?))
 }
 
 /// A recording from the held phone's microphone: little-endian 16-bit mono
-/// PCM in base64, at `sample_rate` (Exotel's Voicebot stream carries 8000).
-#[derive(Deserialize)]
-struct AudioBody {
-    pcm: String,
-    #[serde(default = "telephone_rate")]
-    sample_rate: u32,
+/// PCM in base64, at `sample_rate` (Exotel's Voicebot stream carries 8000,
+/// the default): `{"pcm", "sample_rate"}`.
+fn audio_body(bytes: &[u8]) -> Result<(Vec<i16>, u32), Answer> {
+    let body = object(bytes)?;
+    let pcm = string_field(&body, "pcm")?.ok_or_else(|| field_error(400, "pcm", "pcm is required"))?;
+    let rate = match body.get("sample_rate") {
+        None | Some(serde_json::Value::Null) => TELEPHONE_RATE,
+        Some(value) => value.as_u64().and_then(|r| u32::try_from(r).ok()).ok_or_else(|| {
+            field_error(400, "sample_rate", "sample_rate must be a whole number of Hz (8000 to 48000)")
+        })?,
+    };
+    Ok((pcm_samples(&pcm)?, rate))
 }
 
-fn telephone_rate() -> u32 {
-    8_000
-}
+const TELEPHONE_RATE: u32 = 8_000;
 
 type Answer = (u16, serde_json::Value);
 
@@ -90,6 +111,12 @@ fn ok() -> Answer {
 
 fn error(status: u16, message: &str) -> Answer {
     (status, json!({"error": message}))
+}
+
+/// An error that names the request's field at fault (`number`: the phone
+/// in the path).
+fn field_error(status: u16, field: &str, message: &str) -> Answer {
+    (status, json!({"error": message, "field": field}))
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Answer> {
@@ -104,7 +131,7 @@ fn decode(segment: &str) -> String {
 fn phone_answer(done: Result<PhoneView, PhoneError>) -> Answer {
     match done {
         Ok(view) => to_json(&view),
-        Err(e) => error(e.status(), &e.to_string()),
+        Err(e) => field_error(e.status(), e.field(), &e.to_string()),
     }
 }
 
@@ -113,9 +140,9 @@ fn pcm_samples(pcm: &str) -> Result<Vec<i16>, Answer> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(pcm.trim())
-        .map_err(|e| error(400, &format!("pcm is not base64: {e}")))?;
+        .map_err(|e| field_error(400, "pcm", &format!("pcm is not base64: {e}")))?;
     if bytes.len() % 2 != 0 {
-        return Err(error(400, "pcm must hold 16-bit samples (an even number of bytes)"));
+        return Err(field_error(400, "pcm", "pcm must hold 16-bit samples (an even number of bytes)"));
     }
     Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
 }
@@ -215,19 +242,16 @@ pub(crate) async fn answer(inner: &Arc<Inner>, method: &Method, path: &str, byte
             };
             Ok(phone_answer(done))
         }
-        ("POST", ["phones", number, "keys"]) => match parse::<KeysBody>(bytes) {
-            Ok(body) => Ok(phone_answer(handle.press(decode(number), &body.digits).await)),
+        ("POST", ["phones", number, "keys"]) => match keys_body(bytes) {
+            Ok(digits) => Ok(phone_answer(handle.press(decode(number), &digits).await)),
             Err(e) => Err(e),
         },
-        ("POST", ["phones", number, "say"]) => match parse::<SayBody>(bytes) {
-            Ok(body) => Ok(phone_answer(handle.say(decode(number), &body.text, body.language.as_deref()).await)),
+        ("POST", ["phones", number, "say"]) => match say_body(bytes) {
+            Ok((text, language)) => Ok(phone_answer(handle.say(decode(number), &text, language.as_deref()).await)),
             Err(e) => Err(e),
         },
-        ("POST", ["phones", number, "audio"]) => match parse::<AudioBody>(bytes) {
-            Ok(body) => match pcm_samples(&body.pcm) {
-                Ok(samples) => Ok(phone_answer(handle.speak_audio(decode(number), samples, body.sample_rate).await)),
-                Err(e) => Ok(e),
-            },
+        ("POST", ["phones", number, "audio"]) => match audio_body(bytes) {
+            Ok((samples, rate)) => Ok(phone_answer(handle.speak_audio(decode(number), samples, rate).await)),
             Err(e) => Err(e),
         },
         ("GET", ["sms"]) => Ok(to_json(&handle.sms_messages())),

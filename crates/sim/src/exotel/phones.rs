@@ -202,17 +202,28 @@ pub enum PhoneError {
     NoStream,
     #[error("not a key: {0:?} (0-9, * and #)")]
     InvalidKeys(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// A value of the request is wrong: the field, and why.
+    #[error("{1}")]
+    Invalid(&'static str, String),
 }
 
 impl PhoneError {
     /// The HTTP status of the control endpoint's answer.
     pub fn status(&self) -> u16 {
         match self {
-            PhoneError::Number(_) | PhoneError::InvalidKeys(_) | PhoneError::Invalid(_) => 400,
+            PhoneError::Number(_) | PhoneError::InvalidKeys(_) | PhoneError::Invalid(..) => 400,
             PhoneError::NotHeld(_) => 404,
             _ => 409,
+        }
+    }
+
+    /// The field of the control request at fault: `number` (the phone in
+    /// the path, and what it is doing), `digits`, or the field named.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PhoneError::InvalidKeys(_) => "digits",
+            PhoneError::Invalid(field, _) => field,
+            _ => "number",
         }
     }
 }
@@ -482,7 +493,7 @@ impl SimHandle {
         language: Option<&str>,
     ) -> Result<PhoneView, PhoneError> {
         if text.trim().is_empty() {
-            return Err(PhoneError::Invalid("say something: text is empty".into()));
+            return Err(PhoneError::Invalid("text", "say something: text is empty".into()));
         }
         let turn = LiveTurn::Words { text: text.trim().to_string(), language: language.unwrap_or("hi-en").to_string() };
         self.live_turn(number, turn).await
@@ -498,10 +509,10 @@ impl SimHandle {
         rate: u32,
     ) -> Result<PhoneView, PhoneError> {
         if samples.is_empty() {
-            return Err(PhoneError::Invalid("the recording is empty".into()));
+            return Err(PhoneError::Invalid("pcm", "the recording is empty".into()));
         }
         if !(8_000..=48_000).contains(&rate) {
-            return Err(PhoneError::Invalid(format!("sample rate {rate}: give 8000 to 48000 Hz")));
+            return Err(PhoneError::Invalid("sample_rate", format!("sample rate {rate}: give 8000 to 48000 Hz")));
         }
         self.live_turn(number, LiveTurn::Audio { samples, rate }).await
     }

@@ -11,6 +11,7 @@ mod compliance;
 mod masking;
 mod menus;
 mod missed;
+mod phones;
 mod pickup;
 mod sandbox_sim;
 mod speech;

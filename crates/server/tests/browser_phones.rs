@@ -66,12 +66,16 @@ async fn the_vendor_answers_a_ringing_virtual_phone_presses_1_and_the_order_is_c
     browser.wait_for("body[data-ready='true']", WAIT).await;
     assert!(env.exotel.is_held(&vendor), "the page holds the vendor's phone");
     browser.wait_for(&format!("{card}[data-role='vendor']"), WAIT).await;
+    // The page listens to the live feed (with the API key: read by fetch).
+    browser.wait_for("body[data-feed='open']", WAIT).await;
 
     let order = env.jupiter.data().orders[0].id.to_string();
     let (status, answer) = env.post("/comms/notify/vendor/order", vendor_order(&order, &store)).await;
     assert_eq!(status, 200, "{answer}");
     let id = answer["escalationId"].as_str().unwrap().to_string();
     env.run_jobs().await;
+    // The ladder's timeline events reach the page and wake its poll.
+    browser.wait_until("return Number(document.body.dataset.wakes || 0) > 0;", WAIT).await;
 
     // The ladder's WhatsApp step shows its buttons, then its IVR step rings
     // the phone in the page.

@@ -2,7 +2,9 @@
 // the admin and the order desk) as a phone. The page holds each phone in
 // the Exotel simulator (`/_sim/exotel/phones/{n}/hold`), so calls to them
 // ring here; it polls the simulators' control endpoints and acts through
-// them. Nothing here talks to the service other than through `/_sim/`.
+// them. Nothing here talks to the service other than through `/_sim/`,
+// except the live feed (`/comms/events/stream`): a timeline event there
+// wakes the poll at once, the 500 ms poll being the fallback.
 'use strict';
 
 const POLL_MS = 500;
@@ -181,6 +183,7 @@ const state = {
   messages: [],
   pushes: [],
   ticks: 0,
+  waking: false, // a poll woken by the live feed is on its way
   whatsapp: false,
   push: false,
 };
@@ -378,6 +381,63 @@ async function poll(once) {
   }
 }
 
+// ---- The live feed: wake the poll as soon as something happens -----------
+
+// A burst of events (one call records several) wakes one poll. The body's
+// `data-wakes` counts the events heard, `data-feed` says whether the feed
+// is open (the browser test reads both).
+function wakePoll() {
+  document.body.dataset.wakes = String(Number(document.body.dataset.wakes || 0) + 1);
+  if (state.waking) return;
+  state.waking = true;
+  setTimeout(() => {
+    state.waking = false;
+    poll(true);
+  }, 50);
+}
+
+// The session's cookie reaches EventSource (which reconnects by itself);
+// an API key needs a header, so the stream is read with fetch instead.
+function listen() {
+  if (auth.mode === 'session' && typeof EventSource === 'function') {
+    const source = new EventSource('/comms/events/stream', { withCredentials: true });
+    source.addEventListener('open', () => { document.body.dataset.feed = 'open'; });
+    source.addEventListener('timeline', wakePoll);
+  } else if (auth.mode === 'key' && typeof TextDecoderStream === 'function') {
+    readFeedWithKey();
+  }
+}
+
+async function readFeedWithKey() {
+  for (;;) {
+    try {
+      const res = await fetch('/comms/events/stream', {
+        headers: { 'X-API-Key': auth.key, Accept: 'text/event-stream' },
+        cache: 'no-store',
+      });
+      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      document.body.dataset.feed = 'open';
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, '\n');
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const lines = buffer.slice(0, end).split('\n');
+          buffer = buffer.slice(end + 2);
+          if (lines.some((l) => /^event:\s*timeline$/.test(l))) wakePoll();
+        }
+      }
+    } catch (_) {
+      // The 500 ms poll carries on; try the feed again shortly.
+    }
+    document.body.dataset.feed = 'closed';
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
+
 function applyFilter() {
   const text = $('#filter').value.trim().toLowerCase();
   const role = document.querySelector('.role.on').dataset.role;
@@ -413,6 +473,7 @@ async function start() {
   status(`${state.directory.length} phones ready: calls to them ring here.`);
   document.body.dataset.ready = 'true';
   poll(false);
+  listen();
 }
 
 async function signIn() {

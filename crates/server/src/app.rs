@@ -28,6 +28,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn build(state: AppState) -> Router {
     Router::new()
         .merge(routes::system::router())
+        .merge(routes::docs::router())
         .merge(routes::exotel_auth::router())
         .merge(routes::exotel_ivr::router())
         .merge(routes::exotel_sms::router())

@@ -80,6 +80,10 @@ pub fn access_for(path: &str) -> Access {
         Access::JupiterSigned
     } else if under("/webhooks/whatsapp") {
         Access::WhatsAppSigned
+    } else if under("/exotel/docs") {
+        // Swagger UI: it describes the API; the calls made from it still
+        // need their credentials.
+        Access::Public
     } else if under("/exotel/") {
         Access::ExotelCallback
     } else {
@@ -324,6 +328,16 @@ mod tests {
             "/console/session",
         ] {
             assert_eq!(access_for(p), Access::Public, "{p}");
+        }
+    }
+
+    #[test]
+    fn swagger_ui_is_public_but_nothing_else_under_exotel() {
+        for p in ["/exotel/docs", "/exotel/docs/", "/exotel/docs/swagger-ui.css", "/exotel/docs/swagger-ui-bundle.js"] {
+            assert_eq!(access_for(p), Access::Public, "{p}");
+        }
+        for p in ["/exotel/docsx", "/exotel/documents", "/exotel/doc", "/exotel/ivr/docs"] {
+            assert_eq!(access_for(p), Access::ExotelCallback, "{p}");
         }
     }
 

@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `openapi`, `check-config`,
-//! `sim`, `voice`, `models`.
+//! `health-check`, `sim`, `voice`, `models`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,18 @@ enum Command {
     Openapi,
     /// Validate the configuration and print it with secrets hidden.
     CheckConfig,
+    /// Ask a running service for GET /health (HOST and PORT from the
+    /// environment and ./.env; loopback when HOST is 0.0.0.0 or ::) and exit
+    /// 0 if it answers 2xx (`ok` or `degraded`), 1 otherwise (`down` is a
+    /// 503). For container health checks, where there is no curl.
+    HealthCheck {
+        /// Ask this URL instead, e.g. http://10.0.0.5:3100/health.
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Run a simulator on its own.
     Sim {
         #[command(subcommand)]
@@ -222,6 +234,16 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => fail(&StartupError::Config(e)),
             },
+            Command::HealthCheck { url, timeout } => match health_check(url, timeout).await {
+                Ok(line) => {
+                    print_out(&line);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mangwale-exotel health-check: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Command::Sim { which: Simulator::Exotel { port } } => {
                 run_sim("exotel", |stop| mangwale_sim::exotel::run_standalone(port, stop)).await
             }
@@ -345,6 +367,52 @@ async fn voice_eval(
     if json { serde_json::to_string_pretty(&report).map_err(|e| e.to_string()) } else { Ok(report.to_text(verbose)) }
 }
 
+/// GETs the service's `/health` and says what it answered.
+async fn health_check(url: Option<String>, timeout: u64) -> Result<String, String> {
+    let url = match url {
+        Some(url) => url,
+        None => {
+            if Path::new(".env").exists() {
+                dotenvy::dotenv().map_err(|e| format!(".env could not be read: {e}"))?;
+            }
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            health_url(var("HOST").as_deref(), var("PORT").as_deref())?
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let res = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    let verdict = body["status"].as_str().unwrap_or("unknown");
+    if status.is_success() {
+        Ok(format!("{url}: {} {verdict}", status.as_u16()))
+    } else {
+        Err(format!("{url}: {} {verdict}", status.as_u16()))
+    }
+}
+
+/// Where the service listening on HOST:PORT answers `/health` from this
+/// machine: a wildcard HOST (the default) is reached over loopback.
+fn health_url(host: Option<&str>, port: Option<&str>) -> Result<String, String> {
+    let port = match port.map(str::trim) {
+        None => 3100,
+        Some(p) => p.parse::<u16>().map_err(|_| format!("PORT '{p}' is not a port number (0-65535)"))?,
+    };
+    let host: std::net::IpAddr = match host.map(str::trim) {
+        None => std::net::Ipv4Addr::LOCALHOST.into(),
+        Some(h) => h.parse().map_err(|_| format!("HOST '{h}' is not an IP address"))?,
+    };
+    let host = match host {
+        h if h.is_unspecified() && h.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        h if h.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        h => h,
+    };
+    Ok(format!("http://{}/health", SocketAddr::new(host, port)))
+}
+
 async fn migrate() -> Result<(), StartupError> {
     let config = Config::from_env()?;
     telemetry::init_logging(config.log_format);
@@ -424,4 +492,19 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("shutdown requested; finishing in-flight work");
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_url;
+
+    #[test]
+    fn health_url_reaches_a_wildcard_address_over_loopback() {
+        assert_eq!(health_url(None, None).unwrap(), "http://127.0.0.1:3100/health");
+        assert_eq!(health_url(Some("0.0.0.0"), Some("8080")).unwrap(), "http://127.0.0.1:8080/health");
+        assert_eq!(health_url(Some("::"), None).unwrap(), "http://[::1]:3100/health");
+        assert_eq!(health_url(Some("10.0.0.5"), Some(" 3100 ")).unwrap(), "http://10.0.0.5:3100/health");
+        assert!(health_url(None, Some("70000")).unwrap_err().contains("PORT"));
+        assert!(health_url(Some("somewhere"), None).unwrap_err().contains("HOST"));
+    }
 }

@@ -4,6 +4,8 @@ mod common;
 
 #[path = "api/campaigns.rs"]
 mod campaigns;
+#[path = "api/deploy.rs"]
+mod deploy;
 #[path = "api/event_stream.rs"]
 mod event_stream;
 

@@ -4,6 +4,7 @@ pub mod campaign_compliance;
 pub mod campaigns;
 pub mod comms;
 pub mod console;
+pub mod docs;
 pub mod exotel_auth;
 pub mod exotel_ivr;
 pub mod exotel_sms;

@@ -379,8 +379,10 @@ async fn health_check(url: Option<String>, timeout: u64) -> Result<String, Strin
             health_url(var("HOST").as_deref(), var("PORT").as_deref())?
         }
     };
+    // No proxy: the check is about this machine's service, never a proxy's.
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(timeout))
+        .no_proxy()
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let res = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
@@ -405,7 +407,7 @@ fn health_url(host: Option<&str>, port: Option<&str>) -> Result<String, String> 
         None => std::net::Ipv4Addr::LOCALHOST.into(),
         Some(h) => h.parse().map_err(|_| format!("HOST '{h}' is not an IP address"))?,
     };
-    let host = match host {
+    let host: std::net::IpAddr = match host {
         h if h.is_unspecified() && h.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
         h if h.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         h => h,

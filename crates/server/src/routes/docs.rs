@@ -80,8 +80,8 @@ fn etag(index: usize) -> &'static HeaderValue {
         ASSETS
             .iter()
             .map(|asset| {
-                let digest = Sha256::digest(asset.bytes);
-                HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16])))
+                let digest = hex::encode(Sha256::digest(asset.bytes));
+                HeaderValue::from_str(&format!("\"{}\"", &digest[..32]))
                     .expect("a quoted hex string is a valid header value")
             })
             .collect()

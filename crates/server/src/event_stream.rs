@@ -157,8 +157,11 @@ impl EventHub {
 async fn watch_store(hub: std::sync::Weak<EventHub>) {
     let Some(first) = hub.upgrade() else { return };
     let mut notifications = first.store.event_notifications();
-    let mut seen = first.store.latest_event_id().await.unwrap_or(0);
     drop(first);
+    // Nothing seen yet: the first look always wakes the streams, so that an
+    // event recorded after a new stream's first read, but before this task
+    // first looked, is not left waiting for the next one.
+    let mut seen = -1;
     loop {
         let poll = if notifications.is_some() { POLL_BACKSTOP } else { POLL };
         let notified = match notifications.as_mut() {

@@ -67,13 +67,16 @@ impl Client {
 
     /// The next event, skipping heartbeats: (SSE id, event kind).
     async fn event(&mut self) -> (String, String) {
-        loop {
-            if let Message::Event { id, event, data } = self.message().await {
-                assert_eq!(event, "timeline");
-                assert!(data["id"].as_i64().unwrap() <= leading_id(&id), "{id} {data}");
-                return (id, data["kind"].as_str().unwrap().to_string());
+        let next = async {
+            loop {
+                if let Message::Event { id, event, data } = self.message().await {
+                    assert_eq!(event, "timeline");
+                    assert!(data["id"].as_i64().unwrap() <= leading_id(&id), "{id} {data}");
+                    return (id, data["kind"].as_str().unwrap().to_string());
+                }
             }
-        }
+        };
+        tokio::time::timeout(Duration::from_secs(20), next).await.expect("no event within 20 s, only heartbeats")
     }
 }
 

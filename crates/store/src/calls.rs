@@ -164,6 +164,11 @@ pub trait CallStore: Send + Sync {
 
     async fn unresolved_calls(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>>;
 
+    /// Attempts created since `since` that are not over yet (requested,
+    /// placed, unknown or in progress), newest first, at most `limit`: the
+    /// calls of the live board.
+    async fn active_calls(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>>;
+
     async fn log_exotel_request(&self, entry: &ExotelRequestLog) -> Result<()>;
 
     async fn exotel_requests_since(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<ExotelRequestLog>>;

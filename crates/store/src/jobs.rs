@@ -77,6 +77,9 @@ pub enum JobState {
     Done,
     Dead,
     Cancelled,
+    /// A dead job an operator gave up on: off the dead list, pruned like a
+    /// finished job.
+    Discarded,
 }
 
 impl JobState {
@@ -87,6 +90,7 @@ impl JobState {
             JobState::Done => "done",
             JobState::Dead => "dead",
             JobState::Cancelled => "cancelled",
+            JobState::Discarded => "discarded",
         }
     }
 
@@ -97,6 +101,7 @@ impl JobState {
             "done" => JobState::Done,
             "dead" => JobState::Dead,
             "cancelled" => JobState::Cancelled,
+            "discarded" => JobState::Discarded,
             _ => return None,
         })
     }
@@ -232,8 +237,8 @@ pub trait JobStore: Send + Sync {
 
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
 
-    /// Deletes done and cancelled jobs last changed before `before`; their
-    /// idempotency keys become free again.
+    /// Deletes done, cancelled and discarded jobs last changed before
+    /// `before`; their idempotency keys become free again.
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// Signalled whenever a job may have become due sooner than a sleeping

@@ -109,6 +109,24 @@ pub enum StepClaim {
     NotFound,
 }
 
+/// The outcome of [`LadderStore::escalate_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escalation {
+    /// The step's job is due now (or was due already).
+    Escalated {
+        run_at: DateTime<Utc>,
+    },
+    NotFound,
+    /// The ladder stopped or ran out.
+    LadderFinished(LadderState),
+    /// The ladder has no step with this index.
+    NoSuchStep,
+    /// The step was sent (or is being sent) already.
+    StepNotPending(StepState),
+    /// The step is pending but its job is not: a worker holds it right now.
+    JobNotPending,
+}
+
 /// How a step ended (or `Pending` again, for a retry).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
@@ -199,6 +217,23 @@ pub trait LadderStore: Send + Sync {
 
     /// Wrong keys at `menu` on a call so far (0 if none).
     async fn ivr_wrong_keys(&self, call_sid: &str, menu: &str) -> Result<u32>;
+
+    /// Active ladders, newest first, at most `limit`: the live board.
+    async fn active_ladders(&self, limit: u32) -> Result<Vec<Ladder>>;
+
+    /// Makes step `index` of an active ladder due now: its job (the pending
+    /// job keyed `job_key`) and its due time move to `now` unless they are
+    /// earlier already, with `event`, in one transaction that first checks
+    /// that the ladder is active and the step pending (so a stop or a send
+    /// that commits first wins).
+    async fn escalate_step(
+        &self,
+        escalation_id: &str,
+        index: u32,
+        job_key: &str,
+        event: NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation>;
 
     /// Calls, ladders and steps of `[from, to)`.
     async fn comms_stats(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<CommsStats>;

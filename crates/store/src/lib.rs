@@ -1,6 +1,6 @@
 //! Persistence for the Mangwale Exotel service.
 //!
-//! Narrow traits ([`JobStore`], [`TimelineStore`], [`SettingsStore`]) with one
+//! Narrow traits ([`JobStore`], [`TimelineStore`], [`SettingsStore`], ...) with one
 //! SQLite and one PostgreSQL implementation each, chosen at start-up from the
 //! database URL. Both run their own migrations and pass the same conformance
 //! suite (`tests/conformance.rs`).
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub mod analytics;
 pub mod calls;
 pub mod campaign_outcomes;
 pub mod campaign_sender;
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_calls;
+pub mod job_admin;
 pub mod jobs;
 pub mod ladders;
 pub mod masking;
@@ -36,6 +38,7 @@ pub mod timeline;
 pub mod voice_sessions;
 pub mod worker;
 
+pub use analytics::{Analytics, AnalyticsStore, ChannelSteps, HourCalls, LadderOutcomes, VoiceFunnel};
 pub use calls::{CallAttempt, CallState, CallStore, ExotelRequestLog, NewCall, phone_digest};
 pub use campaign_outcomes::{CampaignCall, CampaignFigures, CampaignOutcomeStore, MessageRef, NewCampaignCall};
 pub use campaign_sender::{BreakerRecord, CampaignSendStore, Rate};
@@ -47,10 +50,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore, StoredResponse};
 pub use inbound::{InboundEvent, InboundOutcome, InboundStore, InboundWriter, WriteError};
 pub use inbound_calls::{InboundCall, InboundCallStore};
+pub use job_admin::{DeadJob, DeadJobChange, JobAdminStore, KindQueue};
 pub use jobs::{Enqueued, FailOutcome, Job, JobState, JobStore, Lease, NewJob, QueueStats};
 pub use ladders::{
-    CommsStats, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder, NewLadderStep, OnExhausted,
-    StepClaim, StepResult,
+    CommsStats, Escalation, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder, NewLadderStep,
+    OnExhausted, StepClaim, StepResult,
 };
 pub use masking::{
     MaskedCall, MaskedCallDirection, MaskedCallOutcome, MaskingOpen, MaskingSession, MaskingStats, MaskingStore,
@@ -135,6 +139,8 @@ pub trait Store:
     + CampaignStore
     + CampaignSendStore
     + CampaignOutcomeStore
+    + JobAdminStore
+    + AnalyticsStore
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database, for health probes.

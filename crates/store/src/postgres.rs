@@ -25,7 +25,7 @@ use crate::{Backend, ConnectOptions, Result, SettingsStore, Store, StoreError, f
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The channel enqueues notify on.
-const JOBS_CHANNEL: &str = "mangwale_jobs";
+pub(crate) const JOBS_CHANNEL: &str = "mangwale_jobs";
 /// The channel the `timeline_events` insert trigger notifies on (migration 0016).
 const EVENTS_CHANNEL: &str = "mangwale_events";
 
@@ -109,7 +109,7 @@ impl PgStore {
     }
 }
 
-fn job_from_row(row: &PgRow) -> Result<Job> {
+pub(crate) fn job_from_row(row: &PgRow) -> Result<Job> {
     let payload: Json<serde_json::Value> = row.try_get("payload")?;
     let state: String = row.try_get("state")?;
     Ok(Job {
@@ -448,10 +448,11 @@ impl JobStore for PgStore {
     }
 
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64> {
-        let pruned = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < $1")
-            .bind(to_ms(before))
-            .execute(&self.pool)
-            .await?;
+        let pruned =
+            sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled', 'discarded') AND updated_at < $1")
+                .bind(to_ms(before))
+                .execute(&self.pool)
+                .await?;
         Ok(pruned.rows_affected())
     }
 
@@ -681,6 +682,21 @@ impl CallStore for PgStore {
              ORDER BY updated_at LIMIT $2",
         )
         .bind(to_ms(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    async fn active_calls(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>> {
+        // Served by the partial index `exotel_calls_active`.
+        let rows = sqlx::query(
+            "SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at
+             FROM exotel_calls
+             WHERE state IN ('requested', 'placed', 'unknown', 'in-progress') AND created_at >= $1
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(to_ms(since))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

@@ -10,8 +10,8 @@ use sqlx::{PgConnection, Row};
 
 use crate::jobs::NewJob;
 use crate::ladders::{
-    BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderRow, LadderStart, LadderStep, LadderStop, LadderStore,
-    NewLadder, OnExhausted, StepClaim, StepResult, StepRow, stats_from_rows, stored_json,
+    BRIDGE_PURPOSES, CommsStats, Escalation, IVR_PURPOSES, Ladder, LadderRow, LadderStart, LadderStep, LadderStop,
+    LadderStore, NewLadder, OnExhausted, StepClaim, StepResult, StepRow, stats_from_rows, stored_json,
 };
 use crate::postgres::{PgStore, insert_event, insert_jobs};
 use crate::timeline::NewEvent;
@@ -293,6 +293,93 @@ impl LadderStore for PgStore {
             }
         }
         Ok(ladders)
+    }
+
+    async fn active_ladders(&self, limit: u32) -> Result<Vec<Ladder>> {
+        // Two statements (the ladders, then all their steps) rather than
+        // two per ladder.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LADDER_COLUMNS} FROM ladders WHERE state = 'active'
+             ORDER BY started_at DESC, escalation_id DESC LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.try_get("escalation_id")).collect::<Result<_, _>>()?;
+        let mut steps: std::collections::HashMap<String, Vec<LadderStep>> = std::collections::HashMap::new();
+        for row in sqlx::query(
+            "SELECT escalation_id, step_index, channel, due_at, state, attempts, provider_id, detail, updated_at
+             FROM ladder_steps WHERE escalation_id = ANY($1) ORDER BY escalation_id, step_index",
+        )
+        .bind(&ids[..])
+        .fetch_all(&self.pool)
+        .await?
+        {
+            steps.entry(row.try_get("escalation_id")?).or_default().push(step_from_row(&row)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("escalation_id")?;
+                ladder_from_row(row, steps.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    async fn escalate_step(
+        &self,
+        escalation_id: &str,
+        index: u32,
+        job_key: &str,
+        event: NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation> {
+        let mut tx = self.pool.begin().await?;
+        // The ladder's row lock serialises this with a stop or a step claim
+        // on any replica; the job's row is changed only while pending.
+        let Some(ladder) = load(&mut tx, escalation_id, true).await? else {
+            tx.rollback().await?;
+            return Ok(Escalation::NotFound);
+        };
+        if ladder.state != LadderState::Active {
+            tx.rollback().await?;
+            return Ok(Escalation::LadderFinished(ladder.state));
+        }
+        let Some(step) = ladder.steps.iter().find(|s| s.index == index) else {
+            tx.rollback().await?;
+            return Ok(Escalation::NoSuchStep);
+        };
+        if step.state != StepState::Pending {
+            tx.rollback().await?;
+            return Ok(Escalation::StepNotPending(step.state));
+        }
+        let at = to_ms(now);
+        let run_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET run_at = LEAST(run_at, $2), updated_at = $2 WHERE key = $1 AND state = 'pending'
+             RETURNING run_at",
+        )
+        .bind(job_key)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(run_at) = run_at else {
+            tx.rollback().await?;
+            return Ok(Escalation::JobNotPending);
+        };
+        sqlx::query(
+            "UPDATE ladder_steps SET due_at = LEAST(due_at, $3), updated_at = $3
+             WHERE escalation_id = $1 AND step_index = $2",
+        )
+        .bind(escalation_id)
+        .bind(index as i32)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut *tx, &event).await?;
+        // Wakes the workers of every replica when this commits.
+        sqlx::query("SELECT pg_notify($1, '')").bind(crate::postgres::JOBS_CHANNEL).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.wakeup.notify_one();
+        Ok(Escalation::Escalated { run_at: crate::from_ms(run_at) })
     }
 
     async fn ivr_invalid_key(&self, call_sid: &str, menu: &str, now: DateTime<Utc>) -> Result<u32> {

@@ -166,7 +166,7 @@ const WAL_RESTART_FRAMES: i64 = 4096;
 /// How often the WAL is checkpointed in the background.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-fn job_from_row(row: &SqliteRow) -> Result<Job> {
+pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job> {
     let payload: String = row.try_get("payload")?;
     let state: String = row.try_get("state")?;
     Ok(Job {
@@ -451,10 +451,11 @@ impl JobStore for SqliteStore {
 
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64> {
         let _write = self.write.lock().await;
-        let pruned = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?1")
-            .bind(to_ms(before))
-            .execute(&self.writer)
-            .await?;
+        let pruned =
+            sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled', 'discarded') AND updated_at < ?1")
+                .bind(to_ms(before))
+                .execute(&self.writer)
+                .await?;
         Ok(pruned.rows_affected())
     }
 
@@ -657,6 +658,21 @@ impl CallStore for SqliteStore {
              ORDER BY updated_at LIMIT ?2",
         )
         .bind(to_ms(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    async fn active_calls(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<CallAttempt>> {
+        // Served by the partial index `exotel_calls_active`.
+        let rows = sqlx::query(
+            "SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at
+             FROM exotel_calls
+             WHERE state IN ('requested', 'placed', 'unknown', 'in-progress') AND created_at >= ?1
+             ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(to_ms(since))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::jobs::NewJob;
 use crate::ladders::{
-    BRIDGE_PURPOSES, CommsStats, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore, NewLadder,
-    OnExhausted, StepClaim, StepResult, stats_from_rows,
+    BRIDGE_PURPOSES, CommsStats, Escalation, IVR_PURPOSES, Ladder, LadderStart, LadderStep, LadderStop, LadderStore,
+    NewLadder, OnExhausted, StepClaim, StepResult, stats_from_rows,
 };
 use crate::sqlite::SqliteStore;
 use crate::timeline::NewEvent;
@@ -133,6 +133,26 @@ impl LadderStore for SqliteStore {
         self.exec.run(move |conn| rs::for_order(conn, &order)).await
     }
 
+    async fn active_ladders(&self, limit: u32) -> Result<Vec<Ladder>> {
+        self.exec.run(move |conn| rs::active(conn, limit)).await
+    }
+
+    async fn escalate_step(
+        &self,
+        escalation_id: &str,
+        index: u32,
+        job_key: &str,
+        event: NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation> {
+        let (id, key) = (escalation_id.to_string(), job_key.to_string());
+        let outcome = self.exec.run(move |conn| rs::escalate(conn, &id, index, &key, &event, now)).await?;
+        if matches!(outcome, Escalation::Escalated { .. }) {
+            self.wakeup.notify_one();
+        }
+        Ok(outcome)
+    }
+
     async fn ivr_invalid_key(&self, call_sid: &str, menu: &str, now: DateTime<Utc>) -> Result<u32> {
         let _write = self.write.lock().await;
         let count: i64 = sqlx::query_scalar(
@@ -213,8 +233,8 @@ mod rs {
     use super::{LADDER_COLUMNS, json};
     use crate::jobs::NewJob;
     use crate::ladders::{
-        Ladder, LadderRow, LadderStop, NewLadder, OnExhausted, StepClaim, StepResult, StepRow, ladder_state,
-        stored_json,
+        Escalation, Ladder, LadderRow, LadderStop, NewLadder, OnExhausted, StepClaim, StepResult, StepRow,
+        ladder_state, stored_json,
     };
     use crate::sqlite_writes::{insert_event, insert_jobs};
     use crate::timeline::NewEvent;
@@ -313,6 +333,62 @@ mod rs {
             }
         }
         Ok(ladders)
+    }
+
+    /// Active ladders, newest first (the partial index `ladders_active`).
+    pub(super) fn active(conn: &Connection, limit: u32) -> Result<Vec<Ladder>> {
+        let ids: Vec<String> = conn
+            .prepare_cached(
+                "SELECT escalation_id FROM ladders WHERE state = 'active'
+                 ORDER BY started_at DESC, escalation_id DESC LIMIT ?1",
+            )?
+            .query_map(params![i64::from(limit)], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut ladders = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(ladder) = load(conn, &id)? {
+                ladders.push(ladder);
+            }
+        }
+        Ok(ladders)
+    }
+
+    /// See [`crate::LadderStore::escalate_step`]. The immediate transaction
+    /// holds the write lock from the checks to the commit, so nothing
+    /// changes the ladder, the step or the job in between.
+    pub(super) fn escalate(
+        conn: &mut Connection,
+        escalation_id: &str,
+        index: u32,
+        job_key: &str,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(ladder) = load(&tx, escalation_id)? else { return Ok(Escalation::NotFound) };
+        if ladder.state != LadderState::Active {
+            return Ok(Escalation::LadderFinished(ladder.state));
+        }
+        let Some(step) = ladder.steps.iter().find(|s| s.index == index) else { return Ok(Escalation::NoSuchStep) };
+        if step.state != StepState::Pending {
+            return Ok(Escalation::StepNotPending(step.state));
+        }
+        let at = to_ms(now);
+        let run_at: Option<i64> = tx
+            .prepare_cached(
+                "UPDATE jobs SET run_at = MIN(run_at, ?2), updated_at = ?2 WHERE key = ?1 AND state = 'pending'
+                 RETURNING run_at",
+            )?
+            .query_row(params![job_key, at], |r| r.get(0))
+            .optional()?;
+        let Some(run_at) = run_at else { return Ok(Escalation::JobNotPending) };
+        tx.prepare_cached(
+            "UPDATE ladder_steps SET due_at = MIN(due_at, ?3), updated_at = ?3 WHERE escalation_id = ?1 AND step_index = ?2",
+        )?
+        .execute(params![escalation_id, i64::from(index), at])?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(Escalation::Escalated { run_at: crate::from_ms(run_at) })
     }
 
     /// False: a ladder with this id exists; nothing was written.

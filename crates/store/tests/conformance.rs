@@ -55,6 +55,8 @@ mod campaign_sender;
 mod campaign_support;
 #[path = "conformance/campaigns.rs"]
 mod campaigns;
+#[path = "conformance/ops.rs"]
+mod ops;
 #[path = "conformance/suppressions.rs"]
 mod suppressions;
 

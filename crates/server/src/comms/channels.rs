@@ -94,7 +94,7 @@ fn party_id(ladder: &Ladder) -> Option<&str> {
 /// app backend, a registration token); otherwise it goes to a public FCM
 /// topic, which anyone may subscribe to, so it carries the order id and a
 /// generic text only: no address, phone, amount or items.
-fn push_text(ladder: &Ladder, private: bool) -> (String, String) {
+pub(crate) fn push_text(ladder: &Ladder, private: bool) -> (String, String) {
     let order = ladder.order_id.as_deref().unwrap_or("-");
     if !private {
         return match ladder.kind {
@@ -241,7 +241,6 @@ pub async fn send_whatsapp(state: &AppState, ladder: &Ladder) -> Sent {
 /// message Meta has not reported failed, counts as reached. A voice-first
 /// customer (no app id, no WhatsApp) gets the SMS.
 pub async fn send_ladder_sms(state: &AppState, ladder: &Ladder, index: u32) -> Sent {
-    use mangwale_core::campaign::{TemplateKey, render};
     use mangwale_core::ladder::StepState;
 
     let reached = ladder.steps.iter().filter(|s| s.index < index).find(|s| s.state == StepState::Sent);
@@ -249,35 +248,20 @@ pub async fn send_ladder_sms(state: &AppState, ladder: &Ladder, index: u32) -> S
         return Sent::Skipped(format!("the party was reached by {} (step {})", step.channel.name(), step.index));
     }
     let Some(to) = ladder.phone.clone() else { return Sent::Skipped("no phone number for the party".into()) };
-    let Some(name) = ladder.definition.sms_template.as_deref() else {
-        return Sent::Skipped("this ladder has no SMS template".into());
+    let LadderSms { name, body, dlt_template_id } = match ladder_sms(state, ladder) {
+        Ok(sms) => sms,
+        Err(not_sent) => return not_sent,
     };
-    // Checked at start-up (config::ladder_sms_templates_exist); a ladder
-    // started under another configuration may name one that is gone.
-    let template = TemplateKey::parse(name).ok().and_then(|key| state.config.campaign_templates.get(&key));
-    let Some(template) = template else {
-        return Sent::Failed { message: format!("SMS template '{name}' is not configured"), transient: false };
-    };
-    let Some(text) = template.text(ladder.language).or_else(|| template.text(mangwale_core::Language::En)) else {
-        return Sent::Failed {
-            message: format!("SMS template '{name}' has no text in this language"),
-            transient: false,
-        };
-    };
-    if state.config.mode == crate::config::Mode::Live && text.dlt_template_id.is_none() {
+    let name = name.as_str();
+    if state.config.mode == crate::config::Mode::Live && dlt_template_id.is_none() {
         return Sent::Failed {
             message: format!("SMS template '{name}' has no DLT template id; DLT scrubbing would reject it"),
             transient: false,
         };
     }
-    let values = ladder_sms_values(ladder);
-    let body = match render(&text.sms, &template.variables, &values) {
-        Ok(body) => body,
-        Err(e) => return Sent::Failed { message: format!("SMS template '{name}': {e}"), transient: false },
-    };
     let mut sms = SendSms::new(sms_sender(state), to.clone(), body);
     sms.dlt_entity_id = state.config.exotel_dlt_entity_id.clone();
-    sms.dlt_template_id = text.dlt_template_id.clone();
+    sms.dlt_template_id = dlt_template_id;
     sms.sms_type = Some(mangwale_providers::exotel::client::SmsType::Transactional);
     sms.custom_field = Some(format!("l:{}", ladder.escalation_id).chars().take(128).collect());
     let key = format!("{}:{index}", ladder.escalation_id);
@@ -292,6 +276,40 @@ pub async fn send_ladder_sms(state: &AppState, ladder: &Ladder, index: u32) -> S
         SentOnce::NotSent { message, transient, .. } => Sent::Failed { message, transient },
         SentOnce::Unknown { message } => Sent::Unknown(message),
     }
+}
+
+/// A ladder's `sms` step as it goes out.
+pub(crate) struct LadderSms {
+    /// The template's key.
+    pub name: String,
+    /// The text in the party's language (else English), rendered.
+    pub body: String,
+    pub dlt_template_id: Option<String>,
+}
+
+/// Renders the ladder's SMS template in the party's language (English when
+/// the template has no text in it); the step's outcome when it cannot.
+pub(crate) fn ladder_sms(state: &AppState, ladder: &Ladder) -> Result<LadderSms, Sent> {
+    use mangwale_core::campaign::{TemplateKey, render};
+
+    let Some(name) = ladder.definition.sms_template.as_deref() else {
+        return Err(Sent::Skipped("this ladder has no SMS template".into()));
+    };
+    // Checked at start-up (config::ladder_sms_templates_exist); a ladder
+    // started under another configuration may name one that is gone.
+    let template = TemplateKey::parse(name).ok().and_then(|key| state.config.campaign_templates.get(&key));
+    let Some(template) = template else {
+        return Err(Sent::Failed { message: format!("SMS template '{name}' is not configured"), transient: false });
+    };
+    let Some(text) = template.text(ladder.language).or_else(|| template.text(mangwale_core::Language::En)) else {
+        return Err(Sent::Failed {
+            message: format!("SMS template '{name}' has no text in this language"),
+            transient: false,
+        });
+    };
+    let body = render(&text.sms, &template.variables, &ladder_sms_values(ladder))
+        .map_err(|e| Sent::Failed { message: format!("SMS template '{name}': {e}"), transient: false })?;
+    Ok(LadderSms { name: name.to_string(), body, dlt_template_id: text.dlt_template_id.clone() })
 }
 
 /// The values of a ladder SMS's `{#var#}`s, by the names templates use.

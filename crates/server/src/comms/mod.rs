@@ -16,6 +16,7 @@ pub mod channels;
 pub mod ivr;
 pub mod jobs;
 pub mod pickup;
+pub mod prompts;
 pub mod steps;
 
 use chrono::DateTime;

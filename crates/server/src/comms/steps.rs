@@ -369,13 +369,7 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>, sms_key:
     let Some(admin) = state.config.admin_support_phone.clone() else {
         return Sent::Failed { message: "ADMIN_SUPPORT_PHONE is not set: nobody to alert".into(), transient: false };
     };
-    let kind = ladder.kind.name();
-    let body = format!(
-        "Mangwale alert: {} {} on order {} ({kind}). Connecting you now.",
-        ladder.party,
-        reason.unwrap_or("has not responded"),
-        if order.is_empty() { "-" } else { &order }
-    );
+    let body = admin_alert_text(ladder, reason);
     let sms = channels::send_sms(state, &admin, &body, ladder, sms_key).await;
     let bridge = match phone(ladder) {
         Some(party) => {
@@ -429,6 +423,18 @@ async fn admin(state: &AppState, ladder: &Ladder, reason: Option<&str>, sms_key:
             transient: transient || bridge_transient,
         },
     }
+}
+
+/// The admin alert SMS of a ladder: who has not responded (or `reason`),
+/// on which order.
+pub(crate) fn admin_alert_text(ladder: &Ladder, reason: Option<&str>) -> String {
+    format!(
+        "Mangwale alert: {} {} on order {} ({}). Connecting you now.",
+        ladder.party,
+        reason.unwrap_or("has not responded"),
+        ladder.order_id.as_deref().filter(|o| !o.is_empty()).unwrap_or("-"),
+        ladder.kind.name()
+    )
 }
 
 /// The step handler on its own, for tests that run a claimed job by hand.

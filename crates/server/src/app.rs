@@ -38,6 +38,7 @@ pub fn build(state: AppState) -> Router {
         .merge(routes::campaign_compliance::router())
         .merge(routes::campaigns::router())
         .merge(routes::masking::router())
+        .merge(routes::ops::router())
         .merge(routes::whatsapp::router())
         .merge(routes::voice::router())
         .merge(routes::sandbox_sim::router())

@@ -64,6 +64,7 @@ const INTERNAL_PREFIXES: &[&str] = &[
     "/voice/",
     "/exotel/auth/check",
     "/_sim/",
+    "/ops/",
 ];
 
 /// Classifies a request path.
@@ -305,6 +306,12 @@ mod tests {
             "/_sim/exotel/incoming",
             "/voice/sessions",
             "/voice/sessions/vs_1/turns",
+            "/ops/jobs/dead",
+            "/ops/jobs/12/retry",
+            "/ops/queue",
+            "/ops/config",
+            "/ops",
+            "/comms/escalations/vendor_order_MW-1/escalate",
         ] {
             assert_eq!(access_for(p), Access::Internal, "{p}");
         }
@@ -321,6 +328,7 @@ mod tests {
             "/",
             "/campaignsx",
             "/voicex",
+            "/opsx",
             "/console",
             "/console/",
             "/console/app.js",

@@ -930,6 +930,26 @@ impl Config {
         }
     }
 
+    /// [`Config::describe`] for the operations console (`/ops/config`):
+    /// each secret is only "set" or "not set", and no line tells a
+    /// secret's length.
+    pub fn report(&self) -> Vec<ConfigVariable> {
+        self.describe()
+            .into_iter()
+            .map(|(name, value)| {
+                let secret = SECRET_VARIABLES.contains(&name);
+                let value = if !secret {
+                    without_secret_lengths(&value)
+                } else if value.starts_with("not set") || value.starts_with("0 key") {
+                    "not set".to_string()
+                } else {
+                    "set".to_string()
+                };
+                ConfigVariable { name, value, secret }
+            })
+            .collect()
+    }
+
     /// The effective configuration as lines of `NAME = value`, with secrets
     /// and phone numbers masked. For `check-config`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
@@ -1074,6 +1094,49 @@ impl Config {
         .chain([("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase())])
         .collect()
     }
+}
+
+/// One variable of the effective configuration, as the operations console
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigVariable {
+    pub name: &'static str,
+    /// The value, or for a secret only whether it is set.
+    pub value: String,
+    pub secret: bool,
+}
+
+/// The variables of [`Config::describe`] whose values are secrets.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "EXOTEL_API_KEY",
+    "EXOTEL_API_TOKEN",
+    "EXOTEL_WEBHOOK_TOKEN",
+    "JUPITER_API_KEY",
+    "JUPITER_WEBHOOK_SECRET",
+    "API_KEYS",
+    "OPENAI_ASR_API_KEY",
+];
+
+/// `set (40 characters)` becomes `set`, wherever it appears in a line that
+/// names several settings (`WHATSAPP`, `LLM`).
+fn without_secret_lengths(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find("set (") {
+        let (before, after) = rest.split_at(at + "set".len());
+        out.push_str(before);
+        let inner = &after[" (".len()..];
+        let digits = inner.bytes().take_while(u8::is_ascii_digit).count();
+        match inner[digits..].strip_prefix(" characters)") {
+            Some(tail) if digits > 0 => rest = tail,
+            _ => {
+                out.push_str(" (");
+                rest = inner;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Which recogniser runs (`ASR_BACKEND`).
@@ -1571,6 +1634,26 @@ mod tests {
         let described: String = c.describe().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         assert!(!described.contains("0123456789abcdef0123"));
         assert!(described.contains("EXOTEL_CALLER_ID=+9180xxxxx233"));
+    }
+
+    #[test]
+    fn the_console_report_shows_secrets_only_as_set_or_not_set() {
+        let c = Config::from_vars(vars(&live())).unwrap();
+        let report = c.report();
+        let find = |name: &str| report.iter().find(|v| v.name == name).unwrap().clone();
+        assert_eq!((find("EXOTEL_API_TOKEN").value.as_str(), find("EXOTEL_API_TOKEN").secret), ("set", true));
+        assert_eq!(find("JUPITER_WEBHOOK_SECRET").value, "set");
+        assert_eq!(find("JUPITER_API_KEY").value, "not set");
+        assert_eq!(find("API_KEYS").value, "set");
+        assert!(!find("EXOTEL_CALLER_ID").secret);
+        assert_eq!(find("EXOTEL_CALLER_ID").value, "+9180xxxxx233");
+        let all: String = report.iter().map(|v| format!("{}={}\n", v.name, v.value)).collect();
+        assert!(!all.contains("characters)") && !all.contains("0123456789abcdef0123"), "{all}");
+        assert_eq!(
+            without_secret_lengths("token set (40 characters), app secret not set"),
+            "token set, app secret not set"
+        );
+        assert_eq!(without_secret_lengths("reset (x)"), "reset (x)");
     }
 
     #[test]

@@ -310,11 +310,7 @@ impl HealthMonitor {
         };
         let queue = match queue {
             Ok(stats) => {
-                metrics::gauge!("mangwale_jobs_pending").set(stats.pending as f64);
-                metrics::gauge!("mangwale_jobs_overdue").set(stats.overdue as f64);
-                metrics::gauge!("mangwale_jobs_running").set(stats.running as f64);
-                metrics::gauge!("mangwale_jobs_dead").set(stats.dead as f64);
-                metrics::gauge!("mangwale_job_queue_lag_seconds").set(stats.lag_ms as f64 / 1000.0);
+                set_queue_gauges(&stats);
                 Some(stats)
             }
             Err(e) => {
@@ -345,6 +341,22 @@ impl HealthMonitor {
             dead_by_kind,
             components: Default::default(),
         };
+    }
+
+    /// Counts the queue again now (not at the next probe) after an operator
+    /// changed it: the job gauges and the snapshot's queue and dead jobs.
+    /// Other replicas catch up at their next probe.
+    pub async fn refresh_queue(&self) {
+        let now = self.clock.now();
+        let (queue, dead) = tokio::join!(self.store.queue_stats(now), self.store.dead_by_kind(now - DEAD_JOBS_WINDOW));
+        let (Ok(queue), Ok(dead)) = (queue, dead) else {
+            tracing::warn!("queue statistics unavailable; they refresh at the next probe");
+            return;
+        };
+        set_queue_gauges(&queue);
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        snapshot.queue = Some(queue);
+        snapshot.dead_by_kind = dead.into_iter().collect();
     }
 
     /// Probes every [`PROBE_INTERVAL`] until shutdown.
@@ -430,6 +442,14 @@ impl HealthMonitor {
         };
         DependencyStatus::measured(Some(php), outcome, started.elapsed(), self.clock.now())
     }
+}
+
+fn set_queue_gauges(stats: &QueueStats) {
+    metrics::gauge!("mangwale_jobs_pending").set(stats.pending as f64);
+    metrics::gauge!("mangwale_jobs_overdue").set(stats.overdue as f64);
+    metrics::gauge!("mangwale_jobs_running").set(stats.running as f64);
+    metrics::gauge!("mangwale_jobs_dead").set(stats.dead as f64);
+    metrics::gauge!("mangwale_job_queue_lag_seconds").set(stats.lag_ms as f64 / 1000.0);
 }
 
 /// Runs an optional probe within [`PROBE_TIMEOUT`]: when it started, and

@@ -127,6 +127,11 @@ fn describe() {
     metrics::describe_histogram!("mangwale_job_lateness_seconds", "Delay between a job's due time and its start");
     metrics::describe_histogram!("mangwale_job_duration_seconds", "Time a job handler ran");
     metrics::describe_counter!("mangwale_jobs_finished_total", "Job runs by kind and outcome");
+    metrics::describe_counter!(
+        "mangwale_ops_job_actions_total",
+        "Dead jobs retried or discarded by an operator, by action and kind"
+    );
+    metrics::describe_counter!("mangwale_ladders_escalated_total", "Ladder steps an operator made due at once");
     metrics::describe_gauge!("mangwale_dependency_up", "1 if the dependency answered the last probe");
     metrics::describe_gauge!("mangwale_dependency_latency_seconds", "Latency of the last dependency probe");
 }

@@ -8,6 +8,8 @@ mod campaigns;
 mod deploy;
 #[path = "api/event_stream.rs"]
 mod event_stream;
+#[path = "api/ops.rs"]
+mod ops;
 
 use common::{API_KEY, Setup, TOKEN, TestApp};
 use mangwale_store::NewJob;

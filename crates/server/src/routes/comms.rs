@@ -637,7 +637,7 @@ fn analytics_bounds() -> (DateTime<Utc>, DateTime<Utc>) {
     (at(2000).unwrap_or(DateTime::<Utc>::MIN_UTC), at(2100).unwrap_or(DateTime::<Utc>::MAX_UTC))
 }
 
-fn time(field: &str, raw: &Option<String>) -> AppResult<Option<DateTime<Utc>>> {
+pub(crate) fn time(field: &str, raw: &Option<String>) -> AppResult<Option<DateTime<Utc>>> {
     let Some(t) = raw.as_deref() else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ pub mod exotel_sms;
 pub mod exotel_voicebot;
 pub mod jupiter_webhooks;
 pub mod masking;
+pub mod ops;
 pub mod sandbox_sim;
 pub mod system;
 pub mod voice;

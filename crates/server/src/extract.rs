@@ -65,6 +65,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiForm<T> {
 }
 
 /// Parses JSON, turning serde's error into a 400 that names the field.
+/// A paging cursor `after` (an id, 0 or more; absent: `None`), or a 400
+/// naming `after` that says what kind of id it takes.
+pub fn parse_after(after: Option<&str>, what: &str) -> Result<Option<i64>, AppError> {
+    after
+        .map(|a| {
+            a.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|a| *a >= 0)
+                .ok_or_else(|| AppError::invalid("after", format!("after: {what}, 0 or more")))
+        })
+        .transpose()
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

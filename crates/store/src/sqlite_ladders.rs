@@ -326,6 +326,11 @@ mod rs {
             .prepare_cached("SELECT escalation_id FROM ladders WHERE order_id = ?1 ORDER BY started_at, escalation_id")?
             .query_map(params![order_id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        load_all(conn, ids)
+    }
+
+    /// The ladders of `ids`, in that order (an id since deleted is skipped).
+    fn load_all(conn: &Connection, ids: Vec<String>) -> Result<Vec<Ladder>> {
         let mut ladders = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(ladder) = load(conn, &id)? {
@@ -344,13 +349,7 @@ mod rs {
             )?
             .query_map(params![i64::from(limit)], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let mut ladders = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(ladder) = load(conn, &id)? {
-                ladders.push(ladder);
-            }
-        }
-        Ok(ladders)
+        load_all(conn, ids)
     }
 
     /// See [`crate::LadderStore::escalate_step`]. The immediate transaction

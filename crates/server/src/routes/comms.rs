@@ -741,15 +741,7 @@ async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>) -> Ap
             .filter(|l| (1..=1000).contains(l))
             .ok_or_else(|| AppError::invalid("limit", "limit: 1 to 1000"))?,
     };
-    let after = match q.after.as_deref() {
-        None => 0,
-        Some(a) => a
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|a| *a >= 0)
-            .ok_or_else(|| AppError::invalid("after", "after: an event id, 0 or more"))?,
-    };
+    let after = crate::extract::parse_after(q.after.as_deref(), "an event id")?.unwrap_or(0);
     let events = state.store.events_after(after, limit).await?;
     let next = events.last().map(|e| e.id).unwrap_or(after);
     Ok(Json(json!({"events": events, "next": next})))
@@ -766,18 +758,12 @@ async fn events_stream(
 ) -> AppResult<impl axum::response::IntoResponse> {
     use crate::event_stream::{FeedPosition, FeedStream};
     let resume = headers.get("last-event-id").map(|v| v.to_str().ok().and_then(FeedPosition::parse));
-    let position = match (resume, q.after.as_deref()) {
+    let position = match (resume, crate::extract::parse_after(q.after.as_deref(), "an event id")?) {
         (Some(Some(position)), _) => position,
         (Some(None), _) => {
             return Err(AppError::invalid("Last-Event-ID", "Last-Event-ID: an id this stream sent"));
         }
-        (None, Some(after)) => after
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|a| *a >= 0)
-            .map(FeedPosition::at)
-            .ok_or_else(|| AppError::invalid("after", "after: an event id, 0 or more"))?,
+        (None, Some(after)) => FeedPosition::at(after),
         (None, None) => FeedPosition::at(state.store.latest_event_id().await?),
     };
     let feed = FeedStream::new(&state.events, position);

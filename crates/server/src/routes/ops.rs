@@ -98,15 +98,7 @@ async fn job_context(
 /// `next` is the `after` of the next page (null on the last page).
 async fn dead_jobs(State(state): State<AppState>, Query(page): Query<Page>) -> AppResult<Json<Value>> {
     let limit = limit(&page.limit, 100, 500)?;
-    let after = match page.after.as_deref() {
-        None => 0,
-        Some(a) => a
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|a| *a >= 0)
-            .ok_or_else(|| AppError::invalid("after", "after: a job id, 0 or more"))?,
-    };
+    let after = crate::extract::parse_after(page.after.as_deref(), "a job id")?.unwrap_or(0);
     let dead = state.store.dead_jobs(after, limit).await?;
     let mut ladders = HashMap::new();
     let mut jobs = Vec::with_capacity(dead.len());

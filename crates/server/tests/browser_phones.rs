@@ -93,6 +93,14 @@ async fn the_vendor_answers_a_ringing_virtual_phone_presses_1_and_the_order_is_c
     browser.wait_for(&format!("{card} .prompt[data-kind='gather']"), WAIT).await;
     browser.screenshot("phones").await;
     browser.click(&format!("{card} .key[data-key='1']")).await;
+    // The page sends the key over HTTP: wait (in real time, the clock held)
+    // until the simulator has it, or moving the clock could time the menu out first.
+    for _ in 0..100 {
+        if env.exotel.phone(&vendor).unwrap().call.as_ref().is_none_or(|c| c.listening.is_none()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     for _ in 0..120 {
         if env.ladder(&id).await.state == LadderState::Stopped {
@@ -103,11 +111,18 @@ async fn the_vendor_answers_a_ringing_virtual_phone_presses_1_and_the_order_is_c
     let ladder = env.ladder(&id).await;
     assert_eq!(ladder.state, LadderState::Stopped);
     assert_eq!(ladder.stop_action.map(|a| a.name()), Some("accept"));
+    // Jupiter hears of it through the outbox, a job of its own.
+    let confirmed = |updates: &[serde_json::Value]| {
+        updates.iter().any(|u| u["status"] == "confirmed" && u["orderId"].to_string().contains(&order))
+    };
+    for _ in 0..30 {
+        if confirmed(&env.jupiter.status_updates()) {
+            break;
+        }
+        env.tick(1).await;
+    }
     let updates = env.jupiter.status_updates();
-    assert!(
-        updates.iter().any(|u| u["status"] == "confirmed" && u["orderId"].to_string().contains(&order)),
-        "{updates:?}"
-    );
+    assert!(confirmed(&updates), "{updates:?}");
     tick_until(&env, &vendor, 120, |v| v.call.is_none()).await;
     browser.wait_for_text(&format!("{card} .screen"), "last call: completed", WAIT).await;
 

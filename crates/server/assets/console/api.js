@@ -85,14 +85,22 @@ export async function logout() {
 // the server-sent events of `/comms/events/stream`; where that stream is
 // not served, it polls `GET /comms/events?after=` instead. `onState` hears
 // 'on' (streaming), 'polling', 'connecting' or 'off'.
+// How many recent events the live feed replays when it first connects.
+const HISTORY = 200;
+
 export function liveFeed(onEvent, onState) {
   let stopped = false;
   let after = null;
   let source = null;
   let pollTimer = null;
+  // Ids, not a high-water mark: on PostgreSQL the stream delivers an event
+  // whose transaction committed late after a higher id (see docs/comms.md).
+  const delivered = new Set();
   const seen = (event) => {
-    if (after !== null && event.id <= after) return;
-    after = event.id;
+    if (delivered.has(event.id)) return;
+    delivered.add(event.id);
+    if (delivered.size > 5000) delivered.delete(delivered.values().next().value);
+    after = after === null ? event.id : Math.max(after, event.id);
     onEvent(event);
   };
 
@@ -100,7 +108,9 @@ export function liveFeed(onEvent, onState) {
     if (typeof EventSource === 'undefined') return poll();
     onState('connecting');
     let opened = false;
-    const url = after === null ? '/comms/events/stream' : `/comms/events/stream?after=${after}`;
+    // The first connection replays the newest events (the board's recent
+    // answers and alerts); EventSource resumes by itself with Last-Event-ID.
+    const url = after === null ? `/comms/events/stream?tail=${HISTORY}` : `/comms/events/stream?after=${after}`;
     source = new EventSource(url, { withCredentials: true });
     source.onopen = () => {
       opened = true;

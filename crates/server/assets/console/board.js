@@ -100,10 +100,10 @@ export async function mount(root, ctx) {
   function renderFeeds() {
     replace(answers, ctx.recent.answers.length
       ? ctx.recent.answers.slice(0, 20).map(eventItem)
-      : empty('No answers since the console opened.'));
+      : empty('No recent answers.'));
     replace(alerts, ctx.recent.alerts.length
       ? ctx.recent.alerts.slice(0, 20).map(eventItem)
-      : empty('No admin alerts since the console opened.'));
+      : empty('No recent admin alerts.'));
   }
 
   let generation = 0;

@@ -725,6 +725,8 @@ async fn analytics(State(state): State<AppState>, Query(range): Query<Range>) ->
 struct FeedQuery {
     after: Option<String>,
     limit: Option<String>,
+    /// The live stream only: start this many events back from the newest.
+    tail: Option<String>,
 }
 
 /// `GET /comms/events?after=<id>&limit=`: the live event feed, every
@@ -749,7 +751,8 @@ async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>) -> Ap
 
 /// `GET /comms/events/stream`: the same feed as Server-Sent Events (see
 /// [`crate::event_stream`]). Resumes from `Last-Event-ID`, else from
-/// `?after=<id>`, else from now; a heartbeat comment keeps proxies from
+/// `?after=<id>`, else `?tail=<n>` events back from the newest, else from
+/// now; a heartbeat comment keeps proxies from
 /// closing a quiet connection.
 async fn events_stream(
     State(state): State<AppState>,
@@ -764,7 +767,19 @@ async fn events_stream(
             return Err(AppError::invalid("Last-Event-ID", "Last-Event-ID: an id this stream sent"));
         }
         (None, Some(after)) => FeedPosition::at(after),
-        (None, None) => FeedPosition::at(state.store.latest_event_id().await?),
+        (None, None) => {
+            // `?tail=N`: the N newest events first (a screen's recent history), then live.
+            let tail = match q.tail.as_deref() {
+                None => 0,
+                Some(t) => t
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|t| (0..=1000).contains(t))
+                    .ok_or_else(|| AppError::invalid("tail", "tail: 0 to 1000 events"))?,
+            };
+            FeedPosition::at((state.store.latest_event_id().await? - tail).max(0))
+        }
     };
     let feed = FeedStream::new(&state.events, position);
     let stream = futures::stream::unfold(feed, |mut feed| async move {

@@ -145,8 +145,13 @@ async fn the_stream_pushes_new_events_and_resumes_exactly_once() {
     for expected in ["before_connecting", "first", "second", "third", "fourth"] {
         assert_eq!(from_start.event().await.1, expected);
     }
+    // `?tail=` starts that many events back from the newest.
+    let mut tail = Client::open(&app, None, "?tail=2").await;
+    assert_eq!(tail.event().await.1, "third");
+    assert_eq!(tail.event().await.1, "fourth");
     drop(client);
     drop(from_start);
+    drop(tail);
     until_no_streams(&app).await;
     app.stop().await;
 }
@@ -170,6 +175,9 @@ async fn a_bad_resume_position_is_a_400_naming_the_header() {
     let (status, body) = app.get("/comms/events/stream?after=x", Some(API_KEY)).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "after");
+    let (status, body) = app.get("/comms/events/stream?tail=5000", Some(API_KEY)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "tail");
     let (status, _) = app.get("/comms/events/stream", None).await;
     assert_eq!(status, 401);
     app.stop().await;

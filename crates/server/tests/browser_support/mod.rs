@@ -196,8 +196,17 @@ impl Browser {
         }
     }
 
+    /// Clicks the element, finding it again if the page re-rendered it in
+    /// between (a live page redraws on every event of its feed).
     pub async fn click(&self, css: &str) {
-        self.wait_for(css, WAIT).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.wait_for(css, WAIT).await.click().await {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => panic!("click {css}: {e}"),
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
     }
 
     pub async fn fill(&self, css: &str, text: &str) {

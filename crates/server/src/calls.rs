@@ -77,14 +77,8 @@ impl JobHandler for ApplyCallStatus {
         let status = CallStatus::parse(text("status").unwrap_or(""));
         let store_error = |e: mangwale_store::StoreError| JobError::Transient(e.to_string());
 
-        let by_custom_field = match text("custom_field").and_then(attempt_id) {
-            Some(id) => self.store.call_by_id(id).await.map_err(store_error)?,
-            None => None,
-        };
-        let attempt = match by_custom_field {
-            Some(a) => Some(a),
-            None => self.store.call_by_sid(call_sid).await.map_err(store_error)?,
-        };
+        let by_custom_field = text("custom_field").and_then(attempt_id);
+        let attempt = self.store.call_for_callback(by_custom_field, call_sid).await.map_err(store_error)?;
         let Some(attempt) = attempt else {
             // Not a call we placed (an inbound call's callback, or one from
             // another system on the account): it is on the timeline already.

@@ -156,6 +156,11 @@ pub trait CallStore: Send + Sync {
 
     async fn call_by_sid(&self, call_sid: &str) -> Result<Option<CallAttempt>>;
 
+    /// The attempt a status callback is about: the one its custom field
+    /// names (`attempt_id`), else the one with its CallSid. One lookup: a
+    /// callback for a call we did not place costs one read, not two.
+    async fn call_for_callback(&self, attempt_id: Option<&str>, call_sid: &str) -> Result<Option<CallAttempt>>;
+
     /// Attempts still `requested` or `unknown` whose last change is older
     /// than `before`: candidates for reconciliation.
     /// Whether an attempt created since `since` that dials `phone` (first or

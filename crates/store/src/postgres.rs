@@ -37,6 +37,8 @@ pub struct PgStore {
     /// listener reconnects, when one may have been missed).
     events_changed: Arc<tokio::sync::watch::Sender<u64>>,
     listener: CancellationToken,
+    /// Single enqueues, committed together (see [`crate::postgres_enqueue`]).
+    enqueues: crate::postgres_enqueue::EnqueueBatcher,
 }
 
 impl PgStore {
@@ -46,9 +48,11 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
+        let wakeup = Arc::new(Notify::new());
         let store = PgStore {
+            enqueues: crate::postgres_enqueue::EnqueueBatcher::spawn(pool.clone(), wakeup.clone()),
             pool,
-            wakeup: Arc::new(Notify::new()),
+            wakeup,
             events_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             listener: CancellationToken::new(),
         };
@@ -138,6 +142,16 @@ pub(crate) async fn insert_jobs<'c, E: sqlx::Executor<'c, Database = sqlx::Postg
     jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
+    Ok(insert_jobs_keyed(ex, jobs, now).await?.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Inserts each job whose key is new, in one statement, and wakes every
+/// replica's workers; the ids and keys of those inserted, in order.
+pub(crate) async fn insert_jobs_keyed<'c, E: sqlx::Executor<'c, Database = sqlx::Postgres>>(
+    ex: E,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, Option<String>)>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -150,15 +164,15 @@ pub(crate) async fn insert_jobs<'c, E: sqlx::Executor<'c, Database = sqlx::Postg
             })
         })
         .collect();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_as(
         "WITH ins AS (
              INSERT INTO jobs (kind, key, group_key, payload, state, max_attempts, run_at, created_at, updated_at)
              SELECT j ->> 'kind', j ->> 'key', j ->> 'group', j -> 'payload', 'pending',
                     (j ->> 'max_attempts')::BIGINT, (j ->> 'run_at')::BIGINT, $2, $2
              FROM jsonb_array_elements($1) WITH ORDINALITY AS t(j, n) ORDER BY n
              ON CONFLICT (key) DO NOTHING
-             RETURNING id)
-         SELECT id FROM ins, LATERAL (SELECT pg_notify($3, '')) AS notified ORDER BY id",
+             RETURNING id, key)
+         SELECT id, key FROM ins, LATERAL (SELECT pg_notify($3, '')) AS notified ORDER BY id",
     )
     .bind(Json(serde_json::Value::Array(rows)))
     .bind(to_ms(now))
@@ -208,20 +222,7 @@ pub(crate) async fn insert_event<'c, E: sqlx::Executor<'c, Database = sqlx::Post
 #[async_trait]
 impl JobStore for PgStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
-        let inserted = insert_jobs(&self.pool, std::slice::from_ref(&job), Utc::now()).await?.first().copied();
-        match inserted {
-            Some(id) => {
-                self.wakeup.notify_one();
-                Ok(Enqueued::Created(id))
-            }
-            None => {
-                let key =
-                    job.key.as_deref().ok_or_else(|| StoreError::Corrupt("an unkeyed job was not inserted".into()))?;
-                let id: i64 =
-                    sqlx::query_scalar("SELECT id FROM jobs WHERE key = $1").bind(key).fetch_one(&self.pool).await?;
-                Ok(Enqueued::Existing(id))
-            }
-        }
+        self.enqueues.enqueue(job).await
     }
 
     async fn claim(
@@ -234,39 +235,19 @@ impl JobStore for PgStore {
     ) -> Result<Vec<Job>> {
         let now_ms = to_ms(now);
         let lease_until = now_ms + lease.as_millis() as i64;
-        let mut tx = self.pool.begin().await?;
-        // SKIP LOCKED: rows another replica is claiming right now are passed
-        // over instead of waited for, so replicas never claim the same job and
-        // never block each other. Due and expired jobs are two index-ordered
-        // branches cut at the limit, rather than one OR that would gather and
-        // sort every due row first.
+        // See migration 0017 for why this is a function with pinned plans.
         let rows = sqlx::query(
-            "WITH due AS (
-                 SELECT id, run_at FROM jobs
-                 WHERE state = 'pending' AND run_at <= $1 AND kind = ANY($4)
-                 ORDER BY run_at, id LIMIT $5
-                 FOR UPDATE SKIP LOCKED),
-             expired AS (
-                 SELECT id, run_at FROM jobs
-                 WHERE state = 'running' AND lease_until < $1 AND attempts < max_attempts AND kind = ANY($4)
-                 ORDER BY run_at, id LIMIT $5
-                 FOR UPDATE SKIP LOCKED)
-             UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = lease_token + 1,
-                    lease_until = $2, locked_by = $3, updated_at = $1
-             WHERE id IN (
-                 SELECT id FROM (SELECT id, run_at FROM due UNION ALL SELECT id, run_at FROM expired) AS claimable
-                 ORDER BY run_at, id LIMIT $5)
-             RETURNING id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
-                       last_error, created_at",
+            "SELECT id, kind, key, group_key, payload, state, attempts, max_attempts, run_at, lease_token,
+                    last_error, created_at
+             FROM mangwale_claim_jobs($1, $2, $3, $4, $5)",
         )
         .bind(now_ms)
         .bind(lease_until)
         .bind(worker)
         .bind(kinds)
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
@@ -292,17 +273,14 @@ impl JobStore for PgStore {
         }
         let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
         let tokens: Vec<i64> = leases.iter().map(|l| l.token).collect();
-        let done: Vec<i64> = sqlx::query_scalar(
-            "UPDATE jobs SET state = 'done', lease_until = NULL, locked_by = NULL, updated_at = $3
-             FROM unnest($1::BIGINT[], $2::BIGINT[]) AS held(id, token)
-             WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.state = 'running'
-             RETURNING jobs.id",
-        )
-        .bind(&ids)
-        .bind(&tokens)
-        .bind(to_ms(now))
-        .fetch_all(&self.pool)
-        .await?;
+        // Each row by its primary key, whatever the statistics say: see
+        // migration 0017.
+        let done: Vec<i64> = sqlx::query_scalar("SELECT mangwale_complete_jobs($1, $2, $3)")
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(to_ms(now))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(completed_in_order(leases, &done))
     }
 
@@ -654,6 +632,21 @@ impl CallStore for PgStore {
             .bind(call_sid)
             .fetch_optional(&self.pool)
             .await?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn call_for_callback(&self, attempt_id: Option<&str>, call_sid: &str) -> Result<Option<CallAttempt>> {
+        let row = sqlx::query(
+            "SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at FROM (
+                 SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at, 0 AS preference FROM exotel_calls WHERE id = $1
+                 UNION ALL
+                 SELECT id, call_sid, purpose, order_id, escalation_id, party, to_masked, state, detail, created_at, updated_at, 1 AS preference FROM exotel_calls WHERE call_sid = $2) AS named
+             ORDER BY preference LIMIT 1",
+        )
+        .bind(attempt_id)
+        .bind(call_sid)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(call_from_row).transpose()
     }
 

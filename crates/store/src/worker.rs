@@ -105,6 +105,11 @@ pub struct WorkerConfig {
     pub name: String,
     /// Jobs claimed (and run concurrently) at once.
     pub batch_size: u32,
+    /// Batches in flight at once: while one batch's jobs run and are
+    /// recorded, the next is already being claimed, so the round trips of
+    /// claim and completion overlap instead of adding up. Up to
+    /// `batch_size * batches_in_flight` handlers run at once.
+    pub batches_in_flight: u32,
     /// How long a claim lasts. A handler is cut off at 80% of it, so that a
     /// slow handler is not still running when another worker reclaims its job.
     pub lease: Duration,
@@ -121,6 +126,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             name: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             batch_size: 64,
+            batches_in_flight: 2,
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
@@ -181,11 +187,26 @@ pub struct Worker {
     kinds: Vec<String>,
     config: WorkerConfig,
     observer: Option<Arc<dyn JobObserver>>,
+    /// When this worker last looked for expired last attempts.
+    last_expiry_sweep: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
+
+/// How often a worker looks for leases that expired on a job's last
+/// attempt. Leases last seconds to minutes, so looking before every claim
+/// (a write, on SQLite a turn of the write lock) only cost throughput.
+const EXPIRY_SWEEP_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
 impl Worker {
     pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, config: WorkerConfig) -> Self {
-        Worker { store, clock, handlers: HashMap::new(), kinds: Vec::new(), config, observer: None }
+        Worker {
+            store,
+            clock,
+            handlers: HashMap::new(),
+            kinds: Vec::new(),
+            config,
+            observer: None,
+            last_expiry_sweep: std::sync::Mutex::new(None),
+        }
     }
 
     /// Sets who hears of panicking handlers and dead jobs.
@@ -225,15 +246,22 @@ impl Worker {
     }
 
     /// Runs until `shutdown` is cancelled, sleeping until the next job is due
-    /// or an enqueue wakes it.
+    /// or an enqueue wakes it; [`WorkerConfig::batches_in_flight`] claim
+    /// loops share the work.
     pub async fn run(&self, shutdown: CancellationToken) {
         if self.kinds.is_empty() {
             return;
         }
+        let loops = (0..self.config.batches_in_flight.max(1)).map(|_| self.claim_loop(&shutdown));
+        futures::future::join_all(loops).await;
+    }
+
+    /// Claims and runs batch after batch until `shutdown` is cancelled.
+    async fn claim_loop(&self, shutdown: &CancellationToken) {
         let wakeup = self.store.wakeup();
         let mut error_backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
-            let claimed = match self.run_batch(&shutdown).await {
+            let claimed = match self.run_batch(shutdown).await {
                 Ok(report) => {
                     error_backoff = Duration::from_millis(100);
                     report.claimed
@@ -272,7 +300,7 @@ impl Worker {
 
     async fn run_batch(&self, shutdown: &CancellationToken) -> Result<RunReport> {
         let now = self.clock.now();
-        let expired = self.store.expire_last_attempts(now).await?;
+        let expired = if self.expiry_sweep_due(now) { self.store.expire_last_attempts(now).await? } else { Vec::new() };
         for job in &expired {
             let error = job.last_error.as_deref().unwrap_or("lease expired on the last attempt");
             tracing::error!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error, "job is dead");
@@ -333,6 +361,18 @@ impl Worker {
             }
         }
         Ok(report)
+    }
+
+    /// Whether to look for expired last attempts now: at most every
+    /// [`EXPIRY_SWEEP_EVERY`] of the worker's clock (and whenever the clock
+    /// went back).
+    fn expiry_sweep_due(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let mut last = self.last_expiry_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|at| now - at >= EXPIRY_SWEEP_EVERY || now < at);
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     /// Completes the successes among `ran` in one store call, and records

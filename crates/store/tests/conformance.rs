@@ -646,6 +646,13 @@ async fn call_attempts_move_forward_and_never_leave_a_final_state(db: &TestDb) {
     assert_eq!(late.state, CallState::Completed, "a late answered callback changes nothing");
     assert_eq!(late.call_sid.as_deref(), Some("sid-1"));
     assert_eq!(s.call_by_sid("sid-1").await.unwrap().unwrap().id, "att-1");
+    // A callback finds its attempt by the custom field first, then by CallSid.
+    let by_field = s.call_for_callback(Some("att-1"), "sid-unknown").await.unwrap().unwrap();
+    assert_eq!(by_field.id, "att-1");
+    assert_eq!(s.call_for_callback(Some("no-such-attempt"), "sid-1").await.unwrap().unwrap().id, "att-1");
+    assert_eq!(s.call_for_callback(None, "sid-1").await.unwrap().unwrap().id, "att-1");
+    assert!(s.call_for_callback(Some("no-such-attempt"), "sid-unknown").await.unwrap().is_none());
+    assert!(s.call_for_callback(None, "sid-unknown").await.unwrap().is_none());
     assert!(s.update_call("nope", CallState::Placed, None, None, t0()).await.unwrap().is_none());
     assert!(s.unresolved_calls(at(3600), 10).await.unwrap().is_empty());
 }

@@ -202,7 +202,8 @@ async fn queue(State(state): State<AppState>) -> AppResult<Json<Value>> {
         .collect();
     Ok(Json(json!({
         "kinds": kinds,
-        "totals": {"pending": totals.pending, "running": totals.running, "dead": totals.dead, "overdue": totals.overdue},
+        "totals": {"pending": totals.pending, "running": totals.running, "dead": totals.dead, "overdue": totals.overdue,
+                   "lagMs": totals.lag_ms},
     })))
 }
 

@@ -45,19 +45,7 @@ stop_all() {
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
-cat > "$WORK/callbacks.lua" <<'LUA'
-local prefix, n = "wrk", 0
-function init(args) prefix = args[1] or prefix end
-function request()
-  n = n + 1
-  local body = "CallSid=" .. prefix .. "x" .. n ..
-    "&EventType=terminal&Status=completed&DateUpdated=2026-11-23+10%3A30%3A04" ..
-    "&From=09876543210&To=08047112233&ConversationDuration=42&Direction=outbound-api&CustomField=c%3Abench" ..
-    "&Legs%5B0%5D%5BStatus%5D=completed&Legs%5B0%5D%5BOnCallDuration%5D=44" ..
-    "&Legs%5B1%5D%5BStatus%5D=completed&Legs%5B1%5D%5BOnCallDuration%5D=42"
-  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
-end
-LUA
+cat benches/wrk/status_callbacks.lua benches/wrk/report.lua > "$WORK/callbacks.lua"
 cat > "$WORK/ladders.lua" <<LUA
 local prefix, n = "wrk", 0
 function init(args) prefix = args[1] or prefix end
@@ -69,16 +57,7 @@ function request()
   return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-API-Key"] = "$API_KEY"}, body)
 end
 LUA
-# wrk's own summary, one line: requests, non-2xx + socket errors, req/s, p99 ms.
-cat > "$WORK/summary.lua" <<'LUA'
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %.1f %.3f\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000))
-end
-LUA
-cat "$WORK/summary.lua" >> "$WORK/callbacks.lua"
-cat "$WORK/summary.lua" >> "$WORK/ladders.lua"
+cat benches/wrk/report.lua >> "$WORK/ladders.lua"
 
 psql_db() { psql -qtAX "$PG_URL/$DB" -c "$1"; }
 
@@ -132,8 +111,9 @@ replicas, seconds, steps, followups, work = int(sys.argv[1]), int(sys.argv[2]), 
 def load(kind):
     rows = [open(f).read().split() for f in sorted(glob.glob(f"{work}/{kind}[0-9]*"))]
     rows = [r for r in rows if r]
+    # RESULT requests errors req/s p50 p99 max (benches/wrk/report.lua)
     return (sum(int(r[1]) for r in rows), sum(int(r[2]) for r in rows), sum(float(r[3]) for r in rows),
-            max((float(r[4]) for r in rows), default=0.0))
+            max((float(r[5]) for r in rows), default=0.0))
 w, l = load("webhooks"), load("ladders")
 s = [float(x) for x in steps.split("|")]
 f = [float(x) for x in followups.split("|")]

@@ -36,26 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Distinct CallSids: a per-run prefix (wrk's init arguments) and a counter.
-cat > "$WORK/callbacks.lua" <<'LUA'
-local prefix, n = "wrk", 0
-function init(args) prefix = args[1] or prefix end
-function request()
-  n = n + 1
-  local body = "CallSid=" .. prefix .. "x" .. n ..
-    "&EventType=terminal&Status=completed&DateUpdated=2026-11-23+10%3A30%3A04" ..
-    "&From=09876543210&To=08047112233&ConversationDuration=42&Direction=outbound-api&CustomField=c%3Abench" ..
-    "&Legs%5B0%5D%5BStatus%5D=completed&Legs%5B0%5D%5BOnCallDuration%5D=44" ..
-    "&Legs%5B1%5D%5BStatus%5D=completed&Legs%5B1%5D%5BOnCallDuration%5D=42"
-  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
-end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %.1f %.3f %.3f %.3f\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000))
-end
-LUA
+cat benches/wrk/status_callbacks.lua benches/wrk/report.lua > "$WORK/callbacks.lua"
 
 wait_for() { # url: until it answers at all
   for _ in $(seq 1 300); do curl -sS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done

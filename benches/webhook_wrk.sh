@@ -52,10 +52,10 @@ PIDS+=($!)
 wait_for "http://127.0.0.1:$SERVICE_PORT/health"
 wait_for "http://127.0.0.1:$BARE_PORT/exotel/webhooks/call-status"
 
-run_wrk() { # name url prefix
+run_wrk() { # url callsid-prefix
   # A 2 s warm-up of the same kind first, then the measured run.
-  wrk -t1 -c"$CONNECTIONS" -d2s -s "$WORK/callbacks.lua" "$2" -- "$3warm" > /dev/null
-  wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/callbacks.lua" "$2" -- "$3" | grep '^RESULT'
+  wrk -t1 -c"$CONNECTIONS" -d2s -s "$WORK/callbacks.lua" "$1" -- "$2warm" > /dev/null
+  wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/callbacks.lua" "$1" -- "$2" | grep '^RESULT'
 }
 
 
@@ -68,13 +68,13 @@ print(sum(k["pending"] + k["running"] for k in q["kinds"] if k["kind"] == "exote
 }
 
 RUN=$(date +%s)
-bare=$(run_wrk bare "http://127.0.0.1:$BARE_PORT/exotel/webhooks/call-status" "bare$RUN")
+bare=$(run_wrk "http://127.0.0.1:$BARE_PORT/exotel/webhooks/call-status" "bare$RUN")
 
 # Sample the follow-up jobs' backlog and lag every 500 ms under load.
 : > "$WORK/samples"
 ( while :; do backlog >> "$WORK/samples" 2>/dev/null || true; sleep 0.5; done ) &
 SAMPLER=$!
-service=$(run_wrk service "http://127.0.0.1:$SERVICE_PORT/exotel/webhooks/call-status?token=$TOKEN" "svc$RUN")
+service=$(run_wrk "http://127.0.0.1:$SERVICE_PORT/exotel/webhooks/call-status?token=$TOKEN" "svc$RUN")
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
 

@@ -175,8 +175,9 @@ async fn coordinate() {
     );
     for (rate, bare, service, backlog) in &rows {
         let ratio = service.rps / bare.rps.max(1.0);
-        for (name, f) in [("bare axum form handler", bare), ("POST call-status (SQLite)", service)] {
-            let is_service = std::ptr::eq(f, service);
+        for (name, f, is_service) in
+            [("bare axum form handler", bare, false), ("POST call-status (SQLite)", service, true)]
+        {
             println!(
                 "{:>7} {:<26} {:>9} {:>6} {:>6} {:>9.0} {:>7.2} {:>7.2} {:>8.1} {:>6} {:>22}",
                 rate,
